@@ -1,0 +1,1 @@
+fn main() { airun_codegen::build_script("specs"); }

@@ -1,0 +1,151 @@
+//! `airun-codegen` turns capability specs (`specs/*.yaml`) into Rust: typed params and
+//! result structs, the handler trait, the exhaustive `Call` enum with its dispatch, and a
+//! static catalog with MCP and OpenAI schemas.
+//!
+//! The root crate's `build.rs` calls [`build_script`]; tests call [`generate`] directly.
+
+pub mod check;
+pub mod diag;
+pub mod emit;
+pub mod model;
+pub mod names;
+pub mod schema;
+
+pub use diag::Diagnostic;
+use std::path::Path;
+
+/// Parses one spec file's text. `file` is the name shown in diagnostics.
+pub fn parse(file: &str, text: &str) -> Result<model::Spec, Diagnostic> {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            column,
+            message: plain_message(&e.without_snippet().to_string()),
+        }
+    })
+}
+
+/// Turns a parser message into a plain sentence without the trailing position.
+fn plain_message(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or(raw);
+    let msg = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    let msg = msg.trim();
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        return format!(
+            "unknown field {}; check the spelling against specs/README.md",
+            rest.replacen(", expected", " (expected", 1) + if rest.contains(", expected") { ")" } else { "" }
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant ") {
+        return format!(
+            "unknown value {}",
+            rest.replacen(", expected", " (expected", 1) + if rest.contains(", expected") { ")" } else { "" }
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("invalid ") {
+        return format!("wrong type: expected {}", readable_type(rest));
+    }
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        return format!("missing field {rest}; every spec needs it");
+    }
+    msg.to_string()
+}
+
+fn readable_type(rust: &str) -> String {
+    match rust.trim() {
+        "u64" | "u32" | "i64" => "a whole number".into(),
+        "f64" => "a number".into(),
+        "bool" | "boolean" => "true or false".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses and checks a set of specs given as `(file name shown, text)` pairs, and returns
+/// the generated Rust source, or every mistake found.
+pub fn generate(files: &[(String, String)]) -> Result<String, Vec<Diagnostic>> {
+    let mut specs = Vec::new();
+    let mut diags = Vec::new();
+    for (file, text) in files {
+        match parse(file, text) {
+            Ok(spec) => {
+                let stem = Path::new(file)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".yaml"))
+                    .unwrap_or_default()
+                    .to_string();
+                diags.extend(check::check_spec(file, &stem, &spec));
+                specs.push((file.clone(), spec));
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    diags.extend(check::check_set(&specs));
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(emit::generate(&specs))
+}
+
+/// Reads every `*.yaml` under `dir` (sorted by name). Paths in diagnostics are shown as
+/// `<shown_prefix>/<file name>`.
+pub fn read_dir(dir: &Path, shown_prefix: &str) -> std::io::Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((format!("{shown_prefix}/{name}"), std::fs::read_to_string(&path)?));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The whole build-script job: reads `<manifest dir>/<specs>`, writes
+/// `$OUT_DIR/capabilities.rs`, and on mistakes prints one `cargo::error` per diagnostic and
+/// exits with status 1.
+pub fn build_script(specs: &str) {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let out_dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
+    let dir = Path::new(&manifest).join(specs);
+    println!("cargo::rerun-if-changed={}", dir.display());
+    let files = match read_dir(&dir, specs) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("cargo::error=cannot read the specs folder {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+    };
+    for (name, _) in &files {
+        println!("cargo::rerun-if-changed={}", Path::new(&manifest).join(name).display());
+    }
+    match generate(&files) {
+        Ok(code) => {
+            let out = Path::new(&out_dir).join("capabilities.rs");
+            if let Err(e) = std::fs::write(&out, code) {
+                println!("cargo::error=cannot write {}: {e}", out.display());
+                std::process::exit(1);
+            }
+        }
+        Err(diags) => {
+            for d in diags {
+                println!("cargo::error={d}");
+            }
+            std::process::exit(1);
+        }
+    }
+}

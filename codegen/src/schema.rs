@@ -1,0 +1,240 @@
+//! JSON Schema emission: the MCP input and output schemas, and the OpenAI strict-mode
+//! projection of the input schema.
+
+use crate::model::{Field, FieldType, Fields};
+use serde_json::{Map, Value, json};
+
+/// The MCP `inputSchema` of a capability.
+pub fn input_schema(inputs: &Fields) -> Value {
+    object_schema(inputs, true)
+}
+
+/// The MCP `outputSchema` of a capability.
+pub fn output_schema(outputs: &Fields) -> Value {
+    object_schema(outputs, false)
+}
+
+fn is_required(f: &Field, input: bool) -> bool {
+    match &f.required {
+        Some(r) => r.value,
+        None => !input,
+    }
+}
+
+fn object_schema(fields: &Fields, input: bool) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for (name, f) in &fields.0 {
+        let f = &f.value;
+        let mut s = field_schema(f, input);
+        if !input && !is_required(f, input) {
+            s = nullable(s);
+        }
+        props.insert(name.value.clone(), s);
+        if is_required(f, input) {
+            required.push(Value::String(name.value.clone()));
+        }
+    }
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+fn field_schema(f: &Field, input: bool) -> Value {
+    let mut s = Map::new();
+    match f.ty.value {
+        FieldType::String | FieldType::Path => {
+            s.insert("type".into(), "string".into());
+        }
+        FieldType::Url => {
+            s.insert("type".into(), "string".into());
+            s.insert("format".into(), "uri".into());
+        }
+        FieldType::Bytes => {
+            s.insert("type".into(), "string".into());
+            s.insert("contentEncoding".into(), "base64".into());
+        }
+        FieldType::Integer => {
+            s.insert("type".into(), "integer".into());
+        }
+        FieldType::Number => {
+            s.insert("type".into(), "number".into());
+        }
+        FieldType::Boolean => {
+            s.insert("type".into(), "boolean".into());
+        }
+        FieldType::Json => {}
+        FieldType::Array => {
+            s.insert("type".into(), "array".into());
+            if let Some(items) = &f.items {
+                s.insert("items".into(), field_schema(&items.value, input));
+            }
+        }
+        FieldType::Object => match &f.properties {
+            Some(p) => {
+                if let Value::Object(o) = object_schema(&p.value, input) {
+                    s.extend(o);
+                }
+            }
+            None => {
+                s.insert("type".into(), "object".into());
+            }
+        },
+    }
+    s.insert("description".into(), f.description.value.trim().into());
+    if let Some(e) = &f.enum_values {
+        s.insert("enum".into(), e.value.clone().into());
+    }
+    let is_int = f.ty.value == FieldType::Integer;
+    if let Some(m) = &f.min {
+        s.insert("minimum".into(), number(m.value, is_int));
+    }
+    if let Some(m) = &f.max {
+        s.insert("maximum".into(), number(m.value, is_int));
+    }
+    let (lo, hi) = if f.ty.value == FieldType::Array {
+        ("minItems", "maxItems")
+    } else {
+        ("minLength", "maxLength")
+    };
+    if let Some(m) = &f.min_length {
+        s.insert(lo.into(), m.value.into());
+    }
+    if let Some(m) = &f.max_length {
+        s.insert(hi.into(), m.value.into());
+    }
+    if let Some(p) = &f.pattern {
+        s.insert("pattern".into(), format!("^(?:{})$", p.value).into());
+    }
+    if let Some(d) = &f.default {
+        s.insert("default".into(), d.value.clone());
+    }
+    Value::Object(s)
+}
+
+fn number(v: f64, int: bool) -> Value {
+    if int && v.fract() == 0.0 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
+
+fn nullable(mut s: Value) -> Value {
+    if let Some(o) = s.as_object_mut() {
+        match o.get("type").cloned() {
+            Some(Value::String(t)) => {
+                o.insert("type".into(), json!([t, "null"]));
+            }
+            Some(_) => {}
+            None => {}
+        }
+        if let Some(Value::Array(e)) = o.get_mut("enum") {
+            e.push(Value::Null);
+        }
+    }
+    s
+}
+
+/// Keywords that OpenAI strict mode accepts, per schema.
+const STRICT_KEYWORDS: &[&str] = &[
+    "type",
+    "description",
+    "enum",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "anyOf",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "pattern",
+];
+
+/// The OpenAI strict-mode projection of the input schema, plus the names of the inputs
+/// that the projection carries as JSON-encoded strings (free-form values, which strict
+/// mode cannot describe); adapters decode those before parsing.
+pub fn openai_strict(inputs: &Fields) -> (Value, Vec<String>) {
+    let mut encoded = Vec::new();
+    let schema = strict_object(inputs, &mut encoded, true);
+    (schema, encoded)
+}
+
+fn strict_object(fields: &Fields, encoded: &mut Vec<String>, top: bool) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for (name, f) in &fields.0 {
+        let f = &f.value;
+        let free_form = matches!(f.ty.value, FieldType::Json)
+            || (f.ty.value == FieldType::Object && f.properties.is_none());
+        let mut s = if free_form && top {
+            encoded.push(name.value.clone());
+            json!({
+                "type": "string",
+                "description": format!("{} Give it as JSON text (for example {{\"key\": \"value\"}}).", f.description.value.trim()),
+            })
+        } else {
+            strict_field(f, encoded)
+        };
+        if !is_required(f, true) {
+            s = nullable(s);
+            if let Some(o) = s.as_object_mut() {
+                let mut desc = o
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                desc.push_str(&match &f.default {
+                    Some(d) => format!(" Optional: null means the default, {}.", d.value),
+                    None => " Optional: null to leave it out.".to_string(),
+                });
+                o.insert("description".into(), desc.into());
+            }
+        }
+        props.insert(name.value.clone(), s);
+        required.push(Value::String(name.value.clone()));
+    }
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// Projects one field: strict objects all the way down, only keywords strict mode knows.
+fn strict_field(f: &Field, encoded: &mut Vec<String>) -> Value {
+    let mut s = field_schema(f, true);
+    if let Some(o) = s.as_object_mut() {
+        o.retain(|k, _| STRICT_KEYWORDS.contains(&k.as_str()));
+        match f.ty.value {
+            FieldType::Object => match &f.properties {
+                Some(p) => {
+                    if let Value::Object(obj) = strict_object(&p.value, encoded, false) {
+                        o.extend(obj);
+                    }
+                }
+                None => {
+                    o.insert("properties".into(), json!({}));
+                    o.insert("required".into(), json!([]));
+                    o.insert("additionalProperties".into(), Value::Bool(false));
+                }
+            },
+            FieldType::Array => {
+                if let Some(items) = &f.items {
+                    o.insert("items".into(), strict_field(&items.value, encoded));
+                }
+            }
+            FieldType::Json => {
+                o.insert("type".into(), "string".into());
+            }
+            _ => {}
+        }
+    }
+    s
+}

@@ -1,0 +1,1 @@
+//! The `airun` command line.

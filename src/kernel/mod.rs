@@ -1,0 +1,251 @@
+//! The call pipeline: validation -> permission -> sandbox -> confirmation -> execution,
+//! with the undo journal and the audit log at their hook points.
+
+pub mod confirm;
+pub mod hooks;
+mod settings;
+
+pub use confirm::{ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfirmer, TerminalConfirmer};
+pub use hooks::{AuditEvent, AuditSink, CallIntent, Decision, Journal, NoAudit, NoJournal, OpId};
+pub use settings::{DEFAULT_ENV_ALLOW, Settings, glob_matches};
+
+use crate::catalog::{Access, CallInfo, CapabilitySet, Capability};
+use crate::error::{CapError, ErrorKind};
+use crate::powers::{Env, ProgressFn};
+use crate::sandbox::{Resolved, Workspace};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Per-call options from the adapter: cancellation and progress.
+#[derive(Default)]
+pub struct CallOptions<'a> {
+    /// Set to cancel the call; handlers stop at their next checkpoint.
+    pub cancel: Option<&'a AtomicBool>,
+    /// Receives progress reports.
+    pub progress: Option<ProgressFn<'a>>,
+}
+
+/// A call that passed validation, permission and sandbox, ready to confirm and run.
+#[derive(Debug)]
+pub struct Prepared<C> {
+    call: C,
+    undo_targets: Vec<(&'static str, Resolved)>,
+}
+
+impl<C: CallInfo> Prepared<C> {
+    /// The capability being called.
+    pub fn capability(&self) -> &'static Capability {
+        self.call.capability()
+    }
+}
+
+/// The kernel: a capability set bound to a workspace and the operator's settings.
+pub struct Kernel<S: CapabilitySet> {
+    set: S,
+    workspace: Workspace,
+    settings: Settings,
+    journal: Box<dyn Journal>,
+    audit: Box<dyn AuditSink>,
+}
+
+impl<S: CapabilitySet> Kernel<S> {
+    /// A kernel with no journal and no audit log.
+    pub fn new(set: S, workspace: Workspace, settings: Settings) -> Self {
+        Kernel {
+            set,
+            workspace,
+            settings,
+            journal: Box::new(NoJournal),
+            audit: Box::new(NoAudit),
+        }
+    }
+
+    /// Attaches the undo journal.
+    pub fn with_journal(mut self, journal: Box<dyn Journal>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// Attaches the audit log.
+    pub fn with_audit(mut self, audit: Box<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The workspace.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    /// The operator's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Every capability of the set, allowed or not.
+    pub fn all_capabilities(&self) -> &'static [&'static Capability] {
+        self.set.catalog()
+    }
+
+    /// The capabilities the settings allow (read-only mode hides mutating ones).
+    pub fn capabilities(&self) -> Vec<&'static Capability> {
+        self.set
+            .catalog()
+            .iter()
+            .copied()
+            .filter(|c| self.settings.allows(c))
+            .collect()
+    }
+
+    /// Finds a capability by dotted id or tool name.
+    pub fn find(&self, name: &str) -> Option<&'static Capability> {
+        self.set
+            .catalog()
+            .iter()
+            .copied()
+            .find(|c| c.id == name || c.tool_name == name)
+    }
+
+    /// Stages 1-3: validation, permission, sandbox.
+    pub fn prepare(&self, name: &str, args: serde_json::Value) -> Result<Prepared<S::Call>, CapError> {
+        // 1. Validation.
+        let call = self.set.parse(name, args)?;
+        let cap = call.capability();
+        // 2. Permission.
+        if let Some(why) = self.settings.refusal(cap) {
+            return Err(CapError::new(ErrorKind::DeniedPolicy, why)
+                .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
+        }
+        // 3. Sandbox: every path input, for the access its spec declares.
+        let mut undo_targets = Vec::new();
+        for input in call.params().paths() {
+            let resolved = self
+                .workspace
+                .resolve(input.path, input.access)
+                .map_err(|e| e.with_field(input.field))?;
+            if cap.undo_targets.contains(&input.field) {
+                undo_targets.push((input.field, resolved));
+            }
+        }
+        Ok(Prepared { call, undo_targets })
+    }
+
+    /// Runs a call through the whole pipeline and records it in the audit log.
+    pub fn execute(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        confirmer: &dyn Confirmer,
+        options: CallOptions<'_>,
+    ) -> Result<serde_json::Value, CapError> {
+        let started = Instant::now();
+        let mut decision = Decision::Invalid;
+        let mut op: Option<OpId> = None;
+        let mut shown = serde_json::Value::Null;
+        let mut cap_id: Option<&'static str> = None;
+        let result = self.run_stages(name, args, confirmer, options, &mut decision, &mut op, &mut shown, &mut cap_id);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.as_str(),
+        };
+        // HOOK(audit): exactly one record per call, allowed or not.
+        self.audit.record(&AuditEvent {
+            capability: cap_id.unwrap_or(name),
+            params: shown,
+            decision,
+            outcome,
+            duration_ms: started.elapsed().as_millis() as u64,
+            op: op.as_deref(),
+        });
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_stages(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        confirmer: &dyn Confirmer,
+        options: CallOptions<'_>,
+        decision: &mut Decision,
+        op: &mut Option<OpId>,
+        shown: &mut serde_json::Value,
+        cap_id: &mut Option<&'static str>,
+    ) -> Result<serde_json::Value, CapError> {
+        if let Some(cap) = self.find(name) {
+            *cap_id = Some(cap.id);
+        }
+        let prepared = self.prepare(name, args).inspect_err(|e| {
+            *decision = match e.kind {
+                ErrorKind::DeniedPolicy => Decision::DeniedPolicy,
+                ErrorKind::DeniedSandbox => Decision::DeniedSandbox,
+                _ => Decision::Invalid,
+            };
+        })?;
+        let cap = prepared.capability();
+        *shown = redact(cap, prepared.call.params().to_json());
+        // 4. Confirmation.
+        *decision = if cap.requires_confirmation {
+            if self.settings.auto_approves(cap) {
+                Decision::Approved(ApprovedBy::Policy)
+            } else {
+                let request = ConfirmRequest {
+                    capability: cap,
+                    params: shown,
+                };
+                match confirmer.confirm(&request) {
+                    Ok(by) => Decision::Approved(by),
+                    Err(e) => {
+                        *decision = Decision::Declined;
+                        return Err(e);
+                    }
+                }
+            }
+        } else {
+            Decision::Allowed
+        };
+        // HOOK(time-machine): intent record and before-images of the undo targets.
+        if cap.is_mutating() {
+            *op = self.journal.begin(&CallIntent {
+                capability: cap,
+                params: shown,
+                undo_targets: prepared.undo_targets.clone(),
+            })?;
+        }
+        // 5. Execution, with the spec's time limit.
+        let never = AtomicBool::new(false);
+        let env = Env {
+            workspace: &self.workspace,
+            settings: &self.settings,
+            deadline: Instant::now() + Duration::from_secs(cap.timeout_seconds),
+            cancel: options.cancel.unwrap_or(&never),
+            progress: options.progress,
+        };
+        let result = self.set.dispatch(prepared.call, &env);
+        // HOOK(time-machine): after-images and commit (or the rollback record).
+        if let Some(id) = op.as_ref() {
+            self.journal.finish(id, result.as_ref());
+        }
+        result
+    }
+}
+
+/// Hides sensitive inputs of a capability's params.
+pub fn redact(cap: &Capability, mut params: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = params.as_object_mut() {
+        for name in cap.sensitive_inputs {
+            if let Some(v) = obj.get_mut(*name) {
+                *v = serde_json::Value::String("<redacted>".into());
+            }
+        }
+    }
+    params
+}
+
+/// The access a path input of a capability needs (for documentation and tests).
+pub fn path_access(cap: &Capability, field: &str) -> Option<Access> {
+    cap.path_inputs
+        .iter()
+        .find(|(n, _)| *n == field)
+        .map(|(_, a)| *a)
+}

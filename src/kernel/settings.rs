@@ -1,0 +1,90 @@
+//! Operator settings the permission stage enforces. The model cannot change them.
+
+use crate::catalog::{Capability, SideEffect};
+use std::collections::BTreeSet;
+
+/// Environment variables `sys.info.get_env_var` may read unless the operator says otherwise.
+pub const DEFAULT_ENV_ALLOW: [&str; 10] = [
+    "PATH", "HOME", "USER", "LANG", "LC_ALL", "SHELL", "TERM", "PWD", "EDITOR", "TZ",
+];
+
+/// What the operator allows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Side-effect classes capabilities may have.
+    pub allowed_effects: BTreeSet<SideEffect>,
+    /// Refuse (and hide) every capability that changes state.
+    pub read_only: bool,
+    /// Capability ids, or globs with `*`, approved without asking.
+    pub auto_approve: Vec<String>,
+    /// Environment variables `sys.info.get_env_var` may read.
+    pub env_allow: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            allowed_effects: SideEffect::ALL.into_iter().collect(),
+            read_only: false,
+            auto_approve: Vec::new(),
+            env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// Why the operator's settings refuse this capability, if they do.
+    pub fn refusal(&self, cap: &Capability) -> Option<String> {
+        if self.read_only && cap.is_mutating() {
+            return Some(format!(
+                "airun is in read-only mode, and `{}` changes state",
+                cap.id
+            ));
+        }
+        cap.side_effects
+            .iter()
+            .find(|e| !self.allowed_effects.contains(e))
+            .map(|e| {
+                format!(
+                    "`{}` has the side effect `{}`, which the operator's settings do not allow",
+                    cap.id,
+                    e.as_str()
+                )
+            })
+    }
+
+    /// True when the capability is visible (allowed) under these settings.
+    pub fn allows(&self, cap: &Capability) -> bool {
+        self.refusal(cap).is_none()
+    }
+
+    /// True when the operator pre-approved this capability.
+    pub fn auto_approves(&self, cap: &Capability) -> bool {
+        self.auto_approve
+            .iter()
+            .any(|g| glob_matches(g, cap.id) || glob_matches(g, cap.tool_name))
+    }
+}
+
+/// Matches `*` (any run of characters) globs.
+pub fn glob_matches(glob: &str, name: &str) -> bool {
+    let pattern = format!(
+        "^{}$",
+        glob.split('*').map(regex::escape).collect::<Vec<_>>().join(".*")
+    );
+    regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("io.fs.*", "io.fs.write_file"));
+        assert!(glob_matches("io.fs.write_file", "io.fs.write_file"));
+        assert!(!glob_matches("io.fs.*", "sys.exec.run"));
+        assert!(!glob_matches("io.fs", "io.fs.write_file"));
+        assert!(glob_matches("*", "anything"));
+    }
+}

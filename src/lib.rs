@@ -1,0 +1,31 @@
+//! airun turns YAML capability specs into typed, sandboxed, auditable tools for AI models
+//! and people.
+//!
+//! - [`catalog`]: what the generated code describes (capabilities, side effects, schemas).
+//! - [`kernel`]: the call pipeline (validation, permission, sandbox, confirmation, execution).
+//! - [`sandbox`]: workspace path resolution beneath an open root handle.
+//! - [`powers`]: the context a handler runs in, with only its declared powers.
+//! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
+//! - [`cli`]: the `airun` command line.
+
+extern crate self as airun;
+
+pub mod catalog;
+pub mod cli;
+pub mod error;
+pub mod kernel;
+pub mod powers;
+pub mod sandbox;
+pub mod stdlib;
+pub mod types;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use catalog::{
+    Access, Annotations, CallInfo, CapabilitySet, Capability, Params, PathInput, SideEffect,
+    UndoStrategy,
+};
+pub use error::{CapError, ErrorKind};
+pub use powers::{Ctx, Env};
+pub use types::{Bytes, WsPath};

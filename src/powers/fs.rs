@@ -1,0 +1,610 @@
+//! Filesystem powers: read, write and delete, each on contexts that declare it.
+//!
+//! Every method resolves its path through the sandbox again at the moment of use and then
+//! acts through the workspace's root handle.
+
+use super::{Ctx, Yes};
+use crate::catalog::Access;
+use crate::error::{CapError, ErrorKind};
+use crate::sandbox::{Resolved, Workspace};
+use crate::types::WsPath;
+use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, Permissions, PermissionsExt};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// The kind of a directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Dir,
+    /// A symbolic link (not followed).
+    Symlink,
+    /// Anything else (socket, device, fifo).
+    Other,
+}
+
+impl EntryKind {
+    /// `file`, `dir`, `symlink` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::Other => "other",
+        }
+    }
+
+    fn of(meta: &Metadata) -> EntryKind {
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            EntryKind::Symlink
+        } else if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        }
+    }
+}
+
+/// What is known about one entry (never following a final symlink).
+#[derive(Debug, Clone)]
+pub struct EntryInfo {
+    /// Workspace-relative path.
+    pub path: Resolved,
+    /// The kind.
+    pub kind: EntryKind,
+    /// Size in bytes (of the link itself for symlinks).
+    pub size: u64,
+    /// Last modification time, when the system reports it.
+    pub modified: Option<SystemTime>,
+    /// Unix permission bits.
+    pub mode: u32,
+}
+
+impl EntryInfo {
+    fn from_meta(path: Resolved, meta: &Metadata) -> Self {
+        EntryInfo {
+            path,
+            kind: EntryKind::of(meta),
+            size: meta.len(),
+            modified: meta.modified().ok().map(|t| t.into_std()),
+            mode: meta.mode() & 0o7777,
+        }
+    }
+
+    /// The workspace-relative path as text.
+    pub fn display(&self) -> String {
+        self.path.display()
+    }
+}
+
+/// A file opened for reading inside the workspace.
+#[derive(Debug)]
+pub struct ReadHandle {
+    file: cap_std::fs::File,
+    len: u64,
+}
+
+impl ReadHandle {
+    /// The file's size when it was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Read for ReadHandle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for ReadHandle {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+/// How [`Ctx::write_file`] treats an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Replace it atomically.
+    Overwrite,
+    /// Fail if it exists.
+    CreateNew,
+    /// Add to its end.
+    Append,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The file did not exist before.
+    pub created: bool,
+}
+
+/// Maps an I/O error on `path` to a clear capability error.
+pub(crate) fn io_err(e: io::Error, path: &Path, doing: &str) -> CapError {
+    let shown = path.display();
+    match e.kind() {
+        io::ErrorKind::NotFound => CapError::new(ErrorKind::NotFound, format!("`{shown}` does not exist"))
+            .with_hint("check the path; io.fs.list_dir shows what is there"),
+        io::ErrorKind::AlreadyExists => {
+            CapError::new(ErrorKind::AlreadyExists, format!("`{shown}` already exists"))
+        }
+        io::ErrorKind::PermissionDenied => {
+            CapError::execution(format!("permission denied while {doing} `{shown}`"))
+        }
+        io::ErrorKind::IsADirectory => CapError::execution(format!("`{shown}` is a folder")),
+        io::ErrorKind::NotADirectory => {
+            CapError::execution(format!("a part of `{shown}` is not a folder"))
+        }
+        io::ErrorKind::DirectoryNotEmpty => CapError::execution(format!("`{shown}` is a folder that is not empty")),
+        _ if e.to_string().contains("outside of the filesystem") => CapError::new(
+            ErrorKind::DeniedSandbox,
+            format!("`{shown}` leads outside the workspace"),
+        ),
+        _ => CapError::execution(format!("error while {doing} `{shown}`: {e}")),
+    }
+}
+
+fn lstat(dir: &Dir, r: &Resolved) -> Result<Option<Metadata>, CapError> {
+    match dir.symlink_metadata(r.rel()) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(e, r.rel(), "inspecting")),
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary sibling name for an atomic write of `target`.
+fn temp_name(target: &Resolved) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target
+        .parent()
+        .rel()
+        .join(format!(".{name}.airun-tmp-{}-{n}", std::process::id()))
+}
+
+/// Writes `data` to a fresh temporary sibling of `target` with `mode`, synced to disk.
+fn write_temp(dir: &Dir, target: &Resolved, data: &[u8], mode: u32) -> Result<PathBuf, CapError> {
+    let tmp = temp_name(target);
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    let mut f = dir.open_with(&tmp, &opts).map_err(|e| io_err(e, target.rel(), "writing"))?;
+    let res = f
+        .write_all(data)
+        .and_then(|_| f.set_permissions(Permissions::from_mode(mode)))
+        .and_then(|_| f.sync_data());
+    if let Err(e) = res {
+        let _ = dir.remove_file(&tmp);
+        return Err(io_err(e, target.rel(), "writing"));
+    }
+    Ok(tmp)
+}
+
+fn refuse_hard_links(meta: &Metadata, r: &Resolved) -> Result<(), CapError> {
+    if meta.is_file() && meta.nlink() > 1 {
+        return Err(CapError::new(
+            ErrorKind::DeniedSandbox,
+            format!(
+                "`{}` has {} hard links; writing it would also change the other links, which may be outside the workspace",
+                r.display(),
+                meta.nlink()
+            ),
+        )
+        .with_hint("write to a new file instead"));
+    }
+    Ok(())
+}
+
+fn ws<'a, R, W, D, NR, NW, X, S>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S>) -> &'a Workspace {
+    ctx.env.workspace
+}
+
+impl<R, W, D, NR, NW, X, S> Ctx<'_, R, W, D, NR, NW, X, S> {
+    fn fs_resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
+        ws(self).resolve(p, access)
+    }
+
+    fn walk_children(&self, dir_path: &Resolved) -> Result<Vec<EntryInfo>, CapError> {
+        let w = ws(self);
+        let rd = w
+            .dir()
+            .read_dir(dir_path.rel())
+            .map_err(|e| io_err(e, dir_path.rel(), "listing"))?;
+        let mut out = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(|e| io_err(e, dir_path.rel(), "listing"))?;
+            let rel = if dir_path.is_root() {
+                PathBuf::from(entry.file_name())
+            } else {
+                dir_path.rel().join(entry.file_name())
+            };
+            if w.protected().is_hidden(&rel) {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(e, &rel, "inspecting")),
+            };
+            out.push(EntryInfo::from_meta(Resolved::from_rel(rel), &meta));
+        }
+        out.sort_by(|a, b| a.path.rel().cmp(b.path.rel()));
+        Ok(out)
+    }
+}
+
+/// Filesystem read power.
+impl<W, D, NR, NW, X, S> Ctx<'_, Yes, W, D, NR, NW, X, S> {
+    /// Resolves a path for an access, or says why the sandbox refuses it.
+    pub fn resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
+        self.fs_resolve(p, access)
+    }
+
+    /// Looks at an entry without following a final symlink; `None` when it does not exist.
+    pub fn stat(&self, p: &WsPath) -> Result<Option<EntryInfo>, CapError> {
+        let r = self.fs_resolve(p, Access::Inspect)?;
+        Ok(lstat(ws(self).dir(), &r)?.map(|m| EntryInfo::from_meta(r, &m)))
+    }
+
+    /// Opens a file for reading (symlinks inside the workspace are followed).
+    pub fn open_read(&self, p: &WsPath) -> Result<ReadHandle, CapError> {
+        let r = self.fs_resolve(p, Access::Read)?;
+        let dir = ws(self).dir();
+        let meta = dir.metadata(r.rel()).map_err(|e| io_err(e, r.rel(), "reading"))?;
+        if meta.is_dir() {
+            return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display()))
+                .with_hint("use io.fs.list_dir to see what is in a folder"));
+        }
+        let file = dir.open(r.rel()).map_err(|e| io_err(e, r.rel(), "reading"))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(meta.len());
+        Ok(ReadHandle { file, len })
+    }
+
+    /// Lists a folder's entries, sorted by name.
+    pub fn list(&self, p: &WsPath) -> Result<Vec<EntryInfo>, CapError> {
+        let r = self.fs_resolve(p, Access::Read)?;
+        let meta = ws(self)
+            .dir()
+            .metadata(r.rel())
+            .map_err(|e| io_err(e, r.rel(), "listing"))?;
+        if !meta.is_dir() {
+            return Err(CapError::execution(format!("`{}` is not a folder", r.display()))
+                .with_hint("use io.fs.read_file to read a file"));
+        }
+        self.walk_children(&r)
+    }
+
+    /// Lists the entries of a folder found while walking (no symlink is followed).
+    pub fn list_entry(&self, dir_entry: &EntryInfo) -> Result<Vec<EntryInfo>, CapError> {
+        if dir_entry.kind != EntryKind::Dir {
+            return Ok(Vec::new());
+        }
+        ws(self).recheck(&dir_entry.path, Access::Read)?;
+        self.walk_children(&dir_entry.path)
+    }
+
+    /// The target of a symbolic link, as stored in the link.
+    pub fn read_link(&self, p: &Resolved) -> Result<PathBuf, CapError> {
+        ws(self)
+            .dir()
+            .read_link_contents(p.rel())
+            .map_err(|e| io_err(e, p.rel(), "reading the link"))
+    }
+
+    /// True when a link at `link` with this target would stay inside the workspace.
+    pub fn link_stays_inside(&self, link: &Resolved, target: &Path) -> bool {
+        let p = link.parent().rel().join(target);
+        let p = if link.parent().is_root() { target.to_path_buf() } else { p };
+        match p.to_str() {
+            Some(s) => ws(self).resolve(&WsPath::from_spec(s), Access::Inspect).is_ok() && !target.is_absolute(),
+            None => false,
+        }
+    }
+}
+
+/// Filesystem write power.
+impl<D, NR, NW, X, S> Ctx<'_, Yes, Yes, D, NR, NW, X, S> {
+    /// Writes a file: atomically (temporary sibling + rename) for overwrite and create-new,
+    /// in place for append. Keeps an existing file's permissions.
+    pub fn write_file(
+        &self,
+        p: &WsPath,
+        data: &[u8],
+        mode: WriteMode,
+        create_dirs: bool,
+    ) -> Result<WriteOutcome, CapError> {
+        let r = self.fs_resolve(p, Access::Write)?;
+        if r.is_root() {
+            return Err(CapError::execution("the workspace root is a folder, not a file"));
+        }
+        let dir = ws(self).dir();
+        let parent = r.parent();
+        if create_dirs && !parent.is_root() {
+            ws(self).recheck(&parent, Access::Write)?;
+            dir.create_dir_all(parent.rel())
+                .map_err(|e| io_err(e, parent.rel(), "creating"))?;
+        } else if !parent.is_root() && lstat(dir, &parent)?.is_none() {
+            return Err(CapError::new(
+                ErrorKind::NotFound,
+                format!("the folder `{}` does not exist", parent.display()),
+            )
+            .with_hint("pass create_dirs: true to create missing folders"));
+        }
+        let existing = lstat(dir, &r)?;
+        if let Some(m) = &existing {
+            if m.is_dir() {
+                return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display())));
+            }
+            refuse_hard_links(m, &r)?;
+        }
+        match mode {
+            WriteMode::Append => {
+                let mut opts = OpenOptions::new();
+                opts.append(true).create(true);
+                let mut f = dir.open_with(r.rel(), &opts).map_err(|e| io_err(e, r.rel(), "writing"))?;
+                f.write_all(data)
+                    .and_then(|_| f.sync_data())
+                    .map_err(|e| io_err(e, r.rel(), "writing"))?;
+            }
+            WriteMode::Overwrite => {
+                let perm = existing.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0o644);
+                let tmp = write_temp(dir, &r, data, perm)?;
+                if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
+                    let _ = dir.remove_file(&tmp);
+                    return Err(io_err(e, r.rel(), "writing"));
+                }
+            }
+            WriteMode::CreateNew => {
+                if existing.is_some() {
+                    return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", r.display()))
+                        .with_hint("use mode overwrite to replace it, or append to add to it"));
+                }
+                let tmp = write_temp(dir, &r, data, 0o644)?;
+                let linked = dir.hard_link(&tmp, dir, r.rel());
+                let _ = dir.remove_file(&tmp);
+                linked.map_err(|e| io_err(e, r.rel(), "creating"))?;
+            }
+        }
+        Ok(WriteOutcome {
+            created: existing.is_none(),
+        })
+    }
+
+    /// Creates one folder; `Ok(false)` when it already exists as a folder.
+    pub fn create_dir(&self, p: &WsPath) -> Result<bool, CapError> {
+        let r = self.fs_resolve(p, Access::Write)?;
+        self.create_dir_resolved(&r)
+    }
+
+    fn create_dir_resolved(&self, r: &Resolved) -> Result<bool, CapError> {
+        let dir = ws(self).dir();
+        match dir.create_dir(r.rel()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match lstat(dir, r)? {
+                Some(m) if m.is_dir() => Ok(false),
+                _ => Err(CapError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("`{}` exists and is not a folder", r.display()),
+                )),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CapError::new(
+                ErrorKind::NotFound,
+                format!("the parent folder of `{}` does not exist", r.display()),
+            )
+            .with_hint("pass parents: true to create missing parent folders")),
+            Err(e) => Err(io_err(e, r.rel(), "creating")),
+        }
+    }
+
+    /// Creates a folder and any missing parents; returns the folders it created, outermost
+    /// first.
+    pub fn create_dir_all(&self, p: &WsPath) -> Result<Vec<Resolved>, CapError> {
+        let r = self.fs_resolve(p, Access::Write)?;
+        let mut chain = Vec::new();
+        let mut cur = r.clone();
+        while !cur.is_root() {
+            chain.push(cur.clone());
+            cur = cur.parent();
+        }
+        chain.reverse();
+        let mut created = Vec::new();
+        for c in chain {
+            ws(self).recheck(&c, Access::Write)?;
+            if self.create_dir_resolved(&c)? {
+                created.push(c);
+            }
+        }
+        Ok(created)
+    }
+
+    /// Copies one regular file atomically, keeping its permissions; returns the bytes copied.
+    pub fn copy_file(&self, from: &Resolved, to: &Resolved, overwrite: bool) -> Result<u64, CapError> {
+        let w = ws(self);
+        w.recheck(from, Access::Read)?;
+        w.recheck(to, Access::Write)?;
+        let dir = w.dir();
+        if let Some(m) = lstat(dir, to)? {
+            if !overwrite {
+                return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", to.display()))
+                    .with_hint("pass overwrite: true to replace it"));
+            }
+            if m.is_dir() {
+                return Err(CapError::execution(format!("`{}` is a folder; it cannot be replaced by a file", to.display())));
+            }
+            refuse_hard_links(&m, to)?;
+        }
+        let meta = dir.symlink_metadata(from.rel()).map_err(|e| io_err(e, from.rel(), "copying"))?;
+        let mut src = dir.open(from.rel()).map_err(|e| io_err(e, from.rel(), "copying"))?;
+        let tmp = temp_name(to);
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        let mut dst = dir.open_with(&tmp, &opts).map_err(|e| io_err(e, to.rel(), "copying"))?;
+        let res = io::copy(&mut src, &mut dst)
+            .and_then(|n| dst.set_permissions(Permissions::from_mode(meta.mode() & 0o7777)).map(|_| n))
+            .and_then(|n| dst.sync_data().map(|_| n))
+            .and_then(|n| dir.rename(&tmp, dir, to.rel()).map(|_| n));
+        match res {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                let _ = dir.remove_file(&tmp);
+                Err(io_err(e, to.rel(), "copying"))
+            }
+        }
+    }
+
+    /// Creates a symbolic link at `link` whose stored target is `target`; refused when the
+    /// target would lead outside the workspace.
+    pub fn symlink(&self, target: &Path, link: &Resolved) -> Result<(), CapError> {
+        ws(self).recheck(link, Access::Write)?;
+        if !self.link_stays_inside(link, target) {
+            return Err(CapError::new(
+                ErrorKind::DeniedSandbox,
+                format!("a link at `{}` to `{}` would point outside the workspace", link.display(), target.display()),
+            ));
+        }
+        ws(self)
+            .dir()
+            .symlink_contents(target, link.rel())
+            .map_err(|e| io_err(e, link.rel(), "creating the link"))
+    }
+
+    /// Sets Unix permission bits.
+    pub fn set_mode(&self, p: &Resolved, mode: u32) -> Result<(), CapError> {
+        ws(self).recheck(p, Access::Write)?;
+        ws(self)
+            .dir()
+            .set_permissions(p.rel(), Permissions::from_mode(mode))
+            .map_err(|e| io_err(e, p.rel(), "setting permissions on"))
+    }
+
+    /// Resolves a path for an access, keeping workspace checks (for writes found by walking).
+    pub fn child(&self, parent: &Resolved, name: &std::ffi::OsStr) -> Resolved {
+        Resolved::from_rel(if parent.is_root() {
+            PathBuf::from(name)
+        } else {
+            parent.rel().join(name)
+        })
+    }
+}
+
+/// Filesystem delete power.
+impl<W, NR, NW, X, S> Ctx<'_, Yes, W, Yes, NR, NW, X, S> {
+    /// Removes a file, a symlink (not its target) or a folder (`recursive` for a non-empty
+    /// one, reporting progress and stopping at the time limit). Returns what was removed.
+    pub fn remove(&self, p: &WsPath, recursive: bool) -> Result<EntryKind, CapError> {
+        let r = self.fs_resolve(p, Access::Delete)?;
+        if r.is_root() {
+            return Err(CapError::new(ErrorKind::DeniedSandbox, "the workspace root itself cannot be deleted")
+                .with_hint("delete the entries inside it instead"));
+        }
+        let dir = ws(self).dir();
+        let meta = lstat(dir, &r)?.ok_or_else(|| {
+            CapError::new(ErrorKind::NotFound, format!("`{}` does not exist", r.display()))
+        })?;
+        let kind = EntryKind::of(&meta);
+        if kind != EntryKind::Dir {
+            dir.remove_file(r.rel()).map_err(|e| io_err(e, r.rel(), "deleting"))?;
+            return Ok(kind);
+        }
+        if !recursive {
+            return match dir.remove_dir(r.rel()) {
+                Ok(()) => Ok(kind),
+                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Err(CapError::execution(format!(
+                    "`{}` is a folder that is not empty",
+                    r.display()
+                ))
+                .with_hint("pass recursive: true to delete it with everything inside")),
+                Err(e) => Err(io_err(e, r.rel(), "deleting")),
+            };
+        }
+        let mut removed = 0;
+        self.remove_tree(&r, &mut removed)?;
+        Ok(kind)
+    }
+
+    fn remove_tree(&self, r: &Resolved, removed: &mut u64) -> Result<(), CapError> {
+        let dir = ws(self).dir();
+        for child in self.walk_children(r)? {
+            self.checkpoint()?;
+            ws(self).recheck(&child.path, Access::Delete)?;
+            if child.kind == EntryKind::Dir {
+                self.remove_tree(&child.path, removed)?;
+            } else {
+                dir.remove_file(child.path.rel())
+                    .map_err(|e| io_err(e, child.path.rel(), "deleting"))?;
+                *removed += 1;
+                if removed.is_multiple_of(256) {
+                    self.progress(*removed, None, "deleting");
+                }
+            }
+        }
+        dir.remove_dir(r.rel()).map_err(|e| io_err(e, r.rel(), "deleting"))
+    }
+}
+
+/// Moving needs both write and delete.
+impl<NR, NW, X, S> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S> {
+    /// Renames `from` to `to` (a symlink is moved as a link). Refuses to replace an existing
+    /// `to` unless `overwrite`; never replaces a folder with a file or the reverse.
+    pub fn rename(&self, from: &WsPath, to: &WsPath, overwrite: bool) -> Result<(Resolved, Resolved), CapError> {
+        let w = ws(self);
+        let src = self.fs_resolve(from, Access::Delete)?;
+        let dst = self.fs_resolve(to, Access::Delete)?;
+        w.recheck(&dst, Access::Write)?;
+        if src.is_root() || dst.is_root() {
+            return Err(CapError::new(ErrorKind::DeniedSandbox, "the workspace root cannot be moved or replaced"));
+        }
+        if dst.rel().starts_with(src.rel()) {
+            return Err(CapError::execution(format!(
+                "cannot move `{}` into itself (`{}`)",
+                src.display(),
+                dst.display()
+            )));
+        }
+        let dir = w.dir();
+        let sm = lstat(dir, &src)?.ok_or_else(|| {
+            CapError::new(ErrorKind::NotFound, format!("`{}` does not exist", src.display()))
+        })?;
+        if let Some(dm) = lstat(dir, &dst)? {
+            if !overwrite {
+                return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", dst.display()))
+                    .with_hint("pass overwrite: true to replace it"));
+            }
+            if dm.is_dir() != sm.is_dir() {
+                return Err(CapError::execution(format!(
+                    "`{}` is a {} and `{}` is a {}; one cannot replace the other",
+                    src.display(),
+                    EntryKind::of(&sm).as_str(),
+                    dst.display(),
+                    EntryKind::of(&dm).as_str()
+                )));
+            }
+        } else if !dst.parent().is_root() && lstat(dir, &dst.parent())?.is_none() {
+            return Err(CapError::new(
+                ErrorKind::NotFound,
+                format!("the folder `{}` does not exist", dst.parent().display()),
+            ));
+        }
+        dir.rename(src.rel(), dir, dst.rel())
+            .map_err(|e| io_err(e, dst.rel(), "moving to"))?;
+        Ok((src, dst))
+    }
+}

@@ -1,0 +1,77 @@
+//! Powers by construction.
+//!
+//! A handler receives a [`Ctx`] whose type parameters say which powers its spec declared:
+//! `Ctx<'_, R, W, D, NR, NW, X, S>` with each parameter [`Yes`] or [`No`] for filesystem
+//! read, write, delete, network read, network write, exec and system facts. The methods of
+//! a power exist only on contexts that have it, so a handler calling an undeclared power
+//! does not compile. Only the kernel can make a context (it needs an [`Env`], which
+//! handlers never see).
+
+mod fs;
+mod sys;
+
+pub use fs::{EntryInfo, EntryKind, ReadHandle, WriteMode, WriteOutcome};
+pub use sys::OsFacts;
+
+use crate::error::{CapError, ErrorKind};
+use crate::kernel::Settings;
+use crate::sandbox::Workspace;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// The power is granted.
+#[derive(Debug)]
+pub enum Yes {}
+/// The power is not granted.
+#[derive(Debug)]
+pub enum No {}
+
+/// Progress reports from a running call: done so far, total if known, and a short message.
+pub type ProgressFn<'a> = &'a (dyn Fn(u64, Option<u64>, &str) + Sync);
+
+/// What the kernel hands the dispatch for one call. Handlers never see it.
+pub struct Env<'a> {
+    pub(crate) workspace: &'a Workspace,
+    pub(crate) settings: &'a Settings,
+    pub(crate) deadline: Instant,
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) progress: Option<ProgressFn<'a>>,
+}
+
+/// The context a handler runs in, carrying exactly the powers its spec declares.
+pub struct Ctx<'a, R, W, D, NR, NW, X, S> {
+    env: &'a Env<'a>,
+    _powers: PhantomData<fn() -> (R, W, D, NR, NW, X, S)>,
+}
+
+impl<'a, R, W, D, NR, NW, X, S> Ctx<'a, R, W, D, NR, NW, X, S> {
+    /// Made by the generated dispatch from the kernel's [`Env`].
+    #[doc(hidden)]
+    pub fn grant(env: &'a Env<'a>) -> Self {
+        Ctx {
+            env,
+            _powers: PhantomData,
+        }
+    }
+
+    /// Returns an error when the call is past its time limit or was cancelled. Long loops
+    /// call this between steps so a call stops cleanly.
+    pub fn checkpoint(&self) -> Result<(), CapError> {
+        if self.env.cancel.load(Ordering::Relaxed) {
+            return Err(CapError::new(ErrorKind::Cancelled, "the call was cancelled"));
+        }
+        if Instant::now() >= self.env.deadline {
+            return Err(CapError::new(ErrorKind::Timeout, "the call ran past its time limit")
+                .with_hint("narrow the request (fewer files, a smaller range) and try again"));
+        }
+        Ok(())
+    }
+
+    /// Reports progress to whoever is watching (an MCP client with a progress token).
+    pub fn progress(&self, done: u64, total: Option<u64>, message: &str) {
+        if let Some(p) = self.env.progress {
+            p(done, total, message);
+        }
+    }
+}

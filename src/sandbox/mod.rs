@@ -1,0 +1,134 @@
+//! The workspace sandbox.
+//!
+//! Every path is resolved one component at a time against an open handle on the workspace
+//! root (a cap-std [`Dir`]), never by comparing strings: `..` may not climb above the root,
+//! a symlink is followed only when its target stays inside, and the operation itself then
+//! runs through the same handle, which the kernel also confines (openat2 `RESOLVE_BENEATH`
+//! where Linux has it), so a path swapped between the check and the use still cannot
+//! escape. Protected paths (`.git/hooks/`, `.git/config`, airun's own state) are refused
+//! for writes and deletes; airun's state is refused for every access.
+
+mod protect;
+mod resolve;
+
+pub use protect::Protected;
+
+use crate::catalog::Access;
+use crate::error::{CapError, ErrorKind};
+use crate::types::WsPath;
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use std::path::{Path, PathBuf};
+
+/// An open workspace: the root handle, its absolute path, and what is protected in it.
+#[derive(Debug)]
+pub struct Workspace {
+    dir: Dir,
+    root: PathBuf,
+    protected: Protected,
+}
+
+/// A path that passed the sandbox: workspace-relative, with every symlink on the way
+/// resolved (a final symlink is kept as is for [`Access::Inspect`] and [`Access::Delete`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    rel: PathBuf,
+}
+
+impl Resolved {
+    /// The path relative to the root; `.` for the root itself.
+    pub fn rel(&self) -> &Path {
+        if self.rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.rel
+        }
+    }
+
+    /// True for the workspace root.
+    pub fn is_root(&self) -> bool {
+        self.rel.as_os_str().is_empty()
+    }
+
+    /// The workspace-relative path as text (`/` separators), as shown in results.
+    pub fn display(&self) -> String {
+        self.rel().to_string_lossy().into_owned()
+    }
+
+    /// The final component, if any.
+    pub fn file_name(&self) -> Option<&std::ffi::OsStr> {
+        self.rel.file_name()
+    }
+
+    /// The parent folder (the root for top-level entries).
+    pub fn parent(&self) -> Resolved {
+        Resolved {
+            rel: self.rel.parent().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn from_rel(rel: PathBuf) -> Self {
+        Resolved { rel }
+    }
+}
+
+impl Workspace {
+    /// Opens the workspace at `root`, creating the folder when `create` is set.
+    /// `state_dir` is airun's own state folder; if it lies inside the workspace it is
+    /// refused to every capability.
+    pub fn open(root: &Path, create: bool, state_dir: Option<&Path>) -> Result<Workspace, CapError> {
+        if create {
+            std::fs::create_dir_all(root).map_err(|e| {
+                CapError::execution(format!("cannot create the workspace {}: {e}", root.display()))
+            })?;
+        }
+        let canonical = root.canonicalize().map_err(|e| {
+            CapError::execution(format!("cannot open the workspace {}: {e}", root.display()))
+                .with_hint("pass an existing folder with --workspace DIR")
+        })?;
+        let dir = Dir::open_ambient_dir(&canonical, ambient_authority()).map_err(|e| {
+            CapError::execution(format!("cannot open the workspace {}: {e}", canonical.display()))
+        })?;
+        let state_rel = state_dir
+            .and_then(|s| s.canonicalize().ok().or_else(|| Some(s.to_path_buf())))
+            .and_then(|s| s.strip_prefix(&canonical).ok().map(Path::to_path_buf));
+        Ok(Workspace {
+            dir,
+            root: canonical,
+            protected: Protected::new(state_rel),
+        })
+    }
+
+    /// The absolute, canonical path of the root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The open root handle. Only the powers module uses it.
+    pub(crate) fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// What is protected in this workspace.
+    pub fn protected(&self) -> &Protected {
+        &self.protected
+    }
+
+    /// Resolves a path input for the given access, or says why it is refused.
+    pub fn resolve(&self, path: &WsPath, access: Access) -> Result<Resolved, CapError> {
+        let rel = resolve::resolve(&self.dir, &self.root, path.as_str(), access)?;
+        let resolved = Resolved { rel };
+        self.protected.check(&resolved, access)?;
+        Ok(resolved)
+    }
+
+    /// Checks an already resolved path for an access (used for entries found while walking).
+    pub fn recheck(&self, resolved: &Resolved, access: Access) -> Result<(), CapError> {
+        self.protected.check(resolved, access)
+    }
+}
+
+/// A sandbox refusal.
+pub(crate) fn denied(message: impl Into<String>, hint: &str) -> CapError {
+    CapError::new(ErrorKind::DeniedSandbox, message).with_hint(hint)
+}

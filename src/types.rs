@@ -1,0 +1,84 @@
+//! Value types the generated params use: workspace paths and binary data.
+
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A path input as the caller gave it, relative to the workspace root.
+///
+/// A `WsPath` is only a name: it is checked and resolved by the sandbox (against an open
+/// handle on the workspace root, never by comparing strings) each time it is used, so a
+/// handler cannot reach outside the workspace with it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct WsPath(String);
+
+impl WsPath {
+    /// A path taken from a spec default (checked when the spec was compiled).
+    pub fn from_spec(s: &str) -> Self {
+        WsPath(s.to_string())
+    }
+
+    /// The path as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for WsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for WsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for WsPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for WsPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(serde::de::Error::custom(
+                "expected a path relative to the workspace, got an empty string (use \".\" for the workspace root)",
+            ));
+        }
+        if s.contains('\0') {
+            return Err(serde::de::Error::custom("a path cannot contain a NUL character"));
+        }
+        Ok(WsPath(s))
+    }
+}
+
+/// Binary data; base64 (standard alphabet, padded) on the wire.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bytes({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("expected base64 data: {e}")))
+    }
+}
