@@ -1,1 +1,164 @@
-//! The `airun` command line.
+//! The `airun` command line: `list`, `inspect`, `execute`, `doctor`.
+//!
+//! Exit codes: 0 ok, 1 execution error, 2 invalid input, 3 denied by policy or sandbox,
+//! 4 declined at confirmation. Errors are one line on stderr plus a hint.
+
+mod args;
+mod doctor;
+pub mod home;
+pub mod render;
+
+pub use args::{Cli, Command, Global};
+
+use crate::catalog::CapabilitySet;
+use crate::error::{CapError, ErrorKind};
+use crate::kernel::{CallOptions, Kernel, Settings, TerminalConfirmer};
+use crate::sandbox::Workspace;
+use clap::Parser;
+use serde_json::json;
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Runs the CLI over the standard capability set.
+pub fn main() -> ExitCode {
+    main_with(crate::stdlib::capabilities())
+}
+
+/// Runs the CLI over any generated capability set.
+pub fn main_with<S: CapabilitySet>(set: S) -> ExitCode {
+    let cli = Cli::parse();
+    run(set, cli)
+}
+
+/// Runs one parsed command line.
+pub fn run<S: CapabilitySet>(set: S, cli: Cli) -> ExitCode {
+    match dispatch(set, cli) {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(e.kind.exit_code())
+        }
+    }
+}
+
+fn print_error(e: &CapError) {
+    eprintln!("error: {}", e.message);
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// Builds the kernel the global options describe.
+pub fn kernel<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+    let (root, create) = match &global.workspace {
+        Some(dir) => (dir.clone(), false),
+        None => (home::default_workspace(), true),
+    };
+    let home = home::airun_home();
+    let workspace = Workspace::open(&root, create, Some(&home))?;
+    let settings = Settings {
+        read_only: global.read_only,
+        ..Settings::default()
+    };
+    Ok(Kernel::new(set, workspace, settings))
+}
+
+fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
+    match cli.command {
+        Command::List { json, markdown } => {
+            let k = kernel(set, &cli.global)?;
+            let caps = k.capabilities();
+            if json {
+                let list: Vec<_> = caps.iter().map(|c| render::capability_json(c)).collect();
+                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            } else if markdown {
+                print!("{}", render::capability_markdown(&caps));
+            } else {
+                println!("{}", render::capability_table(&caps));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { id, json } => {
+            let k = kernel(set, &cli.global)?;
+            let cap = k
+                .find(&id)
+                .ok_or_else(|| CapError::unknown_capability(&id, k.all_capabilities()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&render::capability_full_json(cap)).unwrap_or_default()
+                );
+            } else {
+                print!("{}", render::capability_detail(cap));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Execute { id, params, yes, json } => execute(set, &cli.global, &id, &params, yes, json),
+        Command::Doctor { json } => doctor::run(set, &cli.global, json),
+    }
+}
+
+fn read_params(params: &str) -> Result<serde_json::Value, CapError> {
+    let text = if params == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CapError::new(ErrorKind::InvalidInput, format!("cannot read --params from stdin: {e}")))?;
+        s
+    } else {
+        params.to_string()
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        CapError::new(ErrorKind::InvalidInput, format!("--params is not valid JSON: {e}"))
+            .with_hint("pass a JSON object, e.g. --params '{\"path\":\"notes.txt\"}'")
+    })
+}
+
+fn execute<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    id: &str,
+    params: &str,
+    yes: bool,
+    json_out: bool,
+) -> Result<ExitCode, CapError> {
+    let started = Instant::now();
+    let mut cap = id.to_string();
+    let outcome = kernel(set, global).and_then(|k| {
+        if let Some(c) = k.find(id) {
+            cap = c.id.to_string();
+        }
+        let args = read_params(params)?;
+        k.execute(id, args, &TerminalConfirmer { yes }, CallOptions::default())
+    });
+    let ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(result) => {
+            if json_out {
+                let env = json!({"status": "ok", "capability": cap, "result": result, "duration_ms": ms});
+                println!("{}", serde_json::to_string(&env).unwrap_or_default());
+            } else {
+                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if json_out {
+                let mut err = json!({"kind": e.kind.as_str(), "message": e.message});
+                if let Some(f) = &e.field {
+                    err["field"] = json!(f);
+                }
+                if let Some(h) = &e.hint {
+                    err["hint"] = json!(h);
+                }
+                let env = json!({"status": "error", "capability": cap, "error": err, "duration_ms": ms});
+                println!("{}", serde_json::to_string(&env).unwrap_or_default());
+                print_error(&e);
+                Ok(ExitCode::from(e.kind.exit_code()))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}

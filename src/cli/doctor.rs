@@ -1,0 +1,58 @@
+//! `airun doctor`: what airun will use, and whether the sandbox mechanism is in force.
+
+use super::{Global, home, kernel};
+use crate::catalog::CapabilitySet;
+use crate::error::CapError;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Which mechanism confines path resolution on this machine.
+pub fn sandbox_mechanism() -> (&'static str, bool) {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, Mode, OFlags, ResolveFlags, openat2};
+        let ok = openat2(
+            CWD,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH,
+        )
+        .is_ok();
+        if ok {
+            return ("cap-std directory handle, openat2 RESOLVE_BENEATH", true);
+        }
+    }
+    ("cap-std directory handle, component-by-component resolution", false)
+}
+
+/// Runs the checks and prints them.
+pub fn run<S: CapabilitySet>(set: S, global: &Global, json_out: bool) -> Result<ExitCode, CapError> {
+    let k = kernel(set, global)?;
+    let (mechanism, beneath) = sandbox_mechanism();
+    let root = k.workspace().root().display().to_string();
+    let home = home::airun_home();
+    let state = home.join("state");
+    let visible = k.capabilities().len();
+    let total = k.all_capabilities().len();
+    if json_out {
+        let v = json!({
+            "workspace": root,
+            "airun_home": home.display().to_string(),
+            "state_dir": state.display().to_string(),
+            "sandbox": mechanism,
+            "resolve_beneath": beneath,
+            "read_only": k.settings().read_only,
+            "capabilities": {"available": visible, "total": total},
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!("workspace:    {root}");
+        println!("airun home:   {}", home.display());
+        println!("state folder: {}", state.display());
+        println!("sandbox:      {mechanism}");
+        println!("read-only:    {}", if k.settings().read_only { "yes" } else { "no" });
+        println!("capabilities: {visible} of {total} available");
+    }
+    Ok(ExitCode::SUCCESS)
+}
