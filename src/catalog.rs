@@ -86,6 +86,8 @@ pub enum UndoStrategy {
     RestoreFromBackup,
     /// The effect cannot be taken back.
     Irreversible,
+    /// The call moves through the undo journal (undo, redo) and is reversed by the opposite move.
+    Journal,
 }
 
 impl UndoStrategy {
@@ -95,6 +97,7 @@ impl UndoStrategy {
             UndoStrategy::None => "none",
             UndoStrategy::RestoreFromBackup => "restore_from_backup",
             UndoStrategy::Irreversible => "irreversible",
+            UndoStrategy::Journal => "journal",
         }
     }
 }

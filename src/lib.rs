@@ -6,10 +6,12 @@
 //! - [`sandbox`]: workspace path resolution beneath an open root handle.
 //! - [`powers`]: the context a handler runs in, with only its declared powers.
 //! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
+//! - [`adapters`]: MCP (stdio and Streamable HTTP) and OpenAI function calling.
 //! - [`cli`]: the `airun` command line.
 
 extern crate self as airun;
 
+pub mod adapters;
 pub mod catalog;
 pub mod cli;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod kernel;
 pub mod powers;
 pub mod sandbox;
 pub mod stdlib;
+pub mod timemachine;
 pub mod types;
 
 #[doc(hidden)]

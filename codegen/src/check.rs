@@ -289,6 +289,16 @@ impl Checker<'_> {
                 &b.undo_strategy,
                 "this capability changes nothing, so its undo_strategy must be `none`",
             ),
+            UndoStrategy::Journal
+                if !spec
+                    .contracts
+                    .side_effects
+                    .value
+                    .iter()
+                    .any(|e| e.value == SideEffect::StateMutation) =>
+            {
+                self.err(&b.undo_strategy, "`journal` is for capabilities that move through the undo journal; they declare `state_mutation`")
+            }
             UndoStrategy::RestoreFromBackup if b.undo_targets.is_empty() => self.err(
                 &b.undo_strategy,
                 "`restore_from_backup` needs undo_targets: the path inputs to snapshot before the call",

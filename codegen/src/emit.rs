@@ -135,13 +135,14 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
     let nw = flag(has(SideEffect::NetworkWrite));
     let x = flag(has(SideEffect::SystemExec));
     let s = flag(has(SideEffect::SystemRead) || has(SideEffect::StateMutation));
+    let m = flag(has(SideEffect::StateMutation));
     let doc = format!(
         "The context `{id}` runs in: only the powers its declared side effects ({}) allow.",
         effects.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
     );
     quote! {
         #[doc = #doc]
-        pub type #ctx<'a> = ::airun::Ctx<'a, #r, #w, #d, #nr, #nw, #x, #s>;
+        pub type #ctx<'a> = ::airun::Ctx<'a, #r, #w, #d, #nr, #nw, #x, #s, #m>;
     }
 }
 

@@ -289,6 +289,9 @@ pub enum UndoStrategy {
     RestoreFromBackup,
     /// The effect cannot be taken back (e.g. a network write); the prompt says so.
     Irreversible,
+    /// The call is itself a move through the undo journal (undo, redo); it is reversed by
+    /// the opposite move, not recorded as an operation of its own.
+    Journal,
 }
 
 impl UndoStrategy {
@@ -298,6 +301,7 @@ impl UndoStrategy {
             UndoStrategy::None => "None",
             UndoStrategy::RestoreFromBackup => "RestoreFromBackup",
             UndoStrategy::Irreversible => "Irreversible",
+            UndoStrategy::Journal => "Journal",
         }
     }
 }

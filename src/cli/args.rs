@@ -60,10 +60,78 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the capabilities to AI clients over MCP: `--mcp` (stdio) or `--port N` (HTTP).
+    Serve(super::serve::ServeArgs),
+    /// OpenAI function calling: print the strict tool list, or run a model's tool calls.
+    Openai(super::openai::OpenaiArgs),
+    /// Undo the newest operations (refuses where a file changed since, unless --force).
+    Undo {
+        /// How many operations to undo.
+        #[arg(long, default_value_t = 1, conflicts_with = "to")]
+        steps: usize,
+        /// Undo every operation from this one on.
+        #[arg(long, value_name = "OP")]
+        to: Option<i64>,
+        /// Restore even where a file changed after the operation.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-apply undone operations.
+    Redo {
+        /// How many operations to redo.
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the operations of this workspace, newest first.
+    History {
+        /// Most operations to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show, verify or export the audit log.
+    Audit {
+        /// verify or export; without one, lists the newest records.
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+        /// Most records to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Expire old undo points beyond the retention limits and remove unused blobs.
+    Gc {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the setup: workspace, state folder, sandbox mechanism.
     Doctor {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// What to do with the audit log.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chain; exits 1 and names the first bad record.
+    Verify,
+    /// Print every record.
+    Export {
+        /// One JSON record per line.
+        #[arg(long, required = true)]
+        jsonl: bool,
     },
 }

@@ -5,15 +5,20 @@
 
 mod args;
 mod doctor;
+mod history;
+pub mod openai;
+pub mod serve;
 pub mod home;
 pub mod render;
 
-pub use args::{Cli, Command, Global};
+pub use args::{AuditAction, Cli, Command, Global};
 
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
 use crate::kernel::{CallOptions, Kernel, Settings, TerminalConfirmer};
 use crate::sandbox::Workspace;
+use crate::timemachine::{Retention, TimeMachine};
+use std::sync::Arc;
 use clap::Parser;
 use serde_json::json;
 use std::io::Read;
@@ -49,8 +54,16 @@ fn print_error(e: &CapError) {
     }
 }
 
-/// Builds the kernel the global options describe.
+/// Builds the kernel the global options describe, with its undo journal and audit log.
 pub fn kernel<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+    kernel_and_state(set, global).map(|(k, _)| k)
+}
+
+/// Builds the kernel and hands back its time machine too (for history and audit commands).
+pub fn kernel_and_state<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+) -> Result<(Kernel<S>, Arc<TimeMachine>), CapError> {
     let (root, create) = match &global.workspace {
         Some(dir) => (dir.clone(), false),
         None => (home::default_workspace(), true),
@@ -61,7 +74,11 @@ pub fn kernel<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, Ca
         read_only: global.read_only,
         ..Settings::default()
     };
-    Ok(Kernel::new(set, workspace, settings))
+    let tm = Arc::new(TimeMachine::open(&home, &workspace, Retention::default())?);
+    let kernel = Kernel::new(set, workspace, settings)
+        .with_journal(Box::new(tm.clone()))
+        .with_audit(Box::new(tm.clone()));
+    Ok((kernel, tm))
 }
 
 fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
@@ -96,6 +113,13 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
         }
         Command::Execute { id, params, yes, json } => execute(set, &cli.global, &id, &params, yes, json),
         Command::Doctor { json } => doctor::run(set, &cli.global, json),
+        Command::Undo { steps, to, force, json } => history::undo(set, &cli.global, steps, to, force, json),
+        Command::Redo { steps, json } => history::redo(set, &cli.global, steps, json),
+        Command::History { limit, json } => history::history(set, &cli.global, limit, json),
+        Command::Audit { action, limit, json } => history::audit(set, &cli.global, action, limit, json),
+        Command::Gc { json } => history::gc(set, &cli.global, json),
+        Command::Serve(args) => serve::run(set, &cli.global, &args),
+        Command::Openai(args) => openai::run(set, &cli.global, &args),
     }
 }
 

@@ -37,6 +37,7 @@ impl ConfirmRequest<'_> {
             crate::UndoStrategy::RestoreFromBackup => "can be undone with `airun undo`",
             crate::UndoStrategy::Irreversible => "CANNOT be undone",
             crate::UndoStrategy::None => "changes nothing",
+            crate::UndoStrategy::Journal => "can be reversed with `airun redo` / `airun undo`",
         };
         format!(
             "airun: `{}` wants to run.\n  {}\n  parameters: {}\n  undo: this call {undo}.\n",

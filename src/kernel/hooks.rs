@@ -1,14 +1,15 @@
 //! Hook points of the call pipeline where the undo journal and the audit log attach.
 //!
 //! The kernel calls [`Journal::begin`] after confirmation and before the handler (intent
-//! record and before-images of the spec's undo targets), [`Journal::finish`] after it
-//! (after-image and commit), and [`AuditSink::record`] exactly once per call, whatever
-//! its outcome. The defaults do nothing.
+//! record and before-images of the spec's undo targets), [`JournalOp::finish`] after it
+//! (after-image and commit, or putting the before-images back on failure), and
+//! [`AuditSink::record`] exactly once per call, whatever its outcome. The defaults do
+//! nothing.
 
 use crate::catalog::Capability;
 use crate::error::CapError;
 use crate::kernel::confirm::ApprovedBy;
-use crate::sandbox::Resolved;
+use crate::sandbox::{Resolved, Workspace};
 use serde::Serialize;
 
 /// A mutating call about to run.
@@ -22,15 +23,68 @@ pub struct CallIntent<'a> {
     pub undo_targets: Vec<(&'static str, Resolved)>,
 }
 
-/// An id the journal gives a recorded operation.
-pub type OpId = String;
+/// The id the journal gives a recorded operation.
+pub type OpId = i64;
+
+/// One operation as history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OpInfo {
+    /// The operation id.
+    pub op: OpId,
+    /// When it started (RFC 3339).
+    pub time: String,
+    /// The capability id.
+    pub capability: String,
+    /// One line, e.g. `write notes.txt (+120 B)`.
+    pub summary: String,
+    /// done, undone, interrupted, irreversible or expired.
+    pub state: String,
+}
+
+/// What to undo.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UndoRequest {
+    /// How many operations, newest first.
+    pub steps: usize,
+    /// Undo every operation from this one on (overrides `steps`).
+    pub to: Option<OpId>,
+    /// Restore even where a file changed after the operation.
+    pub force: bool,
+}
+
+/// An operation in progress: the journal holds the workspace's operation lock until
+/// it is finished.
+pub trait JournalOp {
+    /// The operation id.
+    fn id(&self) -> OpId;
+    /// Records the outcome: after-images and commit on success; on failure, puts the
+    /// before-images back so a failed call leaves the workspace as it was.
+    fn finish(self: Box<Self>, ws: &Workspace, outcome: Result<&serde_json::Value, &CapError>) -> Result<(), CapError>;
+}
+
+fn no_journal() -> CapError {
+    CapError::execution("this airun has no undo journal").with_hint("run airun with its state folder ($AIRUN_HOME)")
+}
 
 /// The undo journal.
 pub trait Journal: Send + Sync {
-    /// Records the intent and before-images; returns the operation id, if any.
-    fn begin(&self, intent: &CallIntent<'_>) -> Result<Option<OpId>, CapError>;
-    /// Records the outcome (after-images and commit on success, rollback record otherwise).
-    fn finish(&self, op: &OpId, outcome: Result<&serde_json::Value, &CapError>);
+    /// Records the intent and the before-images of the undo targets.
+    fn begin<'a>(&'a self, ws: &'a Workspace, intent: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError>;
+
+    /// Undoes operations, newest first; returns what was undone.
+    fn undo(&self, _ws: &Workspace, _req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        Err(no_journal())
+    }
+
+    /// Re-applies undone operations, oldest first; returns what was redone.
+    fn redo(&self, _ws: &Workspace, _steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        Err(no_journal())
+    }
+
+    /// The newest operations, newest first.
+    fn history(&self, _limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The journal that records nothing.
@@ -38,10 +92,24 @@ pub trait Journal: Send + Sync {
 pub struct NoJournal;
 
 impl Journal for NoJournal {
-    fn begin(&self, _: &CallIntent<'_>) -> Result<Option<OpId>, CapError> {
+    fn begin<'a>(&'a self, _: &'a Workspace, _: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
         Ok(None)
     }
-    fn finish(&self, _: &OpId, _: Result<&serde_json::Value, &CapError>) {}
+}
+
+impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
+    fn begin<'a>(&'a self, ws: &'a Workspace, intent: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+        (**self).begin(ws, intent)
+    }
+    fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        (**self).undo(ws, req)
+    }
+    fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        (**self).redo(ws, steps)
+    }
+    fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        (**self).history(limit)
+    }
 }
 
 /// The decision the pipeline took on a call.
@@ -76,7 +144,7 @@ pub struct AuditEvent<'a> {
     /// Wall time of the whole call.
     pub duration_ms: u64,
     /// The journal's operation id, for mutating calls.
-    pub op: Option<&'a str>,
+    pub op: Option<OpId>,
 }
 
 /// The audit log.
@@ -91,4 +159,10 @@ pub struct NoAudit;
 
 impl AuditSink for NoAudit {
     fn record(&self, _: &AuditEvent<'_>) {}
+}
+
+impl<A: AuditSink + ?Sized> AuditSink for std::sync::Arc<A> {
+    fn record(&self, event: &AuditEvent<'_>) {
+        (**self).record(event)
+    }
 }

@@ -6,10 +6,12 @@ pub mod hooks;
 mod settings;
 
 pub use confirm::{ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfirmer, TerminalConfirmer};
-pub use hooks::{AuditEvent, AuditSink, CallIntent, Decision, Journal, NoAudit, NoJournal, OpId};
+pub use hooks::{
+    AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId, OpInfo, UndoRequest,
+};
 pub use settings::{DEFAULT_ENV_ALLOW, Settings, glob_matches};
 
-use crate::catalog::{Access, CallInfo, CapabilitySet, Capability};
+use crate::catalog::{Access, CallInfo, CapabilitySet, Capability, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::powers::{Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
@@ -80,6 +82,11 @@ impl<S: CapabilitySet> Kernel<S> {
     /// The operator's settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The undo journal.
+    pub fn journal(&self) -> &dyn Journal {
+        self.journal.as_ref()
     }
 
     /// Every capability of the set, allowed or not.
@@ -155,7 +162,7 @@ impl<S: CapabilitySet> Kernel<S> {
             decision,
             outcome,
             duration_ms: started.elapsed().as_millis() as u64,
-            op: op.as_deref(),
+            op,
         });
         result
     }
@@ -205,13 +212,19 @@ impl<S: CapabilitySet> Kernel<S> {
             Decision::Allowed
         };
         // HOOK(time-machine): intent record and before-images of the undo targets.
-        if cap.is_mutating() {
-            *op = self.journal.begin(&CallIntent {
-                capability: cap,
-                params: shown,
-                undo_targets: prepared.undo_targets.clone(),
-            })?;
-        }
+        let journal_op = if cap.is_mutating() && cap.undo_strategy != UndoStrategy::Journal {
+            self.journal.begin(
+                &self.workspace,
+                &CallIntent {
+                    capability: cap,
+                    params: shown,
+                    undo_targets: prepared.undo_targets.clone(),
+                },
+            )?
+        } else {
+            None
+        };
+        *op = journal_op.as_ref().map(|o| o.id());
         // 5. Execution, with the spec's time limit.
         let never = AtomicBool::new(false);
         let env = Env {
@@ -220,11 +233,12 @@ impl<S: CapabilitySet> Kernel<S> {
             deadline: Instant::now() + Duration::from_secs(cap.timeout_seconds),
             cancel: options.cancel.unwrap_or(&never),
             progress: options.progress,
+            journal: self.journal.as_ref(),
         };
         let result = self.set.dispatch(prepared.call, &env);
-        // HOOK(time-machine): after-images and commit (or the rollback record).
-        if let Some(id) = op.as_ref() {
-            self.journal.finish(id, result.as_ref());
+        // HOOK(time-machine): after-images and commit, or the before-images put back.
+        if let Some(jop) = journal_op {
+            jop.finish(&self.workspace, result.as_ref())?;
         }
         result
     }

@@ -213,11 +213,11 @@ fn refuse_hard_links(meta: &Metadata, r: &Resolved) -> Result<(), CapError> {
     Ok(())
 }
 
-fn ws<'a, R, W, D, NR, NW, X, S>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S>) -> &'a Workspace {
+fn ws<'a, R, W, D, NR, NW, X, S, M>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S, M>) -> &'a Workspace {
     ctx.env.workspace
 }
 
-impl<R, W, D, NR, NW, X, S> Ctx<'_, R, W, D, NR, NW, X, S> {
+impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
     fn fs_resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
         ws(self).resolve(p, access)
     }
@@ -252,7 +252,7 @@ impl<R, W, D, NR, NW, X, S> Ctx<'_, R, W, D, NR, NW, X, S> {
 }
 
 /// Filesystem read power.
-impl<W, D, NR, NW, X, S> Ctx<'_, Yes, W, D, NR, NW, X, S> {
+impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     /// Resolves a path for an access, or says why the sandbox refuses it.
     pub fn resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
         self.fs_resolve(p, access)
@@ -321,7 +321,7 @@ impl<W, D, NR, NW, X, S> Ctx<'_, Yes, W, D, NR, NW, X, S> {
 }
 
 /// Filesystem write power.
-impl<D, NR, NW, X, S> Ctx<'_, Yes, Yes, D, NR, NW, X, S> {
+impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     /// Writes a file: atomically (temporary sibling + rename) for overwrite and create-new,
     /// in place for append. Keeps an existing file's permissions.
     pub fn write_file(
@@ -367,6 +367,7 @@ impl<D, NR, NW, X, S> Ctx<'_, Yes, Yes, D, NR, NW, X, S> {
             WriteMode::Overwrite => {
                 let perm = existing.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0o644);
                 let tmp = write_temp(dir, &r, data, perm)?;
+                crate::timemachine::crash_point!("fs_before_rename");
                 if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
                     let _ = dir.remove_file(&tmp);
                     return Err(io_err(e, r.rel(), "writing"));
@@ -506,7 +507,7 @@ impl<D, NR, NW, X, S> Ctx<'_, Yes, Yes, D, NR, NW, X, S> {
 }
 
 /// Filesystem delete power.
-impl<W, NR, NW, X, S> Ctx<'_, Yes, W, Yes, NR, NW, X, S> {
+impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
     /// Removes a file, a symlink (not its target) or a folder (`recursive` for a non-empty
     /// one, reporting progress and stopping at the time limit). Returns what was removed.
     pub fn remove(&self, p: &WsPath, recursive: bool) -> Result<EntryKind, CapError> {
@@ -551,6 +552,7 @@ impl<W, NR, NW, X, S> Ctx<'_, Yes, W, Yes, NR, NW, X, S> {
                 dir.remove_file(child.path.rel())
                     .map_err(|e| io_err(e, child.path.rel(), "deleting"))?;
                 *removed += 1;
+                crate::timemachine::crash_point!("fs_delete_midway");
                 if removed.is_multiple_of(256) {
                     self.progress(*removed, None, "deleting");
                 }
@@ -561,7 +563,7 @@ impl<W, NR, NW, X, S> Ctx<'_, Yes, W, Yes, NR, NW, X, S> {
 }
 
 /// Moving needs both write and delete.
-impl<NR, NW, X, S> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S> {
+impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
     /// Renames `from` to `to` (a symlink is moved as a link). Refuses to replace an existing
     /// `to` unless `overwrite`; never replaces a folder with a file or the reverse.
     pub fn rename(&self, from: &WsPath, to: &WsPath, overwrite: bool) -> Result<(Resolved, Resolved), CapError> {

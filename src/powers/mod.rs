@@ -1,13 +1,15 @@
 //! Powers by construction.
 //!
 //! A handler receives a [`Ctx`] whose type parameters say which powers its spec declared:
-//! `Ctx<'_, R, W, D, NR, NW, X, S>` with each parameter [`Yes`] or [`No`] for filesystem
-//! read, write, delete, network read, network write, exec and system facts. The methods of
+//! `Ctx<'_, R, W, D, NR, NW, X, S, M>` with each parameter [`Yes`] or [`No`] for filesystem
+//! read, write, delete, network read, network write, exec, system facts (and airun's
+//! history) and state mutation (undo). The methods of
 //! a power exist only on contexts that have it, so a handler calling an undeclared power
 //! does not compile. Only the kernel can make a context (it needs an [`Env`], which
 //! handlers never see).
 
 mod fs;
+mod history;
 mod sys;
 
 pub use fs::{EntryInfo, EntryKind, ReadHandle, WriteMode, WriteOutcome};
@@ -37,15 +39,16 @@ pub struct Env<'a> {
     pub(crate) deadline: Instant,
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) progress: Option<ProgressFn<'a>>,
+    pub(crate) journal: &'a dyn crate::kernel::Journal,
 }
 
 /// The context a handler runs in, carrying exactly the powers its spec declares.
-pub struct Ctx<'a, R, W, D, NR, NW, X, S> {
+pub struct Ctx<'a, R, W, D, NR, NW, X, S, M> {
     env: &'a Env<'a>,
-    _powers: PhantomData<fn() -> (R, W, D, NR, NW, X, S)>,
+    _powers: PhantomData<fn() -> (R, W, D, NR, NW, X, S, M)>,
 }
 
-impl<'a, R, W, D, NR, NW, X, S> Ctx<'a, R, W, D, NR, NW, X, S> {
+impl<'a, R, W, D, NR, NW, X, S, M> Ctx<'a, R, W, D, NR, NW, X, S, M> {
     /// Made by the generated dispatch from the kernel's [`Env`].
     #[doc(hidden)]
     pub fn grant(env: &'a Env<'a>) -> Self {

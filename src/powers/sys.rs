@@ -24,7 +24,7 @@ fn read_trimmed(path: &str) -> String {
         .unwrap_or_default()
 }
 
-impl<R, W, D, NR, NW, X> Ctx<'_, R, W, D, NR, NW, X, Yes> {
+impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
     /// Facts about the operating system.
     pub fn os_facts(&self) -> OsFacts {
         OsFacts {

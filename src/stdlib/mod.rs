@@ -6,6 +6,7 @@
 
 mod data;
 mod fs;
+mod journal;
 mod sysinfo;
 mod text;
 
@@ -18,7 +19,7 @@ pub mod generated {
 pub use generated::{CATALOG, Call, Capabilities, Handlers};
 
 use crate::error::CapError;
-use generated::{data::json, io::fs as iofs, sys::info, text::regex, text::template};
+use generated::{data::json, io::fs as iofs, sys, sys::info, text::regex, text::template};
 
 /// The standard library's handlers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -67,6 +68,12 @@ impl Handlers for Stdlib {
         p: iofs::WriteFileParams,
     ) -> Result<iofs::WriteFileResult, CapError> {
         fs::write_file(ctx, p)
+    }
+    fn sys_history(&self, ctx: &mut sys::HistoryCtx<'_>, p: sys::HistoryParams) -> Result<sys::HistoryResult, CapError> {
+        journal::history(ctx, p)
+    }
+    fn sys_undo(&self, ctx: &mut sys::UndoCtx<'_>, p: sys::UndoParams) -> Result<sys::UndoResult, CapError> {
+        journal::undo(ctx, p)
     }
     fn sys_info_get_env_var(
         &self,

@@ -1,0 +1,332 @@
+//! The MCP server: one hand-written [`ServerHandler`] over the kernel's catalog, served over
+//! stdio ([`McpServer::serve_stdio`]) or Streamable HTTP ([`http::serve`]).
+//!
+//! - `tools/list`: every capability the operator's settings allow, named by its tool name
+//!   (`io_fs_read_file`), with its title (and dotted id), description, input and output
+//!   schemas, annotations derived from the spec, and the dotted id in `_meta`.
+//! - `tools/call`: runs [`Kernel::execute`] on a blocking thread. Success is
+//!   `structuredContent` (matching the output schema) plus the same JSON as text. Invalid
+//!   arguments, denials, declined confirmations and handler failures are a result with
+//!   `isError: true` whose text says what was wrong, which field, and what to do instead.
+//!   An unknown tool is a JSON-RPC error -32602.
+//! - Confirmation: `--yes` (operator) or the auto-approve list; otherwise the person is
+//!   asked through elicitation (see [`confirm`]); a client without elicitation is refused.
+//! - Progress: when the request carries a progress token, the handler's progress reports
+//!   become `notifications/progress`. Cancellation: `notifications/cancelled` stops the
+//!   handler at its next checkpoint.
+//!
+//! Protocol versions: rmcp negotiates 2024-11-05 through 2026-07-28; on 2026-07-28 the
+//! confirmation uses the `input_required` result with a sealed `requestState`.
+
+pub mod confirm;
+pub mod http;
+
+use crate::adapters::{error_json, error_text};
+use crate::catalog::{CapabilitySet, Capability};
+use crate::error::CapError;
+use crate::kernel::{CallOptions, ConfirmRequest, Kernel, redact};
+use confirm::{McpConfirmer, Seals};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam,
+    ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// rmcp's JSON-RPC error type.
+pub use rmcp::ErrorData as McpError;
+
+/// The `_meta` key carrying a tool's dotted capability id.
+pub const META_ID: &str = "airun/id";
+/// The `_meta` key carrying a failed call's error as JSON (`kind`, `message`, `field`,
+/// `hint`).
+pub const META_ERROR: &str = "airun/error";
+
+/// How the server treats calls that need a person's yes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerOptions {
+    /// The operator approves every call (`airun serve --yes`).
+    pub yes: bool,
+}
+
+struct Inner<S: CapabilitySet> {
+    kernel: Kernel<S>,
+    tools: Vec<Tool>,
+    options: ServerOptions,
+    seals: Seals,
+}
+
+/// The MCP server over a kernel. Cheap to clone (one per HTTP session).
+pub struct McpServer<S: CapabilitySet> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: CapabilitySet> Clone for McpServer<S> {
+    fn clone(&self) -> Self {
+        McpServer {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: CapabilitySet> McpServer<S> {
+    /// A server over `kernel`; the tool list is built once from its allowed capabilities.
+    pub fn new(kernel: Kernel<S>, options: ServerOptions) -> Self {
+        let tools = kernel.capabilities().into_iter().map(tool_for).collect();
+        McpServer {
+            inner: Arc::new(Inner {
+                kernel,
+                tools,
+                options,
+                seals: Seals::new(),
+            }),
+        }
+    }
+
+    /// The kernel the server runs calls on.
+    pub fn kernel(&self) -> &Kernel<S> {
+        &self.inner.kernel
+    }
+
+    /// The tools `tools/list` returns.
+    pub fn tools(&self) -> &[Tool] {
+        &self.inner.tools
+    }
+
+    /// Serves MCP over this process's stdin and stdout until the client closes stdin or
+    /// `shutdown` is cancelled.
+    pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let service = self
+            .serve(rmcp::transport::stdio_pipes())
+            .await
+            .map_err(|e| std::io::Error::other(format!("MCP session did not start: {e}")))?;
+        let stop = service.cancellation_token();
+        tokio::select! {
+            r = service.waiting() => {
+                r.map_err(|e| std::io::Error::other(format!("MCP session failed: {e}")))?;
+            }
+            _ = shutdown.cancelled() => {
+                stop.cancel();
+            }
+        }
+        Ok(())
+    }
+
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let inner = &self.inner;
+        let name = request.name.to_string();
+        let Some(cap) = inner.kernel.find(&name) else {
+            let e = CapError::unknown_capability(&name, inner.kernel.all_capabilities());
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{name}`"),
+                Some(json!({"hint": e.hint})),
+            ));
+        };
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        let confirmer = match self.confirmer(cap, &name, &args, &request, &context) {
+            Ok(c) => c,
+            Err(early) => return Ok(early),
+        };
+        let result = self.run(name, args, confirmer, &context).await;
+        Ok(match result {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => error_result(&e),
+        }
+        .into())
+    }
+
+    /// Picks how this call's confirmation is answered, or returns the response to send
+    /// right away (the `input_required` round trip, or a bad confirmation state).
+    fn confirmer(
+        &self,
+        cap: &'static Capability,
+        name: &str,
+        args: &Value,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<McpConfirmer, CallToolResponse> {
+        let inner = &self.inner;
+        if inner.options.yes {
+            return Ok(McpConfirmer::Flag);
+        }
+        let asks = cap.requires_confirmation && !inner.kernel.settings().auto_approves(cap);
+        let can_elicit = context
+            .client_capabilities()
+            .is_some_and(|c| c.elicitation.is_some());
+        if !asks || !can_elicit {
+            return Ok(McpConfirmer::Refuse);
+        }
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        if !stateless {
+            return Ok(McpConfirmer::Elicit {
+                peer: context.peer.clone(),
+                handle: tokio::runtime::Handle::current(),
+                cancel: context.ct.clone(),
+            });
+        }
+        match &request.request_state {
+            Some(state) => match inner
+                .seals
+                .answer(state, cap.tool_name, args, request.input_responses.as_ref())
+            {
+                Ok(true) => Ok(McpConfirmer::Approved),
+                Ok(false) => Ok(McpConfirmer::Declined),
+                Err(bad) => Err(CallToolResponse::Complete(*bad)),
+            },
+            None => {
+                // Ask only for a call that would run: invalid arguments or a denial are
+                // reported (and audited) by the pipeline instead.
+                if inner.kernel.prepare(name, args.clone()).is_err() {
+                    return Ok(McpConfirmer::Refuse);
+                }
+                let shown = redact(cap, args.clone());
+                let ask = ConfirmRequest {
+                    capability: cap,
+                    params: &shown,
+                };
+                Err(CallToolResponse::InputRequired(
+                    inner.seals.ask(&ask, cap.tool_name, args),
+                ))
+            }
+        }
+    }
+
+    /// Runs the call on a blocking thread with progress forwarding and cancellation.
+    async fn run(
+        &self,
+        name: String,
+        args: Value,
+        confirmer: McpConfirmer,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Value, CapError> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (ct, flag) = (context.ct.clone(), cancel.clone());
+            tokio::spawn(async move {
+                ct.cancelled().await;
+                flag.store(true, Ordering::Relaxed);
+            })
+        };
+        let (progress_tx, forwarder) = match context.meta.get_progress_token() {
+            Some(token) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Option<u64>, String)>();
+                let peer = context.peer.clone();
+                let forwarder = tokio::spawn(async move {
+                    while let Some((done, total, message)) = rx.recv().await {
+                        let mut p = ProgressNotificationParam::new(token.clone(), done as f64).with_message(message);
+                        if let Some(t) = total {
+                            p = p.with_total(t as f64);
+                        }
+                        if peer.notify_progress(p).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                (Some(tx), Some(forwarder))
+            }
+            None => (None, None),
+        };
+        let inner = self.inner.clone();
+        let flag = cancel.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let report = progress_tx.map(|tx| {
+                move |done: u64, total: Option<u64>, message: &str| {
+                    let _ = tx.send((done, total, message.to_string()));
+                }
+            });
+            let options = CallOptions {
+                cancel: Some(&flag),
+                progress: report
+                    .as_ref()
+                    .map(|f| f as &(dyn Fn(u64, Option<u64>, &str) + Sync)),
+            };
+            inner.kernel.execute(&name, args, &confirmer, options)
+        })
+        .await;
+        watcher.abort();
+        // Progress goes out before the result.
+        if let Some(f) = forwarder {
+            let _ = f.await;
+        }
+        joined.unwrap_or_else(|e| Err(CapError::execution(format!("the call stopped unexpectedly: {e}"))))
+    }
+}
+
+/// A failed call as an MCP result: `isError: true`, the error as text the model can act
+/// on, and as JSON in `_meta` under [`META_ERROR`].
+pub fn error_result(e: &CapError) -> CallToolResult {
+    let mut meta = MetaObject::new();
+    meta.insert(META_ERROR.into(), error_json(e));
+    CallToolResult::error(vec![ContentBlock::text(error_text(e))]).with_meta(Some(meta))
+}
+
+fn json_object(text: &str) -> JsonObject {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(o)) => o,
+        _ => {
+            let mut o = JsonObject::new();
+            o.insert("type".into(), "object".into());
+            o
+        }
+    }
+}
+
+/// The MCP tool for a capability.
+pub fn tool_for(cap: &Capability) -> Tool {
+    let a = cap.annotations;
+    let annotations = ToolAnnotations::new()
+        .read_only(a.read_only)
+        .destructive(a.destructive)
+        .idempotent(a.idempotent)
+        .open_world(a.open_world);
+    let mut meta = MetaObject::new();
+    meta.insert(META_ID.into(), cap.id.into());
+    Tool::new(cap.tool_name, cap.description, Arc::new(json_object(cap.input_schema)))
+        .with_title(format!("{} ({})", cap.title, cap.id))
+        .with_raw_output_schema(Arc::new(json_object(cap.output_schema)))
+        .with_annotations(annotations)
+        .with_meta(meta)
+}
+
+impl<S: CapabilitySet> ServerHandler for McpServer<S> {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("airun", env!("CARGO_PKG_VERSION")).with_title("airun"))
+            .with_instructions(
+                "Typed, sandboxed tools over one workspace folder. Paths are relative to the \
+                 workspace root. Calls that change files may ask the user to confirm; a \
+                 declined call changed nothing.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        self.call(request, context).await
+    }
+}

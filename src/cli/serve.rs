@@ -1,0 +1,138 @@
+//! `airun serve`: MCP over stdio (`--mcp`) or Streamable HTTP (`--port N`).
+//!
+//! Only JSON-RPC goes to stdout; logs go to stderr (`--log-level`).
+
+use crate::adapters::mcp::http::{HttpOptions, HttpServer, check_options};
+use crate::adapters::mcp::{McpServer, ServerOptions};
+use crate::catalog::CapabilitySet;
+use crate::cli::Global;
+use crate::error::{CapError, ErrorKind};
+use clap::{ArgGroup, Args, ValueEnum};
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Options of `airun serve`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("transport").required(true).args(["mcp", "port"])))]
+pub struct ServeArgs {
+    /// Serve MCP over standard input and output (for Claude Desktop, Claude Code, Cursor).
+    #[arg(long)]
+    pub mcp: bool,
+    /// Serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0 picks a free port; the
+    /// address is printed on stderr).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Address to bind for HTTP. Anything but loopback requires a token.
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Bearer token HTTP clients must send (`Authorization: Bearer T`).
+    #[arg(long, value_name = "T", env = "AIRUN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Approve, as the operator, every call that needs confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// How much to log on stderr.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// Log levels for `--log-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// No logs.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Informational messages.
+    Info,
+    /// Debugging detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+fn init_logging(level: LogLevel) {
+    use tracing_subscriber::filter::LevelFilter;
+    let filter = match level {
+        LogLevel::Off => LevelFilter::OFF,
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(filter)
+        .try_init();
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("signal received");
+    token.cancel();
+}
+
+/// Runs `airun serve`.
+pub fn run<S: CapabilitySet>(set: S, global: &Global, args: &ServeArgs) -> Result<ExitCode, CapError> {
+    let http = args.port.map(|port| HttpOptions {
+        host: args.host.clone(),
+        port,
+        token: args.token.clone(),
+    });
+    if let Some(o) = &http {
+        check_options(o).map_err(|why| {
+            CapError::new(ErrorKind::InvalidInput, why)
+                .with_hint("keep the default --host 127.0.0.1, or pass --token (or set AIRUN_TOKEN)")
+        })?;
+    }
+    init_logging(args.log_level);
+    let kernel = super::kernel(set, global)?;
+    tracing::info!(workspace = %kernel.workspace().root().display(), tools = kernel.capabilities().len(), "airun MCP server");
+    let server = McpServer::new(kernel, ServerOptions { yes: args.yes });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CapError::execution(format!("cannot start the async runtime: {e}")))?;
+    let shutdown = CancellationToken::new();
+    let result = runtime.block_on(async {
+        tokio::spawn(on_signal(shutdown.clone()));
+        match http {
+            Some(options) => {
+                let listener = HttpServer::bind(options).await?;
+                eprintln!("airun: serving MCP at {}", listener.url());
+                listener.serve(server, shutdown).await
+            }
+            None => server.serve_stdio(shutdown).await,
+        }
+    });
+    // A pending read on stdin cannot be cancelled; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| CapError::execution(format!("serve failed: {e}")))
+}

@@ -1,0 +1,48 @@
+//! `sys.undo` and `sys.history`: the model's view of the workspace's undo journal.
+
+use crate::error::CapError;
+use crate::stdlib::generated::sys::*;
+
+/// `sys.undo`.
+pub fn undo(ctx: &mut UndoCtx<'_>, p: UndoParams) -> Result<UndoResult, CapError> {
+    let undone = ctx.undo(p.steps as usize)?;
+    let remaining = ctx
+        .history(100_000)?
+        .iter()
+        .filter(|o| o.state == "done")
+        .count();
+    Ok(UndoResult {
+        undone: undone
+            .into_iter()
+            .map(|o| UndoUndoneItem {
+                op: o.op,
+                capability: o.capability,
+                summary: o.summary,
+            })
+            .collect(),
+        remaining: remaining as i64,
+    })
+}
+
+/// `sys.history`.
+pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResult, CapError> {
+    let ops = ctx.history(p.limit as usize)?;
+    Ok(HistoryResult {
+        ops: ops
+            .into_iter()
+            .map(|o| HistoryOpsItem {
+                op: o.op,
+                time: o.time,
+                capability: o.capability,
+                summary: o.summary,
+                state: match o.state.as_str() {
+                    "undone" => HistoryOpsItemState::Undone,
+                    "interrupted" => HistoryOpsItemState::Interrupted,
+                    "irreversible" => HistoryOpsItemState::Irreversible,
+                    "expired" => HistoryOpsItemState::Expired,
+                    _ => HistoryOpsItemState::Done,
+                },
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,167 @@
+//! The hash-chained audit log: one record per call, each carrying the hash of the one
+//! before it, so a changed, removed or reordered record is found by `verify`.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use serde::Serialize;
+
+/// The `prev_hash` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Strings longer than this are stored as their hash and length.
+const INLINE_MAX: usize = 1024;
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// Position in the log, from 1.
+    pub seq: i64,
+    /// RFC 3339 time.
+    pub time: String,
+    /// The OS user.
+    pub user: String,
+    /// The workspace root.
+    pub workspace: String,
+    /// The capability id (or the unknown name as given).
+    pub capability: String,
+    /// Parameters: sensitive inputs redacted, large values as {blake3, length}.
+    pub params: serde_json::Value,
+    /// allowed, approved_by_*, denied_policy, denied_sandbox, declined, invalid.
+    pub decision: String,
+    /// ok or the error kind.
+    pub outcome: String,
+    /// Wall time of the call.
+    pub duration_ms: i64,
+    /// The journal operation, for mutating calls.
+    pub op: Option<i64>,
+    /// Hash of the previous record.
+    pub prev_hash: String,
+    /// Hash of this record.
+    pub hash: String,
+}
+
+/// Replaces long strings by their hash and length.
+pub fn shrink(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::String(s) if s.len() > INLINE_MAX => serde_json::json!({
+            "blake3": blake3::hash(s.as_bytes()).to_hex().to_string(),
+            "length": s.len(),
+        }),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(shrink).collect()),
+        serde_json::Value::Object(o) => {
+            serde_json::Value::Object(o.into_iter().map(|(k, v)| (k, shrink(v))).collect())
+        }
+        other => other,
+    }
+}
+
+fn record_hash(r: &Record) -> String {
+    let canonical = serde_json::json!([
+        r.seq,
+        r.time,
+        r.user,
+        r.workspace,
+        r.capability,
+        r.params.to_string(),
+        r.decision,
+        r.outcome,
+        r.duration_ms,
+        r.op,
+        r.prev_hash
+    ]);
+    blake3::hash(canonical.to_string().as_bytes()).to_hex().to_string()
+}
+
+/// Appends a record (seq, prev_hash and hash are filled in).
+pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let last: Option<(i64, String)> = tx
+        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .ok();
+    let (seq, prev) = last.map(|(s, h)| (s + 1, h)).unwrap_or((1, GENESIS.to_string()));
+    r.seq = seq;
+    r.prev_hash = prev;
+    r.hash = record_hash(&r);
+    tx.execute(
+        "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![r.seq, r.time, r.user, r.workspace, r.capability, r.params.to_string(), r.decision, r.outcome, r.duration_ms, r.op, r.prev_hash, r.hash],
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [format!("{}:{}", r.seq, r.hash)],
+    )?;
+    tx.commit()?;
+    Ok(r)
+}
+
+/// Records, oldest first; `limit` keeps the newest ones.
+pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Record {
+            seq: r.get(0)?,
+            time: r.get(1)?,
+            user: r.get(2)?,
+            workspace: r.get(3)?,
+            capability: r.get(4)?,
+            params: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+            decision: r.get(6)?,
+            outcome: r.get(7)?,
+            duration_ms: r.get(8)?,
+            op: r.get(9)?,
+            prev_hash: r.get(10)?,
+            hash: r.get(11)?,
+        })
+    })?;
+    let all: Vec<Record> = rows.collect::<Result<_, _>>()?;
+    Ok(match limit {
+        Some(n) if all.len() > n => all[all.len() - n..].to_vec(),
+        _ => all,
+    })
+}
+
+/// Checks the chain; returns the number of records, or says which record is the first
+/// bad one and why.
+pub fn verify(conn: &Connection) -> rusqlite::Result<Result<usize, String>> {
+    let records = list(conn, None)?;
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    for r in &records {
+        if r.seq != expected_seq {
+            return Ok(Err(format!(
+                "record {expected_seq} is missing (the next record is {})",
+                r.seq
+            )));
+        }
+        if r.prev_hash != prev {
+            return Ok(Err(format!(
+                "record {} does not follow record {}: a record was removed or reordered",
+                r.seq,
+                r.seq - 1
+            )));
+        }
+        if record_hash(r) != r.hash {
+            return Ok(Err(format!("record {} was changed after it was written", r.seq)));
+        }
+        prev = r.hash.clone();
+        expected_seq += 1;
+    }
+    let head = super::db::meta(conn, "audit_head")?;
+    if let Some(head) = head {
+        let (seq, hash) = head.split_once(':').unwrap_or(("0", ""));
+        let seq: i64 = seq.parse().unwrap_or(0);
+        if seq > records.len() as i64 {
+            return Ok(Err(format!(
+                "records after {} were removed (the log had {seq})",
+                records.len()
+            )));
+        }
+        if seq == records.len() as i64 && seq > 0 && hash != prev {
+            return Ok(Err(format!("record {seq} was changed after it was written")));
+        }
+    }
+    Ok(Ok(records.len()))
+}

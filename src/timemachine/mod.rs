@@ -1,0 +1,576 @@
+//! The time machine: a crash-safe undo journal and the hash-chained audit log of one
+//! workspace, kept outside it under `$AIRUN_HOME/state/<workspace key>/`.
+//!
+//! Each mutating call is a transaction: a durable intent record, the before-images of
+//! the spec's undo targets, the handler, the after-images, and the commit. The workspace's
+//! operation lock (a file lock, so it holds across processes) is held from intent to
+//! commit, which orders mutating calls. A call interrupted between intent and commit is
+//! found on the next start and its before-images are put back, so the workspace is exactly
+//! as before the call; history shows it as `interrupted`.
+
+pub mod audit;
+mod blobs;
+mod db;
+pub mod image;
+mod summary;
+
+pub use blobs::BlobStore;
+
+use crate::catalog::UndoStrategy;
+use crate::error::{CapError, ErrorKind};
+use crate::kernel::{AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, OpId, OpInfo, UndoRequest};
+use crate::sandbox::{Resolved, Workspace};
+use db::Phase;
+use image::Entry;
+use rusqlite::{Connection, params};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// How many undo points and bytes are kept; the oldest expire first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Most operations kept undoable.
+    pub max_ops: usize,
+    /// Most bytes of file images kept.
+    pub max_bytes: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_ops: 1000,
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+/// What `gc` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    /// Operations whose undo points expired.
+    pub expired_ops: usize,
+    /// Blobs removed.
+    pub removed_blobs: usize,
+}
+
+/// The journal and audit log of one workspace.
+pub struct TimeMachine {
+    dir: PathBuf,
+    conn: Mutex<Connection>,
+    blobs: BlobStore,
+    workspace: String,
+    user: String,
+    retention: Retention,
+}
+
+fn state_err(e: impl std::fmt::Display) -> CapError {
+    CapError::execution(format!("airun's state database failed: {e}"))
+        .with_hint("check that $AIRUN_HOME is writable; `airun doctor` shows where it is")
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Crashes the process at a named step when a test asks for it (the `fail` crate's
+/// failpoints; compiled to nothing outside test builds).
+macro_rules! crash_point {
+    ($name:literal) => {
+        fail::fail_point!($name, |_| {
+            let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+            std::process::abort()
+        })
+    };
+}
+pub(crate) use crash_point;
+
+impl TimeMachine {
+    /// The state folder of a workspace: `<home>/state/<folder name>-<hash of its path>`.
+    pub fn state_dir(home: &Path, workspace_root: &Path) -> PathBuf {
+        let hash = blake3::hash(workspace_root.as_os_str().as_encoded_bytes()).to_hex();
+        let name: String = workspace_root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".into())
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .take(40)
+            .collect();
+        home.join("state").join(format!("{name}-{}", &hash[..16]))
+    }
+
+    /// Opens the time machine of a workspace under `home`, and recovers interrupted calls.
+    pub fn open(home: &Path, ws: &Workspace, retention: Retention) -> Result<TimeMachine, CapError> {
+        let dir = Self::state_dir(home, ws.root());
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            CapError::execution(format!("cannot create the state folder {}: {e}", dir.display()))
+        })?;
+        let conn = db::open(&dir.join("airun.db")).map_err(state_err)?;
+        db::set_meta(&conn, "workspace", &ws.root().to_string_lossy()).map_err(state_err)?;
+        let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
+        let tm = TimeMachine {
+            dir,
+            conn: Mutex::new(conn),
+            blobs,
+            workspace: ws.root().to_string_lossy().into_owned(),
+            user: std::env::var("USER").unwrap_or_default(),
+            retention,
+        };
+        tm.recover(ws)?;
+        Ok(tm)
+    }
+
+    /// The state folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the workspace's operation lock (blocks while another call holds it).
+    fn lock(&self) -> Result<File, CapError> {
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("lock"))
+            .map_err(state_err)?;
+        f.lock().map_err(state_err)?;
+        Ok(f)
+    }
+
+    /// Finds calls interrupted by a crash and puts their before-images back; finishes
+    /// interrupted undos and redos. Returns the operations it rolled back.
+    pub fn recover(&self, ws: &Workspace) -> Result<Vec<OpId>, CapError> {
+        let _lock = self.lock()?;
+        let pending: Vec<(OpId, String)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT id, state FROM ops WHERE state IN ('pending', 'running', 'undoing', 'redoing') ORDER BY id DESC")
+                .map_err(state_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(state_err)?
+                .collect::<Result<_, _>>()
+                .map_err(state_err)?
+        };
+        let mut rolled_back = Vec::new();
+        for (id, state) in pending {
+            match state.as_str() {
+                // The intent was recorded but the handler never started.
+                "pending" => self.forget(id)?,
+                "running" => {
+                    self.put_back(ws, id, Phase::Before)?;
+                    self.set_state(id, "interrupted")?;
+                    rolled_back.push(id);
+                }
+                "undoing" => {
+                    self.put_back(ws, id, Phase::Before)?;
+                    self.set_state(id, "undone")?;
+                }
+                _ => {
+                    self.put_back(ws, id, Phase::After)?;
+                    self.set_state(id, "done")?;
+                }
+            }
+        }
+        Ok(rolled_back)
+    }
+
+    fn forget(&self, id: OpId) -> Result<(), CapError> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM images WHERE op = ?1", [id]).map_err(state_err)?;
+        conn.execute("DELETE FROM ops WHERE id = ?1", [id]).map_err(state_err)?;
+        Ok(())
+    }
+
+    fn set_state(&self, id: OpId, state: &str) -> Result<(), CapError> {
+        self.conn()
+            .execute("UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3", params![state, now(), id])
+            .map_err(state_err)?;
+        Ok(())
+    }
+
+    /// Restores every target of an op to one of its images, last target first.
+    fn put_back(&self, ws: &Workspace, id: OpId, phase: Phase) -> Result<(), CapError> {
+        let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
+        for img in images.iter().rev() {
+            image::restore(ws.dir(), &self.blobs, img).map_err(|e| {
+                CapError::execution(format!("could not restore `{}`: {e}", img.first().map(|e| e.path.as_str()).unwrap_or("?")))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Where the current state differs from an op's images, the first such path.
+    fn drift(&self, ws: &Workspace, id: OpId, phase: Phase) -> Result<Option<String>, CapError> {
+        let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
+        for img in &images {
+            let Some(root) = img.first() else { continue };
+            let current = image::snapshot(ws.dir(), Path::new(&root.path), None).map_err(state_err)?;
+            if let Some(p) = image::first_difference(img, &current) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    fn op_info(&self, ids: &[OpId]) -> Result<Vec<OpInfo>, CapError> {
+        let conn = self.conn();
+        let mut out = Vec::new();
+        for id in ids {
+            let info = conn
+                .query_row(
+                    "SELECT id, started, capability, summary, state FROM ops WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok(OpInfo {
+                            op: r.get(0)?,
+                            time: r.get(1)?,
+                            capability: r.get(2)?,
+                            summary: r.get(3)?,
+                            state: r.get(4)?,
+                        })
+                    },
+                )
+                .map_err(state_err)?;
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    fn ids(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<OpId>, CapError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).map_err(state_err)?;
+        stmt.query_map(args, |r| r.get(0))
+            .map_err(state_err)?
+            .collect::<Result<_, _>>()
+            .map_err(state_err)
+    }
+
+    /// The number of operations that can still be undone.
+    pub fn undoable(&self) -> Result<usize, CapError> {
+        Ok(self.ids("SELECT id FROM ops WHERE state = 'done'", [])?.len())
+    }
+
+    /// Expires the oldest undo points beyond the retention limits and removes blobs no
+    /// image refers to. The audit log is never trimmed.
+    pub fn gc(&self) -> Result<GcReport, CapError> {
+        let _lock = self.lock()?;
+        self.gc_locked()
+    }
+
+    fn gc_locked(&self) -> Result<GcReport, CapError> {
+        let mut report = GcReport::default();
+        let kept: Vec<(OpId, i64)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT id, bytes FROM ops WHERE state IN ('done', 'undone', 'interrupted') ORDER BY id")
+                .map_err(state_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(state_err)?
+                .collect::<Result<_, _>>()
+                .map_err(state_err)?
+        };
+        let mut count = kept.len();
+        let mut bytes: u64 = kept.iter().map(|(_, b)| *b as u64).sum();
+        for (id, b) in &kept {
+            if count <= self.retention.max_ops && bytes <= self.retention.max_bytes {
+                break;
+            }
+            let conn = self.conn();
+            conn.execute("DELETE FROM images WHERE op = ?1", [id]).map_err(state_err)?;
+            conn.execute("UPDATE ops SET state = 'expired' WHERE id = ?1", [id]).map_err(state_err)?;
+            count -= 1;
+            bytes = bytes.saturating_sub(*b as u64);
+            report.expired_ops += 1;
+        }
+        let referenced: std::collections::HashSet<String> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT DISTINCT blob FROM images WHERE blob IS NOT NULL")
+                .map_err(state_err)?;
+            stmt.query_map([], |r| r.get(0))
+                .map_err(state_err)?
+                .collect::<Result<_, _>>()
+                .map_err(state_err)?
+        };
+        for blob in self.blobs.list().map_err(state_err)? {
+            if !referenced.contains(&blob) {
+                self.blobs.remove(&blob).map_err(state_err)?;
+                report.removed_blobs += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Audit records, oldest first (`limit` keeps the newest).
+    pub fn audit_records(&self, limit: Option<usize>) -> Result<Vec<audit::Record>, CapError> {
+        audit::list(&self.conn(), limit).map_err(state_err)
+    }
+
+    /// Checks the audit chain: the number of records, or the first bad one.
+    pub fn audit_verify(&self) -> Result<Result<usize, String>, CapError> {
+        audit::verify(&self.conn()).map_err(state_err)
+    }
+
+    /// Runs SQL on the state database (tests use it to tamper with records).
+    #[doc(hidden)]
+    pub fn raw_sql(&self, sql: &str) -> Result<(), CapError> {
+        self.conn().execute_batch(sql).map_err(state_err)
+    }
+}
+
+/// The first missing path on the way to `target`, so undoing a call that created
+/// `a/b/c` (and `a`, `a/b`) removes everything it created.
+fn topmost_missing(ws: &Workspace, target: &Resolved) -> PathBuf {
+    let mut p = target.rel().to_path_buf();
+    if ws.dir().symlink_metadata(&p).is_ok() {
+        return p;
+    }
+    while let Some(parent) = p.parent() {
+        if parent.as_os_str().is_empty() || ws.dir().symlink_metadata(parent).is_ok() {
+            break;
+        }
+        p = parent.to_path_buf();
+    }
+    p
+}
+
+/// A recorded operation between intent and commit.
+struct Op<'a> {
+    tm: &'a TimeMachine,
+    id: OpId,
+    targets: Vec<PathBuf>,
+    capability: &'static crate::Capability,
+    params: serde_json::Value,
+    _lock: File,
+}
+
+impl Journal for TimeMachine {
+    fn begin<'a>(&'a self, ws: &'a Workspace, intent: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+        let lock = self.lock()?;
+        let cap = intent.capability;
+        let mut targets: Vec<PathBuf> = Vec::new();
+        for (_, r) in &intent.undo_targets {
+            let t = topmost_missing(ws, r);
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
+        let id: OpId = {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    now(),
+                    cap.id,
+                    intent.params.to_string(),
+                    if irreversible { "irreversible" } else { "pending" },
+                    serde_json::to_string(&targets).unwrap_or_default()
+                ],
+            )
+            .map_err(state_err)?;
+            conn.last_insert_rowid()
+        };
+        crash_point!("tm_after_intent");
+        if !irreversible {
+            let mut images = Vec::new();
+            for t in &targets {
+                images.push(image::snapshot(ws.dir(), t, Some(&self.blobs)).map_err(|e| {
+                    CapError::execution(format!("could not save the before-image of `{}`: {e}", t.display()))
+                })?);
+            }
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(state_err)?;
+            for (i, img) in images.iter().enumerate() {
+                db::put_image(&tx, id, Phase::Before, i, img).map_err(state_err)?;
+            }
+            tx.execute("UPDATE ops SET state = 'running' WHERE id = ?1", [id])
+                .map_err(state_err)?;
+            tx.commit().map_err(state_err)?;
+        }
+        crash_point!("tm_after_before_images");
+        Ok(Some(Box::new(Op {
+            tm: self,
+            id,
+            targets,
+            capability: cap,
+            params: intent.params.clone(),
+            _lock: lock,
+        })))
+    }
+
+    fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        let _lock = self.lock()?;
+        let ids = match req.to {
+            Some(to) => self.ids("SELECT id FROM ops WHERE state = 'done' AND id >= ?1 ORDER BY id DESC", [to])?,
+            None => self.ids(
+                "SELECT id FROM ops WHERE state = 'done' ORDER BY id DESC LIMIT ?1",
+                [req.steps.max(1) as i64],
+            )?,
+        };
+        let mut undone = Vec::new();
+        for id in ids {
+            if !req.force
+                && let Some(path) = self.drift(ws, id, Phase::After)?
+            {
+                let msg = format!(
+                    "`{path}` changed after operation {id}; undoing it would overwrite that change"
+                );
+                let mut err = CapError::new(ErrorKind::Execution, msg)
+                    .with_hint("look at the file, then run `airun undo --force` to restore it anyway");
+                if !undone.is_empty() {
+                    err.message.push_str(&format!(" ({} newer operation(s) were undone first)", undone.len()));
+                }
+                return Err(err);
+            }
+            self.set_state(id, "undoing")?;
+            crash_point!("tm_undo_before_restore");
+            self.put_back(ws, id, Phase::Before)?;
+            self.set_state(id, "undone")?;
+            undone.push(id);
+        }
+        self.op_info(&undone)
+    }
+
+    fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        let _lock = self.lock()?;
+        let ids = self.ids(
+            "SELECT id FROM ops WHERE state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN ('done', 'irreversible', 'interrupted')), 0) ORDER BY id ASC LIMIT ?1",
+            [steps.max(1) as i64],
+        )?;
+        let mut redone = Vec::new();
+        for id in ids {
+            if let Some(path) = self.drift(ws, id, Phase::Before)? {
+                return Err(CapError::execution(format!(
+                    "`{path}` changed after operation {id} was undone; redoing it would overwrite that change"
+                ))
+                .with_hint("look at the file and undo or move your change first"));
+            }
+            self.set_state(id, "redoing")?;
+            self.put_back(ws, id, Phase::After)?;
+            self.set_state(id, "done")?;
+            redone.push(id);
+        }
+        self.op_info(&redone)
+    }
+
+    fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        let ids = self.ids(
+            "SELECT id FROM ops WHERE state NOT IN ('pending') ORDER BY id DESC LIMIT ?1",
+            [limit as i64],
+        )?;
+        self.op_info(&ids)
+    }
+}
+
+impl JournalOp for Op<'_> {
+    fn id(&self) -> OpId {
+        self.id
+    }
+
+    fn finish(self: Box<Self>, ws: &Workspace, outcome: Result<&serde_json::Value, &CapError>) -> Result<(), CapError> {
+        let tm = self.tm;
+        crash_point!("tm_before_after_images");
+        if self.capability.undo_strategy == UndoStrategy::Irreversible {
+            if outcome.is_err() {
+                tm.forget(self.id)?;
+            } else {
+                let summary = summary::line(self.capability, &self.params, &[], &[]);
+                tm.conn()
+                    .execute("UPDATE ops SET summary = ?1, finished = ?2 WHERE id = ?3", params![summary, now(), self.id])
+                    .map_err(state_err)?;
+            }
+            return Ok(());
+        }
+        if outcome.is_err() {
+            // A failed call leaves the workspace as it was.
+            if tm.drift(ws, self.id, Phase::Before)?.is_some() {
+                tm.put_back(ws, self.id, Phase::Before)?;
+            }
+            return tm.forget(self.id);
+        }
+        let mut after = Vec::new();
+        for t in &self.targets {
+            after.push(image::snapshot(ws.dir(), t, Some(&tm.blobs)).map_err(|e| {
+                CapError::execution(format!("could not save the after-image of `{}`: {e}", t.display()))
+            })?);
+        }
+        crash_point!("tm_after_after_images");
+        let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
+        let summary = summary::line(self.capability, &self.params, &before, &after);
+        let bytes: u64 = before
+            .iter()
+            .chain(after.iter())
+            .flatten()
+            .map(|e: &Entry| e.size)
+            .sum();
+        {
+            let mut conn = tm.conn();
+            let tx = conn.transaction().map_err(state_err)?;
+            for (i, img) in after.iter().enumerate() {
+                db::put_image(&tx, self.id, Phase::After, i, img).map_err(state_err)?;
+            }
+            tx.execute(
+                "UPDATE ops SET state = 'done', summary = ?1, finished = ?2, bytes = ?3 WHERE id = ?4",
+                params![summary, now(), bytes as i64, self.id],
+            )
+            .map_err(state_err)?;
+            tx.commit().map_err(state_err)?;
+        }
+        crash_point!("tm_after_commit");
+        let over: i64 = tm
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) > ?1 OR COALESCE(SUM(bytes), 0) > ?2 FROM ops WHERE state IN ('done', 'undone', 'interrupted')",
+                params![tm.retention.max_ops as i64, tm.retention.max_bytes as i64],
+                |r| r.get(0),
+            )
+            .map_err(state_err)?;
+        if over != 0 {
+            tm.gc_locked()?;
+        }
+        Ok(())
+    }
+}
+
+impl AuditSink for TimeMachine {
+    fn record(&self, event: &AuditEvent<'_>) {
+        let decision = match event.decision {
+            Decision::Approved(by) => format!(
+                "approved_by_{}",
+                serde_json::to_value(by).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+            ),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        let record = audit::Record {
+            seq: 0,
+            time: now(),
+            user: self.user.clone(),
+            workspace: self.workspace.clone(),
+            capability: event.capability.to_string(),
+            params: audit::shrink(event.params.clone()),
+            decision,
+            outcome: event.outcome.to_string(),
+            duration_ms: event.duration_ms as i64,
+            op: event.op,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        if let Err(e) = audit::append(&mut self.conn(), record) {
+            eprintln!("airun: could not write the audit record: {e}");
+        }
+    }
+}

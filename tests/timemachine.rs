@@ -1,0 +1,459 @@
+//! Undo and redo are exact for every mutating capability; the drift guard; the audit
+//! chain catches tampering; the blob store deduplicates; retention.
+
+use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings, UndoRequest};
+use airun::sandbox::Workspace;
+use airun::stdlib::{Capabilities, Stdlib};
+use airun::timemachine::{Retention, TimeMachine};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Kind, mode and content (or link target) of every entry under a folder.
+type Tree = BTreeMap<String, (String, u32, Vec<u8>)>;
+
+fn tree(root: &Path) -> Tree {
+    let mut out = Tree::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Tree) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let mode = m.permissions().mode() & 0o7777;
+        if m.file_type().is_symlink() {
+            let t = std::fs::read_link(&p).unwrap();
+            out.insert(rel, ("link".into(), 0, t.to_string_lossy().as_bytes().to_vec()));
+        } else if m.is_dir() {
+            out.insert(rel, ("dir".into(), mode, Vec::new()));
+            walk(root, &p, out);
+        } else {
+            out.insert(rel, ("file".into(), mode, std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    ws: PathBuf,
+    home: PathBuf,
+    k: Kernel<Capabilities<Stdlib>>,
+    tm: Arc<TimeMachine>,
+}
+
+fn env_with(retention: Retention) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&ws).unwrap();
+    seed(&ws);
+    let workspace = Workspace::open(&ws, false, Some(&home)).unwrap();
+    let tm = Arc::new(TimeMachine::open(&home, &workspace, retention).unwrap());
+    let k = Kernel::new(airun::stdlib::capabilities(), workspace, Settings::default())
+        .with_journal(Box::new(tm.clone()))
+        .with_audit(Box::new(tm.clone()));
+    Env {
+        _tmp: tmp,
+        ws,
+        home,
+        k,
+        tm,
+    }
+}
+
+fn env() -> Env {
+    env_with(Retention::default())
+}
+
+/// A tree with modes, nesting and links, to make every undo prove something.
+fn seed(ws: &Path) {
+    std::fs::create_dir_all(ws.join("src/deep/er")).unwrap();
+    std::fs::write(ws.join("notes.txt"), "first line\nsecond line\n").unwrap();
+    std::fs::write(ws.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(ws.join("src/deep/secret.key"), "k3y").unwrap();
+    std::fs::set_permissions(ws.join("src/deep/secret.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(ws.join("src/deep/er/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(ws.join("src/deep/er/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(ws.join("src/deep/er"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    symlink("../main.rs", ws.join("src/deep/main-link")).unwrap();
+    std::fs::create_dir_all(ws.join("target")).unwrap();
+    std::fs::write(ws.join("target/old.txt"), "old contents").unwrap();
+}
+
+impl Env {
+    fn call(&self, id: &str, args: Value) -> Result<Value, airun::CapError> {
+        self.k.execute(id, args, &FlagConfirmer, CallOptions::default())
+    }
+
+    fn undo(&self, steps: usize) -> Result<Vec<airun::kernel::OpInfo>, airun::CapError> {
+        self.k.journal().undo(
+            self.k.workspace(),
+            UndoRequest {
+                steps,
+                to: None,
+                force: false,
+            },
+        )
+    }
+
+    fn redo(&self, steps: usize) -> Vec<airun::kernel::OpInfo> {
+        self.k.journal().redo(self.k.workspace(), steps).unwrap()
+    }
+}
+
+/// Runs an op, then checks undo gives back the exact before-tree and redo the after-tree.
+fn round_trip(id: &str, args: Value) {
+    let e = env();
+    let before = tree(&e.ws);
+    e.call(id, args.clone()).unwrap_or_else(|err| panic!("{id} {args}: {err:?}"));
+    let after = tree(&e.ws);
+    assert_ne!(before, after, "{id} {args} changed nothing");
+    let undone = e.undo(1).unwrap();
+    assert_eq!(undone.len(), 1);
+    assert_eq!(undone[0].capability, id);
+    assert_eq!(tree(&e.ws), before, "undo of {id} {args} is not exact");
+    let redone = e.redo(1);
+    assert_eq!(redone.len(), 1);
+    assert_eq!(tree(&e.ws), after, "redo of {id} {args} is not exact");
+    assert_eq!(e.undo(1).unwrap().len(), 1);
+    assert_eq!(tree(&e.ws), before, "second undo of {id} {args} is not exact");
+}
+
+#[test]
+fn write_file_overwrite_is_undone_exactly() {
+    round_trip("io.fs.write_file", json!({"path": "notes.txt", "content": "replaced"}));
+}
+
+#[test]
+fn write_file_overwrite_of_a_private_file_keeps_its_mode_through_undo() {
+    round_trip("io.fs.write_file", json!({"path": "src/deep/secret.key", "content": "new key"}));
+}
+
+#[test]
+fn write_file_append_is_undone_exactly() {
+    round_trip("io.fs.write_file", json!({"path": "notes.txt", "content": "third\n", "mode": "append"}));
+}
+
+#[test]
+fn write_file_create_new_is_undone_exactly() {
+    round_trip("io.fs.write_file", json!({"path": "fresh.txt", "content": "new", "mode": "create_new"}));
+}
+
+#[test]
+fn write_file_with_created_folders_removes_the_folders_on_undo() {
+    round_trip(
+        "io.fs.write_file",
+        json!({"path": "a/b/c/new.txt", "content": "x", "create_dirs": true}),
+    );
+}
+
+#[test]
+fn make_dir_with_parents_removes_every_created_parent_on_undo() {
+    round_trip("io.fs.make_dir", json!({"path": "x/y/z", "parents": true}));
+}
+
+#[test]
+fn delete_of_a_file_is_undone_exactly() {
+    round_trip("io.fs.delete", json!({"path": "src/deep/secret.key"}));
+}
+
+#[test]
+fn delete_of_a_tree_restores_bytes_modes_and_links() {
+    round_trip("io.fs.delete", json!({"path": "src", "recursive": true}));
+}
+
+#[test]
+fn delete_of_a_symlink_restores_the_link() {
+    round_trip("io.fs.delete", json!({"path": "src/deep/main-link"}));
+}
+
+#[test]
+fn move_is_undone_exactly() {
+    round_trip("io.fs.move", json!({"source": "src/deep", "destination": "moved"}));
+}
+
+#[test]
+fn move_over_an_existing_file_restores_the_overwritten_destination() {
+    round_trip(
+        "io.fs.move",
+        json!({"source": "notes.txt", "destination": "src/main.rs", "overwrite": true}),
+    );
+}
+
+#[test]
+fn copy_of_a_tree_is_removed_on_undo() {
+    round_trip("io.fs.copy", json!({"source": "src", "destination": "copy-of-src"}));
+}
+
+#[test]
+fn copy_over_an_existing_tree_restores_the_overwritten_destination() {
+    round_trip(
+        "io.fs.copy",
+        json!({"source": "src", "destination": "target", "overwrite": true}),
+    );
+}
+
+#[test]
+fn read_only_calls_write_no_journal() {
+    let e = env();
+    e.call("io.fs.read_file", json!({"path": "notes.txt"})).unwrap();
+    e.call("io.fs.list_dir", json!({})).unwrap();
+    assert!(e.k.journal().history(10).unwrap().is_empty());
+    assert_eq!(e.tm.audit_records(None).unwrap().len(), 2, "but every call is audited");
+}
+
+#[test]
+fn a_failed_call_leaves_no_operation_and_changes_nothing() {
+    let e = env();
+    let before = tree(&e.ws);
+    let err = e
+        .call("io.fs.write_file", json!({"path": "notes.txt", "content": "x", "mode": "create_new"}))
+        .unwrap_err();
+    assert_eq!(err.kind, airun::ErrorKind::AlreadyExists);
+    assert_eq!(tree(&e.ws), before);
+    assert!(e.k.journal().history(10).unwrap().is_empty());
+    let audit = e.tm.audit_records(None).unwrap();
+    assert_eq!(audit.last().unwrap().outcome, "already_exists");
+}
+
+#[test]
+fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
+    let e = env();
+    e.call("io.fs.write_file", json!({"path": "notes.txt", "content": "by the model"}))
+        .unwrap();
+    std::fs::write(e.ws.join("notes.txt"), "edited by a person").unwrap();
+    let err = e.undo(1).unwrap_err();
+    assert!(err.message.contains("notes.txt"), "{}", err.message);
+    assert!(err.hint.unwrap().contains("--force"));
+    assert_eq!(std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(), "edited by a person");
+    let forced = e
+        .k
+        .journal()
+        .undo(
+            e.k.workspace(),
+            UndoRequest {
+                steps: 1,
+                to: None,
+                force: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(forced.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
+        "first line\nsecond line\n"
+    );
+}
+
+#[test]
+fn history_lists_ops_with_summaries_and_states_and_survives_reopening() {
+    let e = env();
+    e.call("io.fs.write_file", json!({"path": "notes.txt", "content": "0123456789"}))
+        .unwrap();
+    e.call("io.fs.make_dir", json!({"path": "newdir"})).unwrap();
+    e.undo(1).unwrap();
+    let h = e.k.journal().history(10).unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0].capability, "io.fs.make_dir");
+    assert_eq!(h[0].state, "undone");
+    assert_eq!(h[1].state, "done");
+    assert_eq!(h[1].summary, "write notes.txt (-13 B)");
+    // A second time machine on the same state (another process, a restart) sees it.
+    let ws2 = Workspace::open(&e.ws, false, Some(&e.home)).unwrap();
+    let tm2 = TimeMachine::open(&e.home, &ws2, Retention::default()).unwrap();
+    use airun::kernel::Journal;
+    assert_eq!(tm2.history(10).unwrap(), h);
+}
+
+#[test]
+fn undo_to_an_op_undoes_everything_after_it() {
+    let e = env();
+    let before = tree(&e.ws);
+    for i in 0..3 {
+        e.call("io.fs.write_file", json!({"path": format!("f{i}.txt"), "content": "x"}))
+            .unwrap();
+    }
+    let first = e.k.journal().history(10).unwrap().last().unwrap().op;
+    let undone = e
+        .k
+        .journal()
+        .undo(
+            e.k.workspace(),
+            UndoRequest {
+                steps: 1,
+                to: Some(first),
+                force: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(undone.len(), 3);
+    assert_eq!(tree(&e.ws), before);
+}
+
+#[test]
+fn a_new_change_after_undo_ends_the_redo_chain() {
+    let e = env();
+    e.call("io.fs.write_file", json!({"path": "a.txt", "content": "1"})).unwrap();
+    e.undo(1).unwrap();
+    e.call("io.fs.write_file", json!({"path": "b.txt", "content": "2"})).unwrap();
+    assert!(e.redo(1).is_empty(), "redo after a new change must not re-apply the old op");
+    assert!(!e.ws.join("a.txt").exists());
+}
+
+#[test]
+fn sys_undo_and_sys_history_let_the_model_take_back_its_change() {
+    let e = env();
+    let before = tree(&e.ws);
+    e.call("io.fs.delete", json!({"path": "src", "recursive": true})).unwrap();
+    let h = e.call("sys_history", json!({"limit": 5})).unwrap();
+    assert_eq!(h["ops"][0]["capability"], "io.fs.delete");
+    assert_eq!(h["ops"][0]["state"], "done");
+    let u = e.call("sys.undo", json!({})).unwrap();
+    assert_eq!(u["undone"][0]["capability"], "io.fs.delete");
+    assert_eq!(u["remaining"], 0);
+    assert_eq!(tree(&e.ws), before);
+    // sys.undo is a move through the journal, not an operation of its own.
+    assert_eq!(e.k.journal().history(10).unwrap().len(), 1);
+}
+
+#[test]
+fn sys_undo_is_refused_in_read_only_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(&tmp.path().join("ws"), true, None).unwrap();
+    let settings = Settings {
+        read_only: true,
+        ..Settings::default()
+    };
+    let k = Kernel::new(airun::stdlib::capabilities(), ws, settings);
+    let err = k
+        .execute("sys.undo", json!({}), &FlagConfirmer, CallOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind, airun::ErrorKind::DeniedPolicy);
+}
+
+#[test]
+fn same_content_twice_costs_one_blob() {
+    let e = env();
+    let base = e.tm.blobs().list().unwrap().len();
+    let big = "same content ".repeat(1000);
+    e.call("io.fs.write_file", json!({"path": "one.txt", "content": big})).unwrap();
+    let after_one = e.tm.blobs().list().unwrap().len();
+    assert_eq!(after_one, base + 1, "the new content is one blob");
+    e.call("io.fs.write_file", json!({"path": "two.txt", "content": big})).unwrap();
+    assert_eq!(e.tm.blobs().list().unwrap().len(), after_one, "the same content again costs no blob");
+}
+
+#[test]
+fn retention_expires_the_oldest_undo_points_and_gc_removes_their_blobs() {
+    let e = env_with(Retention {
+        max_ops: 2,
+        max_bytes: u64::MAX,
+    });
+    for i in 0..4 {
+        e.call("io.fs.write_file", json!({"path": "notes.txt", "content": format!("version {i}")}))
+            .unwrap();
+    }
+    let h = e.k.journal().history(10).unwrap();
+    let states: Vec<&str> = h.iter().map(|o| o.state.as_str()).collect();
+    assert_eq!(states, ["done", "done", "expired", "expired"]);
+    assert_eq!(e.undo(10).unwrap().len(), 2, "only the kept undo points can be undone");
+    assert_eq!(std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(), "version 1");
+    let report = e.tm.gc().unwrap();
+    assert_eq!(report.expired_ops, 0);
+    assert_eq!(e.tm.audit_records(None).unwrap().len(), 4, "gc never trims the audit log");
+}
+
+fn audited_env() -> Env {
+    let e = env();
+    e.call("io.fs.write_file", json!({"path": "a.txt", "content": "secret text"}))
+        .unwrap();
+    e.call("io.fs.read_file", json!({"path": "a.txt"})).unwrap();
+    e.call("io.fs.read_file", json!({"path": "/etc/passwd"})).unwrap_err();
+    e.call("io.fs.exists", json!({"path": "a.txt"})).unwrap();
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(4));
+    e
+}
+
+#[test]
+fn audit_records_every_decision_and_redacts_sensitive_inputs() {
+    let e = audited_env();
+    let r = e.tm.audit_records(None).unwrap();
+    assert_eq!(r[0].decision, "approved_by_flag");
+    assert_eq!(r[0].params["content"], "<redacted>");
+    assert!(r[0].op.is_some());
+    assert_eq!(r[1].decision, "allowed");
+    assert_eq!(r[2].decision, "denied_sandbox");
+    assert_eq!(r[2].outcome, "denied_sandbox");
+    assert!(r.iter().all(|x| !x.user.is_empty() || std::env::var("USER").is_err()));
+    assert_eq!(r[1].prev_hash, r[0].hash);
+}
+
+#[test]
+fn audit_verify_catches_an_edited_record() {
+    let e = audited_env();
+    e.tm.raw_sql("UPDATE audit SET decision = 'allowed' WHERE seq = 3").unwrap();
+    let bad = e.tm.audit_verify().unwrap().unwrap_err();
+    assert!(bad.contains("record 3"), "{bad}");
+}
+
+#[test]
+fn audit_verify_catches_a_deleted_record() {
+    let e = audited_env();
+    e.tm.raw_sql("DELETE FROM audit WHERE seq = 2").unwrap();
+    let bad = e.tm.audit_verify().unwrap().unwrap_err();
+    assert!(bad.contains("record 2"), "{bad}");
+}
+
+#[test]
+fn audit_verify_catches_a_deleted_last_record() {
+    let e = audited_env();
+    e.tm.raw_sql("DELETE FROM audit WHERE seq = 4").unwrap();
+    let bad = e.tm.audit_verify().unwrap().unwrap_err();
+    assert!(bad.contains("removed"), "{bad}");
+}
+
+#[test]
+fn audit_verify_catches_reordered_records() {
+    let e = audited_env();
+    // Swap records 2 and 3 wholesale, keeping their own hashes.
+    e.tm.raw_sql(
+        "UPDATE audit SET seq = -2 WHERE seq = 2;
+         UPDATE audit SET seq = 2 WHERE seq = 3;
+         UPDATE audit SET seq = 3 WHERE seq = -2;",
+    )
+    .unwrap();
+    let bad = e.tm.audit_verify().unwrap().unwrap_err();
+    assert!(bad.contains("record 2"), "{bad}");
+}
+
+#[test]
+fn state_lives_outside_the_workspace_and_is_refused_when_inside() {
+    let e = env();
+    assert!(!e.tm.dir().starts_with(&e.ws));
+    // A workspace that contains airun's home: the home is off limits.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join(".ai-first");
+    std::fs::create_dir_all(home.join("state")).unwrap();
+    std::fs::write(home.join("policy.toml"), "read_only = false\n").unwrap();
+    let ws = Workspace::open(tmp.path(), false, Some(&home)).unwrap();
+    let k = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let call = |id: &str, args: Value| k.execute(id, args, &FlagConfirmer, CallOptions::default());
+    for (id, args) in [
+        ("io.fs.read_file", json!({"path": ".ai-first/policy.toml"})),
+        ("io.fs.write_file", json!({"path": ".ai-first/policy.toml", "content": "read_only = true"})),
+        ("io.fs.delete", json!({"path": ".ai-first", "recursive": true})),
+        ("io.fs.list_dir", json!({"path": ".ai-first/state"})),
+    ] {
+        let err = call(id, args).unwrap_err();
+        assert_eq!(err.kind, airun::ErrorKind::DeniedSandbox, "{id}");
+    }
+    assert_eq!(std::fs::read_to_string(home.join("policy.toml")).unwrap(), "read_only = false\n");
+    let listing = call("io.fs.list_dir", json!({"include_hidden": true})).unwrap();
+    assert!(!listing.to_string().contains(".ai-first"), "the state folder is hidden: {listing}");
+}
