@@ -9,12 +9,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Deserializes a call's arguments into typed params and checks their constraints,
-/// naming the field at fault. Top-level `null`s mean "not given".
-pub fn parse_params<P: DeserializeOwned + crate::Params>(args: serde_json::Value) -> Result<P, CapError> {
+/// naming the field at fault. Top-level `null`s mean "not given", except for the inputs
+/// in `keep_null` (free JSON values, where `null` is a value).
+pub fn parse_params<P: DeserializeOwned + crate::Params>(
+    args: serde_json::Value,
+    keep_null: &[&str],
+) -> Result<P, CapError> {
     let args = match args {
         serde_json::Value::Null => serde_json::Value::Object(Default::default()),
         serde_json::Value::Object(mut m) => {
-            m.retain(|_, v| !v.is_null());
+            m.retain(|k, v| !v.is_null() || keep_null.contains(&k.as_str()));
             serde_json::Value::Object(m)
         }
         other => {
@@ -48,7 +52,6 @@ fn describe_serde_error(path: &str, msg: &str) -> CapError {
     }
     let field = if path == "." { "arguments".to_string() } else { path.to_string() };
     let msg = msg.replace("invalid type: ", "has the wrong type: got ").replace("invalid value: ", "has a wrong value: ");
-    let msg = msg.replacen(", expected ", ", expected ", 1);
     CapError::invalid_field(&field, msg)
 }
 

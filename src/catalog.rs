@@ -211,6 +211,12 @@ pub trait Params: std::fmt::Debug {
     fn paths(&self) -> Vec<PathInput<'_>>;
     /// The params as JSON (for prompts and audit; the kernel redacts sensitive inputs).
     fn to_json(&self) -> serde_json::Value;
+    /// True when these params make the call change nothing (the spec's
+    /// `requires_confirmation_unless` flag is set, e.g. a dry run): the kernel then asks no
+    /// confirmation and records no undo point.
+    fn changes_nothing(&self) -> bool {
+        false
+    }
 }
 
 /// What the kernel needs from a generated `Call` enum.

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod cli;
 pub mod error;
 pub mod kernel;
+pub mod policy;
 pub mod powers;
 pub mod sandbox;
 pub mod stdlib;

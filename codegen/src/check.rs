@@ -249,6 +249,27 @@ impl Checker<'_> {
         if c.timeout_seconds.value == 0 || c.timeout_seconds.value > 3600 {
             self.err(&c.timeout_seconds, "timeout_seconds must be between 1 and 3600");
         }
+        if let Some(unless) = &c.requires_confirmation_unless {
+            let input = spec.interface.inputs.0.iter().find(|(n, _)| n.value == unless.value);
+            match input {
+                None => self.err(
+                    unless,
+                    format!("requires_confirmation_unless names `{}`, which is not an input", unless.value),
+                ),
+                Some((_, f)) if f.value.ty.value != FieldType::Boolean => self.err(
+                    unless,
+                    format!(
+                        "requires_confirmation_unless names `{}`, which is not a boolean input (a dry-run flag is)",
+                        unless.value
+                    ),
+                ),
+                Some(_) if !c.requires_confirmation => self.err(
+                    unless,
+                    "requires_confirmation_unless needs `requires_confirmation: true`",
+                ),
+                Some(_) => {}
+            }
+        }
         let has = |e: SideEffect| seen.contains(&e);
         let any_fs = has(SideEffect::FilesystemRead) || has(SideEffect::FilesystemWrite) || has(SideEffect::FilesystemDelete);
         for (name, f) in &spec.interface.inputs.0 {

@@ -54,6 +54,7 @@ struct Entry {
     id: String,
     tool: String,
     doc: String,
+    json_inputs: Vec<String>,
 }
 
 /// Generates the formatted Rust source for a set of specs (already checked).
@@ -93,6 +94,14 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
             result,
             cap_static,
             tool: tool_name(&id),
+            json_inputs: spec
+                .interface
+                .inputs
+                .0
+                .iter()
+                .filter(|(_, f)| f.value.ty.value == FieldType::Json)
+                .map(|(n, _)| n.value.clone())
+                .collect(),
             doc: format!(
                 "`{id}`: {}. {}",
                 spec.meta.title.value.trim(),
@@ -157,6 +166,15 @@ impl TypeGen<'_> {
         let body = self.struct_def(&name, &doc, &spec.interface.inputs, true, base);
         let validate = validate_body(&spec.interface.inputs);
         let paths = paths_body(&spec.interface.inputs);
+        // `requires_confirmation_unless: <flag>`: the call changes nothing when the flag is set.
+        let changes_nothing = spec.contracts.requires_confirmation_unless.as_ref().map(|u| {
+            let flag = ident(&u.value);
+            quote! {
+                fn changes_nothing(&self) -> bool {
+                    self.#flag
+                }
+            }
+        });
         let tokens = quote! {
             #body
             impl ::airun::Params for #name {
@@ -167,6 +185,7 @@ impl TypeGen<'_> {
                 fn paths(&self) -> ::std::vec::Vec<::airun::PathInput<'_>> {
                     #paths
                 }
+                #changes_nothing
                 fn to_json(&self) -> ::airun::__private::serde_json::Value {
                     ::airun::__private::serde_json::to_value(self).unwrap_or_default()
                 }
@@ -569,9 +588,9 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
         }
     });
     let parse_arms = entries.iter().map(|e| {
-        let (v, id, tool) = (&e.variant, &e.id, &e.tool);
+        let (v, id, tool, keep) = (&e.variant, &e.id, &e.tool, &e.json_inputs);
         quote! {
-            #id | #tool => Ok(Call::#v(::airun::__private::parse_params(args)?)),
+            #id | #tool => Ok(Call::#v(::airun::__private::parse_params(args, &[#(#keep),*])?)),
         }
     });
     let cap_arms = entries.iter().map(|e| {

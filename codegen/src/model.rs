@@ -269,6 +269,9 @@ pub struct Contracts {
     /// A person must approve each call.
     #[serde(default)]
     pub requires_confirmation: bool,
+    /// A boolean input that, when true, makes the call change nothing (a dry run): then no
+    /// confirmation is asked and no undo point is recorded.
+    pub requires_confirmation_unless: Option<Spanned<String>>,
     /// Repeating the call with the same inputs has no further effect.
     #[serde(default)]
     pub idempotent: bool,

@@ -24,6 +24,9 @@ pub struct Global {
     /// Refuse, and hide, every capability that changes state.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// The operator's policy file [default: $AIRUN_HOME/policy.toml; a missing default file means the built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// The commands.
@@ -118,6 +121,23 @@ pub enum Command {
     /// Check the setup: workspace, state folder, sandbox mechanism.
     Doctor {
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The operator's policy (see the README's "Operator policy").
+    Policy {
+        /// What to do with the policy.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+}
+
+/// What to do with the operator's policy.
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Print the effective policy: the file plus the defaults of every key it leaves out.
+    Show {
+        /// Print JSON instead of TOML.
         #[arg(long)]
         json: bool,
     },

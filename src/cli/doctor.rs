@@ -35,6 +35,16 @@ pub fn run<S: CapabilitySet>(set: S, global: &Global, json_out: bool) -> Result<
     let state = home.join("state");
     let visible = k.capabilities().len();
     let total = k.all_capabilities().len();
+    let landlock = crate::powers::exec::landlock_abi();
+    let exec_sandbox = match landlock {
+        Some(abi) => format!("Landlock ABI {abi} enforced: programs run by sys.exec.run can write only in the workspace and a private temp folder"),
+        None => "Landlock not available on this kernel: programs run by sys.exec.run are not confined (only the allowlist, cleared environment and time limit apply)".to_string(),
+    };
+    let policy = super::policy::load(global)?;
+    let policy_shown = match &policy.source {
+        crate::policy::Source::File(p) => p.display().to_string(),
+        crate::policy::Source::Defaults(p) => format!("{} (not found: defaults)", p.display()),
+    };
     if json_out {
         let v = json!({
             "workspace": root,
@@ -43,6 +53,9 @@ pub fn run<S: CapabilitySet>(set: S, global: &Global, json_out: bool) -> Result<
             "sandbox": mechanism,
             "resolve_beneath": beneath,
             "read_only": k.settings().read_only,
+            "policy": policy_shown,
+            "landlock": {"enforced": landlock.is_some(), "abi": landlock},
+            "exec_sandbox": exec_sandbox,
             "capabilities": {"available": visible, "total": total},
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -52,6 +65,8 @@ pub fn run<S: CapabilitySet>(set: S, global: &Global, json_out: bool) -> Result<
         println!("state folder: {}", state.display());
         println!("sandbox:      {mechanism}");
         println!("read-only:    {}", if k.settings().read_only { "yes" } else { "no" });
+        println!("policy:       {policy_shown}");
+        println!("exec sandbox: {exec_sandbox}");
         println!("capabilities: {visible} of {total} available");
     }
     Ok(ExitCode::SUCCESS)

@@ -6,18 +6,19 @@
 mod args;
 mod doctor;
 mod history;
+pub mod policy;
 pub mod openai;
 pub mod serve;
 pub mod home;
 pub mod render;
 
-pub use args::{AuditAction, Cli, Command, Global};
+pub use args::{AuditAction, Cli, Command, Global, PolicyAction};
 
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{CallOptions, Kernel, Settings, TerminalConfirmer};
+use crate::kernel::{CallOptions, Kernel, TerminalConfirmer};
 use crate::sandbox::Workspace;
-use crate::timemachine::{Retention, TimeMachine};
+use crate::timemachine::TimeMachine;
 use std::sync::Arc;
 use clap::Parser;
 use serde_json::json;
@@ -68,13 +69,14 @@ pub fn kernel_and_state<S: CapabilitySet>(
         Some(dir) => (dir.clone(), false),
         None => (home::default_workspace(), true),
     };
+    let loaded = policy::load(global)?;
     let home = home::airun_home();
+    // Everything under $AIRUN_HOME (state, policy) is refused to capabilities when it lies
+    // inside the workspace.
     let workspace = Workspace::open(&root, create, Some(&home))?;
-    let settings = Settings {
-        read_only: global.read_only,
-        ..Settings::default()
-    };
-    let tm = Arc::new(TimeMachine::open(&home, &workspace, Retention::default())?);
+    policy::check_outside(&loaded, &workspace)?;
+    let settings = loaded.settings;
+    let tm = Arc::new(TimeMachine::open(&home, &workspace, settings.retention)?);
     let kernel = Kernel::new(set, workspace, settings)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm.clone()));
@@ -113,6 +115,7 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
         }
         Command::Execute { id, params, yes, json } => execute(set, &cli.global, &id, &params, yes, json),
         Command::Doctor { json } => doctor::run(set, &cli.global, json),
+        Command::Policy { action } => policy::run(&cli.global, &action),
         Command::Undo { steps, to, force, json } => history::undo(set, &cli.global, steps, to, force, json),
         Command::Redo { steps, json } => history::redo(set, &cli.global, steps, json),
         Command::History { limit, json } => history::history(set, &cli.global, limit, json),

@@ -44,15 +44,19 @@ pub enum OpenaiCommand {
 }
 
 /// Runs `airun openai`.
-pub fn run<S: CapabilitySet>(set: S, global: &Global, args: &OpenaiArgs) -> Result<ExitCode, CapError> {
+pub fn run<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    args: &OpenaiArgs,
+) -> Result<ExitCode, CapError> {
     let kernel = super::kernel(set, global)?;
     let out = match &args.command {
         OpenaiCommand::Tools { api } => openai::tools(&kernel.capabilities(), *api),
         OpenaiCommand::Call { api, yes } => {
             let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| CapError::new(ErrorKind::InvalidInput, format!("cannot read stdin: {e}")))?;
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                CapError::new(ErrorKind::InvalidInput, format!("cannot read stdin: {e}"))
+            })?;
             let calls = openai::parse_tool_calls_text(&text)?;
             let confirmer: &dyn Confirmer = if *yes { &FlagConfirmer } else { &NoConfirmer };
             serde_json::Value::Array(openai::run_tool_calls(&kernel, &calls, *api, confirmer))

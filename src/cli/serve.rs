@@ -32,8 +32,8 @@ pub struct ServeArgs {
     /// Approve, as the operator, every call that needs confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// How much to log on stderr.
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
+    /// How much to log on stderr (`info` adds one line per tool call).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
 }
 
@@ -98,7 +98,11 @@ async fn on_signal(token: CancellationToken) {
 }
 
 /// Runs `airun serve`.
-pub fn run<S: CapabilitySet>(set: S, global: &Global, args: &ServeArgs) -> Result<ExitCode, CapError> {
+pub fn run<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    args: &ServeArgs,
+) -> Result<ExitCode, CapError> {
     let http = args.port.map(|port| HttpOptions {
         host: args.host.clone(),
         port,
@@ -106,8 +110,9 @@ pub fn run<S: CapabilitySet>(set: S, global: &Global, args: &ServeArgs) -> Resul
     });
     if let Some(o) = &http {
         check_options(o).map_err(|why| {
-            CapError::new(ErrorKind::InvalidInput, why)
-                .with_hint("keep the default --host 127.0.0.1, or pass --token (or set AIRUN_TOKEN)")
+            CapError::new(ErrorKind::InvalidInput, why).with_hint(
+                "keep the default --host 127.0.0.1, or pass --token (or set AIRUN_TOKEN)",
+            )
         })?;
     }
     init_logging(args.log_level);

@@ -9,7 +9,7 @@ pub use confirm::{ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfir
 pub use hooks::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId, OpInfo, UndoRequest,
 };
-pub use settings::{DEFAULT_ENV_ALLOW, Settings, glob_matches};
+pub use settings::{DEFAULT_ENV_ALLOW, ExecPolicy, NetPolicy, Settings, glob_matches};
 
 use crate::catalog::{Access, CallInfo, CapabilitySet, Capability, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
@@ -38,6 +38,12 @@ impl<C: CallInfo> Prepared<C> {
     /// The capability being called.
     pub fn capability(&self) -> &'static Capability {
         self.call.capability()
+    }
+
+    /// True when the call must be confirmed by a person (its spec asks for it, and its
+    /// params do not make it a call that changes nothing, such as a dry run).
+    pub fn needs_confirmation(&self) -> bool {
+        self.capability().requires_confirmation && !self.call.params().changes_nothing()
     }
 }
 
@@ -123,6 +129,10 @@ impl<S: CapabilitySet> Kernel<S> {
             return Err(CapError::new(ErrorKind::DeniedPolicy, why)
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
+        // The exec allowlist, before anything is confirmed or snapshotted.
+        if cap.side_effects.contains(&crate::catalog::SideEffect::SystemExec) {
+            crate::powers::exec::precheck(&self.settings.exec, &self.workspace, &call.params().to_json())?;
+        }
         // 3. Sandbox: every path input, for the access its spec declares.
         let mut undo_targets = Vec::new();
         for input in call.params().paths() {
@@ -191,8 +201,11 @@ impl<S: CapabilitySet> Kernel<S> {
         })?;
         let cap = prepared.capability();
         *shown = redact(cap, prepared.call.params().to_json());
+        // A call whose spec flag says it changes nothing (a dry run) needs no confirmation
+        // and leaves no undo point.
+        let changes_nothing = prepared.call.params().changes_nothing();
         // 4. Confirmation.
-        *decision = if cap.requires_confirmation {
+        *decision = if cap.requires_confirmation && !changes_nothing {
             if self.settings.auto_approves(cap) {
                 Decision::Approved(ApprovedBy::Policy)
             } else {
@@ -212,7 +225,7 @@ impl<S: CapabilitySet> Kernel<S> {
             Decision::Allowed
         };
         // HOOK(time-machine): intent record and before-images of the undo targets.
-        let journal_op = if cap.is_mutating() && cap.undo_strategy != UndoStrategy::Journal {
+        let journal_op = if cap.is_mutating() && cap.undo_strategy != UndoStrategy::Journal && !changes_nothing {
             self.journal.begin(
                 &self.workspace,
                 &CallIntent {

@@ -19,6 +19,60 @@ pub struct Settings {
     pub auto_approve: Vec<String>,
     /// Environment variables `sys.info.get_env_var` may read.
     pub env_allow: Vec<String>,
+    /// Limits for `sys.exec.run`.
+    pub exec: ExecPolicy,
+    /// Limits for `net.http.*`.
+    pub net: NetPolicy,
+    /// Undo points kept.
+    pub retention: crate::timemachine::Retention,
+}
+
+/// What `sys.exec.run` may run, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecPolicy {
+    /// Executables (names looked up on the system PATH, or absolute paths) that may run.
+    pub allow: Vec<String>,
+    /// Environment variables passed through to the child; all others are cleared.
+    pub env_allow: Vec<String>,
+    /// Longest time limit a call may ask for, in seconds.
+    pub timeout_max: u64,
+    /// Most bytes kept of stdout and of stderr each.
+    pub output_max: u64,
+}
+
+impl Default for ExecPolicy {
+    fn default() -> Self {
+        ExecPolicy {
+            allow: Vec::new(),
+            env_allow: vec!["PATH".into(), "LANG".into(), "LC_ALL".into(), "TZ".into()],
+            timeout_max: 600,
+            output_max: 1 << 20,
+        }
+    }
+}
+
+/// Where `net.http.*` may connect, and how much it may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetPolicy {
+    /// Host names or globs (`*.example.com`) that may be reached; empty means any public host.
+    pub allow_hosts: Vec<String>,
+    /// Host names or globs that are never reached.
+    pub deny_hosts: Vec<String>,
+    /// Allow loopback, private, link-local, CGNAT and metadata addresses.
+    pub allow_private: bool,
+    /// Most bytes of a response body read.
+    pub max_body: u64,
+}
+
+impl Default for NetPolicy {
+    fn default() -> Self {
+        NetPolicy {
+            allow_hosts: Vec::new(),
+            deny_hosts: Vec::new(),
+            allow_private: false,
+            max_body: 10 << 20,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -28,6 +82,9 @@ impl Default for Settings {
             read_only: false,
             auto_approve: Vec::new(),
             env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
+            exec: ExecPolicy::default(),
+            net: NetPolicy::default(),
+            retention: crate::timemachine::Retention::default(),
         }
     }
 }

@@ -14,6 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+mod stage;
+mod walk;
+
+pub use stage::StagedFile;
+pub use walk::{WalkEntry, WalkFlow, WalkOptions, WalkStats};
+
 /// The kind of a directory entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -115,6 +121,29 @@ impl Seek for ReadHandle {
     }
 }
 
+/// The file [`Ctx::write_file_from`] hands its writer: a fresh temporary file next to the
+/// target, which replaces the target only when the writer succeeds.
+#[derive(Debug)]
+pub struct WriteSink {
+    file: cap_std::fs::File,
+}
+
+impl Write for WriteSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for WriteSink {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
 /// How [`Ctx::write_file`] treats an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -136,6 +165,11 @@ pub struct WriteOutcome {
 /// Maps an I/O error on `path` to a clear capability error.
 pub(crate) fn io_err(e: io::Error, path: &Path, doing: &str) -> CapError {
     let shown = path.display();
+    // cap-std reports an escape attempt as PermissionDenied: say what it is.
+    if e.to_string().contains("outside of the filesystem") {
+        return CapError::new(ErrorKind::DeniedSandbox, format!("`{shown}` leads outside the workspace"))
+            .with_hint("symlinks may point only inside the workspace");
+    }
     match e.kind() {
         io::ErrorKind::NotFound => CapError::new(ErrorKind::NotFound, format!("`{shown}` does not exist"))
             .with_hint("check the path; io.fs.list_dir shows what is there"),
@@ -150,12 +184,14 @@ pub(crate) fn io_err(e: io::Error, path: &Path, doing: &str) -> CapError {
             CapError::execution(format!("a part of `{shown}` is not a folder"))
         }
         io::ErrorKind::DirectoryNotEmpty => CapError::execution(format!("`{shown}` is a folder that is not empty")),
-        _ if e.to_string().contains("outside of the filesystem") => CapError::new(
-            ErrorKind::DeniedSandbox,
-            format!("`{shown}` leads outside the workspace"),
-        ),
         _ => CapError::execution(format!("error while {doing} `{shown}`: {e}")),
     }
+}
+
+/// The error for a FIFO, socket or device where a regular file is needed.
+fn not_regular(r: &Resolved) -> CapError {
+    CapError::execution(format!("`{}` is not a regular file (a FIFO, socket or device)", r.display()))
+        .with_hint("airun reads and writes regular files only")
 }
 
 fn lstat(dir: &Dir, r: &Resolved) -> Result<Option<Metadata>, CapError> {
@@ -273,6 +309,10 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
             return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display()))
                 .with_hint("use io.fs.list_dir to see what is in a folder"));
         }
+        if !meta.is_file() {
+            // Opening a FIFO would block; a device could be endless.
+            return Err(not_regular(&r));
+        }
         let file = dir.open(r.rel()).map_err(|e| io_err(e, r.rel(), "reading"))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(meta.len());
         Ok(ReadHandle { file, len })
@@ -353,6 +393,9 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             if m.is_dir() {
                 return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display())));
             }
+            if !m.is_file() {
+                return Err(not_regular(&r));
+            }
             refuse_hard_links(m, &r)?;
         }
         match mode {
@@ -387,6 +430,71 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         Ok(WriteOutcome {
             created: existing.is_none(),
         })
+    }
+
+    /// Writes a file from a stream, atomically: `fill` writes into a fresh temporary
+    /// sibling of `p`, which replaces `p` only when `fill` returns `Ok` (on an error or a
+    /// cancelled call the temporary file is removed and `p` is untouched). An existing
+    /// file keeps its permissions; a folder, a special file or a hard-linked file is
+    /// refused. The parent folder must exist. Returns the outcome and `fill`'s value.
+    pub fn write_file_from<T>(
+        &self,
+        p: &WsPath,
+        fill: impl FnOnce(&mut WriteSink) -> Result<T, CapError>,
+    ) -> Result<(WriteOutcome, T), CapError> {
+        let r = self.fs_resolve(p, Access::Write)?;
+        if r.is_root() {
+            return Err(CapError::execution("the workspace root is a folder, not a file"));
+        }
+        let dir = ws(self).dir();
+        let parent = r.parent();
+        if !parent.is_root() && lstat(dir, &parent)?.is_none() {
+            return Err(CapError::new(
+                ErrorKind::NotFound,
+                format!("the folder `{}` does not exist", parent.display()),
+            )
+            .with_hint("create it first with io.fs.make_dir"));
+        }
+        let existing = lstat(dir, &r)?;
+        if let Some(m) = &existing {
+            if m.is_dir() {
+                return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display())));
+            }
+            if !m.is_file() {
+                return Err(not_regular(&r));
+            }
+            refuse_hard_links(m, &r)?;
+        }
+        let mode = existing.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0o644);
+        let tmp = temp_name(&r);
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create_new(true);
+        let file = dir.open_with(&tmp, &opts).map_err(|e| io_err(e, r.rel(), "writing"))?;
+        let mut sink = WriteSink { file };
+        let value = match fill(&mut sink) {
+            Ok(v) => v,
+            Err(e) => {
+                drop(sink);
+                let _ = dir.remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let done = sink
+            .file
+            .flush()
+            .and_then(|_| sink.file.set_permissions(Permissions::from_mode(mode)))
+            .and_then(|_| sink.file.sync_data())
+            .and_then(|_| dir.rename(&tmp, dir, r.rel()));
+        if let Err(e) = done {
+            let _ = dir.remove_file(&tmp);
+            return Err(io_err(e, r.rel(), "writing"));
+        }
+        Ok((
+            WriteOutcome {
+                created: existing.is_none(),
+            },
+            value,
+        ))
     }
 
     /// Creates one folder; `Ok(false)` when it already exists as a folder.
@@ -453,6 +561,9 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             refuse_hard_links(&m, to)?;
         }
         let meta = dir.symlink_metadata(from.rel()).map_err(|e| io_err(e, from.rel(), "copying"))?;
+        if !meta.is_file() {
+            return Err(not_regular(from));
+        }
         let mut src = dir.open(from.rel()).map_err(|e| io_err(e, from.rel(), "copying"))?;
         let tmp = temp_name(to);
         let mut opts = OpenOptions::new();

@@ -8,11 +8,16 @@
 //! does not compile. Only the kernel can make a context (it needs an [`Env`], which
 //! handlers never see).
 
+pub mod exec;
 mod fs;
 mod history;
+mod net;
 mod sys;
 
-pub use fs::{EntryInfo, EntryKind, ReadHandle, WriteMode, WriteOutcome};
+pub use exec::{ExecOutcome, ExecRequest};
+pub use fs::{EntryInfo, EntryKind, ReadHandle, WriteMode, WriteOutcome, WriteSink};
+pub use fs::{StagedFile, WalkEntry, WalkFlow, WalkOptions, WalkStats};
+pub use net::{HttpRequest, HttpResponse, MAX_REDIRECTS, SENSITIVE_HEADERS, SendMethod, address_class};
 pub use sys::OsFacts;
 
 use crate::error::{CapError, ErrorKind};

@@ -5,8 +5,10 @@
 //! a symlink is followed only when its target stays inside, and the operation itself then
 //! runs through the same handle, which the kernel also confines (openat2 `RESOLVE_BENEATH`
 //! where Linux has it), so a path swapped between the check and the use still cannot
-//! escape. Protected paths (`.git/hooks/`, `.git/config`, airun's own state) are refused
-//! for writes and deletes; airun's state is refused for every access.
+//! escape. Protected paths (`.git` itself, `.git/hooks/`, `.git/config`, and the other
+//! files that redirect git's config or hooks: `.git/config.worktree`, `.git/commondir`,
+//! `.git/modules/`, `.git/worktrees/`; airun's own state) are refused for writes and
+//! deletes; airun's state is refused for every access.
 
 mod protect;
 mod resolve;

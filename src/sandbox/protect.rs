@@ -12,8 +12,44 @@ pub struct Protected {
     state: Option<PathBuf>,
 }
 
-/// Git files whose change would run code or redirect the repository.
-const GIT_READ_ONLY: [&str; 2] = [".git/hooks", ".git/config"];
+/// Entries of a `.git` folder (at any depth: nested repositories too) whose change would
+/// run code or redirect the repository: hooks and config, per-worktree config,
+/// `commondir` (which makes git take config and hooks from another folder), the git
+/// folders of submodules and linked worktrees, and the to-do lists of an interrupted
+/// rebase or cherry-pick (their `exec` lines run on `--continue`).
+const GIT_READ_ONLY: [&str; 9] = [
+    "hooks",
+    "config",
+    "config.worktree",
+    "commondir",
+    "modules",
+    "worktrees",
+    "rebase-merge",
+    "rebase-apply",
+    "sequencer",
+];
+
+/// Why a write or delete of `rel` would touch a protected git path, if it would.
+fn git_protected(rel: &Path, access: Access) -> bool {
+    let comps: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    for (i, c) in comps.iter().enumerate() {
+        if !c.eq_ignore_ascii_case(".git") {
+            continue;
+        }
+        // `.git` itself: a `gitdir: ...` file there points the repository anywhere.
+        let Some(next) = comps.get(i + 1) else { return true };
+        if GIT_READ_ONLY.iter().any(|p| next.eq_ignore_ascii_case(p)) {
+            return true;
+        }
+    }
+    // Deleting a folder that holds the root repository's protected entries.
+    access == Access::Delete
+        && !rel.as_os_str().is_empty()
+        && rel != Path::new(".")
+        && GIT_READ_ONLY
+            .iter()
+            .any(|p| Path::new(".git").join(p).starts_with(rel))
+}
 
 impl Protected {
     /// Protection with airun's state folder at `state` (workspace-relative), if inside.
@@ -44,20 +80,14 @@ impl Protected {
                 ));
             }
         }
-        if matches!(access, Access::Write | Access::Delete) {
-            for p in GIT_READ_ONLY {
-                let p = Path::new(p);
-                let hit = rel.starts_with(p) || (access == Access::Delete && p.starts_with(rel) && !path.is_root());
-                if hit {
-                    return Err(denied(
-                        format!(
-                            "`{}` is protected: changes under `.git/hooks/` or to `.git/config` could run code or redirect the repository",
-                            rel.display()
-                        ),
-                        "these paths can be read but not changed",
-                    ));
-                }
-            }
+        if matches!(access, Access::Write | Access::Delete) && git_protected(rel, access) {
+            return Err(denied(
+                format!(
+                    "`{}` is protected: changes to a `.git` folder itself, its hooks, config, `commondir`, `modules/`, `worktrees/` or rebase to-do lists could run code or redirect the repository",
+                    rel.display()
+                ),
+                "these paths can be read but not changed",
+            ));
         }
         Ok(())
     }

@@ -40,6 +40,9 @@ pub fn resolve(dir: &Dir, root: &Path, raw: &str, access: Access) -> Result<Path
                     HINT_INSIDE,
                 ));
             }
+            // What is left may exist again (`missing/../link/x`): look at it, so a symlink
+            // after the `..` is checked like any other.
+            missing = false;
             continue;
         }
         if missing {
@@ -75,7 +78,8 @@ pub fn resolve(dir: &Dir, root: &Path, raw: &str, access: Access) -> Result<Path
         // A link that leads out is refused even when it is not followed (inspecting it
         // would still tell where it points); deleting the link itself is allowed.
         let stays = target_stays_inside(&stack, &target, root);
-        if !stays && !(last && access == Access::Delete) {
+        let deleting_the_link = last && access == Access::Delete;
+        if !(stays || deleting_the_link) {
             return Err(denied(
                 format!(
                     "`{}` is a symbolic link to `{}`, which is outside the workspace",

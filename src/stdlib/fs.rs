@@ -5,79 +5,6 @@ use crate::error::{CapError, ErrorKind};
 use crate::powers::{EntryInfo, EntryKind, WriteMode};
 use crate::stdlib::generated::io::fs::*;
 use crate::types::WsPath;
-use std::io::{BufRead, BufReader};
-
-/// Most bytes `io.fs.read_file` returns in one call.
-pub const READ_CAP: usize = 256 * 1024;
-
-/// Bytes looked at to tell a binary file from text.
-const SNIFF: usize = 8 * 1024;
-
-/// `io.fs.read_file`.
-pub fn read_file(ctx: &mut ReadFileCtx<'_>, p: ReadFileParams) -> Result<ReadFileResult, CapError> {
-    let handle = ctx.open_read(&p.path)?;
-    let size = handle.len();
-    let offset = p.offset_line.unwrap_or(0) as u64;
-    let limit = p.limit_lines.map(|l| l as u64);
-    let mut reader = BufReader::with_capacity(64 * 1024, handle);
-    let mut content: Vec<u8> = Vec::new();
-    let mut line_no: u64 = 0;
-    let mut returned: u64 = 0;
-    let mut truncated = false;
-    let mut next = None;
-    let mut line = Vec::new();
-    let mut sniffed = false;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| CapError::execution(format!("cannot read `{}`: {e}", p.path)))?;
-        if n == 0 {
-            break;
-        }
-        if !sniffed && line_no == 0 {
-            sniffed = true;
-            let head = &line[..line.len().min(SNIFF)];
-            if head.contains(&0) {
-                return Err(binary_error(&p.path));
-            }
-        }
-        if line_no >= offset && !truncated {
-            let over_limit = limit.is_some_and(|l| returned >= l);
-            let over_cap = !content.is_empty() && content.len() + line.len() > READ_CAP;
-            if over_limit || over_cap {
-                truncated = true;
-                next = Some(line_no as i64);
-            } else {
-                if line.contains(&0) {
-                    return Err(binary_error(&p.path));
-                }
-                content.extend_from_slice(&line);
-                returned += 1;
-            }
-        }
-        line_no += 1;
-        if line_no % 4096 == 0 {
-            ctx.checkpoint()?;
-        }
-    }
-    let content = String::from_utf8(content).map_err(|_| {
-        CapError::execution(format!("`{}` is not valid UTF-8 text", p.path))
-            .with_hint("airun reads text files only; this looks like a binary or differently encoded file")
-    })?;
-    Ok(ReadFileResult {
-        content,
-        size_bytes: size as i64,
-        total_lines: line_no as i64,
-        truncated,
-        next_offset_line: next,
-    })
-}
-
-fn binary_error(path: &WsPath) -> CapError {
-    CapError::execution(format!("`{path}` is a binary file, not text"))
-        .with_hint("airun reads text files only; io.fs.exists or io.fs.list_dir tell its size")
-}
 
 /// `io.fs.write_file`.
 pub fn write_file(ctx: &mut WriteFileCtx<'_>, p: WriteFileParams) -> Result<WriteFileResult, CapError> {
@@ -276,6 +203,7 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
             links.push((e.path.clone(), target));
         }
     }
+    let mut dir_modes = Vec::new();
     match ctx.stat(&p.destination)? {
         Some(_) if !p.overwrite => {
             return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", dst.display()))
@@ -288,6 +216,7 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
         Some(_) => {}
         None => {
             ctx.create_dir(&p.destination)?;
+            dir_modes.push((dst.clone(), src_info.mode));
         }
     }
     plan.sort_by(|a, b| a.path.rel().cmp(b.path.rel()));
@@ -300,7 +229,7 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
         match e.kind {
             EntryKind::Dir => {
                 ctx.create_dir(&to_path)?;
-                ctx.set_mode(&to, e.mode)?;
+                dir_modes.push((to, e.mode));
             }
             EntryKind::File => {
                 bytes += ctx.copy_file(&e.path, &to, p.overwrite)? as i64;
@@ -319,6 +248,10 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
         if i % 64 == 0 {
             ctx.progress(i as u64, Some(total), "copying");
         }
+    }
+    // Folder permissions last, deepest first, so a read-only folder still gets its content.
+    for (to, mode) in dir_modes.iter().rev() {
+        ctx.set_mode(to, *mode)?;
     }
     Ok(CopyResult {
         destination: dst.display(),

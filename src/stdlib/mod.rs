@@ -4,11 +4,19 @@
 //! below only routes to them, and the compiler asks for a new line here when a spec is
 //! added.
 
+mod archive;
 mod data;
+mod edit;
+mod exec;
 mod fs;
 mod journal;
+mod net;
+mod read;
+mod search;
+mod stat;
 mod sysinfo;
 mod text;
+mod unzip;
 
 /// Generated from `specs/*.yaml` by the build script.
 #[allow(clippy::all, missing_docs)]
@@ -19,7 +27,8 @@ pub mod generated {
 pub use generated::{CATALOG, Call, Capabilities, Handlers};
 
 use crate::error::CapError;
-use generated::{data::json, io::fs as iofs, sys, sys::info, text::regex, text::template};
+use generated::{net::http, sys::archive as sysarchive};
+use generated::{data::json, io::fs as iofs, sys, sys::exec as sysexec, sys::info, text::regex, text::template};
 
 /// The standard library's handlers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,6 +56,9 @@ impl Handlers for Stdlib {
     fn io_fs_delete(&self, ctx: &mut iofs::DeleteCtx<'_>, p: iofs::DeleteParams) -> Result<iofs::DeleteResult, CapError> {
         fs::delete(ctx, p)
     }
+    fn io_fs_edit_file(&self, ctx: &mut iofs::EditFileCtx<'_>, p: iofs::EditFileParams) -> Result<iofs::EditFileResult, CapError> {
+        edit::edit_file(ctx, p)
+    }
     fn io_fs_exists(&self, ctx: &mut iofs::ExistsCtx<'_>, p: iofs::ExistsParams) -> Result<iofs::ExistsResult, CapError> {
         fs::exists(ctx, p)
     }
@@ -60,7 +72,13 @@ impl Handlers for Stdlib {
         fs::move_entry(ctx, p)
     }
     fn io_fs_read_file(&self, ctx: &mut iofs::ReadFileCtx<'_>, p: iofs::ReadFileParams) -> Result<iofs::ReadFileResult, CapError> {
-        fs::read_file(ctx, p)
+        read::read_file(ctx, p)
+    }
+    fn io_fs_search(&self, ctx: &mut iofs::SearchCtx<'_>, p: iofs::SearchParams) -> Result<iofs::SearchResult, CapError> {
+        search::search(ctx, p)
+    }
+    fn io_fs_stat(&self, ctx: &mut iofs::StatCtx<'_>, p: iofs::StatParams) -> Result<iofs::StatResult, CapError> {
+        stat::stat(ctx, p)
     }
     fn io_fs_write_file(
         &self,
@@ -69,11 +87,33 @@ impl Handlers for Stdlib {
     ) -> Result<iofs::WriteFileResult, CapError> {
         fs::write_file(ctx, p)
     }
+    fn net_http_get(&self, ctx: &mut http::GetCtx<'_>, p: http::GetParams) -> Result<http::GetResult, CapError> {
+        net::get(ctx, p)
+    }
+    fn net_http_post(&self, ctx: &mut http::PostCtx<'_>, p: http::PostParams) -> Result<http::PostResult, CapError> {
+        net::post(ctx, p)
+    }
+    fn net_http_put(&self, ctx: &mut http::PutCtx<'_>, p: http::PutParams) -> Result<http::PutResult, CapError> {
+        net::put(ctx, p)
+    }
+    fn sys_archive_unzip(
+        &self,
+        ctx: &mut sysarchive::UnzipCtx<'_>,
+        p: sysarchive::UnzipParams,
+    ) -> Result<sysarchive::UnzipResult, CapError> {
+        unzip::unzip(ctx, p)
+    }
+    fn sys_archive_zip(&self, ctx: &mut sysarchive::ZipCtx<'_>, p: sysarchive::ZipParams) -> Result<sysarchive::ZipResult, CapError> {
+        archive::zip(ctx, p)
+    }
     fn sys_history(&self, ctx: &mut sys::HistoryCtx<'_>, p: sys::HistoryParams) -> Result<sys::HistoryResult, CapError> {
         journal::history(ctx, p)
     }
     fn sys_undo(&self, ctx: &mut sys::UndoCtx<'_>, p: sys::UndoParams) -> Result<sys::UndoResult, CapError> {
         journal::undo(ctx, p)
+    }
+    fn sys_exec_run(&self, ctx: &mut sysexec::RunCtx<'_>, p: sysexec::RunParams) -> Result<sysexec::RunResult, CapError> {
+        exec::run(ctx, p)
     }
     fn sys_info_get_env_var(
         &self,

@@ -199,6 +199,9 @@ fn budgeted_range(
     }
 }
 
+/// Instructions one render may run.
+const FUEL: u64 = 50_000_000;
+
 /// `text.template.render`: renders a Jinja template (minijinja) with `variables`.
 ///
 /// - The environment has no loader, so `include`, `import` and `extends` cannot reach
@@ -210,9 +213,8 @@ fn budgeted_range(
 /// - A trailing newline of the template is kept (Jinja would drop it).
 /// - Output is limited to 1 MiB, and the work is bounded: `range()` yields at most
 ///   100,000 items per call and 1,000,000 per render, and the call's time limit (and
-///   cancellation) is checked at each write. A loop over something other than `range()`
-///   that writes nothing is not bounded yet: that needs minijinja's `fuel` feature,
-///   which is not enabled.
+///   cancellation) is checked at each write. Every other loop is bounded by fuel: each
+///   instruction costs one unit, and a render gets [`FUEL`] of them.
 /// - Syntax errors and errors raised by the template (undefined variables, bad filter
 ///   arguments) are invalid-input errors on `template` with the line number; reaching a
 ///   limit is an execution error.
@@ -228,6 +230,7 @@ pub fn render(ctx: &mut RenderCtx<'_>, p: RenderParams) -> Result<RenderResult, 
             .map_err(|e| CapError::execution(format!("cannot set up the template engine: {e}")))?,
     );
     env.add_function("range", budgeted_range(budget.clone()));
+    env.set_fuel(Some(FUEL));
 
     let template = env
         .template_from_str(&p.template)
@@ -245,6 +248,14 @@ pub fn render(ctx: &mut RenderCtx<'_>, p: RenderParams) -> Result<RenderResult, 
         return Err(stop);
     }
     if let Err(e) = result {
+        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            return Err(CapError::new(
+                ErrorKind::Execution,
+                format!("the template does too much work{}: it ran out of its {FUEL} steps", line_suffix(&e)),
+            )
+            .with_field("template")
+            .with_hint("loop over fewer items (smaller ranges, fewer nested loops)"));
+        }
         if let Some(why) = budget.exhausted() {
             return Err(CapError::new(
                 ErrorKind::Execution,

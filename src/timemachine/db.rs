@@ -1,6 +1,7 @@
 //! The SQLite database of one workspace: the undo journal and the audit log.
 
-use super::image::{Entry, Kind};
+use super::image::{Entry, Kind, StatKey};
+use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +34,15 @@ CREATE TABLE IF NOT EXISTS images (
     PRIMARY KEY (op, phase, target, ord)
 );
 CREATE INDEX IF NOT EXISTS images_blob ON images(blob);
+CREATE TABLE IF NOT EXISTS stat_cache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
+    blob TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     time TEXT NOT NULL,
@@ -142,4 +152,50 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<(
         params![key, value],
     )?;
     Ok(())
+}
+
+/// The stat cache: the hash of each workspace file as of its last snapshot, by path.
+pub fn stat_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            (
+                StatKey {
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    ctime_ns: r.get(3)?,
+                    ino: r.get::<_, i64>(4)? as u64,
+                    dev: r.get::<_, i64>(5)? as u64,
+                },
+                r.get::<_, String>(6)?,
+            ),
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Stores new stat-cache entries and forgets `gone` paths.
+pub fn update_stat_cache(
+    conn: &mut Connection,
+    updates: &[(String, StatKey, String)],
+    gone: &[String],
+) -> rusqlite::Result<()> {
+    if updates.is_empty() && gone.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, ino, dev, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (path, k, blob) in updates {
+            put.execute(params![path, k.size as i64, k.mtime_ns, k.ctime_ns, k.ino as i64, k.dev as i64, blob])?;
+        }
+        let mut del = tx.prepare_cached("DELETE FROM stat_cache WHERE path = ?1")?;
+        for path in gone {
+            del.execute([path])?;
+        }
+    }
+    tx.commit()
 }

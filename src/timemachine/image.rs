@@ -5,6 +5,7 @@
 use super::blobs::{BlobStore, hash_reader};
 use cap_std::fs::{Dir, MetadataExt, OpenOptions, Permissions, PermissionsExt};
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,9 +70,120 @@ pub struct Entry {
 /// Takes the image of `target` (workspace-relative). With a store, file contents are
 /// saved in it; without, they are only hashed (to compare).
 pub fn snapshot(dir: &Dir, target: &Path, store: Option<&BlobStore>) -> io::Result<Vec<Entry>> {
+    snapshot_cached(dir, target, store, None, None)
+}
+
+/// Like [`snapshot`], but a file whose size, modification and change times, inode and
+/// device match the cache is not read again: its recorded hash is used (in a store,
+/// only when that blob is still there). `skip` (airun's own state folder when it lies
+/// inside the workspace) is left out of the image.
+pub fn snapshot_cached(
+    dir: &Dir,
+    target: &Path,
+    store: Option<&BlobStore>,
+    cache: Option<&mut StatCache>,
+    skip: Option<&Path>,
+) -> io::Result<Vec<Entry>> {
     let mut out = Vec::new();
-    walk(dir, target, store, &mut out)?;
+    let mut w = Walker { store, cache, skip };
+    w.walk(dir, target, &mut out)?;
     Ok(out)
+}
+
+/// What must stay the same for a file's recorded hash to be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatKey {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the epoch (cannot be set back by a program).
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device number.
+    pub dev: u64,
+}
+
+impl StatKey {
+    fn of(meta: &cap_std::fs::Metadata) -> StatKey {
+        StatKey {
+            size: meta.len(),
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+}
+
+/// Files changed less than this before a snapshot started are not cached: a change in the
+/// same timestamp tick right after they were read would not show in their times.
+const RACY: i64 = 2_000_000_000;
+
+/// Hashes of files by workspace path, trusted while their [`StatKey`] is unchanged; the
+/// changes to write back; and counts of files read and skipped.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    known: HashMap<String, (StatKey, String)>,
+    /// Entries to store (path, key and hash) after the snapshot.
+    pub updates: Vec<(String, StatKey, String)>,
+    /// Paths seen by the snapshot.
+    pub seen: HashSet<String>,
+    started_ns: i64,
+    /// Files read (hashed) by the snapshot.
+    pub reads: u64,
+    /// Files whose hash came from the cache.
+    pub hits: u64,
+}
+
+impl StatCache {
+    /// A cache over `known` entries, for a snapshot starting now.
+    pub fn new(known: HashMap<String, (StatKey, String)>) -> StatCache {
+        let started_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        StatCache {
+            known,
+            started_ns,
+            ..StatCache::default()
+        }
+    }
+
+    /// Cached paths under `target` (workspace-relative; `.` for all) that the snapshot
+    /// did not see as files: they are gone and can be forgotten.
+    pub fn gone_under(&self, target: &str) -> Vec<String> {
+        let prefix = format!("{target}/");
+        self.known
+            .keys()
+            .filter(|k| target == "." || k.as_str() == target || k.starts_with(&prefix))
+            .filter(|k| !self.seen.contains(k.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    fn lookup(&self, path: &str, key: &StatKey, store: Option<&BlobStore>) -> Option<String> {
+        let (k, hash) = self.known.get(path)?;
+        if !k.size == 0 || true { return None; }
+        if k != key || store.is_some_and(|s| !s.contains(hash)) {
+            return None;
+        }
+        Some(hash.clone())
+    }
+
+    fn record(&mut self, path: &str, key: StatKey, hash: &str) {
+        let settled = key.mtime_ns.max(key.ctime_ns) < self.started_ns.saturating_sub(RACY);
+        if settled && self.known.get(path).is_none_or(|(k, h)| *k != key || h != hash) {
+            self.updates.push((path.to_string(), key, hash.to_string()));
+        }
+    }
+}
+
+struct Walker<'a> {
+    store: Option<&'a BlobStore>,
+    cache: Option<&'a mut StatCache>,
+    skip: Option<&'a Path>,
 }
 
 fn rel_str(p: &Path) -> String {
@@ -79,77 +191,110 @@ fn rel_str(p: &Path) -> String {
     if s.is_empty() { ".".into() } else { s }
 }
 
-fn walk(dir: &Dir, p: &Path, store: Option<&BlobStore>, out: &mut Vec<Entry>) -> io::Result<()> {
-    let path = rel_str(p);
-    let meta = match dir.symlink_metadata(p) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+impl Walker<'_> {
+    fn walk(&mut self, dir: &Dir, p: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
+        let store = self.store;
+        let path = rel_str(p);
+        let meta = match dir.symlink_metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                out.push(Entry {
+                    path,
+                    kind: Kind::Absent,
+                    mode: 0,
+                    size: 0,
+                    blob: None,
+                    link: None,
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let mode = meta.mode() & 0o7777;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let link = dir.read_link_contents(p)?;
             out.push(Entry {
                 path,
-                kind: Kind::Absent,
-                mode: 0,
+                kind: Kind::Symlink,
+                mode,
+                size: 0,
+                blob: None,
+                link: Some(link.to_string_lossy().into_owned()),
+            });
+        } else if ft.is_file() {
+            let key = StatKey::of(&meta);
+            if let Some(c) = self.cache.as_deref_mut() {
+                c.seen.insert(path.clone());
+            }
+            let cached = self.cache.as_deref().and_then(|c| c.lookup(&path, &key, store));
+            let (hash, size) = match cached {
+                Some(hash) => {
+                    if let Some(c) = self.cache.as_deref_mut() {
+                        c.hits += 1;
+                    }
+                    (hash, key.size)
+                }
+                None => {
+                    let mut f = dir.open(p)?;
+                    let (hash, size) = match store {
+                        Some(s) => s.put_file(&mut f, meta.len())?,
+                        None => hash_reader(&mut f)?,
+                    };
+                    if let Some(c) = self.cache.as_deref_mut() {
+                        c.reads += 1;
+                        // Cache only what was read from a file that did not change meanwhile.
+                        if let Ok(m2) = f.metadata()
+                            && StatKey::of(&m2) == key
+                            && size == key.size
+                        {
+                            c.record(&path, key, &hash);
+                        }
+                    }
+                    (hash, size)
+                }
+            };
+            out.push(Entry {
+                path,
+                kind: Kind::File,
+                mode,
+                size,
+                blob: Some(hash),
+                link: None,
+            });
+        } else if ft.is_dir() {
+            out.push(Entry {
+                path,
+                kind: Kind::Dir,
+                mode,
                 size: 0,
                 blob: None,
                 link: None,
             });
-            return Ok(());
+            let mut names: Vec<_> = dir
+                .read_dir(if p.as_os_str().is_empty() { Path::new(".") } else { p })?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect();
+            names.sort();
+            for name in names {
+                let child = p.join(name);
+                if self.skip.is_some_and(|s| child == s) {
+                    continue;
+                }
+                self.walk(dir, &child, out)?;
+            }
+        } else {
+            out.push(Entry {
+                path,
+                kind: Kind::Other,
+                mode,
+                size: meta.len(),
+                blob: None,
+                link: None,
+            });
         }
-        Err(e) => return Err(e),
-    };
-    let mode = meta.mode() & 0o7777;
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        let link = dir.read_link_contents(p)?;
-        out.push(Entry {
-            path,
-            kind: Kind::Symlink,
-            mode,
-            size: 0,
-            blob: None,
-            link: Some(link.to_string_lossy().into_owned()),
-        });
-    } else if ft.is_file() {
-        let mut f = dir.open(p)?;
-        let (hash, size) = match store {
-            Some(s) => s.put_file(&mut f, meta.len())?,
-            None => hash_reader(&mut f)?,
-        };
-        out.push(Entry {
-            path,
-            kind: Kind::File,
-            mode,
-            size,
-            blob: Some(hash),
-            link: None,
-        });
-    } else if ft.is_dir() {
-        out.push(Entry {
-            path,
-            kind: Kind::Dir,
-            mode,
-            size: 0,
-            blob: None,
-            link: None,
-        });
-        let mut names: Vec<_> = dir
-            .read_dir(if p.as_os_str().is_empty() { Path::new(".") } else { p })?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for name in names {
-            walk(dir, &p.join(name), store, out)?;
-        }
-    } else {
-        out.push(Entry {
-            path,
-            kind: Kind::Other,
-            mode,
-            size: meta.len(),
-            blob: None,
-            link: None,
-        });
+        Ok(())
     }
-    Ok(())
 }
 
 /// The first path where two images differ, if any.
@@ -223,10 +368,21 @@ fn write_blob(dir: &Dir, store: &BlobStore, p: &Path, hash: &str, mode: u32) -> 
 }
 
 /// Puts an image back at its path, exactly: content, modes, kinds and link targets.
-/// Idempotent, so an interrupted restore can simply run again.
+/// Idempotent, so an interrupted restore can simply run again. A folder that is a folder
+/// now too (always so for the workspace root, which is never removed) is synced in place:
+/// entries the image lacks are removed, the rest restored where they differ.
 pub fn restore(dir: &Dir, store: &BlobStore, image: &[Entry]) -> io::Result<()> {
+    restore_skipping(dir, store, image, None)
+}
+
+/// [`restore`], leaving `skip` (airun's own state folder inside the workspace) alone.
+pub fn restore_skipping(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Option<&Path>) -> io::Result<()> {
     let Some(root) = image.first() else { return Ok(()) };
     let root_path = Path::new(&root.path);
+    let is_dir_now = dir.symlink_metadata(root_path).is_ok_and(|m| m.is_dir());
+    if root.kind == Kind::Dir && (is_dir_now || root.path == ".") {
+        return sync_dir(dir, store, image, skip);
+    }
     if let Some(parent) = root_path.parent()
         && !parent.as_os_str().is_empty()
     {
@@ -265,6 +421,110 @@ pub fn restore(dir: &Dir, store: &BlobStore, image: &[Entry]) -> io::Result<()> 
     for (p, mode) in dirs.into_iter().rev() {
         let p = if p.as_os_str() == "." { PathBuf::from(".") } else { p };
         dir.set_permissions(&p, Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+fn kind_of(meta: &cap_std::fs::Metadata) -> Kind {
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        Kind::Symlink
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_file() {
+        Kind::File
+    } else {
+        Kind::Other
+    }
+}
+
+/// Removes every entry under the folder `p` that `want` lacks or has as another kind.
+fn prune(dir: &Dir, p: &Path, want: &HashMap<&str, &Entry>, skip: Option<&Path>) -> io::Result<()> {
+    let listed = if p.as_os_str() == "." { Path::new(".") } else { p };
+    let mut names: Vec<_> = dir
+        .read_dir(listed)?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    for name in names {
+        let child = if p.as_os_str() == "." { PathBuf::from(&name) } else { p.join(&name) };
+        if skip.is_some_and(|s| child == s) {
+            continue;
+        }
+        let meta = match dir.symlink_metadata(&child) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let kind = kind_of(&meta);
+        match want.get(rel_str(&child).as_str()) {
+            Some(e) if e.kind == kind => {
+                if kind == Kind::Dir {
+                    prune(dir, &child, want, skip)?;
+                }
+            }
+            _ => remove_any(dir, &child)?,
+        }
+    }
+    Ok(())
+}
+
+/// True when the file at `p` already has the entry's content and mode.
+fn same_file(dir: &Dir, p: &Path, e: &Entry) -> io::Result<bool> {
+    let meta = match dir.symlink_metadata(p) {
+        Ok(m) => m,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    if !meta.is_file() || meta.len() != e.size || meta.mode() & 0o7777 != e.mode {
+        return Ok(false);
+    }
+    let (hash, _) = hash_reader(&mut dir.open(p)?)?;
+    Ok(Some(hash.as_str()) == e.blob.as_deref())
+}
+
+/// Restores a folder image onto a folder in place (see [`restore`]).
+fn sync_dir(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Option<&Path>) -> io::Result<()> {
+    let want: HashMap<&str, &Entry> = image.iter().map(|e| (e.path.as_str(), e)).collect();
+    let root = Path::new(&image[0].path);
+    prune(dir, root, &want, skip)?;
+    let mut dirs = Vec::new();
+    for e in image {
+        let p = Path::new(&e.path);
+        match e.kind {
+            Kind::Absent | Kind::Other => {}
+            Kind::File => {
+                if !same_file(dir, p, e)? {
+                    write_blob(dir, store, p, e.blob.as_deref().unwrap_or_default(), e.mode)?;
+                }
+            }
+            Kind::Dir => {
+                if e.path != "." {
+                    match dir.create_dir(p) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                dirs.push((p.to_path_buf(), e.mode));
+            }
+            Kind::Symlink => {
+                let want_link = e.link.as_deref().unwrap_or_default();
+                let same = dir
+                    .read_link_contents(p)
+                    .is_ok_and(|t| t.as_os_str() == std::ffi::OsStr::new(want_link));
+                if !same {
+                    remove_any(dir, p)?;
+                    dir.symlink_contents(want_link, p)?;
+                }
+            }
+        }
+    }
+    for (p, mode) in dirs.into_iter().rev() {
+        let current = dir.symlink_metadata(&p)?.mode() & 0o7777;
+        if current != mode {
+            dir.set_permissions(&p, Permissions::from_mode(mode))?;
+        }
     }
     Ok(())
 }

@@ -45,6 +45,15 @@ impl Default for Retention {
     }
 }
 
+/// How much work snapshots did since the time machine was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotStats {
+    /// Files read and hashed.
+    pub files_read: u64,
+    /// Files unchanged since an earlier snapshot (size, times, inode), not read again.
+    pub files_cached: u64,
+}
+
 /// What `gc` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
@@ -62,6 +71,7 @@ pub struct TimeMachine {
     workspace: String,
     user: String,
     retention: Retention,
+    stats: Mutex<SnapshotStats>,
 }
 
 fn state_err(e: impl std::fmt::Display) -> CapError {
@@ -116,6 +126,7 @@ impl TimeMachine {
             workspace: ws.root().to_string_lossy().into_owned(),
             user: std::env::var("USER").unwrap_or_default(),
             retention,
+            stats: Mutex::new(SnapshotStats::default()),
         };
         tm.recover(ws)?;
         Ok(tm)
@@ -129,6 +140,29 @@ impl TimeMachine {
     /// The blob store.
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// Files read and files skipped (unchanged) by snapshots so far.
+    pub fn snapshot_stats(&self) -> SnapshotStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the image of `target`, saving contents in the blob store when `store` is set
+    /// (only hashing otherwise); files unchanged since an earlier snapshot are not re-read.
+    fn snap(&self, ws: &Workspace, target: &Path, store: bool) -> Result<Vec<Entry>, CapError> {
+        let known = db::stat_cache(&self.conn()).map_err(state_err)?;
+        let mut cache = image::StatCache::new(known);
+        let blobs = store.then_some(&self.blobs);
+        let skip = ws.protected().state();
+        let img = image::snapshot_cached(ws.dir(), target, blobs, Some(&mut cache), skip).map_err(|e| {
+            CapError::execution(format!("could not take the image of `{}`: {e}", target.display()))
+        })?;
+        let gone = cache.gone_under(&target.to_string_lossy());
+        db::update_stat_cache(&mut self.conn(), &cache.updates, &gone).map_err(state_err)?;
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.files_read += cache.reads;
+        stats.files_cached += cache.hits;
+        Ok(img)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -168,20 +202,53 @@ impl TimeMachine {
                 "pending" => self.forget(id)?,
                 "running" => {
                     self.put_back(ws, id, Phase::Before)?;
+                    self.remove_stray_temps(ws, id)?;
                     self.set_state(id, "interrupted")?;
                     rolled_back.push(id);
                 }
                 "undoing" => {
                     self.put_back(ws, id, Phase::Before)?;
+                    self.remove_stray_temps(ws, id)?;
                     self.set_state(id, "undone")?;
                 }
                 _ => {
                     self.put_back(ws, id, Phase::After)?;
+                    self.remove_stray_temps(ws, id)?;
                     self.set_state(id, "done")?;
                 }
             }
         }
         Ok(rolled_back)
+    }
+
+    /// Removes the temporary files a killed call can leave next to its targets: a write's
+    /// or a copy's `.<name>.airun-tmp-*` and a restore's `.<name>.airun-restore-*`. They lie
+    /// beside the target, outside its image, so putting the image back leaves them. Runs
+    /// under the operation lock, so no other call is writing one.
+    fn remove_stray_temps(&self, ws: &Workspace, id: OpId) -> Result<(), CapError> {
+        let images = db::images(&self.conn(), id, Phase::Before).map_err(state_err)?;
+        for root in images.iter().filter_map(|img| img.first()) {
+            let target = Path::new(&root.path);
+            let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let parent = match target.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let prefixes = [format!(".{name}.airun-tmp-"), format!(".{name}.airun-restore-")];
+            let Ok(entries) = ws.dir().read_dir(parent) else { continue };
+            for entry in entries.flatten() {
+                let file_name = entry.file_name();
+                let n = file_name.to_string_lossy();
+                if prefixes.iter().any(|p| n.starts_with(p.as_str())) {
+                    ws.dir()
+                        .remove_file(parent.join(&file_name))
+                        .map_err(|e| CapError::execution(format!("could not remove the leftover `{n}`: {e}")))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn forget(&self, id: OpId) -> Result<(), CapError> {
@@ -202,7 +269,7 @@ impl TimeMachine {
     fn put_back(&self, ws: &Workspace, id: OpId, phase: Phase) -> Result<(), CapError> {
         let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
         for img in images.iter().rev() {
-            image::restore(ws.dir(), &self.blobs, img).map_err(|e| {
+            image::restore_skipping(ws.dir(), &self.blobs, img, ws.protected().state()).map_err(|e| {
                 CapError::execution(format!("could not restore `{}`: {e}", img.first().map(|e| e.path.as_str()).unwrap_or("?")))
             })?;
         }
@@ -214,7 +281,7 @@ impl TimeMachine {
         let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
         for img in &images {
             let Some(root) = img.first() else { continue };
-            let current = image::snapshot(ws.dir(), Path::new(&root.path), None).map_err(state_err)?;
+            let current = self.snap(ws, Path::new(&root.path), false)?;
             if let Some(p) = image::first_difference(img, &current) {
                 return Ok(Some(p));
             }
@@ -385,8 +452,8 @@ impl Journal for TimeMachine {
         if !irreversible {
             let mut images = Vec::new();
             for t in &targets {
-                images.push(image::snapshot(ws.dir(), t, Some(&self.blobs)).map_err(|e| {
-                    CapError::execution(format!("could not save the before-image of `{}`: {e}", t.display()))
+                images.push(self.snap(ws, t, true).map_err(|e| {
+                    CapError::execution(format!("could not save the before-image of `{}`: {}", t.display(), e.message))
                 })?);
             }
             let mut conn = self.conn();
@@ -501,17 +568,29 @@ impl JournalOp for Op<'_> {
         }
         let mut after = Vec::new();
         for t in &self.targets {
-            after.push(image::snapshot(ws.dir(), t, Some(&tm.blobs)).map_err(|e| {
-                CapError::execution(format!("could not save the after-image of `{}`: {e}", t.display()))
+            after.push(tm.snap(ws, t, true).map_err(|e| {
+                CapError::execution(format!("could not save the after-image of `{}`: {}", t.display(), e.message))
             })?);
         }
         crash_point!("tm_after_after_images");
         let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
         let summary = summary::line(self.capability, &self.params, &before, &after);
+        // What the op costs to keep: the content that differs between its images (a
+        // snapshot of a whole tree that changed one file costs that file, not the tree).
+        let pairs = |imgs: &[Vec<Entry>]| -> std::collections::HashSet<(String, Option<String>)> {
+            imgs.iter().flatten().map(|e| (e.path.clone(), e.blob.clone())).collect()
+        };
+        let (in_before, in_after) = (pairs(&before), pairs(&after));
         let bytes: u64 = before
             .iter()
-            .chain(after.iter())
             .flatten()
+            .filter(|e| !in_after.contains(&(e.path.clone(), e.blob.clone())))
+            .chain(
+                after
+                    .iter()
+                    .flatten()
+                    .filter(|e| !in_before.contains(&(e.path.clone(), e.blob.clone()))),
+            )
             .map(|e: &Entry| e.size)
             .sum();
         {

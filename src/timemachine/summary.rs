@@ -35,6 +35,18 @@ pub fn line(cap: &Capability, params: &serde_json::Value, before: &[Vec<Entry>],
         })
         .collect();
     let mut line = format!("{verb} {}", paths.join(" -> "));
+    // A program run: what ran, and where (`run git status in .`).
+    if let Some(serde_json::Value::String(command)) = params.get("command") {
+        let mut shown = command.clone();
+        for a in params.get("args").and_then(|a| a.as_array()).into_iter().flatten() {
+            shown.push(' ');
+            shown.push_str(a.as_str().unwrap_or("?"));
+        }
+        if shown.chars().count() > 60 {
+            shown = shown.chars().take(57).collect::<String>() + "...";
+        }
+        line = format!("{verb} {shown} in {}", paths.join(", "));
+    }
     if before.is_empty() && after.is_empty() {
         return line.trim().to_string();
     }

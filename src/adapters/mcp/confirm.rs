@@ -35,8 +35,8 @@ const CONFIRM_KEY: &str = "confirm";
 
 /// What the operator can do when nobody can be asked.
 const OPERATOR_HINT: &str = "the operator can pre-approve it: start the server with `airun serve --yes`, \
-     or add the capability id to the auto_approve list; otherwise choose a capability that \
-     needs no confirmation";
+     or add the capability id to `auto_approve` in the operator's policy file; otherwise \
+     choose a capability that needs no confirmation";
 
 /// The confirmer one MCP call runs with.
 pub enum McpConfirmer {
@@ -62,7 +62,10 @@ pub enum McpConfirmer {
 /// The error for a call the person declined.
 pub fn declined_by_user(cap: &Capability) -> CapError {
     declined(
-        format!("`{}` was declined by the user; nothing was executed", cap.id),
+        format!(
+            "`{}` was declined by the user; nothing was executed",
+            cap.id
+        ),
         "do not retry the same call; ask the user what they want instead",
     )
 }
@@ -81,7 +84,11 @@ impl Confirmer for McpConfirmer {
                 ),
                 OPERATOR_HINT,
             )),
-            McpConfirmer::Elicit { peer, handle, cancel } => {
+            McpConfirmer::Elicit {
+                peer,
+                handle,
+                cancel,
+            } => {
                 let params = elicitation(request);
                 let answer = handle.block_on(async {
                     tokio::select! {
@@ -153,7 +160,12 @@ impl Seals {
     }
 
     /// The `input_required` result that asks the person to approve this exact call.
-    pub fn ask(&self, request: &ConfirmRequest<'_>, tool: &str, args: &Value) -> InputRequiredResult {
+    pub fn ask(
+        &self,
+        request: &ConfirmRequest<'_>,
+        tool: &str,
+        args: &Value,
+    ) -> InputRequiredResult {
         let mut requests = InputRequests::new();
         requests.insert(
             CONFIRM_KEY.to_string(),
@@ -168,11 +180,10 @@ impl Seals {
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let binding = binding(tool, args);
         let payload = json!({"v": 1, "tool": tool, "nonce": nonce});
-        self.codec
-            .seal_with(
-                payload.to_string().as_bytes(),
-                &SealOptions::new().associated_data(&binding).ttl(STATE_TTL),
-            )
+        self.codec.seal_with(
+            payload.to_string().as_bytes(),
+            &SealOptions::new().associated_data(&binding).ttl(STATE_TTL),
+        )
     }
 
     /// Opens the state a client echoed back and reads the person's answer: `Ok(true)` for
@@ -187,8 +198,11 @@ impl Seals {
     ) -> Result<bool, Box<CallToolResult>> {
         let stale = |why: &str| {
             Box::new(error_result(
-                &CapError::new(ErrorKind::InvalidInput, format!("the confirmation state is not valid: {why}"))
-                    .with_hint("call the tool again without requestState to ask the user afresh"),
+                &CapError::new(
+                    ErrorKind::InvalidInput,
+                    format!("the confirmation state is not valid: {why}"),
+                )
+                .with_hint("call the tool again without requestState to ask the user afresh"),
             ))
         };
         let payload = self
@@ -214,7 +228,9 @@ impl Seals {
         match action {
             Some("accept") => Ok(true),
             Some(_) => Ok(false),
-            None => Err(stale("the answer to the confirmation is missing from inputResponses")),
+            None => Err(stale(
+                "the answer to the confirmation is missing from inputResponses",
+            )),
         }
     }
 }
@@ -271,8 +287,10 @@ mod tests {
 
     #[test]
     fn binding_ignores_key_order() {
-        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[1,{"q":1,"p":2}]}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"a":{"x":[1,{"p":2,"q":1}],"y":2},"b":1}"#).unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[1,{"q":1,"p":2}]}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"x":[1,{"p":2,"q":1}],"y":2},"b":1}"#).unwrap();
         assert_eq!(binding("t", &a), binding("t", &b));
         assert_ne!(binding("t", &a), binding("u", &a));
     }
@@ -285,16 +303,43 @@ mod tests {
         let mut responses = InputResponses::new();
         responses.insert(CONFIRM_KEY.into(), json!({"action": "accept"}));
         // Other arguments: refused.
-        assert!(seals.answer(&state, "io_fs_write_file", &json!({"path": "b.txt", "content": "x"}), Some(&responses)).is_err());
-        assert_eq!(seals.answer(&state, "io_fs_write_file", &args, Some(&responses)).ok(), Some(true));
+        assert!(
+            seals
+                .answer(
+                    &state,
+                    "io_fs_write_file",
+                    &json!({"path": "b.txt", "content": "x"}),
+                    Some(&responses)
+                )
+                .is_err()
+        );
+        assert_eq!(
+            seals
+                .answer(&state, "io_fs_write_file", &args, Some(&responses))
+                .ok(),
+            Some(true)
+        );
         // Replay: refused.
-        assert!(seals.answer(&state, "io_fs_write_file", &args, Some(&responses)).is_err());
+        assert!(
+            seals
+                .answer(&state, "io_fs_write_file", &args, Some(&responses))
+                .is_err()
+        );
         // Tampered: refused.
         let state = seals.seal("io_fs_write_file", &args);
         let mut forged = state.clone();
         forged.push('x');
-        assert!(seals.answer(&forged, "io_fs_write_file", &args, Some(&responses)).is_err());
+        assert!(
+            seals
+                .answer(&forged, "io_fs_write_file", &args, Some(&responses))
+                .is_err()
+        );
         responses.insert(CONFIRM_KEY.into(), json!({"action": "decline"}));
-        assert_eq!(seals.answer(&state, "io_fs_write_file", &args, Some(&responses)).ok(), Some(false));
+        assert_eq!(
+            seals
+                .answer(&state, "io_fs_write_file", &args, Some(&responses))
+                .ok(),
+            Some(false)
+        );
     }
 }

@@ -62,7 +62,11 @@ pub fn is_loopback(host: &str) -> bool {
 
 /// Checks the options: a non-loopback host needs a token, and a token must not be empty.
 pub fn check_options(options: &HttpOptions) -> Result<(), String> {
-    if options.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+    if options
+        .token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
         return Err("the token is empty".into());
     }
     if !is_loopback(&options.host) && options.token.is_none() {
@@ -85,7 +89,11 @@ impl HttpServer {
     /// Binds the listener (after [`check_options`]).
     pub async fn bind(options: HttpOptions) -> std::io::Result<HttpServer> {
         check_options(&options).map_err(std::io::Error::other)?;
-        let host = options.host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = options
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let listener = TcpListener::bind((host.as_str(), options.port)).await?;
         let addr = listener.local_addr()?;
         Ok(HttpServer {
@@ -106,7 +114,11 @@ impl HttpServer {
     }
 
     /// Serves `server` until `shutdown` is cancelled, then shuts down gracefully.
-    pub async fn serve<S: CapabilitySet>(self, server: McpServer<S>, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve<S: CapabilitySet>(
+        self,
+        server: McpServer<S>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let sessions = CancellationToken::new();
         let config = self.config(sessions.clone());
         let mcp = StreamableHttpService::new(
@@ -154,14 +166,23 @@ impl HttpServer {
     }
 
     fn config(&self, sessions: CancellationToken) -> StreamableHttpServerConfig {
-        let host = self.options.host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = self
+            .options
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
         if !hosts.contains(&host) {
             hosts.push(host.clone());
         }
         let mut origins = Vec::new();
         for h in &hosts {
-            let h = if h.contains(':') { format!("[{h}]") } else { h.clone() };
+            let h = if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.clone()
+            };
             origins.push(format!("http://{h}:*"));
             origins.push(format!("https://{h}:*"));
         }
@@ -200,7 +221,10 @@ fn authorized(req: &Request<Incoming>, token: &str) -> bool {
     req.headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()))
 }
 
@@ -210,7 +234,10 @@ async fn handle<S: CapabilitySet>(
     token: Option<&str>,
 ) -> Response<Body> {
     if req.uri().path() != MCP_PATH {
-        return plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found: the MCP endpoint is /mcp\n",
+        );
     }
     if let Some(t) = token
         && !authorized(&req, t)

@@ -22,7 +22,7 @@ pub mod confirm;
 pub mod http;
 
 use crate::adapters::{error_json, error_text};
-use crate::catalog::{CapabilitySet, Capability};
+use crate::catalog::{Capability, CapabilitySet};
 use crate::error::CapError;
 use crate::kernel::{CallOptions, ConfirmRequest, Kernel, redact};
 use confirm::{McpConfirmer, Seals};
@@ -119,7 +119,7 @@ impl<S: CapabilitySet> McpServer<S> {
 
     async fn call(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let inner = &self.inner;
@@ -131,12 +131,22 @@ impl<S: CapabilitySet> McpServer<S> {
                 Some(json!({"hint": e.hint})),
             ));
         };
-        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        let args = Value::Object(request.arguments.take().unwrap_or_default());
         let confirmer = match self.confirmer(cap, &name, &args, &request, &context) {
             Ok(c) => c,
-            Err(early) => return Ok(early),
+            Err(early) => return Ok(*early),
         };
-        let result = self.run(name, args, confirmer, &context).await;
+        let started = std::time::Instant::now();
+        let result = self.run(name.clone(), args, confirmer, &context).await;
+        tracing::info!(
+            tool = %name,
+            outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind.as_str(),
+            },
+            ms = started.elapsed().as_millis() as u64,
+            "tools/call"
+        );
         Ok(match result {
             Ok(v) => CallToolResult::structured(v),
             Err(e) => error_result(&e),
@@ -153,7 +163,7 @@ impl<S: CapabilitySet> McpServer<S> {
         args: &Value,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<McpConfirmer, CallToolResponse> {
+    ) -> Result<McpConfirmer, Box<CallToolResponse>> {
         let inner = &self.inner;
         if inner.options.yes {
             return Ok(McpConfirmer::Flag);
@@ -176,28 +186,35 @@ impl<S: CapabilitySet> McpServer<S> {
             });
         }
         match &request.request_state {
-            Some(state) => match inner
-                .seals
-                .answer(state, cap.tool_name, args, request.input_responses.as_ref())
-            {
+            Some(state) => match inner.seals.answer(
+                state,
+                cap.tool_name,
+                args,
+                request.input_responses.as_ref(),
+            ) {
                 Ok(true) => Ok(McpConfirmer::Approved),
                 Ok(false) => Ok(McpConfirmer::Declined),
-                Err(bad) => Err(CallToolResponse::Complete(*bad)),
+                Err(bad) => Err(Box::new(CallToolResponse::Complete(*bad))),
             },
             None => {
                 // Ask only for a call that would run: invalid arguments or a denial are
                 // reported (and audited) by the pipeline instead.
-                if inner.kernel.prepare(name, args.clone()).is_err() {
-                    return Ok(McpConfirmer::Refuse);
+                // A call that changes nothing (a dry run) is not confirmed either.
+                match inner.kernel.prepare(name, args.clone()) {
+                    Err(_) => return Ok(McpConfirmer::Refuse),
+                    Ok(prepared) if !prepared.needs_confirmation() => return Ok(McpConfirmer::Refuse),
+                    Ok(_) => {}
                 }
                 let shown = redact(cap, args.clone());
                 let ask = ConfirmRequest {
                     capability: cap,
                     params: &shown,
                 };
-                Err(CallToolResponse::InputRequired(
-                    inner.seals.ask(&ask, cap.tool_name, args),
-                ))
+                Err(Box::new(CallToolResponse::InputRequired(inner.seals.ask(
+                    &ask,
+                    cap.tool_name,
+                    args,
+                ))))
             }
         }
     }
@@ -220,11 +237,13 @@ impl<S: CapabilitySet> McpServer<S> {
         };
         let (progress_tx, forwarder) = match context.meta.get_progress_token() {
             Some(token) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Option<u64>, String)>();
+                let (tx, mut rx) =
+                    tokio::sync::mpsc::unbounded_channel::<(u64, Option<u64>, String)>();
                 let peer = context.peer.clone();
                 let forwarder = tokio::spawn(async move {
                     while let Some((done, total, message)) = rx.recv().await {
-                        let mut p = ProgressNotificationParam::new(token.clone(), done as f64).with_message(message);
+                        let mut p = ProgressNotificationParam::new(token.clone(), done as f64)
+                            .with_message(message);
                         if let Some(t) = total {
                             p = p.with_total(t as f64);
                         }
@@ -259,7 +278,11 @@ impl<S: CapabilitySet> McpServer<S> {
         if let Some(f) = forwarder {
             let _ = f.await;
         }
-        joined.unwrap_or_else(|e| Err(CapError::execution(format!("the call stopped unexpectedly: {e}"))))
+        joined.unwrap_or_else(|e| {
+            Err(CapError::execution(format!(
+                "the call stopped unexpectedly: {e}"
+            )))
+        })
     }
 }
 
@@ -292,17 +315,23 @@ pub fn tool_for(cap: &Capability) -> Tool {
         .open_world(a.open_world);
     let mut meta = MetaObject::new();
     meta.insert(META_ID.into(), cap.id.into());
-    Tool::new(cap.tool_name, cap.description, Arc::new(json_object(cap.input_schema)))
-        .with_title(format!("{} ({})", cap.title, cap.id))
-        .with_raw_output_schema(Arc::new(json_object(cap.output_schema)))
-        .with_annotations(annotations)
-        .with_meta(meta)
+    Tool::new(
+        cap.tool_name,
+        cap.description,
+        Arc::new(json_object(cap.input_schema)),
+    )
+    .with_title(format!("{} ({})", cap.title, cap.id))
+    .with_raw_output_schema(Arc::new(json_object(cap.output_schema)))
+    .with_annotations(annotations)
+    .with_meta(meta)
 }
 
 impl<S: CapabilitySet> ServerHandler for McpServer<S> {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("airun", env!("CARGO_PKG_VERSION")).with_title("airun"))
+            .with_server_info(
+                Implementation::new("airun", env!("CARGO_PKG_VERSION")).with_title("airun"),
+            )
             .with_instructions(
                 "Typed, sandboxed tools over one workspace folder. Paths are relative to the \
                  workspace root. Calls that change files may ask the user to confirm; a \

@@ -28,7 +28,7 @@
 //! declined and the model is told so. Nothing in the model's arguments can approve a call.
 
 use crate::adapters::error_json;
-use crate::catalog::{CapabilitySet, Capability};
+use crate::catalog::{Capability, CapabilitySet};
 use crate::error::{CapError, ErrorKind};
 use crate::kernel::{CallOptions, Confirmer, Kernel};
 use serde_json::{Value, json};
@@ -150,7 +150,8 @@ fn parse_item(item: &Value) -> Result<Option<ToolCall>, CapError> {
         // Chat: {"id", "type": "function", "function": {"name", "arguments"}}
         Some("function") | None if item.get("function").is_some() => {
             let f = &item["function"];
-            let name = str_field(f, "name").ok_or_else(|| bad_input("a tool call has no function name"))?;
+            let name = str_field(f, "name")
+                .ok_or_else(|| bad_input("a tool call has no function name"))?;
             let call_id = str_field(item, "id").unwrap_or_default();
             Ok(Some(ToolCall {
                 call_id,
@@ -160,7 +161,8 @@ fn parse_item(item: &Value) -> Result<Option<ToolCall>, CapError> {
         }
         // Responses: {"type": "function_call", "call_id", "name", "arguments"}
         Some("function_call") => {
-            let name = str_field(item, "name").ok_or_else(|| bad_input("a function_call item has no name"))?;
+            let name = str_field(item, "name")
+                .ok_or_else(|| bad_input("a function_call item has no name"))?;
             let call_id = str_field(item, "call_id")
                 .or_else(|| str_field(item, "id"))
                 .unwrap_or_default();
@@ -191,10 +193,17 @@ fn drop_nulls(v: &mut Value) {
 /// `null`s, and decodes the inputs the strict projection carries as JSON text
 /// ([`Capability::openai_json_inputs`]).
 pub fn decode_arguments(cap: Option<&Capability>, arguments: &str) -> Result<Value, CapError> {
-    let text = if arguments.trim().is_empty() { "{}" } else { arguments };
+    let text = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
     let mut args: Value = serde_json::from_str(text).map_err(|e| {
-        CapError::new(ErrorKind::InvalidInput, format!("the arguments are not valid JSON: {e}"))
-            .with_hint("send the arguments as one JSON object")
+        CapError::new(
+            ErrorKind::InvalidInput,
+            format!("the arguments are not valid JSON: {e}"),
+        )
+        .with_hint("send the arguments as one JSON object")
     })?;
     drop_nulls(&mut args);
     let Some(cap) = cap else { return Ok(args) };
@@ -237,7 +246,9 @@ pub fn output_content(result: &Result<Value, CapError>) -> String {
 pub fn output_item(api: Api, call_id: &str, content: String) -> Value {
     match api {
         Api::Chat => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
-        Api::Responses => json!({"type": "function_call_output", "call_id": call_id, "output": content}),
+        Api::Responses => {
+            json!({"type": "function_call_output", "call_id": call_id, "output": content})
+        }
     }
 }
 
@@ -300,7 +311,9 @@ fn check_strict(s: &Value, at: &str, out: &mut Vec<String>) {
     };
     for k in o.keys() {
         if !STRICT_KEYWORDS.contains(&k.as_str()) {
-            out.push(format!("{at}: keyword `{k}` is not supported in strict mode"));
+            out.push(format!(
+                "{at}: keyword `{k}` is not supported in strict mode"
+            ));
         }
     }
     let is_object = match &o.get("type") {
@@ -357,7 +370,8 @@ pub fn valid_function_name(name: &str) -> bool {
 
 /// Reads tool calls from JSON text (what `airun openai call` reads on stdin).
 pub fn parse_tool_calls_text(text: &str) -> Result<Vec<ToolCall>, CapError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| bad_input(format!("the input is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| bad_input(format!("the input is not valid JSON: {e}")))?;
     parse_tool_calls(&v)
 }
 
@@ -367,23 +381,36 @@ mod tests {
 
     #[test]
     fn parses_every_shape() {
-        let chat_call = json!({"id": "c1", "type": "function", "function": {"name": "a", "arguments": "{}"}});
+        let chat_call =
+            json!({"id": "c1", "type": "function", "function": {"name": "a", "arguments": "{}"}});
         let msg = json!({"role": "assistant", "content": null, "tool_calls": [chat_call.clone()]});
         let resp_item = json!({"type": "function_call", "id": "fc_1", "call_id": "c2", "name": "b", "arguments": "{\"x\":1}"});
-        let response = json!({"id": "resp_1", "output": [{"type": "reasoning"}, resp_item.clone()]});
+        let response =
+            json!({"id": "resp_1", "output": [{"type": "reasoning"}, resp_item.clone()]});
         let completion = json!({"choices": [{"message": msg.clone()}]});
         assert_eq!(parse_tool_calls(&msg).unwrap()[0].call_id, "c1");
         assert_eq!(parse_tool_calls(&json!([chat_call])).unwrap()[0].name, "a");
         assert_eq!(parse_tool_calls(&response).unwrap()[0].call_id, "c2");
-        assert_eq!(parse_tool_calls(&resp_item).unwrap()[0].arguments, "{\"x\":1}");
+        assert_eq!(
+            parse_tool_calls(&resp_item).unwrap()[0].arguments,
+            "{\"x\":1}"
+        );
         assert_eq!(parse_tool_calls(&completion).unwrap().len(), 1);
-        assert!(parse_tool_calls(&json!({"role": "assistant", "content": "hi"})).unwrap().is_empty());
+        assert!(
+            parse_tool_calls(&json!({"role": "assistant", "content": "hi"}))
+                .unwrap()
+                .is_empty()
+        );
         assert!(parse_tool_calls(&json!(3)).is_err());
     }
 
     #[test]
     fn drops_nulls_but_keeps_array_elements() {
-        let v = decode_arguments(None, r#"{"a": null, "b": {"c": null, "d": 1}, "e": [null]}"#).unwrap();
+        let v = decode_arguments(
+            None,
+            r#"{"a": null, "b": {"c": null, "d": 1}, "e": [null]}"#,
+        )
+        .unwrap();
         assert_eq!(v, json!({"b": {"d": 1}, "e": [null]}));
     }
 

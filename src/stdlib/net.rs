@@ -1,0 +1,164 @@
+//! `net.http.*` handlers. They reach the network only through their context's network
+//! power, which applies the operator's network policy to every hop.
+
+use crate::error::CapError;
+use crate::powers::{HttpRequest, HttpResponse, SendMethod};
+use crate::stdlib::generated::net::http::*;
+use base64::Engine;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// The `headers` input as name/value pairs; values must be text (numbers and booleans
+/// are written as text).
+fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, CapError> {
+    map.iter()
+        .map(|(name, value)| match value {
+            Value::String(s) => Ok((name.clone(), s.clone())),
+            Value::Number(n) => Ok((name.clone(), n.to_string())),
+            Value::Bool(b) => Ok((name.clone(), b.to_string())),
+            _ => Err(CapError::invalid_field(
+                "headers",
+                format!("has a value for `{name}` that is not text"),
+            )
+            .with_hint(
+                "give each header value as a string, e.g. {\"Accept\": \"application/json\"}",
+            )),
+        })
+        .collect()
+}
+
+/// What every `net.http.*` call returns, before it is put in the call's result type.
+struct Reply {
+    status: i64,
+    headers: Map<String, Value>,
+    body: String,
+    base64: bool,
+    truncated: bool,
+    final_url: String,
+}
+
+/// Response headers as a map (repeated ones joined), and the body as text or base64.
+fn reply(r: HttpResponse) -> Reply {
+    let mut headers: Map<String, Value> = Map::new();
+    for (name, value) in r.headers {
+        let sep = if name == "set-cookie" { "\n" } else { ", " };
+        match headers.get_mut(&name) {
+            Some(Value::String(prev)) => {
+                prev.push_str(sep);
+                prev.push_str(&value);
+            }
+            _ => {
+                headers.insert(name, Value::String(value));
+            }
+        }
+    }
+    let (body, base64) = match String::from_utf8(r.body) {
+        Ok(text) => (text, false),
+        Err(e) => {
+            let err = e.utf8_error();
+            let bytes = e.into_bytes();
+            if r.truncated && err.error_len().is_none() {
+                // The cut fell inside a character: the text up to it is still text.
+                (
+                    String::from_utf8_lossy(&bytes[..err.valid_up_to()]).into_owned(),
+                    false,
+                )
+            } else {
+                (
+                    base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    true,
+                )
+            }
+        }
+    };
+    Reply {
+        status: r.status as i64,
+        headers,
+        body,
+        base64,
+        truncated: r.truncated,
+        final_url: r.final_url,
+    }
+}
+
+fn limits(timeout_seconds: i64, max_bytes: Option<i64>) -> (Duration, Option<u64>) {
+    (
+        Duration::from_secs(timeout_seconds.max(1) as u64),
+        max_bytes.map(|m| m.max(1) as u64),
+    )
+}
+
+/// `net.http.get`.
+pub fn get(ctx: &mut GetCtx<'_>, p: GetParams) -> Result<GetResult, CapError> {
+    let headers = request_headers(&p.headers)?;
+    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
+    let req = HttpRequest {
+        url: &p.url,
+        headers: &headers,
+        timeout,
+        max_bytes,
+    };
+    let r = reply(ctx.http_get(&req, p.follow_redirects)?);
+    Ok(GetResult {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+        encoding: if r.base64 {
+            GetEncoding::Base64
+        } else {
+            GetEncoding::Utf8
+        },
+        truncated: r.truncated,
+        final_url: r.final_url,
+    })
+}
+
+/// `net.http.post`.
+pub fn post(ctx: &mut PostCtx<'_>, p: PostParams) -> Result<PostResult, CapError> {
+    let headers = request_headers(&p.headers)?;
+    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
+    let req = HttpRequest {
+        url: &p.url,
+        headers: &headers,
+        timeout,
+        max_bytes,
+    };
+    let r = reply(ctx.http_send(SendMethod::Post, &req, &p.content_type, p.body.into_bytes())?);
+    Ok(PostResult {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+        encoding: if r.base64 {
+            PostEncoding::Base64
+        } else {
+            PostEncoding::Utf8
+        },
+        truncated: r.truncated,
+        final_url: r.final_url,
+    })
+}
+
+/// `net.http.put`.
+pub fn put(ctx: &mut PutCtx<'_>, p: PutParams) -> Result<PutResult, CapError> {
+    let headers = request_headers(&p.headers)?;
+    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
+    let req = HttpRequest {
+        url: &p.url,
+        headers: &headers,
+        timeout,
+        max_bytes,
+    };
+    let r = reply(ctx.http_send(SendMethod::Put, &req, &p.content_type, p.body.into_bytes())?);
+    Ok(PutResult {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+        encoding: if r.base64 {
+            PutEncoding::Base64
+        } else {
+            PutEncoding::Utf8
+        },
+        truncated: r.truncated,
+        final_url: r.final_url,
+    })
+}

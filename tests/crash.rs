@@ -1,0 +1,776 @@
+//! Kill tests for the time machine, on the real `airun` binary.
+//!
+//! The process is SIGKILLed at every step of a journaled call (the `fail` crate's
+//! failpoints, compiled into the binary that `cargo test` builds and armed with
+//! `FAILPOINTS=<name>=return`) and at random moments (a randomized stress test). The next
+//! start of `airun` must leave the workspace exactly as it was before the call or exactly
+//! as it is after it (compared on full snapshots: kind, mode, bytes, link targets, with
+//! nothing excluded), history must tell which, and `airun undo` must get back to before.
+//!
+//! SIGKILL loses no page cache, so the tests run on tmpfs (`/dev/shm`) when there is one:
+//! the same crash semantics, without an fsync per file.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airun");
+
+// ---------------------------------------------------------------------------------------
+// Snapshots
+
+/// One entry of a workspace snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    File { mode: u32, content: Vec<u8> },
+    Dir { mode: u32 },
+    Symlink { mode: u32, target: PathBuf },
+    Other { mode: u32 },
+}
+
+/// Everything under a folder (the folder itself is the empty path).
+type Snapshot = BTreeMap<PathBuf, Node>;
+
+fn snapshot(root: &Path) -> Snapshot {
+    let mut out = Snapshot::new();
+    walk(root, PathBuf::new(), &mut out);
+    out
+}
+
+fn walk(root: &Path, rel: PathBuf, out: &mut Snapshot) {
+    let abs = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
+    let meta = std::fs::symlink_metadata(&abs).unwrap_or_else(|e| panic!("lstat {}: {e}", abs.display()));
+    let mode = meta.mode() & 0o7777;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = std::fs::read_link(&abs).expect("read_link");
+        out.insert(rel, Node::Symlink { mode, target });
+    } else if ft.is_file() {
+        let content = std::fs::read(&abs).unwrap_or_else(|e| panic!("read {}: {e}", abs.display()));
+        out.insert(rel, Node::File { mode, content });
+    } else if ft.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(&abs)
+            .expect("read_dir")
+            .map(|e| e.expect("dir entry").file_name())
+            .collect();
+        names.sort();
+        out.insert(rel.clone(), Node::Dir { mode });
+        for name in names {
+            walk(root, rel.join(name), out);
+        }
+    } else {
+        out.insert(rel, Node::Other { mode });
+    }
+}
+
+fn describe(n: Option<&Node>) -> String {
+    match n {
+        None => "absent".into(),
+        Some(Node::File { mode, content }) => format!(
+            "file {mode:o} {} B {:?}",
+            content.len(),
+            String::from_utf8_lossy(&content[..content.len().min(24)])
+        ),
+        Some(Node::Dir { mode }) => format!("dir {mode:o}"),
+        Some(Node::Symlink { target, .. }) => format!("symlink -> {}", target.display()),
+        Some(Node::Other { mode }) => format!("other {mode:o}"),
+    }
+}
+
+/// The paths where two snapshots differ (at most 12), one per line.
+fn diff(actual: &Snapshot, expected: &Snapshot) -> String {
+    let mut keys: Vec<&PathBuf> = actual.keys().chain(expected.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let lines: Vec<String> = keys
+        .into_iter()
+        .filter(|k| actual.get(*k) != expected.get(*k))
+        .map(|k| {
+            format!(
+                "  /{}: is {}, expected {}",
+                k.display(),
+                describe(actual.get(k)),
+                describe(expected.get(k))
+            )
+        })
+        .collect();
+    let n = lines.len();
+    let mut s = lines.into_iter().take(12).collect::<Vec<_>>().join("\n");
+    if n > 12 {
+        s.push_str(&format!("\n  ... and {} more", n - 12));
+    }
+    s
+}
+
+#[track_caller]
+fn assert_snap(actual: &Snapshot, expected: &Snapshot, what: &str) {
+    if actual != expected {
+        panic!("{what}: the workspace differs:\n{}", diff(actual, expected));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running airun
+
+/// A scratch folder with a workspace `ws/` and an `$AIRUN_HOME` `home/` next to it.
+struct Env {
+    _tmp: tempfile::TempDir,
+    ws: PathBuf,
+    home: PathBuf,
+}
+
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(t) = tempfile::Builder::new().prefix("airun-crash-").tempdir_in(shm)
+    {
+        return t;
+    }
+    tempfile::Builder::new().prefix("airun-crash-").tempdir().expect("temp dir")
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = scratch();
+        let base = tmp.path().canonicalize().expect("canonical temp dir");
+        let ws = base.join("ws");
+        let home = base.join("home");
+        std::fs::create_dir(&ws).expect("workspace");
+        std::fs::set_permissions(&ws, std::fs::Permissions::from_mode(0o755)).expect("chmod ws");
+        std::fs::create_dir(&home).expect("home");
+        Env { _tmp: tmp, ws, home }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--workspace")
+            .arg(&self.ws)
+            .args(args)
+            .env("AIRUN_HOME", &self.home)
+            .env_remove("AIRUN_WORKSPACE")
+            .env_remove("FAILPOINTS")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn execute_cmd(&self, op: &OpCase) -> Command {
+        let params = (op.params)().to_string();
+        self.cmd(&["execute", op.cap, "--params", &params, "--yes", "--json"])
+    }
+
+    #[track_caller]
+    fn run_ok(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().expect("run airun");
+        assert!(
+            out.status.success(),
+            "`airun {}` failed ({}):\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `airun history --json`: opening the state runs crash recovery.
+    #[track_caller]
+    fn history(&self) -> Vec<Value> {
+        let out = self.run_ok(&["history", "--json", "--limit", "5"]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("history --json is JSON");
+        v.as_array().expect("history is an array").clone()
+    }
+
+    /// `airun undo --json`: the operations it undid.
+    #[track_caller]
+    fn undo(&self) -> Vec<Value> {
+        let out = self.run_ok(&["undo", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("undo --json is JSON");
+        v.as_array().expect("undo prints an array").clone()
+    }
+
+    #[track_caller]
+    fn redo(&self) -> Vec<Value> {
+        let out = self.run_ok(&["redo", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("redo --json is JSON");
+        v.as_array().expect("redo prints an array").clone()
+    }
+
+    fn snap(&self) -> Snapshot {
+        snapshot(&self.ws)
+    }
+}
+
+#[track_caller]
+fn assert_killed(out: &Output, what: &str) {
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{what}: expected the process to die by SIGKILL at the failpoint, got {}; is the failpoint compiled in?\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[track_caller]
+fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: expected success, got {}:\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn state_of(op: &Value) -> &str {
+    op["state"].as_str().unwrap_or("?")
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces and operations
+
+fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&p, content).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A small tree: files with several modes, a binary file, symlinks (to a file, up a
+/// level, dangling inside), an empty folder with its own mode.
+fn small_tree(root: &Path, at: &str) {
+    let t = root.join(at);
+    write(&t, "a.txt", b"alpha\n", 0o644);
+    write(&t, "secret.key", b"-----BEGIN KEY-----\nxyz\n", 0o600);
+    write(&t, "run.sh", b"#!/bin/sh\necho hi\n", 0o755);
+    write(&t, "sub/b.txt", b"bravo bravo\n", 0o640);
+    write(&t, "sub/c.bin", &[0u8, 1, 2, 255, 254, 0, 10, 13], 0o644);
+    write(&t, "sub/deeper/d.txt", b"delta\n", 0o444);
+    symlink("a.txt", t.join("link")).expect("symlink");
+    symlink("../a.txt", t.join("sub/up")).expect("symlink");
+    symlink("nowhere.txt", t.join("sub/dangling")).expect("symlink");
+    std::fs::create_dir(t.join("empty")).expect("mkdir");
+    std::fs::set_permissions(t.join("empty"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::set_permissions(t.join("sub"), std::fs::Permissions::from_mode(0o750)).expect("chmod");
+}
+
+/// A mutating call to crash, with the workspace it starts from.
+struct OpCase {
+    name: &'static str,
+    cap: &'static str,
+    setup: fn(&Path),
+    params: fn() -> Value,
+    /// The operation-specific failpoints its handler passes.
+    fires: &'static [&'static str],
+}
+
+const OPS: &[OpCase] = &[
+    OpCase {
+        name: "write_file overwrite",
+        cap: "io.fs.write_file",
+        setup: |ws| {
+            write(ws, "notes.txt", b"the old notes\nline two\n", 0o640);
+            write(ws, "other.txt", b"untouched\n", 0o644);
+        },
+        params: || json!({"path": "notes.txt", "content": "completely new notes\n"}),
+        fires: &["fs_before_rename"],
+    },
+    OpCase {
+        name: "write_file new with create_dirs",
+        cap: "io.fs.write_file",
+        setup: |ws| write(ws, "keep.txt", b"keep me\n", 0o644),
+        params: || json!({"path": "new/deep/file.txt", "content": "fresh\n", "create_dirs": true}),
+        fires: &["fs_before_rename"],
+    },
+    OpCase {
+        name: "delete recursive",
+        cap: "io.fs.delete",
+        setup: |ws| {
+            small_tree(ws, "tree");
+            write(ws, "beside.txt", b"not in the tree\n", 0o644);
+        },
+        params: || json!({"path": "tree", "recursive": true}),
+        fires: &["fs_delete_midway"],
+    },
+    OpCase {
+        name: "move with overwrite",
+        cap: "io.fs.move",
+        setup: |ws| {
+            write(ws, "src.txt", b"the moved content\n", 0o600);
+            write(ws, "dst.txt", b"the destination that gets replaced\n", 0o644);
+        },
+        params: || json!({"source": "src.txt", "destination": "dst.txt", "overwrite": true}),
+        fires: &[],
+    },
+    OpCase {
+        name: "copy of a tree",
+        cap: "io.fs.copy",
+        setup: |ws| small_tree(ws, "tree"),
+        params: || json!({"source": "tree", "destination": "tree-copy"}),
+        fires: &[],
+    },
+];
+
+/// Failpoints every journaled call passes.
+const COMMON: &[&str] = &[
+    "tm_after_intent",
+    "tm_after_before_images",
+    "tm_before_after_images",
+    "tm_after_after_images",
+    "tm_after_commit",
+];
+
+/// The workspace after the operation ran without a crash, in a fresh workspace prepared
+/// the same way.
+fn after_of(op: &OpCase) -> Snapshot {
+    let env = Env::new();
+    (op.setup)(&env.ws);
+    let before = env.snap();
+    let out = env.execute_cmd(op).output().expect("run airun");
+    assert_success(&out, op.name);
+    let after = env.snap();
+    assert_ne!(before, after, "{}: the operation changed nothing", op.name);
+    after
+}
+
+// ---------------------------------------------------------------------------------------
+// A kill at each step of the transaction
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Killed before the before-images were durable: the intent is dropped, history is empty.
+    Discarded,
+    /// Killed between the before-images and the commit: rolled back, `interrupted`.
+    RolledBack,
+    /// Killed after the commit: the operation stands, `done`.
+    Committed,
+}
+
+fn kill_at(failpoint: &str, expect: Expect) {
+    for op in OPS {
+        let fires = COMMON.contains(&failpoint) || op.fires.contains(&failpoint);
+        let what = format!("{} killed at {failpoint}", op.name);
+        let after = after_of(op);
+        let env = Env::new();
+        (op.setup)(&env.ws);
+        let before = env.snap();
+
+        let out = env
+            .execute_cmd(op)
+            .env("FAILPOINTS", format!("{failpoint}=return"))
+            .output()
+            .expect("run airun");
+        let expect = if fires {
+            assert_killed(&out, &what);
+            expect
+        } else {
+            // A failpoint the handler never passes must not fire.
+            assert_success(&out, &what);
+            Expect::Committed
+        };
+
+        // The next start recovers.
+        let hist = env.history();
+        let now = env.snap();
+        match expect {
+            Expect::Discarded => {
+                assert_snap(&now, &before, &format!("{what}, after recovery"));
+                assert!(hist.is_empty(), "{what}: history should be empty, got {hist:#?}");
+            }
+            Expect::RolledBack => {
+                assert_snap(&now, &before, &format!("{what}, after recovery"));
+                assert_eq!(hist.len(), 1, "{what}: {hist:#?}");
+                assert_eq!(state_of(&hist[0]), "interrupted", "{what}: {hist:#?}");
+                assert_eq!(hist[0]["capability"], op.cap, "{what}");
+            }
+            Expect::Committed => {
+                assert_snap(&now, &after, &format!("{what}, after recovery"));
+                assert_eq!(hist.len(), 1, "{what}: {hist:#?}");
+                assert_eq!(state_of(&hist[0]), "done", "{what}: {hist:#?}");
+            }
+        }
+
+        // Recovery is done once: a second start changes nothing.
+        assert_eq!(env.history(), hist, "{what}: a second start changed history");
+        assert_snap(&env.snap(), &now, &format!("{what}, after a second start"));
+
+        // Undo gets back to before (and has nothing to do when recovery already did it).
+        let undone = env.undo();
+        assert_snap(&env.snap(), &before, &format!("{what}, after undo"));
+        if expect == Expect::Committed {
+            assert_eq!(undone.len(), 1, "{what}: undo undid {undone:#?}");
+            assert_eq!(state_of(&env.history()[0]), "undone", "{what}");
+            // And redo re-applies it.
+            assert_eq!(env.redo().len(), 1, "{what}: redo");
+            assert_snap(&env.snap(), &after, &format!("{what}, after redo"));
+            env.undo();
+            assert_snap(&env.snap(), &before, &format!("{what}, after the second undo"));
+        } else {
+            assert!(undone.is_empty(), "{what}: nothing should be left to undo, undid {undone:#?}");
+        }
+
+        // The audit chain survives the crash.
+        env.run_ok(&["audit", "verify"]);
+    }
+}
+
+#[test]
+fn kill_after_intent() {
+    kill_at("tm_after_intent", Expect::Discarded);
+}
+
+#[test]
+fn kill_after_before_images() {
+    kill_at("tm_after_before_images", Expect::RolledBack);
+}
+
+#[test]
+fn kill_before_rename_in_write_file() {
+    kill_at("fs_before_rename", Expect::RolledBack);
+}
+
+#[test]
+fn kill_midway_through_recursive_delete() {
+    kill_at("fs_delete_midway", Expect::RolledBack);
+}
+
+#[test]
+fn kill_before_after_images() {
+    kill_at("tm_before_after_images", Expect::RolledBack);
+}
+
+#[test]
+fn kill_after_after_images() {
+    kill_at("tm_after_after_images", Expect::RolledBack);
+}
+
+#[test]
+fn kill_after_commit() {
+    kill_at("tm_after_commit", Expect::Committed);
+}
+
+#[test]
+fn kill_during_undo_is_finished_on_next_start() {
+    for op in OPS {
+        let what = format!("{} undo killed at tm_undo_before_restore", op.name);
+        let env = Env::new();
+        (op.setup)(&env.ws);
+        let before = env.snap();
+        let out = env.execute_cmd(op).output().expect("run airun");
+        assert_success(&out, op.name);
+        let after = env.snap();
+        assert_ne!(before, after, "{}: the operation changed nothing", op.name);
+
+        let out = env
+            .cmd(&["undo", "--json"])
+            .env("FAILPOINTS", "tm_undo_before_restore=return")
+            .output()
+            .expect("run airun undo");
+        assert_killed(&out, &what);
+        assert_snap(&env.snap(), &after, &format!("{what}, before recovery"));
+
+        // The next start finishes the undo.
+        let hist = env.history();
+        assert_snap(&env.snap(), &before, &format!("{what}, after recovery"));
+        assert_eq!(hist.len(), 1, "{what}: {hist:#?}");
+        assert_eq!(state_of(&hist[0]), "undone", "{what}: {hist:#?}");
+        assert!(env.undo().is_empty(), "{what}: nothing should be left to undo");
+        assert_snap(&env.snap(), &before, &format!("{what}, after undo"));
+
+        // It can be redone like any undo.
+        assert_eq!(env.redo().len(), 1, "{what}: redo");
+        assert_snap(&env.snap(), &after, &format!("{what}, after redo"));
+        assert_eq!(state_of(&env.history()[0]), "done", "{what}");
+        env.run_ok(&["audit", "verify"]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Random kills
+
+/// xorshift64*: enough randomness for kill delays, reproducible from the iteration.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        r.next();
+        r
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// About 200 files in nested folders, with varied sizes and modes and a few symlinks.
+fn big_tree(root: &Path) {
+    let mut rng = Rng::new(42);
+    let modes = [0o644, 0o600, 0o755, 0o640, 0o444];
+    for i in 0..200u64 {
+        let dir = match i % 12 {
+            11 => format!("tree/d{}/deeper", i % 5),
+            n => format!("tree/d{}", n % 8),
+        };
+        let len = rng.below(3000) as usize;
+        let content: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        write(root, &format!("{dir}/f{i:03}.dat"), &content, modes[(i % 5) as usize]);
+    }
+    let t = root.join("tree");
+    symlink("d0/f000.dat", t.join("first")).expect("symlink");
+    symlink("../d1/f001.dat", t.join("d2/sibling")).expect("symlink");
+    symlink("missing", t.join("d3/dangling")).expect("symlink");
+    std::fs::set_permissions(t.join("d4"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+}
+
+fn stress_copy() -> Value {
+    json!({"source": "tree", "destination": "copy"})
+}
+
+fn stress_delete() -> Value {
+    json!({"path": "tree", "recursive": true})
+}
+
+const STRESS: [OpCase; 2] = [
+    OpCase {
+        name: "copy of 200 files",
+        cap: "io.fs.copy",
+        setup: big_tree,
+        params: stress_copy,
+        fires: &[],
+    },
+    OpCase {
+        name: "recursive delete of 200 files",
+        cap: "io.fs.delete",
+        setup: big_tree,
+        params: stress_delete,
+        fires: &[],
+    },
+];
+
+/// Spawns a command, SIGKILLs it after `delay` (when it still runs); true when killed.
+fn run_and_kill(mut cmd: Command, delay: Duration, what: &str) -> bool {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn airun");
+    let deadline = Instant::now() + delay;
+    // Poll rather than sleep the whole delay, so a call that finishes early costs nothing.
+    while child.try_wait().expect("try_wait").is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(1)));
+    }
+    let out = child.wait_with_output().expect("wait");
+    match out.status.signal() {
+        Some(9) => true,
+        _ => {
+            assert_success(&out, what);
+            false
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// Killed before the intent was durable (or with only the intent): nothing recorded.
+    before_intent: usize,
+    /// Killed between the intent and the commit (rolled back, `interrupted`) with the
+    /// workspace still as before: during the before-images or early in the handler.
+    interrupted_clean: usize,
+    /// Killed mid-handler: the workspace was half changed (neither before nor after).
+    interrupted_torn: usize,
+    /// Killed after the handler, before the commit: the workspace was as after.
+    interrupted_after_handler: usize,
+    /// Killed after the commit, before the process exited (`done`).
+    after_commit: usize,
+    /// Finished before the kill.
+    finished: usize,
+    /// Undos killed before they restored anything (the op stays `done`).
+    undo_killed_early: usize,
+    /// Undos killed once started (finished by recovery); of those, with a half-restored
+    /// workspace at the kill.
+    undo_killed_mid: usize,
+    undo_torn: usize,
+    /// Undos that finished before the kill.
+    undo_finished: usize,
+    /// Recoveries (the first start after a killed call) killed too.
+    recovery_killed: usize,
+}
+
+impl Counts {
+    fn interrupted(&self) -> usize {
+        self.interrupted_clean + self.interrupted_torn + self.interrupted_after_handler
+    }
+}
+
+/// Milliseconds `cmd` takes uninterrupted.
+fn timed(mut cmd: Command, what: &str) -> u64 {
+    let t = Instant::now();
+    let out = cmd.output().expect("run airun");
+    assert_success(&out, what);
+    t.elapsed().as_millis() as u64
+}
+
+#[test]
+fn random_kills_lose_nothing() {
+    let iterations: u64 = std::env::var("AIRUN_KILL_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let started = Instant::now();
+    let afters: Vec<Snapshot> = STRESS.iter().map(after_of).collect();
+
+    // One workspace for every iteration: each one ends exactly where it started.
+    let env = Env::new();
+    big_tree(&env.ws);
+    let before = env.snap();
+    let files = before.values().filter(|n| matches!(n, Node::File { .. })).count();
+    assert!(files >= 200, "the stress tree has {files} files");
+
+    // How long each operation and its undo take uninterrupted here (blobs already stored,
+    // as in every later iteration), and how long airun takes to start and open its state.
+    // Kills land uniformly between the start-up time and 1.25x the run time (about
+    // 5..40 ms on an idle machine): mostly mid-operation, some before the intent or after
+    // the commit, and a slow or loaded machine still gets kills inside the operation.
+    let startup = (0..3).map(|_| timed(env.cmd(&["history"]), "history")).min().unwrap_or(0);
+    let mut window = Vec::new();
+    for op in &STRESS {
+        let run = timed(env.execute_cmd(op), op.name);
+        let undo = timed(env.cmd(&["undo"]), "undo");
+        assert_snap(&env.snap(), &before, &format!("{}: after the calibration undo", op.name));
+        let range = |t: u64| (startup, (t * 5 / 4).max(startup + 5));
+        window.push((range(run), range(undo)));
+    }
+    let pick = |rng: &mut Rng, (lo, hi): (u64, u64)| lo + rng.below(hi - lo + 1);
+    let mut last_op = env.history().first().and_then(|h| h["op"].as_i64()).unwrap_or(0);
+    let mut counts = Counts::default();
+
+    for i in 0..iterations {
+        let k = (i % 2) as usize;
+        let (op, after) = (&STRESS[k], &afters[k]);
+        let mut rng = Rng::new(i + 1);
+        let delay = pick(&mut rng, window[k].0);
+        let what = format!("iteration {i}: {} killed after {delay} ms", op.name);
+
+        let killed = run_and_kill(env.execute_cmd(op), Duration::from_millis(delay), &what);
+        let at_kill = env.snap();
+        if killed {
+            // Recovery must survive a kill too: the first start after the crash is killed
+            // at a random moment (while it puts the before-images back), the next finishes.
+            let delay = pick(&mut rng, window[k].1);
+            let recovery_killed = run_and_kill(env.cmd(&["history"]), Duration::from_millis(delay), &what);
+            counts.recovery_killed += usize::from(recovery_killed);
+        }
+        let hist = env.history();
+        let now = env.snap();
+        let newest = hist.first().filter(|h| h["op"].as_i64().unwrap_or(0) > last_op);
+        match newest.map(state_of) {
+            None => {
+                assert!(killed, "{what}: the call finished but history has no new op: {hist:#?}");
+                assert_snap(&at_kill, &before, &format!("{what}: changed before its intent was recorded"));
+                assert_snap(&now, &before, &format!("{what}: nothing recorded"));
+                counts.before_intent += 1;
+            }
+            Some("interrupted") => {
+                assert!(killed, "{what}: interrupted but the process was not killed");
+                assert_snap(&now, &before, &format!("{what}: interrupted"));
+                if at_kill == before {
+                    counts.interrupted_clean += 1;
+                } else if at_kill == *after {
+                    counts.interrupted_after_handler += 1;
+                } else {
+                    counts.interrupted_torn += 1;
+                }
+            }
+            Some("done") => {
+                assert_snap(&now, after, &format!("{what}: done"));
+                if killed {
+                    counts.after_commit += 1;
+                } else {
+                    counts.finished += 1;
+                }
+            }
+            Some(s) => panic!("{what}: unexpected state {s}: {hist:#?}"),
+        }
+        if let Some(h) = newest {
+            last_op = h["op"].as_i64().unwrap_or(last_op);
+        }
+
+        if newest.map(state_of) == Some("done") {
+            // Undo it, and kill the undo at a random moment too.
+            let delay = pick(&mut rng, window[k].1);
+            let what = format!("{what}; its undo killed after {delay} ms");
+            let killed = run_and_kill(env.cmd(&["undo"]), Duration::from_millis(delay), &what);
+            let at_kill = env.snap();
+            let hist = env.history();
+            let now = env.snap();
+            match state_of(&hist[0]) {
+                "undone" if killed => {
+                    assert_snap(&now, &before, &format!("{what}: undone by recovery"));
+                    counts.undo_killed_mid += 1;
+                    counts.undo_torn += usize::from(at_kill != before && at_kill != *after);
+                }
+                "undone" => {
+                    assert_snap(&now, &before, &format!("{what}: undone"));
+                    counts.undo_finished += 1;
+                }
+                "done" => {
+                    assert!(killed, "{what}: undo finished but the op is still done");
+                    assert_snap(&now, after, &format!("{what}: still done"));
+                    counts.undo_killed_early += 1;
+                    assert_eq!(env.undo().len(), 1, "{what}: the second undo");
+                }
+                s => panic!("{what}: unexpected state {s} after the undo: {hist:#?}"),
+            }
+        }
+        assert_snap(&env.snap(), &before, &format!("iteration {i}: at its end"));
+    }
+
+    env.run_ok(&["audit", "verify"]);
+    let elapsed = started.elapsed();
+    eprintln!(
+        "random kills: {iterations} iterations in {:.1} s ({:.0} ms each; kills after copy {:?} ms, delete {:?} ms, \
+         undos {:?} / {:?} ms)\n  ops: killed before the intent {}, between intent and commit {} (workspace untouched {}, \
+         half-changed {}, fully changed {}), after the commit {}, finished before the kill {}; recoveries killed {}\n  \
+         undos: killed before restoring {}, killed while restoring {} (half-restored {}), finished {}",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / iterations.max(1) as f64,
+        window[0].0,
+        window[1].0,
+        window[0].1,
+        window[1].1,
+        counts.before_intent,
+        counts.interrupted(),
+        counts.interrupted_clean,
+        counts.interrupted_torn,
+        counts.interrupted_after_handler,
+        counts.after_commit,
+        counts.finished,
+        counts.recovery_killed,
+        counts.undo_killed_early,
+        counts.undo_killed_mid,
+        counts.undo_torn,
+        counts.undo_finished,
+    );
+    if iterations >= 20 {
+        assert!(
+            counts.interrupted_torn > 0,
+            "no kill landed in the middle of an operation: {counts:?}"
+        );
+    }
+}
