@@ -35,6 +35,22 @@ pub fn check_spec(file: &str, stem: &str, spec: &Spec) -> Vec<Diagnostic> {
 pub fn check_set(specs: &[(String, Spec)]) -> Vec<Diagnostic> {
     let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut types: BTreeMap<(String, String), &str> = BTreeMap::new();
+    for (file, spec) in specs {
+        let id = &spec.meta.id.value;
+        let module = id.rsplit_once('.').map(|(m, _)| m.to_string()).unwrap_or_default();
+        for t in generated_type_names(spec) {
+            if let Some(other) = types.insert((module.clone(), t.clone()), id.as_str())
+            {
+                let msg = if other == id.as_str() {
+                    format!("`{id}` would generate the Rust type `{t}` twice; rename a field (e.g. an input and an output with the same enum or object name)")
+                } else {
+                    format!("`{id}` and `{other}` would both generate the Rust type `{t}`; rename a field or a capability")
+                };
+                out.push(Diagnostic::at(file, spec.meta.id.referenced, msg));
+            }
+        }
+    }
     for (file, spec) in specs {
         let id = &spec.meta.id.value;
         let tool = names::tool_name(id);
@@ -137,6 +153,20 @@ impl Checker<'_> {
         if fv.description.value.trim().is_empty() {
             self.err(&fv.description, format!("field `{name}` has an empty description"));
         }
+        for m in [&fv.min, &fv.max].into_iter().flatten() {
+            if !m.value.is_finite() {
+                self.err(m, format!("`min` / `max` of `{name}` must be a finite number"));
+            }
+        }
+        let nested = name.contains('.') || name.contains("[]");
+        if nested {
+            if fv.sensitive {
+                self.err(f, format!("`{name}` is nested; `sensitive` applies to top-level inputs (mark the top-level input sensitive)"));
+            }
+        }
+        if fv.enum_values.is_some() && (fv.pattern.is_some() || fv.min_length.is_some() || fv.max_length.is_some()) {
+            self.err(&fv.ty, format!("`{name}` has an `enum`; `pattern` and lengths add nothing to a fixed list of values, so drop them"));
+        }
         let is_num = matches!(ty, FieldType::Integer | FieldType::Number);
         let is_str = matches!(ty, FieldType::String);
         let has_len = matches!(ty, FieldType::String | FieldType::Array);
@@ -169,7 +199,7 @@ impl Checker<'_> {
             if !is_str {
                 self.err(p, format!("`pattern` applies to string fields, but `{name}` is {}", ty.name()));
             } else if let Err(e) = regex::Regex::new(&p.value) {
-                let first = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                let first = e.to_string().lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
                 self.err(p, format!("`pattern` of `{name}` is not a valid regular expression: {first}"));
             }
         }
@@ -184,6 +214,8 @@ impl Checker<'_> {
                     let variant = names::pascal(v);
                     if variant.is_empty() || !variant.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
                         self.err(e, format!("enum value `{v}` of `{name}` must start with a letter"));
+                    } else if variant == "Self" {
+                        self.err(e, format!("enum value `{v}` of `{name}` would be the Rust keyword `Self`; choose another value"));
                     } else if let Some(prev) = seen.insert(variant, v.clone()) {
                         self.err(e, format!("enum values `{prev}` and `{v}` of `{name}` are too alike to tell apart; rename one"));
                     }
@@ -382,6 +414,32 @@ fn default_problem(f: &Field, v: &Value) -> Option<String> {
             return Some(format!("{n} is above its max {}", max.value));
         }
     }
+    if ty == FieldType::Bytes
+        && let Some(s) = v.as_str()
+        && !is_base64(s)
+    {
+        return Some("is not valid base64".to_string());
+    }
+    if let (Some(props), Some(obj)) = (&f.properties, v.as_object()) {
+        for key in obj.keys() {
+            if props.value.get(key).is_none() {
+                return Some(format!("has the key `{key}`, which is not one of its properties"));
+            }
+        }
+        for (pname, pf) in &props.value.0 {
+            match obj.get(&pname.value) {
+                Some(pv) => {
+                    if let Some(p) = default_problem(&pf.value, pv) {
+                        return Some(format!("has `{}` that {p}", pname.value));
+                    }
+                }
+                None if pf.value.required.as_ref().is_some_and(|r| r.value) && pf.value.default.is_none() => {
+                    return Some(format!("lacks the required property `{}`", pname.value));
+                }
+                None => {}
+            }
+        }
+    }
     if let (FieldType::Array, Some(items), Some(arr)) = (ty, &f.items, v.as_array()) {
         for el in arr {
             if let Some(p) = default_problem(&items.value, el) {
@@ -401,4 +459,46 @@ fn describe(v: &Value) -> String {
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "a mapping".into(),
     }
+}
+
+/// True for standard, padded base64.
+fn is_base64(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() % 4 == 0
+        && b.iter().enumerate().all(|(i, c)| {
+            c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/' || (*c == b'=' && i + 2 >= b.len())
+        })
+}
+
+/// Every Rust type name a spec generates, for collision checks.
+pub fn generated_type_names(spec: &Spec) -> Vec<String> {
+    let verb = spec.meta.id.value.rsplit('.').next().unwrap_or_default();
+    let base = names::pascal(verb);
+    let mut out = vec![format!("{base}Params"), format!("{base}Result"), format!("{base}Ctx")];
+    fn walk(fields: &Fields, hint: &str, out: &mut Vec<String>) {
+        for (n, f) in &fields.0 {
+            let h = format!("{hint}{}", names::pascal(&n.value));
+            field_types(&f.value, &h, out);
+        }
+    }
+    fn field_types(f: &Field, h: &str, out: &mut Vec<String>) {
+        match f.ty.value {
+            FieldType::String if f.enum_values.is_some() => out.push(h.to_string()),
+            FieldType::Object => {
+                if let Some(p) = &f.properties {
+                    out.push(h.to_string());
+                    walk(&p.value, h, out);
+                }
+            }
+            FieldType::Array => {
+                if let Some(items) = &f.items {
+                    field_types(&items.value, &format!("{h}Item"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&spec.interface.inputs, &base, &mut out);
+    walk(&spec.interface.outputs, &base, &mut out);
+    out
 }

@@ -378,67 +378,119 @@ fn validate_body(inputs: &Fields) -> TokenStream {
         let f = &f.value;
         let fname = &name.value;
         let fid = ident(fname);
-        let mut inner = Vec::new();
-        if let Some(min) = &f.min {
-            let m = min.value;
-            inner.push(quote! {
-                if (*v as f64) < #m {
-                    return Err(::airun::CapError::invalid_field(#fname, format!("must be at least {}, got {}", #m, v)));
-                }
-            });
-        }
-        if let Some(max) = &f.max {
-            let m = max.value;
-            inner.push(quote! {
-                if (*v as f64) > #m {
-                    return Err(::airun::CapError::invalid_field(#fname, format!("must be at most {}, got {}", #m, v)));
-                }
-            });
-        }
-        let len = if f.ty.value == FieldType::Array {
-            quote! { v.len() }
-        } else {
-            quote! { v.chars().count() }
-        };
-        let unit = if f.ty.value == FieldType::Array { "elements" } else { "characters" };
-        if let Some(min) = &f.min_length {
-            let m = min.value as usize;
-            inner.push(quote! {
-                if #len < #m {
-                    return Err(::airun::CapError::invalid_field(#fname, format!("must have at least {} {}, got {}", #m, #unit, #len)));
-                }
-            });
-        }
-        if let Some(max) = &f.max_length {
-            let m = max.value as usize;
-            inner.push(quote! {
-                if #len > #m {
-                    return Err(::airun::CapError::invalid_field(#fname, format!("must have at most {} {}, got {}", #m, #unit, #len)));
-                }
-            });
-        }
-        if let Some(p) = &f.pattern {
-            let anchored = format!("^(?:{})$", p.value);
-            let shown = p.value.clone();
-            inner.push(quote! {
-                static RE: ::std::sync::LazyLock<::airun::__private::regex::Regex> =
-                    ::std::sync::LazyLock::new(|| ::airun::__private::compile_spec_pattern(#anchored));
-                if !RE.is_match(v) {
-                    return Err(::airun::CapError::invalid_field(#fname, format!("must match the pattern {}", #shown)));
-                }
-            });
-        }
-        if inner.is_empty() {
+        let Some(inner) = field_checks(f, quote! { #fname }, 0) else {
             continue;
-        }
+        };
         let required = f.required.as_ref().is_some_and(|r| r.value) || f.default.is_some();
         if required {
-            checks.push(quote! { { let v = &self.#fid; #(#inner)* } });
+            checks.push(quote! { { let v = &self.#fid; #inner } });
         } else {
-            checks.push(quote! { if let Some(v) = &self.#fid { #(#inner)* } });
+            checks.push(quote! { if let Some(v) = &self.#fid { #inner } });
         }
     }
     quote! { #(#checks)* }
+}
+
+/// The constraint checks of one field, with `v` bound to a reference to its value and
+/// `name` an expression giving the field's shown name (`edits[2].old_text` when nested).
+fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStream> {
+    let mut inner = Vec::new();
+    if let Some(min) = &f.min {
+        let m = min.value;
+        inner.push(quote! {
+            if (*v as f64) < #m {
+                return Err(::airun::CapError::invalid_field(#name, format!("must be at least {}, got {}", #m, v)));
+            }
+        });
+    }
+    if let Some(max) = &f.max {
+        let m = max.value;
+        inner.push(quote! {
+            if (*v as f64) > #m {
+                return Err(::airun::CapError::invalid_field(#name, format!("must be at most {}, got {}", #m, v)));
+            }
+        });
+    }
+    let len = if f.ty.value == FieldType::Array {
+        quote! { v.len() }
+    } else {
+        quote! { v.chars().count() }
+    };
+    let unit = if f.ty.value == FieldType::Array { "elements" } else { "characters" };
+    if let Some(min) = &f.min_length {
+        let m = min.value as usize;
+        inner.push(quote! {
+            if #len < #m {
+                return Err(::airun::CapError::invalid_field(#name, format!("must have at least {} {}, got {}", #m, #unit, #len)));
+            }
+        });
+    }
+    if let Some(max) = &f.max_length {
+        let m = max.value as usize;
+        inner.push(quote! {
+            if #len > #m {
+                return Err(::airun::CapError::invalid_field(#name, format!("must have at most {} {}, got {}", #m, #unit, #len)));
+            }
+        });
+    }
+    if let Some(p) = &f.pattern {
+        let anchored = format!("^(?:{})$", p.value);
+        let shown = p.value.clone();
+        inner.push(quote! {
+            static RE: ::std::sync::LazyLock<::airun::__private::regex::Regex> =
+                ::std::sync::LazyLock::new(|| ::airun::__private::compile_spec_pattern(#anchored));
+            if !RE.is_match(v) {
+                return Err(::airun::CapError::invalid_field(#name, format!("must match the pattern {}", #shown)));
+            }
+        });
+    }
+    let sub = format_ident!("__name{}", depth + 1);
+    if let (FieldType::Array, Some(items)) = (f.ty.value, &f.items)
+        && let Some(c) = field_checks(&items.value, quote! { &#sub }, depth + 1)
+    {
+        inner.push(quote! {
+            for (i, v) in v.iter().enumerate() {
+                let #sub = format!("{}[{}]", #name, i);
+                #c
+            }
+        });
+    }
+    if let (FieldType::Object, Some(props)) = (f.ty.value, &f.properties) {
+        for (pname, pf) in &props.value.0 {
+            let pf = &pf.value;
+            let pid = ident(&pname.value);
+            let pstr = &pname.value;
+            let Some(c) = field_checks(pf, quote! { &#sub }, depth + 1) else {
+                continue;
+            };
+            let required = pf.required.as_ref().is_some_and(|r| r.value) || pf.default.is_some();
+            let label = syn::Lifetime::new(&format!("'check{}", depth + 1), proc_macro2::Span::call_site());
+            // An optional property without a value has nothing to check.
+            let bind = if required {
+                quote! { let v = &v.#pid; }
+            } else {
+                quote! { let Some(v) = &v.#pid else { break #label; }; }
+            };
+            inner.push(if required {
+                quote! {
+                    {
+                        let #sub = format!("{}.{}", #name, #pstr);
+                        #bind
+                        #c
+                    }
+                }
+            } else {
+                quote! {
+                    #label: {
+                        let #sub = format!("{}.{}", #name, #pstr);
+                        #bind
+                        #c
+                    }
+                }
+            });
+        }
+    }
+    if inner.is_empty() { None } else { Some(quote! { #(#inner)* }) }
 }
 
 fn access_tokens(a: Access) -> TokenStream {

@@ -22,6 +22,9 @@ pub fn id_problem(id: &str) -> Option<String> {
             "id `{id}` needs a namespace, as in `namespace.sub.verb` (for example `io.fs.read_file`)"
         ));
     }
+    if let Some(bad) = segments.iter().find(|s| matches!(**s, "self" | "super" | "crate" | "mod")) {
+        return Some(format!("id `{id}` has the segment `{bad}`, a reserved Rust word; choose another name"));
+    }
     if segments
         .iter()
         .any(|s| !s.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
@@ -69,7 +72,7 @@ pub fn screaming(s: &str) -> String {
 
 /// A Rust identifier for a spec name, raw when it is a keyword.
 pub fn ident(name: &str) -> proc_macro2::Ident {
-    if syn::parse_str::<syn::Ident>(name).is_ok() {
+    if name != "gen" && syn::parse_str::<syn::Ident>(name).is_ok() {
         proc_macro2::Ident::new(name, proc_macro2::Span::call_site())
     } else {
         proc_macro2::Ident::new_raw(name, proc_macro2::Span::call_site())

@@ -162,7 +162,7 @@ fn yes_is_not_a_boolean() {
 fn invalid_regex_pattern() {
     assert_one(
         "bad/bad.bad_pattern.yaml",
-        "bad/bad.bad_pattern.yaml:8:51: `pattern` of `text` is not a valid regular expression: error: unclosed character class",
+        "bad/bad.bad_pattern.yaml:8:51: `pattern` of `text` is not a valid regular expression: unclosed character class",
     );
 }
 
@@ -252,5 +252,29 @@ fn requires_confirmation_unless_must_name_a_boolean_input_of_a_confirmed_capabil
     assert_one(
         "bad/bad.confirm_unless_unconfirmed.yaml",
         "bad/bad.confirm_unless_unconfirmed.yaml:14:33: requires_confirmation_unless needs `requires_confirmation: true`",
+    );
+}
+
+#[test]
+fn two_generated_types_with_one_name() {
+    assert_one(
+        "bad/bad.type_clash.yaml",
+        "bad/bad.type_clash.yaml:2:7: `bad.type_clash` would generate the Rust type `TypeClashKind` twice; rename a field (e.g. an input and an output with the same enum or object name)",
+    );
+}
+
+#[test]
+fn pattern_on_an_enum() {
+    assert_one(
+        "bad/bad.enum_pattern.yaml",
+        "bad/bad.enum_pattern.yaml:8:18: `mode` has an `enum`; `pattern` and lengths add nothing to a fixed list of values, so drop them",
+    );
+}
+
+#[test]
+fn reserved_word_as_an_id_segment() {
+    assert_one(
+        "bad_self/bad.self.yaml",
+        "bad_self/bad.self.yaml:2:7: id `bad.self` has the segment `self`, a reserved Rust word; choose another name",
     );
 }

@@ -297,7 +297,6 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let mut key: Option<String> = None;
     let mut pos = 0;
     for line in text.split_inclusive('\n') {
-        let start = pos;
         pos += line.len();
         let t = line.trim();
         if t.starts_with('[') && !t.starts_with("[[") {
@@ -321,7 +320,6 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
             key = Some(k.trim().to_string());
         }
         if offset < pos || (offset == pos && offset == text.len()) {
-            let _ = start;
             let k = key?;
             return Some(if table.is_empty() {
                 k

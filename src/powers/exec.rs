@@ -418,6 +418,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
         let mut cmd = Command::new(&program.path);
         cmd.arg0(&program.name)
             .args(req.args)
+            .env_clear()
             .envs(
                 policy
                     .env_allow
@@ -485,6 +486,8 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Whatever the program left running in its group ends with it.
+        kill_group(pid);
         let status = child
             .wait()
             .map_err(|e| CapError::execution(format!("could not wait for the program: {e}")))?;

@@ -165,7 +165,6 @@ impl StatCache {
 
     fn lookup(&self, path: &str, key: &StatKey, store: Option<&BlobStore>) -> Option<String> {
         let (k, hash) = self.known.get(path)?;
-        if !k.size == 0 || true { return None; }
         if k != key || store.is_some_and(|s| !s.contains(hash)) {
             return None;
         }
@@ -277,7 +276,8 @@ impl Walker<'_> {
                 .collect();
             names.sort();
             for name in names {
-                let child = p.join(name);
+                // Children of the root are `name`, not `./name`.
+                let child = if p.as_os_str() == "." { PathBuf::from(name) } else { p.join(name) };
                 if self.skip.is_some_and(|s| child == s) {
                     continue;
                 }
@@ -527,4 +527,47 @@ fn sync_dir(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Option<&Path>) 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cap_std::ambient_authority;
+
+    fn names(root: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Restoring the workspace root syncs its children in place, and leaves airun's own
+    /// state folder (when it lies inside) out of the image and alone.
+    #[test]
+    fn restoring_the_root_syncs_children_and_skips_the_state_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("ws");
+        std::fs::create_dir_all(ws.join("state")).unwrap();
+        std::fs::create_dir_all(ws.join("keep/sub")).unwrap();
+        std::fs::write(ws.join("keep/sub/a.txt"), "a").unwrap();
+        std::fs::write(ws.join("state/airun.db"), "db v1").unwrap();
+        std::fs::write(ws.join("same.txt"), "unchanged").unwrap();
+        let ino = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(ws.join("same.txt")).unwrap());
+        let same_ino = ino();
+        let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
+        let dir = Dir::open_ambient_dir(&ws, ambient_authority()).unwrap();
+        let skip = Path::new("state");
+        let image = snapshot_cached(&dir, Path::new("."), Some(&store), None, Some(skip)).unwrap();
+        assert!(image.iter().all(|e| !e.path.starts_with("state")), "{image:?}");
+        std::fs::write(ws.join("state/airun.db"), "db v2").unwrap();
+        std::fs::write(ws.join("new.txt"), "new").unwrap();
+        std::fs::remove_dir_all(ws.join("keep")).unwrap();
+        restore_skipping(&dir, &store, &image, Some(skip)).unwrap();
+        assert_eq!(names(&ws), ["keep", "same.txt", "state"]);
+        assert_eq!(ino(), same_ino, "an unchanged file is not rewritten");
+        assert_eq!(std::fs::read_to_string(ws.join("keep/sub/a.txt")).unwrap(), "a");
+        assert_eq!(std::fs::read_to_string(ws.join("state/airun.db")).unwrap(), "db v2");
+    }
 }
