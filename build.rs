@@ -1,1 +1,3 @@
-fn main() { airun_codegen::build_script("specs"); }
+fn main() {
+    airun_codegen::build_script("specs");
+}

@@ -13,7 +13,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
-    let base = std::env::var_os("AIRUN_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("AIRUN_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("airun-bench-")
         .tempdir_in(base)
@@ -40,22 +42,37 @@ fn bench(c: &mut Criterion) {
     let args = serde_json::json!({"path": "notes.txt", "content": "x".repeat(1024)});
     for k in [&plain, &journaled] {
         // The file exists from the start: every measured call is an overwrite.
-        k.execute("io.fs.write_file", args.clone(), &FlagConfirmer, CallOptions::default())
-            .expect("first write");
+        k.execute(
+            "io.fs.write_file",
+            args.clone(),
+            &FlagConfirmer,
+            CallOptions::default(),
+        )
+        .expect("first write");
     }
 
     let mut g = c.benchmark_group("io.fs.write_file 1 KiB overwrite");
     g.bench_function("time machine off", |b| {
         b.iter(|| {
             plain
-                .execute("io.fs.write_file", black_box(args.clone()), &FlagConfirmer, CallOptions::default())
+                .execute(
+                    "io.fs.write_file",
+                    black_box(args.clone()),
+                    &FlagConfirmer,
+                    CallOptions::default(),
+                )
                 .expect("write")
         })
     });
     g.bench_function("time machine on (journal + audit)", |b| {
         b.iter(|| {
             journaled
-                .execute("io.fs.write_file", black_box(args.clone()), &FlagConfirmer, CallOptions::default())
+                .execute(
+                    "io.fs.write_file",
+                    black_box(args.clone()),
+                    &FlagConfirmer,
+                    CallOptions::default(),
+                )
                 .expect("write")
         })
     });

@@ -21,13 +21,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(std::fs::symlink_metadata(black_box(&full)).is_ok()))
     });
     g.bench_function("kernel: prepare (parse + permission + sandbox)", |b| {
-        b.iter(|| black_box(kernel.prepare("io.fs.exists", black_box(args.clone())).is_ok()))
+        b.iter(|| {
+            black_box(
+                kernel
+                    .prepare("io.fs.exists", black_box(args.clone()))
+                    .is_ok(),
+            )
+        })
     });
     g.bench_function("kernel: execute (whole pipeline + handler)", |b| {
         b.iter(|| {
             black_box(
                 kernel
-                    .execute("io.fs.exists", black_box(args.clone()), &FlagConfirmer, CallOptions::default())
+                    .execute(
+                        "io.fs.exists",
+                        black_box(args.clone()),
+                        &FlagConfirmer,
+                        CallOptions::default(),
+                    )
                     .is_ok(),
             )
         })

@@ -41,17 +41,30 @@ pub fn parse_params<P: DeserializeOwned + crate::Params>(
 fn describe_serde_error(path: &str, msg: &str) -> CapError {
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        let full = if path == "." { field.to_string() } else { format!("{path}.{field}") };
+        let full = if path == "." {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
         return CapError::invalid_field(&full, "is required but missing");
     }
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        let expected = rest.split_once(", expected ").map(|(_, e)| e).unwrap_or("no fields");
+        let expected = rest
+            .split_once(", expected ")
+            .map(|(_, e)| e)
+            .unwrap_or("no fields");
         return CapError::invalid_field(field, "is not an input of this capability")
             .with_hint(format!("the inputs are {expected}"));
     }
-    let field = if path == "." { "arguments".to_string() } else { path.to_string() };
-    let msg = msg.replace("invalid type: ", "has the wrong type: got ").replace("invalid value: ", "has a wrong value: ");
+    let field = if path == "." {
+        "arguments".to_string()
+    } else {
+        path.to_string()
+    };
+    let msg = msg
+        .replace("invalid type: ", "has the wrong type: got ")
+        .replace("invalid value: ", "has a wrong value: ");
     CapError::invalid_field(&field, msg)
 }
 
@@ -69,7 +82,8 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
 /// Turns a handler result into JSON.
 pub fn to_output<R: Serialize>(r: Result<R, CapError>) -> Result<serde_json::Value, CapError> {
     let r = r?;
-    serde_json::to_value(r).map_err(|e| CapError::execution(format!("cannot encode the result: {e}")))
+    serde_json::to_value(r)
+        .map_err(|e| CapError::execution(format!("cannot encode the result: {e}")))
 }
 
 /// A spec default given as JSON text, checked against the type when the spec was compiled.

@@ -6,7 +6,9 @@ use crate::types::WsPath;
 use serde::Serialize;
 
 /// Side-effect classes, as declared in specs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SideEffect {
     /// Pure computation.
@@ -236,5 +238,9 @@ pub trait CapabilitySet: Send + Sync + 'static {
     /// Parses a call by dotted id or tool name.
     fn parse(&self, name: &str, args: serde_json::Value) -> Result<Self::Call, CapError>;
     /// Runs a parsed, checked call with the powers its spec declares.
-    fn dispatch(&self, call: Self::Call, env: &crate::Env<'_>) -> Result<serde_json::Value, CapError>;
+    fn dispatch(
+        &self,
+        call: Self::Call,
+        env: &crate::Env<'_>,
+    ) -> Result<serde_json::Value, CapError>;
 }

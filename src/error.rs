@@ -119,7 +119,9 @@ impl CapError {
             format!("there is no capability named `{name}`"),
         );
         match best {
-            Some((d, n)) if d <= 3 => err.with_hint(format!("did you mean `{n}`? `airun list` shows them all")),
+            Some((d, n)) if d <= 3 => {
+                err.with_hint(format!("did you mean `{n}`? `airun list` shows them all"))
+            }
             _ => err.with_hint("`airun list` shows every capability"),
         }
     }

@@ -27,7 +27,7 @@ pub mod types;
 pub mod __private;
 
 pub use catalog::{
-    Access, Annotations, CallInfo, CapabilitySet, Capability, Params, PathInput, SideEffect,
+    Access, Annotations, CallInfo, Capability, CapabilitySet, Params, PathInput, SideEffect,
     UndoStrategy,
 };
 pub use error::{CapError, ErrorKind};

@@ -51,7 +51,9 @@ impl<'de> Deserialize<'de> for WsPath {
             ));
         }
         if s.contains('\0') {
-            return Err(serde::de::Error::custom("a path cannot contain a NUL character"));
+            return Err(serde::de::Error::custom(
+                "a path cannot contain a NUL character",
+            ));
         }
         Ok(WsPath(s))
     }

@@ -42,8 +42,13 @@ fn snapshot(root: &Path) -> Snapshot {
 }
 
 fn walk(root: &Path, rel: PathBuf, out: &mut Snapshot) {
-    let abs = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
-    let meta = std::fs::symlink_metadata(&abs).unwrap_or_else(|e| panic!("lstat {}: {e}", abs.display()));
+    let abs = if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(&rel)
+    };
+    let meta =
+        std::fs::symlink_metadata(&abs).unwrap_or_else(|e| panic!("lstat {}: {e}", abs.display()));
     let mode = meta.mode() & 0o7777;
     let ft = meta.file_type();
     if ft.is_symlink() {
@@ -126,11 +131,16 @@ struct Env {
 fn scratch() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     if shm.is_dir()
-        && let Ok(t) = tempfile::Builder::new().prefix("airun-crash-").tempdir_in(shm)
+        && let Ok(t) = tempfile::Builder::new()
+            .prefix("airun-crash-")
+            .tempdir_in(shm)
     {
         return t;
     }
-    tempfile::Builder::new().prefix("airun-crash-").tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix("airun-crash-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 impl Env {
@@ -142,7 +152,11 @@ impl Env {
         std::fs::create_dir(&ws).expect("workspace");
         std::fs::set_permissions(&ws, std::fs::Permissions::from_mode(0o755)).expect("chmod ws");
         std::fs::create_dir(&home).expect("home");
-        Env { _tmp: tmp, ws, home }
+        Env {
+            _tmp: tmp,
+            ws,
+            home,
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -255,7 +269,8 @@ fn small_tree(root: &Path, at: &str) {
     symlink("../a.txt", t.join("sub/up")).expect("symlink");
     symlink("nowhere.txt", t.join("sub/dangling")).expect("symlink");
     std::fs::create_dir(t.join("empty")).expect("mkdir");
-    std::fs::set_permissions(t.join("empty"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::set_permissions(t.join("empty"), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
     std::fs::set_permissions(t.join("sub"), std::fs::Permissions::from_mode(0o750)).expect("chmod");
 }
 
@@ -302,7 +317,12 @@ const OPS: &[OpCase] = &[
         cap: "io.fs.move",
         setup: |ws| {
             write(ws, "src.txt", b"the moved content\n", 0o600);
-            write(ws, "dst.txt", b"the destination that gets replaced\n", 0o644);
+            write(
+                ws,
+                "dst.txt",
+                b"the destination that gets replaced\n",
+                0o644,
+            );
         },
         params: || json!({"source": "src.txt", "destination": "dst.txt", "overwrite": true}),
         fires: &[],
@@ -380,7 +400,10 @@ fn kill_at(failpoint: &str, expect: Expect) {
         match expect {
             Expect::Discarded => {
                 assert_snap(&now, &before, &format!("{what}, after recovery"));
-                assert!(hist.is_empty(), "{what}: history should be empty, got {hist:#?}");
+                assert!(
+                    hist.is_empty(),
+                    "{what}: history should be empty, got {hist:#?}"
+                );
             }
             Expect::RolledBack => {
                 assert_snap(&now, &before, &format!("{what}, after recovery"));
@@ -396,7 +419,11 @@ fn kill_at(failpoint: &str, expect: Expect) {
         }
 
         // Recovery is done once: a second start changes nothing.
-        assert_eq!(env.history(), hist, "{what}: a second start changed history");
+        assert_eq!(
+            env.history(),
+            hist,
+            "{what}: a second start changed history"
+        );
         assert_snap(&env.snap(), &now, &format!("{what}, after a second start"));
 
         // Undo gets back to before (and has nothing to do when recovery already did it).
@@ -409,9 +436,16 @@ fn kill_at(failpoint: &str, expect: Expect) {
             assert_eq!(env.redo().len(), 1, "{what}: redo");
             assert_snap(&env.snap(), &after, &format!("{what}, after redo"));
             env.undo();
-            assert_snap(&env.snap(), &before, &format!("{what}, after the second undo"));
+            assert_snap(
+                &env.snap(),
+                &before,
+                &format!("{what}, after the second undo"),
+            );
         } else {
-            assert!(undone.is_empty(), "{what}: nothing should be left to undo, undid {undone:#?}");
+            assert!(
+                undone.is_empty(),
+                "{what}: nothing should be left to undo, undid {undone:#?}"
+            );
         }
 
         // The audit chain survives the crash.
@@ -479,7 +513,10 @@ fn kill_during_undo_is_finished_on_next_start() {
         assert_snap(&env.snap(), &before, &format!("{what}, after recovery"));
         assert_eq!(hist.len(), 1, "{what}: {hist:#?}");
         assert_eq!(state_of(&hist[0]), "undone", "{what}: {hist:#?}");
-        assert!(env.undo().is_empty(), "{what}: nothing should be left to undo");
+        assert!(
+            env.undo().is_empty(),
+            "{what}: nothing should be left to undo"
+        );
         assert_snap(&env.snap(), &before, &format!("{what}, after undo"));
 
         // It can be redone like any undo.
@@ -528,7 +565,12 @@ fn big_tree(root: &Path) {
         };
         let len = rng.below(3000) as usize;
         let content: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        write(root, &format!("{dir}/f{i:03}.dat"), &content, modes[(i % 5) as usize]);
+        write(
+            root,
+            &format!("{dir}/f{i:03}.dat"),
+            &content,
+            modes[(i % 5) as usize],
+        );
     }
     let t = root.join("tree");
     symlink("d0/f000.dat", t.join("first")).expect("symlink");
@@ -564,7 +606,11 @@ const STRESS: [OpCase; 2] = [
 
 /// Spawns a command, SIGKILLs it after `delay` (when it still runs); true when killed.
 fn run_and_kill(mut cmd: Command, delay: Duration, what: &str) -> bool {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn airun");
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn airun");
     let deadline = Instant::now() + delay;
     // Poll rather than sleep the whole delay, so a call that finishes early costs nothing.
     while child.try_wait().expect("try_wait").is_none() {
@@ -639,7 +685,10 @@ fn random_kills_lose_nothing() {
     let env = Env::new();
     big_tree(&env.ws);
     let before = env.snap();
-    let files = before.values().filter(|n| matches!(n, Node::File { .. })).count();
+    let files = before
+        .values()
+        .filter(|n| matches!(n, Node::File { .. }))
+        .count();
     assert!(files >= 200, "the stress tree has {files} files");
 
     // How long each operation and its undo take uninterrupted here (blobs already stored,
@@ -647,17 +696,28 @@ fn random_kills_lose_nothing() {
     // Kills land uniformly between the start-up time and 1.25x the run time (about
     // 5..40 ms on an idle machine): mostly mid-operation, some before the intent or after
     // the commit, and a slow or loaded machine still gets kills inside the operation.
-    let startup = (0..3).map(|_| timed(env.cmd(&["history"]), "history")).min().unwrap_or(0);
+    let startup = (0..3)
+        .map(|_| timed(env.cmd(&["history"]), "history"))
+        .min()
+        .unwrap_or(0);
     let mut window = Vec::new();
     for op in &STRESS {
         let run = timed(env.execute_cmd(op), op.name);
         let undo = timed(env.cmd(&["undo"]), "undo");
-        assert_snap(&env.snap(), &before, &format!("{}: after the calibration undo", op.name));
+        assert_snap(
+            &env.snap(),
+            &before,
+            &format!("{}: after the calibration undo", op.name),
+        );
         let range = |t: u64| (startup, (t * 5 / 4).max(startup + 5));
         window.push((range(run), range(undo)));
     }
     let pick = |rng: &mut Rng, (lo, hi): (u64, u64)| lo + rng.below(hi - lo + 1);
-    let mut last_op = env.history().first().and_then(|h| h["op"].as_i64()).unwrap_or(0);
+    let mut last_op = env
+        .history()
+        .first()
+        .and_then(|h| h["op"].as_i64())
+        .unwrap_or(0);
     let mut counts = Counts::default();
 
     for i in 0..iterations {
@@ -673,16 +733,26 @@ fn random_kills_lose_nothing() {
             // Recovery must survive a kill too: the first start after the crash is killed
             // at a random moment (while it puts the before-images back), the next finishes.
             let delay = pick(&mut rng, window[k].1);
-            let recovery_killed = run_and_kill(env.cmd(&["history"]), Duration::from_millis(delay), &what);
+            let recovery_killed =
+                run_and_kill(env.cmd(&["history"]), Duration::from_millis(delay), &what);
             counts.recovery_killed += usize::from(recovery_killed);
         }
         let hist = env.history();
         let now = env.snap();
-        let newest = hist.first().filter(|h| h["op"].as_i64().unwrap_or(0) > last_op);
+        let newest = hist
+            .first()
+            .filter(|h| h["op"].as_i64().unwrap_or(0) > last_op);
         match newest.map(state_of) {
             None => {
-                assert!(killed, "{what}: the call finished but history has no new op: {hist:#?}");
-                assert_snap(&at_kill, &before, &format!("{what}: changed before its intent was recorded"));
+                assert!(
+                    killed,
+                    "{what}: the call finished but history has no new op: {hist:#?}"
+                );
+                assert_snap(
+                    &at_kill,
+                    &before,
+                    &format!("{what}: changed before its intent was recorded"),
+                );
                 assert_snap(&now, &before, &format!("{what}: nothing recorded"));
                 counts.before_intent += 1;
             }

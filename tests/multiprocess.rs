@@ -31,7 +31,11 @@ fn snapshot(root: &Path) -> Snapshot {
     let mut out = Snapshot::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let abs = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
+        let abs = if rel.as_os_str().is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&rel)
+        };
         let meta = std::fs::symlink_metadata(&abs).expect("lstat");
         let mode = meta.mode() & 0o7777;
         let node = if meta.file_type().is_symlink() {
@@ -66,7 +70,14 @@ fn assert_snap(actual: &Snapshot, expected: &Snapshot, what: &str) {
         .into_iter()
         .filter(|k| actual.get(*k) != expected.get(*k))
         .take(12)
-        .map(|k| format!("  /{}: is {:?}, expected {:?}", k.display(), actual.get(k), expected.get(k)))
+        .map(|k| {
+            format!(
+                "  /{}: is {:?}, expected {:?}",
+                k.display(),
+                actual.get(k),
+                expected.get(k)
+            )
+        })
         .collect();
     panic!("{what}: the workspace differs:\n{}", lines.join("\n"));
 }
@@ -85,7 +96,12 @@ impl Env {
         let shm = Path::new("/dev/shm");
         let tmp = shm
             .is_dir()
-            .then(|| tempfile::Builder::new().prefix("airun-mp-").tempdir_in(shm).ok())
+            .then(|| {
+                tempfile::Builder::new()
+                    .prefix("airun-mp-")
+                    .tempdir_in(shm)
+                    .ok()
+            })
             .flatten()
             .unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let base = tmp.path().canonicalize().expect("canonical temp dir");
@@ -93,7 +109,11 @@ impl Env {
         let home = base.join("home");
         std::fs::create_dir(&ws).expect("workspace");
         std::fs::create_dir(&home).expect("home");
-        Env { _tmp: tmp, ws, home }
+        Env {
+            _tmp: tmp,
+            ws,
+            home,
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -109,7 +129,14 @@ impl Env {
     }
 
     fn execute_cmd(&self, cap: &str, params: Value) -> Command {
-        self.cmd(&["execute", cap, "--params", &params.to_string(), "--yes", "--json"])
+        self.cmd(&[
+            "execute",
+            cap,
+            "--params",
+            &params.to_string(),
+            "--yes",
+            "--json",
+        ])
     }
 
     #[track_caller]
@@ -161,7 +188,9 @@ fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
 }
 
 fn states(hist: &[Value]) -> Vec<&str> {
-    hist.iter().map(|h| h["state"].as_str().unwrap_or("?")).collect()
+    hist.iter()
+        .map(|h| h["state"].as_str().unwrap_or("?"))
+        .collect()
 }
 
 /// Waits for a child at most `limit`; kills it and fails when it takes longer.
@@ -215,7 +244,10 @@ impl Mcp {
                 "clientInfo": {"name": "multiprocess-test", "version": "0"}
             }),
         );
-        assert!(init["result"]["serverInfo"].is_object(), "initialize: {init}");
+        assert!(
+            init["result"]["serverInfo"].is_object(),
+            "initialize: {init}"
+        );
         m.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         m
     }
@@ -232,10 +264,17 @@ impl Mcp {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         loop {
             let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).expect("read from the server");
-            assert!(n > 0, "the MCP server closed its output while we waited for `{method}`");
+            let n = self
+                .stdout
+                .read_line(&mut line)
+                .expect("read from the server");
+            assert!(
+                n > 0,
+                "the MCP server closed its output while we waited for `{method}`"
+            );
             let msg: Value = serde_json::from_str(&line).expect("the server speaks JSON");
-            if msg["id"] == json!(id) && (msg.get("result").is_some() || msg.get("error").is_some()) {
+            if msg["id"] == json!(id) && (msg.get("result").is_some() || msg.get("error").is_some())
+            {
                 return msg;
             }
         }
@@ -251,7 +290,11 @@ impl Mcp {
     fn close(mut self) {
         drop(self.stdin.take());
         let out = wait_within(self.child, Duration::from_secs(20), "the MCP server");
-        assert!(out.status.success(), "the MCP server exited with {}", out.status);
+        assert!(
+            out.status.success(),
+            "the MCP server exited with {}",
+            out.status
+        );
     }
 }
 
@@ -268,7 +311,10 @@ fn one_process_writes_another_undoes() {
     symlink("a.txt", env.ws.join("tree/link")).expect("symlink");
     let before = env.snap();
 
-    env.execute("io.fs.write_file", json!({"path": "notes.txt", "content": "rewritten by process 1\n"}));
+    env.execute(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "rewritten by process 1\n"}),
+    );
     env.execute("io.fs.delete", json!({"path": "tree", "recursive": true}));
     let after = env.snap();
     assert_ne!(before, after);
@@ -296,7 +342,10 @@ fn running_execute_and_history_share_the_journal() {
 
     // The first call sleeps for a second after its handler, holding the operation lock.
     let slow = env
-        .execute_cmd("io.fs.write_file", json!({"path": "a.txt", "content": "a after\n"}))
+        .execute_cmd(
+            "io.fs.write_file",
+            json!({"path": "a.txt", "content": "a after\n"}),
+        )
         .env("FAILPOINTS", "tm_before_after_images=sleep(1000)")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -304,7 +353,10 @@ fn running_execute_and_history_share_the_journal() {
         .expect("spawn the slow call");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read(env.ws.join("a.txt")).expect("read a.txt") != b"a after\n" {
-        assert!(Instant::now() < deadline, "the slow call never ran its handler");
+        assert!(
+            Instant::now() < deadline,
+            "the slow call never ran its handler"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 
@@ -316,7 +368,10 @@ fn running_execute_and_history_share_the_journal() {
         .spawn()
         .expect("spawn history");
     let other = env
-        .execute_cmd("io.fs.write_file", json!({"path": "b.txt", "content": "b\n"}))
+        .execute_cmd(
+            "io.fs.write_file",
+            json!({"path": "b.txt", "content": "b\n"}),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -333,8 +388,13 @@ fn running_execute_and_history_share_the_journal() {
     let slow_op = seen
         .iter()
         .find(|h| h["summary"].as_str().unwrap_or("").contains("a.txt"))
-        .unwrap_or_else(|| panic!("history in the second process misses the running call: {seen:#?}"));
-    assert_eq!(slow_op["state"], "done", "history in the second process: {seen:#?}");
+        .unwrap_or_else(|| {
+            panic!("history in the second process misses the running call: {seen:#?}")
+        });
+    assert_eq!(
+        slow_op["state"], "done",
+        "history in the second process: {seen:#?}"
+    );
     assert_eq!(
         std::fs::read(env.ws.join("a.txt")).expect("read"),
         b"a after\n",
@@ -360,18 +420,36 @@ fn server_and_cli_share_history() {
     let before = env.snap();
     let mut server = Mcp::start(&env);
 
-    env.execute("io.fs.write_file", json!({"path": "x.txt", "content": "x from the cli\n"}));
+    env.execute(
+        "io.fs.write_file",
+        json!({"path": "x.txt", "content": "x from the cli\n"}),
+    );
     let ops = server.call("sys_history", json!({}))["ops"].clone();
-    assert_eq!(ops.as_array().map(Vec::len), Some(1), "the server's history: {ops:#}");
+    assert_eq!(
+        ops.as_array().map(Vec::len),
+        Some(1),
+        "the server's history: {ops:#}"
+    );
     assert_eq!(ops[0]["state"], "done");
     assert_eq!(ops[0]["capability"], "io.fs.write_file");
 
-    server.call("io_fs_write_file", json!({"path": "y.txt", "content": "y from the server\n"}));
+    server.call(
+        "io_fs_write_file",
+        json!({"path": "y.txt", "content": "y from the server\n"}),
+    );
     let hist = env.history();
-    assert_eq!(states(&hist), ["done", "done"], "the cli's history: {hist:#?}");
+    assert_eq!(
+        states(&hist),
+        ["done", "done"],
+        "the cli's history: {hist:#?}"
+    );
 
     let undone = server.call("sys_undo", json!({"steps": 2}));
-    assert_eq!(undone["undone"].as_array().map(Vec::len), Some(2), "{undone:#}");
+    assert_eq!(
+        undone["undone"].as_array().map(Vec::len),
+        Some(2),
+        "{undone:#}"
+    );
     assert_eq!(undone["remaining"], 0, "{undone:#}");
     assert_snap(&env.snap(), &before, "after the server undid both");
     assert_eq!(states(&env.history()), ["undone", "undone"]);
@@ -400,8 +478,15 @@ fn check_forty(env: &Env, empty: &Snapshot) {
     }
     let hist = env.history();
     assert_eq!(hist.len(), 40, "{hist:#?}");
-    assert!(states(&hist).iter().all(|s| *s == "done"), "{:?}", states(&hist));
-    let ids: BTreeSet<i64> = hist.iter().map(|h| h["op"].as_i64().expect("op id")).collect();
+    assert!(
+        states(&hist).iter().all(|s| *s == "done"),
+        "{:?}",
+        states(&hist)
+    );
+    let ids: BTreeSet<i64> = hist
+        .iter()
+        .map(|h| h["op"].as_i64().expect("op id"))
+        .collect();
     assert_eq!(ids.len(), 40, "op ids are not distinct: {ids:?}");
 
     let out = env.run_ok(&["audit", "verify"]);
@@ -414,7 +499,10 @@ fn check_forty(env: &Env, empty: &Snapshot) {
         .collect();
     assert_eq!(records.len(), 40);
     let audited: BTreeSet<i64> = records.iter().filter_map(|r| r["op"].as_i64()).collect();
-    assert_eq!(audited, ids, "the audit records name other ops than history");
+    assert_eq!(
+        audited, ids,
+        "the audit records name other ops than history"
+    );
     assert!(records.iter().all(|r| r["outcome"] == "ok"), "{records:#?}");
 
     let undone = env.json(&["undo", "--steps", "40", "--json"]);

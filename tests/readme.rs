@@ -9,7 +9,10 @@ fn readme() -> String {
 #[test]
 fn capability_table_matches_the_catalog() {
     let text = readme();
-    let start = text.find("<!-- capabilities:start -->\n").expect("start marker") + "<!-- capabilities:start -->\n".len();
+    let start = text
+        .find("<!-- capabilities:start -->\n")
+        .expect("start marker")
+        + "<!-- capabilities:start -->\n".len();
     let end = text.find("<!-- capabilities:end -->").expect("end marker");
     let expected = airun::cli::render::capability_markdown(&CATALOG);
     assert_eq!(
@@ -24,6 +27,10 @@ fn quick_start_names_the_two_commands() {
     let text = readme();
     assert!(text.contains("cargo run --release -- serve --mcp"));
     assert!(text.contains("cargo test --workspace"));
-    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).expect(".ci/run");
-    assert!(ci.contains("cargo test --workspace"), ".ci/run must run the README's test command");
+    let ci =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).expect(".ci/run");
+    assert!(
+        ci.contains("cargo test --workspace"),
+        ".ci/run must run the README's test command"
+    );
 }

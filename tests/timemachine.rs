@@ -21,7 +21,10 @@ fn tree(root: &Path) -> Tree {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Tree) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
@@ -29,7 +32,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Tree) {
         let mode = m.permissions().mode() & 0o7777;
         if m.file_type().is_symlink() {
             let t = std::fs::read_link(&p).unwrap();
-            out.insert(rel, ("link".into(), 0, t.to_string_lossy().as_bytes().to_vec()));
+            out.insert(
+                rel,
+                ("link".into(), 0, t.to_string_lossy().as_bytes().to_vec()),
+            );
         } else if m.is_dir() {
             out.insert(rel, ("dir".into(), mode, Vec::new()));
             walk(root, &p, out);
@@ -55,9 +61,13 @@ fn env_with(retention: Retention) -> Env {
     seed(&ws);
     let workspace = Workspace::open(&ws, false, Some(&home)).unwrap();
     let tm = Arc::new(TimeMachine::open(&home, &workspace, retention).unwrap());
-    let k = Kernel::new(airun::stdlib::capabilities(), workspace, Settings::default())
-        .with_journal(Box::new(tm.clone()))
-        .with_audit(Box::new(tm.clone()));
+    let k = Kernel::new(
+        airun::stdlib::capabilities(),
+        workspace,
+        Settings::default(),
+    )
+    .with_journal(Box::new(tm.clone()))
+    .with_audit(Box::new(tm.clone()));
     Env {
         _tmp: tmp,
         ws,
@@ -77,10 +87,22 @@ fn seed(ws: &Path) {
     std::fs::write(ws.join("notes.txt"), "first line\nsecond line\n").unwrap();
     std::fs::write(ws.join("src/main.rs"), "fn main() {}\n").unwrap();
     std::fs::write(ws.join("src/deep/secret.key"), "k3y").unwrap();
-    std::fs::set_permissions(ws.join("src/deep/secret.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        ws.join("src/deep/secret.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     std::fs::write(ws.join("src/deep/er/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::set_permissions(ws.join("src/deep/er/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(ws.join("src/deep/er"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::set_permissions(
+        ws.join("src/deep/er/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        ws.join("src/deep/er"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
     symlink("../main.rs", ws.join("src/deep/main-link")).unwrap();
     std::fs::create_dir_all(ws.join("target")).unwrap();
     std::fs::write(ws.join("target/old.txt"), "old contents").unwrap();
@@ -88,7 +110,8 @@ fn seed(ws: &Path) {
 
 impl Env {
     fn call(&self, id: &str, args: Value) -> Result<Value, airun::CapError> {
-        self.k.execute(id, args, &FlagConfirmer, CallOptions::default())
+        self.k
+            .execute(id, args, &FlagConfirmer, CallOptions::default())
     }
 
     fn undo(&self, steps: usize) -> Result<Vec<airun::kernel::OpInfo>, airun::CapError> {
@@ -111,7 +134,8 @@ impl Env {
 fn round_trip(id: &str, args: Value) {
     let e = env();
     let before = tree(&e.ws);
-    e.call(id, args.clone()).unwrap_or_else(|err| panic!("{id} {args}: {err:?}"));
+    e.call(id, args.clone())
+        .unwrap_or_else(|err| panic!("{id} {args}: {err:?}"));
     let after = tree(&e.ws);
     assert_ne!(before, after, "{id} {args} changed nothing");
     let undone = e.undo(1).unwrap();
@@ -122,27 +146,43 @@ fn round_trip(id: &str, args: Value) {
     assert_eq!(redone.len(), 1);
     assert_eq!(tree(&e.ws), after, "redo of {id} {args} is not exact");
     assert_eq!(e.undo(1).unwrap().len(), 1);
-    assert_eq!(tree(&e.ws), before, "second undo of {id} {args} is not exact");
+    assert_eq!(
+        tree(&e.ws),
+        before,
+        "second undo of {id} {args} is not exact"
+    );
 }
 
 #[test]
 fn write_file_overwrite_is_undone_exactly() {
-    round_trip("io.fs.write_file", json!({"path": "notes.txt", "content": "replaced"}));
+    round_trip(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "replaced"}),
+    );
 }
 
 #[test]
 fn write_file_overwrite_of_a_private_file_keeps_its_mode_through_undo() {
-    round_trip("io.fs.write_file", json!({"path": "src/deep/secret.key", "content": "new key"}));
+    round_trip(
+        "io.fs.write_file",
+        json!({"path": "src/deep/secret.key", "content": "new key"}),
+    );
 }
 
 #[test]
 fn write_file_append_is_undone_exactly() {
-    round_trip("io.fs.write_file", json!({"path": "notes.txt", "content": "third\n", "mode": "append"}));
+    round_trip(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "third\n", "mode": "append"}),
+    );
 }
 
 #[test]
 fn write_file_create_new_is_undone_exactly() {
-    round_trip("io.fs.write_file", json!({"path": "fresh.txt", "content": "new", "mode": "create_new"}));
+    round_trip(
+        "io.fs.write_file",
+        json!({"path": "fresh.txt", "content": "new", "mode": "create_new"}),
+    );
 }
 
 #[test]
@@ -175,7 +215,10 @@ fn delete_of_a_symlink_restores_the_link() {
 
 #[test]
 fn move_is_undone_exactly() {
-    round_trip("io.fs.move", json!({"source": "src/deep", "destination": "moved"}));
+    round_trip(
+        "io.fs.move",
+        json!({"source": "src/deep", "destination": "moved"}),
+    );
 }
 
 #[test]
@@ -188,7 +231,10 @@ fn move_over_an_existing_file_restores_the_overwritten_destination() {
 
 #[test]
 fn copy_of_a_tree_is_removed_on_undo() {
-    round_trip("io.fs.copy", json!({"source": "src", "destination": "copy-of-src"}));
+    round_trip(
+        "io.fs.copy",
+        json!({"source": "src", "destination": "copy-of-src"}),
+    );
 }
 
 #[test]
@@ -202,10 +248,15 @@ fn copy_over_an_existing_tree_restores_the_overwritten_destination() {
 #[test]
 fn read_only_calls_write_no_journal() {
     let e = env();
-    e.call("io.fs.read_file", json!({"path": "notes.txt"})).unwrap();
+    e.call("io.fs.read_file", json!({"path": "notes.txt"}))
+        .unwrap();
     e.call("io.fs.list_dir", json!({})).unwrap();
     assert!(e.k.journal().history(10).unwrap().is_empty());
-    assert_eq!(e.tm.audit_records(None).unwrap().len(), 2, "but every call is audited");
+    assert_eq!(
+        e.tm.audit_records(None).unwrap().len(),
+        2,
+        "but every call is audited"
+    );
 }
 
 #[test]
@@ -213,7 +264,10 @@ fn a_failed_call_leaves_no_operation_and_changes_nothing() {
     let e = env();
     let before = tree(&e.ws);
     let err = e
-        .call("io.fs.write_file", json!({"path": "notes.txt", "content": "x", "mode": "create_new"}))
+        .call(
+            "io.fs.write_file",
+            json!({"path": "notes.txt", "content": "x", "mode": "create_new"}),
+        )
         .unwrap_err();
     assert_eq!(err.kind, airun::ErrorKind::AlreadyExists);
     assert_eq!(tree(&e.ws), before);
@@ -225,25 +279,30 @@ fn a_failed_call_leaves_no_operation_and_changes_nothing() {
 #[test]
 fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
     let e = env();
-    e.call("io.fs.write_file", json!({"path": "notes.txt", "content": "by the model"}))
-        .unwrap();
+    e.call(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "by the model"}),
+    )
+    .unwrap();
     std::fs::write(e.ws.join("notes.txt"), "edited by a person").unwrap();
     let err = e.undo(1).unwrap_err();
     assert!(err.message.contains("notes.txt"), "{}", err.message);
     assert!(err.hint.unwrap().contains("--force"));
-    assert_eq!(std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(), "edited by a person");
-    let forced = e
-        .k
-        .journal()
-        .undo(
-            e.k.workspace(),
-            UndoRequest {
-                steps: 1,
-                to: None,
-                force: true,
-            },
-        )
-        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
+        "edited by a person"
+    );
+    let forced =
+        e.k.journal()
+            .undo(
+                e.k.workspace(),
+                UndoRequest {
+                    steps: 1,
+                    to: None,
+                    force: true,
+                },
+            )
+            .unwrap();
     assert_eq!(forced.len(), 1);
     assert_eq!(
         std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
@@ -254,8 +313,11 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
 #[test]
 fn history_lists_ops_with_summaries_and_states_and_survives_reopening() {
     let e = env();
-    e.call("io.fs.write_file", json!({"path": "notes.txt", "content": "0123456789"}))
-        .unwrap();
+    e.call(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "0123456789"}),
+    )
+    .unwrap();
     e.call("io.fs.make_dir", json!({"path": "newdir"})).unwrap();
     e.undo(1).unwrap();
     let h = e.k.journal().history(10).unwrap();
@@ -276,22 +338,24 @@ fn undo_to_an_op_undoes_everything_after_it() {
     let e = env();
     let before = tree(&e.ws);
     for i in 0..3 {
-        e.call("io.fs.write_file", json!({"path": format!("f{i}.txt"), "content": "x"}))
-            .unwrap();
-    }
-    let first = e.k.journal().history(10).unwrap().last().unwrap().op;
-    let undone = e
-        .k
-        .journal()
-        .undo(
-            e.k.workspace(),
-            UndoRequest {
-                steps: 1,
-                to: Some(first),
-                force: false,
-            },
+        e.call(
+            "io.fs.write_file",
+            json!({"path": format!("f{i}.txt"), "content": "x"}),
         )
         .unwrap();
+    }
+    let first = e.k.journal().history(10).unwrap().last().unwrap().op;
+    let undone =
+        e.k.journal()
+            .undo(
+                e.k.workspace(),
+                UndoRequest {
+                    steps: 1,
+                    to: Some(first),
+                    force: false,
+                },
+            )
+            .unwrap();
     assert_eq!(undone.len(), 3);
     assert_eq!(tree(&e.ws), before);
 }
@@ -299,10 +363,15 @@ fn undo_to_an_op_undoes_everything_after_it() {
 #[test]
 fn a_new_change_after_undo_ends_the_redo_chain() {
     let e = env();
-    e.call("io.fs.write_file", json!({"path": "a.txt", "content": "1"})).unwrap();
+    e.call("io.fs.write_file", json!({"path": "a.txt", "content": "1"}))
+        .unwrap();
     e.undo(1).unwrap();
-    e.call("io.fs.write_file", json!({"path": "b.txt", "content": "2"})).unwrap();
-    assert!(e.redo(1).is_empty(), "redo after a new change must not re-apply the old op");
+    e.call("io.fs.write_file", json!({"path": "b.txt", "content": "2"}))
+        .unwrap();
+    assert!(
+        e.redo(1).is_empty(),
+        "redo after a new change must not re-apply the old op"
+    );
     assert!(!e.ws.join("a.txt").exists());
 }
 
@@ -310,7 +379,8 @@ fn a_new_change_after_undo_ends_the_redo_chain() {
 fn sys_undo_and_sys_history_let_the_model_take_back_its_change() {
     let e = env();
     let before = tree(&e.ws);
-    e.call("io.fs.delete", json!({"path": "src", "recursive": true})).unwrap();
+    e.call("io.fs.delete", json!({"path": "src", "recursive": true}))
+        .unwrap();
     let h = e.call("sys_history", json!({"limit": 5})).unwrap();
     assert_eq!(h["ops"][0]["capability"], "io.fs.delete");
     assert_eq!(h["ops"][0]["state"], "done");
@@ -332,7 +402,12 @@ fn sys_undo_is_refused_in_read_only_mode() {
     };
     let k = Kernel::new(airun::stdlib::capabilities(), ws, settings);
     let err = k
-        .execute("sys.undo", json!({}), &FlagConfirmer, CallOptions::default())
+        .execute(
+            "sys.undo",
+            json!({}),
+            &FlagConfirmer,
+            CallOptions::default(),
+        )
         .unwrap_err();
     assert_eq!(err.kind, airun::ErrorKind::DeniedPolicy);
 }
@@ -342,11 +417,23 @@ fn same_content_twice_costs_one_blob() {
     let e = env();
     let base = e.tm.blobs().list().unwrap().len();
     let big = "same content ".repeat(1000);
-    e.call("io.fs.write_file", json!({"path": "one.txt", "content": big})).unwrap();
+    e.call(
+        "io.fs.write_file",
+        json!({"path": "one.txt", "content": big}),
+    )
+    .unwrap();
     let after_one = e.tm.blobs().list().unwrap().len();
     assert_eq!(after_one, base + 1, "the new content is one blob");
-    e.call("io.fs.write_file", json!({"path": "two.txt", "content": big})).unwrap();
-    assert_eq!(e.tm.blobs().list().unwrap().len(), after_one, "the same content again costs no blob");
+    e.call(
+        "io.fs.write_file",
+        json!({"path": "two.txt", "content": big}),
+    )
+    .unwrap();
+    assert_eq!(
+        e.tm.blobs().list().unwrap().len(),
+        after_one,
+        "the same content again costs no blob"
+    );
 }
 
 #[test]
@@ -356,25 +443,43 @@ fn retention_expires_the_oldest_undo_points_and_gc_removes_their_blobs() {
         max_bytes: u64::MAX,
     });
     for i in 0..4 {
-        e.call("io.fs.write_file", json!({"path": "notes.txt", "content": format!("version {i}")}))
-            .unwrap();
+        e.call(
+            "io.fs.write_file",
+            json!({"path": "notes.txt", "content": format!("version {i}")}),
+        )
+        .unwrap();
     }
     let h = e.k.journal().history(10).unwrap();
     let states: Vec<&str> = h.iter().map(|o| o.state.as_str()).collect();
     assert_eq!(states, ["done", "done", "expired", "expired"]);
-    assert_eq!(e.undo(10).unwrap().len(), 2, "only the kept undo points can be undone");
-    assert_eq!(std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(), "version 1");
+    assert_eq!(
+        e.undo(10).unwrap().len(),
+        2,
+        "only the kept undo points can be undone"
+    );
+    assert_eq!(
+        std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
+        "version 1"
+    );
     let report = e.tm.gc().unwrap();
     assert_eq!(report.expired_ops, 0);
-    assert_eq!(e.tm.audit_records(None).unwrap().len(), 4, "gc never trims the audit log");
+    assert_eq!(
+        e.tm.audit_records(None).unwrap().len(),
+        4,
+        "gc never trims the audit log"
+    );
 }
 
 fn audited_env() -> Env {
     let e = env();
-    e.call("io.fs.write_file", json!({"path": "a.txt", "content": "secret text"}))
-        .unwrap();
+    e.call(
+        "io.fs.write_file",
+        json!({"path": "a.txt", "content": "secret text"}),
+    )
+    .unwrap();
     e.call("io.fs.read_file", json!({"path": "a.txt"})).unwrap();
-    e.call("io.fs.read_file", json!({"path": "/etc/passwd"})).unwrap_err();
+    e.call("io.fs.read_file", json!({"path": "/etc/passwd"}))
+        .unwrap_err();
     e.call("io.fs.exists", json!({"path": "a.txt"})).unwrap();
     assert_eq!(e.tm.audit_verify().unwrap(), Ok(4));
     e
@@ -390,14 +495,18 @@ fn audit_records_every_decision_and_redacts_sensitive_inputs() {
     assert_eq!(r[1].decision, "allowed");
     assert_eq!(r[2].decision, "denied_sandbox");
     assert_eq!(r[2].outcome, "denied_sandbox");
-    assert!(r.iter().all(|x| !x.user.is_empty() || std::env::var("USER").is_err()));
+    assert!(
+        r.iter()
+            .all(|x| !x.user.is_empty() || std::env::var("USER").is_err())
+    );
     assert_eq!(r[1].prev_hash, r[0].hash);
 }
 
 #[test]
 fn audit_verify_catches_an_edited_record() {
     let e = audited_env();
-    e.tm.raw_sql("UPDATE audit SET decision = 'allowed' WHERE seq = 3").unwrap();
+    e.tm.raw_sql("UPDATE audit SET decision = 'allowed' WHERE seq = 3")
+        .unwrap();
     let bad = e.tm.audit_verify().unwrap().unwrap_err();
     assert!(bad.contains("record 3"), "{bad}");
 }
@@ -446,14 +555,26 @@ fn state_lives_outside_the_workspace_and_is_refused_when_inside() {
     let call = |id: &str, args: Value| k.execute(id, args, &FlagConfirmer, CallOptions::default());
     for (id, args) in [
         ("io.fs.read_file", json!({"path": ".ai-first/policy.toml"})),
-        ("io.fs.write_file", json!({"path": ".ai-first/policy.toml", "content": "read_only = true"})),
-        ("io.fs.delete", json!({"path": ".ai-first", "recursive": true})),
+        (
+            "io.fs.write_file",
+            json!({"path": ".ai-first/policy.toml", "content": "read_only = true"}),
+        ),
+        (
+            "io.fs.delete",
+            json!({"path": ".ai-first", "recursive": true}),
+        ),
         ("io.fs.list_dir", json!({"path": ".ai-first/state"})),
     ] {
         let err = call(id, args).unwrap_err();
         assert_eq!(err.kind, airun::ErrorKind::DeniedSandbox, "{id}");
     }
-    assert_eq!(std::fs::read_to_string(home.join("policy.toml")).unwrap(), "read_only = false\n");
+    assert_eq!(
+        std::fs::read_to_string(home.join("policy.toml")).unwrap(),
+        "read_only = false\n"
+    );
     let listing = call("io.fs.list_dir", json!({"include_hidden": true})).unwrap();
-    assert!(!listing.to_string().contains(".ai-first"), "the state folder is hidden: {listing}");
+    assert!(
+        !listing.to_string().contains(".ai-first"),
+        "the state folder is hidden: {listing}"
+    );
 }

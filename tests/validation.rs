@@ -24,5 +24,8 @@ fn a_nested_constraint_is_checked_and_named() {
         .unwrap_err();
     assert_eq!(err.kind, airun::ErrorKind::InvalidInput);
     assert_eq!(err.field.as_deref(), Some("edits[1].old_text"), "{err:?}");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("ws/a.txt")).unwrap(), "hello\n");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("ws/a.txt")).unwrap(),
+        "hello\n"
+    );
 }

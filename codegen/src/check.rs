@@ -38,14 +38,20 @@ pub fn check_set(specs: &[(String, Spec)]) -> Vec<Diagnostic> {
     let mut types: BTreeMap<(String, String), &str> = BTreeMap::new();
     for (file, spec) in specs {
         let id = &spec.meta.id.value;
-        let module = id.rsplit_once('.').map(|(m, _)| m.to_string()).unwrap_or_default();
+        let module = id
+            .rsplit_once('.')
+            .map(|(m, _)| m.to_string())
+            .unwrap_or_default();
         for t in generated_type_names(spec) {
-            if let Some(other) = types.insert((module.clone(), t.clone()), id.as_str())
-            {
+            if let Some(other) = types.insert((module.clone(), t.clone()), id.as_str()) {
                 let msg = if other == id.as_str() {
-                    format!("`{id}` would generate the Rust type `{t}` twice; rename a field (e.g. an input and an output with the same enum or object name)")
+                    format!(
+                        "`{id}` would generate the Rust type `{t}` twice; rename a field (e.g. an input and an output with the same enum or object name)"
+                    )
                 } else {
-                    format!("`{id}` and `{other}` would both generate the Rust type `{t}`; rename a field or a capability")
+                    format!(
+                        "`{id}` and `{other}` would both generate the Rust type `{t}`; rename a field or a capability"
+                    )
                 };
                 out.push(Diagnostic::at(file, spec.meta.id.referenced, msg));
             }
@@ -120,9 +126,15 @@ impl Checker<'_> {
                 ),
             );
         }
-        for (what, s) in [("title", &spec.meta.title), ("description", &spec.meta.description)] {
+        for (what, s) in [
+            ("title", &spec.meta.title),
+            ("description", &spec.meta.description),
+        ] {
             if s.value.trim().is_empty() {
-                self.err(s, format!("meta.{what} is empty; models need it to pick the right tool"));
+                self.err(
+                    s,
+                    format!("meta.{what} is empty; models need it to pick the right tool"),
+                );
             }
         }
     }
@@ -141,7 +153,10 @@ impl Checker<'_> {
                 );
             }
             if let Some(prev) = seen_rust.insert(name.value.clone(), full.clone()) {
-                self.err(name, format!("field `{full}` is declared twice (first as `{prev}`)"));
+                self.err(
+                    name,
+                    format!("field `{full}` is declared twice (first as `{prev}`)"),
+                );
             }
             self.field(&full, field, side);
         }
@@ -151,20 +166,26 @@ impl Checker<'_> {
         let fv = &f.value;
         let ty = fv.ty.value;
         if fv.description.value.trim().is_empty() {
-            self.err(&fv.description, format!("field `{name}` has an empty description"));
+            self.err(
+                &fv.description,
+                format!("field `{name}` has an empty description"),
+            );
         }
         for m in [&fv.min, &fv.max].into_iter().flatten() {
             if !m.value.is_finite() {
-                self.err(m, format!("`min` / `max` of `{name}` must be a finite number"));
+                self.err(
+                    m,
+                    format!("`min` / `max` of `{name}` must be a finite number"),
+                );
             }
         }
         let nested = name.contains('.') || name.contains("[]");
-        if nested {
-            if fv.sensitive {
-                self.err(f, format!("`{name}` is nested; `sensitive` applies to top-level inputs (mark the top-level input sensitive)"));
-            }
+        if nested && fv.sensitive {
+            self.err(f, format!("`{name}` is nested; `sensitive` applies to top-level inputs (mark the top-level input sensitive)"));
         }
-        if fv.enum_values.is_some() && (fv.pattern.is_some() || fv.min_length.is_some() || fv.max_length.is_some()) {
+        if fv.enum_values.is_some()
+            && (fv.pattern.is_some() || fv.min_length.is_some() || fv.max_length.is_some())
+        {
             self.err(&fv.ty, format!("`{name}` has an `enum`; `pattern` and lengths add nothing to a fixed list of values, so drop them"));
         }
         let is_num = matches!(ty, FieldType::Integer | FieldType::Number);
@@ -173,17 +194,35 @@ impl Checker<'_> {
         if let Some(m) = &fv.min
             && !is_num
         {
-            self.err(m, format!("`min` applies to integer and number fields, but `{name}` is {}", ty.name()));
+            self.err(
+                m,
+                format!(
+                    "`min` applies to integer and number fields, but `{name}` is {}",
+                    ty.name()
+                ),
+            );
         }
         if let Some(m) = &fv.max
             && !is_num
         {
-            self.err(m, format!("`max` applies to integer and number fields, but `{name}` is {}", ty.name()));
+            self.err(
+                m,
+                format!(
+                    "`max` applies to integer and number fields, but `{name}` is {}",
+                    ty.name()
+                ),
+            );
         }
         if let (Some(lo), Some(hi)) = (&fv.min, &fv.max)
             && lo.value > hi.value
         {
-            self.err(hi, format!("field `{name}` has max {} below its min {}", hi.value, lo.value));
+            self.err(
+                hi,
+                format!(
+                    "field `{name}` has max {} below its min {}",
+                    hi.value, lo.value
+                ),
+            );
         }
         for l in [&fv.min_length, &fv.max_length].into_iter().flatten() {
             if !has_len {
@@ -193,27 +232,66 @@ impl Checker<'_> {
         if let (Some(lo), Some(hi)) = (&fv.min_length, &fv.max_length)
             && lo.value > hi.value
         {
-            self.err(hi, format!("field `{name}` has max_length {} below its min_length {}", hi.value, lo.value));
+            self.err(
+                hi,
+                format!(
+                    "field `{name}` has max_length {} below its min_length {}",
+                    hi.value, lo.value
+                ),
+            );
         }
         if let Some(p) = &fv.pattern {
             if !is_str {
-                self.err(p, format!("`pattern` applies to string fields, but `{name}` is {}", ty.name()));
+                self.err(
+                    p,
+                    format!(
+                        "`pattern` applies to string fields, but `{name}` is {}",
+                        ty.name()
+                    ),
+                );
             } else if let Err(e) = regex::Regex::new(&p.value) {
-                let first = e.to_string().lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
-                self.err(p, format!("`pattern` of `{name}` is not a valid regular expression: {first}"));
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                self.err(
+                    p,
+                    format!("`pattern` of `{name}` is not a valid regular expression: {first}"),
+                );
             }
         }
         if let Some(e) = &fv.enum_values {
             if !is_str {
-                self.err(e, format!("`enum` applies to string fields, but `{name}` is {}", ty.name()));
+                self.err(
+                    e,
+                    format!(
+                        "`enum` applies to string fields, but `{name}` is {}",
+                        ty.name()
+                    ),
+                );
             } else if e.value.is_empty() {
-                self.err(e, format!("`enum` of `{name}` is empty; list the allowed values"));
+                self.err(
+                    e,
+                    format!("`enum` of `{name}` is empty; list the allowed values"),
+                );
             } else {
                 let mut seen = BTreeMap::new();
                 for v in &e.value {
                     let variant = names::pascal(v);
-                    if variant.is_empty() || !variant.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
-                        self.err(e, format!("enum value `{v}` of `{name}` must start with a letter"));
+                    if variant.is_empty()
+                        || !variant
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphabetic())
+                    {
+                        self.err(
+                            e,
+                            format!("enum value `{v}` of `{name}` must start with a letter"),
+                        );
                     } else if variant == "Self" {
                         self.err(e, format!("enum value `{v}` of `{name}` would be the Rust keyword `Self`; choose another value"));
                     } else if let Some(prev) = seen.insert(variant, v.clone()) {
@@ -223,15 +301,32 @@ impl Checker<'_> {
             }
         }
         match (ty, &fv.items) {
-            (FieldType::Array, None) => self.err(&fv.ty, format!("array field `{name}` needs `items` to describe its elements")),
+            (FieldType::Array, None) => self.err(
+                &fv.ty,
+                format!("array field `{name}` needs `items` to describe its elements"),
+            ),
             (FieldType::Array, Some(items)) => self.field(&format!("{name}[]"), items, side),
-            (_, Some(items)) => self.err(items, format!("`items` applies to array fields, but `{name}` is {}", ty.name())),
+            (_, Some(items)) => self.err(
+                items,
+                format!(
+                    "`items` applies to array fields, but `{name}` is {}",
+                    ty.name()
+                ),
+            ),
             _ => {}
         }
         match (ty, &fv.properties) {
-            (FieldType::Object, Some(props)) => self.fields(&props.value, side, &format!("{name}.")),
+            (FieldType::Object, Some(props)) => {
+                self.fields(&props.value, side, &format!("{name}."))
+            }
             (FieldType::Object, None) | (_, None) => {}
-            (_, Some(props)) => self.err(props, format!("`properties` applies to object fields, but `{name}` is {}", ty.name())),
+            (_, Some(props)) => self.err(
+                props,
+                format!(
+                    "`properties` applies to object fields, but `{name}` is {}",
+                    ty.name()
+                ),
+            ),
         }
         let nested = name.contains('.') || name.matches("[]").count() > 1;
         if ty == FieldType::Path && side == Side::Input && nested {
@@ -240,21 +335,33 @@ impl Checker<'_> {
         if let Some(a) = &fv.access
             && (ty != FieldType::Path || side == Side::Output)
         {
-            self.err(a, format!("`access` applies to path inputs, but `{name}` is not one"));
+            self.err(
+                a,
+                format!("`access` applies to path inputs, but `{name}` is not one"),
+            );
         }
         if side == Side::Output {
             if let Some(d) = &fv.default {
-                self.err(d, format!("output `{name}` has a default; defaults are for inputs"));
+                self.err(
+                    d,
+                    format!("output `{name}` has a default; defaults are for inputs"),
+                );
             }
             if fv.sensitive {
-                self.err(f, format!("output `{name}` is marked sensitive; `sensitive` is for inputs"));
+                self.err(
+                    f,
+                    format!("output `{name}` is marked sensitive; `sensitive` is for inputs"),
+                );
             }
             return;
         }
         let required = fv.required.as_ref().is_some_and(|r| r.value);
         if let Some(d) = &fv.default {
             if required {
-                self.err(d, format!("input `{name}` is required and also has a default; drop one of them"));
+                self.err(
+                    d,
+                    format!("input `{name}` is required and also has a default; drop one of them"),
+                );
             }
             if let Some(problem) = default_problem(fv, &d.value) {
                 self.err(d, format!("default of `{name}` {problem}"));
@@ -266,23 +373,40 @@ impl Checker<'_> {
         let c = &spec.contracts;
         let effects = &c.side_effects;
         if effects.value.is_empty() {
-            self.err(effects, "side_effects is empty; declare at least `read_only`");
+            self.err(
+                effects,
+                "side_effects is empty; declare at least `read_only`",
+            );
         }
         let mut seen = Vec::new();
         for e in &effects.value {
             if seen.contains(&e.value) {
-                self.err(e, format!("side effect `{}` is listed twice", e.value.name()));
+                self.err(
+                    e,
+                    format!("side effect `{}` is listed twice", e.value.name()),
+                );
             }
             seen.push(e.value);
         }
         if seen.contains(&SideEffect::ReadOnly) && seen.len() > 1 {
-            self.err(effects, "`read_only` cannot be combined with other side effects; list only the real ones");
+            self.err(
+                effects,
+                "`read_only` cannot be combined with other side effects; list only the real ones",
+            );
         }
         if c.timeout_seconds.value == 0 || c.timeout_seconds.value > 3600 {
-            self.err(&c.timeout_seconds, "timeout_seconds must be between 1 and 3600");
+            self.err(
+                &c.timeout_seconds,
+                "timeout_seconds must be between 1 and 3600",
+            );
         }
         if let Some(unless) = &c.requires_confirmation_unless {
-            let input = spec.interface.inputs.0.iter().find(|(n, _)| n.value == unless.value);
+            let input = spec
+                .interface
+                .inputs
+                .0
+                .iter()
+                .find(|(n, _)| n.value == unless.value);
             match input {
                 None => self.err(
                     unless,
@@ -303,7 +427,9 @@ impl Checker<'_> {
             }
         }
         let has = |e: SideEffect| seen.contains(&e);
-        let any_fs = has(SideEffect::FilesystemRead) || has(SideEffect::FilesystemWrite) || has(SideEffect::FilesystemDelete);
+        let any_fs = has(SideEffect::FilesystemRead)
+            || has(SideEffect::FilesystemWrite)
+            || has(SideEffect::FilesystemDelete);
         for (name, f) in &spec.interface.inputs.0 {
             if f.value.ty.value != FieldType::Path && !is_path_array(&f.value) {
                 continue;
@@ -360,7 +486,10 @@ impl Checker<'_> {
         }
         if b.undo_strategy.value != UndoStrategy::RestoreFromBackup {
             if let Some(t) = b.undo_targets.first() {
-                self.err(t, "undo_targets are used only with `undo_strategy: restore_from_backup`");
+                self.err(
+                    t,
+                    "undo_targets are used only with `undo_strategy: restore_from_backup`",
+                );
             }
             return;
         }
@@ -369,9 +498,19 @@ impl Checker<'_> {
                 Some(f) if f.value.ty.value == FieldType::Path || is_path_array(&f.value) => {}
                 Some(f) => self.err(
                     t,
-                    format!("undo target `{}` is a {} input, not a path input", t.value, f.value.ty.value.name()),
+                    format!(
+                        "undo target `{}` is a {} input, not a path input",
+                        t.value,
+                        f.value.ty.value.name()
+                    ),
                 ),
-                None => self.err(t, format!("undo target `{}` is not an input of this capability", t.value)),
+                None => self.err(
+                    t,
+                    format!(
+                        "undo target `{}` is not an input of this capability",
+                        t.value
+                    ),
+                ),
             }
         }
     }
@@ -379,7 +518,10 @@ impl Checker<'_> {
 
 /// True for `array` of `path`.
 pub fn is_path_array(f: &Field) -> bool {
-    f.ty.value == FieldType::Array && f.items.as_ref().is_some_and(|i| i.value.ty.value == FieldType::Path)
+    f.ty.value == FieldType::Array
+        && f.items
+            .as_ref()
+            .is_some_and(|i| i.value.ty.value == FieldType::Path)
 }
 
 /// Says why `v` is not a valid value for field `f`, if it is not.
@@ -395,12 +537,19 @@ fn default_problem(f: &Field, v: &Value) -> Option<String> {
         FieldType::Object => v.is_object(),
     };
     if !ok {
-        return Some(format!("is {}, but the field is {}", describe(v), ty.name()));
+        return Some(format!(
+            "is {}, but the field is {}",
+            describe(v),
+            ty.name()
+        ));
     }
     if let (Some(allowed), Some(s)) = (&f.enum_values, v.as_str())
         && !allowed.value.iter().any(|a| a == s)
     {
-        return Some(format!("`{s}` is not one of its enum values ({})", allowed.value.join(", ")));
+        return Some(format!(
+            "`{s}` is not one of its enum values ({})",
+            allowed.value.join(", ")
+        ));
     }
     if let Some(n) = v.as_f64() {
         if let Some(min) = &f.min
@@ -423,7 +572,9 @@ fn default_problem(f: &Field, v: &Value) -> Option<String> {
     if let (Some(props), Some(obj)) = (&f.properties, v.as_object()) {
         for key in obj.keys() {
             if props.value.get(key).is_none() {
-                return Some(format!("has the key `{key}`, which is not one of its properties"));
+                return Some(format!(
+                    "has the key `{key}`, which is not one of its properties"
+                ));
             }
         }
         for (pname, pf) in &props.value.0 {
@@ -433,7 +584,9 @@ fn default_problem(f: &Field, v: &Value) -> Option<String> {
                         return Some(format!("has `{}` that {p}", pname.value));
                     }
                 }
-                None if pf.value.required.as_ref().is_some_and(|r| r.value) && pf.value.default.is_none() => {
+                None if pf.value.required.as_ref().is_some_and(|r| r.value)
+                    && pf.value.default.is_none() =>
+                {
                     return Some(format!("lacks the required property `{}`", pname.value));
                 }
                 None => {}
@@ -464,9 +617,12 @@ fn describe(v: &Value) -> String {
 /// True for standard, padded base64.
 fn is_base64(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() % 4 == 0
+    b.len().is_multiple_of(4)
         && b.iter().enumerate().all(|(i, c)| {
-            c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/' || (*c == b'=' && i + 2 >= b.len())
+            c.is_ascii_alphanumeric()
+                || *c == b'+'
+                || *c == b'/'
+                || (*c == b'=' && i + 2 >= b.len())
         })
 }
 
@@ -474,7 +630,11 @@ fn is_base64(s: &str) -> bool {
 pub fn generated_type_names(spec: &Spec) -> Vec<String> {
     let verb = spec.meta.id.value.rsplit('.').next().unwrap_or_default();
     let base = names::pascal(verb);
-    let mut out = vec![format!("{base}Params"), format!("{base}Result"), format!("{base}Ctx")];
+    let mut out = vec![
+        format!("{base}Params"),
+        format!("{base}Result"),
+        format!("{base}Ctx"),
+    ];
     fn walk(fields: &Fields, hint: &str, out: &mut Vec<String>) {
         for (n, f) in &fields.0 {
             let h = format!("{hint}{}", names::pascal(&n.value));

@@ -69,9 +69,7 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
         let (verb, path) = segs.split_last().expect("ids have two or more segments");
         let base = pascal(verb);
         let mut items = Vec::new();
-        let mut types = TypeGen {
-            items: &mut items,
-        };
+        let mut types = TypeGen { items: &mut items };
         let (params_tokens, params) = types.params(spec, &base);
         let (result_tokens, result) = types.result(spec, &base);
         let ctx = format_ident!("{base}Ctx");
@@ -147,7 +145,11 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
     let m = flag(has(SideEffect::StateMutation));
     let doc = format!(
         "The context `{id}` runs in: only the powers its declared side effects ({}) allow.",
-        effects.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+        effects
+            .iter()
+            .map(|e| e.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     quote! {
         #[doc = #doc]
@@ -167,14 +169,18 @@ impl TypeGen<'_> {
         let validate = validate_body(&spec.interface.inputs);
         let paths = paths_body(&spec.interface.inputs);
         // `requires_confirmation_unless: <flag>`: the call changes nothing when the flag is set.
-        let changes_nothing = spec.contracts.requires_confirmation_unless.as_ref().map(|u| {
-            let flag = ident(&u.value);
-            quote! {
-                fn changes_nothing(&self) -> bool {
-                    self.#flag
+        let changes_nothing = spec
+            .contracts
+            .requires_confirmation_unless
+            .as_ref()
+            .map(|u| {
+                let flag = ident(&u.value);
+                quote! {
+                    fn changes_nothing(&self) -> bool {
+                        self.#flag
+                    }
                 }
-            }
-        });
+            });
         let tokens = quote! {
             #body
             impl ::airun::Params for #name {
@@ -223,7 +229,11 @@ impl TypeGen<'_> {
                 None => !input,
             };
             let def = if let (true, Some(d)) = (input, &f.default) {
-                let fn_name = format_ident!("default_{}_{}", name.to_string().to_lowercase(), fname.value);
+                let fn_name = format_ident!(
+                    "default_{}_{}",
+                    name.to_string().to_lowercase(),
+                    fname.value
+                );
                 let fn_path = format!("{fn_name}");
                 let value = default_expr(f, &d.value, &ty, &hint);
                 defaults.push(quote! {
@@ -355,7 +365,9 @@ fn default_expr(f: &Field, v: &serde_json::Value, ty: &TokenStream, hint: &str) 
         (FieldType::String | FieldType::Url, serde_json::Value::String(s)) => {
             quote! { ::std::string::String::from(#s) }
         }
-        (FieldType::Path, serde_json::Value::String(s)) => quote! { ::airun::WsPath::from_spec(#s) },
+        (FieldType::Path, serde_json::Value::String(s)) => {
+            quote! { ::airun::WsPath::from_spec(#s) }
+        }
         (FieldType::Integer, v) => {
             let n = v.as_i64().unwrap_or_default();
             quote! { #n }
@@ -416,7 +428,11 @@ fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStrea
     } else {
         quote! { v.chars().count() }
     };
-    let unit = if f.ty.value == FieldType::Array { "elements" } else { "characters" };
+    let unit = if f.ty.value == FieldType::Array {
+        "elements"
+    } else {
+        "characters"
+    };
     if let Some(min) = &f.min_length {
         let m = min.value as usize;
         inner.push(quote! {
@@ -464,7 +480,10 @@ fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStrea
                 continue;
             };
             let required = pf.required.as_ref().is_some_and(|r| r.value) || pf.default.is_some();
-            let label = syn::Lifetime::new(&format!("'check{}", depth + 1), proc_macro2::Span::call_site());
+            let label = syn::Lifetime::new(
+                &format!("'check{}", depth + 1),
+                proc_macro2::Span::call_site(),
+            );
             // An optional property without a value has nothing to check.
             let bind = if required {
                 quote! { let v = &v.#pid; }
@@ -490,7 +509,11 @@ fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStrea
             });
         }
     }
-    if inner.is_empty() { None } else { Some(quote! { #(#inner)* }) }
+    if inner.is_empty() {
+        None
+    } else {
+        Some(quote! { #(#inner)* })
+    }
 }
 
 fn access_tokens(a: Access) -> TokenStream {
@@ -514,7 +537,8 @@ fn paths_body(inputs: &Fields) -> TokenStream {
         let fid = ident(fname);
         let access = access_tokens(f.access.as_ref().map(|a| a.value).unwrap_or_default());
         let required = f.required.as_ref().is_some_and(|r| r.value) || f.default.is_some();
-        let push = quote! { out.push(::airun::PathInput { field: #fname, path: p, access: #access }); };
+        let push =
+            quote! { out.push(::airun::PathInput { field: #fname, path: p, access: #access }); };
         pushes.push(match (is_path, required) {
             (true, true) => quote! { { let p = &self.#fid; #push } },
             (true, false) => quote! { if let Some(p) = &self.#fid { #push } },
@@ -658,7 +682,8 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
         quote! { &#m::#c }
     });
     let methods = entries.iter().map(|e| {
-        let (method, m, p, ctx, r, doc) = (&e.method, &e.module, &e.params, &e.ctx, &e.result, &e.doc);
+        let (method, m, p, ctx, r, doc) =
+            (&e.method, &e.module, &e.params, &e.ctx, &e.result, &e.doc);
         quote! {
             #[doc = #doc]
             fn #method(

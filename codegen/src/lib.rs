@@ -43,13 +43,15 @@ fn plain_message(raw: &str) -> String {
     if let Some(rest) = msg.strip_prefix("unknown field ") {
         return format!(
             "unknown field {}; check the spelling against specs/README.md",
-            rest.replacen(", expected", " (expected", 1) + if rest.contains(", expected") { ")" } else { "" }
+            rest.replacen(", expected", " (expected", 1)
+                + if rest.contains(", expected") { ")" } else { "" }
         );
     }
     if let Some(rest) = msg.strip_prefix("unknown variant ") {
         return format!(
             "unknown value {}",
-            rest.replacen(", expected", " (expected", 1) + if rest.contains(", expected") { ")" } else { "" }
+            rest.replacen(", expected", " (expected", 1)
+                + if rest.contains(", expected") { ")" } else { "" }
         );
     }
     if let Some(rest) = msg.strip_prefix("invalid ") {
@@ -108,7 +110,10 @@ pub fn read_dir(dir: &Path, shown_prefix: &str) -> std::io::Result<Vec<(String, 
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            files.push((format!("{shown_prefix}/{name}"), std::fs::read_to_string(&path)?));
+            files.push((
+                format!("{shown_prefix}/{name}"),
+                std::fs::read_to_string(&path)?,
+            ));
         }
     }
     files.sort();
@@ -126,12 +131,18 @@ pub fn build_script(specs: &str) {
     let files = match read_dir(&dir, specs) {
         Ok(f) => f,
         Err(e) => {
-            println!("cargo::error=cannot read the specs folder {}: {e}", dir.display());
+            println!(
+                "cargo::error=cannot read the specs folder {}: {e}",
+                dir.display()
+            );
             std::process::exit(1);
         }
     };
     for (name, _) in &files {
-        println!("cargo::rerun-if-changed={}", Path::new(&manifest).join(name).display());
+        println!(
+            "cargo::rerun-if-changed={}",
+            Path::new(&manifest).join(name).display()
+        );
     }
     match generate(&files) {
         Ok(code) => {

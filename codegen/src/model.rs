@@ -56,10 +56,7 @@ pub struct Fields(pub Vec<(Spanned<String>, Spanned<Field>)>);
 impl Fields {
     /// Looks a field up by name.
     pub fn get(&self, name: &str) -> Option<&Spanned<Field>> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.value == name)
-            .map(|(_, f)| f)
+        self.0.iter().find(|(n, _)| n.value == name).map(|(_, f)| f)
     }
 }
 

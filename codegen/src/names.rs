@@ -22,8 +22,13 @@ pub fn id_problem(id: &str) -> Option<String> {
             "id `{id}` needs a namespace, as in `namespace.sub.verb` (for example `io.fs.read_file`)"
         ));
     }
-    if let Some(bad) = segments.iter().find(|s| matches!(**s, "self" | "super" | "crate" | "mod")) {
-        return Some(format!("id `{id}` has the segment `{bad}`, a reserved Rust word; choose another name"));
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| matches!(**s, "self" | "super" | "crate" | "mod"))
+    {
+        return Some(format!(
+            "id `{id}` has the segment `{bad}`, a reserved Rust word; choose another name"
+        ));
     }
     if segments
         .iter()

@@ -23,11 +23,18 @@ pub fn sandbox_mechanism() -> (&'static str, bool) {
             return ("cap-std directory handle, openat2 RESOLVE_BENEATH", true);
         }
     }
-    ("cap-std directory handle, component-by-component resolution", false)
+    (
+        "cap-std directory handle, component-by-component resolution",
+        false,
+    )
 }
 
 /// Runs the checks and prints them.
-pub fn run<S: CapabilitySet>(set: S, global: &Global, json_out: bool) -> Result<ExitCode, CapError> {
+pub fn run<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    json_out: bool,
+) -> Result<ExitCode, CapError> {
     let k = kernel(set, global)?;
     let (mechanism, beneath) = sandbox_mechanism();
     let root = k.workspace().root().display().to_string();
@@ -64,7 +71,10 @@ pub fn run<S: CapabilitySet>(set: S, global: &Global, json_out: bool) -> Result<
         println!("airun home:   {}", home.display());
         println!("state folder: {}", state.display());
         println!("sandbox:      {mechanism}");
-        println!("read-only:    {}", if k.settings().read_only { "yes" } else { "no" });
+        println!(
+            "read-only:    {}",
+            if k.settings().read_only { "yes" } else { "no" }
+        );
         println!("policy:       {policy_shown}");
         println!("exec sandbox: {exec_sandbox}");
         println!("capabilities: {visible} of {total} available");

@@ -13,7 +13,13 @@ fn ops_table(ops: &[OpInfo]) -> String {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(["op", "time", "capability", "summary", "state"]);
     for o in ops {
-        t.add_row([o.op.to_string(), o.time.clone(), o.capability.clone(), o.summary.clone(), o.state.clone()]);
+        t.add_row([
+            o.op.to_string(),
+            o.time.clone(),
+            o.capability.clone(),
+            o.summary.clone(),
+            o.state.clone(),
+        ]);
     }
     t.to_string()
 }
@@ -40,13 +46,20 @@ pub fn undo<S: CapabilitySet>(
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, _) = kernel_and_state(set, global)?;
-    let ops = k.journal().undo(k.workspace(), UndoRequest { steps, to, force })?;
+    let ops = k
+        .journal()
+        .undo(k.workspace(), UndoRequest { steps, to, force })?;
     print_ops("undone", &ops, json);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `airun redo`.
-pub fn redo<S: CapabilitySet>(set: S, global: &Global, steps: usize, json: bool) -> Result<ExitCode, CapError> {
+pub fn redo<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    steps: usize,
+    json: bool,
+) -> Result<ExitCode, CapError> {
     let (k, _) = kernel_and_state(set, global)?;
     let ops = k.journal().redo(k.workspace(), steps)?;
     print_ops("redone", &ops, json);
@@ -54,7 +67,12 @@ pub fn redo<S: CapabilitySet>(set: S, global: &Global, steps: usize, json: bool)
 }
 
 /// `airun history`.
-pub fn history<S: CapabilitySet>(set: S, global: &Global, limit: usize, json: bool) -> Result<ExitCode, CapError> {
+pub fn history<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode, CapError> {
     let (k, _) = kernel_and_state(set, global)?;
     let ops = k.journal().history(limit)?;
     if json {
@@ -80,8 +98,11 @@ pub fn audit<S: CapabilitySet>(
                 println!("audit log intact: {n} records");
                 Ok(ExitCode::SUCCESS)
             }
-            Err(why) => Err(CapError::new(ErrorKind::Execution, format!("audit log broken: {why}"))
-                .with_hint("the audit database was changed outside airun")),
+            Err(why) => Err(CapError::new(
+                ErrorKind::Execution,
+                format!("audit log broken: {why}"),
+            )
+            .with_hint("the audit database was changed outside airun")),
         },
         Some(AuditAction::Export { .. }) => {
             for r in tm.audit_records(None)? {
@@ -92,12 +113,23 @@ pub fn audit<S: CapabilitySet>(
         None => {
             let records = tm.audit_records(Some(limit))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&records).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&records).unwrap_or_default()
+                );
             } else {
                 let mut t = Table::new();
                 t.load_preset(UTF8_FULL_CONDENSED)
                     .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_header(["seq", "time", "capability", "decision", "outcome", "ms", "op"]);
+                    .set_header([
+                        "seq",
+                        "time",
+                        "capability",
+                        "decision",
+                        "outcome",
+                        "ms",
+                        "op",
+                    ]);
                 for r in records {
                     t.add_row([
                         r.seq.to_string(),
@@ -121,7 +153,10 @@ pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitC
     let (_, tm) = kernel_and_state(set, global)?;
     let report = tm.gc()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         println!(
             "expired {} undo point(s), removed {} unused blob(s)",

@@ -6,11 +6,11 @@
 mod args;
 mod doctor;
 mod history;
-pub mod policy;
-pub mod openai;
-pub mod serve;
 pub mod home;
+pub mod openai;
+pub mod policy;
 pub mod render;
+pub mod serve;
 
 pub use args::{AuditAction, Cli, Command, Global, PolicyAction};
 
@@ -19,11 +19,11 @@ use crate::error::{CapError, ErrorKind};
 use crate::kernel::{CallOptions, Kernel, TerminalConfirmer};
 use crate::sandbox::Workspace;
 use crate::timemachine::TimeMachine;
-use std::sync::Arc;
 use clap::Parser;
 use serde_json::json;
 use std::io::Read;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Runs the CLI over the standard capability set.
@@ -90,7 +90,10 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             let caps = k.capabilities();
             if json {
                 let list: Vec<_> = caps.iter().map(|c| render::capability_json(c)).collect();
-                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
             } else if markdown {
                 print!("{}", render::capability_markdown(&caps));
             } else {
@@ -106,20 +109,35 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&render::capability_full_json(cap)).unwrap_or_default()
+                    serde_json::to_string_pretty(&render::capability_full_json(cap))
+                        .unwrap_or_default()
                 );
             } else {
                 print!("{}", render::capability_detail(cap));
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Execute { id, params, yes, json } => execute(set, &cli.global, &id, &params, yes, json),
+        Command::Execute {
+            id,
+            params,
+            yes,
+            json,
+        } => execute(set, &cli.global, &id, &params, yes, json),
         Command::Doctor { json } => doctor::run(set, &cli.global, json),
         Command::Policy { action } => policy::run(&cli.global, &action),
-        Command::Undo { steps, to, force, json } => history::undo(set, &cli.global, steps, to, force, json),
+        Command::Undo {
+            steps,
+            to,
+            force,
+            json,
+        } => history::undo(set, &cli.global, steps, to, force, json),
         Command::Redo { steps, json } => history::redo(set, &cli.global, steps, json),
         Command::History { limit, json } => history::history(set, &cli.global, limit, json),
-        Command::Audit { action, limit, json } => history::audit(set, &cli.global, action, limit, json),
+        Command::Audit {
+            action,
+            limit,
+            json,
+        } => history::audit(set, &cli.global, action, limit, json),
         Command::Gc { json } => history::gc(set, &cli.global, json),
         Command::Serve(args) => serve::run(set, &cli.global, &args),
         Command::Openai(args) => openai::run(set, &cli.global, &args),
@@ -129,16 +147,22 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
 fn read_params(params: &str) -> Result<serde_json::Value, CapError> {
     let text = if params == "-" {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CapError::new(ErrorKind::InvalidInput, format!("cannot read --params from stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            CapError::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read --params from stdin: {e}"),
+            )
+        })?;
         s
     } else {
         params.to_string()
     };
     serde_json::from_str(&text).map_err(|e| {
-        CapError::new(ErrorKind::InvalidInput, format!("--params is not valid JSON: {e}"))
-            .with_hint("pass a JSON object, e.g. --params '{\"path\":\"notes.txt\"}'")
+        CapError::new(
+            ErrorKind::InvalidInput,
+            format!("--params is not valid JSON: {e}"),
+        )
+        .with_hint("pass a JSON object, e.g. --params '{\"path\":\"notes.txt\"}'")
     })
 }
 
@@ -163,10 +187,14 @@ fn execute<S: CapabilitySet>(
     match outcome {
         Ok(result) => {
             if json_out {
-                let env = json!({"status": "ok", "capability": cap, "result": result, "duration_ms": ms});
+                let env =
+                    json!({"status": "ok", "capability": cap, "result": result, "duration_ms": ms});
                 println!("{}", serde_json::to_string(&env).unwrap_or_default());
             } else {
-                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).unwrap_or_default()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -179,7 +207,8 @@ fn execute<S: CapabilitySet>(
                 if let Some(h) = &e.hint {
                     err["hint"] = json!(h);
                 }
-                let env = json!({"status": "error", "capability": cap, "error": err, "duration_ms": ms});
+                let env =
+                    json!({"status": "error", "capability": cap, "error": err, "duration_ms": ms});
                 println!("{}", serde_json::to_string(&env).unwrap_or_default());
                 print_error(&e);
                 Ok(ExitCode::from(e.kind.exit_code()))

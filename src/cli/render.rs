@@ -56,7 +56,14 @@ pub fn capability_table(caps: &[&Capability]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["id", "tool name", "side effects", "confirm", "undo", "title"]);
+        .set_header([
+            "id",
+            "tool name",
+            "side effects",
+            "confirm",
+            "undo",
+            "title",
+        ]);
     for c in caps {
         t.add_row([
             c.id,
@@ -104,7 +111,11 @@ pub fn capability_detail(c: &Capability) -> String {
     out.push_str(&format!(
         "side effects: {}\nconfirmation: {}\nidempotent: {}\nundo: {}{}\ntimeout: {} s\n\n",
         effects(c),
-        if c.requires_confirmation { "required" } else { "not required" },
+        if c.requires_confirmation {
+            "required"
+        } else {
+            "not required"
+        },
         yes_no(c.idempotent),
         c.undo_strategy.as_str(),
         if c.undo_targets.is_empty() {
@@ -114,7 +125,11 @@ pub fn capability_detail(c: &Capability) -> String {
         },
         c.timeout_seconds
     ));
-    out.push_str(&fields_table("inputs", &c.input_schema_json(), c.sensitive_inputs));
+    out.push_str(&fields_table(
+        "inputs",
+        &c.input_schema_json(),
+        c.sensitive_inputs,
+    ));
     out.push('\n');
     out.push_str(&fields_table("outputs", &c.output_schema_json(), &[]));
     out
@@ -133,13 +148,20 @@ fn fields_table(title: &str, schema: &Value, sensitive: &[&str]) -> String {
         for (name, p) in props {
             let ty = match &p["type"] {
                 Value::String(s) => s.clone(),
-                Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" | "),
                 _ => "any".into(),
             };
             let ty = match p["enum"].as_array() {
                 Some(e) => format!(
                     "{ty}: {}",
-                    e.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | ")
+                    e.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
                 ),
                 None => ty,
             };

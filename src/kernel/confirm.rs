@@ -75,7 +75,10 @@ impl Confirmer for TerminalConfirmer {
         let stdin = std::io::stdin();
         if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
             return Err(declined(
-                format!("`{}` needs confirmation and there is no terminal to ask", request.capability.id),
+                format!(
+                    "`{}` needs confirmation and there is no terminal to ask",
+                    request.capability.id
+                ),
                 "pass --yes to approve, or add the id to the operator's auto_approve list",
             ));
         }
@@ -84,12 +87,18 @@ impl Confirmer for TerminalConfirmer {
         let _ = err.flush();
         let mut line = String::new();
         if stdin.lock().read_line(&mut line).is_err() {
-            return Err(declined("could not read the answer", "pass --yes to approve"));
+            return Err(declined(
+                "could not read the answer",
+                "pass --yes to approve",
+            ));
         }
         if matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             Ok(ApprovedBy::Tty)
         } else {
-            Err(declined(format!("`{}` was declined at the prompt", request.capability.id), "nothing was changed"))
+            Err(declined(
+                format!("`{}` was declined at the prompt", request.capability.id),
+                "nothing was changed",
+            ))
         }
     }
 }
@@ -101,7 +110,10 @@ pub struct NoConfirmer;
 impl Confirmer for NoConfirmer {
     fn confirm(&self, request: &ConfirmRequest<'_>) -> Result<ApprovedBy, CapError> {
         Err(declined(
-            format!("`{}` needs confirmation and nobody can be asked", request.capability.id),
+            format!(
+                "`{}` needs confirmation and nobody can be asked",
+                request.capability.id
+            ),
             "the operator can pre-approve it with the auto_approve list or --yes",
         ))
     }

@@ -59,17 +59,26 @@ pub trait JournalOp {
     fn id(&self) -> OpId;
     /// Records the outcome: after-images and commit on success; on failure, puts the
     /// before-images back so a failed call leaves the workspace as it was.
-    fn finish(self: Box<Self>, ws: &Workspace, outcome: Result<&serde_json::Value, &CapError>) -> Result<(), CapError>;
+    fn finish(
+        self: Box<Self>,
+        ws: &Workspace,
+        outcome: Result<&serde_json::Value, &CapError>,
+    ) -> Result<(), CapError>;
 }
 
 fn no_journal() -> CapError {
-    CapError::execution("this airun has no undo journal").with_hint("run airun with its state folder ($AIRUN_HOME)")
+    CapError::execution("this airun has no undo journal")
+        .with_hint("run airun with its state folder ($AIRUN_HOME)")
 }
 
 /// The undo journal.
 pub trait Journal: Send + Sync {
     /// Records the intent and the before-images of the undo targets.
-    fn begin<'a>(&'a self, ws: &'a Workspace, intent: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError>;
+    fn begin<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        intent: &CallIntent<'_>,
+    ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError>;
 
     /// Undoes operations, newest first; returns what was undone.
     fn undo(&self, _ws: &Workspace, _req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
@@ -92,13 +101,21 @@ pub trait Journal: Send + Sync {
 pub struct NoJournal;
 
 impl Journal for NoJournal {
-    fn begin<'a>(&'a self, _: &'a Workspace, _: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+    fn begin<'a>(
+        &'a self,
+        _: &'a Workspace,
+        _: &CallIntent<'_>,
+    ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
         Ok(None)
     }
 }
 
 impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
-    fn begin<'a>(&'a self, ws: &'a Workspace, intent: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+    fn begin<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        intent: &CallIntent<'_>,
+    ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
         (**self).begin(ws, intent)
     }
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {

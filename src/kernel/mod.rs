@@ -5,13 +5,16 @@ pub mod confirm;
 pub mod hooks;
 mod settings;
 
-pub use confirm::{ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfirmer, TerminalConfirmer};
+pub use confirm::{
+    ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfirmer, TerminalConfirmer,
+};
 pub use hooks::{
-    AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId, OpInfo, UndoRequest,
+    AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId,
+    OpInfo, UndoRequest,
 };
 pub use settings::{DEFAULT_ENV_ALLOW, ExecPolicy, NetPolicy, Settings, glob_matches};
 
-use crate::catalog::{Access, CallInfo, CapabilitySet, Capability, UndoStrategy};
+use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::powers::{Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
@@ -120,7 +123,11 @@ impl<S: CapabilitySet> Kernel<S> {
     }
 
     /// Stages 1-3: validation, permission, sandbox.
-    pub fn prepare(&self, name: &str, args: serde_json::Value) -> Result<Prepared<S::Call>, CapError> {
+    pub fn prepare(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+    ) -> Result<Prepared<S::Call>, CapError> {
         // 1. Validation.
         let call = self.set.parse(name, args)?;
         let cap = call.capability();
@@ -130,8 +137,15 @@ impl<S: CapabilitySet> Kernel<S> {
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
         // The exec allowlist, before anything is confirmed or snapshotted.
-        if cap.side_effects.contains(&crate::catalog::SideEffect::SystemExec) {
-            crate::powers::exec::precheck(&self.settings.exec, &self.workspace, &call.params().to_json())?;
+        if cap
+            .side_effects
+            .contains(&crate::catalog::SideEffect::SystemExec)
+        {
+            crate::powers::exec::precheck(
+                &self.settings.exec,
+                &self.workspace,
+                &call.params().to_json(),
+            )?;
         }
         // 3. Sandbox: every path input, for the access its spec declares.
         let mut undo_targets = Vec::new();
@@ -160,7 +174,16 @@ impl<S: CapabilitySet> Kernel<S> {
         let mut op: Option<OpId> = None;
         let mut shown = serde_json::Value::Null;
         let mut cap_id: Option<&'static str> = None;
-        let result = self.run_stages(name, args, confirmer, options, &mut decision, &mut op, &mut shown, &mut cap_id);
+        let result = self.run_stages(
+            name,
+            args,
+            confirmer,
+            options,
+            &mut decision,
+            &mut op,
+            &mut shown,
+            &mut cap_id,
+        );
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
@@ -225,7 +248,10 @@ impl<S: CapabilitySet> Kernel<S> {
             Decision::Allowed
         };
         // HOOK(time-machine): intent record and before-images of the undo targets.
-        let journal_op = if cap.is_mutating() && cap.undo_strategy != UndoStrategy::Journal && !changes_nothing {
+        let journal_op = if cap.is_mutating()
+            && cap.undo_strategy != UndoStrategy::Journal
+            && !changes_nothing
+        {
             self.journal.begin(
                 &self.workspace,
                 &CallIntent {

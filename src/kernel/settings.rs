@@ -127,7 +127,10 @@ impl Settings {
 pub fn glob_matches(glob: &str, name: &str) -> bool {
     let pattern = format!(
         "^{}$",
-        glob.split('*').map(regex::escape).collect::<Vec<_>>().join(".*")
+        glob.split('*')
+            .map(regex::escape)
+            .collect::<Vec<_>>()
+            .join(".*")
     );
     regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(name))
 }

@@ -167,15 +167,21 @@ pub(crate) fn io_err(e: io::Error, path: &Path, doing: &str) -> CapError {
     let shown = path.display();
     // cap-std reports an escape attempt as PermissionDenied: say what it is.
     if e.to_string().contains("outside of the filesystem") {
-        return CapError::new(ErrorKind::DeniedSandbox, format!("`{shown}` leads outside the workspace"))
-            .with_hint("symlinks may point only inside the workspace");
+        return CapError::new(
+            ErrorKind::DeniedSandbox,
+            format!("`{shown}` leads outside the workspace"),
+        )
+        .with_hint("symlinks may point only inside the workspace");
     }
     match e.kind() {
-        io::ErrorKind::NotFound => CapError::new(ErrorKind::NotFound, format!("`{shown}` does not exist"))
-            .with_hint("check the path; io.fs.list_dir shows what is there"),
-        io::ErrorKind::AlreadyExists => {
-            CapError::new(ErrorKind::AlreadyExists, format!("`{shown}` already exists"))
+        io::ErrorKind::NotFound => {
+            CapError::new(ErrorKind::NotFound, format!("`{shown}` does not exist"))
+                .with_hint("check the path; io.fs.list_dir shows what is there")
         }
+        io::ErrorKind::AlreadyExists => CapError::new(
+            ErrorKind::AlreadyExists,
+            format!("`{shown}` already exists"),
+        ),
         io::ErrorKind::PermissionDenied => {
             CapError::execution(format!("permission denied while {doing} `{shown}`"))
         }
@@ -183,15 +189,20 @@ pub(crate) fn io_err(e: io::Error, path: &Path, doing: &str) -> CapError {
         io::ErrorKind::NotADirectory => {
             CapError::execution(format!("a part of `{shown}` is not a folder"))
         }
-        io::ErrorKind::DirectoryNotEmpty => CapError::execution(format!("`{shown}` is a folder that is not empty")),
+        io::ErrorKind::DirectoryNotEmpty => {
+            CapError::execution(format!("`{shown}` is a folder that is not empty"))
+        }
         _ => CapError::execution(format!("error while {doing} `{shown}`: {e}")),
     }
 }
 
 /// The error for a FIFO, socket or device where a regular file is needed.
 fn not_regular(r: &Resolved) -> CapError {
-    CapError::execution(format!("`{}` is not a regular file (a FIFO, socket or device)", r.display()))
-        .with_hint("airun reads and writes regular files only")
+    CapError::execution(format!(
+        "`{}` is not a regular file (a FIFO, socket or device)",
+        r.display()
+    ))
+    .with_hint("airun reads and writes regular files only")
 }
 
 fn lstat(dir: &Dir, r: &Resolved) -> Result<Option<Metadata>, CapError> {
@@ -222,7 +233,9 @@ fn write_temp(dir: &Dir, target: &Resolved, data: &[u8], mode: u32) -> Result<Pa
     let tmp = temp_name(target);
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
-    let mut f = dir.open_with(&tmp, &opts).map_err(|e| io_err(e, target.rel(), "writing"))?;
+    let mut f = dir
+        .open_with(&tmp, &opts)
+        .map_err(|e| io_err(e, target.rel(), "writing"))?;
     let res = f
         .write_all(data)
         .and_then(|_| f.set_permissions(Permissions::from_mode(mode)))
@@ -304,16 +317,22 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     pub fn open_read(&self, p: &WsPath) -> Result<ReadHandle, CapError> {
         let r = self.fs_resolve(p, Access::Read)?;
         let dir = ws(self).dir();
-        let meta = dir.metadata(r.rel()).map_err(|e| io_err(e, r.rel(), "reading"))?;
+        let meta = dir
+            .metadata(r.rel())
+            .map_err(|e| io_err(e, r.rel(), "reading"))?;
         if meta.is_dir() {
-            return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display()))
-                .with_hint("use io.fs.list_dir to see what is in a folder"));
+            return Err(
+                CapError::execution(format!("`{}` is a folder, not a file", r.display()))
+                    .with_hint("use io.fs.list_dir to see what is in a folder"),
+            );
         }
         if !meta.is_file() {
             // Opening a FIFO would block; a device could be endless.
             return Err(not_regular(&r));
         }
-        let file = dir.open(r.rel()).map_err(|e| io_err(e, r.rel(), "reading"))?;
+        let file = dir
+            .open(r.rel())
+            .map_err(|e| io_err(e, r.rel(), "reading"))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(meta.len());
         Ok(ReadHandle { file, len })
     }
@@ -326,8 +345,10 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
             .metadata(r.rel())
             .map_err(|e| io_err(e, r.rel(), "listing"))?;
         if !meta.is_dir() {
-            return Err(CapError::execution(format!("`{}` is not a folder", r.display()))
-                .with_hint("use io.fs.read_file to read a file"));
+            return Err(
+                CapError::execution(format!("`{}` is not a folder", r.display()))
+                    .with_hint("use io.fs.read_file to read a file"),
+            );
         }
         self.walk_children(&r)
     }
@@ -352,9 +373,18 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     /// True when a link at `link` with this target would stay inside the workspace.
     pub fn link_stays_inside(&self, link: &Resolved, target: &Path) -> bool {
         let p = link.parent().rel().join(target);
-        let p = if link.parent().is_root() { target.to_path_buf() } else { p };
+        let p = if link.parent().is_root() {
+            target.to_path_buf()
+        } else {
+            p
+        };
         match p.to_str() {
-            Some(s) => ws(self).resolve(&WsPath::from_spec(s), Access::Inspect).is_ok() && !target.is_absolute(),
+            Some(s) => {
+                ws(self)
+                    .resolve(&WsPath::from_spec(s), Access::Inspect)
+                    .is_ok()
+                    && !target.is_absolute()
+            }
             None => false,
         }
     }
@@ -373,7 +403,9 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     ) -> Result<WriteOutcome, CapError> {
         let r = self.fs_resolve(p, Access::Write)?;
         if r.is_root() {
-            return Err(CapError::execution("the workspace root is a folder, not a file"));
+            return Err(CapError::execution(
+                "the workspace root is a folder, not a file",
+            ));
         }
         let dir = ws(self).dir();
         let parent = r.parent();
@@ -391,7 +423,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         let existing = lstat(dir, &r)?;
         if let Some(m) = &existing {
             if m.is_dir() {
-                return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display())));
+                return Err(CapError::execution(format!(
+                    "`{}` is a folder, not a file",
+                    r.display()
+                )));
             }
             if !m.is_file() {
                 return Err(not_regular(&r));
@@ -402,13 +437,18 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             WriteMode::Append => {
                 let mut opts = OpenOptions::new();
                 opts.append(true).create(true);
-                let mut f = dir.open_with(r.rel(), &opts).map_err(|e| io_err(e, r.rel(), "writing"))?;
+                let mut f = dir
+                    .open_with(r.rel(), &opts)
+                    .map_err(|e| io_err(e, r.rel(), "writing"))?;
                 f.write_all(data)
                     .and_then(|_| f.sync_data())
                     .map_err(|e| io_err(e, r.rel(), "writing"))?;
             }
             WriteMode::Overwrite => {
-                let perm = existing.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0o644);
+                let perm = existing
+                    .as_ref()
+                    .map(|m| m.mode() & 0o7777)
+                    .unwrap_or(0o644);
                 let tmp = write_temp(dir, &r, data, perm)?;
                 crate::timemachine::crash_point!("fs_before_rename");
                 if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
@@ -418,8 +458,11 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             }
             WriteMode::CreateNew => {
                 if existing.is_some() {
-                    return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", r.display()))
-                        .with_hint("use mode overwrite to replace it, or append to add to it"));
+                    return Err(CapError::new(
+                        ErrorKind::AlreadyExists,
+                        format!("`{}` already exists", r.display()),
+                    )
+                    .with_hint("use mode overwrite to replace it, or append to add to it"));
                 }
                 let tmp = write_temp(dir, &r, data, 0o644)?;
                 let linked = dir.hard_link(&tmp, dir, r.rel());
@@ -444,7 +487,9 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     ) -> Result<(WriteOutcome, T), CapError> {
         let r = self.fs_resolve(p, Access::Write)?;
         if r.is_root() {
-            return Err(CapError::execution("the workspace root is a folder, not a file"));
+            return Err(CapError::execution(
+                "the workspace root is a folder, not a file",
+            ));
         }
         let dir = ws(self).dir();
         let parent = r.parent();
@@ -458,18 +503,26 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         let existing = lstat(dir, &r)?;
         if let Some(m) = &existing {
             if m.is_dir() {
-                return Err(CapError::execution(format!("`{}` is a folder, not a file", r.display())));
+                return Err(CapError::execution(format!(
+                    "`{}` is a folder, not a file",
+                    r.display()
+                )));
             }
             if !m.is_file() {
                 return Err(not_regular(&r));
             }
             refuse_hard_links(m, &r)?;
         }
-        let mode = existing.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0o644);
+        let mode = existing
+            .as_ref()
+            .map(|m| m.mode() & 0o7777)
+            .unwrap_or(0o644);
         let tmp = temp_name(&r);
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create_new(true);
-        let file = dir.open_with(&tmp, &opts).map_err(|e| io_err(e, r.rel(), "writing"))?;
+        let file = dir
+            .open_with(&tmp, &opts)
+            .map_err(|e| io_err(e, r.rel(), "writing"))?;
         let mut sink = WriteSink { file };
         let value = match fill(&mut sink) {
             Ok(v) => v,
@@ -545,32 +598,52 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     }
 
     /// Copies one regular file atomically, keeping its permissions; returns the bytes copied.
-    pub fn copy_file(&self, from: &Resolved, to: &Resolved, overwrite: bool) -> Result<u64, CapError> {
+    pub fn copy_file(
+        &self,
+        from: &Resolved,
+        to: &Resolved,
+        overwrite: bool,
+    ) -> Result<u64, CapError> {
         let w = ws(self);
         w.recheck(from, Access::Read)?;
         w.recheck(to, Access::Write)?;
         let dir = w.dir();
         if let Some(m) = lstat(dir, to)? {
             if !overwrite {
-                return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", to.display()))
-                    .with_hint("pass overwrite: true to replace it"));
+                return Err(CapError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("`{}` already exists", to.display()),
+                )
+                .with_hint("pass overwrite: true to replace it"));
             }
             if m.is_dir() {
-                return Err(CapError::execution(format!("`{}` is a folder; it cannot be replaced by a file", to.display())));
+                return Err(CapError::execution(format!(
+                    "`{}` is a folder; it cannot be replaced by a file",
+                    to.display()
+                )));
             }
             refuse_hard_links(&m, to)?;
         }
-        let meta = dir.symlink_metadata(from.rel()).map_err(|e| io_err(e, from.rel(), "copying"))?;
+        let meta = dir
+            .symlink_metadata(from.rel())
+            .map_err(|e| io_err(e, from.rel(), "copying"))?;
         if !meta.is_file() {
             return Err(not_regular(from));
         }
-        let mut src = dir.open(from.rel()).map_err(|e| io_err(e, from.rel(), "copying"))?;
+        let mut src = dir
+            .open(from.rel())
+            .map_err(|e| io_err(e, from.rel(), "copying"))?;
         let tmp = temp_name(to);
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
-        let mut dst = dir.open_with(&tmp, &opts).map_err(|e| io_err(e, to.rel(), "copying"))?;
+        let mut dst = dir
+            .open_with(&tmp, &opts)
+            .map_err(|e| io_err(e, to.rel(), "copying"))?;
         let res = io::copy(&mut src, &mut dst)
-            .and_then(|n| dst.set_permissions(Permissions::from_mode(meta.mode() & 0o7777)).map(|_| n))
+            .and_then(|n| {
+                dst.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
+                    .map(|_| n)
+            })
             .and_then(|n| dst.sync_data().map(|_| n))
             .and_then(|n| dir.rename(&tmp, dir, to.rel()).map(|_| n));
         match res {
@@ -589,7 +662,11 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         if !self.link_stays_inside(link, target) {
             return Err(CapError::new(
                 ErrorKind::DeniedSandbox,
-                format!("a link at `{}` to `{}` would point outside the workspace", link.display(), target.display()),
+                format!(
+                    "a link at `{}` to `{}` would point outside the workspace",
+                    link.display(),
+                    target.display()
+                ),
             ));
         }
         ws(self)
@@ -624,25 +701,31 @@ impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
     pub fn remove(&self, p: &WsPath, recursive: bool) -> Result<EntryKind, CapError> {
         let r = self.fs_resolve(p, Access::Delete)?;
         if r.is_root() {
-            return Err(CapError::new(ErrorKind::DeniedSandbox, "the workspace root itself cannot be deleted")
-                .with_hint("delete the entries inside it instead"));
+            return Err(CapError::new(
+                ErrorKind::DeniedSandbox,
+                "the workspace root itself cannot be deleted",
+            )
+            .with_hint("delete the entries inside it instead"));
         }
         let dir = ws(self).dir();
         let meta = lstat(dir, &r)?.ok_or_else(|| {
-            CapError::new(ErrorKind::NotFound, format!("`{}` does not exist", r.display()))
+            CapError::new(
+                ErrorKind::NotFound,
+                format!("`{}` does not exist", r.display()),
+            )
         })?;
         let kind = EntryKind::of(&meta);
         if kind != EntryKind::Dir {
-            dir.remove_file(r.rel()).map_err(|e| io_err(e, r.rel(), "deleting"))?;
+            dir.remove_file(r.rel())
+                .map_err(|e| io_err(e, r.rel(), "deleting"))?;
             return Ok(kind);
         }
         if !recursive {
             return match dir.remove_dir(r.rel()) {
                 Ok(()) => Ok(kind),
-                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Err(CapError::execution(format!(
-                    "`{}` is a folder that is not empty",
-                    r.display()
-                ))
+                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Err(CapError::execution(
+                    format!("`{}` is a folder that is not empty", r.display()),
+                )
                 .with_hint("pass recursive: true to delete it with everything inside")),
                 Err(e) => Err(io_err(e, r.rel(), "deleting")),
             };
@@ -669,7 +752,8 @@ impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
                 }
             }
         }
-        dir.remove_dir(r.rel()).map_err(|e| io_err(e, r.rel(), "deleting"))
+        dir.remove_dir(r.rel())
+            .map_err(|e| io_err(e, r.rel(), "deleting"))
     }
 }
 
@@ -677,13 +761,21 @@ impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
 impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
     /// Renames `from` to `to` (a symlink is moved as a link). Refuses to replace an existing
     /// `to` unless `overwrite`; never replaces a folder with a file or the reverse.
-    pub fn rename(&self, from: &WsPath, to: &WsPath, overwrite: bool) -> Result<(Resolved, Resolved), CapError> {
+    pub fn rename(
+        &self,
+        from: &WsPath,
+        to: &WsPath,
+        overwrite: bool,
+    ) -> Result<(Resolved, Resolved), CapError> {
         let w = ws(self);
         let src = self.fs_resolve(from, Access::Delete)?;
         let dst = self.fs_resolve(to, Access::Delete)?;
         w.recheck(&dst, Access::Write)?;
         if src.is_root() || dst.is_root() {
-            return Err(CapError::new(ErrorKind::DeniedSandbox, "the workspace root cannot be moved or replaced"));
+            return Err(CapError::new(
+                ErrorKind::DeniedSandbox,
+                "the workspace root cannot be moved or replaced",
+            ));
         }
         if dst.rel().starts_with(src.rel()) {
             return Err(CapError::execution(format!(
@@ -694,12 +786,18 @@ impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
         }
         let dir = w.dir();
         let sm = lstat(dir, &src)?.ok_or_else(|| {
-            CapError::new(ErrorKind::NotFound, format!("`{}` does not exist", src.display()))
+            CapError::new(
+                ErrorKind::NotFound,
+                format!("`{}` does not exist", src.display()),
+            )
         })?;
         if let Some(dm) = lstat(dir, &dst)? {
             if !overwrite {
-                return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", dst.display()))
-                    .with_hint("pass overwrite: true to replace it"));
+                return Err(CapError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("`{}` already exists", dst.display()),
+                )
+                .with_hint("pass overwrite: true to replace it"));
             }
             if dm.is_dir() != sm.is_dir() {
                 return Err(CapError::execution(format!(

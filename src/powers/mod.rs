@@ -17,7 +17,9 @@ mod sys;
 pub use exec::{ExecOutcome, ExecRequest};
 pub use fs::{EntryInfo, EntryKind, ReadHandle, WriteMode, WriteOutcome, WriteSink};
 pub use fs::{StagedFile, WalkEntry, WalkFlow, WalkOptions, WalkStats};
-pub use net::{HttpRequest, HttpResponse, MAX_REDIRECTS, SENSITIVE_HEADERS, SendMethod, address_class};
+pub use net::{
+    HttpRequest, HttpResponse, MAX_REDIRECTS, SENSITIVE_HEADERS, SendMethod, address_class,
+};
 pub use sys::OsFacts;
 
 use crate::error::{CapError, ErrorKind};
@@ -47,10 +49,15 @@ pub struct Env<'a> {
     pub(crate) journal: &'a dyn crate::kernel::Journal,
 }
 
+/// The type-level list of a context's powers.
+type Powers<R, W, D, NR, NW, X, S, M> = fn() -> (R, W, D, NR, NW, X, S, M);
+
 /// The context a handler runs in, carrying exactly the powers its spec declares.
 pub struct Ctx<'a, R, W, D, NR, NW, X, S, M> {
     env: &'a Env<'a>,
-    _powers: PhantomData<fn() -> (R, W, D, NR, NW, X, S, M)>,
+    // Eight type-level flags are the design: one per power.
+    #[allow(clippy::type_complexity)]
+    _powers: PhantomData<Powers<R, W, D, NR, NW, X, S, M>>,
 }
 
 impl<'a, R, W, D, NR, NW, X, S, M> Ctx<'a, R, W, D, NR, NW, X, S, M> {
@@ -67,11 +74,16 @@ impl<'a, R, W, D, NR, NW, X, S, M> Ctx<'a, R, W, D, NR, NW, X, S, M> {
     /// call this between steps so a call stops cleanly.
     pub fn checkpoint(&self) -> Result<(), CapError> {
         if self.env.cancel.load(Ordering::Relaxed) {
-            return Err(CapError::new(ErrorKind::Cancelled, "the call was cancelled"));
+            return Err(CapError::new(
+                ErrorKind::Cancelled,
+                "the call was cancelled",
+            ));
         }
         if Instant::now() >= self.env.deadline {
-            return Err(CapError::new(ErrorKind::Timeout, "the call ran past its time limit")
-                .with_hint("narrow the request (fewer files, a smaller range) and try again"));
+            return Err(
+                CapError::new(ErrorKind::Timeout, "the call ran past its time limit")
+                    .with_hint("narrow the request (fewer files, a smaller range) and try again"),
+            );
         }
         Ok(())
     }

@@ -78,10 +78,17 @@ impl Workspace {
     /// Opens the workspace at `root`, creating the folder when `create` is set.
     /// `state_dir` is airun's own state folder; if it lies inside the workspace it is
     /// refused to every capability.
-    pub fn open(root: &Path, create: bool, state_dir: Option<&Path>) -> Result<Workspace, CapError> {
+    pub fn open(
+        root: &Path,
+        create: bool,
+        state_dir: Option<&Path>,
+    ) -> Result<Workspace, CapError> {
         if create {
             std::fs::create_dir_all(root).map_err(|e| {
-                CapError::execution(format!("cannot create the workspace {}: {e}", root.display()))
+                CapError::execution(format!(
+                    "cannot create the workspace {}: {e}",
+                    root.display()
+                ))
             })?;
         }
         let canonical = root.canonicalize().map_err(|e| {
@@ -89,7 +96,10 @@ impl Workspace {
                 .with_hint("pass an existing folder with --workspace DIR")
         })?;
         let dir = Dir::open_ambient_dir(&canonical, ambient_authority()).map_err(|e| {
-            CapError::execution(format!("cannot open the workspace {}: {e}", canonical.display()))
+            CapError::execution(format!(
+                "cannot open the workspace {}: {e}",
+                canonical.display()
+            ))
         })?;
         let state_rel = state_dir
             .and_then(|s| s.canonicalize().ok().or_else(|| Some(s.to_path_buf())))

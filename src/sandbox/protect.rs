@@ -37,7 +37,9 @@ fn git_protected(rel: &Path, access: Access) -> bool {
             continue;
         }
         // `.git` itself: a `gitdir: ...` file there points the repository anywhere.
-        let Some(next) = comps.get(i + 1) else { return true };
+        let Some(next) = comps.get(i + 1) else {
+            return true;
+        };
         if GIT_READ_ONLY.iter().any(|p| next.eq_ignore_ascii_case(p)) {
             return true;
         }
@@ -75,7 +77,10 @@ impl Protected {
             let contains = state.starts_with(rel) && !path.is_root();
             if inside || (contains && matches!(access, Access::Write | Access::Delete)) {
                 return Err(denied(
-                    format!("`{}` is airun's own state folder, which capabilities cannot touch", rel.display()),
+                    format!(
+                        "`{}` is airun's own state folder, which capabilities cannot touch",
+                        rel.display()
+                    ),
                     "choose another path",
                 ));
             }

@@ -139,7 +139,8 @@ fn push_components(queue: &mut VecDeque<OsString>, path: &Path, raw: &str) -> Re
 /// component (so `/ws-evil` is not inside `/ws`).
 fn target_stays_inside(stack: &[OsString], target: &Path, root: &Path) -> bool {
     if target.is_absolute() {
-        return target.starts_with(root) && lexical_depth_ok(0, target.strip_prefix(root).unwrap_or(target));
+        return target.starts_with(root)
+            && lexical_depth_ok(0, target.strip_prefix(root).unwrap_or(target));
     }
     lexical_depth_ok(stack.len(), target)
 }

@@ -7,7 +7,10 @@ use crate::stdlib::generated::io::fs::*;
 use crate::types::WsPath;
 
 /// `io.fs.write_file`.
-pub fn write_file(ctx: &mut WriteFileCtx<'_>, p: WriteFileParams) -> Result<WriteFileResult, CapError> {
+pub fn write_file(
+    ctx: &mut WriteFileCtx<'_>,
+    p: WriteFileParams,
+) -> Result<WriteFileResult, CapError> {
     let mode = match p.mode {
         WriteFileMode::Overwrite => WriteMode::Overwrite,
         WriteFileMode::CreateNew => WriteMode::CreateNew,
@@ -49,7 +52,11 @@ pub fn list_dir(ctx: &mut ListDirCtx<'_>, p: ListDirParams) -> Result<ListDirRes
     let mut truncated = false;
     let mut stack: Vec<Vec<EntryInfo>> = vec![ctx.list(&p.path)?];
     'walk: while let Some(level) = stack.last_mut() {
-        let Some(e) = (if level.is_empty() { None } else { Some(level.remove(0)) }) else {
+        let Some(e) = (if level.is_empty() {
+            None
+        } else {
+            Some(level.remove(0))
+        }) else {
             stack.pop();
             continue;
         };
@@ -93,11 +100,17 @@ pub fn make_dir(ctx: &mut MakeDirCtx<'_>, p: MakeDirParams) -> Result<MakeDirRes
         ctx.create_dir(&p.path)?
     };
     if !created && !p.exist_ok {
-        return Err(CapError::new(ErrorKind::AlreadyExists, format!("the folder `{shown}` already exists"))
-            .with_field("path")
-            .with_hint("pass exist_ok: true to accept an existing folder"));
+        return Err(CapError::new(
+            ErrorKind::AlreadyExists,
+            format!("the folder `{shown}` already exists"),
+        )
+        .with_field("path")
+        .with_hint("pass exist_ok: true to accept an existing folder"));
     }
-    Ok(MakeDirResult { path: shown, created })
+    Ok(MakeDirResult {
+        path: shown,
+        created,
+    })
 }
 
 /// `io.fs.delete`.
@@ -146,7 +159,13 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
     let dst = ctx.resolve(&p.destination, Access::Write)?;
     let src_info = ctx
         .stat(&WsPath::from_spec(&src.display()))?
-        .ok_or_else(|| CapError::new(ErrorKind::NotFound, format!("`{}` does not exist", p.source)).with_field("source"))?;
+        .ok_or_else(|| {
+            CapError::new(
+                ErrorKind::NotFound,
+                format!("`{}` does not exist", p.source),
+            )
+            .with_field("source")
+        })?;
     if src_info.kind != EntryKind::Dir {
         let bytes = ctx.copy_file(&src, &dst, p.overwrite)?;
         return Ok(CopyResult {
@@ -156,9 +175,11 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
         });
     }
     if !p.recursive {
-        return Err(CapError::execution(format!("`{}` is a folder", src.display()))
-            .with_field("source")
-            .with_hint("pass recursive: true to copy a folder with everything inside it"));
+        return Err(
+            CapError::execution(format!("`{}` is a folder", src.display()))
+                .with_field("source")
+                .with_hint("pass recursive: true to copy a folder with everything inside it"),
+        );
     }
     if dst.rel().starts_with(src.rel()) {
         return Err(CapError::execution(format!(
@@ -180,8 +201,17 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
         }
     }
     let target_of = |e: &EntryInfo| {
-        let rest = e.path.rel().strip_prefix(src.rel()).unwrap_or(e.path.rel()).to_path_buf();
-        let joined = if dst.is_root() { rest } else { dst.rel().join(rest) };
+        let rest = e
+            .path
+            .rel()
+            .strip_prefix(src.rel())
+            .unwrap_or(e.path.rel())
+            .to_path_buf();
+        let joined = if dst.is_root() {
+            rest
+        } else {
+            dst.rel().join(rest)
+        };
         WsPath::from_spec(&joined.to_string_lossy())
     };
     let mut links = Vec::new();
@@ -206,12 +236,18 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
     let mut dir_modes = Vec::new();
     match ctx.stat(&p.destination)? {
         Some(_) if !p.overwrite => {
-            return Err(CapError::new(ErrorKind::AlreadyExists, format!("`{}` already exists", dst.display()))
-                .with_field("destination")
-                .with_hint("pass overwrite: true to copy over it"));
+            return Err(CapError::new(
+                ErrorKind::AlreadyExists,
+                format!("`{}` already exists", dst.display()),
+            )
+            .with_field("destination")
+            .with_hint("pass overwrite: true to copy over it"));
         }
         Some(info) if info.kind != EntryKind::Dir => {
-            return Err(CapError::execution(format!("`{}` is a file; a folder cannot replace it", dst.display())));
+            return Err(CapError::execution(format!(
+                "`{}` is a file; a folder cannot replace it",
+                dst.display()
+            )));
         }
         Some(_) => {}
         None => {
@@ -259,4 +295,3 @@ pub fn copy(ctx: &mut CopyCtx<'_>, p: CopyParams) -> Result<CopyResult, CapError
         bytes,
     })
 }
-

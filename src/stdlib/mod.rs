@@ -27,8 +27,10 @@ pub mod generated {
 pub use generated::{CATALOG, Call, Capabilities, Handlers};
 
 use crate::error::CapError;
+use generated::{
+    data::json, io::fs as iofs, sys, sys::exec as sysexec, sys::info, text::regex, text::template,
+};
 use generated::{net::http, sys::archive as sysarchive};
-use generated::{data::json, io::fs as iofs, sys, sys::exec as sysexec, sys::info, text::regex, text::template};
 
 /// The standard library's handlers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,7 +42,11 @@ pub fn capabilities() -> Capabilities<Stdlib> {
 }
 
 impl Handlers for Stdlib {
-    fn data_json_parse(&self, ctx: &mut json::ParseCtx<'_>, p: json::ParseParams) -> Result<json::ParseResult, CapError> {
+    fn data_json_parse(
+        &self,
+        ctx: &mut json::ParseCtx<'_>,
+        p: json::ParseParams,
+    ) -> Result<json::ParseResult, CapError> {
         data::parse(ctx, p)
     }
     fn data_json_stringify(
@@ -50,34 +56,74 @@ impl Handlers for Stdlib {
     ) -> Result<json::StringifyResult, CapError> {
         data::stringify(ctx, p)
     }
-    fn io_fs_copy(&self, ctx: &mut iofs::CopyCtx<'_>, p: iofs::CopyParams) -> Result<iofs::CopyResult, CapError> {
+    fn io_fs_copy(
+        &self,
+        ctx: &mut iofs::CopyCtx<'_>,
+        p: iofs::CopyParams,
+    ) -> Result<iofs::CopyResult, CapError> {
         fs::copy(ctx, p)
     }
-    fn io_fs_delete(&self, ctx: &mut iofs::DeleteCtx<'_>, p: iofs::DeleteParams) -> Result<iofs::DeleteResult, CapError> {
+    fn io_fs_delete(
+        &self,
+        ctx: &mut iofs::DeleteCtx<'_>,
+        p: iofs::DeleteParams,
+    ) -> Result<iofs::DeleteResult, CapError> {
         fs::delete(ctx, p)
     }
-    fn io_fs_edit_file(&self, ctx: &mut iofs::EditFileCtx<'_>, p: iofs::EditFileParams) -> Result<iofs::EditFileResult, CapError> {
+    fn io_fs_edit_file(
+        &self,
+        ctx: &mut iofs::EditFileCtx<'_>,
+        p: iofs::EditFileParams,
+    ) -> Result<iofs::EditFileResult, CapError> {
         edit::edit_file(ctx, p)
     }
-    fn io_fs_exists(&self, ctx: &mut iofs::ExistsCtx<'_>, p: iofs::ExistsParams) -> Result<iofs::ExistsResult, CapError> {
+    fn io_fs_exists(
+        &self,
+        ctx: &mut iofs::ExistsCtx<'_>,
+        p: iofs::ExistsParams,
+    ) -> Result<iofs::ExistsResult, CapError> {
         fs::exists(ctx, p)
     }
-    fn io_fs_list_dir(&self, ctx: &mut iofs::ListDirCtx<'_>, p: iofs::ListDirParams) -> Result<iofs::ListDirResult, CapError> {
+    fn io_fs_list_dir(
+        &self,
+        ctx: &mut iofs::ListDirCtx<'_>,
+        p: iofs::ListDirParams,
+    ) -> Result<iofs::ListDirResult, CapError> {
         fs::list_dir(ctx, p)
     }
-    fn io_fs_make_dir(&self, ctx: &mut iofs::MakeDirCtx<'_>, p: iofs::MakeDirParams) -> Result<iofs::MakeDirResult, CapError> {
+    fn io_fs_make_dir(
+        &self,
+        ctx: &mut iofs::MakeDirCtx<'_>,
+        p: iofs::MakeDirParams,
+    ) -> Result<iofs::MakeDirResult, CapError> {
         fs::make_dir(ctx, p)
     }
-    fn io_fs_move(&self, ctx: &mut iofs::MoveCtx<'_>, p: iofs::MoveParams) -> Result<iofs::MoveResult, CapError> {
+    fn io_fs_move(
+        &self,
+        ctx: &mut iofs::MoveCtx<'_>,
+        p: iofs::MoveParams,
+    ) -> Result<iofs::MoveResult, CapError> {
         fs::move_entry(ctx, p)
     }
-    fn io_fs_read_file(&self, ctx: &mut iofs::ReadFileCtx<'_>, p: iofs::ReadFileParams) -> Result<iofs::ReadFileResult, CapError> {
+    fn io_fs_read_file(
+        &self,
+        ctx: &mut iofs::ReadFileCtx<'_>,
+        p: iofs::ReadFileParams,
+    ) -> Result<iofs::ReadFileResult, CapError> {
         read::read_file(ctx, p)
     }
-    fn io_fs_search(&self, ctx: &mut iofs::SearchCtx<'_>, p: iofs::SearchParams) -> Result<iofs::SearchResult, CapError> {
+    fn io_fs_search(
+        &self,
+        ctx: &mut iofs::SearchCtx<'_>,
+        p: iofs::SearchParams,
+    ) -> Result<iofs::SearchResult, CapError> {
         search::search(ctx, p)
     }
-    fn io_fs_stat(&self, ctx: &mut iofs::StatCtx<'_>, p: iofs::StatParams) -> Result<iofs::StatResult, CapError> {
+    fn io_fs_stat(
+        &self,
+        ctx: &mut iofs::StatCtx<'_>,
+        p: iofs::StatParams,
+    ) -> Result<iofs::StatResult, CapError> {
         stat::stat(ctx, p)
     }
     fn io_fs_write_file(
@@ -87,13 +133,25 @@ impl Handlers for Stdlib {
     ) -> Result<iofs::WriteFileResult, CapError> {
         fs::write_file(ctx, p)
     }
-    fn net_http_get(&self, ctx: &mut http::GetCtx<'_>, p: http::GetParams) -> Result<http::GetResult, CapError> {
+    fn net_http_get(
+        &self,
+        ctx: &mut http::GetCtx<'_>,
+        p: http::GetParams,
+    ) -> Result<http::GetResult, CapError> {
         net::get(ctx, p)
     }
-    fn net_http_post(&self, ctx: &mut http::PostCtx<'_>, p: http::PostParams) -> Result<http::PostResult, CapError> {
+    fn net_http_post(
+        &self,
+        ctx: &mut http::PostCtx<'_>,
+        p: http::PostParams,
+    ) -> Result<http::PostResult, CapError> {
         net::post(ctx, p)
     }
-    fn net_http_put(&self, ctx: &mut http::PutCtx<'_>, p: http::PutParams) -> Result<http::PutResult, CapError> {
+    fn net_http_put(
+        &self,
+        ctx: &mut http::PutCtx<'_>,
+        p: http::PutParams,
+    ) -> Result<http::PutResult, CapError> {
         net::put(ctx, p)
     }
     fn sys_archive_unzip(
@@ -103,16 +161,32 @@ impl Handlers for Stdlib {
     ) -> Result<sysarchive::UnzipResult, CapError> {
         unzip::unzip(ctx, p)
     }
-    fn sys_archive_zip(&self, ctx: &mut sysarchive::ZipCtx<'_>, p: sysarchive::ZipParams) -> Result<sysarchive::ZipResult, CapError> {
+    fn sys_archive_zip(
+        &self,
+        ctx: &mut sysarchive::ZipCtx<'_>,
+        p: sysarchive::ZipParams,
+    ) -> Result<sysarchive::ZipResult, CapError> {
         archive::zip(ctx, p)
     }
-    fn sys_history(&self, ctx: &mut sys::HistoryCtx<'_>, p: sys::HistoryParams) -> Result<sys::HistoryResult, CapError> {
+    fn sys_history(
+        &self,
+        ctx: &mut sys::HistoryCtx<'_>,
+        p: sys::HistoryParams,
+    ) -> Result<sys::HistoryResult, CapError> {
         journal::history(ctx, p)
     }
-    fn sys_undo(&self, ctx: &mut sys::UndoCtx<'_>, p: sys::UndoParams) -> Result<sys::UndoResult, CapError> {
+    fn sys_undo(
+        &self,
+        ctx: &mut sys::UndoCtx<'_>,
+        p: sys::UndoParams,
+    ) -> Result<sys::UndoResult, CapError> {
         journal::undo(ctx, p)
     }
-    fn sys_exec_run(&self, ctx: &mut sysexec::RunCtx<'_>, p: sysexec::RunParams) -> Result<sysexec::RunResult, CapError> {
+    fn sys_exec_run(
+        &self,
+        ctx: &mut sysexec::RunCtx<'_>,
+        p: sysexec::RunParams,
+    ) -> Result<sysexec::RunResult, CapError> {
         exec::run(ctx, p)
     }
     fn sys_info_get_env_var(
@@ -122,13 +196,25 @@ impl Handlers for Stdlib {
     ) -> Result<info::GetEnvVarResult, CapError> {
         sysinfo::get_env_var(ctx, p)
     }
-    fn sys_info_get_os(&self, ctx: &mut info::GetOsCtx<'_>, p: info::GetOsParams) -> Result<info::GetOsResult, CapError> {
+    fn sys_info_get_os(
+        &self,
+        ctx: &mut info::GetOsCtx<'_>,
+        p: info::GetOsParams,
+    ) -> Result<info::GetOsResult, CapError> {
         sysinfo::get_os(ctx, p)
     }
-    fn sys_info_get_time(&self, ctx: &mut info::GetTimeCtx<'_>, p: info::GetTimeParams) -> Result<info::GetTimeResult, CapError> {
+    fn sys_info_get_time(
+        &self,
+        ctx: &mut info::GetTimeCtx<'_>,
+        p: info::GetTimeParams,
+    ) -> Result<info::GetTimeResult, CapError> {
         sysinfo::get_time(ctx, p)
     }
-    fn text_regex_match(&self, ctx: &mut regex::MatchCtx<'_>, p: regex::MatchParams) -> Result<regex::MatchResult, CapError> {
+    fn text_regex_match(
+        &self,
+        ctx: &mut regex::MatchCtx<'_>,
+        p: regex::MatchParams,
+    ) -> Result<regex::MatchResult, CapError> {
         text::regex_match(ctx, p)
     }
     fn text_template_render(

@@ -251,7 +251,10 @@ pub fn render(ctx: &mut RenderCtx<'_>, p: RenderParams) -> Result<RenderResult, 
         if e.kind() == minijinja::ErrorKind::OutOfFuel {
             return Err(CapError::new(
                 ErrorKind::Execution,
-                format!("the template does too much work{}: it ran out of its {FUEL} steps", line_suffix(&e)),
+                format!(
+                    "the template does too much work{}: it ran out of its {FUEL} steps",
+                    line_suffix(&e)
+                ),
             )
             .with_field("template")
             .with_hint("loop over fewer items (smaller ranges, fewer nested loops)"));

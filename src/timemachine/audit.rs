@@ -46,7 +46,9 @@ pub fn shrink(v: serde_json::Value) -> serde_json::Value {
             "blake3": blake3::hash(s.as_bytes()).to_hex().to_string(),
             "length": s.len(),
         }),
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(shrink).collect()),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(shrink).collect())
+        }
         serde_json::Value::Object(o) => {
             serde_json::Value::Object(o.into_iter().map(|(k, v)| (k, shrink(v))).collect())
         }
@@ -68,18 +70,24 @@ fn record_hash(r: &Record) -> String {
         r.op,
         r.prev_hash
     ]);
-    blake3::hash(canonical.to_string().as_bytes()).to_hex().to_string()
+    blake3::hash(canonical.to_string().as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 /// Appends a record (seq, prev_hash and hash are filled in).
 pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
         .ok();
-    let (seq, prev) = last.map(|(s, h)| (s + 1, h)).unwrap_or((1, GENESIS.to_string()));
+    let (seq, prev) = last
+        .map(|(s, h)| (s + 1, h))
+        .unwrap_or((1, GENESIS.to_string()));
     r.seq = seq;
     r.prev_hash = prev;
     r.hash = record_hash(&r);
@@ -107,7 +115,8 @@ pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Rec
             user: r.get(2)?,
             workspace: r.get(3)?,
             capability: r.get(4)?,
-            params: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+            params: serde_json::from_str(&r.get::<_, String>(5)?)
+                .unwrap_or(serde_json::Value::Null),
             decision: r.get(6)?,
             outcome: r.get(7)?,
             duration_ms: r.get(8)?,
@@ -128,8 +137,7 @@ pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Rec
 pub fn verify(conn: &Connection) -> rusqlite::Result<Result<usize, String>> {
     let records = list(conn, None)?;
     let mut prev = GENESIS.to_string();
-    let mut expected_seq = 1;
-    for r in &records {
+    for (expected_seq, r) in (1..).zip(records.iter()) {
         if r.seq != expected_seq {
             return Ok(Err(format!(
                 "record {expected_seq} is missing (the next record is {})",
@@ -144,10 +152,12 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Result<usize, String>> {
             )));
         }
         if record_hash(r) != r.hash {
-            return Ok(Err(format!("record {} was changed after it was written", r.seq)));
+            return Ok(Err(format!(
+                "record {} was changed after it was written",
+                r.seq
+            )));
         }
         prev = r.hash.clone();
-        expected_seq += 1;
     }
     let head = super::db::meta(conn, "audit_head")?;
     if let Some(head) = head {
@@ -160,7 +170,9 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Result<usize, String>> {
             )));
         }
         if seq == records.len() as i64 && seq > 0 && hash != prev {
-            return Ok(Err(format!("record {seq} was changed after it was written")));
+            return Ok(Err(format!(
+                "record {seq} was changed after it was written"
+            )));
         }
     }
     Ok(Ok(records.len()))

@@ -22,7 +22,9 @@ impl BlobStore {
     /// Opens (and creates) the store at `dir`.
     pub fn open(dir: &Path) -> io::Result<BlobStore> {
         fs::create_dir_all(dir.join("tmp"))?;
-        Ok(BlobStore { dir: dir.to_path_buf() })
+        Ok(BlobStore {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Where the blob with this hash lives.
@@ -38,7 +40,9 @@ impl BlobStore {
 
     fn temp(&self) -> PathBuf {
         let n = TEMP.fetch_add(1, Ordering::Relaxed);
-        self.dir.join("tmp").join(format!("{}-{n}", std::process::id()))
+        self.dir
+            .join("tmp")
+            .join(format!("{}-{n}", std::process::id()))
     }
 
     fn publish(&self, temp: &Path, hash: &str) -> io::Result<()> {

@@ -1,8 +1,8 @@
 //! The SQLite database of one workspace: the undo journal and the audit log.
 
 use super::image::{Entry, Kind, StatKey};
-use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -89,7 +89,13 @@ impl Phase {
 }
 
 /// Stores the image of one target.
-pub fn put_image(conn: &Connection, op: i64, phase: Phase, target: usize, image: &[Entry]) -> rusqlite::Result<()> {
+pub fn put_image(
+    conn: &Connection,
+    op: i64,
+    phase: Phase,
+    target: usize,
+    image: &[Entry],
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR REPLACE INTO images (op, phase, target, ord, path, kind, mode, size, blob, link) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
@@ -156,7 +162,8 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<(
 
 /// The stat cache: the hash of each workspace file as of its last snapshot, by path.
 pub fn stat_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -190,7 +197,15 @@ pub fn update_stat_cache(
             "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, ino, dev, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (path, k, blob) in updates {
-            put.execute(params![path, k.size as i64, k.mtime_ns, k.ctime_ns, k.ino as i64, k.dev as i64, blob])?;
+            put.execute(params![
+                path,
+                k.size as i64,
+                k.mtime_ns,
+                k.ctime_ns,
+                k.ino as i64,
+                k.dev as i64,
+                blob
+            ])?;
         }
         let mut del = tx.prepare_cached("DELETE FROM stat_cache WHERE path = ?1")?;
         for path in gone {

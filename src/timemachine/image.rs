@@ -109,8 +109,14 @@ impl StatKey {
     fn of(meta: &cap_std::fs::Metadata) -> StatKey {
         StatKey {
             size: meta.len(),
-            mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
-            ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
             ino: meta.ino(),
             dev: meta.dev(),
         }
@@ -173,7 +179,12 @@ impl StatCache {
 
     fn record(&mut self, path: &str, key: StatKey, hash: &str) {
         let settled = key.mtime_ns.max(key.ctime_ns) < self.started_ns.saturating_sub(RACY);
-        if settled && self.known.get(path).is_none_or(|(k, h)| *k != key || h != hash) {
+        if settled
+            && self
+                .known
+                .get(path)
+                .is_none_or(|(k, h)| *k != key || h != hash)
+        {
             self.updates.push((path.to_string(), key, hash.to_string()));
         }
     }
@@ -226,7 +237,10 @@ impl Walker<'_> {
             if let Some(c) = self.cache.as_deref_mut() {
                 c.seen.insert(path.clone());
             }
-            let cached = self.cache.as_deref().and_then(|c| c.lookup(&path, &key, store));
+            let cached = self
+                .cache
+                .as_deref()
+                .and_then(|c| c.lookup(&path, &key, store));
             let (hash, size) = match cached {
                 Some(hash) => {
                     if let Some(c) = self.cache.as_deref_mut() {
@@ -271,13 +285,21 @@ impl Walker<'_> {
                 link: None,
             });
             let mut names: Vec<_> = dir
-                .read_dir(if p.as_os_str().is_empty() { Path::new(".") } else { p })?
+                .read_dir(if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                })?
                 .filter_map(|e| e.ok().map(|e| e.file_name()))
                 .collect();
             names.sort();
             for name in names {
                 // Children of the root are `name`, not `./name`.
-                let child = if p.as_os_str() == "." { PathBuf::from(name) } else { p.join(name) };
+                let child = if p.as_os_str() == "." {
+                    PathBuf::from(name)
+                } else {
+                    p.join(name)
+                };
                 if self.skip.is_some_and(|s| child == s) {
                     continue;
                 }
@@ -320,7 +342,10 @@ static TEMP: AtomicU64 = AtomicU64::new(0);
 
 fn temp_beside(p: &Path) -> PathBuf {
     let n = TEMP.fetch_add(1, Ordering::Relaxed);
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = format!(".{name}.airun-restore-{}-{n}", std::process::id());
     match p.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.join(tmp),
@@ -376,8 +401,15 @@ pub fn restore(dir: &Dir, store: &BlobStore, image: &[Entry]) -> io::Result<()> 
 }
 
 /// [`restore`], leaving `skip` (airun's own state folder inside the workspace) alone.
-pub fn restore_skipping(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Option<&Path>) -> io::Result<()> {
-    let Some(root) = image.first() else { return Ok(()) };
+pub fn restore_skipping(
+    dir: &Dir,
+    store: &BlobStore,
+    image: &[Entry],
+    skip: Option<&Path>,
+) -> io::Result<()> {
+    let Some(root) = image.first() else {
+        return Ok(());
+    };
     let root_path = Path::new(&root.path);
     let is_dir_now = dir.symlink_metadata(root_path).is_ok_and(|m| m.is_dir());
     if root.kind == Kind::Dir && (is_dir_now || root.path == ".") {
@@ -419,7 +451,11 @@ pub fn restore_skipping(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Opt
         }
     }
     for (p, mode) in dirs.into_iter().rev() {
-        let p = if p.as_os_str() == "." { PathBuf::from(".") } else { p };
+        let p = if p.as_os_str() == "." {
+            PathBuf::from(".")
+        } else {
+            p
+        };
         dir.set_permissions(&p, Permissions::from_mode(mode))?;
     }
     Ok(())
@@ -440,14 +476,22 @@ fn kind_of(meta: &cap_std::fs::Metadata) -> Kind {
 
 /// Removes every entry under the folder `p` that `want` lacks or has as another kind.
 fn prune(dir: &Dir, p: &Path, want: &HashMap<&str, &Entry>, skip: Option<&Path>) -> io::Result<()> {
-    let listed = if p.as_os_str() == "." { Path::new(".") } else { p };
+    let listed = if p.as_os_str() == "." {
+        Path::new(".")
+    } else {
+        p
+    };
     let mut names: Vec<_> = dir
         .read_dir(listed)?
         .filter_map(|e| e.ok().map(|e| e.file_name()))
         .collect();
     names.sort();
     for name in names {
-        let child = if p.as_os_str() == "." { PathBuf::from(&name) } else { p.join(&name) };
+        let child = if p.as_os_str() == "." {
+            PathBuf::from(&name)
+        } else {
+            p.join(&name)
+        };
         if skip.is_some_and(|s| child == s) {
             continue;
         }
@@ -554,20 +598,31 @@ mod tests {
         std::fs::write(ws.join("keep/sub/a.txt"), "a").unwrap();
         std::fs::write(ws.join("state/airun.db"), "db v1").unwrap();
         std::fs::write(ws.join("same.txt"), "unchanged").unwrap();
-        let ino = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(ws.join("same.txt")).unwrap());
+        let ino = || {
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(ws.join("same.txt")).unwrap())
+        };
         let same_ino = ino();
         let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
         let dir = Dir::open_ambient_dir(&ws, ambient_authority()).unwrap();
         let skip = Path::new("state");
         let image = snapshot_cached(&dir, Path::new("."), Some(&store), None, Some(skip)).unwrap();
-        assert!(image.iter().all(|e| !e.path.starts_with("state")), "{image:?}");
+        assert!(
+            image.iter().all(|e| !e.path.starts_with("state")),
+            "{image:?}"
+        );
         std::fs::write(ws.join("state/airun.db"), "db v2").unwrap();
         std::fs::write(ws.join("new.txt"), "new").unwrap();
         std::fs::remove_dir_all(ws.join("keep")).unwrap();
         restore_skipping(&dir, &store, &image, Some(skip)).unwrap();
         assert_eq!(names(&ws), ["keep", "same.txt", "state"]);
         assert_eq!(ino(), same_ino, "an unchanged file is not rewritten");
-        assert_eq!(std::fs::read_to_string(ws.join("keep/sub/a.txt")).unwrap(), "a");
-        assert_eq!(std::fs::read_to_string(ws.join("state/airun.db")).unwrap(), "db v2");
+        assert_eq!(
+            std::fs::read_to_string(ws.join("keep/sub/a.txt")).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws.join("state/airun.db")).unwrap(),
+            "db v2"
+        );
     }
 }

@@ -18,7 +18,9 @@ pub use blobs::BlobStore;
 
 use crate::catalog::UndoStrategy;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, OpId, OpInfo, UndoRequest};
+use crate::kernel::{
+    AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, OpId, OpInfo, UndoRequest,
+};
 use crate::sandbox::{Resolved, Workspace};
 use db::Phase;
 use image::Entry;
@@ -80,7 +82,9 @@ fn state_err(e: impl std::fmt::Display) -> CapError {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// Crashes the process at a named step when a test asks for it (the `fail` crate's
@@ -88,7 +92,10 @@ fn now() -> String {
 macro_rules! crash_point {
     ($name:literal) => {
         fail::fail_point!($name, |_| {
-            let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
             std::process::abort()
         })
     };
@@ -104,17 +111,30 @@ impl TimeMachine {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "root".into())
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(40)
             .collect();
         home.join("state").join(format!("{name}-{}", &hash[..16]))
     }
 
     /// Opens the time machine of a workspace under `home`, and recovers interrupted calls.
-    pub fn open(home: &Path, ws: &Workspace, retention: Retention) -> Result<TimeMachine, CapError> {
+    pub fn open(
+        home: &Path,
+        ws: &Workspace,
+        retention: Retention,
+    ) -> Result<TimeMachine, CapError> {
         let dir = Self::state_dir(home, ws.root());
         std::fs::create_dir_all(&dir).map_err(|e| {
-            CapError::execution(format!("cannot create the state folder {}: {e}", dir.display()))
+            CapError::execution(format!(
+                "cannot create the state folder {}: {e}",
+                dir.display()
+            ))
         })?;
         let conn = db::open(&dir.join("airun.db")).map_err(state_err)?;
         db::set_meta(&conn, "workspace", &ws.root().to_string_lossy()).map_err(state_err)?;
@@ -154,9 +174,14 @@ impl TimeMachine {
         let mut cache = image::StatCache::new(known);
         let blobs = store.then_some(&self.blobs);
         let skip = ws.protected().state();
-        let img = image::snapshot_cached(ws.dir(), target, blobs, Some(&mut cache), skip).map_err(|e| {
-            CapError::execution(format!("could not take the image of `{}`: {e}", target.display()))
-        })?;
+        let img = image::snapshot_cached(ws.dir(), target, blobs, Some(&mut cache), skip).map_err(
+            |e| {
+                CapError::execution(format!(
+                    "could not take the image of `{}`: {e}",
+                    target.display()
+                ))
+            },
+        )?;
         let gone = cache.gone_under(&target.to_string_lossy());
         db::update_stat_cache(&mut self.conn(), &cache.updates, &gone).map_err(state_err)?;
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -236,15 +261,20 @@ impl TimeMachine {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
-            let prefixes = [format!(".{name}.airun-tmp-"), format!(".{name}.airun-restore-")];
-            let Ok(entries) = ws.dir().read_dir(parent) else { continue };
+            let prefixes = [
+                format!(".{name}.airun-tmp-"),
+                format!(".{name}.airun-restore-"),
+            ];
+            let Ok(entries) = ws.dir().read_dir(parent) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let file_name = entry.file_name();
                 let n = file_name.to_string_lossy();
                 if prefixes.iter().any(|p| n.starts_with(p.as_str())) {
-                    ws.dir()
-                        .remove_file(parent.join(&file_name))
-                        .map_err(|e| CapError::execution(format!("could not remove the leftover `{n}`: {e}")))?;
+                    ws.dir().remove_file(parent.join(&file_name)).map_err(|e| {
+                        CapError::execution(format!("could not remove the leftover `{n}`: {e}"))
+                    })?;
                 }
             }
         }
@@ -253,14 +283,19 @@ impl TimeMachine {
 
     fn forget(&self, id: OpId) -> Result<(), CapError> {
         let conn = self.conn();
-        conn.execute("DELETE FROM images WHERE op = ?1", [id]).map_err(state_err)?;
-        conn.execute("DELETE FROM ops WHERE id = ?1", [id]).map_err(state_err)?;
+        conn.execute("DELETE FROM images WHERE op = ?1", [id])
+            .map_err(state_err)?;
+        conn.execute("DELETE FROM ops WHERE id = ?1", [id])
+            .map_err(state_err)?;
         Ok(())
     }
 
     fn set_state(&self, id: OpId, state: &str) -> Result<(), CapError> {
         self.conn()
-            .execute("UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3", params![state, now(), id])
+            .execute(
+                "UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3",
+                params![state, now(), id],
+            )
             .map_err(state_err)?;
         Ok(())
     }
@@ -269,9 +304,14 @@ impl TimeMachine {
     fn put_back(&self, ws: &Workspace, id: OpId, phase: Phase) -> Result<(), CapError> {
         let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
         for img in images.iter().rev() {
-            image::restore_skipping(ws.dir(), &self.blobs, img, ws.protected().state()).map_err(|e| {
-                CapError::execution(format!("could not restore `{}`: {e}", img.first().map(|e| e.path.as_str()).unwrap_or("?")))
-            })?;
+            image::restore_skipping(ws.dir(), &self.blobs, img, ws.protected().state()).map_err(
+                |e| {
+                    CapError::execution(format!(
+                        "could not restore `{}`: {e}",
+                        img.first().map(|e| e.path.as_str()).unwrap_or("?")
+                    ))
+                },
+            )?;
         }
         Ok(())
     }
@@ -324,7 +364,9 @@ impl TimeMachine {
 
     /// The number of operations that can still be undone.
     pub fn undoable(&self) -> Result<usize, CapError> {
-        Ok(self.ids("SELECT id FROM ops WHERE state = 'done'", [])?.len())
+        Ok(self
+            .ids("SELECT id FROM ops WHERE state = 'done'", [])?
+            .len())
     }
 
     /// Expires the oldest undo points beyond the retention limits and removes blobs no
@@ -353,8 +395,10 @@ impl TimeMachine {
                 break;
             }
             let conn = self.conn();
-            conn.execute("DELETE FROM images WHERE op = ?1", [id]).map_err(state_err)?;
-            conn.execute("UPDATE ops SET state = 'expired' WHERE id = ?1", [id]).map_err(state_err)?;
+            conn.execute("DELETE FROM images WHERE op = ?1", [id])
+                .map_err(state_err)?;
+            conn.execute("UPDATE ops SET state = 'expired' WHERE id = ?1", [id])
+                .map_err(state_err)?;
             count -= 1;
             bytes = bytes.saturating_sub(*b as u64);
             report.expired_ops += 1;
@@ -422,7 +466,11 @@ struct Op<'a> {
 }
 
 impl Journal for TimeMachine {
-    fn begin<'a>(&'a self, ws: &'a Workspace, intent: &CallIntent<'_>) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+    fn begin<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        intent: &CallIntent<'_>,
+    ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
         let lock = self.lock()?;
         let cap = intent.capability;
         let mut targets: Vec<PathBuf> = Vec::new();
@@ -453,7 +501,11 @@ impl Journal for TimeMachine {
             let mut images = Vec::new();
             for t in &targets {
                 images.push(self.snap(ws, t, true).map_err(|e| {
-                    CapError::execution(format!("could not save the before-image of `{}`: {}", t.display(), e.message))
+                    CapError::execution(format!(
+                        "could not save the before-image of `{}`: {}",
+                        t.display(),
+                        e.message
+                    ))
                 })?);
             }
             let mut conn = self.conn();
@@ -479,7 +531,10 @@ impl Journal for TimeMachine {
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
         let _lock = self.lock()?;
         let ids = match req.to {
-            Some(to) => self.ids("SELECT id FROM ops WHERE state = 'done' AND id >= ?1 ORDER BY id DESC", [to])?,
+            Some(to) => self.ids(
+                "SELECT id FROM ops WHERE state = 'done' AND id >= ?1 ORDER BY id DESC",
+                [to],
+            )?,
             None => self.ids(
                 "SELECT id FROM ops WHERE state = 'done' ORDER BY id DESC LIMIT ?1",
                 [req.steps.max(1) as i64],
@@ -493,10 +548,14 @@ impl Journal for TimeMachine {
                 let msg = format!(
                     "`{path}` changed after operation {id}; undoing it would overwrite that change"
                 );
-                let mut err = CapError::new(ErrorKind::Execution, msg)
-                    .with_hint("look at the file, then run `airun undo --force` to restore it anyway");
+                let mut err = CapError::new(ErrorKind::Execution, msg).with_hint(
+                    "look at the file, then run `airun undo --force` to restore it anyway",
+                );
                 if !undone.is_empty() {
-                    err.message.push_str(&format!(" ({} newer operation(s) were undone first)", undone.len()));
+                    err.message.push_str(&format!(
+                        " ({} newer operation(s) were undone first)",
+                        undone.len()
+                    ));
                 }
                 return Err(err);
             }
@@ -545,7 +604,11 @@ impl JournalOp for Op<'_> {
         self.id
     }
 
-    fn finish(self: Box<Self>, ws: &Workspace, outcome: Result<&serde_json::Value, &CapError>) -> Result<(), CapError> {
+    fn finish(
+        self: Box<Self>,
+        ws: &Workspace,
+        outcome: Result<&serde_json::Value, &CapError>,
+    ) -> Result<(), CapError> {
         let tm = self.tm;
         crash_point!("tm_before_after_images");
         if self.capability.undo_strategy == UndoStrategy::Irreversible {
@@ -554,7 +617,10 @@ impl JournalOp for Op<'_> {
             } else {
                 let summary = summary::line(self.capability, &self.params, &[], &[]);
                 tm.conn()
-                    .execute("UPDATE ops SET summary = ?1, finished = ?2 WHERE id = ?3", params![summary, now(), self.id])
+                    .execute(
+                        "UPDATE ops SET summary = ?1, finished = ?2 WHERE id = ?3",
+                        params![summary, now(), self.id],
+                    )
                     .map_err(state_err)?;
             }
             return Ok(());
@@ -569,7 +635,11 @@ impl JournalOp for Op<'_> {
         let mut after = Vec::new();
         for t in &self.targets {
             after.push(tm.snap(ws, t, true).map_err(|e| {
-                CapError::execution(format!("could not save the after-image of `{}`: {}", t.display(), e.message))
+                CapError::execution(format!(
+                    "could not save the after-image of `{}`: {}",
+                    t.display(),
+                    e.message
+                ))
             })?);
         }
         crash_point!("tm_after_after_images");
@@ -578,7 +648,10 @@ impl JournalOp for Op<'_> {
         // What the op costs to keep: the content that differs between its images (a
         // snapshot of a whole tree that changed one file costs that file, not the tree).
         let pairs = |imgs: &[Vec<Entry>]| -> std::collections::HashSet<(String, Option<String>)> {
-            imgs.iter().flatten().map(|e| (e.path.clone(), e.blob.clone())).collect()
+            imgs.iter()
+                .flatten()
+                .map(|e| (e.path.clone(), e.blob.clone()))
+                .collect()
         };
         let (in_before, in_after) = (pairs(&before), pairs(&after));
         let bytes: u64 = before
@@ -627,7 +700,10 @@ impl AuditSink for TimeMachine {
         let decision = match event.decision {
             Decision::Approved(by) => format!(
                 "approved_by_{}",
-                serde_json::to_value(by).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                serde_json::to_value(by)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
             ),
             other => serde_json::to_value(other)
                 .ok()

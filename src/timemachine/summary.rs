@@ -13,12 +13,26 @@ fn bytes_of(images: &[Vec<Entry>]) -> i64 {
 }
 
 fn files_of(images: &[Vec<Entry>]) -> usize {
-    images.iter().flatten().filter(|e| e.kind == Kind::File).count()
+    images
+        .iter()
+        .flatten()
+        .filter(|e| e.kind == Kind::File)
+        .count()
 }
 
 /// The summary of one operation.
-pub fn line(cap: &Capability, params: &serde_json::Value, before: &[Vec<Entry>], after: &[Vec<Entry>]) -> String {
-    let verb = cap.id.rsplit('.').next().unwrap_or(cap.id).replace('_', " ");
+pub fn line(
+    cap: &Capability,
+    params: &serde_json::Value,
+    before: &[Vec<Entry>],
+    after: &[Vec<Entry>],
+) -> String {
+    let verb = cap
+        .id
+        .rsplit('.')
+        .next()
+        .unwrap_or(cap.id)
+        .replace('_', " ");
     let verb = match verb.as_str() {
         "write file" => "write".to_string(),
         "make dir" => "make folder".to_string(),
@@ -38,7 +52,12 @@ pub fn line(cap: &Capability, params: &serde_json::Value, before: &[Vec<Entry>],
     // A program run: what ran, and where (`run git status in .`).
     if let Some(serde_json::Value::String(command)) = params.get("command") {
         let mut shown = command.clone();
-        for a in params.get("args").and_then(|a| a.as_array()).into_iter().flatten() {
+        for a in params
+            .get("args")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
             shown.push(' ');
             shown.push_str(a.as_str().unwrap_or("?"));
         }

@@ -202,7 +202,9 @@ impl<S: CapabilitySet> McpServer<S> {
                 // A call that changes nothing (a dry run) is not confirmed either.
                 match inner.kernel.prepare(name, args.clone()) {
                     Err(_) => return Ok(McpConfirmer::Refuse),
-                    Ok(prepared) if !prepared.needs_confirmation() => return Ok(McpConfirmer::Refuse),
+                    Ok(prepared) if !prepared.needs_confirmation() => {
+                        return Ok(McpConfirmer::Refuse);
+                    }
                     Ok(_) => {}
                 }
                 let shown = redact(cap, args.clone());
