@@ -1,16 +1,51 @@
 //! What the time machine costs: a 1 KiB `io.fs.write_file` (overwrite, the same file each
-//! iteration) through the kernel with the undo journal and the audit log attached, against
-//! the same call through a kernel without them, in the same run.
+//! iteration) through the kernel with the undo journal and the audit log attached (as the
+//! CLI builds it: `Retention::default()`), against the same call through a kernel without
+//! them, in the same run.
+//!
+//! A third variant keeps every undo point (no retention limit ever reached): criterion runs
+//! thousands of iterations, so the default kernel soon holds more than `max_ops` undo
+//! points and expires the oldest on every call; the difference between the two is what
+//! that costs.
 //!
 //! The workspaces live in the system temp folder; `AIRUN_BENCH_DIR=/dev/shm` measures on
-//! tmpfs instead (no fsync cost, so the journal's share shows more).
+//! tmpfs instead (no fsync, so the journal's own cost is not hidden behind the disk's).
 
 use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
 use airun::sandbox::Workspace;
+use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use std::path::Path;
 use std::sync::Arc;
+
+type StdKernel = Kernel<Capabilities<Stdlib>>;
+
+/// A kernel over a fresh workspace `<base>/<name>`, with the time machine (state under
+/// `home`) when `retention` is given.
+fn kernel(base: &Path, home: &Path, name: &str, retention: Option<Retention>) -> StdKernel {
+    let root = base.join(name);
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let ws = Workspace::open(&root, false, Some(home)).expect("workspace");
+    let Some(retention) = retention else {
+        return Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    };
+    let tm = Arc::new(TimeMachine::open(home, &ws, retention).expect("time machine"));
+    Kernel::new(airun::stdlib::capabilities(), ws, Settings::default())
+        .with_journal(Box::new(tm.clone()))
+        .with_audit(Box::new(tm))
+}
+
+fn write(k: &StdKernel, args: &serde_json::Value) -> serde_json::Value {
+    k.execute(
+        "io.fs.write_file",
+        black_box(args.clone()),
+        &FlagConfirmer,
+        CallOptions::default(),
+    )
+    .expect("write")
+}
 
 fn bench(c: &mut Criterion) {
     let base = std::env::var_os("AIRUN_BENCH_DIR")
@@ -21,60 +56,30 @@ fn bench(c: &mut Criterion) {
         .tempdir_in(base)
         .expect("temp dir");
     let home = dir.path().join("home");
-    let plain_root = dir.path().join("plain");
-    let journaled_root = dir.path().join("journaled");
-    for d in [&home, &plain_root, &journaled_root] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
+    std::fs::create_dir_all(&home).expect("mkdir");
 
-    let plain = Kernel::new(
-        airun::stdlib::capabilities(),
-        Workspace::open(&plain_root, false, Some(&home)).expect("workspace"),
-        Settings::default(),
-    );
-
-    let ws = Workspace::open(&journaled_root, false, Some(&home)).expect("workspace");
-    let tm = Arc::new(TimeMachine::open(&home, &ws, Retention::default()).expect("time machine"));
-    let journaled = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default())
-        .with_journal(Box::new(tm.clone()))
-        .with_audit(Box::new(tm));
+    let plain = kernel(dir.path(), &home, "plain", None);
+    let journaled = kernel(dir.path(), &home, "journaled", Some(Retention::default()));
+    // Large, but within SQLite's i64 (the limits are compared in SQL).
+    let keep_all = Retention {
+        max_ops: 1 << 40,
+        max_bytes: 1 << 60,
+    };
+    let unlimited = kernel(dir.path(), &home, "unlimited", Some(keep_all));
 
     let args = serde_json::json!({"path": "notes.txt", "content": "x".repeat(1024)});
-    for k in [&plain, &journaled] {
+    for k in [&plain, &journaled, &unlimited] {
         // The file exists from the start: every measured call is an overwrite.
-        k.execute(
-            "io.fs.write_file",
-            args.clone(),
-            &FlagConfirmer,
-            CallOptions::default(),
-        )
-        .expect("first write");
+        write(k, &args);
     }
 
     let mut g = c.benchmark_group("io.fs.write_file 1 KiB overwrite");
-    g.bench_function("time machine off", |b| {
-        b.iter(|| {
-            plain
-                .execute(
-                    "io.fs.write_file",
-                    black_box(args.clone()),
-                    &FlagConfirmer,
-                    CallOptions::default(),
-                )
-                .expect("write")
-        })
-    });
+    g.bench_function("time machine off", |b| b.iter(|| write(&plain, &args)));
     g.bench_function("time machine on (journal + audit)", |b| {
-        b.iter(|| {
-            journaled
-                .execute(
-                    "io.fs.write_file",
-                    black_box(args.clone()),
-                    &FlagConfirmer,
-                    CallOptions::default(),
-                )
-                .expect("write")
-        })
+        b.iter(|| write(&journaled, &args))
+    });
+    g.bench_function("time machine on, no retention limit", |b| {
+        b.iter(|| write(&unlimited, &args))
     });
     g.finish();
 }

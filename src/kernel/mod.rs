@@ -35,6 +35,7 @@ pub struct CallOptions<'a> {
 pub struct Prepared<C> {
     call: C,
     undo_targets: Vec<(&'static str, Resolved)>,
+    resolved: Vec<(crate::WsPath, Access, Resolved)>,
 }
 
 impl<C: CallInfo> Prepared<C> {
@@ -149,16 +150,22 @@ impl<S: CapabilitySet> Kernel<S> {
         }
         // 3. Sandbox: every path input, for the access its spec declares.
         let mut undo_targets = Vec::new();
+        let mut resolved_inputs = Vec::new();
         for input in call.params().paths() {
             let resolved = self
                 .workspace
                 .resolve(input.path, input.access)
                 .map_err(|e| e.with_field(input.field))?;
             if cap.undo_targets.contains(&input.field) {
-                undo_targets.push((input.field, resolved));
+                undo_targets.push((input.field, resolved.clone()));
             }
+            resolved_inputs.push((input.path.clone(), input.access, resolved));
         }
-        Ok(Prepared { call, undo_targets })
+        Ok(Prepared {
+            call,
+            undo_targets,
+            resolved: resolved_inputs,
+        })
     }
 
     /// Runs a call through the whole pipeline and records it in the audit log.
@@ -273,6 +280,11 @@ impl<S: CapabilitySet> Kernel<S> {
             cancel: options.cancel.unwrap_or(&never),
             progress: options.progress,
             journal: self.journal.as_ref(),
+            resolved: if cap.is_mutating() || cap.requires_confirmation {
+                &[]
+            } else {
+                &prepared.resolved
+            },
         };
         let result = self.set.dispatch(prepared.call, &env);
         // HOOK(time-machine): after-images and commit, or the before-images put back.

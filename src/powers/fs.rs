@@ -268,6 +268,14 @@ fn ws<'a, R, W, D, NR, NW, X, S, M>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S, M>) -> 
 
 impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
     fn fs_resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
+        if let Some((_, _, r)) = self
+            .env
+            .resolved
+            .iter()
+            .find(|(q, a, _)| *a == access && q == p)
+        {
+            return Ok(r.clone());
+        }
         ws(self).resolve(p, access)
     }
 

@@ -47,6 +47,10 @@ pub struct Env<'a> {
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) progress: Option<ProgressFn<'a>>,
     pub(crate) journal: &'a dyn crate::kernel::Journal,
+    /// Path inputs the sandbox stage resolved, reused by the handler's first lookups.
+    /// The kernel fills it only for calls that change nothing and need no confirmation,
+    /// so no slow step (a person, a snapshot) sits between the check and the use.
+    pub(crate) resolved: &'a [(crate::WsPath, crate::Access, crate::sandbox::Resolved)],
 }
 
 /// The type-level list of a context's powers.

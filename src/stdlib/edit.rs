@@ -18,7 +18,7 @@ const NEAR_LINE_CHARS: usize = 200;
 
 /// `io.fs.edit_file`.
 pub fn edit_file(ctx: &mut EditFileCtx<'_>, p: EditFileParams) -> Result<EditFileResult, CapError> {
-    // The generated validation checks top-level inputs; the items' own limits are checked here.
+    // Also checked by the generated validation; kept so the handler never relies on it.
     for (i, edit) in p.edits.iter().enumerate() {
         if edit.old_text.is_empty() {
             return Err(CapError::invalid_field("edits", format!("edits[{i}].old_text is empty"))
