@@ -1,7 +1,7 @@
 //! The hash-chained audit log: one record per call, each carrying the hash of the one
 //! before it, so a changed, removed or reordered record is found by `verify`.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 /// The `prev_hash` of the first record.
@@ -79,26 +79,25 @@ fn record_hash(r: &Record) -> String {
 pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .ok();
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
     let (seq, prev) = last
         .map(|(s, h)| (s + 1, h))
         .unwrap_or((1, GENESIS.to_string()));
     r.seq = seq;
     r.prev_hash = prev;
     r.hash = record_hash(&r);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(
         params![r.seq, r.time, r.user, r.workspace, r.capability, r.params.to_string(), r.decision, r.outcome, r.duration_ms, r.op, r.prev_hash, r.hash],
     )?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [format!("{}:{}", r.seq, r.hash)],
-    )?;
+    )?
+    .execute([format!("{}:{}", r.seq, r.hash)])?;
     tx.commit()?;
     Ok(r)
 }

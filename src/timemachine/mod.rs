@@ -229,6 +229,7 @@ impl TimeMachine {
                     self.put_back(ws, id, Phase::Before)?;
                     self.remove_stray_temps(ws, id)?;
                     self.set_state(id, "interrupted")?;
+                    self.record_interrupted(id)?;
                     rolled_back.push(id);
                 }
                 "undoing" => {
@@ -278,6 +279,48 @@ impl TimeMachine {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Gives an interrupted op its summary and its audit record: the call never finished,
+    /// so neither was written.
+    fn record_interrupted(&self, id: OpId) -> Result<(), CapError> {
+        let (capability, params, targets): (String, String, String) = self
+            .conn()
+            .query_row(
+                "SELECT capability, params, targets FROM ops WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(state_err)?;
+        let targets: Vec<String> = serde_json::from_str(&targets).unwrap_or_default();
+        let verb = capability
+            .rsplit('.')
+            .next()
+            .unwrap_or(&capability)
+            .replace('_', " ");
+        let summary = format!("{verb} {} (interrupted, rolled back)", targets.join(", "));
+        self.conn()
+            .execute(
+                "UPDATE ops SET summary = ?1 WHERE id = ?2",
+                params![summary, id],
+            )
+            .map_err(state_err)?;
+        let record = audit::Record {
+            seq: 0,
+            time: now(),
+            user: self.user.clone(),
+            workspace: self.workspace.clone(),
+            capability,
+            params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+            decision: "recovered".into(),
+            outcome: "interrupted".into(),
+            duration_ms: 0,
+            op: Some(id),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        audit::append(&mut self.conn(), record).map_err(state_err)?;
         Ok(())
     }
 
@@ -390,8 +433,19 @@ impl TimeMachine {
         };
         let mut count = kept.len();
         let mut bytes: u64 = kept.iter().map(|(_, b)| *b as u64).sum();
+        // Once over a limit, trim a tenth below it, so gc runs now and then rather than
+        // on every call.
+        let over = count > self.retention.max_ops || bytes > self.retention.max_bytes;
+        let (max_ops, max_bytes) = if over {
+            (
+                self.retention.max_ops - self.retention.max_ops / 10,
+                self.retention.max_bytes - self.retention.max_bytes / 10,
+            )
+        } else {
+            (self.retention.max_ops, self.retention.max_bytes)
+        };
         for (id, b) in &kept {
-            if count <= self.retention.max_ops && bytes <= self.retention.max_bytes {
+            if count <= max_ops && bytes <= max_bytes {
                 break;
             }
             let conn = self.conn();
@@ -481,24 +535,11 @@ impl Journal for TimeMachine {
             }
         }
         let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
-        let id: OpId = {
-            let conn = self.conn();
-            conn.execute(
-                "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    now(),
-                    cap.id,
-                    intent.params.to_string(),
-                    if irreversible { "irreversible" } else { "pending" },
-                    serde_json::to_string(&targets).unwrap_or_default()
-                ],
-            )
-            .map_err(state_err)?;
-            conn.last_insert_rowid()
-        };
-        crash_point!("tm_after_intent");
+        // Before-images first (their blobs are content-addressed, so a crash here leaves
+        // at most unreferenced blobs for gc), then the intent and the images in one
+        // transaction: the handler runs only once both are durable.
+        let mut images = Vec::new();
         if !irreversible {
-            let mut images = Vec::new();
             for t in &targets {
                 images.push(self.snap(ws, t, true).map_err(|e| {
                     CapError::execution(format!(
@@ -508,15 +549,31 @@ impl Journal for TimeMachine {
                     ))
                 })?);
             }
+        }
+        crash_point!("tm_after_intent");
+        let id: OpId = {
             let mut conn = self.conn();
             let tx = conn.transaction().map_err(state_err)?;
+            tx.prepare_cached(
+                "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    now(),
+                    cap.id,
+                    intent.params.to_string(),
+                    if irreversible { "irreversible" } else { "running" },
+                    serde_json::to_string(&targets).unwrap_or_default()
+                ])
+            })
+            .map_err(state_err)?;
+            let id = tx.last_insert_rowid();
             for (i, img) in images.iter().enumerate() {
                 db::put_image(&tx, id, Phase::Before, i, img).map_err(state_err)?;
             }
-            tx.execute("UPDATE ops SET state = 'running' WHERE id = ?1", [id])
-                .map_err(state_err)?;
             tx.commit().map_err(state_err)?;
-        }
+            id
+        };
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
             tm: self,
@@ -684,7 +741,10 @@ impl JournalOp for Op<'_> {
             .conn()
             .query_row(
                 "SELECT COUNT(*) > ?1 OR COALESCE(SUM(bytes), 0) > ?2 FROM ops WHERE state IN ('done', 'undone', 'interrupted')",
-                params![tm.retention.max_ops as i64, tm.retention.max_bytes as i64],
+                params![
+                    i64::try_from(tm.retention.max_ops).unwrap_or(i64::MAX),
+                    i64::try_from(tm.retention.max_bytes).unwrap_or(i64::MAX)
+                ],
                 |r| r.get(0),
             )
             .map_err(state_err)?;

@@ -1,0 +1,97 @@
+//! A third-party client: the official MCP Python SDK (PyPI `mcp`, pinned in `.ci/run`)
+//! connects over stdio and over Streamable HTTP, lists the tools and writes then reads a
+//! file. The interpreter comes from `AIRUN_PYTHON` (`.ci/run` makes the virtualenv).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("AIRUN_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set AIRUN_PYTHON to a python with the `mcp` package (see .ci/run)"
+            );
+            eprintln!(
+                "skipped: set AIRUN_PYTHON to a python with the `mcp` package to run this test"
+            );
+            None
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/sdk_roundtrip.py"
+    ))
+}
+
+#[test]
+fn python_sdk_over_stdio() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let out = Command::new(py)
+        .arg(script())
+        .args(["stdio", env!("CARGO_BIN_EXE_airun")])
+        .arg(&ws)
+        .arg(tmp.path().join("home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python sdk over stdio failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for mode in ["auto", "legacy"] {
+        let written = std::fs::read_to_string(ws.join(format!("py/{mode}.txt"))).unwrap();
+        assert_eq!(written, format!("written by the python sdk ({mode})"));
+    }
+}
+
+#[test]
+fn python_sdk_over_http() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_airun"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["serve", "--port", "0"])
+        .env("AIRUN_HOME", tmp.path().join("home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("airun: serving MCP at ") {
+            break url.trim().to_string();
+        }
+    };
+    let out = Command::new(py)
+        .arg(script())
+        .args(["http", &url])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "python sdk over http failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ws.join("py/auto.txt").exists() && ws.join("py/legacy.txt").exists());
+}
