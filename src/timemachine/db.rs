@@ -66,6 +66,12 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Leave the write-ahead log for the next process instead of checkpointing it on every
+    // exit (SQLite still checkpoints it as it grows): short CLI runs stay cheap.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }

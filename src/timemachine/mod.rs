@@ -137,7 +137,10 @@ impl TimeMachine {
             ))
         })?;
         let conn = db::open(&dir.join("airun.db")).map_err(state_err)?;
-        db::set_meta(&conn, "workspace", &ws.root().to_string_lossy()).map_err(state_err)?;
+        let root = ws.root().to_string_lossy();
+        if db::meta(&conn, "workspace").map_err(state_err)?.as_deref() != Some(&*root) {
+            db::set_meta(&conn, "workspace", &root).map_err(state_err)?;
+        }
         let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
         let tm = TimeMachine {
             dir,
