@@ -247,6 +247,25 @@ fn write_temp(dir: &Dir, target: &Resolved, data: &[u8], mode: u32) -> Result<Pa
     Ok(tmp)
 }
 
+/// What is at a path about to be written: nothing, or a regular file with one link.
+/// A folder, a special file or a hard-linked file is refused.
+fn existing_file_to_replace(dir: &Dir, r: &Resolved) -> Result<Option<Metadata>, CapError> {
+    let existing = lstat(dir, r)?;
+    if let Some(m) = &existing {
+        if m.is_dir() {
+            return Err(CapError::execution(format!(
+                "`{}` is a folder, not a file",
+                r.display()
+            )));
+        }
+        if !m.is_file() {
+            return Err(not_regular(r));
+        }
+        refuse_hard_links(m, r)?;
+    }
+    Ok(existing)
+}
+
 fn refuse_hard_links(meta: &Metadata, r: &Resolved) -> Result<(), CapError> {
     if meta.is_file() && meta.nlink() > 1 {
         return Err(CapError::new(
@@ -428,19 +447,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             )
             .with_hint("pass create_dirs: true to create missing folders"));
         }
-        let existing = lstat(dir, &r)?;
-        if let Some(m) = &existing {
-            if m.is_dir() {
-                return Err(CapError::execution(format!(
-                    "`{}` is a folder, not a file",
-                    r.display()
-                )));
-            }
-            if !m.is_file() {
-                return Err(not_regular(&r));
-            }
-            refuse_hard_links(m, &r)?;
-        }
+        let existing = existing_file_to_replace(dir, &r)?;
         match mode {
             WriteMode::Append => {
                 let mut opts = OpenOptions::new();
@@ -508,19 +515,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             )
             .with_hint("create it first with io.fs.make_dir"));
         }
-        let existing = lstat(dir, &r)?;
-        if let Some(m) = &existing {
-            if m.is_dir() {
-                return Err(CapError::execution(format!(
-                    "`{}` is a folder, not a file",
-                    r.display()
-                )));
-            }
-            if !m.is_file() {
-                return Err(not_regular(&r));
-            }
-            refuse_hard_links(m, &r)?;
-        }
+        let existing = existing_file_to_replace(dir, &r)?;
         let mode = existing
             .as_ref()
             .map(|m| m.mode() & 0o7777)
