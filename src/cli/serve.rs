@@ -119,7 +119,14 @@ pub fn run<S: CapabilitySet>(
     let kernel = super::kernel(set, global)?;
     tracing::info!(workspace = %kernel.workspace().root().display(), tools = kernel.capabilities().len(), "airun MCP server");
     let server = McpServer::new(kernel, ServerOptions { yes: args.yes });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One client on stdio needs no worker threads (calls still run on the blocking pool);
+    // HTTP serves many clients at once.
+    let mut builder = if http.is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| CapError::execution(format!("cannot start the async runtime: {e}")))?;
