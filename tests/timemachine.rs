@@ -6,44 +6,12 @@ use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Kind, mode and content (or link target) of every entry under a folder.
-type Tree = BTreeMap<String, (String, u32, Vec<u8>)>;
-
-fn tree(root: &Path) -> Tree {
-    let mut out = Tree::new();
-    walk(root, root, &mut out);
-    out
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Tree) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        let m = std::fs::symlink_metadata(&p).unwrap();
-        let mode = m.permissions().mode() & 0o7777;
-        if m.file_type().is_symlink() {
-            let t = std::fs::read_link(&p).unwrap();
-            out.insert(
-                rel,
-                ("link".into(), 0, t.to_string_lossy().as_bytes().to_vec()),
-            );
-        } else if m.is_dir() {
-            out.insert(rel, ("dir".into(), mode, Vec::new()));
-            walk(root, &p, out);
-        } else {
-            out.insert(rel, ("file".into(), mode, std::fs::read(&p).unwrap()));
-        }
-    }
-}
+mod common;
+use common::tree;
 
 struct Env {
     _tmp: tempfile::TempDir,

@@ -308,3 +308,39 @@ pub fn within<T: Send + 'static>(
     rx.recv_timeout(std::time::Duration::from_secs(secs))
         .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s (hang?)"))
 }
+
+/// Kind, mode and content (or link target) of every entry under a folder, by
+/// folder-relative path: two equal trees are byte-identical.
+pub type Tree = BTreeMap<String, (String, u32, Vec<u8>)>;
+
+/// The [`Tree`] under `root`.
+pub fn tree(root: &Path) -> Tree {
+    let mut out = Tree::new();
+    tree_walk(root, root, &mut out);
+    out
+}
+
+fn tree_walk(root: &Path, dir: &Path, out: &mut Tree) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let mode = m.permissions().mode() & 0o7777;
+        if m.file_type().is_symlink() {
+            let t = std::fs::read_link(&p).unwrap();
+            out.insert(
+                rel,
+                ("link".into(), 0, t.to_string_lossy().as_bytes().to_vec()),
+            );
+        } else if m.is_dir() {
+            out.insert(rel, ("dir".into(), mode, Vec::new()));
+            tree_walk(root, &p, out);
+        } else {
+            out.insert(rel, ("file".into(), mode, std::fs::read(&p).unwrap()));
+        }
+    }
+}
