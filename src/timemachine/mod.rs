@@ -136,11 +136,22 @@ impl TimeMachine {
                 dir.display()
             ))
         })?;
+        // Setting up the database (WAL mode, schema) is one process at a time: SQLite
+        // answers a concurrent journal-mode switch with "database is locked" at once,
+        // without waiting. A lock of its own, so a long call elsewhere does not hold it up.
+        let init = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("init.lock"))
+            .map_err(state_err)?;
+        init.lock().map_err(state_err)?;
         let conn = db::open(&dir.join("airun.db")).map_err(state_err)?;
         let root = ws.root().to_string_lossy();
         if db::meta(&conn, "workspace").map_err(state_err)?.as_deref() != Some(&*root) {
             db::set_meta(&conn, "workspace", &root).map_err(state_err)?;
         }
+        drop(init);
         let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
         let tm = TimeMachine {
             dir,
