@@ -94,6 +94,11 @@ pub trait Journal: Send + Sync {
     fn history(&self, _limit: usize) -> Result<Vec<OpInfo>, CapError> {
         Ok(Vec::new())
     }
+
+    /// How many operations can still be undone.
+    fn undoable(&self) -> Result<usize, CapError> {
+        Ok(0)
+    }
 }
 
 /// The journal that records nothing.
@@ -126,6 +131,9 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
     }
     fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
         (**self).history(limit)
+    }
+    fn undoable(&self) -> Result<usize, CapError> {
+        (**self).undoable()
     }
 }
 

@@ -156,8 +156,10 @@ pub enum WriteMode {
 }
 
 /// The result of a write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteOutcome {
+    /// The file written, as the sandbox resolved it.
+    pub path: Resolved,
     /// The file did not exist before.
     pub created: bool,
 }
@@ -487,6 +489,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         }
         Ok(WriteOutcome {
             created: existing.is_none(),
+            path: r,
         })
     }
 
@@ -548,6 +551,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         Ok((
             WriteOutcome {
                 created: existing.is_none(),
+                path: r,
             },
             value,
         ))

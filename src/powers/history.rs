@@ -10,6 +10,11 @@ impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
     pub fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
         self.env.journal.history(limit)
     }
+
+    /// How many operations can still be undone.
+    pub fn undoable(&self) -> Result<usize, CapError> {
+        self.env.journal.undoable()
+    }
 }
 
 impl<R, W, D, NR, NW, X, S> Ctx<'_, R, W, D, NR, NW, X, S, Yes> {

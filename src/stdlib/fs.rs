@@ -16,10 +16,9 @@ pub fn write_file(
         WriteFileMode::CreateNew => WriteMode::CreateNew,
         WriteFileMode::Append => WriteMode::Append,
     };
-    let shown = ctx.resolve(&p.path, Access::Write)?.display();
     let outcome = ctx.write_file(&p.path, p.content.as_bytes(), mode, p.create_dirs)?;
     Ok(WriteFileResult {
-        path: shown,
+        path: outcome.path.display(),
         bytes_written: p.content.len() as i64,
         created: outcome.created,
     })

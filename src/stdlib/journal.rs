@@ -6,11 +6,7 @@ use crate::stdlib::generated::sys::*;
 /// `sys.undo`.
 pub fn undo(ctx: &mut UndoCtx<'_>, p: UndoParams) -> Result<UndoResult, CapError> {
     let undone = ctx.undo(p.steps as usize)?;
-    let remaining = ctx
-        .history(100_000)?
-        .iter()
-        .filter(|o| o.state == "done")
-        .count();
+    let remaining = ctx.undoable()?;
     Ok(UndoResult {
         undone: undone
             .into_iter()

@@ -104,10 +104,12 @@ pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> 
 
 /// Records, oldest first; `limit` keeps the newest ones.
 pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
+    // The newest `limit` records (all with -1), oldest first.
     let mut stmt = conn.prepare(
-        "SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq",
+        "SELECT * FROM (SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let rows = stmt.query_map([limit], |r| {
         Ok(Record {
             seq: r.get(0)?,
             time: r.get(1)?,
@@ -124,11 +126,7 @@ pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Rec
             hash: r.get(11)?,
         })
     })?;
-    let all: Vec<Record> = rows.collect::<Result<_, _>>()?;
-    Ok(match limit {
-        Some(n) if all.len() > n => all[all.len() - n..].to_vec(),
-        _ => all,
-    })
+    rows.collect()
 }
 
 /// Checks the chain; returns the number of records, or says which record is the first

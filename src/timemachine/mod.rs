@@ -419,13 +419,6 @@ impl TimeMachine {
             .map_err(state_err)
     }
 
-    /// The number of operations that can still be undone.
-    pub fn undoable(&self) -> Result<usize, CapError> {
-        Ok(self
-            .ids("SELECT id FROM ops WHERE state = 'done'", [])?
-            .len())
-    }
-
     /// Expires the oldest undo points beyond the retention limits and removes blobs no
     /// image refers to. The audit log is never trimmed.
     pub fn gc(&self) -> Result<GcReport, CapError> {
@@ -659,6 +652,16 @@ impl Journal for TimeMachine {
             redone.push(id);
         }
         self.op_info(&redone)
+    }
+
+    fn undoable(&self) -> Result<usize, CapError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM ops WHERE state = 'done'", [], |r| {
+                r.get(0)
+            })
+            .map_err(state_err)?;
+        Ok(n as usize)
     }
 
     fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
