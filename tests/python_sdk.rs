@@ -23,10 +23,15 @@ fn python() -> Option<PathBuf> {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/sdk_roundtrip.py"
-    ))
+    manifest_dir().join("tests/python/sdk_roundtrip.py")
+}
+
+/// This package's folder, as `cargo test` gives it when the test runs (a path built in at
+/// compile time would name another checkout when a shared build cache is reused).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]

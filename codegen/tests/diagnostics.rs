@@ -5,11 +5,14 @@
 //! (except where the mismatch is the mistake), so only the intended diagnostic appears.
 
 use airun_codegen::{Diagnostic, generate, read_dir};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The folder holding this crate's spec fixtures.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("tests")
 }
 
 /// Generates from the given fixture files (relative to `tests/`, shown under that name)
