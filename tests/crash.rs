@@ -527,6 +527,90 @@ fn kill_during_undo_is_finished_on_next_start() {
     }
 }
 
+/// One JSON-RPC exchange with `airun serve --mcp` over its stdio.
+struct Served {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Served {
+    fn start(env: &Env) -> Served {
+        let mut child = env
+            .cmd(&["serve", "--mcp", "--yes"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn airun serve");
+        let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Served { child, out }
+    }
+
+    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        use std::io::{BufRead, Write};
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("send");
+        stdin.flush().expect("flush");
+        let mut reply = String::new();
+        self.out.read_line(&mut reply).expect("reply");
+        serde_json::from_str(&reply).expect("a JSON-RPC reply")
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().expect("wait for airun serve");
+        assert!(status.success(), "airun serve exited with {status}");
+    }
+}
+
+/// A server answers `initialize` before it opens its state, but no call runs before the
+/// calls a crash interrupted are rolled back: the first call sees the workspace as it was.
+#[test]
+fn a_server_rolls_back_interrupted_calls_before_its_first_call() {
+    let env = Env::new();
+    write(&env.ws, "notes.txt", b"the old notes\n", 0o644);
+    let before = env.snap();
+    let out = env
+        .cmd(&[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            r#"{"path": "notes.txt", "content": "half-written\n"}"#,
+            "--yes",
+        ])
+        .env("FAILPOINTS", "tm_before_after_images=return")
+        .output()
+        .expect("run airun");
+    assert_killed(&out, "write_file killed before its after-images");
+    assert_ne!(env.snap(), before, "the killed call changed nothing");
+
+    // Only `initialize` and a call: nothing starts the background opening, so the
+    // call itself must wait for recovery.
+    let mut server = Served::start(&env);
+    let init = server.request(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "crash-test", "version": "1"}}),
+    );
+    assert!(init["result"]["protocolVersion"].is_string(), "{init}");
+    let read = server.request(
+        2,
+        "tools/call",
+        json!({"name": "io_fs_read_file", "arguments": {"path": "notes.txt"}}),
+    );
+    assert_eq!(
+        read["result"]["structuredContent"]["content"], "the old notes\n",
+        "the first call saw the half-done change: {read}"
+    );
+    server.stop();
+    assert_snap(&env.snap(), &before, "after the server's recovery");
+    let hist = env.history();
+    assert_eq!(hist.len(), 1, "{hist:#?}");
+    assert_eq!(state_of(&hist[0]), "interrupted", "{hist:#?}");
+    env.run_ok(&["audit", "verify"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Random kills
 

@@ -16,12 +16,14 @@ pub use args::{AuditAction, Cli, Command, Global, PolicyAction};
 
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
+use crate::kernel::Settings;
 use crate::kernel::{CallOptions, Kernel, TerminalConfirmer};
 use crate::sandbox::Workspace;
-use crate::timemachine::TimeMachine;
+use crate::timemachine::{Deferred, TimeMachine};
 use clap::Parser;
 use serde_json::json;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,6 +67,27 @@ pub fn kernel_and_state<S: CapabilitySet>(
     set: S,
     global: &Global,
 ) -> Result<(Kernel<S>, Arc<TimeMachine>), CapError> {
+    let (workspace, settings, home) = open_workspace(global)?;
+    let tm = Arc::new(TimeMachine::open(&home, &workspace, settings.retention)?);
+    let kernel = Kernel::new(set, workspace, settings)
+        .with_journal(Box::new(tm.clone()))
+        .with_audit(Box::new(tm.clone()));
+    Ok((kernel, tm))
+}
+
+/// Builds the kernel with its time machine opened later (see [`Deferred`]): for servers,
+/// which answer their client at once; every call still waits for the opening (and its
+/// crash recovery) to finish.
+pub fn kernel_deferred<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+    let (workspace, settings, home) = open_workspace(global)?;
+    let tm = Arc::new(Deferred::new(home, &workspace, settings.retention)?);
+    Ok(Kernel::new(set, workspace, settings)
+        .with_journal(Box::new(tm.clone()))
+        .with_audit(Box::new(tm)))
+}
+
+/// The workspace and settings the global options describe, and airun's home folder.
+fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
     let (root, create) = match &global.workspace {
         Some(dir) => (dir.clone(), false),
         None => (home::default_workspace(), true),
@@ -75,12 +98,7 @@ pub fn kernel_and_state<S: CapabilitySet>(
     // inside the workspace.
     let workspace = Workspace::open(&root, create, Some(&home))?;
     policy::check_outside(&loaded, &workspace)?;
-    let settings = loaded.settings;
-    let tm = Arc::new(TimeMachine::open(&home, &workspace, settings.retention)?);
-    let kernel = Kernel::new(set, workspace, settings)
-        .with_journal(Box::new(tm.clone()))
-        .with_audit(Box::new(tm.clone()));
-    Ok((kernel, tm))
+    Ok((workspace, loaded.settings, home))
 }
 
 fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {

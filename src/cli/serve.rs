@@ -116,9 +116,10 @@ pub fn run<S: CapabilitySet>(
         })?;
     }
     init_logging(args.log_level);
-    let kernel = super::kernel(set, global)?;
+    let kernel = super::kernel_deferred(set, global)?;
     tracing::info!(workspace = %kernel.workspace().root().display(), tools = kernel.capabilities().len(), "airun MCP server");
     let server = McpServer::new(kernel, ServerOptions { yes: args.yes });
+    let kept = server.clone();
     // One client on stdio needs no worker threads (calls still run on the blocking pool);
     // HTTP serves many clients at once.
     let mut builder = if http.is_some() {
@@ -144,6 +145,8 @@ pub fn run<S: CapabilitySet>(
     });
     // A pending read on stdin cannot be cancelled; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
+    // Calls still running hold the kernel; the records of those that ended are written.
+    kept.kernel().flush_audit();
     result
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| CapError::execution(format!("serve failed: {e}")))

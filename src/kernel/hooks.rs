@@ -73,6 +73,15 @@ fn no_journal() -> CapError {
 
 /// The undo journal.
 pub trait Journal: Send + Sync {
+    /// Waits until the journal can take calls (its state is open and interrupted calls
+    /// are rolled back); the kernel asks before every call.
+    fn ready(&self) -> Result<(), CapError> {
+        Ok(())
+    }
+
+    /// Starts getting ready on another thread, if that is still to do; never waits.
+    fn open_in_background(&self) {}
+
     /// Records the intent and the before-images of the undo targets.
     fn begin<'a>(
         &'a self,
@@ -116,6 +125,12 @@ impl Journal for NoJournal {
 }
 
 impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
+    fn ready(&self) -> Result<(), CapError> {
+        (**self).ready()
+    }
+    fn open_in_background(&self) {
+        (**self).open_in_background()
+    }
     fn begin<'a>(
         &'a self,
         ws: &'a Workspace,
@@ -174,8 +189,18 @@ pub struct AuditEvent<'a> {
 
 /// The audit log.
 pub trait AuditSink: Send + Sync {
-    /// Records one finished call.
+    /// Records one finished call before the call is answered.
     fn record(&self, event: &AuditEvent<'_>);
+
+    /// Records a call that succeeded and could only read local files or facts, after it
+    /// was answered. A sink may queue such records and write them together, before any
+    /// other record and at [`flush`](AuditSink::flush) at the latest.
+    fn record_read(&self, event: &AuditEvent<'_>) {
+        self.record(event)
+    }
+
+    /// Writes every queued record.
+    fn flush(&self) {}
 }
 
 /// The audit sink that records nothing.
@@ -189,5 +214,11 @@ impl AuditSink for NoAudit {
 impl<A: AuditSink + ?Sized> AuditSink for std::sync::Arc<A> {
     fn record(&self, event: &AuditEvent<'_>) {
         (**self).record(event)
+    }
+    fn record_read(&self, event: &AuditEvent<'_>) {
+        (**self).record_read(event)
+    }
+    fn flush(&self) {
+        (**self).flush()
     }
 }

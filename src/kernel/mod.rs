@@ -14,7 +14,7 @@ pub use hooks::{
 };
 pub use settings::{DEFAULT_ENV_ALLOW, ExecPolicy, NetPolicy, Settings, glob_matches};
 
-use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
+use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, SideEffect, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::powers::{Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
@@ -92,6 +92,11 @@ impl<S: CapabilitySet> Kernel<S> {
     /// The operator's settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Writes the audit records still queued (see [`AuditSink::record_read`]).
+    pub fn flush_audit(&self) {
+        self.audit.flush();
     }
 
     /// The undo journal.
@@ -176,6 +181,27 @@ impl<S: CapabilitySet> Kernel<S> {
         confirmer: &dyn Confirmer,
         options: CallOptions<'_>,
     ) -> Result<serde_json::Value, CapError> {
+        let mut out = None;
+        self.execute_replying(name, args, confirmer, options, |r| out = Some(r));
+        out.unwrap_or_else(|| Err(CapError::execution("the call gave no result")))
+    }
+
+    /// Runs a call through the whole pipeline, hands its result to `reply`, and records
+    /// it in the audit log.
+    ///
+    /// The audit record is written before `reply` for every call that could change or
+    /// send anything, and for every refused or failed call. A call that succeeded and can
+    /// only read local files or facts (its side effects are `read_only`,
+    /// `filesystem_read`, `system_read`) is answered first and handed to
+    /// [`AuditSink::record_read`] after, so its caller does not wait for the audit write.
+    pub fn execute_replying(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        confirmer: &dyn Confirmer,
+        options: CallOptions<'_>,
+        reply: impl FnOnce(Result<serde_json::Value, CapError>),
+    ) {
         let started = Instant::now();
         let mut decision = Decision::Invalid;
         let mut op: Option<OpId> = None;
@@ -195,16 +221,25 @@ impl<S: CapabilitySet> Kernel<S> {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
         };
-        // HOOK(audit): exactly one record per call, allowed or not.
-        self.audit.record(&AuditEvent {
+        let reply_first = result.is_ok()
+            && decision == Decision::Allowed
+            && self.find(name).is_some_and(reads_locally);
+        let event = AuditEvent {
             capability: cap_id.unwrap_or(name),
             params: shown,
             decision,
             outcome,
             duration_ms: started.elapsed().as_millis() as u64,
             op,
-        });
-        result
+        };
+        // HOOK(audit): exactly one record per call, allowed or not.
+        if reply_first {
+            reply(result);
+            self.audit.record_read(&event);
+        } else {
+            self.audit.record(&event);
+            reply(result);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -222,6 +257,8 @@ impl<S: CapabilitySet> Kernel<S> {
         if let Some(cap) = self.find(name) {
             *cap_id = Some(cap.id);
         }
+        // No call runs before the journal has rolled back what a crash interrupted.
+        self.journal.ready()?;
         let prepared = self.prepare(name, args).inspect_err(|e| {
             *decision = match e.kind {
                 ErrorKind::DeniedPolicy => Decision::DeniedPolicy,
@@ -293,6 +330,17 @@ impl<S: CapabilitySet> Kernel<S> {
         }
         result
     }
+}
+
+/// True when a capability can only read local files or facts: nothing it does changes
+/// anything or leaves the machine.
+fn reads_locally(cap: &Capability) -> bool {
+    cap.side_effects.iter().all(|e| {
+        matches!(
+            e,
+            SideEffect::ReadOnly | SideEffect::FilesystemRead | SideEffect::SystemRead
+        )
+    })
 }
 
 /// Hides sensitive inputs of a capability's params.

@@ -111,6 +111,21 @@ impl Workspace {
         })
     }
 
+    /// A second handle on the same workspace (the same root folder, not re-resolved).
+    pub fn try_clone(&self) -> Result<Workspace, CapError> {
+        let dir = self.dir.try_clone().map_err(|e| {
+            CapError::execution(format!(
+                "cannot open the workspace {} again: {e}",
+                self.root.display()
+            ))
+        })?;
+        Ok(Workspace {
+            dir,
+            root: self.root.clone(),
+            protected: self.protected.clone(),
+        })
+    }
+
     /// The absolute, canonical path of the root.
     pub fn root(&self) -> &Path {
         &self.root

@@ -76,30 +76,57 @@ fn record_hash(r: &Record) -> String {
 }
 
 /// Appends a record (seq, prev_hash and hash are filled in).
-pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> {
+pub fn append(conn: &mut Connection, r: Record) -> rusqlite::Result<Record> {
+    let mut records = vec![r];
+    append_all(conn, &mut records)?;
+    Ok(records.remove(0))
+}
+
+/// Appends records in order, in one transaction (seq, prev_hash and hash are filled in).
+pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Result<()> {
+    let Some(last_index) = records.len().checked_sub(1) else {
+        return Ok(());
+    };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last: Option<(i64, String)> = tx
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    let (seq, prev) = last
+    let (mut seq, mut prev) = last
         .map(|(s, h)| (s + 1, h))
         .unwrap_or((1, GENESIS.to_string()));
-    r.seq = seq;
-    r.prev_hash = prev;
-    r.hash = record_hash(&r);
-    tx.prepare_cached(
-        "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(
-        params![r.seq, r.time, r.user, r.workspace, r.capability, r.params.to_string(), r.decision, r.outcome, r.duration_ms, r.op, r.prev_hash, r.hash],
-    )?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for r in records.iter_mut() {
+            r.seq = seq;
+            r.prev_hash = std::mem::take(&mut prev);
+            r.hash = record_hash(r);
+            insert.execute(params![
+                r.seq,
+                r.time,
+                r.user,
+                r.workspace,
+                r.capability,
+                r.params.to_string(),
+                r.decision,
+                r.outcome,
+                r.duration_ms,
+                r.op,
+                r.prev_hash,
+                r.hash
+            ])?;
+            seq += 1;
+            prev = r.hash.clone();
+        }
+    }
+    let head = &records[last_index];
     tx.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     )?
-    .execute([format!("{}:{}", r.seq, r.hash)])?;
-    tx.commit()?;
-    Ok(r)
+    .execute([format!("{}:{}", head.seq, head.hash)])?;
+    tx.commit()
 }
 
 /// Records, oldest first; `limit` keeps the newest ones.

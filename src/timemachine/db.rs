@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+/// The schema's version, kept in the database's `user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ops (
@@ -72,7 +75,12 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         true,
     )?;
-    conn.execute_batch(SCHEMA)?;
+    // The schema is set up once per database, not parsed again on every start.
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
     Ok(conn)
 }
 

@@ -9,12 +9,15 @@
 //! as before the call; history shows it as `interrupted`.
 
 pub mod audit;
+mod batch;
 mod blobs;
 mod db;
+mod deferred;
 pub mod image;
 mod summary;
 
 pub use blobs::BlobStore;
+pub use deferred::Deferred;
 
 use crate::catalog::UndoStrategy;
 use crate::error::{CapError, ErrorKind};
@@ -22,12 +25,16 @@ use crate::kernel::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, OpId, OpInfo, UndoRequest,
 };
 use crate::sandbox::{Resolved, Workspace};
+use batch::ReadBatch;
 use db::Phase;
 use image::Entry;
 use rusqlite::{Connection, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Size past which a server empties the write-ahead log after opening the database.
+pub const WAL_TRIM_BYTES: u64 = 1 << 20;
 
 /// How many undo points and bytes are kept; the oldest expire first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +75,8 @@ pub struct GcReport {
 /// The journal and audit log of one workspace.
 pub struct TimeMachine {
     dir: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    reads: ReadBatch,
     blobs: BlobStore,
     workspace: String,
     user: String,
@@ -153,9 +161,11 @@ impl TimeMachine {
         }
         drop(init);
         let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
+        let conn = Arc::new(Mutex::new(conn));
         let tm = TimeMachine {
             dir,
-            conn: Mutex::new(conn),
+            reads: ReadBatch::new(conn.clone()),
+            conn,
             blobs,
             workspace: ws.root().to_string_lossy().into_owned(),
             user: std::env::var("USER").unwrap_or_default(),
@@ -419,6 +429,20 @@ impl TimeMachine {
             .map_err(state_err)
     }
 
+    /// Moves the write-ahead log into the database and empties it when it has grown past
+    /// [`WAL_TRIM_BYTES`]: every process that opens the database reads the whole log
+    /// first. Servers do this in the background after opening.
+    pub fn trim_wal(&self) -> Result<(), CapError> {
+        let wal = self.dir.join("airun.db-wal");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size > WAL_TRIM_BYTES {
+            self.conn()
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(state_err)?;
+        }
+        Ok(())
+    }
+
     /// Expires the oldest undo points beyond the retention limits and removes blobs no
     /// image refers to. The audit log is never trimmed.
     pub fn gc(&self) -> Result<GcReport, CapError> {
@@ -485,11 +509,13 @@ impl TimeMachine {
 
     /// Audit records, oldest first (`limit` keeps the newest).
     pub fn audit_records(&self, limit: Option<usize>) -> Result<Vec<audit::Record>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
         audit::list(&self.conn(), limit).map_err(state_err)
     }
 
     /// Checks the audit chain: the number of records, or the first bad one.
     pub fn audit_verify(&self) -> Result<Result<usize, String>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
         audit::verify(&self.conn()).map_err(state_err)
     }
 
@@ -532,6 +558,8 @@ impl Journal for TimeMachine {
         ws: &'a Workspace,
         intent: &CallIntent<'_>,
     ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+        // What was read before a change is on record before the change starts.
+        self.reads.write(None).map_err(state_err)?;
         let lock = self.lock()?;
         let cap = intent.capability;
         let mut targets: Vec<PathBuf> = Vec::new();
@@ -593,6 +621,7 @@ impl Journal for TimeMachine {
     }
 
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
         let _lock = self.lock()?;
         let ids = match req.to {
             Some(to) => self.ids(
@@ -633,6 +662,7 @@ impl Journal for TimeMachine {
     }
 
     fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
         let _lock = self.lock()?;
         let ids = self.ids(
             "SELECT id FROM ops WHERE state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN ('done', 'irreversible', 'interrupted')), 0) ORDER BY id ASC LIMIT ?1",
@@ -772,8 +802,8 @@ impl JournalOp for Op<'_> {
     }
 }
 
-impl AuditSink for TimeMachine {
-    fn record(&self, event: &AuditEvent<'_>) {
+impl TimeMachine {
+    fn audit_record(&self, event: &AuditEvent<'_>) -> audit::Record {
         let decision = match event.decision {
             Decision::Approved(by) => format!(
                 "approved_by_{}",
@@ -787,7 +817,7 @@ impl AuditSink for TimeMachine {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
         };
-        let record = audit::Record {
+        audit::Record {
             seq: 0,
             time: now(),
             user: self.user.clone(),
@@ -800,9 +830,24 @@ impl AuditSink for TimeMachine {
             op: event.op,
             prev_hash: String::new(),
             hash: String::new(),
-        };
-        if let Err(e) = audit::append(&mut self.conn(), record) {
+        }
+    }
+}
+
+impl AuditSink for TimeMachine {
+    fn record(&self, event: &AuditEvent<'_>) {
+        if let Err(e) = self.reads.write(Some(self.audit_record(event))) {
             eprintln!("airun: could not write the audit record: {e}");
+        }
+    }
+
+    fn record_read(&self, event: &AuditEvent<'_>) {
+        self.reads.push(self.audit_record(event));
+    }
+
+    fn flush(&self) {
+        if let Err(e) = self.reads.write(None) {
+            eprintln!("airun: could not write the audit records: {e}");
         }
     }
 }

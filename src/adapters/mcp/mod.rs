@@ -31,11 +31,11 @@ use rmcp::model::{
     JsonObject, ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam,
     ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 /// rmcp's JSON-RPC error type.
@@ -56,7 +56,7 @@ pub struct ServerOptions {
 
 struct Inner<S: CapabilitySet> {
     kernel: Kernel<S>,
-    tools: Vec<Tool>,
+    tools: OnceLock<Vec<Tool>>,
     options: ServerOptions,
     seals: Seals,
 }
@@ -75,13 +75,13 @@ impl<S: CapabilitySet> Clone for McpServer<S> {
 }
 
 impl<S: CapabilitySet> McpServer<S> {
-    /// A server over `kernel`; the tool list is built once from its allowed capabilities.
+    /// A server over `kernel`; the tool list is built from its allowed capabilities when
+    /// first asked for.
     pub fn new(kernel: Kernel<S>, options: ServerOptions) -> Self {
-        let tools = kernel.capabilities().into_iter().map(tool_for).collect();
         McpServer {
             inner: Arc::new(Inner {
                 kernel,
-                tools,
+                tools: OnceLock::new(),
                 options,
                 seals: Seals::new(),
             }),
@@ -95,7 +95,14 @@ impl<S: CapabilitySet> McpServer<S> {
 
     /// The tools `tools/list` returns.
     pub fn tools(&self) -> &[Tool] {
-        &self.inner.tools
+        self.inner.tools.get_or_init(|| {
+            self.inner
+                .kernel
+                .capabilities()
+                .into_iter()
+                .map(tool_for)
+                .collect()
+        })
     }
 
     /// Serves MCP over this process's stdin and stdout until the client closes stdin or
@@ -260,7 +267,10 @@ impl<S: CapabilitySet> McpServer<S> {
         };
         let inner = self.inner.clone();
         let flag = cancel.clone();
-        let joined = tokio::task::spawn_blocking(move || {
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        // The answer comes through `reply_tx` as soon as the kernel has it; the blocking
+        // task may go on to write the audit record after it (see `execute_replying`).
+        let task = tokio::task::spawn_blocking(move || {
             let report = progress_tx.map(|tx| {
                 move |done: u64, total: Option<u64>, message: &str| {
                     let _ = tx.send((done, total, message.to_string()));
@@ -272,19 +282,26 @@ impl<S: CapabilitySet> McpServer<S> {
                     .as_ref()
                     .map(|f| f as &(dyn Fn(u64, Option<u64>, &str) + Sync)),
             };
-            inner.kernel.execute(&name, args, &confirmer, options)
-        })
-        .await;
+            inner
+                .kernel
+                .execute_replying(&name, args, &confirmer, options, |r| {
+                    let _ = reply_tx.send(r);
+                });
+        });
+        let answer = match reply_rx.await {
+            Ok(r) => r,
+            // The task ended without an answer: it panicked.
+            Err(_) => Err(match task.await {
+                Err(e) => CapError::execution(format!("the call stopped unexpectedly: {e}")),
+                Ok(()) => CapError::execution("the call stopped without an answer"),
+            }),
+        };
         watcher.abort();
         // Progress goes out before the result.
         if let Some(f) = forwarder {
             let _ = f.await;
         }
-        joined.unwrap_or_else(|e| {
-            Err(CapError::execution(format!(
-                "the call stopped unexpectedly: {e}"
-            )))
-        })
+        answer
     }
 }
 
@@ -341,16 +358,23 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
             )
     }
 
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        // The client has its answer: now open the undo journal and audit log, so the
+        // first call does not wait for it.
+        self.inner.kernel.journal().open_in_background();
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+        self.inner.kernel.journal().open_in_background();
+        Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.inner.tools.iter().find(|t| t.name == name).cloned()
+        self.tools().iter().find(|t| t.name == name).cloned()
     }
 
     async fn call_tool(

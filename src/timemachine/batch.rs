@@ -1,0 +1,148 @@
+//! Audit records of local reads, written in batches.
+//!
+//! A record costs one SQLite transaction; an agent reading many small files would spend
+//! most of each call on it. Records of calls that succeeded and could only read local
+//! files or facts are queued and written together: when [`MAX_PENDING`] are queued,
+//! [`MAX_DELAY`] after the first one, before any other record (so the log keeps the
+//! order calls finished in), before a change starts, before the log is read, and when
+//! the time machine closes. A refused, failed, mutating, networked or executing call is
+//! never queued: its record is written before its answer.
+
+use super::audit::{self, Record};
+use rusqlite::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Most records kept queued; the one that fills the queue writes it.
+pub const MAX_PENDING: usize = 16;
+/// Longest a queued record waits for its batch.
+pub const MAX_DELAY: Duration = Duration::from_millis(100);
+
+struct Shared {
+    conn: Arc<Mutex<Connection>>,
+    pending: Mutex<Vec<Record>>,
+    wake: Condvar,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn pending(&self) -> MutexGuard<'_, Vec<Record>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the queued records (the caller holds the queue, so nothing jumps ahead).
+    fn write(&self, pending: &mut Vec<Record>) -> rusqlite::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let written = audit::append_all(&mut conn, pending);
+        pending.clear();
+        written
+    }
+
+    fn flusher(&self) {
+        let mut pending = self.pending();
+        loop {
+            if pending.is_empty() {
+                if self.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                pending = self.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            if !self.closed.load(Ordering::Acquire) {
+                pending = self
+                    .wake
+                    .wait_timeout(pending, MAX_DELAY)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            if let Err(e) = self.write(&mut pending) {
+                report(&e);
+            }
+        }
+    }
+}
+
+fn report(e: &rusqlite::Error) {
+    eprintln!("airun: could not write the audit records: {e}");
+}
+
+/// The queue of read records of one time machine.
+pub struct ReadBatch {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ReadBatch {
+    /// A queue writing through `conn`.
+    pub fn new(conn: Arc<Mutex<Connection>>) -> Self {
+        ReadBatch {
+            shared: Arc::new(Shared {
+                conn,
+                pending: Mutex::new(Vec::new()),
+                wake: Condvar::new(),
+                closed: AtomicBool::new(false),
+            }),
+            flusher: Mutex::new(None),
+        }
+    }
+
+    /// Queues the record of a local read; writes the batch at once when it is full.
+    pub fn push(&self, record: Record) {
+        let mut pending = self.shared.pending();
+        pending.push(record);
+        if pending.len() >= MAX_PENDING {
+            if let Err(e) = self.shared.write(&mut pending) {
+                report(&e);
+            }
+        } else if pending.len() == 1 {
+            drop(pending);
+            self.start_flusher();
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Writes the queued records and then `record`, in one transaction.
+    pub fn write(&self, record: Option<Record>) -> rusqlite::Result<()> {
+        let mut pending = self.shared.pending();
+        pending.extend(record);
+        self.shared.write(&mut pending)
+    }
+
+    fn start_flusher(&self) {
+        let mut flusher = self.flusher.lock().unwrap_or_else(|p| p.into_inner());
+        if flusher.is_none() {
+            let shared = self.shared.clone();
+            *flusher = std::thread::Builder::new()
+                .name("airun-audit".into())
+                .spawn(move || shared.flusher())
+                .ok();
+        }
+    }
+}
+
+impl Drop for ReadBatch {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        {
+            // Taking the queue's lock orders this wake-up after the flusher's check.
+            let _pending = self.shared.pending();
+            self.shared.wake.notify_all();
+        }
+        let flusher = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(f) = flusher {
+            let _ = f.join();
+        }
+        if let Err(e) = self.write(None) {
+            report(&e);
+        }
+    }
+}

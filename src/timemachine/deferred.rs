@@ -1,0 +1,154 @@
+//! Opening the time machine off the start-up path.
+//!
+//! A server should answer its client's first message at once; opening the state database
+//! and rolling back interrupted calls take a while and compete with that answer for the
+//! processor. [`Deferred`] is the kernel's journal and audit log before the state is
+//! open: the server starts the opening on a thread of its own once its first answer is
+//! out ([`Journal::open_in_background`]); every call first waits for it
+//! ([`Journal::ready`]), opening it itself if nothing has yet, so none runs before
+//! recovery is done; a state that cannot be opened fails each call with the reason.
+
+use super::{Retention, TimeMachine};
+use crate::error::CapError;
+use crate::kernel::{AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, UndoRequest};
+use crate::sandbox::Workspace;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+struct Opener {
+    home: PathBuf,
+    ws: Workspace,
+    retention: Retention,
+    state: OnceLock<Result<TimeMachine, CapError>>,
+}
+
+impl Opener {
+    /// The open time machine; whoever comes first opens it, the others wait for that.
+    fn get(&self) -> Result<&TimeMachine, CapError> {
+        self.state
+            .get_or_init(|| TimeMachine::open(&self.home, &self.ws, self.retention))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// A time machine being opened in the background.
+pub struct Deferred {
+    opener: Arc<Opener>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Deferred {
+    /// A time machine of `ws` under `home`, opened by the first call that needs it or,
+    /// sooner, by [`Journal::open_in_background`].
+    pub fn new(home: PathBuf, ws: &Workspace, retention: Retention) -> Result<Self, CapError> {
+        Ok(Deferred {
+            opener: Arc::new(Opener {
+                home,
+                ws: ws.try_clone()?,
+                retention,
+                state: OnceLock::new(),
+            }),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// The time machine, once open (waits for the opening).
+    pub fn get(&self) -> Result<&TimeMachine, CapError> {
+        self.opener.get()
+    }
+
+    /// Waits for the background opening to end, so the process never exits in the middle
+    /// of it. Does not open the state if that has not started.
+    pub fn finish(&self) {
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.finish();
+        // A long-running server leaves a short log behind, so the next start is quick.
+        if let Some(Ok(tm)) = self.opener.state.get() {
+            tm.flush();
+            if let Err(e) = tm.trim_wal() {
+                tracing::warn!(error = %e.message, "cannot trim the state database's log");
+            }
+        }
+    }
+}
+
+impl Journal for Deferred {
+    fn ready(&self) -> Result<(), CapError> {
+        self.get().map(|_| ())
+    }
+
+    fn open_in_background(&self) {
+        let mut thread = self.thread.lock().unwrap_or_else(|p| p.into_inner());
+        if thread.is_some() || self.opener.state.get().is_some() {
+            return;
+        }
+        let opener = self.opener.clone();
+        *thread = std::thread::Builder::new()
+            .name("airun-state".into())
+            .spawn(move || {
+                match opener.get().and_then(|tm| tm.trim_wal()) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e.message, "cannot open the undo journal and audit log");
+                    }
+                }
+            })
+            .ok();
+    }
+
+    fn begin<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        intent: &CallIntent<'_>,
+    ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+        self.get()?.begin(ws, intent)
+    }
+
+    fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        self.get()?.undo(ws, req)
+    }
+
+    fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.get()?.redo(ws, steps)
+    }
+
+    fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.get()?.history(limit)
+    }
+
+    fn undoable(&self) -> Result<usize, CapError> {
+        self.get()?.undoable()
+    }
+}
+
+impl AuditSink for Deferred {
+    fn record(&self, event: &AuditEvent<'_>) {
+        match self.get() {
+            Ok(tm) => tm.record(event),
+            Err(e) => eprintln!("airun: could not write the audit record: {}", e.message),
+        }
+    }
+
+    fn record_read(&self, event: &AuditEvent<'_>) {
+        match self.get() {
+            Ok(tm) => tm.record_read(event),
+            Err(e) => eprintln!("airun: could not write the audit record: {}", e.message),
+        }
+    }
+
+    fn flush(&self) {
+        if let Some(Ok(tm)) = self.opener.state.get() {
+            tm.flush();
+        }
+    }
+}
