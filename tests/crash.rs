@@ -611,6 +611,68 @@ fn a_server_rolls_back_interrupted_calls_before_its_first_call() {
     env.run_ok(&["audit", "verify"]);
 }
 
+/// A call killed beside a running server is rolled back before the server's next change,
+/// without waiting for a restart: the server opened its state before the crash.
+#[test]
+fn a_running_server_rolls_back_a_crash_beside_it_before_its_next_change() {
+    let env = Env::new();
+    write(&env.ws, "notes.txt", b"the old notes\n", 0o644);
+    let mut server = Served::start(&env);
+    server.request(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "crash-test", "version": "1"}}),
+    );
+    // A first call opens the server's state (and recovers what there was to recover).
+    let read = server.request(
+        2,
+        "tools/call",
+        json!({"name": "io_fs_read_file", "arguments": {"path": "notes.txt"}}),
+    );
+    assert_eq!(read["result"]["isError"], false, "{read}");
+
+    let out = env
+        .cmd(&[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            r#"{"path": "notes.txt", "content": "half-written\n"}"#,
+            "--yes",
+        ])
+        .env("FAILPOINTS", "tm_before_after_images=return")
+        .output()
+        .expect("run airun");
+    assert_killed(&out, "write_file killed beside a server");
+    assert_eq!(
+        std::fs::read_to_string(env.ws.join("notes.txt")).unwrap(),
+        "half-written\n"
+    );
+
+    let wrote = server.request(
+        3,
+        "tools/call",
+        json!({"name": "io_fs_write_file", "arguments": {"path": "other.txt", "content": "x\n"}}),
+    );
+    assert_eq!(wrote["result"]["isError"], false, "{wrote}");
+    // No other process has opened the state since the crash: the server rolled it back.
+    assert_eq!(
+        std::fs::read_to_string(env.ws.join("notes.txt")).unwrap(),
+        "the old notes\n",
+        "the server changed the workspace on top of a half-done call"
+    );
+    let hist = server.request(
+        4,
+        "tools/call",
+        json!({"name": "sys_history", "arguments": {}}),
+    );
+    let ops = &hist["result"]["structuredContent"]["ops"];
+    assert_eq!(ops[0]["state"], "done", "{ops:#}");
+    assert_eq!(ops[1]["state"], "interrupted", "{ops:#}");
+    server.stop();
+    env.run_ok(&["audit", "verify"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Random kills
 

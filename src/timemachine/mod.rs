@@ -234,6 +234,13 @@ impl TimeMachine {
     /// interrupted undos and redos. Returns the operations it rolled back.
     pub fn recover(&self, ws: &Workspace) -> Result<Vec<OpId>, CapError> {
         let _lock = self.lock()?;
+        self.recover_locked(ws)
+    }
+
+    /// [`recover`](Self::recover) for a caller holding the operation lock: whatever is
+    /// still in progress then was left by a process that died, perhaps after this one
+    /// opened the state (another airun beside a long-running server).
+    fn recover_locked(&self, ws: &Workspace) -> Result<Vec<OpId>, CapError> {
         let pending: Vec<(OpId, String)> = {
             let conn = self.conn();
             let mut stmt = conn
@@ -561,6 +568,7 @@ impl Journal for TimeMachine {
         // What was read before a change is on record before the change starts.
         self.reads.write(None).map_err(state_err)?;
         let lock = self.lock()?;
+        self.recover_locked(ws)?;
         let cap = intent.capability;
         let mut targets: Vec<PathBuf> = Vec::new();
         for (_, r) in &intent.undo_targets {
@@ -623,6 +631,7 @@ impl Journal for TimeMachine {
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
         self.reads.write(None).map_err(state_err)?;
         let _lock = self.lock()?;
+        self.recover_locked(ws)?;
         let ids = match req.to {
             Some(to) => self.ids(
                 "SELECT id FROM ops WHERE state = 'done' AND id >= ?1 ORDER BY id DESC",
@@ -664,6 +673,7 @@ impl Journal for TimeMachine {
     fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
         self.reads.write(None).map_err(state_err)?;
         let _lock = self.lock()?;
+        self.recover_locked(ws)?;
         let ids = self.ids(
             "SELECT id FROM ops WHERE state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN ('done', 'irreversible', 'interrupted')), 0) ORDER BY id ASC LIMIT ?1",
             [steps.max(1) as i64],
