@@ -555,6 +555,52 @@ fn landlock_confines_writes_to_the_workspace_and_a_private_temp_folder() {
     let _ = &e.home;
 }
 
+/// Programs get no TCP unless the operator's `exec.network` allows it: a loopback
+/// listener counts the connections that reached it.
+#[test]
+fn programs_reach_the_network_only_when_the_policy_allows_it() {
+    let Some(abi) = airun::powers::exec::landlock_abi().filter(|abi| *abi >= 4) else {
+        eprintln!("SKIPPED: this kernel's Landlock (ABI < 4) cannot confine TCP");
+        return;
+    };
+    assert!(abi >= 4);
+    // bash opens TCP connections itself through `/dev/tcp`.
+    which("bash");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = || {
+        let mut n = 0;
+        while listener.accept().is_ok() {
+            n += 1;
+        }
+        n
+    };
+    let connect = json!({
+        "command": "bash",
+        "args": ["-c", format!("echo hello > /dev/tcp/127.0.0.1/{port} && echo sent")]
+    });
+
+    let denied = allowing(&["bash"]);
+    let v = denied.ok(connect.clone());
+    assert_ne!(v["exit_code"], 0, "{v}");
+    assert!(
+        v["stderr"].as_str().unwrap().contains("ermission denied"),
+        "{v}"
+    );
+    assert_eq!(accepted(), 0, "the program reached the listener");
+
+    let allowed = env_with(ExecPolicy {
+        allow: vec!["bash".into()],
+        network: true,
+        ..ExecPolicy::default()
+    });
+    let v = allowed.ok(connect);
+    assert_eq!(v["exit_code"], 0, "{v}");
+    assert_eq!(v["stdout"], "sent\n");
+    assert_eq!(accepted(), 1, "the allowed connection did not arrive");
+}
+
 #[test]
 fn doctor_reports_the_landlock_status() {
     let tmp = tempfile::tempdir().unwrap();
@@ -575,6 +621,11 @@ fn doctor_reports_the_landlock_status() {
     let abi = airun::powers::exec::landlock_abi();
     assert_eq!(v["landlock"]["enforced"], json!(abi.is_some()), "{v}");
     assert_eq!(v["landlock"]["abi"], json!(abi), "{v}");
+    assert_eq!(
+        v["landlock"]["tcp_confined"],
+        json!(abi.is_some_and(|a| a >= 4)),
+        "{v}"
+    );
     let text = Command::new(env!("CARGO_BIN_EXE_airun"))
         .arg("doctor")
         .env("AIRUN_HOME", tmp.path().join("home"))

@@ -43,8 +43,18 @@ pub fn run<S: CapabilitySet>(
     let visible = k.capabilities().len();
     let total = k.all_capabilities().len();
     let landlock = crate::powers::exec::landlock_abi();
+    let tcp_confined = landlock.is_some_and(|abi| abi >= 4) && !k.settings().exec.network;
     let exec_sandbox = match landlock {
-        Some(abi) => format!("Landlock ABI {abi} enforced: programs run by sys.exec.run can write only in the workspace and a private temp folder"),
+        Some(abi) => format!(
+            "Landlock ABI {abi} enforced: programs run by sys.exec.run can write only in the workspace and a private temp folder; TCP {}",
+            if tcp_confined {
+                "refused"
+            } else if k.settings().exec.network {
+                "allowed by exec.network"
+            } else {
+                "not confined (needs Landlock ABI 4)"
+            }
+        ),
         None => "Landlock not available on this kernel: programs run by sys.exec.run are not confined (only the allowlist, cleared environment and time limit apply)".to_string(),
     };
     let policy = super::policy::load(global)?;
@@ -61,7 +71,7 @@ pub fn run<S: CapabilitySet>(
             "resolve_beneath": beneath,
             "read_only": k.settings().read_only,
             "policy": policy_shown,
-            "landlock": {"enforced": landlock.is_some(), "abi": landlock},
+            "landlock": {"enforced": landlock.is_some(), "abi": landlock, "tcp_confined": tcp_confined},
             "exec_sandbox": exec_sandbox,
             "capabilities": {"available": visible, "total": total},
         });

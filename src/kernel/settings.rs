@@ -38,6 +38,9 @@ pub struct ExecPolicy {
     pub timeout_max: u64,
     /// Most bytes kept of stdout and of stderr each.
     pub output_max: u64,
+    /// Let programs open TCP connections and listen on TCP ports; otherwise Landlock
+    /// (ABI 4 and later) refuses both.
+    pub network: bool,
 }
 
 impl Default for ExecPolicy {
@@ -47,6 +50,7 @@ impl Default for ExecPolicy {
             env_allow: vec!["PATH".into(), "LANG".into(), "LC_ALL".into(), "TZ".into()],
             timeout_max: 600,
             output_max: 1 << 20,
+            network: false,
         }
     }
 }

@@ -37,6 +37,7 @@ struct ExecFile {
     env_allow: Option<Vec<Spanned<String>>>,
     timeout_max: Option<Spanned<u64>>,
     output_max: Option<Spanned<u64>>,
+    network: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +95,8 @@ pub struct EffectiveExec {
     pub timeout_max: u64,
     /// Most bytes kept of stdout and of stderr each.
     pub output_max: u64,
+    /// Programs may use TCP.
+    pub network: bool,
 }
 
 /// The `[net]` table of [`EffectivePolicy`].
@@ -144,6 +147,7 @@ impl EffectivePolicy {
                 env_allow: s.exec.env_allow.clone(),
                 timeout_max: s.exec.timeout_max,
                 output_max: s.exec.output_max,
+                network: s.exec.network,
             },
             net: EffectiveNet {
                 allow_hosts: s.net.allow_hosts.clone(),
@@ -421,6 +425,9 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
         }
         if let Some(o) = exec.output_max {
             e.output_max = at_least(o, 1, "exec.output_max", "byte")?;
+        }
+        if let Some(n) = exec.network {
+            e.network = n;
         }
         s.exec = e;
     }

@@ -227,12 +227,14 @@ pub fn landlock_abi() -> Option<i32> {
     None
 }
 
-/// A Landlock ruleset: read and execute everywhere, write only beneath `writable`.
+/// A Landlock ruleset: read and execute everywhere, write only beneath `writable`, and
+/// no TCP (connect or bind) unless `network` (on kernels with Landlock ABI 4 or later).
 /// `Ok(None)` when the kernel has no Landlock.
 #[cfg(target_os = "linux")]
-fn landlock_ruleset(writable: &[&Path]) -> Result<Option<OwnedFd>, CapError> {
+fn landlock_ruleset(writable: &[&Path], network: bool) -> Result<Option<OwnedFd>, CapError> {
     use landlock::{
-        ABI, Access as _, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
+        ABI, Access as _, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        path_beneath_rules,
     };
     if landlock_abi().is_none() {
         return Ok(None);
@@ -241,9 +243,16 @@ fn landlock_ruleset(writable: &[&Path]) -> Result<Option<OwnedFd>, CapError> {
     let err = |e: landlock::RulesetError| {
         CapError::execution(format!("could not set up the Landlock sandbox: {e}"))
     };
-    let ruleset = Ruleset::default()
+    let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
-        .map_err(err)?
+        .map_err(err)?;
+    if !network {
+        // Handled with no rule allowing any port: every TCP connect and bind is refused.
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(err)?;
+    }
+    let ruleset = ruleset
         .create()
         .map_err(err)?
         .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))
@@ -259,7 +268,7 @@ fn landlock_ruleset(writable: &[&Path]) -> Result<Option<OwnedFd>, CapError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn landlock_ruleset(_: &[&Path]) -> Result<Option<OwnedFd>, CapError> {
+fn landlock_ruleset(_: &[&Path], _: bool) -> Result<Option<OwnedFd>, CapError> {
     Ok(None)
 }
 
@@ -412,7 +421,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             .map_err(|e| super::fs::io_err(e, cwd.rel(), "opening the folder").with_field("cwd"))?;
         let cwd_fd: OwnedFd = cwd_dir.into_std_file().into();
         let tmp = TempDir::new()?;
-        let ruleset = landlock_ruleset(&[ws.root(), &tmp.0])?;
+        let ruleset = landlock_ruleset(&[ws.root(), &tmp.0], policy.network)?;
         let landlock = ruleset.is_some();
 
         let mut cmd = Command::new(&program.path);
