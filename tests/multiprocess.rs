@@ -331,9 +331,8 @@ fn one_process_writes_another_undoes() {
 }
 
 /// `airun history` started while another process's call is between its handler and its
-/// commit waits for it and sees it `done`: it must not take it for a crashed call and roll
-/// it back (the call commits only after its sleep, so `done` proves the wait). A second
-/// call started meanwhile is ordered after it.
+/// commit does not wait for it and shows it `running`: it must not take it for a crashed
+/// call and roll it back. A second call started meanwhile waits, and is ordered after it.
 #[test]
 fn running_execute_and_history_share_the_journal() {
     let env = Env::new();
@@ -385,14 +384,16 @@ fn running_execute_and_history_share_the_journal() {
     assert_ok(&other_out, "the other call");
 
     let seen: Vec<Value> = serde_json::from_slice(&hist_out.stdout).expect("history JSON");
+    // The slow call's intent was recorded first: it is op 1 (a running op has no summary
+    // yet).
     let slow_op = seen
         .iter()
-        .find(|h| h["summary"].as_str().unwrap_or("").contains("a.txt"))
+        .find(|h| h["op"] == json!(1))
         .unwrap_or_else(|| {
             panic!("history in the second process misses the running call: {seen:#?}")
         });
     assert_eq!(
-        slow_op["state"], "done",
+        slow_op["state"], "running",
         "history in the second process: {seen:#?}"
     );
     assert_eq!(
@@ -567,4 +568,49 @@ fn four_cli_workers_write_at_once() {
         w.join().expect("worker");
     }
     check_forty(&env, &empty);
+}
+
+/// `airun history` and `airun audit` answer while another process is in the middle of a
+/// long change: only changes wait for the operation lock.
+#[test]
+fn history_and_audit_answer_during_a_long_call_elsewhere() {
+    let env = Env::new();
+    std::fs::write(env.home.join("policy.toml"), "[exec]\nallow = [\"sh\"]\n").unwrap();
+    let mut server = Mcp::start(&env);
+    let id = server.next_id;
+    server.next_id += 1;
+    server.send(
+        &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "sys_exec_run",
+            "arguments": {"command": "sh", "args": ["-c", "touch started; sleep 3; echo done"]}
+        }}),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !env.ws.join("started").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the program never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // The server holds the operation lock until its program ends.
+    let hist = env.history();
+    assert_eq!(
+        states(&hist),
+        ["running"],
+        "history waited for the call: {hist:#?}"
+    );
+    env.json(&["audit", "--json"]);
+
+    let mut line = String::new();
+    server.stdout.read_line(&mut line).expect("the exec answer");
+    let answer: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(answer["id"], json!(id), "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["stdout"], "done\n",
+        "{answer}"
+    );
+    assert_eq!(states(&env.history()), ["done"]);
+    server.close();
 }

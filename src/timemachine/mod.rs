@@ -172,7 +172,12 @@ impl TimeMachine {
             retention,
             stats: Mutex::new(SnapshotStats::default()),
         };
-        tm.recover(ws)?;
+        // A live process holding the operation lock is in the middle of a change and
+        // recovers, like every change, before its next one: opening does not wait for it,
+        // so `history` and `audit` answer during a long call elsewhere.
+        if let Some(_lock) = tm.try_lock()? {
+            tm.recover_locked(ws)?;
+        }
         Ok(tm)
     }
 
@@ -218,14 +223,28 @@ impl TimeMachine {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the workspace's operation lock (blocks while another call holds it).
-    fn lock(&self) -> Result<File, CapError> {
-        let f = File::options()
+    /// Takes the workspace's operation lock if no other call holds it.
+    fn try_lock(&self) -> Result<Option<File>, CapError> {
+        let f = self.lock_file()?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(state_err(e)),
+        }
+    }
+
+    fn lock_file(&self) -> Result<File, CapError> {
+        File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(self.dir.join("lock"))
-            .map_err(state_err)?;
+            .map_err(state_err)
+    }
+
+    /// Takes the workspace's operation lock (blocks while another call holds it).
+    fn lock(&self) -> Result<File, CapError> {
+        let f = self.lock_file()?;
         f.lock().map_err(state_err)?;
         Ok(f)
     }
