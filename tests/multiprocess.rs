@@ -384,8 +384,7 @@ fn running_execute_and_history_share_the_journal() {
     assert_ok(&other_out, "the other call");
 
     let seen: Vec<Value> = serde_json::from_slice(&hist_out.stdout).expect("history JSON");
-    // The slow call's intent was recorded first: it is op 1 (a running op has no summary
-    // yet).
+    // The slow call's intent was recorded first: it is op 1.
     let slow_op = seen
         .iter()
         .find(|h| h["op"] == json!(1))
@@ -396,6 +395,7 @@ fn running_execute_and_history_share_the_journal() {
         slow_op["state"], "running",
         "history in the second process: {seen:#?}"
     );
+    assert_eq!(slow_op["summary"], "in progress: a.txt", "{seen:#?}");
     assert_eq!(
         std::fs::read(env.ws.join("a.txt")).expect("read"),
         b"a after\n",

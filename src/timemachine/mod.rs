@@ -428,16 +428,24 @@ impl TimeMachine {
         for id in ids {
             let info = conn
                 .query_row(
-                    "SELECT id, started, capability, summary, state FROM ops WHERE id = ?1",
+                    "SELECT id, started, capability, summary, state, targets FROM ops WHERE id = ?1",
                     [id],
                     |r| {
-                        Ok(OpInfo {
+                        let mut info = OpInfo {
                             op: r.get(0)?,
                             time: r.get(1)?,
                             capability: r.get(2)?,
                             summary: r.get(3)?,
                             state: r.get(4)?,
-                        })
+                        };
+                        // An operation still under way has its summary only at commit:
+                        // say what it is working on.
+                        if info.summary.is_empty() && info.state == "running" {
+                            let targets: Vec<String> =
+                                serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default();
+                            info.summary = format!("in progress: {}", targets.join(", "));
+                        }
+                        Ok(info)
                     },
                 )
                 .map_err(state_err)?;
