@@ -148,6 +148,9 @@ pub struct Capability {
     pub side_effects: &'static [SideEffect],
     /// A person must approve each call.
     pub requires_confirmation: bool,
+    /// The boolean input that, when true, makes a call change nothing and need no
+    /// confirmation (`requires_confirmation_unless`, e.g. `dry_run`).
+    pub confirmation_unless: Option<&'static str>,
     /// Repeating the call has no further effect.
     pub idempotent: bool,
     /// How the call is undone.

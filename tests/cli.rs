@@ -526,6 +526,27 @@ fn read_only_list_hides_the_mutating_capabilities() {
     assert!(list.len() < airun::stdlib::CATALOG.len());
 }
 
+/// A capability whose spec skips confirmation for dry runs says so wherever confirmation
+/// is shown.
+#[test]
+fn inspect_and_list_name_the_flag_that_skips_confirmation() {
+    let e = Env::new();
+    let o = e.run(&["inspect", "io.fs.edit_file"]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("confirmation: required, unless dry_run is true"),
+        "{text}"
+    );
+    let o = e.run(&["inspect", "io.fs.edit_file", "--json"]);
+    assert_eq!(json_out(&o)["confirmation_unless"], "dry_run");
+    let o = e.run(&["inspect", "io.fs.write_file", "--json"]);
+    assert_eq!(json_out(&o)["confirmation_unless"], Value::Null);
+    let o = e.run(&["list"]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("yes, unless dry_run"), "{text}");
+}
+
 #[test]
 fn inspect_json_has_the_schemas() {
     let e = Env::new();

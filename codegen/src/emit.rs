@@ -575,6 +575,13 @@ fn catalog_entry(spec: &Spec, name: &proc_macro2::Ident) -> TokenStream {
     });
     let c = &spec.contracts;
     let confirm = c.requires_confirmation;
+    let unless = match &c.requires_confirmation_unless {
+        Some(flag) => {
+            let flag = flag.value.as_str();
+            quote! { ::core::option::Option::Some(#flag) }
+        }
+        None => quote! { ::core::option::Option::None },
+    };
     let idempotent = c.idempotent;
     let timeout = c.timeout_seconds.value;
     let undo = format_ident!("{}", spec.behavior.undo_strategy.value.variant());
@@ -635,6 +642,7 @@ fn catalog_entry(spec: &Spec, name: &proc_macro2::Ident) -> TokenStream {
             description: #description,
             side_effects: &[#(#effect_tokens),*],
             requires_confirmation: #confirm,
+            confirmation_unless: #unless,
             idempotent: #idempotent,
             undo_strategy: ::airun::UndoStrategy::#undo,
             undo_targets: &[#(#targets),*],

@@ -14,6 +14,7 @@ pub fn capability_json(c: &Capability) -> Value {
         "description": c.description,
         "side_effects": c.side_effects.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
         "requires_confirmation": c.requires_confirmation,
+        "confirmation_unless": c.confirmation_unless,
         "idempotent": c.idempotent,
         "undo_strategy": c.undo_strategy.as_str(),
         "timeout_seconds": c.timeout_seconds,
@@ -51,6 +52,14 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// `yes`, `no`, or `yes, unless dry_run`.
+fn confirmation(c: &Capability) -> String {
+    match (c.requires_confirmation, c.confirmation_unless) {
+        (true, Some(flag)) => format!("yes, unless {flag}"),
+        (b, _) => yes_no(b).to_string(),
+    }
+}
+
 /// The capability table for a terminal.
 pub fn capability_table(caps: &[&Capability]) -> String {
     let mut t = Table::new();
@@ -69,7 +78,7 @@ pub fn capability_table(caps: &[&Capability]) -> String {
             c.id,
             c.tool_name,
             &effects(c),
-            yes_no(c.requires_confirmation),
+            &confirmation(c),
             c.undo_strategy.as_str(),
             c.title,
         ]);
@@ -94,7 +103,7 @@ pub fn capability_markdown(caps: &[&Capability]) -> String {
             c.id,
             c.tool_name,
             effects(c),
-            yes_no(c.requires_confirmation),
+            confirmation(c),
             c.undo_strategy.as_str(),
             first_sentence.replace('|', "\\|")
         ));
@@ -111,10 +120,10 @@ pub fn capability_detail(c: &Capability) -> String {
     out.push_str(&format!(
         "side effects: {}\nconfirmation: {}\nidempotent: {}\nundo: {}{}\ntimeout: {} s\n\n",
         effects(c),
-        if c.requires_confirmation {
-            "required"
-        } else {
-            "not required"
+        match (c.requires_confirmation, c.confirmation_unless) {
+            (true, Some(flag)) => format!("required, unless {flag} is true"),
+            (true, None) => "required".to_string(),
+            (false, _) => "not required".to_string(),
         },
         yes_no(c.idempotent),
         c.undo_strategy.as_str(),
