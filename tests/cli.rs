@@ -526,6 +526,22 @@ fn read_only_list_hides_the_mutating_capabilities() {
     assert!(list.len() < airun::stdlib::CATALOG.len());
 }
 
+/// Reads are answered before their audit record is written, but a one-shot `execute`
+/// writes it before the process ends.
+#[test]
+fn a_read_by_execute_is_on_record_when_the_process_ends() {
+    let e = Env::new();
+    std::fs::write(e.ws.join("a.txt"), "alpha\n").unwrap();
+    let o = e.execute("io.fs.read_file", json!({"path": "a.txt"}), &[]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let o = e.run(&["audit", "--json"]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let records = json_out(&o);
+    assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
+    assert_eq!(records[0]["capability"], "io.fs.read_file");
+    assert_eq!(records[0]["outcome"], "ok");
+}
+
 /// A capability whose spec skips confirmation for dry runs says so wherever confirmation
 /// is shown.
 #[test]
