@@ -542,7 +542,16 @@ impl Served {
             .spawn()
             .expect("spawn airun serve");
         let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        Served { child, out }
+        let mut served = Served { child, out };
+        // Only `initialize`: nothing that would start opening the state in the background.
+        let init = served.request(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "crash-test", "version": "1"}}),
+        );
+        assert!(init["result"]["protocolVersion"].is_string(), "{init}");
+        served
     }
 
     fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
@@ -563,13 +572,9 @@ impl Served {
     }
 }
 
-/// A server answers `initialize` before it opens its state, but no call runs before the
-/// calls a crash interrupted are rolled back: the first call sees the workspace as it was.
-#[test]
-fn a_server_rolls_back_interrupted_calls_before_its_first_call() {
-    let env = Env::new();
-    write(&env.ws, "notes.txt", b"the old notes\n", 0o644);
-    let before = env.snap();
+/// `airun execute io.fs.write_file` on `notes.txt`, killed after its handler wrote and
+/// before its commit.
+fn kill_a_write_midway(env: &Env) {
     let out = env
         .cmd(&[
             "execute",
@@ -582,18 +587,21 @@ fn a_server_rolls_back_interrupted_calls_before_its_first_call() {
         .output()
         .expect("run airun");
     assert_killed(&out, "write_file killed before its after-images");
+}
+
+/// A server answers `initialize` before it opens its state, but no call runs before the
+/// calls a crash interrupted are rolled back: the first call sees the workspace as it was.
+#[test]
+fn a_server_rolls_back_interrupted_calls_before_its_first_call() {
+    let env = Env::new();
+    write(&env.ws, "notes.txt", b"the old notes\n", 0o644);
+    let before = env.snap();
+    kill_a_write_midway(&env);
     assert_ne!(env.snap(), before, "the killed call changed nothing");
 
     // Only `initialize` and a call: nothing starts the background opening, so the
     // call itself must wait for recovery.
     let mut server = Served::start(&env);
-    let init = server.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {},
-               "clientInfo": {"name": "crash-test", "version": "1"}}),
-    );
-    assert!(init["result"]["protocolVersion"].is_string(), "{init}");
     let read = server.request(
         2,
         "tools/call",
@@ -618,12 +626,6 @@ fn a_running_server_rolls_back_a_crash_beside_it_before_its_next_change() {
     let env = Env::new();
     write(&env.ws, "notes.txt", b"the old notes\n", 0o644);
     let mut server = Served::start(&env);
-    server.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {},
-               "clientInfo": {"name": "crash-test", "version": "1"}}),
-    );
     // A first call opens the server's state (and recovers what there was to recover).
     let read = server.request(
         2,
@@ -632,18 +634,7 @@ fn a_running_server_rolls_back_a_crash_beside_it_before_its_next_change() {
     );
     assert_eq!(read["result"]["isError"], false, "{read}");
 
-    let out = env
-        .cmd(&[
-            "execute",
-            "io.fs.write_file",
-            "--params",
-            r#"{"path": "notes.txt", "content": "half-written\n"}"#,
-            "--yes",
-        ])
-        .env("FAILPOINTS", "tm_before_after_images=return")
-        .output()
-        .expect("run airun");
-    assert_killed(&out, "write_file killed beside a server");
+    kill_a_write_midway(&env);
     assert_eq!(
         std::fs::read_to_string(env.ws.join("notes.txt")).unwrap(),
         "half-written\n"
