@@ -1,6 +1,8 @@
 //! The time machine shared by several `airun` processes at once: one process writes and
 //! another undoes; a running call and a `history` started meanwhile; four MCP servers and
-//! four command-line workers writing at the same time into one journal and audit log.
+//! four command-line workers writing at the same time into one journal and audit log; the
+//! audit log of a running server read by another process (records of successful local
+//! reads are written in batches, every other record before its answer).
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -278,6 +280,11 @@ impl Mcp {
                 return msg;
             }
         }
+    }
+
+    /// Calls a tool; returns its whole result (`isError` included).
+    fn call_raw(&mut self, tool: &str, args: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": args}))["result"].clone()
     }
 
     /// Calls a tool; returns its structured result (fails on a tool error).
@@ -612,5 +619,114 @@ fn history_and_audit_answer_during_a_long_call_elsewhere() {
         "{answer}"
     );
     assert_eq!(states(&env.history()), ["done"]);
+    server.close();
+}
+
+/// `(capability, decision, outcome)` of every audit record, oldest first, read by another
+/// `airun` process.
+fn audit_of(env: &Env) -> Vec<(String, String, String)> {
+    env.json(&["audit", "--json", "--limit", "1000"])
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (field("capability"), field("decision"), field("outcome"))
+        })
+        .collect()
+}
+
+fn rec(cap: &str, decision: &str, outcome: &str) -> (String, String, String) {
+    (cap.into(), decision.into(), outcome.into())
+}
+
+#[test]
+fn reads_are_on_record_before_a_change_after_a_pause_and_at_exit() {
+    let env = Env::new();
+    write(&env.ws, "a.txt", b"alpha\n", 0o644);
+    let mut server = Mcp::start(&env);
+    let read = rec("io.fs.read_file", "allowed", "ok");
+    for _ in 0..5 {
+        server.call("io_fs_read_file", json!({"path": "a.txt"}));
+    }
+    server.call(
+        "io_fs_write_file",
+        json!({"path": "b.txt", "content": "bravo\n"}),
+    );
+    // The change's record is written before its answer, after the reads that came first.
+    let mut expected = vec![read.clone(); 5];
+    expected.push(rec("io.fs.write_file", "approved_by_flag", "ok"));
+    assert_eq!(audit_of(&env), expected);
+
+    // Reads followed by a pause are written without another call.
+    for _ in 0..3 {
+        server.call("io_fs_read_file", json!({"path": "a.txt"}));
+    }
+    expected.extend(vec![read.clone(); 3]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = audit_of(&env);
+        if got == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reads were never written while the server idled: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Reads just before the client leaves are written as the server exits.
+    for _ in 0..2 {
+        server.call("io_fs_read_file", json!({"path": "a.txt"}));
+    }
+    server.close();
+    expected.extend(vec![read; 2]);
+    assert_eq!(audit_of(&env), expected);
+    env.run_ok(&["audit", "verify"]);
+}
+
+#[test]
+fn refused_and_failed_calls_are_on_record_before_their_answer() {
+    let env = Env::new();
+    let outside = env.ws.parent().expect("parent").join("outside.txt");
+    std::fs::write(&outside, "secret\n").expect("outside");
+    let mut server = Mcp::start(&env);
+
+    let r = server.call_raw("io_fs_read_file", json!({"path": "../outside.txt"}));
+    assert_eq!(r["isError"], true, "{r}");
+    assert_eq!(
+        audit_of(&env),
+        vec![rec("io.fs.read_file", "denied_sandbox", "denied_sandbox")]
+    );
+
+    let r = server.call_raw("io_fs_read_file", json!({"path": "missing.txt"}));
+    assert_eq!(r["isError"], true, "{r}");
+    let got = audit_of(&env);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0, "io.fs.read_file");
+    assert_ne!(got[1].2, "ok", "{got:?}");
+    server.close();
+    env.run_ok(&["audit", "verify"]);
+}
+
+#[test]
+fn a_state_folder_that_cannot_be_opened_fails_each_call_with_the_reason() {
+    let env = Env::new();
+    write(&env.ws, "a.txt", b"alpha\n", 0o644);
+    // `$AIRUN_HOME/state` is a file: the state folder cannot be made.
+    std::fs::write(env.home.join("state"), "not a folder").expect("state file");
+    let mut server = Mcp::start(&env);
+    let r = server.call_raw("io_fs_read_file", json!({"path": "a.txt"}));
+    assert_eq!(r["isError"], true, "{r}");
+    let text = r["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("state folder"), "{text}");
+    let r = server.call_raw(
+        "io_fs_write_file",
+        json!({"path": "b.txt", "content": "bravo\n"}),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(
+        !env.ws.join("b.txt").exists(),
+        "a call ran without its journal"
+    );
     server.close();
 }
