@@ -418,3 +418,36 @@ async fn cancellation_stops_a_long_copy() {
     assert_eq!(r.is_error, Some(false));
     client.cancel().await.ok();
 }
+
+/// A result past the streaming threshold goes out whole and in order: the same content
+/// as the file, the text rendering equal to the structured content, and the calls before
+/// and after it answered intact.
+#[tokio::test]
+async fn a_large_result_is_streamed_whole_and_in_order() {
+    let dirs = Dirs::new();
+    let line = "a line with \"quotes\", a tab\tand unicode \u{e9}\u{4e16}\n";
+    let big: String = line.repeat((3 << 20) / line.len());
+    assert!(big.len() > airun::adapters::mcp::stdio::STREAM_FROM);
+    std::fs::write(dirs.path("big.txt"), &big).unwrap();
+    std::fs::write(dirs.path("small.txt"), "small\n").unwrap();
+    let client = start(&dirs, TestClient::new(Answer::NoElicitation), &[]).await;
+    let tools = client.list_all_tools().await.unwrap();
+
+    let (before, large, after) = tokio::join!(
+        call(&client, "io_fs_read_file", json!({"path": "small.txt"})),
+        call(
+            &client,
+            "io_fs_read_file",
+            json!({"path": "big.txt", "limit_bytes": 8 << 20})
+        ),
+        call(&client, "io_fs_read_file", json!({"path": "small.txt"})),
+    );
+    let v = ok_structured(&tools, "io_fs_read_file", &large);
+    assert_eq!(v["content"].as_str().map(str::len), Some(big.len()));
+    assert!(v["content"] == big.as_str(), "the streamed content differs");
+    for r in [before, after] {
+        let v = ok_structured(&tools, "io_fs_read_file", &r);
+        assert_eq!(v["content"], "small\n");
+    }
+    client.cancel().await.ok();
+}

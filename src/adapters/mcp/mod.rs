@@ -20,6 +20,7 @@
 
 pub mod confirm;
 pub mod http;
+pub mod stdio;
 
 use crate::adapters::{error_json, error_text};
 use crate::catalog::{Capability, CapabilitySet};
@@ -108,8 +109,14 @@ impl<S: CapabilitySet> McpServer<S> {
     /// Serves MCP over this process's stdin and stdout until the client closes stdin or
     /// `shutdown` is cancelled.
     pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let (read, write) = rmcp::transport::stdio_pipes();
+        let transport = stdio::Stdio::new(rmcp::transport::async_rw::AsyncRwTransport::<
+            RoleServer,
+            _,
+            _,
+        >::new_server(read, write));
         let service = self
-            .serve(rmcp::transport::stdio_pipes())
+            .serve(transport)
             .await
             .map_err(|e| std::io::Error::other(format!("MCP session did not start: {e}")))?;
         let stop = service.cancellation_token();
