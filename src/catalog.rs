@@ -181,6 +181,17 @@ impl Capability {
         self.side_effects.iter().any(|e| e.is_mutating())
     }
 
+    /// True when the capability can only read local files or facts: nothing it does
+    /// changes anything or leaves the machine.
+    pub fn reads_locally(&self) -> bool {
+        self.side_effects.iter().all(|e| {
+            matches!(
+                e,
+                SideEffect::ReadOnly | SideEffect::FilesystemRead | SideEffect::SystemRead
+            )
+        })
+    }
+
     /// The input schema as a JSON value.
     pub fn input_schema_json(&self) -> serde_json::Value {
         serde_json::from_str(self.input_schema).unwrap_or_default()

@@ -14,7 +14,7 @@ pub use hooks::{
 };
 pub use settings::{DEFAULT_ENV_ALLOW, ExecPolicy, NetPolicy, Settings, glob_matches};
 
-use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, SideEffect, UndoStrategy};
+use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::powers::{Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
@@ -206,7 +206,7 @@ impl<S: CapabilitySet> Kernel<S> {
         let mut decision = Decision::Invalid;
         let mut op: Option<OpId> = None;
         let mut shown = serde_json::Value::Null;
-        let mut cap_id: Option<&'static str> = None;
+        let cap = self.find(name);
         let result = self.run_stages(
             name,
             args,
@@ -215,7 +215,6 @@ impl<S: CapabilitySet> Kernel<S> {
             &mut decision,
             &mut op,
             &mut shown,
-            &mut cap_id,
         );
         let outcome = match &result {
             Ok(_) => "ok",
@@ -223,9 +222,9 @@ impl<S: CapabilitySet> Kernel<S> {
         };
         let reply_first = result.is_ok()
             && decision == Decision::Allowed
-            && self.find(name).is_some_and(reads_locally);
+            && cap.is_some_and(Capability::reads_locally);
         let event = AuditEvent {
-            capability: cap_id.unwrap_or(name),
+            capability: cap.map_or(name, |c| c.id),
             params: shown,
             decision,
             outcome,
@@ -252,11 +251,7 @@ impl<S: CapabilitySet> Kernel<S> {
         decision: &mut Decision,
         op: &mut Option<OpId>,
         shown: &mut serde_json::Value,
-        cap_id: &mut Option<&'static str>,
     ) -> Result<serde_json::Value, CapError> {
-        if let Some(cap) = self.find(name) {
-            *cap_id = Some(cap.id);
-        }
         // No call runs before the journal has rolled back what a crash interrupted.
         self.journal.ready()?;
         let prepared = self.prepare(name, args).inspect_err(|e| {
@@ -330,17 +325,6 @@ impl<S: CapabilitySet> Kernel<S> {
         }
         result
     }
-}
-
-/// True when a capability can only read local files or facts: nothing it does changes
-/// anything or leaves the machine.
-fn reads_locally(cap: &Capability) -> bool {
-    cap.side_effects.iter().all(|e| {
-        matches!(
-            e,
-            SideEffect::ReadOnly | SideEffect::FilesystemRead | SideEffect::SystemRead
-        )
-    })
 }
 
 /// Hides sensitive inputs of a capability's params.

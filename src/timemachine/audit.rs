@@ -76,10 +76,9 @@ fn record_hash(r: &Record) -> String {
 }
 
 /// Appends a record (seq, prev_hash and hash are filled in).
-pub fn append(conn: &mut Connection, r: Record) -> rusqlite::Result<Record> {
-    let mut records = vec![r];
-    append_all(conn, &mut records)?;
-    Ok(records.remove(0))
+pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> {
+    append_all(conn, std::slice::from_mut(&mut r))?;
+    Ok(r)
 }
 
 /// Appends records in order, in one transaction (seq, prev_hash and hash are filled in).

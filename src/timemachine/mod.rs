@@ -249,28 +249,31 @@ impl TimeMachine {
         Ok(f)
     }
 
-    /// Finds calls interrupted by a crash and puts their before-images back; finishes
-    /// interrupted undos and redos. Returns the operations it rolled back.
-    pub fn recover(&self, ws: &Workspace) -> Result<Vec<OpId>, CapError> {
-        let _lock = self.lock()?;
-        self.recover_locked(ws)
+    /// Takes the operation lock for a change, undo or redo: queued read records are
+    /// written first (what was read before a change is on record before it starts), and
+    /// calls a crash interrupted are rolled back under the lock.
+    fn lock_for_change(&self, ws: &Workspace) -> Result<File, CapError> {
+        self.reads.write(None).map_err(state_err)?;
+        let lock = self.lock()?;
+        self.recover_locked(ws)?;
+        Ok(lock)
     }
 
-    /// [`recover`](Self::recover) for a caller holding the operation lock: whatever is
-    /// still in progress then was left by a process that died, perhaps after this one
-    /// opened the state (another airun beside a long-running server).
-    fn recover_locked(&self, ws: &Workspace) -> Result<Vec<OpId>, CapError> {
+    /// Finds calls interrupted by a crash and puts their before-images back; finishes
+    /// interrupted undos and redos. The caller holds the operation lock, so whatever is
+    /// still in progress was left by a process that died, perhaps after this one opened
+    /// the state (another airun beside a long-running server).
+    fn recover_locked(&self, ws: &Workspace) -> Result<(), CapError> {
         let pending: Vec<(OpId, String)> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare("SELECT id, state FROM ops WHERE state IN ('pending', 'running', 'undoing', 'redoing') ORDER BY id DESC")
+                .prepare_cached("SELECT id, state FROM ops WHERE state IN ('pending', 'running', 'undoing', 'redoing') ORDER BY id DESC")
                 .map_err(state_err)?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(state_err)?
                 .collect::<Result<_, _>>()
                 .map_err(state_err)?
         };
-        let mut rolled_back = Vec::new();
         for (id, state) in pending {
             match state.as_str() {
                 // The intent was recorded but the handler never started.
@@ -280,7 +283,6 @@ impl TimeMachine {
                     self.remove_stray_temps(ws, id)?;
                     self.set_state(id, "interrupted")?;
                     self.record_interrupted(id)?;
-                    rolled_back.push(id);
                 }
                 "undoing" => {
                     self.put_back(ws, id, Phase::Before)?;
@@ -294,7 +296,7 @@ impl TimeMachine {
                 }
             }
         }
-        Ok(rolled_back)
+        Ok(())
     }
 
     /// Removes the temporary files a killed call can leave next to its targets: a write's
@@ -592,10 +594,7 @@ impl Journal for TimeMachine {
         ws: &'a Workspace,
         intent: &CallIntent<'_>,
     ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
-        // What was read before a change is on record before the change starts.
-        self.reads.write(None).map_err(state_err)?;
-        let lock = self.lock()?;
-        self.recover_locked(ws)?;
+        let lock = self.lock_for_change(ws)?;
         let cap = intent.capability;
         let mut targets: Vec<PathBuf> = Vec::new();
         for (_, r) in &intent.undo_targets {
@@ -656,9 +655,7 @@ impl Journal for TimeMachine {
     }
 
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
-        self.reads.write(None).map_err(state_err)?;
-        let _lock = self.lock()?;
-        self.recover_locked(ws)?;
+        let _lock = self.lock_for_change(ws)?;
         let ids = match req.to {
             Some(to) => self.ids(
                 "SELECT id FROM ops WHERE state = 'done' AND id >= ?1 ORDER BY id DESC",
@@ -698,9 +695,7 @@ impl Journal for TimeMachine {
     }
 
     fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
-        self.reads.write(None).map_err(state_err)?;
-        let _lock = self.lock()?;
-        self.recover_locked(ws)?;
+        let _lock = self.lock_for_change(ws)?;
         let ids = self.ids(
             "SELECT id FROM ops WHERE state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN ('done', 'irreversible', 'interrupted')), 0) ORDER BY id ASC LIMIT ?1",
             [steps.max(1) as i64],

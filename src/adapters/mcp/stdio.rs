@@ -9,7 +9,7 @@
 //! finishing its write before the next message starts, so messages never interleave.
 
 use rmcp::RoleServer;
-use rmcp::model::{ContentBlock, JsonRpcMessage, ServerResult};
+use rmcp::model::{JsonRpcMessage, ServerResult};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use std::io::Write;
@@ -41,10 +41,7 @@ fn text_bytes(m: &TxJsonRpcMessage<RoleServer>) -> usize {
             ServerResult::CallToolResult(c) => c
                 .content
                 .iter()
-                .map(|b| match b {
-                    ContentBlock::Text(t) => t.text.len(),
-                    _ => 0,
-                })
+                .map(|b| b.as_text().map_or(0, |t| t.text.len()))
                 .sum(),
             _ => 0,
         },
