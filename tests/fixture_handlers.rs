@@ -1,10 +1,11 @@
-//! A full `Handlers` implementation compiles, each handler using exactly the powers its
-//! spec declares, and the generated `Call::parse` applies the spec's defaults, enums,
-//! bounds, patterns and required fields.
+//! A full `Handlers` implementation of the fixture specs compiles, each handler using
+//! exactly the powers its spec declares, and the generated `Call::parse` applies the spec's
+//! defaults, enums, bounds, patterns and required fields. (The cases that must not compile
+//! are in `tests/ui/fail/`, checked by `tests/compile_fail.rs`.)
 
 #![allow(dead_code)]
 
-include!("../fixture_caps.rs");
+include!("ui/fixture_caps.rs");
 
 use airun::powers::WriteMode;
 use airun::{Access, CallInfo, CapError, CapabilitySet, ErrorKind, SideEffect, UndoStrategy};
@@ -96,7 +97,8 @@ fn parse_err(name: &str, args: serde_json::Value) -> CapError {
     }
 }
 
-fn main() {
+#[test]
+fn generated_code_parses_and_describes_the_fixture_specs() {
     // Defaults, by dotted id.
     let call = Call::parse("fixture.greet.say", json!({"name": "Ada"})).unwrap();
     assert_eq!(call.capability().id, "fixture.greet.say");
