@@ -39,10 +39,8 @@ fn rustc() -> PathBuf {
         return PathBuf::from(rustc);
     }
     if let Some(cargo) = std::env::var_os("CARGO") {
-        let beside = Path::new(&cargo).with_file_name(format!(
-            "rustc{}",
-            std::env::consts::EXE_SUFFIX
-        ));
+        let beside =
+            Path::new(&cargo).with_file_name(format!("rustc{}", std::env::consts::EXE_SUFFIX));
         if beside.is_file() {
             return beside;
         }
@@ -63,7 +61,7 @@ fn airun_rlibs(deps: &Path) -> Vec<PathBuf> {
         })
         .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, path)| path).collect()
 }
 
@@ -81,7 +79,13 @@ impl Compiler {
     fn check(&self, source: &Path) -> (bool, String) {
         let mut cmd = Command::new(&self.rustc);
         cmd.current_dir(manifest_dir())
-            .args(["--edition", "2024", "--crate-type", "bin", "--emit=metadata"])
+            .args([
+                "--edition",
+                "2024",
+                "--crate-type",
+                "bin",
+                "--emit=metadata",
+            ])
             .args(["--error-format=human", "--color=never", "-A", "warnings"])
             .arg("--crate-name")
             .arg(
@@ -124,8 +128,11 @@ impl Compiler {
         );
         let mut out = tempfile::tempdir().expect("a temporary folder");
         let probe = out.path().join("probe.rs");
-        std::fs::write(&probe, "fn main() { let _ = airun::ErrorKind::InvalidInput; }\n")
-            .expect("the probe is writable");
+        std::fs::write(
+            &probe,
+            "fn main() { let _ = airun::ErrorKind::InvalidInput; }\n",
+        )
+        .expect("the probe is writable");
         let mut tried = Vec::new();
         for airun in rlibs {
             let compiler = Compiler {

@@ -5,7 +5,13 @@ use std::path::PathBuf;
 
 /// airun: typed, sandboxed, auditable tools for AI models and people.
 #[derive(Debug, Parser)]
-#[command(name = "airun", version, about, long_about = None)]
+#[command(
+    name = "airun",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  airun list\n  airun execute io.fs.read_file --params '{\"path\":\"notes.txt\"}'\n  airun serve --mcp\n  airun history\n  airun undo\n\nExit codes: 0 ok, 1 execution error, 2 invalid input, 3 denied, 4 declined."
+)]
 pub struct Cli {
     /// Options for every command.
     #[command(flatten)]
@@ -19,7 +25,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The workspace folder capabilities act in [default: ~/.ai-first/workspaces/$USER/default]
-    #[arg(long, global = true, env = "AIRUN_WORKSPACE", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "AIRUN_WORKSPACE",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub workspace: Option<PathBuf>,
     /// Refuse, and hide, every capability that changes state.
     #[arg(long, global = true)]
@@ -27,12 +39,18 @@ pub struct Global {
     /// The operator's policy file [default: $AIRUN_HOME/policy.toml; a missing default file means the built-in defaults]
     #[arg(long, global = true, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Let tables be as wide as their content instead of fitting the terminal.
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the capabilities.
+    #[command(
+        after_help = "Examples:\n  airun list                    the capabilities this policy allows, as a table\n  airun list --wide             every column, as wide as it needs\n  airun list --json             for scripts\n  airun list --markdown         the README's table"
+    )]
     List {
         /// Print JSON.
         #[arg(long, conflicts_with = "markdown")]
@@ -42,6 +60,9 @@ pub enum Command {
         markdown: bool,
     },
     /// Show one capability: its inputs, outputs and contracts.
+    #[command(
+        after_help = "Examples:\n  airun inspect io.fs.write_file\n  airun inspect io_fs_read_file --json     with the MCP and OpenAI schemas"
+    )]
     Inspect {
         /// Dotted id or tool name.
         id: String,
@@ -50,6 +71,9 @@ pub enum Command {
         json: bool,
     },
     /// Run one capability.
+    #[command(
+        after_help = "Examples:\n  airun execute io.fs.read_file --params '{\"path\":\"notes.txt\"}'\n  airun execute io.fs.write_file --params '{\"path\":\"notes.txt\",\"content\":\"hi\"}' --yes\n  echo '{\"path\":\".\"}' | airun execute io.fs.list_dir --params -\n  airun execute io_fs_stat --params '{\"path\":\"notes.txt\"}' --json"
+    )]
     Execute {
         /// Dotted id or tool name.
         id: String,
@@ -64,10 +88,19 @@ pub enum Command {
         json: bool,
     },
     /// Serve the capabilities to AI clients over MCP: `--mcp` (stdio) or `--port N` (HTTP).
+    #[command(
+        after_help = "Examples:\n  airun serve --mcp                          an AI client starts this (stdio)\n  airun serve --port 8080                    http://127.0.0.1:8080/mcp\n  AIRUN_TOKEN=secret airun serve --port 8080 --host 0.0.0.0\n  airun --workspace ~/project serve --mcp --log-level info"
+    )]
     Serve(super::serve::ServeArgs),
     /// OpenAI function calling: print the strict tool list, or run a model's tool calls.
+    #[command(
+        after_help = "Examples:\n  airun openai tools > tools.json                 the strict tool list for Chat Completions\n  airun openai tools --api responses\n  airun openai call < tool_calls.json             run a model's tool calls, print the outputs"
+    )]
     Openai(super::openai::OpenaiArgs),
     /// Undo the newest operations (refuses where a file changed since, unless --force).
+    #[command(
+        after_help = "Examples:\n  airun undo                    the newest operation\n  airun undo --steps 3          the three newest\n  airun undo --to 12            operation 12 and everything after it\n  airun undo --force            even where a file changed since (that change is lost)"
+    )]
     Undo {
         /// How many operations to undo.
         #[arg(long, default_value_t = 1, conflicts_with = "to")]
@@ -83,6 +116,7 @@ pub enum Command {
         json: bool,
     },
     /// Re-apply undone operations.
+    #[command(after_help = "Examples:\n  airun redo\n  airun redo --steps 2")]
     Redo {
         /// How many operations to redo.
         #[arg(long, default_value_t = 1)]
@@ -92,6 +126,7 @@ pub enum Command {
         json: bool,
     },
     /// List the operations of this workspace, newest first.
+    #[command(after_help = "Examples:\n  airun history\n  airun history --limit 100 --json")]
     History {
         /// Most operations to show.
         #[arg(long, default_value_t = 20)]
@@ -101,6 +136,9 @@ pub enum Command {
         json: bool,
     },
     /// Show, verify or export the audit log.
+    #[command(
+        after_help = "Examples:\n  airun audit                   the newest records\n  airun audit verify            check the hash chain\n  airun audit export > audit.jsonl"
+    )]
     Audit {
         /// verify or export; without one, lists the newest records.
         #[command(subcommand)]
@@ -113,18 +151,25 @@ pub enum Command {
         json: bool,
     },
     /// Expire old undo points beyond the retention limits and remove unused blobs.
+    #[command(after_help = "Examples:\n  airun gc\n  airun gc --json")]
     Gc {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Check the setup: workspace, state folder, sandbox mechanism.
+    #[command(
+        after_help = "Examples:\n  airun doctor\n  airun --workspace ~/project doctor --json"
+    )]
     Doctor {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// The operator's policy (see the README's "Operator policy").
+    #[command(
+        after_help = "Examples:\n  airun policy show\n  airun --policy ./policy.toml policy show --json"
+    )]
     Policy {
         /// What to do with the policy.
         #[command(subcommand)]
@@ -148,10 +193,10 @@ pub enum PolicyAction {
 pub enum AuditAction {
     /// Check the hash chain; exits 1 and names the first bad record.
     Verify,
-    /// Print every record.
+    /// Print every record, one JSON object a line (JSONL), oldest first.
     Export {
-        /// One JSON record per line.
-        #[arg(long, required = true)]
+        /// One JSON record per line: the default and only format (accepted for scripts).
+        #[arg(long)]
         jsonl: bool,
     },
 }

@@ -1,38 +1,55 @@
 //! `airun undo`, `redo`, `history`, `audit` and `gc`.
 
+use super::term::{self, Grid, GridCell};
 use super::{AuditAction, Global, kernel_and_state};
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
 use crate::kernel::{OpInfo, UndoRequest};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::process::ExitCode;
 
 fn ops_table(ops: &[OpInfo]) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["op", "time", "capability", "summary", "state"]);
+    if ops.is_empty() {
+        return "no operations in this workspace yet\n".to_string();
+    }
+    let mut t = Grid::new(["op", "time", "capability", "summary", "state"], &[0, 1, 2]);
     for o in ops {
-        t.add_row([
-            o.op.to_string(),
-            o.time.clone(),
-            o.capability.clone(),
-            o.summary.clone(),
-            o.state.clone(),
+        t.row([
+            GridCell::from(o.op.to_string()),
+            (&o.time).into(),
+            (&o.capability).into(),
+            (&o.summary).into(),
+            term::state_cell(&o.state),
         ]);
     }
-    t.to_string()
+    t.render()
 }
 
-fn print_ops(what: &str, ops: &[OpInfo], json: bool) {
+/// Prints what an undo or redo did: one line per operation, and on stderr how many of the
+/// asked-for steps found no operation to act on.
+fn print_ops(done: &str, verb: &str, left: &str, ops: &[OpInfo], asked: Option<usize>, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(ops).unwrap_or_default());
-    } else if ops.is_empty() {
-        println!("nothing to {what}");
-    } else {
-        for o in ops {
-            println!("{what}: {} {} ({})", o.op, o.summary, o.capability);
-        }
+        return;
+    }
+    if ops.is_empty() {
+        println!("nothing to {verb}: no {left} operation is left in this workspace");
+        return;
+    }
+    for o in ops {
+        anstream::println!(
+            "{style}{done}:{style:#} op {} {} ({})",
+            o.op,
+            o.summary,
+            o.capability,
+            style = term::DONE
+        );
+    }
+    if let Some(asked) = asked.filter(|&a| a > ops.len()) {
+        anstream::eprintln!(
+            "{style}not {done}:{style:#} {} more step(s) asked for, but no other {left} operation is left to {verb}",
+            asked - ops.len(),
+            style = term::WARN
+        );
     }
 }
 
@@ -46,10 +63,27 @@ pub fn undo<S: CapabilitySet>(
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, _) = kernel_and_state(set, global)?;
+    if let Some(op) = to {
+        let known = k.journal().history(HISTORY_ALL)?.iter().any(|o| o.op == op);
+        if !known {
+            return Err(CapError::new(
+                ErrorKind::NotFound,
+                format!("there is no operation {op} in this workspace"),
+            )
+            .with_hint("`airun history` lists the operations and their ids"));
+        }
+    }
     let ops = k
         .journal()
         .undo(k.workspace(), UndoRequest { steps, to, force })?;
-    print_ops("undone", &ops, json);
+    print_ops(
+        "undone",
+        "undo",
+        "done",
+        &ops,
+        to.is_none().then_some(steps),
+        json,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -62,9 +96,12 @@ pub fn redo<S: CapabilitySet>(
 ) -> Result<ExitCode, CapError> {
     let (k, _) = kernel_and_state(set, global)?;
     let ops = k.journal().redo(k.workspace(), steps)?;
-    print_ops("redone", &ops, json);
+    print_ops("redone", "redo", "undone", &ops, Some(steps), json);
     Ok(ExitCode::SUCCESS)
 }
+
+/// As many operations as `history` can list: enough to find any id.
+const HISTORY_ALL: usize = 1 << 40;
 
 /// `airun history`.
 pub fn history<S: CapabilitySet>(
@@ -78,7 +115,7 @@ pub fn history<S: CapabilitySet>(
     if json {
         println!("{}", serde_json::to_string_pretty(&ops).unwrap_or_default());
     } else {
-        println!("{}", ops_table(&ops));
+        print!("{}", ops_table(&ops));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -118,10 +155,8 @@ pub fn audit<S: CapabilitySet>(
                     serde_json::to_string_pretty(&records).unwrap_or_default()
                 );
             } else {
-                let mut t = Table::new();
-                t.load_preset(UTF8_FULL_CONDENSED)
-                    .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_header([
+                let mut t = Grid::new(
+                    [
                         "seq",
                         "time",
                         "capability",
@@ -129,19 +164,25 @@ pub fn audit<S: CapabilitySet>(
                         "outcome",
                         "ms",
                         "op",
-                    ]);
+                    ],
+                    &[0, 1, 2],
+                );
                 for r in records {
-                    t.add_row([
-                        r.seq.to_string(),
-                        r.time,
-                        r.capability,
-                        r.decision,
-                        r.outcome,
-                        r.duration_ms.to_string(),
-                        r.op.map(|o| o.to_string()).unwrap_or_default(),
+                    t.row([
+                        GridCell::from(r.seq.to_string()),
+                        (&r.time).into(),
+                        (&r.capability).into(),
+                        term::state_cell(&r.decision),
+                        term::state_cell(&r.outcome),
+                        r.duration_ms.to_string().into(),
+                        r.op.map(|o| o.to_string()).unwrap_or_default().into(),
                     ]);
                 }
-                println!("{t}");
+                if t.is_empty() {
+                    println!("no audit records yet");
+                } else {
+                    print!("{}", t.render());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,6 +11,7 @@ pub mod openai;
 pub mod policy;
 pub mod render;
 pub mod serve;
+pub mod term;
 
 pub use args::{AuditAction, Cli, Command, Global, PolicyAction};
 
@@ -41,6 +42,7 @@ pub fn main_with<S: CapabilitySet>(set: S) -> ExitCode {
 
 /// Runs one parsed command line.
 pub fn run<S: CapabilitySet>(set: S, cli: Cli) -> ExitCode {
+    term::set_wide(cli.global.wide);
     match dispatch(set, cli) {
         Ok(code) => code,
         Err(e) => {
@@ -51,10 +53,7 @@ pub fn run<S: CapabilitySet>(set: S, cli: Cli) -> ExitCode {
 }
 
 fn print_error(e: &CapError) {
-    eprintln!("error: {}", e.message);
-    if let Some(h) = &e.hint {
-        eprintln!("hint: {h}");
-    }
+    term::print_error(&e.message, e.hint.as_deref());
 }
 
 /// Builds the kernel the global options describe, with its undo journal and audit log.
@@ -101,11 +100,35 @@ fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), Cap
     Ok((workspace, loaded.settings, home))
 }
 
+/// The capabilities the policy and `--read-only` let callers see. Listing needs no
+/// workspace, so none is opened.
+fn visible<S: CapabilitySet>(
+    set: &S,
+    global: &Global,
+) -> Result<Vec<&'static crate::catalog::Capability>, CapError> {
+    let loaded = policy::load(global)?;
+    // A policy file a capability could change is refused here too, when there is a
+    // workspace to compare it with.
+    let root = global
+        .workspace
+        .clone()
+        .unwrap_or_else(home::default_workspace);
+    if let Ok(workspace) = Workspace::open(&root, false, Some(&home::airun_home())) {
+        policy::check_outside(&loaded, &workspace)?;
+    }
+    let settings = loaded.settings;
+    Ok(set
+        .catalog()
+        .iter()
+        .copied()
+        .filter(|c| settings.allows(c))
+        .collect())
+}
+
 fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
     match cli.command {
         Command::List { json, markdown } => {
-            let k = kernel(set, &cli.global)?;
-            let caps = k.capabilities();
+            let caps = visible(&set, &cli.global)?;
             if json {
                 let list: Vec<_> = caps.iter().map(|c| render::capability_json(c)).collect();
                 println!(
@@ -115,15 +138,17 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             } else if markdown {
                 print!("{}", render::capability_markdown(&caps));
             } else {
-                println!("{}", render::capability_table(&caps));
+                print!("{}", render::capability_table(&caps));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { id, json } => {
-            let k = kernel(set, &cli.global)?;
-            let cap = k
-                .find(&id)
-                .ok_or_else(|| CapError::unknown_capability(&id, k.all_capabilities()))?;
+            let cap = set
+                .catalog()
+                .iter()
+                .copied()
+                .find(|c| c.id == id || c.tool_name == id)
+                .ok_or_else(|| CapError::unknown_capability(&id, set.catalog()))?;
             if json {
                 println!(
                     "{}",
@@ -209,10 +234,9 @@ fn execute<S: CapabilitySet>(
                     json!({"status": "ok", "capability": cap, "result": result, "duration_ms": ms});
                 println!("{}", serde_json::to_string(&env).unwrap_or_default());
             } else {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&result).unwrap_or_default()
-                );
+                let (out, err) = render::result_for_people(&result);
+                print!("{out}");
+                eprint!("{err}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -228,7 +252,6 @@ fn execute<S: CapabilitySet>(
                 let env =
                     json!({"status": "error", "capability": cap, "error": err, "duration_ms": ms});
                 println!("{}", serde_json::to_string(&env).unwrap_or_default());
-                print_error(&e);
                 Ok(ExitCode::from(e.kind.exit_code()))
             } else {
                 Err(e)

@@ -1,7 +1,7 @@
 //! Output for people (tables) and programs (JSON).
 
+use super::term::Grid;
 use crate::catalog::Capability;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
 /// A capability as `list --json` shows it.
@@ -62,28 +62,28 @@ fn confirmation(c: &Capability) -> String {
 
 /// The capability table for a terminal.
 pub fn capability_table(caps: &[&Capability]) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
+    let mut t = Grid::new(
+        [
             "id",
             "tool name",
             "side effects",
             "confirm",
             "undo",
             "title",
-        ]);
+        ],
+        &[0, 1],
+    );
     for c in caps {
-        t.add_row([
-            c.id,
-            c.tool_name,
-            &effects(c),
-            &confirmation(c),
-            c.undo_strategy.as_str(),
-            c.title,
+        t.row([
+            c.id.to_string(),
+            c.tool_name.to_string(),
+            effects(c),
+            confirmation(c),
+            c.undo_strategy.as_str().to_string(),
+            c.title.to_string(),
         ]);
     }
-    t.to_string()
+    t.render()
 }
 
 /// The capability table in Markdown (the README's table).
@@ -149,10 +149,7 @@ fn fields_table(title: &str, schema: &Value, sensitive: &[&str]) -> String {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([title, "type", "required", "default", "description"]);
+    let mut t = Grid::new([title, "type", "required", "default", "description"], &[0]);
     if let Some(props) = schema["properties"].as_object() {
         for (name, p) in props {
             let ty = match &p["type"] {
@@ -178,7 +175,7 @@ fn fields_table(title: &str, schema: &Value, sensitive: &[&str]) -> String {
             if sensitive.contains(&name.as_str()) {
                 desc.push_str(" (sensitive)");
             }
-            t.add_row([
+            t.row([
                 name.clone(),
                 ty,
                 yes_no(required.contains(&name.as_str())).to_string(),
@@ -187,5 +184,97 @@ fn fields_table(title: &str, schema: &Value, sensitive: &[&str]) -> String {
             ]);
         }
     }
-    format!("{t}\n")
+    t.render()
+}
+
+/// A capability's result as a person reads it: what goes to standard output and what to
+/// standard error. Chosen by the result's shape, not by capability: text `content` (a
+/// file read) is printed as it is; a program's `stdout`/`stderr` go to the matching
+/// stream, with its exit code when not 0; a list of entries becomes a table; anything else
+/// is one `name: value` line per field.
+pub fn result_for_people(result: &Value) -> (String, String) {
+    let Some(obj) = result.as_object() else {
+        return (
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(result).unwrap_or_default()
+            ),
+            String::new(),
+        );
+    };
+    let mut err = String::new();
+    if let Some(content) = obj.get("content").and_then(Value::as_str) {
+        let mut out = content.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        if obj.get("truncated").and_then(Value::as_bool) == Some(true) {
+            let next = ["next_offset_line", "next_offset_bytes"]
+                .iter()
+                .find_map(|k| obj.get(*k).map(|v| (k.trim_start_matches("next_"), v)));
+            err.push_str("(more follows");
+            if let Some((key, v)) = next {
+                err.push_str(&format!(": continue with \"{key}\": {v}"));
+            }
+            err.push_str(")\n");
+        }
+        return (out, err);
+    }
+    if let (Some(stdout), Some(stderr)) = (
+        obj.get("stdout").and_then(Value::as_str),
+        obj.get("stderr").and_then(Value::as_str),
+    ) {
+        err.push_str(stderr);
+        if !err.is_empty() && !err.ends_with('\n') {
+            err.push('\n');
+        }
+        let code = obj.get("exit_code").and_then(Value::as_i64).unwrap_or(0);
+        if obj.get("timed_out").and_then(Value::as_bool) == Some(true) {
+            err.push_str("(stopped at the time limit)\n");
+        } else if code != 0 {
+            err.push_str(&format!("(exit code {code})\n"));
+        }
+        return (stdout.to_string(), err);
+    }
+    let mut out = String::new();
+    let rows = obj.iter().find_map(|(name, v)| {
+        let items = v.as_array()?;
+        (!items.is_empty() && items.iter().all(Value::is_object)).then_some((name, items))
+    });
+    if let Some((_, items)) = rows {
+        let mut columns: Vec<&str> = Vec::new();
+        for item in items {
+            for key in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                if !columns.contains(&key.as_str()) {
+                    columns.push(key);
+                }
+            }
+        }
+        let mut t = Grid::new(columns.iter().copied(), &[0]);
+        for item in items {
+            t.row(columns.iter().map(|c| scalar_text(&item[*c])));
+        }
+        out.push_str(&t.render());
+    }
+    for (name, v) in obj {
+        if rows.is_some_and(|(n, _)| n == name) {
+            continue;
+        }
+        out.push_str(&format!("{name}: {}\n", scalar_text(v)));
+    }
+    (out, err)
+}
+
+/// A JSON value in one table cell or line: strings as they are, lists one per line,
+/// nothing for null, compact JSON for objects.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            a.iter().map(scalar_text).collect::<Vec<_>>().join("\n")
+        }
+        Value::Bool(_) | Value::Number(_) => v.to_string(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
 }

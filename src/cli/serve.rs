@@ -140,7 +140,17 @@ pub fn run<S: CapabilitySet>(
                 eprintln!("airun: serving MCP at {}", listener.url());
                 listener.serve(server, shutdown).await
             }
-            None => server.serve_stdio(shutdown).await,
+            None => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    eprintln!(
+                        "airun: waiting for an MCP client on standard input (JSON-RPC, one message \
+                         a line). AI clients start this command themselves: add \
+                         {{\"command\": \"airun\", \"args\": [\"serve\", \"--mcp\"]}} to their MCP \
+                         servers (docs/clients.md). Ctrl-D or Ctrl-C ends it."
+                    );
+                }
+                server.serve_stdio(shutdown).await
+            }
         }
     });
     // A pending read on stdin cannot be cancelled; do not wait for it.

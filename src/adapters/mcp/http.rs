@@ -94,7 +94,9 @@ impl HttpServer {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let listener = TcpListener::bind((host.as_str(), options.port)).await?;
+        let listener = TcpListener::bind((host.as_str(), options.port))
+            .await
+            .map_err(|e| bind_error(&host, options.port, e))?;
         let addr = listener.local_addr()?;
         Ok(HttpServer {
             listener,
@@ -256,6 +258,26 @@ async fn handle<S: CapabilitySet>(
         Ok(r) => r,
         Err(never) => match never {},
     }
+}
+
+/// Why the listener could not be bound, naming the address and what to do.
+fn bind_error(host: &str, port: u16, e: std::io::Error) -> std::io::Error {
+    let what = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {port} on {host} is already in use by another program; stop it, pick another \
+             --port, or pass --port 0 for a free one"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "no permission to listen on port {port} on {host} (ports below 1024 need privileges); \
+             pick a --port above 1023"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{host} is not an address of this machine; use --host 127.0.0.1 (or 0.0.0.0 with a \
+             token for every interface)"
+        ),
+        _ => format!("cannot listen on {host}:{port}: {e}"),
+    };
+    std::io::Error::new(e.kind(), what)
 }
 
 #[cfg(test)]

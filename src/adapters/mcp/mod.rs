@@ -115,10 +115,19 @@ impl<S: CapabilitySet> McpServer<S> {
             _,
             _,
         >::new_server(read, write));
-        let service = self
-            .serve(transport)
-            .await
-            .map_err(|e| std::io::Error::other(format!("MCP session did not start: {e}")))?;
+        let service = match self.serve(transport).await {
+            Ok(service) => service,
+            // Standard input ended before a client said anything: nobody to serve.
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+                tracing::debug!("standard input ended before initialize");
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(std::io::Error::other(format!(
+                    "MCP session did not start: {e}"
+                )));
+            }
+        };
         let stop = service.cancellation_token();
         tokio::select! {
             r = service.waiting() => {
