@@ -348,7 +348,7 @@ fn template_stops_when_cancelled() {
     let cancel = AtomicBool::new(true);
     let options = CallOptions {
         cancel: Some(&cancel),
-        progress: None,
+        ..CallOptions::default()
     };
     let err = call_with(
         "text.template.render",

@@ -307,8 +307,8 @@ fn large_trees_report_progress() {
             json!({"sources": ["src"], "output": "many.zip"}),
             &FlagConfirmer,
             CallOptions {
-                cancel: None,
                 progress: Some(&report),
+                ..CallOptions::default()
             },
         )
         .unwrap();

@@ -192,15 +192,22 @@ pub trait AuditSink: Send + Sync {
     /// Records one finished call before the call is answered.
     fn record(&self, event: &AuditEvent<'_>);
 
-    /// Records a call that succeeded and could only read local files or facts, after it
-    /// was answered. A sink may queue such records and write them together, before any
-    /// other record and at [`flush`](AuditSink::flush) at the latest.
+    /// Records a call that succeeded and could only read local files or facts, just
+    /// before it is answered. A sink may queue such records and write them together, off
+    /// the answer's path, before any other record and at [`flush`](AuditSink::flush) at
+    /// the latest.
     fn record_read(&self, event: &AuditEvent<'_>) {
         self.record(event)
     }
 
     /// Writes every queued record.
     fn flush(&self) {}
+
+    /// The newest `limit` records, oldest first, as JSON (what `airun audit --json`
+    /// shows), for readers such as the MCP resource `airun://audit`.
+    fn tail(&self, _limit: usize) -> Result<Vec<serde_json::Value>, CapError> {
+        Err(CapError::execution("this airun keeps no audit log"))
+    }
 }
 
 /// The audit sink that records nothing.
@@ -220,5 +227,8 @@ impl<A: AuditSink + ?Sized> AuditSink for std::sync::Arc<A> {
     }
     fn flush(&self) {
         (**self).flush()
+    }
+    fn tail(&self, limit: usize) -> Result<Vec<serde_json::Value>, CapError> {
+        (**self).tail(limit)
     }
 }

@@ -18,16 +18,21 @@ use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::powers::{Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-/// Per-call options from the adapter: cancellation and progress.
+/// Per-call options from the adapter: cancellation, progress, and how far the caller may
+/// reach.
 #[derive(Default)]
 pub struct CallOptions<'a> {
     /// Set to cancel the call; handlers stop at their next checkpoint.
     pub cancel: Option<&'a AtomicBool>,
     /// Receives progress reports.
     pub progress: Option<ProgressFn<'a>>,
+    /// Folders of the workspace (relative to its root) that this caller's paths must lie
+    /// in, when its client narrowed the workspace (MCP roots); `None` for all of it.
+    pub within: Option<&'a [PathBuf]>,
 }
 
 /// A call that passed validation, permission and sandbox, ready to confirm and run.
@@ -99,6 +104,11 @@ impl<S: CapabilitySet> Kernel<S> {
         self.audit.flush();
     }
 
+    /// The audit log.
+    pub fn audit(&self) -> &dyn AuditSink {
+        self.audit.as_ref()
+    }
+
     /// The undo journal.
     pub fn journal(&self) -> &dyn Journal {
         self.journal.as_ref()
@@ -134,6 +144,16 @@ impl<S: CapabilitySet> Kernel<S> {
         name: &str,
         args: serde_json::Value,
     ) -> Result<Prepared<S::Call>, CapError> {
+        self.prepare_within(name, args, None)
+    }
+
+    /// Stages 1-3, with every path also required to lie in one of the `within` folders.
+    pub fn prepare_within(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        within: Option<&[PathBuf]>,
+    ) -> Result<Prepared<S::Call>, CapError> {
         // 1. Validation.
         let call = self.set.parse(name, args)?;
         let cap = call.capability();
@@ -161,6 +181,9 @@ impl<S: CapabilitySet> Kernel<S> {
                 .workspace
                 .resolve(input.path, input.access)
                 .map_err(|e| e.with_field(input.field))?;
+            if let Some(roots) = within {
+                outside_roots(resolved.rel(), roots).map_err(|e| e.with_field(input.field))?;
+            }
             if cap.undo_targets.contains(&input.field) {
                 undo_targets.push((input.field, resolved.clone()));
             }
@@ -192,8 +215,8 @@ impl<S: CapabilitySet> Kernel<S> {
     /// The audit record is written before `reply` for every call that could change or
     /// send anything, and for every refused or failed call. A call that succeeded and can
     /// only read local files or facts (its side effects are `read_only`,
-    /// `filesystem_read`, `system_read`) is answered first and handed to
-    /// [`AuditSink::record_read`] after, so its caller does not wait for the audit write.
+    /// `filesystem_read`, `system_read`) is handed to [`AuditSink::record_read`], which
+    /// queues it, and answered at once: its caller does not wait for the audit write.
     pub fn execute_replying(
         &self,
         name: &str,
@@ -233,8 +256,10 @@ impl<S: CapabilitySet> Kernel<S> {
         };
         // HOOK(audit): exactly one record per call, allowed or not.
         if reply_first {
-            reply(result);
+            // Queued (not written) before the answer, so that no record of a call the
+            // client makes after this answer can be written ahead of it.
             self.audit.record_read(&event);
+            reply(result);
         } else {
             self.audit.record(&event);
             reply(result);
@@ -254,13 +279,15 @@ impl<S: CapabilitySet> Kernel<S> {
     ) -> Result<serde_json::Value, CapError> {
         // No call runs before the journal has rolled back what a crash interrupted.
         self.journal.ready()?;
-        let prepared = self.prepare(name, args).inspect_err(|e| {
-            *decision = match e.kind {
-                ErrorKind::DeniedPolicy => Decision::DeniedPolicy,
-                ErrorKind::DeniedSandbox => Decision::DeniedSandbox,
-                _ => Decision::Invalid,
-            };
-        })?;
+        let prepared = self
+            .prepare_within(name, args, options.within)
+            .inspect_err(|e| {
+                *decision = match e.kind {
+                    ErrorKind::DeniedPolicy => Decision::DeniedPolicy,
+                    ErrorKind::DeniedSandbox => Decision::DeniedSandbox,
+                    _ => Decision::Invalid,
+                };
+            })?;
         let cap = prepared.capability();
         *shown = redact(cap, prepared.call.params().to_json());
         // A call whose spec flag says it changes nothing (a dry run) needs no confirmation
@@ -345,4 +372,23 @@ pub fn path_access(cap: &Capability, field: &str) -> Option<Access> {
         .iter()
         .find(|(n, _)| *n == field)
         .map(|(_, a)| *a)
+}
+
+/// Refuses a workspace path outside every one of the client's roots.
+fn outside_roots(rel: &std::path::Path, roots: &[PathBuf]) -> Result<(), CapError> {
+    if roots.iter().any(|r| rel.starts_with(r)) {
+        return Ok(());
+    }
+    let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    Err(CapError::new(
+        ErrorKind::DeniedSandbox,
+        format!(
+            "`{}` is outside the folders this client gave as its roots ({})",
+            rel.display(),
+            shown.join(", ")
+        ),
+    )
+    .with_hint(
+        "use a path inside one of the client's roots (paths stay relative to the workspace root)",
+    ))
 }

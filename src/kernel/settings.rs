@@ -17,6 +17,9 @@ pub struct Settings {
     pub read_only: bool,
     /// Capability ids, or globs with `*`, approved without asking.
     pub auto_approve: Vec<String>,
+    /// Which capabilities are turned on: ids or `*` globs, read in order, the last match
+    /// deciding; an entry starting with `!` turns off what it matches.
+    pub tools: Vec<String>,
     /// Environment variables `sys.info.get_env_var` may read.
     pub env_allow: Vec<String>,
     /// Limits for `sys.exec.run`.
@@ -85,6 +88,7 @@ impl Default for Settings {
             allowed_effects: SideEffect::ALL.into_iter().collect(),
             read_only: false,
             auto_approve: Vec::new(),
+            tools: vec!["*".to_string()],
             env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
             exec: ExecPolicy::default(),
             net: NetPolicy::default(),
@@ -96,6 +100,12 @@ impl Default for Settings {
 impl Settings {
     /// Why the operator's settings refuse this capability, if they do.
     pub fn refusal(&self, cap: &Capability) -> Option<String> {
+        if !self.turned_on(cap) {
+            return Some(format!(
+                "`{}` is turned off by the operator's `tools` list",
+                cap.id
+            ));
+        }
         if self.read_only && cap.is_mutating() {
             return Some(format!(
                 "airun is in read-only mode, and `{}` changes state",
@@ -117,6 +127,22 @@ impl Settings {
     /// True when the capability is visible (allowed) under these settings.
     pub fn allows(&self, cap: &Capability) -> bool {
         self.refusal(cap).is_none()
+    }
+
+    /// True when the operator's `tools` list turns this capability on: the last entry
+    /// that matches its id or tool name decides (`!` entries turn off).
+    pub fn turned_on(&self, cap: &Capability) -> bool {
+        let mut on = false;
+        for entry in &self.tools {
+            let (negated, glob) = match entry.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, entry.as_str()),
+            };
+            if glob_matches(glob, cap.id) || glob_matches(glob, cap.tool_name) {
+                on = !negated;
+            }
+        }
+        on
     }
 
     /// True when the operator pre-approved this capability.

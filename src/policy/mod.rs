@@ -24,6 +24,7 @@ struct PolicyFile {
     allowed_side_effects: Option<Vec<Spanned<String>>>,
     read_only: Option<bool>,
     auto_approve: Option<Vec<Spanned<String>>>,
+    tools: Option<Vec<Spanned<String>>>,
     exec: Option<ExecFile>,
     net: Option<NetFile>,
     env: Option<EnvFile>,
@@ -73,6 +74,8 @@ pub struct EffectivePolicy {
     pub read_only: bool,
     /// Capability ids or `*` globs approved without asking.
     pub auto_approve: Vec<String>,
+    /// Capability ids or `*` globs turned on (`!` turns off), the last match deciding.
+    pub tools: Vec<String>,
     /// `sys.exec.run`.
     pub exec: EffectiveExec,
     /// `net.http.*`.
@@ -142,6 +145,7 @@ impl EffectivePolicy {
                 .collect(),
             read_only: s.read_only,
             auto_approve: s.auto_approve.clone(),
+            tools: s.tools.clone(),
             exec: EffectiveExec {
                 allow: s.exec.allow.clone(),
                 env_allow: s.exec.env_allow.clone(),
@@ -407,6 +411,26 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
             }
         }
         s.auto_approve = strings(globs);
+    }
+    if let Some(tools) = file.tools {
+        for t in &tools {
+            let glob = t.get_ref().strip_prefix('!').unwrap_or(t.get_ref());
+            let ok = !glob.is_empty()
+                && glob.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '*')
+                });
+            if !ok {
+                return Err(at(
+                    t,
+                    "tools",
+                    format!(
+                        "`{}` is not a capability id or glob, optionally after `!` (lowercase letters, digits, `_`, `.` and `*`, e.g. `io.fs.*` or `!sys.exec.run`)",
+                        t.get_ref()
+                    ),
+                ));
+            }
+        }
+        s.tools = strings(tools);
     }
     if let Some(exec) = file.exec {
         let mut e = ExecPolicy::default();

@@ -2,7 +2,9 @@
 //!
 //! A record costs one SQLite transaction; an agent reading many small files would spend
 //! most of each call on it. Records of calls that succeeded and could only read local
-//! files or facts are queued and written together: when [`MAX_PENDING`] are queued,
+//! files or facts are queued (before their answer goes out, so a later call's record can
+//! never be written ahead of them) and written together on a thread of their own: when
+//! [`MAX_PENDING`] are queued,
 //! [`MAX_DELAY`] after the first one, before any other record (so the log keeps the
 //! order calls finished in), before a change starts, before the log is read, and when
 //! the time machine closes. A refused, failed, mutating, networked or executing call is
@@ -53,7 +55,7 @@ impl Shared {
                 pending = self.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
-            if !self.closed.load(Ordering::Acquire) {
+            if !self.closed.load(Ordering::Acquire) && pending.len() < MAX_PENDING {
                 pending = self
                     .wake
                     .wait_timeout(pending, MAX_DELAY)
@@ -91,17 +93,18 @@ impl ReadBatch {
         }
     }
 
-    /// Queues the record of a local read; writes the batch at once when it is full.
+    /// Queues the record of a local read (never writes, so a caller can queue it before
+    /// its answer goes out); a full batch wakes the writer thread at once.
     pub fn push(&self, record: Record) {
         let mut pending = self.shared.pending();
         pending.push(record);
-        if pending.len() >= MAX_PENDING {
-            if let Err(e) = self.shared.write(&mut pending) {
-                report(&e);
-            }
-        } else if pending.len() == 1 {
-            drop(pending);
+        let first = pending.len() == 1;
+        let full = pending.len() >= MAX_PENDING;
+        drop(pending);
+        if first {
             self.start_flusher();
+        }
+        if first || full {
             self.shared.wake.notify_one();
         }
     }

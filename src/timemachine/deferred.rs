@@ -132,6 +132,10 @@ impl Journal for Deferred {
 }
 
 impl AuditSink for Deferred {
+    fn tail(&self, limit: usize) -> Result<Vec<serde_json::Value>, CapError> {
+        self.get()?.tail(limit)
+    }
+
     fn record(&self, event: &AuditEvent<'_>) {
         match self.get() {
             Ok(tm) => tm.record(event),

@@ -867,6 +867,14 @@ impl TimeMachine {
 }
 
 impl AuditSink for TimeMachine {
+    fn tail(&self, limit: usize) -> Result<Vec<serde_json::Value>, CapError> {
+        Ok(self
+            .audit_records(Some(limit))?
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap_or_default())
+            .collect())
+    }
+
     fn record(&self, event: &AuditEvent<'_>) {
         if let Err(e) = self.reads.write(Some(self.audit_record(event))) {
             eprintln!("airun: could not write the audit record: {e}");

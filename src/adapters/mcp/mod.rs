@@ -20,6 +20,8 @@
 
 pub mod confirm;
 pub mod http;
+mod resources;
+mod roots;
 pub mod stdio;
 
 use crate::adapters::{error_json, error_text};
@@ -29,12 +31,14 @@ use crate::kernel::{CallOptions, ConfirmRequest, Kernel, redact};
 use confirm::{McpConfirmer, Seals};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam,
-    ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    JsonObject, ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
@@ -62,15 +66,19 @@ struct Inner<S: CapabilitySet> {
     seals: Seals,
 }
 
-/// The MCP server over a kernel. Cheap to clone (one per HTTP session).
+/// The MCP server over a kernel. Cheap to clone (one per HTTP session); a clone starts
+/// a new session (it shares the kernel, not what the previous client said).
 pub struct McpServer<S: CapabilitySet> {
     inner: Arc<Inner<S>>,
+    /// The client's roots, as far as this session knows them.
+    roots: Arc<tokio::sync::Mutex<roots::Known>>,
 }
 
 impl<S: CapabilitySet> Clone for McpServer<S> {
     fn clone(&self) -> Self {
         McpServer {
             inner: self.inner.clone(),
+            roots: Arc::default(),
         }
     }
 }
@@ -86,6 +94,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 options,
                 seals: Seals::new(),
             }),
+            roots: Arc::default(),
         }
     }
 
@@ -160,7 +169,10 @@ impl<S: CapabilitySet> McpServer<S> {
             Err(early) => return Ok(*early),
         };
         let started = std::time::Instant::now();
-        let result = self.run(name.clone(), args, confirmer, &context).await;
+        let within = self.within(&context).await;
+        let result = self
+            .run(name.clone(), args, confirmer, within, &context)
+            .await;
         tracing::info!(
             tool = %name,
             outcome = match &result {
@@ -244,12 +256,42 @@ impl<S: CapabilitySet> McpServer<S> {
         }
     }
 
+    /// The folders this session's calls must stay in, from the client's roots (asked for
+    /// once, and again after the client says its list changed). Roots are gone from
+    /// protocol revision 2026-07-28 on; clients of earlier revisions still send them.
+    #[allow(deprecated)]
+    async fn within(&self, context: &RequestContext<RoleServer>) -> Option<Arc<[PathBuf]>> {
+        let has_roots = context
+            .client_capabilities()
+            .is_some_and(|c| c.roots.is_some());
+        if !has_roots {
+            return None;
+        }
+        let mut known = self.roots.lock().await;
+        if let roots::Known::Within(w) = &*known {
+            return w.clone();
+        }
+        let within = match context.peer.list_roots().await {
+            Ok(list) => {
+                let uris: Vec<String> = list.roots.into_iter().map(|r| r.uri).collect();
+                roots::narrow(self.inner.kernel.workspace().root(), &uris)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the client did not list its roots");
+                None
+            }
+        };
+        *known = roots::Known::Within(within.clone());
+        within
+    }
+
     /// Runs the call on a blocking thread with progress forwarding and cancellation.
     async fn run(
         &self,
         name: String,
         args: Value,
         confirmer: McpConfirmer,
+        within: Option<Arc<[PathBuf]>>,
         context: &RequestContext<RoleServer>,
     ) -> Result<Value, CapError> {
         let cancel = Arc::new(AtomicBool::new(false));
@@ -293,6 +335,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 }
             });
             let options = CallOptions {
+                within: within.as_deref(),
                 cancel: Some(&flag),
                 progress: report
                     .as_ref()
@@ -363,15 +406,24 @@ pub fn tool_for(cap: &Capability) -> Tool {
 
 impl<S: CapabilitySet> ServerHandler for McpServer<S> {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("airun", env!("CARGO_PKG_VERSION")).with_title("airun"),
-            )
-            .with_instructions(
-                "Typed, sandboxed tools over one workspace folder. Paths are relative to the \
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("airun", env!("CARGO_PKG_VERSION")).with_title("airun"),
+        )
+        .with_instructions(
+            "Typed, sandboxed tools over one workspace folder. Paths are relative to the \
                  workspace root. Calls that change files may ask the user to confirm; a \
                  declined call changed nothing.",
-            )
+        )
+    }
+
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        *self.roots.lock().await = roots::Known::Unknown;
     }
 
     async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
@@ -387,6 +439,44 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
     ) -> Result<ListToolsResult, McpError> {
         self.inner.kernel.journal().open_in_background();
         Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(
+            resources::LIST.iter().map(resources::describe).collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let Some(found) = resources::LIST.iter().find(|r| r.uri == request.uri) else {
+            let known: Vec<&str> = resources::LIST.iter().map(|r| r.uri).collect();
+            return Err(McpError::resource_not_found(
+                format!(
+                    "no resource `{}`; airun has {}",
+                    request.uri,
+                    known.join(", ")
+                ),
+                None,
+            ));
+        };
+        let inner = self.inner.clone();
+        let which = found.which;
+        let text = tokio::task::spawn_blocking(move || resources::read(&inner.kernel, which))
+            .await
+            .map_err(|e| McpError::internal_error(format!("the read stopped: {e}"), None))?
+            .map_err(|e| McpError::internal_error(error_text(&e), Some(error_json(&e))))?;
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, found.uri).with_mime_type("application/json"),
+        ])
+        .into())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -1,0 +1,5 @@
+//! Helpers several integration test files share.
+
+#![allow(dead_code)]
+
+pub mod python;
