@@ -26,10 +26,9 @@ fn object_schema(fields: &Fields, input: bool) -> Value {
     let mut required = Vec::new();
     for (name, f) in &fields.0 {
         let f = &f.value;
-        let mut s = field_schema(f, input);
-        if !input && !is_required(f, input) {
-            s = nullable(s);
-        }
+        // An optional output is left out of the result when it has no value, never
+        // `null`, so its schema is its plain type.
+        let s = field_schema(f, input);
         props.insert(name.value.clone(), s);
         if is_required(f, input) {
             required.push(Value::String(name.value.clone()));
@@ -66,7 +65,11 @@ fn field_schema(f: &Field, input: bool) -> Value {
         FieldType::Boolean => {
             s.insert("type".into(), "boolean".into());
         }
-        FieldType::Json => {}
+        FieldType::Json => {
+            // Any JSON value, spelled with one type per branch (portable to clients that
+            // map schemas onto single-`type` dialects, unlike a bare `{}`).
+            s.insert("anyOf".into(), any_json());
+        }
         FieldType::Array => {
             s.insert("type".into(), "array".into());
             if let Some(items) = &f.items {
@@ -113,6 +116,18 @@ fn field_schema(f: &Field, input: bool) -> Value {
         s.insert("default".into(), d.value.clone());
     }
     Value::Object(s)
+}
+
+/// The branches of "any JSON value".
+fn any_json() -> Value {
+    json!([
+        {"type": "object"},
+        {"type": "array"},
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"}
+    ])
 }
 
 fn number(v: f64, int: bool) -> Value {
@@ -231,6 +246,7 @@ fn strict_field(f: &Field, encoded: &mut Vec<String>) -> Value {
                 }
             }
             FieldType::Json => {
+                o.remove("anyOf");
                 o.insert("type".into(), "string".into());
             }
             _ => {}
