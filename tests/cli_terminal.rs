@@ -382,3 +382,39 @@ fn serve_mcp_on_a_terminal_says_what_it_waits_for() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn long_calls_show_progress_on_a_terminal_only() {
+    let env = Env::new();
+    let big = env.ws().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..3000 {
+        std::fs::write(big.join(format!("f{i}.txt")), i.to_string()).unwrap();
+    }
+    let params = r#"{"source":"big","destination":"copy1"}"#;
+    let line = format!(
+        "AIRUN_HOME={} {} --workspace {} execute io.fs.copy --params '{params}' --yes",
+        shell_quote(&env.tmp.path().join("home")),
+        shell_quote(Path::new(BIN)),
+        shell_quote(&env.ws())
+    );
+    let shown = on_terminal(&line, &[]);
+    assert!(
+        shown.contains("copying") && shown.contains("/3,000"),
+        "no progress bar on the terminal:\n{shown:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.ws().join("copy1")).unwrap().count(),
+        3000
+    );
+    // Piped: no bar, nothing on stderr.
+    let out = env.run(&[
+        "execute",
+        "io.fs.copy",
+        "--params",
+        r#"{"source":"big","destination":"copy2"}"#,
+        "--yes",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stderr), "");
+}

@@ -192,7 +192,10 @@ pub fn audit<S: CapabilitySet>(
 /// `airun gc`.
 pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitCode, CapError> {
     let (_, tm) = kernel_and_state(set, global)?;
-    let report = tm.gc()?;
+    let spinner = term::spinner("expiring old undo points and unused blobs");
+    let report = tm.gc();
+    spinner.finish_and_clear();
+    let report = report?;
     if json {
         println!(
             "{}",

@@ -224,7 +224,17 @@ fn execute<S: CapabilitySet>(
             cap = c.id.to_string();
         }
         let args = read_params(params)?;
-        k.execute(id, args, &TerminalConfirmer { yes }, CallOptions::default())
+        let bar = term::progress_bar();
+        let report = |done: u64, total: Option<u64>, message: &str| {
+            term::report_progress(&bar, done, total, message)
+        };
+        let options = CallOptions {
+            progress: Some(&report),
+            ..CallOptions::default()
+        };
+        let result = k.execute(id, args, &TerminalConfirmer { yes }, options);
+        bar.finish_and_clear();
+        result
     });
     let ms = started.elapsed().as_millis() as u64;
     match outcome {

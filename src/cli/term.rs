@@ -276,3 +276,53 @@ pub fn print_error(message: &str, hint: Option<&str>) {
         anstream::eprintln!("{HINT}hint:{HINT:#} {h}");
     }
 }
+
+/// A progress bar on stderr for a long call, drawn only when stderr is a terminal and
+/// only once the call reports progress.
+pub fn progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(unknown_total_style());
+    bar
+}
+
+/// Moves `bar` to `done` of `total` with `message` (the kernel's progress report).
+pub fn report_progress(bar: &indicatif::ProgressBar, done: u64, total: Option<u64>, message: &str) {
+    match total {
+        Some(total) => {
+            if bar.length() != Some(total) {
+                bar.set_style(known_total_style());
+                bar.set_length(total);
+            }
+        }
+        None => {
+            if bar.length().is_some() {
+                bar.set_style(unknown_total_style());
+                bar.unset_length();
+            }
+        }
+    }
+    bar.set_message(message.to_string());
+    bar.set_position(done);
+}
+
+/// A spinner on stderr for work that reports no progress (`gc`).
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = progress_bar();
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
+}
+
+fn known_total_style() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} ({elapsed})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+fn unknown_total_style() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template("{spinner} {msg} {human_pos} ({elapsed})")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+}
