@@ -12,6 +12,7 @@ mod fs;
 mod journal;
 mod net;
 mod read;
+mod read_many;
 mod search;
 mod stat;
 mod sysinfo;
@@ -111,6 +112,13 @@ impl Handlers for Stdlib {
         p: iofs::ReadFileParams,
     ) -> Result<iofs::ReadFileResult, CapError> {
         read::read_file(ctx, p)
+    }
+    fn io_fs_read_many(
+        &self,
+        ctx: &mut iofs::ReadManyCtx<'_>,
+        p: iofs::ReadManyParams,
+    ) -> Result<iofs::ReadManyResult, CapError> {
+        read_many::read_many(ctx, p)
     }
     fn io_fs_search(
         &self,
