@@ -189,9 +189,9 @@ fn fields_table(title: &str, schema: &Value, sensitive: &[&str]) -> String {
 
 /// A capability's result as a person reads it: what goes to standard output and what to
 /// standard error. Chosen by the result's shape, not by capability: text `content` (a
-/// file read) is printed as it is; a program's `stdout`/`stderr` go to the matching
-/// stream, with its exit code when not 0; a list of entries becomes a table; anything else
-/// is one `name: value` line per field.
+/// file read) and a `tree` text are printed as they are; a program's `stdout`/`stderr` go
+/// to the matching stream, with its exit code when not 0; a list of entries becomes a
+/// table; anything else is one `name: value` line per field.
 pub fn result_for_people(result: &Value) -> (String, String) {
     let Some(obj) = result.as_object() else {
         return (
@@ -219,6 +219,9 @@ pub fn result_for_people(result: &Value) -> (String, String) {
             err.push_str(")\n");
         }
         return (out, err);
+    }
+    if let Some(tree) = obj.get("tree").and_then(Value::as_str) {
+        return (tree.to_string(), err);
     }
     if let (Some(stdout), Some(stderr)) = (
         obj.get("stdout").and_then(Value::as_str),

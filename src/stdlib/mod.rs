@@ -17,6 +17,7 @@ mod search;
 mod stat;
 mod sysinfo;
 mod text;
+mod tree;
 mod unzip;
 
 /// Generated from `specs/*.yaml` by the build script.
@@ -133,6 +134,13 @@ impl Handlers for Stdlib {
         p: iofs::StatParams,
     ) -> Result<iofs::StatResult, CapError> {
         stat::stat(ctx, p)
+    }
+    fn io_fs_tree(
+        &self,
+        ctx: &mut iofs::TreeCtx<'_>,
+        p: iofs::TreeParams,
+    ) -> Result<iofs::TreeResult, CapError> {
+        tree::tree(ctx, p)
     }
     fn io_fs_write_file(
         &self,
