@@ -10,6 +10,7 @@ mod edit;
 mod exec;
 mod fs;
 mod journal;
+mod media;
 mod net;
 mod read;
 mod read_many;
@@ -113,6 +114,13 @@ impl Handlers for Stdlib {
         p: iofs::ReadFileParams,
     ) -> Result<iofs::ReadFileResult, CapError> {
         read::read_file(ctx, p)
+    }
+    fn io_fs_read_media(
+        &self,
+        ctx: &mut iofs::ReadMediaCtx<'_>,
+        p: iofs::ReadMediaParams,
+    ) -> Result<iofs::ReadMediaResult, CapError> {
+        media::read_media(ctx, p)
     }
     fn io_fs_read_many(
         &self,
