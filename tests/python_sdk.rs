@@ -1,12 +1,29 @@
 //! A third-party client: the official MCP Python SDK (PyPI `mcp`, pinned in `.ci/run`)
-//! connects over stdio and over Streamable HTTP, lists the tools and writes then reads a
-//! file. The interpreter comes from `AIRUN_PYTHON`, or a virtualenv the test makes itself.
+//! connects over stdio and over Streamable HTTP, lists the tools, writes then reads a
+//! file, reads several at once, and reads an image as image content. The interpreter
+//! comes from `AIRUN_PYTHON`, or a virtualenv the test makes itself.
 
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+/// The signature and header chunks of a 1x1 PNG (the script checks the content type and
+/// the signature, not the pixels).
+const PIXEL_PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0,
+    0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0, 0x90, 0x77, 0x53, 0xde, 0, 0, 0, 0, b'I', b'E', b'N', b'D',
+    0xae, 0x42, 0x60, 0x82,
+];
+
+/// A workspace holding `pixel.png`.
+fn workspace(tmp: &tempfile::TempDir) -> PathBuf {
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("pixel.png"), PIXEL_PNG).unwrap();
+    ws
+}
 
 fn script() -> PathBuf {
     manifest_dir().join("tests/python/sdk_roundtrip.py")
@@ -24,8 +41,7 @@ fn manifest_dir() -> std::path::PathBuf {
 fn python_sdk_over_stdio() {
     let py = support::python::python();
     let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir_all(&ws).unwrap();
+    let ws = workspace(&tmp);
     let out = Command::new(py)
         .arg(script())
         .args(["stdio", env!("CARGO_BIN_EXE_airun")])
@@ -49,8 +65,7 @@ fn python_sdk_over_stdio() {
 fn python_sdk_over_http() {
     let py = support::python::python();
     let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir_all(&ws).unwrap();
+    let ws = workspace(&tmp);
     let mut server = Command::new(env!("CARGO_BIN_EXE_airun"))
         .arg("--workspace")
         .arg(&ws)

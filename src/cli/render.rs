@@ -189,9 +189,10 @@ fn fields_table(title: &str, schema: &Value, sensitive: &[&str]) -> String {
 
 /// A capability's result as a person reads it: what goes to standard output and what to
 /// standard error. Chosen by the result's shape, not by capability: text `content` (a
-/// file read) is printed as it is; a program's `stdout`/`stderr` go to the matching
-/// stream, with its exit code when not 0; a list of entries becomes a table; anything else
-/// is one `name: value` line per field.
+/// file read) and a `tree` text are printed as they are; a file's bytes (`media_type` and
+/// `data`) become a one-line summary; a program's `stdout`/`stderr` go to the matching
+/// stream, with its exit code when not 0; a list of entries becomes a table; anything
+/// else is one `name: value` line per field.
 pub fn result_for_people(result: &Value) -> (String, String) {
     let Some(obj) = result.as_object() else {
         return (
@@ -219,6 +220,28 @@ pub fn result_for_people(result: &Value) -> (String, String) {
             err.push_str(")\n");
         }
         return (out, err);
+    }
+    if let (Some(media_type), Some(data)) = (
+        obj.get("media_type").and_then(Value::as_str),
+        obj.get("data").and_then(Value::as_str),
+    ) {
+        // Megabytes of base64 help nobody on a terminal.
+        let size = obj.get("size_bytes").and_then(Value::as_i64).map_or_else(
+            || format!("{} base64 characters", data.len()),
+            |n| format!("{n} bytes"),
+        );
+        let path = obj
+            .get("path")
+            .and_then(Value::as_str)
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default();
+        return (
+            format!("{path}{media_type}, {size} (use --json for the data)\n"),
+            err,
+        );
+    }
+    if let Some(tree) = obj.get("tree").and_then(Value::as_str) {
+        return (tree.to_string(), err);
     }
     if let (Some(stdout), Some(stderr)) = (
         obj.get("stdout").and_then(Value::as_str),

@@ -10,12 +10,15 @@ mod edit;
 mod exec;
 mod fs;
 mod journal;
+mod media;
 mod net;
 mod read;
+mod read_many;
 mod search;
 mod stat;
 mod sysinfo;
 mod text;
+mod tree;
 mod unzip;
 
 /// Generated from `specs/*.yaml` by the build script.
@@ -112,6 +115,20 @@ impl Handlers for Stdlib {
     ) -> Result<iofs::ReadFileResult, CapError> {
         read::read_file(ctx, p)
     }
+    fn io_fs_read_media(
+        &self,
+        ctx: &mut iofs::ReadMediaCtx<'_>,
+        p: iofs::ReadMediaParams,
+    ) -> Result<iofs::ReadMediaResult, CapError> {
+        media::read_media(ctx, p)
+    }
+    fn io_fs_read_many(
+        &self,
+        ctx: &mut iofs::ReadManyCtx<'_>,
+        p: iofs::ReadManyParams,
+    ) -> Result<iofs::ReadManyResult, CapError> {
+        read_many::read_many(ctx, p)
+    }
     fn io_fs_search(
         &self,
         ctx: &mut iofs::SearchCtx<'_>,
@@ -125,6 +142,13 @@ impl Handlers for Stdlib {
         p: iofs::StatParams,
     ) -> Result<iofs::StatResult, CapError> {
         stat::stat(ctx, p)
+    }
+    fn io_fs_tree(
+        &self,
+        ctx: &mut iofs::TreeCtx<'_>,
+        p: iofs::TreeParams,
+    ) -> Result<iofs::TreeResult, CapError> {
+        tree::tree(ctx, p)
     }
     fn io_fs_write_file(
         &self,

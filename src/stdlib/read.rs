@@ -74,6 +74,9 @@ pub fn read_file(ctx: &mut ReadFileCtx<'_>, p: ReadFileParams) -> Result<ReadFil
         reserve: (size.saturating_sub(from)).min(cap as u64) as usize,
     };
     let out = scan(ctx, &mut handle, page, &p.path)?;
+    if out.binary {
+        return Err(binary_error(&p.path));
+    }
     if out.content.is_empty() && out.next_byte.is_some() {
         return Err(CapError::invalid_field(
             "limit_bytes",
@@ -84,11 +87,7 @@ pub fn read_file(ctx: &mut ReadFileCtx<'_>, p: ReadFileParams) -> Result<ReadFil
     if out.content.contains(&0) {
         return Err(binary_error(&p.path));
     }
-    let content = String::from_utf8(out.content).map_err(|_| {
-        CapError::execution(format!("`{}` is not valid UTF-8 text", p.path)).with_hint(
-            "airun reads text files only; this looks like a binary or differently encoded file",
-        )
-    })?;
+    let content = String::from_utf8(out.content).map_err(|_| not_text_error(&p.path))?;
     Ok(ReadFileResult {
         content,
         size_bytes: size as i64,
@@ -99,7 +98,15 @@ pub fn read_file(ctx: &mut ReadFileCtx<'_>, p: ReadFileParams) -> Result<ReadFil
     })
 }
 
-fn binary_error(path: &WsPath) -> CapError {
+/// The error for a file that is not valid UTF-8.
+pub(super) fn not_text_error(path: &WsPath) -> CapError {
+    CapError::execution(format!("`{path}` is not valid UTF-8 text")).with_hint(
+        "airun reads text files only; this looks like a binary or differently encoded file",
+    )
+}
+
+/// The error for a file that holds NUL bytes.
+pub(super) fn binary_error(path: &WsPath) -> CapError {
     CapError::new(
         ErrorKind::Execution,
         format!("`{path}` is a binary file, not text"),
@@ -109,7 +116,7 @@ fn binary_error(path: &WsPath) -> CapError {
 
 /// What to keep of a file.
 #[derive(Debug, Clone, Copy)]
-struct Page {
+pub(super) struct Page {
     start: Start,
     limit_lines: Option<u64>,
     cap: usize,
@@ -117,15 +124,31 @@ struct Page {
     reserve: usize,
 }
 
+impl Page {
+    /// The first `cap` bytes of a file of `size` bytes.
+    pub(super) fn first(cap: usize, size: u64) -> Self {
+        Page {
+            start: Start::Line(0),
+            limit_lines: None,
+            cap,
+            reserve: size.min(cap as u64) as usize,
+        }
+    }
+}
+
 /// The kept page and what is known about the whole file.
 #[derive(Debug, Default)]
-struct Scanned {
-    content: Vec<u8>,
-    total_lines: u64,
+pub(super) struct Scanned {
+    /// The page's bytes.
+    pub(super) content: Vec<u8>,
+    /// Lines in the whole file.
+    pub(super) total_lines: u64,
     /// Where the next page starts, when something follows this one.
-    next_byte: Option<u64>,
+    pub(super) next_byte: Option<u64>,
     /// The same as a line number, when the page ends at a line boundary.
-    next_line: Option<u64>,
+    pub(super) next_line: Option<u64>,
+    /// The file's first bytes hold a NUL byte: it is binary (the scan stopped there).
+    pub(super) binary: bool,
 }
 
 /// State of the page while the file streams past.
@@ -143,7 +166,9 @@ struct Window {
     lines_taken: u64,
 }
 
-fn scan(
+/// Streams a file once and keeps the page (every `io.fs.*` context with the read power is
+/// a `ReadFileCtx`).
+pub(super) fn scan(
     ctx: &ReadFileCtx<'_>,
     handle: &mut ReadHandle,
     page: Page,
@@ -178,7 +203,10 @@ fn scan(
         if pos < SNIFF as u64 {
             let upto = (SNIFF as u64 - pos).min(n as u64) as usize;
             if chunk[..upto].contains(&0) {
-                return Err(binary_error(path));
+                return Ok(Scanned {
+                    binary: true,
+                    ..Scanned::default()
+                });
             }
         }
         let chunk_lines = memchr::memchr_iter(b'\n', chunk).count() as u64;

@@ -1,4 +1,5 @@
-"""The official MCP Python SDK against airun: list tools, then write and read a file.
+"""The official MCP Python SDK against airun: list tools, write and read a file, read
+several files at once, and read an image (the workspace holds `pixel.png`).
 
 Usage: sdk_roundtrip.py stdio AIRUN_BINARY WORKSPACE HOME
        sdk_roundtrip.py http URL
@@ -6,6 +7,7 @@ Exits non-zero, with the reason on stderr, when anything is off.
 """
 
 import asyncio
+import base64
 import sys
 
 from mcp import types
@@ -32,7 +34,24 @@ async def round_trip(server, mode):
         assert not r.is_error, f"{mode}: read failed: {r.content}"
         got = (r.structured_content or {}).get("content")
         assert got == text, f"{mode}: read back {got!r}, wrote {text!r}"
-        print(f"{mode}: {len(tools)} tools, write -> read ok")
+        m = await c.call_tool(
+            "io_fs_read_many", {"paths": [f"py/{mode}.txt", "py/missing.txt"]}
+        )
+        assert not m.is_error, f"{mode}: read_many failed: {m.content}"
+        files = (m.structured_content or {}).get("files") or []
+        assert [f.get("ok") for f in files] == [True, False], f"{mode}: {files}"
+        assert files[0].get("content") == text, f"{mode}: read_many gave {files[0]}"
+        assert files[1].get("error_kind") == "not_found", f"{mode}: {files[1]}"
+        img = await c.call_tool("io_fs_read_media", {"path": "pixel.png"})
+        assert not img.is_error, f"{mode}: read_media failed: {img.content}"
+        block = img.content[0]
+        assert isinstance(block, types.ImageContent), f"{mode}: not image content: {block}"
+        assert block.mime_type == "image/png", f"{mode}: image type {block.mime_type}"
+        raw = base64.b64decode(block.data)
+        assert raw.startswith(b"\x89PNG\r\n\x1a\n"), f"{mode}: not a PNG: {raw[:8]!r}"
+        size = (img.structured_content or {}).get("size_bytes")
+        assert size == len(raw), f"{mode}: size_bytes {size}, image has {len(raw)} bytes"
+        print(f"{mode}: {len(tools)} tools, write -> read, read_many, read_media ok")
 
 
 async def main():

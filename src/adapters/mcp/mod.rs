@@ -5,7 +5,9 @@
 //!   (`io_fs_read_file`), with its title (and dotted id), description, input and output
 //!   schemas, annotations derived from the spec, and the dotted id in `_meta`.
 //! - `tools/call`: runs [`Kernel::execute`] on a blocking thread. Success is
-//!   `structuredContent` (matching the output schema) plus the same JSON as text. Invalid
+//!   `structuredContent` (matching the output schema) plus the same JSON as text; a result
+//!   carrying a file's bytes (`media_type` and `data`) becomes image, audio or resource
+//!   content instead of that text (see [`media`]). Invalid
 //!   arguments, denials, declined confirmations and handler failures are a result with
 //!   `isError: true` whose text says what was wrong, which field, and what to do instead.
 //!   An unknown tool is a JSON-RPC error -32602.
@@ -20,6 +22,7 @@
 
 pub mod confirm;
 pub mod http;
+pub mod media;
 mod resources;
 mod roots;
 pub mod stdio;
@@ -182,8 +185,13 @@ impl<S: CapabilitySet> McpServer<S> {
             ms = started.elapsed().as_millis() as u64,
             "tools/call"
         );
+        let protocol = context.protocol_version();
         Ok(match result {
-            Ok(v) => CallToolResult::structured(v),
+            Ok(v) => media::call_result(
+                v,
+                protocol.as_ref().map(|p| p.as_str()),
+                inner.kernel.workspace().root(),
+            ),
             Err(e) => error_result(&e),
         }
         .into())

@@ -109,6 +109,15 @@ impl WalkEntry<'_> {
         self.rel.file_name()
     }
 
+    /// Size in bytes (of the link itself for a symbolic link), looked up through the
+    /// workspace's root handle; 0 when the entry vanished since it was listed.
+    pub fn size(&self) -> u64 {
+        self.dir
+            .symlink_metadata(&self.rel)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
     /// Opens a regular file for reading, through the workspace's root handle and without
     /// following a final symlink.
     pub fn open(&self) -> Result<ReadHandle, CapError> {
