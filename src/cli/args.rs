@@ -124,6 +124,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The workspace's state folder (journal and audit log).
+    State {
+        /// What to do with the state.
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// The operator's policy (see the README's "Operator policy").
     Policy {
         /// What to do with the policy.
@@ -138,6 +144,18 @@ pub enum PolicyAction {
     /// Print the effective policy: the file plus the defaults of every key it leaves out.
     Show {
         /// Print JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What to do with the state folder.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Start a new journal and audit log after the state was damaged or lost (moves the
+    /// damaged database aside; the workspace's files are not touched; audited).
+    Reset {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
