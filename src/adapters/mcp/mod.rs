@@ -20,6 +20,7 @@
 
 pub mod confirm;
 pub mod http;
+pub mod lines;
 pub mod stdio;
 
 use crate::adapters::{error_json, error_text};
@@ -110,11 +111,14 @@ impl<S: CapabilitySet> McpServer<S> {
     /// `shutdown` is cancelled.
     pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let (read, write) = rmcp::transport::stdio_pipes();
-        let transport = stdio::Stdio::new(rmcp::transport::async_rw::AsyncRwTransport::<
-            RoleServer,
-            _,
-            _,
-        >::new_server(read, write));
+        // rmcp's transport only sends; airun reads the lines itself.
+        let sender = rmcp::transport::async_rw::AsyncRwTransport::<RoleServer, _, _>::new_server(
+            tokio::io::empty(),
+            write,
+        );
+        let max_line =
+            usize::try_from(self.inner.kernel.settings().mcp_max_message).unwrap_or(usize::MAX);
+        let transport = stdio::Stdio::new(sender, read, max_line);
         let service = self
             .serve(transport)
             .await
