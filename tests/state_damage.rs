@@ -556,3 +556,36 @@ fn a_full_disk_refuses_the_call_keeps_its_audit_record_and_recovers() {
         .count();
     assert_eq!(refused, 2, "{audit:#?}");
 }
+
+/// A program's temp folder left by a killed `sys.exec.run` is removed by `airun gc` once
+/// its process is gone; one of a live process stays.
+#[test]
+fn gc_removes_program_temp_folders_of_dead_processes() {
+    let e = Env::new();
+    let tmpdir = tempfile::tempdir().unwrap();
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let stale = tmpdir.path().join(format!("airun-exec-{dead_pid}-00ff"));
+    let live = tmpdir
+        .path()
+        .join(format!("airun-exec-{}-00ff", std::process::id()));
+    for d in [&stale, &live] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/f"), "x").unwrap();
+    }
+    let out = e
+        .cmd(&["gc", "--json"])
+        .env("TMPDIR", tmpdir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["removed_exec_temps"], 1, "{report}");
+    assert!(!stale.exists());
+    assert!(live.exists());
+}

@@ -197,8 +197,11 @@ pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitC
         );
     } else {
         println!(
-            "expired {} undo point(s), removed {} unused blob(s) and {} partly written blob(s)",
-            report.expired_ops, report.removed_blobs, report.removed_temps
+            "expired {} undo point(s), removed {} unused blob(s), {} partly written blob(s) and {} leftover program temp folder(s)",
+            report.expired_ops,
+            report.removed_blobs,
+            report.removed_temps,
+            report.removed_exec_temps
         );
     }
     Ok(ExitCode::SUCCESS)

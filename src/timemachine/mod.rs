@@ -16,6 +16,7 @@ mod deferred;
 pub mod head;
 pub mod image;
 mod reserve;
+mod stray;
 mod summary;
 
 pub use blobs::{BlobProblem, BlobStore};
@@ -74,6 +75,8 @@ pub struct GcReport {
     pub removed_blobs: usize,
     /// Partly written blobs (left by killed calls) removed.
     pub removed_temps: usize,
+    /// Temporary folders of programs whose airun process was killed, removed.
+    pub removed_exec_temps: usize,
 }
 
 /// What `airun state reset` did.
@@ -97,6 +100,8 @@ pub struct TimeMachine {
     user: String,
     retention: Retention,
     stats: Mutex<SnapshotStats>,
+    /// Commits are synced before they return (off only to measure what that costs).
+    synced: std::sync::atomic::AtomicBool,
 }
 
 fn state_err(e: impl std::fmt::Display) -> CapError {
@@ -199,6 +204,7 @@ impl TimeMachine {
             user: std::env::var("USER").unwrap_or_default(),
             retention,
             stats: Mutex::new(SnapshotStats::default()),
+            synced: std::sync::atomic::AtomicBool::new(true),
         };
         // A live process holding the operation lock is in the middle of a change and
         // recovers, like every change, before its next one: opening does not wait for it,
@@ -677,7 +683,9 @@ impl TimeMachine {
     /// image refers to. The audit log is never trimmed.
     pub fn gc(&self) -> Result<GcReport, CapError> {
         let _lock = self.lock()?;
-        self.gc_locked()
+        let mut report = self.gc_locked()?;
+        report.removed_exec_temps = stray::sweep_exec_temps(&std::env::temp_dir());
+        Ok(report)
     }
 
     fn gc_locked(&self) -> Result<GcReport, CapError> {
@@ -768,6 +776,24 @@ impl TimeMachine {
         let mut record = self.journal_record(capability, params, "allowed", outcome, None);
         record.duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
         self.reads.write(Some(record)).map_err(state_err)
+    }
+
+    /// Turns syncing every commit off or on (on by default). Only the journal benchmark
+    /// turns it off, to measure what durable commits cost.
+    #[doc(hidden)]
+    pub fn set_synced_commits(&self, on: bool) -> Result<(), CapError> {
+        self.synced.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.conn()
+            .pragma_update(None, "synchronous", self.sync_level())
+            .map_err(state_err)
+    }
+
+    fn sync_level(&self) -> &'static str {
+        if self.synced.load(std::sync::atomic::Ordering::Relaxed) {
+            "FULL"
+        } else {
+            "NORMAL"
+        }
     }
 
     /// Runs SQL on the state database (tests use it to tamper with records).
@@ -903,7 +929,7 @@ impl Journal for TimeMachine {
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(state_err)?;
             let res = write_intent(&mut conn, cap, intent, irreversible, &targets, &images);
-            conn.pragma_update(None, "synchronous", "FULL")
+            conn.pragma_update(None, "synchronous", self.sync_level())
                 .map_err(state_err)?;
             res?
         };
