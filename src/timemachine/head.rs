@@ -3,8 +3,9 @@
 //!
 //! The database cannot vouch for itself: deleted, truncated, replaced, or missing the
 //! end of its write-ahead log, it opens as a valid but shorter journal. The head file is
-//! written (to a temp name, synced, renamed) after every commit, from values read out of
-//! the committed database, so the database is never legitimately behind it. On opening,
+//! written (to a temp name, synced, renamed) after every audit append (every call, undo,
+//! redo and recovery ends with one), from values read out of the committed database, so
+//! the database is never legitimately behind it. On opening,
 //! a database behind its head (fewer records or commits, or another record where the
 //! newest one was) is refused until the operator runs `airun state reset`.
 
@@ -149,8 +150,10 @@ pub fn publish(conn: &Connection) -> io::Result<()> {
 /// Checks the database against the head file of its folder: `Err` says what was lost.
 /// Without a head file, one is written when the database has content.
 pub fn check(conn: &Connection, dir: &Path) -> Result<(), String> {
-    let now = of_db(conn).map_err(|e| format!("the state database cannot be read: {e}"))?;
+    // The file first: it is written only after the database committed what it says, so
+    // a database read after it is never behind it, whatever other processes commit.
     let known = read(dir).map_err(|e| format!("the head file cannot be read: {e}"))?;
+    let now = of_db(conn).map_err(|e| format!("the state database cannot be read: {e}"))?;
     let Some(known) = known else {
         if now.audit_records > 0 || now.commits > 0 {
             let _ = publish(conn);

@@ -569,7 +569,8 @@ impl TimeMachine {
         Ok(())
     }
 
-    /// Moves an op to `state`; a terminal state is a journal commit (counted in the head).
+    /// Moves an op to `state`; a terminal state is a journal commit (counted in the head,
+    /// which the audit record that follows every change writes out).
     fn set_state(&self, id: OpId, state: &str) -> Result<(), CapError> {
         let terminal = !matches!(state, "undoing" | "redoing");
         let mut conn = self.conn();
@@ -583,9 +584,6 @@ impl TimeMachine {
             head::count_commit(&tx).map_err(state_err)?;
         }
         tx.commit().map_err(state_err)?;
-        if terminal {
-            publish_head(&conn);
-        }
         Ok(())
     }
 
@@ -800,14 +798,6 @@ impl TimeMachine {
     #[doc(hidden)]
     pub fn raw_sql(&self, sql: &str) -> Result<(), CapError> {
         self.conn().execute_batch(sql).map_err(state_err)
-    }
-}
-
-/// Writes the head file after a commit; a failure only weakens the detection of a
-/// damaged state later, so it is logged, not returned.
-fn publish_head(conn: &Connection) {
-    if let Err(e) = head::publish(conn) {
-        tracing::warn!(error = %e, "cannot write the state's head file");
     }
 }
 
@@ -1142,7 +1132,6 @@ impl JournalOp for Op<'_> {
             .map_err(state_err)?;
             head::count_commit(&tx).map_err(state_err)?;
             tx.commit().map_err(state_err)?;
-            publish_head(&conn);
         }
         crash_point!("tm_after_commit");
         let over: i64 = tm
