@@ -532,6 +532,24 @@ fn a_full_disk_refuses_the_call_keeps_its_audit_record_and_recovers() {
         0,
         "a partial blob was left"
     );
+    // A new file too big for its after-image: the change is rolled back.
+    let params = json!({"path": "gen.txt", "content": "z".repeat(3 << 20)}).to_string();
+    let mut child = e
+        .cmd(&["execute", "io.fs.write_file", "--params", "-", "--yes"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), params.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the call was not refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rolled back"), "{err}");
+    assert!(
+        !e.ws.join("gen.txt").exists(),
+        "a failed call left its file"
+    );
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
     // Fill what is left, so the database itself cannot grow: the refusal is still audited.
     let filler = home.join("filler");
     let mut f = std::fs::File::create(&filler).unwrap();
@@ -554,7 +572,7 @@ fn a_full_disk_refuses_the_call_keeps_its_audit_record_and_recovers() {
         .iter()
         .filter(|r| r["capability"] == "io.fs.write_file" && r["outcome"] != "ok")
         .count();
-    assert_eq!(refused, 2, "{audit:#?}");
+    assert_eq!(refused, 3, "{audit:#?}");
 }
 
 /// A program's temp folder left by a killed `sys.exec.run` is removed by `airun gc` once

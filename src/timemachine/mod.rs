@@ -301,10 +301,18 @@ impl TimeMachine {
         let skip = ws.protected().state();
         let img = image::snapshot_cached(ws.dir(), target, blobs, Some(&mut cache), skip).map_err(
             |e| {
-                CapError::execution(format!(
+                let err = CapError::execution(format!(
                     "could not take the image of `{}`: {e}",
                     target.display()
-                ))
+                ));
+                if e.kind() == std::io::ErrorKind::StorageFull {
+                    err.with_hint(format!(
+                        "the disk holding airun's state ({}) is full; nothing was changed: free space there, or run `airun gc`, and try again",
+                        self.dir.display()
+                    ))
+                } else {
+                    err
+                }
             },
         )?;
         let gone = cache.gone_under(&target.to_string_lossy());
@@ -903,11 +911,13 @@ impl Journal for TimeMachine {
         if !irreversible {
             for t in &targets {
                 images.push(self.snap(ws, t, true).map_err(|e| {
-                    CapError::execution(format!(
+                    let mut err = CapError::execution(format!(
                         "could not save the before-image of `{}`: {}",
                         t.display(),
                         e.message
-                    ))
+                    ));
+                    err.hint = e.hint;
+                    err
                 })?);
             }
         }
@@ -1087,13 +1097,22 @@ impl JournalOp for Op<'_> {
         }
         let mut after = Vec::new();
         for t in &self.targets {
-            after.push(tm.snap(ws, t, true).map_err(|e| {
-                CapError::execution(format!(
-                    "could not save the after-image of `{}`: {}",
-                    t.display(),
-                    e.message
-                ))
-            })?);
+            match tm.snap(ws, t, true) {
+                Ok(img) => after.push(img),
+                Err(e) => {
+                    // Without its after-image the change could not be redone: it is rolled
+                    // back, so the failed call leaves the workspace as it was.
+                    tm.put_back(ws, self.id, Phase::Before, &Default::default())?;
+                    tm.forget(self.id)?;
+                    let mut err = CapError::execution(format!(
+                        "could not save the after-image of `{}`: {}; the change was rolled back",
+                        t.display(),
+                        e.message
+                    ));
+                    err.hint = e.hint;
+                    return Err(err);
+                }
+            }
         }
         crash_point!("tm_after_after_images");
         let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
