@@ -400,13 +400,21 @@ fn a_modified_or_truncated_blob_is_not_restored() {
     }
 }
 
-/// A crash during an undo whose blob is lost: the next start cannot finish the undo; the
-/// op ends `damaged` instead of failing every later command.
+/// A crash during an undo whose blob is lost: the next start cannot finish the undo; it
+/// restores the rest and the op ends `damaged` instead of failing every later command.
 #[test]
 fn an_interrupted_undo_with_a_lost_blob_does_not_wedge_the_state() {
     let e = Env::new();
-    std::fs::write(e.ws.join("f.txt"), "the original\n").unwrap();
-    e.write_ok("f.txt", "the change\n");
+    std::fs::create_dir_all(e.ws.join("d")).unwrap();
+    std::fs::write(e.ws.join("d/f.txt"), "the original\n").unwrap();
+    std::fs::write(e.ws.join("d/g.txt"), "the other\n").unwrap();
+    e.ok(&[
+        "execute",
+        "io.fs.delete",
+        "--params",
+        r#"{"path": "d", "recursive": true}"#,
+        "--yes",
+    ]);
     let out = e
         .cmd(&["undo"])
         .env("FAILPOINTS", "tm_undo_before_restore=return")
@@ -426,6 +434,12 @@ fn an_interrupted_undo_with_a_lost_blob_does_not_wedge_the_state() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(e.history()[0]["state"], "damaged");
+    assert_eq!(
+        e.read("d/g.txt"),
+        "the other\n",
+        "the rest was not restored"
+    );
+    assert!(!e.ws.join("d/f.txt").exists());
     e.write_ok("g.txt", "works\n");
     e.ok(&["gc"]);
     e.ok(&["audit", "verify"]);

@@ -391,11 +391,19 @@ impl TimeMachine {
                 "undoing" => (Phase::Before, "undone"),
                 _ => (Phase::After, "done"),
             };
-            let none = std::collections::HashSet::new();
-            if let Err(e) = self.put_back(ws, id, phase, &none) {
+            if let Err(e) = self.put_back(ws, id, phase, &Default::default()) {
                 // A lost or damaged saved copy: the op cannot be finished, and trying
-                // again on every start would lock the state up. It ends as `damaged`.
-                self.mark_damaged(id, &state, &e.message)?;
+                // again on every start would lock the state up. Everything else is put
+                // back, and the op ends as `damaged`.
+                let lost = self.lost_files(id, phase)?;
+                let leave: std::collections::HashSet<String> =
+                    lost.iter().map(|(p, _)| p.clone()).collect();
+                let why = match self.put_back(ws, id, phase, &leave) {
+                    Ok(()) if !lost.is_empty() => not_restored(&lost),
+                    Ok(()) => e.message,
+                    Err(again) => again.message,
+                };
+                self.mark_damaged(id, &state, &why)?;
                 continue;
             }
             self.remove_stray_temps(ws, id)?;
@@ -844,6 +852,15 @@ fn write_intent(
     Ok(id)
 }
 
+/// What a partial restore left out.
+fn not_restored(lost: &[(String, BlobProblem)]) -> String {
+    let files: Vec<String> = lost
+        .iter()
+        .map(|(p, why)| format!("`{p}` ({why})"))
+        .collect();
+    format!("partly restored; not restored: {}", files.join(", "))
+}
+
 /// The refusal to undo or redo an op some of whose saved copies are lost.
 fn lost_error(id: OpId, verb: &str, lost: &[(String, BlobProblem)]) -> CapError {
     let shown: Vec<String> = lost
@@ -999,14 +1016,7 @@ impl Journal for TimeMachine {
             if lost.is_empty() {
                 self.set_state(id, "undone")?;
             } else {
-                let why = format!(
-                    "partly undone; not restored: {}",
-                    lost.iter()
-                        .map(|(p, why)| format!("`{p}` ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                self.mark_damaged(id, "undoing", &why)?;
+                self.mark_damaged(id, "undoing", &not_restored(&lost))?;
             }
             undone.push(id);
         }
