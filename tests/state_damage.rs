@@ -282,11 +282,15 @@ fn a_replaced_database_is_detected() {
     assert!(err.contains("damaged or reset"), "{err}");
 }
 
-/// The full round trip still works: the head moves on with every change, undo and redo.
+/// The full round trip still works: the head moves on with every change, undo and redo;
+/// an intact state is reset only with --force.
 #[test]
 fn an_intact_state_opens_through_changes_undos_and_redos() {
     let e = Env::new();
     three_writes(&e);
+    let err = e.fails(&["state", "reset"]);
+    assert!(err.contains("intact") && err.contains("--force"), "{err}");
+    assert_eq!(e.history().len(), 3);
     e.ok(&["undo", "--steps", "2"]);
     e.ok(&["redo"]);
     e.ok(&["gc"]);

@@ -155,6 +155,9 @@ pub enum StateAction {
     /// Start a new journal and audit log after the state was damaged or lost (moves the
     /// damaged database aside; the workspace's files are not touched; audited).
     Reset {
+        /// Reset even a state that is intact (its undo history is lost).
+        #[arg(long)]
+        force: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -208,9 +208,10 @@ pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitC
 }
 
 /// `airun state reset`.
-pub fn state_reset(global: &Global, json: bool) -> Result<ExitCode, CapError> {
+pub fn state_reset(global: &Global, force: bool, json: bool) -> Result<ExitCode, CapError> {
     let (workspace, settings, home) = super::open_workspace(global)?;
-    let report = crate::timemachine::TimeMachine::reset(&home, &workspace, settings.retention)?;
+    let report =
+        crate::timemachine::TimeMachine::reset(&home, &workspace, settings.retention, force)?;
     if json {
         println!(
             "{}",

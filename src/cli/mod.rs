@@ -158,8 +158,8 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
         } => history::audit(set, &cli.global, action, limit, json),
         Command::Gc { json } => history::gc(set, &cli.global, json),
         Command::State {
-            action: StateAction::Reset { json },
-        } => history::state_reset(&cli.global, json),
+            action: StateAction::Reset { force, json },
+        } => history::state_reset(&cli.global, force, json),
         Command::Serve(args) => serve::run(set, &cli.global, &args),
         Command::Openai(args) => openai::run(set, &cli.global, &args),
     }

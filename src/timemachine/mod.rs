@@ -218,11 +218,13 @@ impl TimeMachine {
     /// Starts a new journal and audit log for a workspace whose state was damaged or
     /// lost: the database files are moved aside into `damaged-<time>/` in the state
     /// folder, and the new log's first record (`state.reset`) names the head that was
-    /// lost. The workspace's files are not touched.
+    /// lost. The workspace's files are not touched. An intact state is reset only with
+    /// `force` (its undo history would be lost).
     pub fn reset(
         home: &Path,
         ws: &Workspace,
         retention: Retention,
+        force: bool,
     ) -> Result<ResetReport, CapError> {
         let dir = Self::state_dir(home, ws.root());
         std::fs::create_dir_all(&dir).map_err(state_err)?;
@@ -241,9 +243,16 @@ impl TimeMachine {
             .map_err(state_err)?;
         op_lock.lock().map_err(state_err)?;
         let lost = head::read(&dir).ok().flatten();
-        let found = db::open(&dir.join("airun.db"))
-            .and_then(|c| head::of_db(&c))
-            .ok();
+        let db = db::open(&dir.join("airun.db"));
+        let found = db.as_ref().ok().and_then(|c| head::of_db(c).ok());
+        if !force && db.as_ref().is_ok_and(|c| head::check(c, &dir).is_ok()) {
+            return Err(CapError::new(
+                ErrorKind::InvalidInput,
+                "the state of this workspace is intact; a reset would throw its undo history and audit log away",
+            )
+            .with_hint("pass --force to start over anyway"));
+        }
+        drop(db);
         let kept = dir.join(format!(
             "damaged-{}",
             jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ")
