@@ -8,8 +8,9 @@
 //! points and expires the oldest on every call; the difference between the two is what
 //! that costs.
 //!
-//! A fourth variant turns off syncing each commit (as before answered changes were made
-//! durable): the difference to the default is what surviving a power cut costs.
+//! A fourth variant turns off syncing each commit (SQLite's `synchronous=NORMAL` in WAL
+//! mode): the difference to the default is what it costs that an answered change survives
+//! a power cut.
 //!
 //! The workspaces live in the system temp folder; `AIRUN_BENCH_DIR=/dev/shm` measures on
 //! tmpfs instead (no fsync, so the journal's own cost is not hidden behind the disk's).
