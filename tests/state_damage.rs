@@ -337,6 +337,16 @@ fn a_missing_blob_refuses_undo_clearly_and_locks_nothing_up() {
     assert_eq!(op["state"], "damaged", "{hist:#?}");
     assert!(op["summary"].as_str().unwrap().contains("f.txt"), "{op}");
     assert_eq!(e.read("f.txt"), "the change\n");
+    // Models see it as damaged too, not as done.
+    let seen: Value =
+        serde_json::from_str(&e.ok(&["execute", "sys.history", "--params", "{}"])).unwrap();
+    let op = seen["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["op"] == 1)
+        .unwrap();
+    assert_eq!(op["state"], "damaged", "{seen}");
     e.ok(&["history"]);
     e.ok(&["audit", "verify"]);
 }
