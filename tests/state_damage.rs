@@ -635,3 +635,59 @@ fn gc_removes_program_temp_folders_of_dead_processes() {
     assert!(!stale.exists());
     assert!(live.exists());
 }
+
+/// The same with a real kill: `airun` killed while its program runs leaves the program's
+/// temp folder, and `airun gc` removes it.
+#[test]
+fn a_killed_program_run_leaves_a_temp_folder_that_gc_removes() {
+    let e = Env::new();
+    std::fs::write(e.home.join("policy.toml"), "[exec]\nallow = [\"sleep\"]\n").unwrap();
+    let tmpdir = tempfile::tempdir().unwrap();
+    let exec_temps = || -> Vec<PathBuf> {
+        std::fs::read_dir(tmpdir.path())
+            .unwrap()
+            .map(|d| d.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("airun-exec-"))
+            })
+            .collect()
+    };
+    let mut child = e
+        .cmd(&[
+            "execute",
+            "sys.exec.run",
+            "--params",
+            r#"{"command": "sleep", "args": ["2"]}"#,
+            "--yes",
+        ])
+        .env("TMPDIR", tmpdir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while exec_temps().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the program's temp folder never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(exec_temps().len(), 1, "the killed run left no temp folder");
+    let out = e
+        .cmd(&["gc", "--json"])
+        .env("TMPDIR", tmpdir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["removed_exec_temps"], 1, "{report}");
+    assert!(exec_temps().is_empty());
+}
