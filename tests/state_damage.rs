@@ -691,3 +691,33 @@ fn a_killed_program_run_leaves_a_temp_folder_that_gc_removes() {
     assert_eq!(report["removed_exec_temps"], 1, "{report}");
     assert!(exec_temps().is_empty());
 }
+
+/// A change whose commit fails (as on a full disk) is rolled back before the error is
+/// answered: the workspace is as it was and history has nothing to undo.
+#[test]
+fn a_failed_commit_rolls_the_change_back() {
+    let e = Env::new();
+    std::fs::write(e.ws.join("f.txt"), "the original\n").unwrap();
+    let out = e
+        .cmd(&[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            r#"{"path": "f.txt", "content": "the change\n"}"#,
+            "--yes",
+        ])
+        .env("FAILPOINTS", "tm_commit_fails=return")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("disk is full") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert_eq!(e.read("f.txt"), "the original\n");
+    assert!(e.history().is_empty());
+    let audit = e.audit();
+    assert_eq!(audit.last().unwrap()["outcome"], "execution", "{audit:#?}");
+    e.ok(&["audit", "verify"]);
+}

@@ -826,6 +826,31 @@ impl TimeMachine {
     }
 }
 
+/// Commits a finished change: its after-images and its `done` state, in one transaction.
+fn commit_done(
+    conn: &mut Connection,
+    id: OpId,
+    after: &[Vec<Entry>],
+    summary: &str,
+    bytes: u64,
+) -> rusqlite::Result<()> {
+    // Tests make the commit fail as on a full disk.
+    fail::fail_point!("tm_commit_fails", |_| Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some("database or disk is full".into())
+    )));
+    let tx = conn.transaction()?;
+    for (i, img) in after.iter().enumerate() {
+        db::put_image(&tx, id, Phase::After, i, img)?;
+    }
+    tx.execute(
+        "UPDATE ops SET state = 'done', summary = ?1, finished = ?2, bytes = ?3 WHERE id = ?4",
+        params![summary, now(), bytes as i64, id],
+    )?;
+    head::count_commit(&tx)?;
+    tx.commit()
+}
+
 /// Records a change's intent and before-images in one transaction; returns its op id.
 fn write_intent(
     conn: &mut Connection,
@@ -1159,17 +1184,17 @@ impl JournalOp for Op<'_> {
             .sum();
         {
             let mut conn = tm.conn();
-            let tx = conn.transaction().map_err(state_err)?;
-            for (i, img) in after.iter().enumerate() {
-                db::put_image(&tx, self.id, Phase::After, i, img).map_err(state_err)?;
+            if let Err(e) = commit_done(&mut conn, self.id, &after, &summary, bytes) {
+                drop(conn);
+                // The change cannot be recorded (a full disk): it is rolled back, so the
+                // failed call leaves the workspace as it was. Should forgetting the op
+                // fail too, the next start finds it interrupted and rolls back again.
+                tm.put_back(ws, self.id, Phase::Before, &Default::default())?;
+                let _ = tm.forget(self.id);
+                let mut err = state_err(e);
+                err.message.push_str("; the change was rolled back");
+                return Err(err);
             }
-            tx.execute(
-                "UPDATE ops SET state = 'done', summary = ?1, finished = ?2, bytes = ?3 WHERE id = ?4",
-                params![summary, now(), bytes as i64, self.id],
-            )
-            .map_err(state_err)?;
-            head::count_commit(&tx).map_err(state_err)?;
-            tx.commit().map_err(state_err)?;
         }
         crash_point!("tm_after_commit");
         let over: i64 = tm
