@@ -134,7 +134,8 @@ pub fn publish(conn: &Connection) -> io::Result<()> {
     {
         return Ok(());
     }
-    let temp = dir.join(format!("{FILE}.tmp-{}", std::process::id()));
+    // One writer at a time (the lock), so one temp name: a killed writer's is reused.
+    let temp = dir.join(format!("{FILE}.tmp"));
     let res = (|| {
         let mut f = File::create(&temp)?;
         f.write_all(head.render().as_bytes())?;
