@@ -448,9 +448,60 @@ fn kill_at(failpoint: &str, expect: Expect) {
             );
         }
 
-        // The audit chain survives the crash.
+        // The audit chain survives the crash, and no partly written blob is left.
         env.run_ok(&["audit", "verify"]);
+        assert_no_blob_temps(&env, &what);
     }
+}
+
+/// The state folder of the scratch workspace (there is one).
+fn state_dir(env: &Env) -> PathBuf {
+    std::fs::read_dir(env.home.join("state"))
+        .expect("state folder")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.is_dir())
+        .expect("a workspace state folder")
+}
+
+/// Partly written blobs left by a killed call are gone once airun started again.
+#[track_caller]
+fn assert_no_blob_temps(env: &Env, what: &str) {
+    let tmp = state_dir(env).join("blobs/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.map(|e| e.expect("entry").file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{what}: blob temps left: {left:?}");
+}
+
+/// A call killed while it writes a blob (its temp file is whole but not yet renamed)
+/// leaves a temp that the next start removes; the call is discarded.
+#[test]
+fn kill_while_writing_a_blob_leaves_no_temp_after_recovery() {
+    let env = Env::new();
+    write(&env.ws, "notes.txt", &vec![b'n'; 300_000], 0o644);
+    let before = env.snap();
+    let out = env
+        .cmd(&[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            r#"{"path": "notes.txt", "content": "new\n"}"#,
+            "--yes",
+        ])
+        .env("FAILPOINTS", "blob_before_publish=return")
+        .output()
+        .expect("run airun");
+    assert_killed(
+        &out,
+        "write_file killed while writing its before-image blob",
+    );
+    let tmp = state_dir(&env).join("blobs/tmp");
+    let left = std::fs::read_dir(&tmp).expect("blob temps").count();
+    assert_eq!(left, 1, "the killed call left its temp blob");
+    assert!(env.history().is_empty());
+    assert_no_blob_temps(&env, "after the next start");
+    assert_snap(&env.snap(), &before, "after the next start");
+    env.run_ok(&["audit", "verify"]);
 }
 
 #[test]
@@ -949,6 +1000,7 @@ fn random_kills_lose_nothing() {
     }
 
     env.run_ok(&["audit", "verify"]);
+    assert_no_blob_temps(&env, "after the random kills");
     let elapsed = started.elapsed();
     eprintln!(
         "random kills: {iterations} iterations in {:.1} s ({:.0} ms each; kills after copy {:?} ms, delete {:?} ms, \

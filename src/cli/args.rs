@@ -166,6 +166,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The workspace's state folder (journal and audit log).
+    State {
+        /// What to do with the state.
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// The operator's policy (see the README's "Operator policy").
     #[command(
         after_help = "Examples:\n  airun policy show\n  airun --policy ./policy.toml policy show --json"
@@ -183,6 +189,21 @@ pub enum PolicyAction {
     /// Print the effective policy: the file plus the defaults of every key it leaves out.
     Show {
         /// Print JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What to do with the state folder.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Start a new journal and audit log after the state was damaged or lost (moves the
+    /// damaged database aside; the workspace's files are not touched; audited).
+    Reset {
+        /// Reset even a state that is intact (its undo history is lost).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },

@@ -62,7 +62,7 @@ pub fn undo<S: CapabilitySet>(
     force: bool,
     json: bool,
 ) -> Result<ExitCode, CapError> {
-    let (k, _) = kernel_and_state(set, global)?;
+    let (k, tm) = kernel_and_state(set, global)?;
     if let Some(op) = to {
         let known = k.journal().history(HISTORY_ALL)?.iter().any(|o| o.op == op);
         if !known {
@@ -73,9 +73,13 @@ pub fn undo<S: CapabilitySet>(
             .with_hint("`airun history` lists the operations and their ids"));
         }
     }
-    let ops = k
+    let started = std::time::Instant::now();
+    let res = k
         .journal()
-        .undo(k.workspace(), UndoRequest { steps, to, force })?;
+        .undo(k.workspace(), UndoRequest { steps, to, force });
+    let params = serde_json::json!({"steps": steps, "to": to, "force": force});
+    audit_journal_command(&tm, "sys.undo", params, &res, started)?;
+    let ops = res?;
     print_ops(
         "undone",
         "undo",
@@ -87,6 +91,31 @@ pub fn undo<S: CapabilitySet>(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes the audit record of an undo or redo run from the command line, like the
+/// record of any other change: what was asked, the outcome, and the operations.
+fn audit_journal_command(
+    tm: &crate::timemachine::TimeMachine,
+    capability: &str,
+    mut params: serde_json::Value,
+    res: &Result<Vec<OpInfo>, CapError>,
+    started: std::time::Instant,
+) -> Result<(), CapError> {
+    params["via"] = "cli".into();
+    let outcome = match res {
+        Ok(ops) => {
+            params["ops"] = ops.iter().map(|o| o.op).collect::<Vec<_>>().into();
+            "ok"
+        }
+        Err(e) => e.kind.as_str(),
+    };
+    tm.record_event(
+        capability,
+        params,
+        outcome,
+        started.elapsed().as_millis() as u64,
+    )
+}
+
 /// `airun redo`.
 pub fn redo<S: CapabilitySet>(
     set: S,
@@ -94,8 +123,17 @@ pub fn redo<S: CapabilitySet>(
     steps: usize,
     json: bool,
 ) -> Result<ExitCode, CapError> {
-    let (k, _) = kernel_and_state(set, global)?;
-    let ops = k.journal().redo(k.workspace(), steps)?;
+    let (k, tm) = kernel_and_state(set, global)?;
+    let started = std::time::Instant::now();
+    let res = k.journal().redo(k.workspace(), steps);
+    audit_journal_command(
+        &tm,
+        "sys.redo",
+        serde_json::json!({"steps": steps}),
+        &res,
+        started,
+    )?;
+    let ops = res?;
     print_ops("redone", "redo", "undone", &ops, Some(steps), json);
     Ok(ExitCode::SUCCESS)
 }
@@ -203,8 +241,34 @@ pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitC
         );
     } else {
         println!(
-            "expired {} undo point(s), removed {} unused blob(s)",
-            report.expired_ops, report.removed_blobs
+            "expired {} undo point(s), removed {} unused blob(s), {} partly written blob(s) and {} leftover program temp folder(s)",
+            report.expired_ops,
+            report.removed_blobs,
+            report.removed_temps,
+            report.removed_exec_temps
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `airun state reset`.
+pub fn state_reset(global: &Global, force: bool, json: bool) -> Result<ExitCode, CapError> {
+    let (workspace, settings, home) = super::open_workspace(global)?;
+    let report =
+        crate::timemachine::TimeMachine::reset(&home, &workspace, settings.retention, force)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        let lost = report
+            .lost_head
+            .as_ref()
+            .map_or("unknown".to_string(), |h| h.to_string());
+        println!(
+            "started a new journal and audit log; the state had held {lost}; the old database is kept in {}",
+            report.kept_in.display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ pub mod render;
 pub mod serve;
 pub mod term;
 
-pub use args::{AuditAction, Cli, Command, Global, PolicyAction};
+pub use args::{AuditAction, Cli, Command, Global, PolicyAction, StateAction};
 
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
@@ -86,7 +86,7 @@ pub fn kernel_deferred<S: CapabilitySet>(set: S, global: &Global) -> Result<Kern
 }
 
 /// The workspace and settings the global options describe, and airun's home folder.
-fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+pub(crate) fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
     let (root, create) = match &global.workspace {
         Some(dir) => (dir.clone(), false),
         None => (home::default_workspace(), true),
@@ -182,6 +182,9 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             json,
         } => history::audit(set, &cli.global, action, limit, json),
         Command::Gc { json } => history::gc(set, &cli.global, json),
+        Command::State {
+            action: StateAction::Reset { force, json },
+        } => history::state_reset(&cli.global, force, json),
         Command::Serve(args) => serve::run(set, &cli.global, &args),
         Command::Openai(args) => openai::run(set, &cli.global, &args),
     }

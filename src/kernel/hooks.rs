@@ -37,7 +37,8 @@ pub struct OpInfo {
     pub capability: String,
     /// One line, e.g. `write notes.txt (+120 B)`.
     pub summary: String,
-    /// done, undone, interrupted, irreversible or expired.
+    /// done, undone, interrupted, irreversible, expired or damaged (partly restored: its
+    /// saved copies were lost).
     pub state: String,
 }
 

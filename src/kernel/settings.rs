@@ -28,6 +28,8 @@ pub struct Settings {
     pub net: NetPolicy,
     /// Undo points kept.
     pub retention: crate::timemachine::Retention,
+    /// Longest message (one line) the MCP stdio server reads, in bytes.
+    pub mcp_max_message: u64,
 }
 
 /// What `sys.exec.run` may run, and how.
@@ -93,6 +95,7 @@ impl Default for Settings {
             exec: ExecPolicy::default(),
             net: NetPolicy::default(),
             retention: crate::timemachine::Retention::default(),
+            mcp_max_message: 16 << 20,
         }
     }
 }

@@ -29,6 +29,13 @@ struct PolicyFile {
     net: Option<NetFile>,
     env: Option<EnvFile>,
     undo: Option<UndoFile>,
+    mcp: Option<McpFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct McpFile {
+    max_message_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +91,16 @@ pub struct EffectivePolicy {
     pub env: EffectiveEnv,
     /// Undo retention.
     pub undo: EffectiveUndo,
+    /// The MCP server.
+    pub mcp: EffectiveMcp,
+}
+
+/// The `[mcp]` table of [`EffectivePolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveMcp {
+    /// Longest message (one line) read over stdio, in bytes.
+    pub max_message_bytes: u64,
 }
 
 /// The `[exec]` table of [`EffectivePolicy`].
@@ -165,6 +182,9 @@ impl EffectivePolicy {
             undo: EffectiveUndo {
                 max_ops: s.retention.max_ops as u64,
                 max_bytes: s.retention.max_bytes,
+            },
+            mcp: EffectiveMcp {
+                max_message_bytes: s.mcp_max_message,
             },
         }
     }
@@ -486,6 +506,9 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
             r.max_bytes = at_least(b, 1, "undo.max_bytes", "byte")?;
         }
         s.retention = r;
+    }
+    if let Some(m) = file.mcp.and_then(|m| m.max_message_bytes) {
+        s.mcp_max_message = at_least(m, 1024, "mcp.max_message_bytes", "byte")?;
     }
     Ok(s)
 }

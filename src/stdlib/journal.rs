@@ -36,6 +36,7 @@ pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResu
                     "interrupted" => HistoryOpsItemState::Interrupted,
                     "irreversible" => HistoryOpsItemState::Irreversible,
                     "expired" => HistoryOpsItemState::Expired,
+                    "damaged" => HistoryOpsItemState::Damaged,
                     _ => HistoryOpsItemState::Done,
                 },
             })

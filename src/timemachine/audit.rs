@@ -125,7 +125,11 @@ pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Re
         "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     )?
     .execute([format!("{}:{}", head.seq, head.hash)])?;
-    tx.commit()
+    tx.commit()?;
+    if let Err(e) = super::head::publish(conn) {
+        tracing::warn!(error = %e, "cannot write the state's head file");
+    }
+    Ok(())
 }
 
 /// Records, oldest first; `limit` keeps the newest ones.

@@ -40,7 +40,18 @@ impl Shared {
             return Ok(());
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let written = audit::append_all(&mut conn, pending);
+        let mut written = audit::append_all(&mut conn, pending);
+        // A full disk: give up the reserved space and write the records into it.
+        if let Err(e) = &written
+            && super::reserve::is_full(e)
+            && let Some(dir) = conn
+                .path()
+                .map(|p| std::path::Path::new(p).with_file_name(""))
+            && super::reserve::release(&dir)
+        {
+            tracing::warn!("the disk is full: writing the audit log into the reserved space");
+            written = audit::append_all(&mut conn, pending);
+        }
         pending.clear();
         written
     }

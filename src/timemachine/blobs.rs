@@ -1,5 +1,11 @@
 //! The content-addressed blob store: one file per distinct content, named by its BLAKE3
 //! hash, cloned (reflink) from the source when the filesystem can, copied otherwise.
+//!
+//! A blob is written under `tmp/`, synced, and only then renamed to its name, so a blob
+//! the journal points at is whole on disk. A call killed mid-write leaves its temp file,
+//! which [`BlobStore::sweep_temps`] removes (recovery and gc call it under the operation
+//! lock, when no call is writing one). Reading a blob back checks its hash
+//! ([`BlobStore::verify`], and every restore).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -45,7 +51,11 @@ impl BlobStore {
             .join(format!("{}-{n}", std::process::id()))
     }
 
-    fn publish(&self, temp: &Path, hash: &str) -> io::Result<()> {
+    /// Syncs a written temp file and renames it to its blob name, syncing the folder, so
+    /// the blob is durable before anything refers to it.
+    fn publish(&self, out: File, temp: &Path, hash: &str) -> io::Result<()> {
+        out.sync_all()?;
+        drop(out);
         let dest = self.path(hash);
         if dest.exists() {
             return fs::remove_file(temp);
@@ -53,7 +63,70 @@ impl BlobStore {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::rename(temp, dest)
+        fs::rename(temp, &dest)?;
+        if let Some(parent) = dest.parent() {
+            File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Writes a blob through a temp file; a failed write (a full disk) leaves no temp.
+    fn write_temp(
+        &self,
+        hash: &str,
+        fill: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let temp = self.temp();
+        let res = (|| {
+            let mut out = File::create(&temp)?;
+            fill(&mut out)?;
+            super::crash_point!("blob_before_publish");
+            self.publish(out, &temp, hash)
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        res
+    }
+
+    /// Removes every temp file: blobs whose writer died (killed, or the disk filled)
+    /// before publishing them. Only call it when no blob is being written (under the
+    /// workspace's operation lock). Returns how many were removed.
+    pub fn sweep_temps(&self) -> io::Result<usize> {
+        let mut n = 0;
+        let entries = match fs::read_dir(self.dir.join("tmp")) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            match fs::remove_file(entry.path()) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Checks that a blob is stored whole: present, of `size` bytes, with content
+    /// hashing to its name.
+    pub fn verify(&self, hash: &str, size: u64) -> Result<(), BlobProblem> {
+        let mut f = match self.open_blob(hash) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobProblem::Missing),
+            Err(e) => return Err(BlobProblem::Unreadable(e.to_string())),
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        if len != size {
+            return Err(BlobProblem::Damaged);
+        }
+        match hash_reader(&mut f) {
+            Ok((h, _)) if h == hash => Ok(()),
+            Ok(_) => Err(BlobProblem::Damaged),
+            Err(e) => Err(BlobProblem::Unreadable(e.to_string())),
+        }
     }
 
     /// Stores the content of an open file; returns its hash and size. The same content
@@ -64,9 +137,7 @@ impl BlobStore {
             file.read_to_end(&mut buf)?;
             let hash = blake3::hash(&buf).to_hex().to_string();
             if !self.contains(&hash) {
-                let temp = self.temp();
-                File::create(&temp)?.write_all(&buf)?;
-                self.publish(&temp, &hash)?;
+                self.write_temp(&hash, |out| out.write_all(&buf))?;
             }
             return Ok((hash, buf.len() as u64));
         }
@@ -74,16 +145,14 @@ impl BlobStore {
         if self.contains(&hash) {
             return Ok((hash, size));
         }
-        let temp = self.temp();
-        let out = File::create(&temp)?;
-        let cloned = clone_file(file, &out);
-        if !cloned {
-            use std::io::Seek;
-            file.seek(io::SeekFrom::Start(0))?;
-            let mut out = out;
-            io::copy(file, &mut out)?;
-        }
-        self.publish(&temp, &hash)?;
+        self.write_temp(&hash, |out| {
+            if !clone_file(file, out) {
+                use std::io::Seek;
+                file.seek(io::SeekFrom::Start(0))?;
+                io::copy(file, out)?;
+            }
+            Ok(())
+        })?;
         Ok((hash, size))
     }
 
@@ -122,6 +191,29 @@ impl BlobStore {
             .filter_map(|h| fs::metadata(self.path(h)).ok())
             .map(|m| m.len())
             .sum()
+    }
+}
+
+/// What is wrong with a stored blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobProblem {
+    /// Not in the store.
+    Missing,
+    /// Its size or content does not match its hash.
+    Damaged,
+    /// It could not be read.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for BlobProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobProblem::Missing => f.write_str("its saved copy is missing from the state folder"),
+            BlobProblem::Damaged => f.write_str(
+                "its saved copy in the state folder is damaged (the content does not match its hash)",
+            ),
+            BlobProblem::Unreadable(e) => write!(f, "its saved copy cannot be read: {e}"),
+        }
     }
 }
 

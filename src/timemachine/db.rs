@@ -63,12 +63,15 @@ CREATE TABLE IF NOT EXISTS audit (
 "#;
 
 /// Opens (creating) the database with WAL and a busy timeout so several processes can
-/// share it.
+/// share it; commits are synced.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Every commit is synced before it returns, so an answered change survives a power
+    // cut (a torn log cannot roll it back). Only the intent of a change is written
+    // without (see `TimeMachine::begin`).
+    conn.pragma_update(None, "synchronous", "FULL")?;
     // Leave the write-ahead log for the next process instead of checkpointing it on every
     // exit (SQLite still checkpoints it as it grows): short CLI runs stay cheap.
     conn.set_db_config(

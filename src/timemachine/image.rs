@@ -2,7 +2,7 @@
 //! folders with everything inside, symlinks as links, absence as absence), and putting an
 //! image back exactly.
 
-use super::blobs::{BlobStore, hash_reader};
+use super::blobs::{BlobProblem, BlobStore, hash_reader};
 use cap_std::fs::{Dir, MetadataExt, OpenOptions, Permissions, PermissionsExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -362,20 +362,38 @@ fn remove_any(dir: &Dir, p: &Path) -> io::Result<()> {
     }
 }
 
+/// An error that names the file it is about.
+fn about(p: &Path, kind: io::ErrorKind, what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(kind, format!("`{}`: {what}", p.display()))
+}
+
+/// Writes a blob's content to `p` through a temp file beside it, checking the content
+/// against its hash on the way: a missing or damaged blob leaves `p` untouched.
 fn write_blob(dir: &Dir, store: &BlobStore, p: &Path, hash: &str, mode: u32) -> io::Result<()> {
+    let mut blob = match store.open_blob(hash) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(about(p, e.kind(), BlobProblem::Missing));
+        }
+        Err(e) => return Err(about(p, e.kind(), BlobProblem::Unreadable(e.to_string()))),
+    };
     let tmp = temp_beside(p);
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     let res = (|| {
         let mut out = dir.open_with(&tmp, &opts)?;
-        let mut blob = store.open_blob(hash)?;
+        let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = blob.read(&mut buf)?;
             if n == 0 {
                 break;
             }
+            hasher.update(&buf[..n]);
             out.write_all(&buf[..n])?;
+        }
+        if hasher.finalize().to_hex().as_str() != hash {
+            return Err(about(p, io::ErrorKind::InvalidData, BlobProblem::Damaged));
         }
         out.set_permissions(Permissions::from_mode(mode))?;
         out.sync_data()?;
@@ -397,15 +415,17 @@ fn write_blob(dir: &Dir, store: &BlobStore, p: &Path, hash: &str, mode: u32) -> 
 /// now too (always so for the workspace root, which is never removed) is synced in place:
 /// entries the image lacks are removed, the rest restored where they differ.
 pub fn restore(dir: &Dir, store: &BlobStore, image: &[Entry]) -> io::Result<()> {
-    restore_skipping(dir, store, image, None)
+    restore_skipping(dir, store, image, None, &HashSet::new())
 }
 
-/// [`restore`], leaving `skip` (airun's own state folder inside the workspace) alone.
+/// [`restore`], leaving `skip` (airun's own state folder inside the workspace) alone,
+/// and the files in `leave` (whose saved copies are lost) as they are now.
 pub fn restore_skipping(
     dir: &Dir,
     store: &BlobStore,
     image: &[Entry],
     skip: Option<&Path>,
+    leave: &HashSet<String>,
 ) -> io::Result<()> {
     let Some(root) = image.first() else {
         return Ok(());
@@ -413,7 +433,7 @@ pub fn restore_skipping(
     let root_path = Path::new(&root.path);
     let is_dir_now = dir.symlink_metadata(root_path).is_ok_and(|m| m.is_dir());
     if root.kind == Kind::Dir && (is_dir_now || root.path == ".") {
-        return sync_dir(dir, store, image, skip);
+        return sync_dir(dir, store, image, skip, leave);
     }
     if let Some(parent) = root_path.parent()
         && !parent.as_os_str().is_empty()
@@ -430,6 +450,7 @@ pub fn restore_skipping(
         let p = Path::new(&e.path);
         match e.kind {
             Kind::Absent | Kind::Other => {}
+            Kind::File if leave.contains(&e.path) => {}
             Kind::File => {
                 let hash = e.blob.as_deref().unwrap_or_default();
                 write_blob(dir, store, p, hash, e.mode)?;
@@ -528,7 +549,13 @@ fn same_file(dir: &Dir, p: &Path, e: &Entry) -> io::Result<bool> {
 }
 
 /// Restores a folder image onto a folder in place (see [`restore`]).
-fn sync_dir(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Option<&Path>) -> io::Result<()> {
+fn sync_dir(
+    dir: &Dir,
+    store: &BlobStore,
+    image: &[Entry],
+    skip: Option<&Path>,
+    leave: &HashSet<String>,
+) -> io::Result<()> {
     let want: HashMap<&str, &Entry> = image.iter().map(|e| (e.path.as_str(), e)).collect();
     let root = Path::new(&image[0].path);
     prune(dir, root, &want, skip)?;
@@ -537,6 +564,7 @@ fn sync_dir(dir: &Dir, store: &BlobStore, image: &[Entry], skip: Option<&Path>) 
         let p = Path::new(&e.path);
         match e.kind {
             Kind::Absent | Kind::Other => {}
+            Kind::File if leave.contains(&e.path) => {}
             Kind::File => {
                 if !same_file(dir, p, e)? {
                     write_blob(dir, store, p, e.blob.as_deref().unwrap_or_default(), e.mode)?;
@@ -613,7 +641,7 @@ mod tests {
         std::fs::write(ws.join("state/airun.db"), "db v2").unwrap();
         std::fs::write(ws.join("new.txt"), "new").unwrap();
         std::fs::remove_dir_all(ws.join("keep")).unwrap();
-        restore_skipping(&dir, &store, &image, Some(skip)).unwrap();
+        restore_skipping(&dir, &store, &image, Some(skip), &HashSet::new()).unwrap();
         assert_eq!(names(&ws), ["keep", "same.txt", "state"]);
         assert_eq!(ino(), same_ino, "an unchanged file is not rewritten");
         assert_eq!(

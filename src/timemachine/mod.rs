@@ -13,10 +13,13 @@ mod batch;
 mod blobs;
 mod db;
 mod deferred;
+pub mod head;
 pub mod image;
+mod reserve;
+mod stray;
 mod summary;
 
-pub use blobs::BlobStore;
+pub use blobs::{BlobProblem, BlobStore};
 pub use deferred::Deferred;
 
 use crate::catalog::UndoStrategy;
@@ -70,6 +73,21 @@ pub struct GcReport {
     pub expired_ops: usize,
     /// Blobs removed.
     pub removed_blobs: usize,
+    /// Partly written blobs (left by killed calls) removed.
+    pub removed_temps: usize,
+    /// Temporary folders of programs whose airun process was killed, removed.
+    pub removed_exec_temps: usize,
+}
+
+/// What `airun state reset` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResetReport {
+    /// The head the state had before it was damaged (from the head file), if known.
+    pub lost_head: Option<head::Head>,
+    /// What the damaged database still held, if it could be read.
+    pub found_head: Option<head::Head>,
+    /// Where the damaged database files were moved.
+    pub kept_in: PathBuf,
 }
 
 /// The journal and audit log of one workspace.
@@ -82,11 +100,22 @@ pub struct TimeMachine {
     user: String,
     retention: Retention,
     stats: Mutex<SnapshotStats>,
+    /// Commits are synced before they return (off only to measure what that costs).
+    synced: std::sync::atomic::AtomicBool,
 }
 
 fn state_err(e: impl std::fmt::Display) -> CapError {
     CapError::execution(format!("airun's state database failed: {e}"))
         .with_hint("check that $AIRUN_HOME is writable; `airun doctor` shows where it is")
+}
+
+fn damaged_state(why: String) -> CapError {
+    CapError::execution(format!(
+        "airun's state for this workspace was damaged or reset: {why}"
+    ))
+    .with_hint(
+        "nothing was changed; `airun state reset` starts a new journal and audit log (the workspace's files stay as they are, the damaged database is kept aside)",
+    )
 }
 
 fn now() -> String {
@@ -155,12 +184,16 @@ impl TimeMachine {
             .map_err(state_err)?;
         init.lock().map_err(state_err)?;
         let conn = db::open(&dir.join("airun.db")).map_err(state_err)?;
+        // Before anything is rolled back or written: a database that lost what it held
+        // is refused, so no answered change is undone by recovering from it.
+        head::check(&conn, &dir).map_err(damaged_state)?;
         let root = ws.root().to_string_lossy();
         if db::meta(&conn, "workspace").map_err(state_err)?.as_deref() != Some(&*root) {
             db::set_meta(&conn, "workspace", &root).map_err(state_err)?;
         }
         drop(init);
         let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
+        reserve::ensure(&dir);
         let conn = Arc::new(Mutex::new(conn));
         let tm = TimeMachine {
             dir,
@@ -171,6 +204,7 @@ impl TimeMachine {
             user: std::env::var("USER").unwrap_or_default(),
             retention,
             stats: Mutex::new(SnapshotStats::default()),
+            synced: std::sync::atomic::AtomicBool::new(true),
         };
         // A live process holding the operation lock is in the middle of a change and
         // recovers, like every change, before its next one: opening does not wait for it,
@@ -179,6 +213,77 @@ impl TimeMachine {
             tm.recover_locked(ws)?;
         }
         Ok(tm)
+    }
+
+    /// Starts a new journal and audit log for a workspace whose state was damaged or
+    /// lost: the database files are moved aside into `damaged-<time>/` in the state
+    /// folder, and the new log's first record (`state.reset`) names the head that was
+    /// lost. The workspace's files are not touched. An intact state is reset only with
+    /// `force` (its undo history would be lost).
+    pub fn reset(
+        home: &Path,
+        ws: &Workspace,
+        retention: Retention,
+        force: bool,
+    ) -> Result<ResetReport, CapError> {
+        let dir = Self::state_dir(home, ws.root());
+        std::fs::create_dir_all(&dir).map_err(state_err)?;
+        let init = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("init.lock"))
+            .map_err(state_err)?;
+        init.lock().map_err(state_err)?;
+        let op_lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(state_err)?;
+        op_lock.lock().map_err(state_err)?;
+        let lost = head::read(&dir).ok().flatten();
+        let db = db::open(&dir.join("airun.db"));
+        let found = db.as_ref().ok().and_then(|c| head::of_db(c).ok());
+        if !force && db.as_ref().is_ok_and(|c| head::check(c, &dir).is_ok()) {
+            return Err(CapError::new(
+                ErrorKind::InvalidInput,
+                "the state of this workspace is intact; a reset would throw its undo history and audit log away",
+            )
+            .with_hint("pass --force to start over anyway"));
+        }
+        drop(db);
+        let kept = dir.join(format!(
+            "damaged-{}",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ")
+        ));
+        std::fs::create_dir_all(&kept).map_err(state_err)?;
+        for name in ["airun.db", "airun.db-wal", "airun.db-shm", head::FILE] {
+            match std::fs::rename(dir.join(name), kept.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(state_err(e)),
+            }
+        }
+        drop(op_lock);
+        drop(init);
+        let tm = Self::open(home, ws, retention)?;
+        let report = ResetReport {
+            lost_head: lost,
+            found_head: found,
+            kept_in: kept,
+        };
+        let params = serde_json::to_value(&report).unwrap_or_default();
+        tm.reads
+            .write(Some(tm.journal_record(
+                "state.reset",
+                params,
+                "allowed",
+                "ok",
+                None,
+            )))
+            .map_err(state_err)?;
+        Ok(report)
     }
 
     /// The state folder.
@@ -205,10 +310,18 @@ impl TimeMachine {
         let skip = ws.protected().state();
         let img = image::snapshot_cached(ws.dir(), target, blobs, Some(&mut cache), skip).map_err(
             |e| {
-                CapError::execution(format!(
+                let err = CapError::execution(format!(
                     "could not take the image of `{}`: {e}",
                     target.display()
-                ))
+                ));
+                if e.kind() == std::io::ErrorKind::StorageFull {
+                    err.with_hint(format!(
+                        "the disk holding airun's state ({}) is full; nothing was changed: free space there, or run `airun gc`, and try again",
+                        self.dir.display()
+                    ))
+                } else {
+                    err
+                }
             },
         )?;
         let gone = cache.gone_under(&target.to_string_lossy());
@@ -264,6 +377,8 @@ impl TimeMachine {
     /// still in progress was left by a process that died, perhaps after this one opened
     /// the state (another airun beside a long-running server).
     fn recover_locked(&self, ws: &Workspace) -> Result<(), CapError> {
+        // No call is writing a blob now: any temp left is a killed writer's.
+        self.blobs.sweep_temps().map_err(state_err)?;
         let pending: Vec<(OpId, String)> = {
             let conn = self.conn();
             let mut stmt = conn
@@ -275,28 +390,122 @@ impl TimeMachine {
                 .map_err(state_err)?
         };
         for (id, state) in pending {
-            match state.as_str() {
+            if state == "pending" {
                 // The intent was recorded but the handler never started.
-                "pending" => self.forget(id)?,
-                "running" => {
-                    self.put_back(ws, id, Phase::Before)?;
-                    self.remove_stray_temps(ws, id)?;
-                    self.set_state(id, "interrupted")?;
-                    self.record_interrupted(id)?;
-                }
-                "undoing" => {
-                    self.put_back(ws, id, Phase::Before)?;
-                    self.remove_stray_temps(ws, id)?;
-                    self.set_state(id, "undone")?;
-                }
-                _ => {
-                    self.put_back(ws, id, Phase::After)?;
-                    self.remove_stray_temps(ws, id)?;
-                    self.set_state(id, "done")?;
-                }
+                self.forget(id)?;
+                continue;
+            }
+            let (phase, end) = match state.as_str() {
+                "running" => (Phase::Before, "interrupted"),
+                "undoing" => (Phase::Before, "undone"),
+                _ => (Phase::After, "done"),
+            };
+            if let Err(e) = self.put_back(ws, id, phase, &Default::default()) {
+                // A lost or damaged saved copy: the op cannot be finished, and trying
+                // again on every start would lock the state up. Everything else is put
+                // back, and the op ends as `damaged`.
+                let lost = self.lost_files(id, phase)?;
+                let leave: std::collections::HashSet<String> =
+                    lost.iter().map(|(p, _)| p.clone()).collect();
+                let why = match self.put_back(ws, id, phase, &leave) {
+                    Ok(()) if !lost.is_empty() => not_restored(&lost),
+                    Ok(()) => e.message,
+                    Err(again) => again.message,
+                };
+                self.mark_damaged(id, &state, &why)?;
+                continue;
+            }
+            self.remove_stray_temps(ws, id)?;
+            self.set_state(id, end)?;
+            if end == "interrupted" {
+                self.record_interrupted(id)?;
             }
         }
         Ok(())
+    }
+
+    /// Ends an op whose images cannot be put back in the terminal state `damaged`, with
+    /// the reason in its summary and an audit record, so later commands work.
+    fn mark_damaged(&self, id: OpId, was: &str, why: &str) -> Result<(), CapError> {
+        tracing::warn!(op = id, error = why, "operation {id} could not be restored");
+        eprintln!(
+            "airun: operation {id} ({was}) could not be restored and is marked damaged: {why}"
+        );
+        let (capability, params, summary): (String, String, String) = self
+            .conn()
+            .query_row(
+                "SELECT capability, params, summary FROM ops WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(state_err)?;
+        let summary = format!("{summary} (damaged while {was}: {why})");
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(state_err)?;
+            tx.execute(
+                "UPDATE ops SET state = 'damaged', summary = ?1, finished = ?2 WHERE id = ?3",
+                params![summary.trim_start(), now(), id],
+            )
+            .map_err(state_err)?;
+            head::count_commit(&tx).map_err(state_err)?;
+            tx.commit().map_err(state_err)?;
+        }
+        let record = self.journal_record(
+            &capability,
+            serde_json::from_str(&params).unwrap_or_default(),
+            "recovered",
+            "damaged",
+            Some(id),
+        );
+        audit::append(&mut self.conn(), record).map_err(state_err)?;
+        Ok(())
+    }
+
+    /// An audit record for a journal event (recovery, undo, redo, reset).
+    fn journal_record(
+        &self,
+        capability: &str,
+        params: serde_json::Value,
+        decision: &str,
+        outcome: &str,
+        op: Option<OpId>,
+    ) -> audit::Record {
+        audit::Record {
+            seq: 0,
+            time: now(),
+            user: self.user.clone(),
+            workspace: self.workspace.clone(),
+            capability: capability.to_string(),
+            params,
+            decision: decision.into(),
+            outcome: outcome.into(),
+            duration_ms: 0,
+            op,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// The files of an op's images whose saved copies are missing or damaged, with what
+    /// is wrong (each blob is read and hashed once).
+    fn lost_files(&self, id: OpId, phase: Phase) -> Result<Vec<(String, BlobProblem)>, CapError> {
+        let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
+        let mut checked: std::collections::HashMap<String, Result<(), BlobProblem>> =
+            std::collections::HashMap::new();
+        let mut lost = Vec::new();
+        for e in images.iter().flatten() {
+            let Some(hash) = e.blob.as_deref().filter(|_| e.kind == image::Kind::File) else {
+                continue;
+            };
+            let verdict = checked
+                .entry(hash.to_string())
+                .or_insert_with(|| self.blobs.verify(hash, e.size));
+            if let Err(p) = verdict {
+                lost.push((e.path.clone(), p.clone()));
+            }
+        }
+        Ok(lost)
     }
 
     /// Removes the temporary files a killed call can leave next to its targets: a write's
@@ -385,28 +594,42 @@ impl TimeMachine {
         Ok(())
     }
 
+    /// Moves an op to `state`; a terminal state is a journal commit (counted in the head,
+    /// which the audit record that follows every change writes out).
     fn set_state(&self, id: OpId, state: &str) -> Result<(), CapError> {
-        self.conn()
-            .execute(
-                "UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3",
-                params![state, now(), id],
-            )
-            .map_err(state_err)?;
+        let terminal = !matches!(state, "undoing" | "redoing");
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(state_err)?;
+        tx.execute(
+            "UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3",
+            params![state, now(), id],
+        )
+        .map_err(state_err)?;
+        if terminal {
+            head::count_commit(&tx).map_err(state_err)?;
+        }
+        tx.commit().map_err(state_err)?;
         Ok(())
     }
 
     /// Restores every target of an op to one of its images, last target first.
-    fn put_back(&self, ws: &Workspace, id: OpId, phase: Phase) -> Result<(), CapError> {
+    /// Files in `leave` (whose saved copies are lost) are left as they are.
+    fn put_back(
+        &self,
+        ws: &Workspace,
+        id: OpId,
+        phase: Phase,
+        leave: &std::collections::HashSet<String>,
+    ) -> Result<(), CapError> {
         let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
         for img in images.iter().rev() {
-            image::restore_skipping(ws.dir(), &self.blobs, img, ws.protected().state()).map_err(
-                |e| {
+            image::restore_skipping(ws.dir(), &self.blobs, img, ws.protected().state(), leave)
+                .map_err(|e| {
                     CapError::execution(format!(
                         "could not restore `{}`: {e}",
                         img.first().map(|e| e.path.as_str()).unwrap_or("?")
                     ))
-                },
-            )?;
+                })?;
         }
         Ok(())
     }
@@ -483,15 +706,20 @@ impl TimeMachine {
     /// image refers to. The audit log is never trimmed.
     pub fn gc(&self) -> Result<GcReport, CapError> {
         let _lock = self.lock()?;
-        self.gc_locked()
+        let mut report = self.gc_locked()?;
+        report.removed_exec_temps = stray::sweep_exec_temps(&std::env::temp_dir());
+        Ok(report)
     }
 
     fn gc_locked(&self) -> Result<GcReport, CapError> {
-        let mut report = GcReport::default();
+        let mut report = GcReport {
+            removed_temps: self.blobs.sweep_temps().map_err(state_err)?,
+            ..GcReport::default()
+        };
         let kept: Vec<(OpId, i64)> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare("SELECT id, bytes FROM ops WHERE state IN ('done', 'undone', 'interrupted') ORDER BY id")
+                .prepare("SELECT id, bytes FROM ops WHERE state IN ('done', 'undone', 'interrupted', 'damaged') ORDER BY id")
                 .map_err(state_err)?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(state_err)?
@@ -552,7 +780,43 @@ impl TimeMachine {
     /// Checks the audit chain: the number of records, or the first bad one.
     pub fn audit_verify(&self) -> Result<Result<usize, String>, CapError> {
         self.reads.write(None).map_err(state_err)?;
-        audit::verify(&self.conn()).map_err(state_err)
+        let conn = self.conn();
+        match audit::verify(&conn).map_err(state_err)? {
+            Ok(n) => Ok(head::check(&conn, &self.dir).map(|()| n)),
+            bad => Ok(bad),
+        }
+    }
+
+    /// Writes the audit record of a journal command the operator ran (`airun undo`,
+    /// `redo`): allowed, with its outcome; an error when the record cannot be written.
+    pub fn record_event(
+        &self,
+        capability: &str,
+        params: serde_json::Value,
+        outcome: &str,
+        duration_ms: u64,
+    ) -> Result<(), CapError> {
+        let mut record = self.journal_record(capability, params, "allowed", outcome, None);
+        record.duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
+        self.reads.write(Some(record)).map_err(state_err)
+    }
+
+    /// Turns syncing every commit off or on (on by default). Only the journal benchmark
+    /// turns it off, to measure what durable commits cost.
+    #[doc(hidden)]
+    pub fn set_synced_commits(&self, on: bool) -> Result<(), CapError> {
+        self.synced.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.conn()
+            .pragma_update(None, "synchronous", self.sync_level())
+            .map_err(state_err)
+    }
+
+    fn sync_level(&self) -> &'static str {
+        if self.synced.load(std::sync::atomic::Ordering::Relaxed) {
+            "FULL"
+        } else {
+            "NORMAL"
+        }
     }
 
     /// Runs SQL on the state database (tests use it to tamper with records).
@@ -560,6 +824,93 @@ impl TimeMachine {
     pub fn raw_sql(&self, sql: &str) -> Result<(), CapError> {
         self.conn().execute_batch(sql).map_err(state_err)
     }
+}
+
+/// Commits a finished change: its after-images and its `done` state, in one transaction.
+fn commit_done(
+    conn: &mut Connection,
+    id: OpId,
+    after: &[Vec<Entry>],
+    summary: &str,
+    bytes: u64,
+) -> rusqlite::Result<()> {
+    // Tests make the commit fail as on a full disk.
+    fail::fail_point!("tm_commit_fails", |_| Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some("database or disk is full".into())
+    )));
+    let tx = conn.transaction()?;
+    for (i, img) in after.iter().enumerate() {
+        db::put_image(&tx, id, Phase::After, i, img)?;
+    }
+    tx.execute(
+        "UPDATE ops SET state = 'done', summary = ?1, finished = ?2, bytes = ?3 WHERE id = ?4",
+        params![summary, now(), bytes as i64, id],
+    )?;
+    head::count_commit(&tx)?;
+    tx.commit()
+}
+
+/// Records a change's intent and before-images in one transaction; returns its op id.
+fn write_intent(
+    conn: &mut Connection,
+    cap: &crate::Capability,
+    intent: &CallIntent<'_>,
+    irreversible: bool,
+    targets: &[PathBuf],
+    images: &[Vec<Entry>],
+) -> Result<OpId, CapError> {
+    let tx = conn.transaction().map_err(state_err)?;
+    tx.prepare_cached(
+        "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            now(),
+            cap.id,
+            intent.params.to_string(),
+            if irreversible {
+                "irreversible"
+            } else {
+                "running"
+            },
+            serde_json::to_string(targets).unwrap_or_default()
+        ])
+    })
+    .map_err(state_err)?;
+    let id = tx.last_insert_rowid();
+    for (i, img) in images.iter().enumerate() {
+        db::put_image(&tx, id, Phase::Before, i, img).map_err(state_err)?;
+    }
+    tx.commit().map_err(state_err)?;
+    Ok(id)
+}
+
+/// What a partial restore left out.
+fn not_restored(lost: &[(String, BlobProblem)]) -> String {
+    let files: Vec<String> = lost
+        .iter()
+        .map(|(p, why)| format!("`{p}` ({why})"))
+        .collect();
+    format!("partly restored; not restored: {}", files.join(", "))
+}
+
+/// The refusal to undo or redo an op some of whose saved copies are lost.
+fn lost_error(id: OpId, verb: &str, lost: &[(String, BlobProblem)]) -> CapError {
+    let shown: Vec<String> = lost
+        .iter()
+        .take(5)
+        .map(|(p, why)| format!("`{p}`: {why}"))
+        .collect();
+    let more = if lost.len() > 5 {
+        format!(" (and {} more)", lost.len() - 5)
+    } else {
+        String::new()
+    };
+    CapError::execution(format!(
+        "operation {id} cannot be {verb} exactly: {}{more}; nothing was changed",
+        shown.join("; ")
+    ))
 }
 
 /// The first missing path on the way to `target`, so undoing a call that created
@@ -611,37 +962,27 @@ impl Journal for TimeMachine {
         if !irreversible {
             for t in &targets {
                 images.push(self.snap(ws, t, true).map_err(|e| {
-                    CapError::execution(format!(
+                    let mut err = CapError::execution(format!(
                         "could not save the before-image of `{}`: {}",
                         t.display(),
                         e.message
-                    ))
+                    ));
+                    err.hint = e.hint;
+                    err
                 })?);
             }
         }
         crash_point!("tm_after_intent");
         let id: OpId = {
             let mut conn = self.conn();
-            let tx = conn.transaction().map_err(state_err)?;
-            tx.prepare_cached(
-                "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    now(),
-                    cap.id,
-                    intent.params.to_string(),
-                    if irreversible { "irreversible" } else { "running" },
-                    serde_json::to_string(&targets).unwrap_or_default()
-                ])
-            })
-            .map_err(state_err)?;
-            let id = tx.last_insert_rowid();
-            for (i, img) in images.iter().enumerate() {
-                db::put_image(&tx, id, Phase::Before, i, img).map_err(state_err)?;
-            }
-            tx.commit().map_err(state_err)?;
-            id
+            // The intent is not synced: a power cut may lose it together with the call,
+            // which was not answered yet. Every commit of an answered change is synced.
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(state_err)?;
+            let res = write_intent(&mut conn, cap, intent, irreversible, &targets, &images);
+            conn.pragma_update(None, "synchronous", self.sync_level())
+                .map_err(state_err)?;
+            res?
         };
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
@@ -685,10 +1026,32 @@ impl Journal for TimeMachine {
                 }
                 return Err(err);
             }
+            let lost = self.lost_files(id, Phase::Before)?;
+            if !lost.is_empty() && !req.force {
+                let mut err = lost_error(id, "undone", &lost).with_hint(
+                    "run `airun undo --force` to restore everything else and leave these files as they are now",
+                );
+                if !undone.is_empty() {
+                    err.message.push_str(&format!(
+                        " ({} newer operation(s) were undone first)",
+                        undone.len()
+                    ));
+                }
+                return Err(err);
+            }
+            let leave: std::collections::HashSet<String> =
+                lost.iter().map(|(p, _)| p.clone()).collect();
             self.set_state(id, "undoing")?;
             crash_point!("tm_undo_before_restore");
-            self.put_back(ws, id, Phase::Before)?;
-            self.set_state(id, "undone")?;
+            if let Err(e) = self.put_back(ws, id, Phase::Before, &leave) {
+                self.mark_damaged(id, "undoing", &e.message)?;
+                return Err(e);
+            }
+            if lost.is_empty() {
+                self.set_state(id, "undone")?;
+            } else {
+                self.mark_damaged(id, "undoing", &not_restored(&lost))?;
+            }
             undone.push(id);
         }
         self.op_info(&undone)
@@ -697,7 +1060,7 @@ impl Journal for TimeMachine {
     fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
         let _lock = self.lock_for_change(ws)?;
         let ids = self.ids(
-            "SELECT id FROM ops WHERE state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN ('done', 'irreversible', 'interrupted')), 0) ORDER BY id ASC LIMIT ?1",
+            "SELECT id FROM ops WHERE state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN ('done', 'irreversible', 'interrupted', 'damaged')), 0) ORDER BY id ASC LIMIT ?1",
             [steps.max(1) as i64],
         )?;
         let mut redone = Vec::new();
@@ -708,8 +1071,16 @@ impl Journal for TimeMachine {
                 ))
                 .with_hint("look at the file and undo or move your change first"));
             }
+            let lost = self.lost_files(id, Phase::After)?;
+            if !lost.is_empty() {
+                return Err(lost_error(id, "redone", &lost)
+                    .with_hint("the operation cannot be redone; its undone state stays as it is"));
+            }
             self.set_state(id, "redoing")?;
-            self.put_back(ws, id, Phase::After)?;
+            if let Err(e) = self.put_back(ws, id, Phase::After, &Default::default()) {
+                self.mark_damaged(id, "redoing", &e.message)?;
+                return Err(e);
+            }
             self.set_state(id, "done")?;
             redone.push(id);
         }
@@ -764,19 +1135,28 @@ impl JournalOp for Op<'_> {
         if outcome.is_err() {
             // A failed call leaves the workspace as it was.
             if tm.drift(ws, self.id, Phase::Before)?.is_some() {
-                tm.put_back(ws, self.id, Phase::Before)?;
+                tm.put_back(ws, self.id, Phase::Before, &Default::default())?;
             }
             return tm.forget(self.id);
         }
         let mut after = Vec::new();
         for t in &self.targets {
-            after.push(tm.snap(ws, t, true).map_err(|e| {
-                CapError::execution(format!(
-                    "could not save the after-image of `{}`: {}",
-                    t.display(),
-                    e.message
-                ))
-            })?);
+            match tm.snap(ws, t, true) {
+                Ok(img) => after.push(img),
+                Err(e) => {
+                    // Without its after-image the change could not be redone: it is rolled
+                    // back, so the failed call leaves the workspace as it was.
+                    tm.put_back(ws, self.id, Phase::Before, &Default::default())?;
+                    tm.forget(self.id)?;
+                    let mut err = CapError::execution(format!(
+                        "could not save the after-image of `{}`: {}; the change was rolled back",
+                        t.display(),
+                        e.message
+                    ));
+                    err.hint = e.hint;
+                    return Err(err);
+                }
+            }
         }
         crash_point!("tm_after_after_images");
         let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
@@ -804,16 +1184,17 @@ impl JournalOp for Op<'_> {
             .sum();
         {
             let mut conn = tm.conn();
-            let tx = conn.transaction().map_err(state_err)?;
-            for (i, img) in after.iter().enumerate() {
-                db::put_image(&tx, self.id, Phase::After, i, img).map_err(state_err)?;
+            if let Err(e) = commit_done(&mut conn, self.id, &after, &summary, bytes) {
+                drop(conn);
+                // The change cannot be recorded (a full disk): it is rolled back, so the
+                // failed call leaves the workspace as it was. Should forgetting the op
+                // fail too, the next start finds it interrupted and rolls back again.
+                tm.put_back(ws, self.id, Phase::Before, &Default::default())?;
+                let _ = tm.forget(self.id);
+                let mut err = state_err(e);
+                err.message.push_str("; the change was rolled back");
+                return Err(err);
             }
-            tx.execute(
-                "UPDATE ops SET state = 'done', summary = ?1, finished = ?2, bytes = ?3 WHERE id = ?4",
-                params![summary, now(), bytes as i64, self.id],
-            )
-            .map_err(state_err)?;
-            tx.commit().map_err(state_err)?;
         }
         crash_point!("tm_after_commit");
         let over: i64 = tm

@@ -22,6 +22,7 @@
 
 pub mod confirm;
 pub mod http;
+pub mod lines;
 pub mod media;
 mod resources;
 mod roots;
@@ -122,11 +123,14 @@ impl<S: CapabilitySet> McpServer<S> {
     /// `shutdown` is cancelled.
     pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let (read, write) = rmcp::transport::stdio_pipes();
-        let transport = stdio::Stdio::new(rmcp::transport::async_rw::AsyncRwTransport::<
-            RoleServer,
-            _,
-            _,
-        >::new_server(read, write));
+        // rmcp's transport only sends; airun reads the lines itself.
+        let sender = rmcp::transport::async_rw::AsyncRwTransport::<RoleServer, _, _>::new_server(
+            tokio::io::empty(),
+            write,
+        );
+        let max_line =
+            usize::try_from(self.inner.kernel.settings().mcp_max_message).unwrap_or(usize::MAX);
+        let transport = stdio::Stdio::new(sender, read, max_line);
         let service = match self.serve(transport).await {
             Ok(service) => service,
             // Standard input ended before a client said anything: nobody to serve.
