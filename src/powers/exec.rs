@@ -5,14 +5,16 @@
 //! sandbox, an environment cleared down to `exec.env_allow` plus a private `TMPDIR`, empty
 //! standard input unless some is given, and its own process group, which is killed as a
 //! whole at the time limit and when the program ends. Its output is read concurrently and
-//! capped. On Linux the child is confined with Landlock where the kernel has it: it can
-//! read and run what the system allows, but write only inside the workspace and its
-//! private temporary folder.
+//! capped. The program runs under bubblewrap (see [`super::bwrap`]), with Landlock added
+//! inside where the kernel has it. Where bubblewrap cannot run, programs are refused,
+//! unless the operator's `exec.fallback = "landlock_only"` runs them under Landlock alone:
+//! they can then read and run what the system allows, but write only inside the workspace
+//! and a private temporary folder.
 
 use super::{Ctx, Yes};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::ExecPolicy;
+use crate::kernel::{ExecFallback, ExecPolicy};
 use crate::sandbox::Workspace;
 use crate::types::WsPath;
 use std::io::{Read, Write};
@@ -59,6 +61,8 @@ pub struct ExecOutcome {
     pub duration: Duration,
     /// True when Landlock confined the program's writes.
     pub landlock: bool,
+    /// True when the program ran under bubblewrap.
+    pub bubblewrap: bool,
 }
 
 /// Checks one `exec.allow` entry of a policy: a bare name found on PATH or an absolute
@@ -231,7 +235,10 @@ pub fn landlock_abi() -> Option<i32> {
 /// no TCP (connect or bind) unless `network` (on kernels with Landlock ABI 4 or later).
 /// `Ok(None)` when the kernel has no Landlock.
 #[cfg(target_os = "linux")]
-fn landlock_ruleset(writable: &[&Path], network: bool) -> Result<Option<OwnedFd>, CapError> {
+pub(crate) fn landlock_ruleset(
+    writable: &[&Path],
+    network: bool,
+) -> Result<Option<OwnedFd>, CapError> {
     use landlock::{
         ABI, Access as _, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
         path_beneath_rules,
@@ -268,7 +275,7 @@ fn landlock_ruleset(writable: &[&Path], network: bool) -> Result<Option<OwnedFd>
 }
 
 #[cfg(not(target_os = "linux"))]
-fn landlock_ruleset(_: &[&Path], _: bool) -> Result<Option<OwnedFd>, CapError> {
+pub(crate) fn landlock_ruleset(_: &[&Path], _: bool) -> Result<Option<OwnedFd>, CapError> {
     Ok(None)
 }
 
@@ -399,7 +406,23 @@ pub fn precheck(
             .with_hint("the operator should remove workspace folders from PATH"));
         }
     }
+    if policy.fallback == ExecFallback::Refuse
+        && let Err(why) = super::bwrap::available()
+    {
+        return Err(no_bubblewrap(why));
+    }
     Ok(())
+}
+
+/// The refusal where bubblewrap cannot run and the policy has no fallback.
+fn no_bubblewrap(why: &str) -> CapError {
+    CapError::new(
+        ErrorKind::DeniedPolicy,
+        format!("programs run only under bubblewrap, which cannot run here: {why}"),
+    )
+    .with_hint(
+        "install bubblewrap (Debian and Ubuntu: `apt-get install bubblewrap`), or have the operator set `fallback = \"landlock_only\"` under `[exec]` in policy.toml to run programs under Landlock alone (weaker; `airun doctor` says what it leaves open)",
+    )
 }
 
 /// Exec power.
@@ -420,29 +443,59 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             .open_dir(cwd.rel())
             .map_err(|e| super::fs::io_err(e, cwd.rel(), "opening the folder").with_field("cwd"))?;
         let cwd_fd: OwnedFd = cwd_dir.into_std_file().into();
-        let tmp = TempDir::new()?;
-        let ruleset = landlock_ruleset(&[ws.root(), &tmp.0], policy.network)?;
-        let landlock = ruleset.is_some();
-
-        let mut cmd = Command::new(&program.path);
-        cmd.arg0(&program.name)
-            .args(req.args)
-            .env_clear()
-            .envs(
-                policy
-                    .env_allow
-                    .iter()
-                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
-            )
-            .env("TMPDIR", &tmp.0)
-            .stdin(if req.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let mut cmd;
+        let (landlock, bubblewrap, tmp, ruleset);
+        match super::bwrap::available() {
+            Ok(bwrap) => {
+                let cwd_abs: PathBuf = ws
+                    .root()
+                    .components()
+                    .chain(cwd.rel().components())
+                    .filter(|c| *c != std::path::Component::CurDir)
+                    .collect();
+                let plan = super::bwrap::Plan {
+                    ws: ws.root(),
+                    cwd: &cwd_abs,
+                    program: &program.path,
+                    argv0: &program.name,
+                    args: req.args,
+                    network: policy.network,
+                    read_paths: &policy.read_paths,
+                };
+                let (c, inner_landlock) = super::bwrap::command(bwrap, &plan)?;
+                cmd = c;
+                cmd.env_clear().env("TMPDIR", "/tmp");
+                (landlock, bubblewrap, tmp, ruleset) = (inner_landlock, true, None, None);
+            }
+            Err(why) => {
+                if policy.fallback == ExecFallback::Refuse {
+                    return Err(no_bubblewrap(why));
+                }
+                let dir = TempDir::new()?;
+                let rules = landlock_ruleset(&[ws.root(), &dir.0], policy.network)?;
+                cmd = Command::new(&program.path);
+                cmd.arg0(&program.name)
+                    .args(req.args)
+                    .env_clear()
+                    .env("TMPDIR", &dir.0);
+                (landlock, bubblewrap, tmp, ruleset) = (rules.is_some(), false, Some(dir), rules);
+            }
+        }
+        cmd.envs(
+            policy
+                .env_allow
+                .iter()
+                .filter(|k| k.as_str() != "TMPDIR")
+                .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+        )
+        .stdin(if req.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
         let cwd_raw = cwd_fd.as_raw_fd();
         let ruleset_raw = ruleset.as_ref().map(|f| f.as_raw_fd());
         // SAFETY: the closure runs in the forked child before exec and calls only
@@ -501,6 +554,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             .wait()
             .map_err(|e| CapError::execution(format!("could not wait for the program: {e}")))?;
         let duration = started.elapsed();
+        drop(tmp);
         let [(stdout, cut_out), (stderr, cut_err)] = collect([&out, &err], Duration::from_secs(2));
         if cancelled {
             return Err(CapError::new(
@@ -523,6 +577,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             timed_out,
             duration,
             landlock,
+            bubblewrap,
         })
     }
 }
