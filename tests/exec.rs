@@ -862,6 +862,13 @@ fn exec_changes_to_git_hooks_config_and_worktrees_are_refused() {
         std::fs::write(repo.join(".git/config"), "[core]\n\tbare = false\n").unwrap();
         std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
     }
+    // A `.git` link and a `gitdir:` file name git folders elsewhere in the workspace.
+    std::fs::create_dir_all(e.ws.join("store/real/hooks")).unwrap();
+    std::fs::create_dir_all(e.ws.join("store/wt/hooks")).unwrap();
+    std::fs::create_dir_all(e.ws.join("linked")).unwrap();
+    std::fs::create_dir_all(e.ws.join("worktree")).unwrap();
+    std::os::unix::fs::symlink("../store/real", e.ws.join("linked/.git")).unwrap();
+    std::fs::write(e.ws.join("worktree/.git"), "gitdir: ../store/wt\n").unwrap();
     let before = tree(&e.ws);
     let attacks: &[(&str, &[&str], &str)] = &[
         ("touch", &[".git/hooks/pre-commit"], "."),
@@ -886,6 +893,10 @@ fn exec_changes_to_git_hooks_config_and_worktrees_are_refused() {
         ("touch", &[".git/hooks/pre-commit"], "src/nested"),
         ("cp", &["../main.rs", ".git/config"], "src/nested"),
         ("mkdir", &[".git/worktrees"], "src/nested"),
+        ("touch", &["linked/.git/hooks/pre-commit"], "."),
+        ("touch", &["store/real/hooks/pre-commit"], "."),
+        ("touch", &["store/wt/hooks/pre-commit"], "."),
+        ("cp", &["notes.txt", "worktree/.git"], "."),
     ];
     for (command, args, cwd) in attacks {
         let v = e.ok(json!({"command": command, "args": args, "cwd": cwd}));
@@ -1145,4 +1156,63 @@ fn exec_reads_only_the_workspace_system_folders_and_read_paths() {
     assert!(out.contains("outside secret"), "{v}");
     assert!(!out.contains("policy-marker"), "{v}");
     assert!(!out.contains("root:"), "{v}");
+}
+
+/// Landlock is a second layer inside bubblewrap: the sandbox's own scratch places that
+/// bubblewrap leaves writable (`/dev/shm`, its own root folder) are
+/// refused; and the program keeps its name as `argv[0]`.
+#[test]
+fn landlock_confines_writes_inside_the_bubblewrap_sandbox_too() {
+    if !bubblewrap() {
+        return;
+    }
+    let Some(_abi) = airun::powers::exec::landlock_abi() else {
+        eprintln!("SKIPPED: this kernel has no Landlock to add inside bubblewrap");
+        return;
+    };
+    let e = allowing(&["sh", "ls"]);
+    for target in ["/dev/shm/probe", "/dev/probe", "/probe", "/run/airun/probe"] {
+        let v = e.ok(json!({"command": "sh", "args": ["-c", format!("echo x > {target}")]}));
+        assert_ne!(v["exit_code"], 0, "{target}: {v}");
+        assert!(
+            v["stderr"].as_str().unwrap().contains("ermission denied"),
+            "{target}: {v}"
+        );
+    }
+    let v = e.ok(json!({"command": "ls", "args": ["missing-file"]}));
+    assert!(v["stderr"].as_str().unwrap().starts_with("ls: "), "{v}");
+}
+
+/// Too many hard-linked files to re-bind read-only one by one: the run is refused, the
+/// message names some of them, and nothing changes.
+#[test]
+fn more_hard_linked_files_than_can_be_made_read_only_refuse_the_run() {
+    if !bubblewrap() {
+        return;
+    }
+    let e = allowing(&["touch"]);
+    let max = airun::powers::bwrap::MAX_HARD_LINKED;
+    std::fs::create_dir_all(e.ws.join("linked")).unwrap();
+    std::fs::write(e.ws.join("linked/origin"), "x").unwrap();
+    for i in 0..max {
+        std::fs::hard_link(
+            e.ws.join("linked/origin"),
+            e.ws.join(format!("linked/l{i:03}")),
+        )
+        .unwrap();
+    }
+    let err = e.refused(json!({"command": "touch", "args": ["made.txt"]}));
+    assert!(
+        err.message.contains(&format!(
+            "{} files in the workspace have other hard links",
+            max + 1
+        )),
+        "{err:?}"
+    );
+    assert!(err.message.contains("linked/l000"), "{err:?}");
+    assert!(err.hint.is_some(), "{err:?}");
+    // At the limit, the run goes ahead.
+    std::fs::remove_file(e.ws.join("linked/l000")).unwrap();
+    let v = e.ok(json!({"command": "touch", "args": ["made.txt"]}));
+    assert_eq!(v["exit_code"], 0, "{v}");
 }

@@ -134,13 +134,19 @@ fn scan(root: &Path) -> Result<Scan, CapError> {
                 continue;
             };
             if entry.file_name().eq_ignore_ascii_case(".git") {
-                if meta.file_type().is_symlink() {
-                    if let Ok(target) = path.canonicalize()
-                        && target.starts_with(root)
-                    {
-                        found.git.push(target);
-                    }
+                // A link, or a `gitdir: ` file, may name the real git folder elsewhere in
+                // the workspace: that folder is protected too.
+                let elsewhere = if meta.file_type().is_symlink() {
+                    path.canonicalize().ok()
+                } else if meta.is_file() {
+                    gitdir_of(&path)
                 } else {
+                    None
+                };
+                if let Some(target) = elsewhere.filter(|t| t.starts_with(root) && t != root) {
+                    found.git.push(target);
+                }
+                if !meta.file_type().is_symlink() {
                     found.git.push(path);
                 }
                 continue;
@@ -153,8 +159,29 @@ fn scan(root: &Path) -> Result<Scan, CapError> {
         }
     }
     found.git.sort();
+    found.git.dedup();
     found.hard_linked.sort();
     Ok(found)
+}
+
+/// The folder a `.git` file (`gitdir: PATH`, as linked worktrees and submodules have)
+/// points to, canonical.
+fn gitdir_of(dot_git: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, and only a regular file: a FIFO put in its place cannot hang the call.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(dot_git)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut head = String::new();
+    file.take(4096).read_to_string(&mut head).ok()?;
+    let target = head.lines().next()?.strip_prefix("gitdir:")?.trim();
+    dot_git.parent()?.join(target).canonicalize().ok()
 }
 
 /// One program run to confine.
