@@ -755,6 +755,10 @@ fn bad_exec_sandbox_keys_stop_airun_with_the_line() {
             "[exec]\nread_paths = [\"opt/sdk\"]\n",
             "policy.toml:2:15: `exec.read_paths`: `opt/sdk` is not an absolute path",
         ),
+        (
+            "[exec]\nread_paths = [\"/proc/1\"]\n",
+            "policy.toml:2:15: `exec.read_paths`: `/proc/1` is in /proc, /dev or /sys",
+        ),
     ] {
         std::fs::write(home.join("policy.toml"), file).unwrap();
         let o = airun(&home, tmp.path(), &[], &["policy", "show"]);
@@ -964,12 +968,23 @@ fn exec_cannot_read_airuns_environment_through_proc() {
     let (home, ws) = (base.join("home"), base.join("ws"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&ws).unwrap();
-    std::fs::write(home.join("policy.toml"), "[exec]\nallow = [\"sh\"]\n").unwrap();
     let script = "cat /proc/$PPID/environ; for p in /proc/[0-9]*; do cat $p/environ $p/cmdline; echo; done; echo; ls /proc | grep -c '^[0-9]'";
+    // Also when the operator opens the whole file system for reading.
+    for extra in ["", "read_paths = [\"/\"]\n"] {
+        std::fs::write(
+            home.join("policy.toml"),
+            format!("[exec]\nallow = [\"sh\"]\n{extra}"),
+        )
+        .unwrap();
+        proc_shows_no_secret(&home, &ws, script);
+    }
+}
+
+fn proc_shows_no_secret(home: &Path, ws: &Path, script: &str) {
     let params = json!({"command": "sh", "args": ["-c", script]}).to_string();
     let o = airun(
-        &home,
-        &ws,
+        home,
+        ws,
         &[("AIRUN_TEST_SECRET_TOKEN", "hunter2-s3cr3t")],
         &[
             "execute",
@@ -1146,7 +1161,7 @@ fn exec_reads_only_the_workspace_system_folders_and_read_paths() {
     assert!(out.starts_with("workspace\netc\n"), "{v}");
     assert!(!out.contains("outside secret"), "{v}");
     assert!(!out.contains("policy-marker"), "{v}");
-    assert!(!out.contains("root:"), "{v}");
+    assert!(!out.lines().any(|l| l.starts_with("root:")), "{v}");
     // The parent of both, added as a read path: the outside file is readable, the home
     // is still not.
     policy(&format!("read_paths = [\"{}\"]\n", base.display()));
@@ -1155,7 +1170,17 @@ fn exec_reads_only_the_workspace_system_folders_and_read_paths() {
     let out = v["result"]["stdout"].as_str().unwrap();
     assert!(out.contains("outside secret"), "{v}");
     assert!(!out.contains("policy-marker"), "{v}");
-    assert!(!out.contains("root:"), "{v}");
+    assert!(!out.lines().any(|l| l.starts_with("root:")), "{v}");
+    // The whole file system: still no home, no password hashes, and /tmp (where this
+    // test's folders are) is the program's own.
+    policy("read_paths = [\"/\"]\n");
+    let o = airun(&home, &ws, &[], &exec);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = v["result"]["stdout"].as_str().unwrap();
+    assert!(out.contains("/var/log:\n"), "{v}");
+    assert!(!out.contains("outside secret"), "{v}");
+    assert!(!out.contains("policy-marker"), "{v}");
+    assert!(!out.lines().any(|l| l.starts_with("root:")), "{v}");
 }
 
 /// Landlock is a second layer inside bubblewrap: the sandbox's own scratch places that

@@ -444,12 +444,26 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
         }
         if let Some(paths) = exec.read_paths {
             for p in &paths {
-                if !Path::new(p.get_ref()).is_absolute() {
+                let path = Path::new(p.get_ref());
+                if !path.is_absolute() {
                     return Err(at(
                         p,
                         "exec.read_paths",
                         format!(
                             "`{}` is not an absolute path; give folders or files like `/opt/sdk`",
+                            p.get_ref()
+                        ),
+                    ));
+                }
+                if ["/proc", "/dev", "/sys"]
+                    .iter()
+                    .any(|k| path.starts_with(k))
+                {
+                    return Err(at(
+                        p,
+                        "exec.read_paths",
+                        format!(
+                            "`{}` is in /proc, /dev or /sys, which programs get only as their own sandboxed copies",
                             p.get_ref()
                         ),
                     ));

@@ -4,9 +4,9 @@
 //! `exec.network`) network namespaces, with every capability dropped, in a new session,
 //! and dies with airun. Its file system is built from nothing: the system folders
 //! (`/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`) and `exec.read_paths` read-only, a fresh
-//! `/dev`, its own `/proc` (which shows only its own processes), a private `/tmp`, and the
-//! workspace writable, except every `.git` entry and every file with other hard links,
-//! which are re-bound read-only. `$AIRUN_HOME` is not there (or hidden under an empty
+//! `/dev`, its own `/proc` (which shows only its own processes), a private `/tmp` and
+//! `/run`, and the workspace writable, except every `.git` entry and every file with
+//! other hard links, which are re-bound read-only. `$AIRUN_HOME` is not there (or hidden under an empty
 //! private folder when a read path holds it). When the PID namespace's first process
 //! ends, the kernel kills everything left in it, `setsid` or not.
 
@@ -240,18 +240,20 @@ pub(crate) fn command(bwrap: &Path, plan: &Plan<'_>) -> Result<(Command, bool), 
         "--cap-drop".as_ref(),
         "ALL".as_ref(),
     ]);
+    // Read paths under /tmp and /run go on top of the private /tmp and /run; the others
+    // go first, so that /dev, /proc, /tmp, /run and the masked files cover whatever a
+    // broad read path (`/`) holds.
+    let in_tmp = |p: &&PathBuf| p.starts_with("/tmp") || p.starts_with("/run");
     for dir in SYSTEM_READ {
         push(&["--ro-bind-try".as_ref(), dir.as_ref(), dir.as_ref()]);
+    }
+    for p in plan.read_paths.iter().filter(|p| !in_tmp(p)) {
+        push(&["--ro-bind-try".as_ref(), p.as_os_str(), p.as_os_str()]);
     }
     for file in MASKED {
         if Path::new(file).exists() {
             push(&["--ro-bind".as_ref(), "/dev/null".as_ref(), file.as_ref()]);
         }
-    }
-    if plan.network {
-        // resolv.conf often links here.
-        let resolve = "/run/systemd/resolve";
-        push(&["--ro-bind-try".as_ref(), resolve.as_ref(), resolve.as_ref()]);
     }
     push(&[
         "--dev".as_ref(),
@@ -260,8 +262,15 @@ pub(crate) fn command(bwrap: &Path, plan: &Plan<'_>) -> Result<(Command, bool), 
         "/proc".as_ref(),
         "--tmpfs".as_ref(),
         "/tmp".as_ref(),
+        "--tmpfs".as_ref(),
+        "/run".as_ref(),
     ]);
-    for p in plan.read_paths {
+    if plan.network {
+        // resolv.conf often links here.
+        let resolve = "/run/systemd/resolve";
+        push(&["--ro-bind-try".as_ref(), resolve.as_ref(), resolve.as_ref()]);
+    }
+    for p in plan.read_paths.iter().filter(in_tmp) {
         push(&["--ro-bind-try".as_ref(), p.as_os_str(), p.as_os_str()]);
     }
     let bound_above = |p: &Path| {
