@@ -345,20 +345,8 @@ pub fn helper_main(args: &[OsString]) -> std::process::ExitCode {
     };
     match super::exec::landlock_ruleset(&writable, network) {
         Ok(Some(fd)) => {
-            use std::os::fd::AsRawFd;
-            // SAFETY: plain system calls on an owned descriptor.
-            let r = unsafe {
-                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                    -1
-                } else {
-                    libc::syscall(libc::SYS_landlock_restrict_self, fd.as_raw_fd(), 0u32)
-                }
-            };
-            if r != 0 {
-                return fail(format!(
-                    "Landlock refused: {}",
-                    std::io::Error::last_os_error()
-                ));
+            if let Err(e) = restrict_self(&fd) {
+                return fail(format!("Landlock refused: {e}"));
             }
         }
         Ok(None) => {}
@@ -373,4 +361,28 @@ pub fn helper_main(args: &[OsString]) -> std::process::ExitCode {
         Path::new(program).display()
     );
     std::process::ExitCode::from(127)
+}
+
+/// Puts this process (one thread: airun's helper has started no other) under a Landlock
+/// ruleset.
+#[cfg(target_os = "linux")]
+fn restrict_self(ruleset: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain system calls on integers and an owned descriptor.
+    let r = unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            -1
+        } else {
+            libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32)
+        }
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn restrict_self(_: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    Ok(())
 }
