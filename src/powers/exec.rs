@@ -425,6 +425,73 @@ fn no_bubblewrap(why: &str) -> CapError {
     )
 }
 
+/// How a program is confined, and what must live as long as it runs.
+struct Confined {
+    landlock: bool,
+    bubblewrap: bool,
+    /// The private temporary folder (Landlock-only mode; bubblewrap's /tmp is in memory).
+    tmp: Option<TempDir>,
+    /// The ruleset the child applies before exec (Landlock-only mode).
+    ruleset: Option<OwnedFd>,
+}
+
+/// The command that runs `program` confined: under bubblewrap, or where it cannot run and
+/// the policy allows, directly with a Landlock ruleset. Its environment is cleared down
+/// to `TMPDIR`.
+fn confined_command(
+    ws: &Workspace,
+    cwd: &crate::sandbox::Resolved,
+    program: &AllowedProgram,
+    args: &[String],
+    policy: &ExecPolicy,
+) -> Result<(Command, Confined), CapError> {
+    match super::bwrap::available() {
+        Ok(bwrap) => {
+            let cwd_abs: PathBuf = ws
+                .root()
+                .components()
+                .chain(cwd.rel().components())
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect();
+            let plan = super::bwrap::Plan {
+                ws: ws.root(),
+                cwd: &cwd_abs,
+                program: &program.path,
+                argv0: &program.name,
+                args,
+                network: policy.network,
+                read_paths: &policy.read_paths,
+            };
+            let (mut cmd, landlock) = super::bwrap::command(bwrap, &plan)?;
+            cmd.env_clear().env("TMPDIR", "/tmp");
+            let confined = Confined {
+                landlock,
+                bubblewrap: true,
+                tmp: None,
+                ruleset: None,
+            };
+            Ok((cmd, confined))
+        }
+        Err(why) if policy.fallback == ExecFallback::Refuse => Err(no_bubblewrap(why)),
+        Err(_) => {
+            let dir = TempDir::new()?;
+            let ruleset = landlock_ruleset(&[ws.root(), &dir.0], policy.network)?;
+            let mut cmd = Command::new(&program.path);
+            cmd.arg0(&program.name)
+                .args(args)
+                .env_clear()
+                .env("TMPDIR", &dir.0);
+            let confined = Confined {
+                landlock: ruleset.is_some(),
+                bubblewrap: false,
+                tmp: Some(dir),
+                ruleset,
+            };
+            Ok((cmd, confined))
+        }
+    }
+}
+
 /// Exec power.
 impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
     /// Runs an allowed program and waits for it (see the module docs for the confinement).
@@ -443,44 +510,13 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             .open_dir(cwd.rel())
             .map_err(|e| super::fs::io_err(e, cwd.rel(), "opening the folder").with_field("cwd"))?;
         let cwd_fd: OwnedFd = cwd_dir.into_std_file().into();
-        let mut cmd;
-        let (landlock, bubblewrap, tmp, ruleset);
-        match super::bwrap::available() {
-            Ok(bwrap) => {
-                let cwd_abs: PathBuf = ws
-                    .root()
-                    .components()
-                    .chain(cwd.rel().components())
-                    .filter(|c| *c != std::path::Component::CurDir)
-                    .collect();
-                let plan = super::bwrap::Plan {
-                    ws: ws.root(),
-                    cwd: &cwd_abs,
-                    program: &program.path,
-                    argv0: &program.name,
-                    args: req.args,
-                    network: policy.network,
-                    read_paths: &policy.read_paths,
-                };
-                let (c, inner_landlock) = super::bwrap::command(bwrap, &plan)?;
-                cmd = c;
-                cmd.env_clear().env("TMPDIR", "/tmp");
-                (landlock, bubblewrap, tmp, ruleset) = (inner_landlock, true, None, None);
-            }
-            Err(why) => {
-                if policy.fallback == ExecFallback::Refuse {
-                    return Err(no_bubblewrap(why));
-                }
-                let dir = TempDir::new()?;
-                let rules = landlock_ruleset(&[ws.root(), &dir.0], policy.network)?;
-                cmd = Command::new(&program.path);
-                cmd.arg0(&program.name)
-                    .args(req.args)
-                    .env_clear()
-                    .env("TMPDIR", &dir.0);
-                (landlock, bubblewrap, tmp, ruleset) = (rules.is_some(), false, Some(dir), rules);
-            }
-        }
+        let (mut cmd, confined) = confined_command(ws, &cwd, &program, req.args, policy)?;
+        let Confined {
+            landlock,
+            bubblewrap,
+            tmp,
+            ruleset,
+        } = confined;
         cmd.envs(
             policy
                 .env_allow
