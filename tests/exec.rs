@@ -1009,9 +1009,10 @@ fn proc_shows_no_secret(home: &Path, ws: &Path, script: &str) {
         !out.contains("sys.exec.run"),
         "airun's own process is visible: {out}"
     );
-    // Only the sandbox's own few processes (bwrap's init, sh, and the loop's children).
+    // Only the sandbox's own few processes (bwrap's init, airun's helper, sh, and the
+    // pipeline's children).
     let count: usize = out.lines().last().unwrap().trim().parse().unwrap();
-    assert!(count <= 4, "{count} processes visible: {out}");
+    assert!(count <= 5, "{count} processes visible: {out}");
 }
 
 /// Attack: a `setsid` grandchild outlived the call.
@@ -1240,4 +1241,18 @@ fn more_hard_linked_files_than_can_be_made_read_only_refuse_the_run() {
     std::fs::remove_file(e.ws.join("linked/l000")).unwrap();
     let v = e.ok(json!({"command": "touch", "args": ["made.txt"]}));
     assert_eq!(v["exit_code"], 0, "{v}");
+}
+
+/// A signal that ends the program is reported as such, through bubblewrap too; an exit
+/// status that only looks like one is not.
+#[test]
+fn a_program_ended_by_a_signal_reports_it() {
+    let e = allowing(&["sh"]);
+    let v = e.ok(json!({"command": "sh", "args": ["-c", "kill -SEGV $$"]}));
+    assert_eq!(v["exit_code"], 139, "{v}");
+    assert_eq!(v["signal"], 11, "{v}");
+    assert_eq!(v["timed_out"], false, "{v}");
+    let v = e.ok(json!({"command": "sh", "args": ["-c", "exit 137"]}));
+    assert_eq!(v["exit_code"], 137, "{v}");
+    assert_eq!(v["signal"], Value::Null, "{v}");
 }

@@ -40,6 +40,10 @@ pub const MAX_HARD_LINKED: usize = 256;
 /// in helper mode when its `argv[0]` ends with this file name.
 pub const HELPER_PATH: &str = "/run/airun/airun-exec-helper";
 
+/// The descriptor on which the helper reports the signal that ended the program (bwrap
+/// itself reports only an exit code, 128 + N for signal N).
+pub const STATUS_FD: i32 = 63;
+
 /// Where bwrap is looked for: `$AIRUN_BWRAP` (the operator's environment) or the usual
 /// system locations.
 fn locate() -> Result<PathBuf, String> {
@@ -309,7 +313,7 @@ pub(crate) fn command(bwrap: &Path, plan: &Plan<'_>) -> Result<(Command, bool), 
             writable.len().to_string().as_ref(),
         ]);
         push(&writable);
-        push(&[plan.argv0.as_ref()]);
+        push(&[STATUS_FD.to_string().as_ref(), plan.argv0.as_ref()]);
     }
     push(&[plan.program.as_os_str()]);
     a.extend(plan.args.iter().map(OsString::from));
@@ -322,25 +326,26 @@ fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
-/// Helper mode, inside the sandbox: `HELPER network(0|1) N writable×N argv0 program args…`.
-/// Confines this process with Landlock (writes only beneath the writable paths, no TCP
-/// unless `network`) and executes the program; returns only on failure.
+/// Helper mode, inside the sandbox:
+/// `HELPER network(0|1) N writable×N status-fd argv0 program args…`. Confines this
+/// process with Landlock (writes only beneath the writable paths, no TCP unless
+/// `network`), runs the program, waits for it, writes `signal N` to the status
+/// descriptor when a signal ended it, and exits with the program's status.
 pub fn helper_main(args: &[OsString]) -> std::process::ExitCode {
-    use std::os::unix::process::CommandExt;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     let fail = |m: String| {
         eprintln!("airun exec helper: {m}");
         std::process::ExitCode::from(126)
     };
     let network = args.first().is_some_and(|n| n == "1");
-    let Some(n) = args
-        .get(1)
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.parse::<usize>().ok())
-    else {
+    let number = |i: usize| args.get(i)?.to_str()?.parse::<usize>().ok();
+    let Some(n) = number(1) else {
         return fail("bad arguments".into());
     };
     let writable: Vec<&Path> = args.iter().skip(2).take(n).map(Path::new).collect();
-    let (Some(argv0), Some(program)) = (args.get(2 + n), args.get(3 + n)) else {
+    let (Some(status_fd), Some(argv0), Some(program)) =
+        (number(2 + n), args.get(3 + n), args.get(4 + n))
+    else {
         return fail("bad arguments".into());
     };
     match super::exec::landlock_ruleset(&writable, network) {
@@ -352,15 +357,39 @@ pub fn helper_main(args: &[OsString]) -> std::process::ExitCode {
         Ok(None) => {}
         Err(e) => return fail(e.message),
     }
-    let err = Command::new(program)
+    // The status descriptor stays with the helper: the program does not inherit it.
+    let status = i32::try_from(status_fd).ok().and_then(|fd| {
+        // SAFETY: only looks at the descriptor number, which may not be open.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC).ok()?;
+        // SAFETY: the descriptor is open, and was handed to this process for its own use.
+        let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Some(std::fs::File::from(owned))
+    });
+    let run = Command::new(program)
         .arg0(argv0)
-        .args(&args[4 + n..])
-        .exec();
-    eprintln!(
-        "airun exec helper: cannot run {}: {err}",
-        Path::new(program).display()
-    );
-    std::process::ExitCode::from(127)
+        .args(&args[5 + n..])
+        .status();
+    match run {
+        Ok(st) => match (st.code(), st.signal()) {
+            (Some(code), _) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(255)),
+            (None, Some(sig)) => {
+                if let Some(mut f) = status {
+                    use std::io::Write;
+                    let _ = write!(f, "signal {sig}");
+                }
+                std::process::ExitCode::from(u8::try_from(128 + sig).unwrap_or(255))
+            }
+            (None, None) => std::process::ExitCode::from(255),
+        },
+        Err(err) => {
+            eprintln!(
+                "airun exec helper: cannot run {}: {err}",
+                Path::new(program).display()
+            );
+            std::process::ExitCode::from(127)
+        }
+    }
 }
 
 /// Puts this process (one thread: airun's helper has started no other) under a Landlock

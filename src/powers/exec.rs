@@ -433,6 +433,9 @@ struct Confined {
     tmp: Option<TempDir>,
     /// The ruleset the child applies before exec (Landlock-only mode).
     ruleset: Option<OwnedFd>,
+    /// Where the helper inside bubblewrap reports the signal that ended the program: the
+    /// end airun reads, and the end the child gets as [`super::bwrap::STATUS_FD`].
+    status: Option<(std::io::PipeReader, std::io::PipeWriter)>,
 }
 
 /// The command that runs `program` confined: under bubblewrap, or where it cannot run and
@@ -462,13 +465,21 @@ fn confined_command(
                 network: policy.network,
                 read_paths: &policy.read_paths,
             };
-            let (mut cmd, landlock) = super::bwrap::command(bwrap, &plan)?;
+            let (mut cmd, helper) = super::bwrap::command(bwrap, &plan)?;
             cmd.env_clear().env("TMPDIR", "/tmp");
+            let status = if helper {
+                Some(std::io::pipe().map_err(|e| {
+                    CapError::execution(format!("cannot create a pipe for the program: {e}"))
+                })?)
+            } else {
+                None
+            };
             let confined = Confined {
-                landlock,
+                landlock: helper && landlock_abi().is_some(),
                 bubblewrap: true,
                 tmp: None,
                 ruleset: None,
+                status,
             };
             Ok((cmd, confined))
         }
@@ -486,6 +497,7 @@ fn confined_command(
                 bubblewrap: false,
                 tmp: Some(dir),
                 ruleset,
+                status: None,
             };
             Ok((cmd, confined))
         }
@@ -516,7 +528,9 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             bubblewrap,
             tmp,
             ruleset,
+            status,
         } = confined;
+        let (status_r, status_w) = status.unzip();
         cmd.envs(
             policy
                 .env_allow
@@ -534,11 +548,12 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
         .process_group(0);
         let cwd_raw = cwd_fd.as_raw_fd();
         let ruleset_raw = ruleset.as_ref().map(|f| f.as_raw_fd());
+        let status_raw = status_w.as_ref().map(|f| f.as_raw_fd());
         // SAFETY: the closure runs in the forked child before exec and calls only
         // async-signal-safe system calls on descriptors the parent keeps open until
         // `spawn` returns; it allocates nothing.
         unsafe {
-            cmd.pre_exec(move || child_setup(cwd_raw, ruleset_raw));
+            cmd.pre_exec(move || child_setup(cwd_raw, ruleset_raw, status_raw));
         }
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
@@ -547,6 +562,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
         })?;
         drop(ruleset);
         drop(cwd_fd);
+        drop(status_w);
         let pid = child.id() as i32;
         let max = usize::try_from(policy.output_max).unwrap_or(usize::MAX);
         let out = capture(child.stdout.take().expect("stdout is piped"), max);
@@ -598,8 +614,10 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
                 "the call was cancelled; the program was killed",
             ));
         }
-        let signal = status.signal();
-        let exit_code = match (status.code(), signal) {
+        let signal = status
+            .signal()
+            .or_else(|| status_r.and_then(reported_signal));
+        let exit_code = match (status.code(), status.signal()) {
             (Some(c), _) => i64::from(c),
             (None, Some(s)) => 128 + i64::from(s),
             (None, None) => -1,
@@ -616,6 +634,15 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             bubblewrap,
         })
     }
+}
+
+/// The signal the helper inside bubblewrap reported (`signal N`), if it wrote one. Every
+/// writer is gone once bwrap has exited (the helper died with its namespace).
+fn reported_signal(mut pipe: std::io::PipeReader) -> Option<i32> {
+    let _ = rustix::io::ioctl_fionbio(&pipe, true);
+    let mut text = String::new();
+    pipe.by_ref().take(64).read_to_string(&mut text).ok()?;
+    text.strip_prefix("signal ")?.trim().parse().ok()
 }
 
 /// True once the child `pid` has exited (it stays a zombie until `wait`).
@@ -635,8 +662,9 @@ fn wait_exited(pid: i32) -> bool {
 }
 
 /// Runs in the child between fork and exec: die with the parent, enter the working
-/// folder, and confine writes with Landlock.
-fn child_setup(cwd: i32, ruleset: Option<i32>) -> std::io::Result<()> {
+/// folder, hand the helper its status descriptor, and (Landlock-only mode) confine
+/// writes with Landlock.
+fn child_setup(cwd: i32, ruleset: Option<i32>, status: Option<i32>) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on integers and descriptors owned by the parent.
     unsafe {
@@ -645,6 +673,12 @@ fn child_setup(cwd: i32, ruleset: Option<i32>) -> std::io::Result<()> {
         }
         if libc::fchdir(cwd) != 0 {
             return Err(std::io::Error::last_os_error());
+        }
+        if let Some(fd) = status {
+            let to = super::bwrap::STATUS_FD;
+            if libc::dup2(fd, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         if let Some(fd) = ruleset {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -657,7 +691,7 @@ fn child_setup(cwd: i32, ruleset: Option<i32>) -> std::io::Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = ruleset;
+        let _ = (ruleset, status);
         // SAFETY: `cwd` is a descriptor the parent keeps open until spawn returns.
         rustix::process::fchdir(unsafe { std::os::fd::BorrowedFd::borrow_raw(cwd) })?;
     }
