@@ -1256,3 +1256,100 @@ fn a_program_ended_by_a_signal_reports_it() {
     assert_eq!(v["exit_code"], 137, "{v}");
     assert_eq!(v["signal"], Value::Null, "{v}");
 }
+
+/// Gives `path` and everything under it to `uid` (without following links).
+fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid);
+        }
+    }
+}
+
+/// A folder airun may not list could hide a hard link to an outside file; the program
+/// (its owner) must not `chmod` its way in and write through it. Run as an unprivileged
+/// user (root lists every folder).
+#[test]
+fn exec_cannot_open_an_unlisted_folder_to_write_through_a_hard_link() {
+    if !bubblewrap() {
+        return;
+    }
+    // SAFETY: geteuid only reads this process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if root && !setpriv.is_file() {
+        assert!(std::env::var_os("CI").is_none(), "setpriv is needed in CI");
+        eprintln!("SKIPPED: no setpriv to run airun as an unprivileged user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (home, ws, outside) = (base.join("home"), base.join("ws"), base.join("outside"));
+    for d in [&home, &ws.join("locked"), &ws.join("sub"), &outside] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let target = outside.join("target.txt");
+    std::fs::write(&target, "outside\n").unwrap();
+    std::fs::hard_link(&target, ws.join("locked/x")).unwrap();
+    std::fs::write(home.join("policy.toml"), "[exec]\nallow = [\"sh\"]\n").unwrap();
+    // A copy of airun the unprivileged user can run (it is also the helper inside).
+    let bin = base.join("airun");
+    std::fs::copy(env!("CARGO_BIN_EXE_airun"), &bin).unwrap();
+    if root {
+        chown_tree(&base, 65534);
+    }
+    std::fs::set_permissions(ws.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let params = json!({
+        "command": "sh",
+        "args": ["-c", "chmod 700 ../locked; echo pwned > ../locked/x; cat ../locked/x"],
+        "cwd": "sub"
+    })
+    .to_string();
+    let args = [
+        "execute",
+        "sys.exec.run",
+        "--yes",
+        "--json",
+        "--params",
+        &params,
+    ];
+    let mut cmd = if root {
+        let mut c = Command::new(setpriv);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    let o = cmd
+        .args(args)
+        .env("AIRUN_HOME", &home)
+        .env("AIRUN_WORKSPACE", &ws)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(v["result"]["exit_code"], 0, "{v}");
+    assert!(
+        v["result"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("Read-only file system"),
+        "{v}"
+    );
+    let mode = std::fs::symlink_metadata(ws.join("locked"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0, "the folder was opened");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "outside\n");
+    std::fs::set_permissions(ws.join("locked"), std::fs::Permissions::from_mode(0o700)).unwrap();
+}

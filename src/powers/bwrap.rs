@@ -5,10 +5,11 @@
 //! and dies with airun. Its file system is built from nothing: the system folders
 //! (`/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`) and `exec.read_paths` read-only, a fresh
 //! `/dev`, its own `/proc` (which shows only its own processes), a private `/tmp` and
-//! `/run`, and the workspace writable, except every `.git` entry and every file with
-//! other hard links, which are re-bound read-only. `$AIRUN_HOME` is not there (or hidden under an empty
-//! private folder when a read path holds it). When the PID namespace's first process
-//! ends, the kernel kills everything left in it, `setsid` or not.
+//! `/run`, and the workspace writable, except every `.git` entry, every file with other
+//! hard links and every folder airun may not list, which are re-bound read-only.
+//! `$AIRUN_HOME` is not there (or hidden under an empty private folder when a read path
+//! holds it). When the PID namespace's first process ends, the kernel kills everything
+//! left in it, `setsid` or not.
 
 use crate::error::{CapError, ErrorKind};
 use std::ffi::{OsStr, OsString};
@@ -120,6 +121,8 @@ struct Scan {
     git: Vec<PathBuf>,
     /// Regular files with more than one link.
     hard_linked: Vec<PathBuf>,
+    /// Folders the walk was not allowed to list.
+    unlisted: Vec<PathBuf>,
 }
 
 fn scan(root: &Path) -> Result<Scan, CapError> {
@@ -128,8 +131,12 @@ fn scan(root: &Path) -> Result<Scan, CapError> {
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
-            // A folder the walk cannot list cannot be re-bound either; it stays as the
-            // file system's permissions leave it.
+            // A folder the walk may not list could hold hard links it cannot see: the
+            // program gets it read-only (so it cannot `chmod` its way in either).
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                found.unlisted.push(dir);
+                continue;
+            }
             Err(_) => continue,
         };
         for entry in entries.flatten() {
@@ -296,7 +303,12 @@ pub(crate) fn command(bwrap: &Path, plan: &Plan<'_>) -> Result<(Command, bool), 
         push(&["--tmpfs".as_ref(), home.as_os_str()]);
     }
     push(&["--bind".as_ref(), plan.ws.as_os_str(), plan.ws.as_os_str()]);
-    for p in found.git.iter().chain(&found.hard_linked) {
+    for p in found
+        .git
+        .iter()
+        .chain(&found.hard_linked)
+        .chain(&found.unlisted)
+    {
         push(&["--ro-bind".as_ref(), p.as_os_str(), p.as_os_str()]);
     }
     push(&["--chdir".as_ref(), plan.cwd.as_os_str()]);
