@@ -44,19 +44,8 @@ pub fn run<S: CapabilitySet>(
     let total = k.all_capabilities().len();
     let landlock = crate::powers::exec::landlock_abi();
     let tcp_confined = landlock.is_some_and(|abi| abi >= 4) && !k.settings().exec.network;
-    let exec_sandbox = match landlock {
-        Some(abi) => format!(
-            "Landlock ABI {abi} enforced: programs run by sys.exec.run can write only in the workspace and a private temp folder; TCP {}",
-            if tcp_confined {
-                "refused"
-            } else if k.settings().exec.network {
-                "allowed by exec.network"
-            } else {
-                "not confined (needs Landlock ABI 4)"
-            }
-        ),
-        None => "Landlock not available on this kernel: programs run by sys.exec.run are not confined (only the allowlist, cleared environment and time limit apply)".to_string(),
-    };
+    let exec_sandbox = exec_sandbox(&k.settings().exec, landlock, tcp_confined);
+    let bwrap = crate::powers::bwrap::available();
     let policy = super::policy::load(global)?;
     let policy_shown = match &policy.source {
         crate::policy::Source::File(p) => p.display().to_string(),
@@ -73,6 +62,12 @@ pub fn run<S: CapabilitySet>(
             "policy": policy_shown,
             "landlock": {"enforced": landlock.is_some(), "abi": landlock, "tcp_confined": tcp_confined},
             "exec_sandbox": exec_sandbox,
+            "bubblewrap": {
+                "available": bwrap.is_ok(),
+                "path": bwrap.ok().map(|p| p.display().to_string()),
+                "error": bwrap.err(),
+                "fallback": k.settings().exec.fallback.as_str(),
+            },
             "capabilities": {"available": visible, "total": total},
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -90,4 +85,53 @@ pub fn run<S: CapabilitySet>(
         println!("capabilities: {visible} of {total} available");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How programs run by `sys.exec.run` are confined here, in one line.
+fn exec_sandbox(
+    exec: &crate::kernel::ExecPolicy,
+    landlock: Option<i32>,
+    tcp_confined: bool,
+) -> String {
+    let network = if exec.network {
+        "network allowed by exec.network"
+    } else {
+        "no network"
+    };
+    match (crate::powers::bwrap::available(), exec.fallback) {
+        (Ok(path), _) => format!(
+            "bubblewrap ({}): programs see the system folders{} read-only, write only in the workspace (`.git` and hard-linked files read-only) and a private /tmp, run in their own PID namespace with no capabilities, {network}; {}",
+            path.display(),
+            if exec.read_paths.is_empty() {
+                ""
+            } else {
+                " and exec.read_paths"
+            },
+            match landlock {
+                Some(abi) => format!("Landlock ABI {abi} inside"),
+                None => "no Landlock inside (not available on this kernel)".to_string(),
+            }
+        ),
+        (Err(why), crate::kernel::ExecFallback::Refuse) => format!(
+            "bubblewrap cannot run ({why}): sys.exec.run refuses every program (exec.fallback = \"refuse\")"
+        ),
+        (Err(why), crate::kernel::ExecFallback::LandlockOnly) => {
+            let landlock = match landlock {
+                Some(abi) => format!(
+                    "Landlock ABI {abi} enforced: programs can write only in the workspace and a private temp folder; TCP {}",
+                    if tcp_confined {
+                        "refused"
+                    } else if exec.network {
+                        "allowed by exec.network"
+                    } else {
+                        "not confined (needs Landlock ABI 4)"
+                    }
+                ),
+                None => "Landlock not available on this kernel: programs are not confined (only the allowlist, cleared environment and time limit apply)".to_string(),
+            };
+            format!(
+                "bubblewrap cannot run ({why}); exec.fallback = \"landlock_only\": {landlock}; not confined: file metadata, `.git`, hard-linked files, reads, other processes, UDP and Unix sockets"
+            )
+        }
+    }
 }

@@ -46,6 +46,31 @@ pub struct ExecPolicy {
     /// Let programs open TCP connections and listen on TCP ports; otherwise Landlock
     /// (ABI 4 and later) refuses both.
     pub network: bool,
+    /// Absolute paths programs may read besides the workspace and the system folders.
+    pub read_paths: Vec<std::path::PathBuf>,
+    /// What happens where bubblewrap cannot run.
+    pub fallback: ExecFallback,
+}
+
+/// What `sys.exec.run` does where bubblewrap cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecFallback {
+    /// Refuse to run programs (the default).
+    #[default]
+    Refuse,
+    /// Run them confined by Landlock alone, which leaves metadata, `.git`, hard links,
+    /// other processes and non-TCP networking unconfined.
+    LandlockOnly,
+}
+
+impl ExecFallback {
+    /// The policy file's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecFallback::Refuse => "refuse",
+            ExecFallback::LandlockOnly => "landlock_only",
+        }
+    }
 }
 
 impl Default for ExecPolicy {
@@ -56,6 +81,8 @@ impl Default for ExecPolicy {
             timeout_max: 600,
             output_max: 1 << 20,
             network: false,
+            read_paths: Vec::new(),
+            fallback: ExecFallback::Refuse,
         }
     }
 }

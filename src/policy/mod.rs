@@ -9,7 +9,7 @@
 
 use crate::catalog::SideEffect;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{ExecPolicy, NetPolicy, Settings};
+use crate::kernel::{ExecFallback, ExecPolicy, NetPolicy, Settings};
 use crate::timemachine::Retention;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -46,6 +46,8 @@ struct ExecFile {
     timeout_max: Option<Spanned<u64>>,
     output_max: Option<Spanned<u64>>,
     network: Option<bool>,
+    read_paths: Option<Vec<Spanned<String>>>,
+    fallback: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +119,10 @@ pub struct EffectiveExec {
     pub output_max: u64,
     /// Programs may use TCP.
     pub network: bool,
+    /// Paths programs may read besides the workspace and the system folders.
+    pub read_paths: Vec<String>,
+    /// Where bubblewrap cannot run: `refuse` or `landlock_only`.
+    pub fallback: String,
 }
 
 /// The `[net]` table of [`EffectivePolicy`].
@@ -169,6 +175,13 @@ impl EffectivePolicy {
                 timeout_max: s.exec.timeout_max,
                 output_max: s.exec.output_max,
                 network: s.exec.network,
+                read_paths: s
+                    .exec
+                    .read_paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                fallback: s.exec.fallback.as_str().to_string(),
             },
             net: EffectiveNet {
                 allow_hosts: s.net.allow_hosts.clone(),
@@ -472,6 +485,50 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
         }
         if let Some(n) = exec.network {
             e.network = n;
+        }
+        if let Some(paths) = exec.read_paths {
+            for p in &paths {
+                let path = Path::new(p.get_ref());
+                if !path.is_absolute() {
+                    return Err(at(
+                        p,
+                        "exec.read_paths",
+                        format!(
+                            "`{}` is not an absolute path; give folders or files like `/opt/sdk`",
+                            p.get_ref()
+                        ),
+                    ));
+                }
+                if ["/proc", "/dev", "/sys"]
+                    .iter()
+                    .any(|k| path.starts_with(k))
+                {
+                    return Err(at(
+                        p,
+                        "exec.read_paths",
+                        format!(
+                            "`{}` is in /proc, /dev or /sys, which programs get only as their own sandboxed copies",
+                            p.get_ref()
+                        ),
+                    ));
+                }
+            }
+            e.read_paths = strings(paths).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(f) = exec.fallback {
+            e.fallback = match f.get_ref().as_str() {
+                "refuse" => ExecFallback::Refuse,
+                "landlock_only" => ExecFallback::LandlockOnly,
+                other => {
+                    return Err(at(
+                        &f,
+                        "exec.fallback",
+                        format!(
+                            "`{other}` is not a fallback; use `refuse` (the default) or `landlock_only`"
+                        ),
+                    ));
+                }
+            };
         }
         s.exec = e;
     }

@@ -5,14 +5,16 @@
 //! sandbox, an environment cleared down to `exec.env_allow` plus a private `TMPDIR`, empty
 //! standard input unless some is given, and its own process group, which is killed as a
 //! whole at the time limit and when the program ends. Its output is read concurrently and
-//! capped. On Linux the child is confined with Landlock where the kernel has it: it can
-//! read and run what the system allows, but write only inside the workspace and its
-//! private temporary folder.
+//! capped. The program runs under bubblewrap (see [`super::bwrap`]), with Landlock added
+//! inside where the kernel has it. Where bubblewrap cannot run, programs are refused,
+//! unless the operator's `exec.fallback = "landlock_only"` runs them under Landlock alone:
+//! they can then read and run what the system allows, but write only inside the workspace
+//! and a private temporary folder.
 
 use super::{Ctx, Yes};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::ExecPolicy;
+use crate::kernel::{ExecFallback, ExecPolicy};
 use crate::sandbox::Workspace;
 use crate::types::WsPath;
 use std::io::{Read, Write};
@@ -59,6 +61,8 @@ pub struct ExecOutcome {
     pub duration: Duration,
     /// True when Landlock confined the program's writes.
     pub landlock: bool,
+    /// True when the program ran under bubblewrap.
+    pub bubblewrap: bool,
 }
 
 /// Checks one `exec.allow` entry of a policy: a bare name found on PATH or an absolute
@@ -231,7 +235,10 @@ pub fn landlock_abi() -> Option<i32> {
 /// no TCP (connect or bind) unless `network` (on kernels with Landlock ABI 4 or later).
 /// `Ok(None)` when the kernel has no Landlock.
 #[cfg(target_os = "linux")]
-fn landlock_ruleset(writable: &[&Path], network: bool) -> Result<Option<OwnedFd>, CapError> {
+pub(crate) fn landlock_ruleset(
+    writable: &[&Path],
+    network: bool,
+) -> Result<Option<OwnedFd>, CapError> {
     use landlock::{
         ABI, Access as _, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
         path_beneath_rules,
@@ -268,7 +275,7 @@ fn landlock_ruleset(writable: &[&Path], network: bool) -> Result<Option<OwnedFd>
 }
 
 #[cfg(not(target_os = "linux"))]
-fn landlock_ruleset(_: &[&Path], _: bool) -> Result<Option<OwnedFd>, CapError> {
+pub(crate) fn landlock_ruleset(_: &[&Path], _: bool) -> Result<Option<OwnedFd>, CapError> {
     Ok(None)
 }
 
@@ -399,7 +406,102 @@ pub fn precheck(
             .with_hint("the operator should remove workspace folders from PATH"));
         }
     }
+    if policy.fallback == ExecFallback::Refuse
+        && let Err(why) = super::bwrap::available()
+    {
+        return Err(no_bubblewrap(why));
+    }
     Ok(())
+}
+
+/// The refusal where bubblewrap cannot run and the policy has no fallback.
+fn no_bubblewrap(why: &str) -> CapError {
+    CapError::new(
+        ErrorKind::DeniedPolicy,
+        format!("programs run only under bubblewrap, which cannot run here: {why}"),
+    )
+    .with_hint(
+        "install bubblewrap (Debian and Ubuntu: `apt-get install bubblewrap`), or have the operator set `fallback = \"landlock_only\"` under `[exec]` in policy.toml to run programs under Landlock alone (weaker; `airun doctor` says what it leaves open)",
+    )
+}
+
+/// How a program is confined, and what must live as long as it runs.
+struct Confined {
+    landlock: bool,
+    bubblewrap: bool,
+    /// The private temporary folder (Landlock-only mode; bubblewrap's /tmp is in memory).
+    tmp: Option<TempDir>,
+    /// The ruleset the child applies before exec (Landlock-only mode).
+    ruleset: Option<OwnedFd>,
+    /// Where the helper inside bubblewrap reports the signal that ended the program: the
+    /// end airun reads, and the end the child gets as [`super::bwrap::STATUS_FD`].
+    status: Option<(std::io::PipeReader, std::io::PipeWriter)>,
+}
+
+/// The command that runs `program` confined: under bubblewrap, or where it cannot run and
+/// the policy allows, directly with a Landlock ruleset. Its environment is cleared down
+/// to `TMPDIR`.
+fn confined_command(
+    ws: &Workspace,
+    cwd: &crate::sandbox::Resolved,
+    program: &AllowedProgram,
+    args: &[String],
+    policy: &ExecPolicy,
+) -> Result<(Command, Confined), CapError> {
+    match super::bwrap::available() {
+        Ok(bwrap) => {
+            let cwd_abs: PathBuf = ws
+                .root()
+                .components()
+                .chain(cwd.rel().components())
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect();
+            let plan = super::bwrap::Plan {
+                ws: ws.root(),
+                cwd: &cwd_abs,
+                program: &program.path,
+                argv0: &program.name,
+                args,
+                network: policy.network,
+                read_paths: &policy.read_paths,
+            };
+            let (mut cmd, helper) = super::bwrap::command(bwrap, &plan)?;
+            cmd.env_clear().env("TMPDIR", "/tmp");
+            let status = if helper {
+                Some(std::io::pipe().map_err(|e| {
+                    CapError::execution(format!("cannot create a pipe for the program: {e}"))
+                })?)
+            } else {
+                None
+            };
+            let confined = Confined {
+                landlock: helper && landlock_abi().is_some(),
+                bubblewrap: true,
+                tmp: None,
+                ruleset: None,
+                status,
+            };
+            Ok((cmd, confined))
+        }
+        Err(why) if policy.fallback == ExecFallback::Refuse => Err(no_bubblewrap(why)),
+        Err(_) => {
+            let dir = TempDir::new()?;
+            let ruleset = landlock_ruleset(&[ws.root(), &dir.0], policy.network)?;
+            let mut cmd = Command::new(&program.path);
+            cmd.arg0(&program.name)
+                .args(args)
+                .env_clear()
+                .env("TMPDIR", &dir.0);
+            let confined = Confined {
+                landlock: ruleset.is_some(),
+                bubblewrap: false,
+                tmp: Some(dir),
+                ruleset,
+                status: None,
+            };
+            Ok((cmd, confined))
+        }
+    }
 }
 
 /// Exec power.
@@ -420,36 +522,38 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             .open_dir(cwd.rel())
             .map_err(|e| super::fs::io_err(e, cwd.rel(), "opening the folder").with_field("cwd"))?;
         let cwd_fd: OwnedFd = cwd_dir.into_std_file().into();
-        let tmp = TempDir::new()?;
-        let ruleset = landlock_ruleset(&[ws.root(), &tmp.0], policy.network)?;
-        let landlock = ruleset.is_some();
-
-        let mut cmd = Command::new(&program.path);
-        cmd.arg0(&program.name)
-            .args(req.args)
-            .env_clear()
-            .envs(
-                policy
-                    .env_allow
-                    .iter()
-                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
-            )
-            .env("TMPDIR", &tmp.0)
-            .stdin(if req.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let (mut cmd, confined) = confined_command(ws, &cwd, &program, req.args, policy)?;
+        let Confined {
+            landlock,
+            bubblewrap,
+            tmp,
+            ruleset,
+            status,
+        } = confined;
+        let (status_r, status_w) = status.unzip();
+        cmd.envs(
+            policy
+                .env_allow
+                .iter()
+                .filter(|k| k.as_str() != "TMPDIR")
+                .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+        )
+        .stdin(if req.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
         let cwd_raw = cwd_fd.as_raw_fd();
         let ruleset_raw = ruleset.as_ref().map(|f| f.as_raw_fd());
+        let status_raw = status_w.as_ref().map(|f| f.as_raw_fd());
         // SAFETY: the closure runs in the forked child before exec and calls only
         // async-signal-safe system calls on descriptors the parent keeps open until
         // `spawn` returns; it allocates nothing.
         unsafe {
-            cmd.pre_exec(move || child_setup(cwd_raw, ruleset_raw));
+            cmd.pre_exec(move || child_setup(cwd_raw, ruleset_raw, status_raw));
         }
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
@@ -458,6 +562,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
         })?;
         drop(ruleset);
         drop(cwd_fd);
+        drop(status_w);
         let pid = child.id() as i32;
         let max = usize::try_from(policy.output_max).unwrap_or(usize::MAX);
         let out = capture(child.stdout.take().expect("stdout is piped"), max);
@@ -501,6 +606,7 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             .wait()
             .map_err(|e| CapError::execution(format!("could not wait for the program: {e}")))?;
         let duration = started.elapsed();
+        drop(tmp);
         let [(stdout, cut_out), (stderr, cut_err)] = collect([&out, &err], Duration::from_secs(2));
         if cancelled {
             return Err(CapError::new(
@@ -508,8 +614,10 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
                 "the call was cancelled; the program was killed",
             ));
         }
-        let signal = status.signal();
-        let exit_code = match (status.code(), signal) {
+        let signal = status
+            .signal()
+            .or_else(|| status_r.and_then(reported_signal));
+        let exit_code = match (status.code(), status.signal()) {
             (Some(c), _) => i64::from(c),
             (None, Some(s)) => 128 + i64::from(s),
             (None, None) => -1,
@@ -523,8 +631,18 @@ impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
             timed_out,
             duration,
             landlock,
+            bubblewrap,
         })
     }
+}
+
+/// The signal the helper inside bubblewrap reported (`signal N`), if it wrote one. Every
+/// writer is gone once bwrap has exited (the helper died with its namespace).
+fn reported_signal(mut pipe: std::io::PipeReader) -> Option<i32> {
+    let _ = rustix::io::ioctl_fionbio(&pipe, true);
+    let mut text = String::new();
+    pipe.by_ref().take(64).read_to_string(&mut text).ok()?;
+    text.strip_prefix("signal ")?.trim().parse().ok()
 }
 
 /// True once the child `pid` has exited (it stays a zombie until `wait`).
@@ -544,8 +662,9 @@ fn wait_exited(pid: i32) -> bool {
 }
 
 /// Runs in the child between fork and exec: die with the parent, enter the working
-/// folder, and confine writes with Landlock.
-fn child_setup(cwd: i32, ruleset: Option<i32>) -> std::io::Result<()> {
+/// folder, hand the helper its status descriptor, and (Landlock-only mode) confine
+/// writes with Landlock.
+fn child_setup(cwd: i32, ruleset: Option<i32>, status: Option<i32>) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on integers and descriptors owned by the parent.
     unsafe {
@@ -554,6 +673,12 @@ fn child_setup(cwd: i32, ruleset: Option<i32>) -> std::io::Result<()> {
         }
         if libc::fchdir(cwd) != 0 {
             return Err(std::io::Error::last_os_error());
+        }
+        if let Some(fd) = status {
+            let to = super::bwrap::STATUS_FD;
+            if libc::dup2(fd, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         if let Some(fd) = ruleset {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -566,7 +691,7 @@ fn child_setup(cwd: i32, ruleset: Option<i32>) -> std::io::Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = ruleset;
+        let _ = (ruleset, status);
         // SAFETY: `cwd` is a descriptor the parent keeps open until spawn returns.
         rustix::process::fchdir(unsafe { std::os::fd::BorrowedFd::borrow_raw(cwd) })?;
     }

@@ -8,6 +8,7 @@
 //! does not compile. Only the kernel can make a context (it needs an [`Env`], which
 //! handlers never see).
 
+pub mod bwrap;
 pub mod exec;
 mod fs;
 mod history;

@@ -19,7 +19,7 @@ fn text(mut bytes: Vec<u8>, cut: bool) -> String {
 
 /// `sys.exec.run`: argv only, never a shell; the exec power enforces the allowlist, the
 /// cleared environment, the time limit (on the whole process group), the output caps and
-/// the Landlock confinement.
+/// the bubblewrap confinement (with Landlock inside).
 pub fn run(ctx: &mut RunCtx<'_>, p: RunParams) -> Result<RunResult, CapError> {
     let timeout = Duration::from_secs(u64::try_from(p.timeout_seconds).unwrap_or(1).max(1));
     let out = ctx.run_program(ExecRequest {
