@@ -706,7 +706,7 @@ fn without_bubblewrap_programs_are_refused_unless_the_policy_falls_back() {
     let run = ["execute", "sys.exec.run", "--yes", "--json", "--params"];
     let touch = r#"{"command":"touch","args":["made.txt"]}"#;
     let o = airun(&home, &ws, &missing, &[&run[..], &[touch]].concat());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
         err.contains("programs run only under bubblewrap, which cannot run here"),

@@ -638,11 +638,17 @@ fn gc_removes_program_temp_folders_of_dead_processes() {
 }
 
 /// The same with a real kill: `airun` killed while its program runs leaves the program's
-/// temp folder, and `airun gc` removes it.
+/// temp folder, and `airun gc` removes it. (Only the Landlock-only fallback makes a temp
+/// folder on the host; under bubblewrap the program's `/tmp` lives and dies with its
+/// mount namespace.)
 #[test]
 fn a_killed_program_run_leaves_a_temp_folder_that_gc_removes() {
     let e = Env::new();
-    std::fs::write(e.home.join("policy.toml"), "[exec]\nallow = [\"sleep\"]\n").unwrap();
+    std::fs::write(
+        e.home.join("policy.toml"),
+        "[exec]\nallow = [\"sleep\"]\nfallback = \"landlock_only\"\n",
+    )
+    .unwrap();
     let tmpdir = tempfile::tempdir().unwrap();
     let exec_temps = || -> Vec<PathBuf> {
         std::fs::read_dir(tmpdir.path())
@@ -663,6 +669,7 @@ fn a_killed_program_run_leaves_a_temp_folder_that_gc_removes() {
             "--yes",
         ])
         .env("TMPDIR", tmpdir.path())
+        .env("AIRUN_BWRAP", "/nonexistent/bwrap")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
