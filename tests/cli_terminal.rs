@@ -418,3 +418,43 @@ fn long_calls_show_progress_on_a_terminal_only() {
     assert!(out.status.success());
     assert_eq!(text(&out.stderr), "");
 }
+
+#[test]
+fn a_bad_policy_file_reports_every_mistake_first_first() {
+    let env = Env::new();
+    let file = env.tmp.path().join("policy.toml");
+    std::fs::write(
+        &file,
+        "readonly = true\nauto_approve = [\"Bad\"]\n[exec]\ntimeout_max = 0\nallow = 5\n\
+         [net]\nallow_privat = true\nmax_body = \"x\"\n[undo]\nmax_ops = 0\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["--policy", file.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out.stderr);
+    let places: Vec<&str> = said
+        .lines()
+        .filter_map(|l| l.split_once("policy.toml:").map(|(_, rest)| rest))
+        .map(|rest| rest.split_once(": ").map_or(rest, |(at, _)| at))
+        .collect();
+    assert_eq!(
+        places,
+        ["1:1", "2:17", "4:15", "5:9", "7:1", "8:12", "10:11"],
+        "{said}"
+    );
+    for what in [
+        "`readonly`: unknown field",
+        "`auto_approve`: `Bad` is not a capability id",
+        "`exec.timeout_max`: must be at least 1 second",
+        "`exec.allow`: invalid type: integer `5`",
+        "`net.allow_privat`: unknown field",
+        "`net.max_body`: invalid type: string",
+        "`undo.max_ops`: must be at least 1",
+    ] {
+        assert!(said.contains(what), "{what} missing from:\n{said}");
+    }
+    assert_eq!(said.matches("hint:").count(), 1, "{said}");
+}

@@ -279,45 +279,97 @@ fn at<T>(s: &Spanned<T>, key: &str, message: impl Into<String>) -> At {
     }
 }
 
-/// Parses policy text (`path` is only used in error messages) into settings.
+/// Parses policy text (`path` is only used in error messages) into settings. Every
+/// mistake is reported at once, first first: after each one, the entry at fault is set
+/// aside and the rest read again (a syntax error, which leaves nothing to read, stops
+/// at the first).
 pub fn parse(text: &str, path: &Path) -> Result<Settings, CapError> {
-    let file: PolicyFile = match toml::from_str(text) {
-        Ok(f) => f,
-        Err(e) => {
-            let span = e.span();
-            let key = span
-                .as_ref()
-                .and_then(|s| key_at(text, s.start))
-                .unwrap_or_default();
-            return Err(report(
-                text,
-                path,
-                At {
-                    span,
-                    key,
-                    message: e.message().trim().to_string(),
-                },
-            ));
-        }
+    let mut table = match toml::de::DeTable::parse(text) {
+        Ok(t) => t,
+        Err(e) => return Err(report_all(text, path, vec![toml_error(text, &e)])),
     };
-    apply(file).map_err(|a| report(text, path, a))
+    let mut errors: Vec<At> = Vec::new();
+    // Each round either succeeds or sets one entry aside, so it ends.
+    loop {
+        let read = PolicyFile::deserialize(toml::de::Deserializer::from(table.clone()))
+            .map_err(|e| toml_error(text, &e))
+            .and_then(apply);
+        match read {
+            Ok(settings) if errors.is_empty() => return Ok(settings),
+            Ok(_) => break,
+            Err(a) => {
+                let removed = a
+                    .span
+                    .as_ref()
+                    .is_some_and(|s| set_aside(table.get_mut(), s.start));
+                errors.push(a);
+                if !removed {
+                    break;
+                }
+            }
+        }
+    }
+    errors.sort_by_key(|a| a.span.as_ref().map_or(0, |s| s.start));
+    Err(report_all(text, path, errors))
 }
 
-fn report(text: &str, path: &Path, a: At) -> CapError {
-    let (line, col) = a
-        .span
+/// A toml error as a policy error, naming the key on its line.
+fn toml_error(text: &str, e: &toml::de::Error) -> At {
+    let span = e.span();
+    let key = span
         .as_ref()
-        .map(|s| line_col(text, s.start))
-        .unwrap_or((1, 1));
-    let key = if a.key.is_empty() {
-        String::new()
-    } else {
-        format!("`{}`: ", a.key)
-    };
-    CapError::new(
-        ErrorKind::InvalidInput,
-        format!("{}:{line}:{col}: {key}{}", path.display(), a.message),
-    )
+        .and_then(|s| key_at(text, s.start))
+        .unwrap_or_default();
+    At {
+        span,
+        key,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// Removes the entry (at any depth) whose key or value holds byte `pos`; false when no
+/// entry does.
+fn set_aside(table: &mut toml::de::DeTable<'_>, pos: usize) -> bool {
+    let mut hit = None;
+    for (key, value) in table.iter_mut() {
+        if let toml::de::DeValue::Table(inner) = value.get_mut()
+            && set_aside(inner, pos)
+        {
+            return true;
+        }
+        if key.span().contains(&pos) || value.span().contains(&pos) {
+            hit = Some(key.clone());
+            break;
+        }
+    }
+    match hit {
+        Some(key) => {
+            table.remove(&key);
+            true
+        }
+        None => false,
+    }
+}
+
+/// One error, or all of them, one a line, first first.
+fn report_all(text: &str, path: &Path, errors: Vec<At>) -> CapError {
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|a| {
+            let (line, col) = a
+                .span
+                .as_ref()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((1, 1));
+            let key = if a.key.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`: ", a.key)
+            };
+            format!("{}:{line}:{col}: {key}{}", path.display(), a.message)
+        })
+        .collect();
+    CapError::new(ErrorKind::InvalidInput, lines.join("\n"))
     .with_hint("fix the policy file (the README's \"Operator policy\" section lists every key and its default), or pass another with --policy FILE")
 }
 

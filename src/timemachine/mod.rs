@@ -896,6 +896,15 @@ fn not_restored(lost: &[(String, BlobProblem)]) -> String {
 }
 
 /// The refusal to undo or redo an op some of whose saved copies are lost.
+/// Adds to an undo's refusal how many newer operations it had already undone.
+fn after_undone(mut err: CapError, undone: usize) -> CapError {
+    if undone > 0 {
+        err.message
+            .push_str(&format!(" ({undone} newer operation(s) were undone first)"));
+    }
+    err
+}
+
 fn lost_error(id: OpId, verb: &str, lost: &[(String, BlobProblem)]) -> CapError {
     let shown: Vec<String> = lost
         .iter()
@@ -1015,29 +1024,17 @@ impl Journal for TimeMachine {
                 let msg = format!(
                     "`{path}` changed after operation {id}; undoing it would overwrite that change"
                 );
-                let mut err = CapError::new(ErrorKind::Execution, msg).with_hint(
+                let err = CapError::new(ErrorKind::Execution, msg).with_hint(
                     "look at the file, then run `airun undo --force` to restore it anyway",
                 );
-                if !undone.is_empty() {
-                    err.message.push_str(&format!(
-                        " ({} newer operation(s) were undone first)",
-                        undone.len()
-                    ));
-                }
-                return Err(err);
+                return Err(after_undone(err, undone.len()));
             }
             let lost = self.lost_files(id, Phase::Before)?;
             if !lost.is_empty() && !req.force {
-                let mut err = lost_error(id, "undone", &lost).with_hint(
+                let err = lost_error(id, "undone", &lost).with_hint(
                     "run `airun undo --force` to restore everything else and leave these files as they are now",
                 );
-                if !undone.is_empty() {
-                    err.message.push_str(&format!(
-                        " ({} newer operation(s) were undone first)",
-                        undone.len()
-                    ));
-                }
-                return Err(err);
+                return Err(after_undone(err, undone.len()));
             }
             let leave: std::collections::HashSet<String> =
                 lost.iter().map(|(p, _)| p.clone()).collect();
