@@ -94,9 +94,22 @@ fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), Cap
     };
     let loaded = policy::load(global)?;
     let home = home::airun_home();
-    // Everything under $AIRUN_HOME (state, policy) is refused to capabilities when it lies
-    // inside the workspace.
+    // $AIRUN_HOME holds the policy, the undo journal and the audit log: inside the
+    // workspace (by any spelling: compared as canonical paths) a capability or a program
+    // could change them, so airun does not start.
     let workspace = Workspace::open(&root, create, Some(&home))?;
+    if let Some(state) = workspace.protected().state() {
+        return Err(CapError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "airun's home folder {} ($AIRUN_HOME) is inside the workspace {} (at `{}`), where capabilities could change the policy, the undo journal and the audit log",
+                home.display(),
+                workspace.root().display(),
+                state.display()
+            ),
+        )
+        .with_hint("set AIRUN_HOME to a folder outside the workspace, or choose another workspace"));
+    }
     policy::check_outside(&loaded, &workspace)?;
     Ok((workspace, loaded.settings, home))
 }
