@@ -62,6 +62,15 @@ pub fn run<S: CapabilitySet>(
         crate::policy::Source::File(p) => p.display().to_string(),
         crate::policy::Source::Defaults(p) => format!("{} (not found: defaults)", p.display()),
     };
+    let hardlinks = k.settings().hardlinks;
+    let hardlinks_shown = match hardlinks {
+        crate::kernel::HardLinks::RefuseWrites => {
+            "refuse_writes: files with other hard links are never written; reading them is allowed (they may be outside files)"
+        }
+        crate::kernel::HardLinks::RefuseAll => {
+            "refuse_all: files with other hard links are neither written nor read"
+        }
+    };
     if json_out {
         let v = json!({
             "workspace": root,
@@ -73,6 +82,7 @@ pub fn run<S: CapabilitySet>(
             "policy": policy_shown,
             "landlock": {"enforced": landlock.is_some(), "abi": landlock, "tcp_confined": tcp_confined},
             "exec_sandbox": exec_sandbox,
+            "fs_hardlinks": hardlinks.as_str(),
             "capabilities": {"available": visible, "total": total},
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -87,6 +97,7 @@ pub fn run<S: CapabilitySet>(
         );
         println!("policy:       {policy_shown}");
         println!("exec sandbox: {exec_sandbox}");
+        println!("hard links:   {hardlinks_shown}");
         println!("capabilities: {visible} of {total} available");
     }
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ pub use hooks::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId,
     OpInfo, UndoRequest,
 };
-pub use settings::{DEFAULT_ENV_ALLOW, ExecPolicy, NetPolicy, Settings, glob_matches};
+pub use settings::{DEFAULT_ENV_ALLOW, ExecPolicy, HardLinks, NetPolicy, Settings, glob_matches};
 
 use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
 use crate::error::{CapError, ErrorKind};

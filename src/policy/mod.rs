@@ -28,6 +28,13 @@ struct PolicyFile {
     net: Option<NetFile>,
     env: Option<EnvFile>,
     undo: Option<UndoFile>,
+    fs: Option<FsFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FsFile {
+    hardlinks: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +54,7 @@ struct NetFile {
     deny_hosts: Option<Vec<Spanned<String>>>,
     allow_private: Option<bool>,
     max_body: Option<Spanned<u64>>,
+    cross_origin_headers: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +89,16 @@ pub struct EffectivePolicy {
     pub env: EffectiveEnv,
     /// Undo retention.
     pub undo: EffectiveUndo,
+    /// File capabilities.
+    pub fs: EffectiveFs,
+}
+
+/// The `[fs]` table of [`EffectivePolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveFs {
+    /// `refuse_writes` or `refuse_all`: files with other hard links.
+    pub hardlinks: String,
 }
 
 /// The `[exec]` table of [`EffectivePolicy`].
@@ -111,6 +129,8 @@ pub struct EffectiveNet {
     pub allow_private: bool,
     /// Most bytes of a response body read.
     pub max_body: u64,
+    /// Caller headers still sent after a redirect to another origin.
+    pub cross_origin_headers: Vec<String>,
 }
 
 /// The `[env]` table of [`EffectivePolicy`].
@@ -154,6 +174,7 @@ impl EffectivePolicy {
                 deny_hosts: s.net.deny_hosts.clone(),
                 allow_private: s.net.allow_private,
                 max_body: s.net.max_body,
+                cross_origin_headers: s.net.cross_origin_headers.clone(),
             },
             env: EffectiveEnv {
                 allow: s.env_allow.clone(),
@@ -161,6 +182,9 @@ impl EffectivePolicy {
             undo: EffectiveUndo {
                 max_ops: s.retention.max_ops as u64,
                 max_bytes: s.retention.max_bytes,
+            },
+            fs: EffectiveFs {
+                hardlinks: s.hardlinks.as_str().to_string(),
             },
         }
     }
@@ -445,12 +469,44 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
         if let Some(m) = net.max_body {
             n.max_body = at_least(m, 1, "net.max_body", "byte")?;
         }
+        if let Some(h) = net.cross_origin_headers {
+            for name in &h {
+                if reqwest::header::HeaderName::from_bytes(name.get_ref().as_bytes()).is_err() {
+                    return Err(at(
+                        name,
+                        "net.cross_origin_headers",
+                        format!(
+                            "`{}` is not a header name (e.g. `X-Trace-Id`)",
+                            name.get_ref()
+                        ),
+                    ));
+                }
+            }
+            n.cross_origin_headers = strings(h)
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect();
+        }
         s.net = n;
     }
     if let Some(env) = file.env
         && let Some(allow) = env.allow
     {
         s.env_allow = env_names(allow, "env.allow")?;
+    }
+    if let Some(fs) = file.fs
+        && let Some(h) = fs.hardlinks
+    {
+        s.hardlinks = crate::kernel::HardLinks::parse(h.get_ref()).ok_or_else(|| {
+            at(
+                &h,
+                "fs.hardlinks",
+                format!(
+                    "`{}` is not a choice; use `refuse_writes` (the default) or `refuse_all`",
+                    h.get_ref()
+                ),
+            )
+        })?;
     }
     if let Some(undo) = file.undo {
         let mut r = Retention::default();
