@@ -327,7 +327,9 @@ impl<S: CapabilitySet> Kernel<S> {
     }
 }
 
-/// Hides sensitive inputs of a capability's params.
+/// Hides sensitive inputs of a capability's params, and the user name and password of
+/// every URL written in any text input (`https://user:pw@host/` becomes
+/// `https://<redacted>@host/`), whether or not the call is then refused.
 pub fn redact(cap: &Capability, mut params: serde_json::Value) -> serde_json::Value {
     if let Some(obj) = params.as_object_mut() {
         for name in cap.sensitive_inputs {
@@ -336,7 +338,30 @@ pub fn redact(cap: &Capability, mut params: serde_json::Value) -> serde_json::Va
             }
         }
     }
+    redact_url_credentials(&mut params);
     params
+}
+
+/// Replaces the user information of URLs in every string of `v`.
+fn redact_url_credentials(v: &mut serde_json::Value) {
+    static USERINFO: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) =
+        USERINFO.get_or_init(|| regex::Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@").ok())
+    else {
+        return;
+    };
+    match v {
+        serde_json::Value::String(s) => {
+            if s.contains('@')
+                && let std::borrow::Cow::Owned(clean) = re.replace_all(s, "${1}<redacted>@")
+            {
+                *s = clean;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_url_credentials),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_url_credentials),
+        _ => {}
+    }
 }
 
 /// The access a path input of a capability needs (for documentation and tests).
