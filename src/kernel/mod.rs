@@ -3,6 +3,7 @@
 
 pub mod confirm;
 pub mod hooks;
+mod isolate;
 mod settings;
 
 pub use confirm::{
@@ -318,7 +319,24 @@ impl<S: CapabilitySet> Kernel<S> {
                 &prepared.resolved
             },
         };
-        let result = self.set.dispatch(prepared.call, &env);
+        // A pure computation runs in a child process its time limit and a memory bound
+        // hold for, whatever its input makes it do.
+        let pure = !cap.side_effects.is_empty()
+            && cap
+                .side_effects
+                .iter()
+                .all(|e| *e == crate::catalog::SideEffect::ReadOnly);
+        let result = if pure {
+            let env = Env {
+                progress: None,
+                ..env
+            };
+            isolate::run(env.deadline, env.cancel, || {
+                self.set.dispatch(prepared.call, &env)
+            })
+        } else {
+            self.set.dispatch(prepared.call, &env)
+        };
         // HOOK(time-machine): after-images and commit, or the before-images put back.
         if let Some(jop) = journal_op {
             jop.finish(&self.workspace, result.as_ref())?;
