@@ -275,28 +275,43 @@ impl TimeMachine {
                 .map_err(state_err)?
         };
         for (id, state) in pending {
-            match state.as_str() {
+            if state == "pending" {
                 // The intent was recorded but the handler never started.
-                "pending" => self.forget(id)?,
-                "running" => {
-                    self.put_back(ws, id, Phase::Before)?;
-                    self.remove_stray_temps(ws, id)?;
-                    self.set_state(id, "interrupted")?;
-                    self.record_interrupted(id)?;
-                }
-                "undoing" => {
-                    self.put_back(ws, id, Phase::Before)?;
-                    self.remove_stray_temps(ws, id)?;
-                    self.set_state(id, "undone")?;
-                }
-                _ => {
-                    self.put_back(ws, id, Phase::After)?;
-                    self.remove_stray_temps(ws, id)?;
-                    self.set_state(id, "done")?;
-                }
+                self.forget(id)?;
+                continue;
+            }
+            let (phase, settled) = match state.as_str() {
+                "running" => (Phase::Before, "interrupted"),
+                "undoing" => (Phase::Before, "undone"),
+                _ => (Phase::After, "done"),
+            };
+            let restored = self.put_back(ws, id, phase);
+            self.remove_stray_temps(ws, id)?;
+            if restored.is_err() {
+                // A roll-back that cannot be done now (the files changed under it) is
+                // not retried before every later call, which would block them all: the
+                // op is settled as irreversible, and the workspace is left as it is.
+                self.set_state(id, "irreversible")?;
+                continue;
+            }
+            self.set_state(id, settled)?;
+            if state == "running" {
+                self.record_interrupted(id)?;
             }
         }
         Ok(())
+    }
+
+    /// After a failed undo or redo of `id` (from `from` toward `to`): puts the op's `from`
+    /// images back and settles it in state `from_state`; when even that fails, settles it
+    /// as irreversible. Either way no later call is blocked by it.
+    fn settle_failed(&self, ws: &Workspace, id: OpId, from: Phase, from_state: &str) {
+        let state = if self.put_back(ws, id, from).is_ok() {
+            from_state
+        } else {
+            "irreversible"
+        };
+        let _ = self.set_state(id, state);
     }
 
     /// Removes the temporary files a killed call can leave next to its targets: a write's
@@ -687,7 +702,10 @@ impl Journal for TimeMachine {
             }
             self.set_state(id, "undoing")?;
             crash_point!("tm_undo_before_restore");
-            self.put_back(ws, id, Phase::Before)?;
+            if let Err(e) = self.put_back(ws, id, Phase::Before) {
+                self.settle_failed(ws, id, Phase::After, "done");
+                return Err(e);
+            }
             self.set_state(id, "undone")?;
             undone.push(id);
         }
@@ -709,7 +727,10 @@ impl Journal for TimeMachine {
                 .with_hint("look at the file and undo or move your change first"));
             }
             self.set_state(id, "redoing")?;
-            self.put_back(ws, id, Phase::After)?;
+            if let Err(e) = self.put_back(ws, id, Phase::After) {
+                self.settle_failed(ws, id, Phase::Before, "undone");
+                return Err(e);
+            }
             self.set_state(id, "done")?;
             redone.push(id);
         }
