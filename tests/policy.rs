@@ -327,6 +327,20 @@ fn policy_tampering_airun_home_inside_the_workspace_by_any_spelling_is_refused_a
         let o = run(&["list"]);
         assert_eq!(code(&o), 2, "{how}: {}", stderr(&o));
     }
+    // `doctor` still runs there, and names the problem.
+    let o = Command::new(env!("CARGO_BIN_EXE_airun"))
+        .args(["doctor"])
+        .env("AIRUN_HOME", e.ws.join("sub/../.airun"))
+        .env("AIRUN_WORKSPACE", &e.ws)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("airun's home is inside the workspace (at `.airun`)"),
+        "{}",
+        stdout(&o)
+    );
     // Nothing was created: no policy, no state folder.
     for name in [".airun", ".airun2", ".airun3", ".airun4", "sub/new"] {
         assert!(!e.ws.join(name).exists(), "{name} was created");

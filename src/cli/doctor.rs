@@ -1,6 +1,6 @@
 //! `airun doctor`: what airun will use, and whether the sandbox mechanism is in force.
 
-use super::{Global, home, kernel};
+use super::{Global, home, kernel_to_inspect};
 use crate::catalog::CapabilitySet;
 use crate::error::CapError;
 use serde_json::json;
@@ -35,7 +35,13 @@ pub fn run<S: CapabilitySet>(
     global: &Global,
     json_out: bool,
 ) -> Result<ExitCode, CapError> {
-    let k = kernel(set, global)?;
+    // Opens even when airun's home is inside the workspace, to say so.
+    let k = kernel_to_inspect(set, global)?;
+    let home_inside = k
+        .workspace()
+        .protected()
+        .state()
+        .map(|s| s.display().to_string());
     let (mechanism, beneath) = sandbox_mechanism();
     let root = k.workspace().root().display().to_string();
     let home = home::airun_home();
@@ -83,6 +89,7 @@ pub fn run<S: CapabilitySet>(
             "landlock": {"enforced": landlock.is_some(), "abi": landlock, "tcp_confined": tcp_confined},
             "exec_sandbox": exec_sandbox,
             "fs_hardlinks": hardlinks.as_str(),
+            "airun_home_inside_workspace": home_inside,
             "capabilities": {"available": visible, "total": total},
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -98,6 +105,11 @@ pub fn run<S: CapabilitySet>(
         println!("policy:       {policy_shown}");
         println!("exec sandbox: {exec_sandbox}");
         println!("hard links:   {hardlinks_shown}");
+        if let Some(at) = &home_inside {
+            println!(
+                "problem:      airun's home is inside the workspace (at `{at}`); other commands refuse to start until AIRUN_HOME is moved out"
+            );
+        }
         println!("capabilities: {visible} of {total} available");
     }
     Ok(ExitCode::SUCCESS)

@@ -86,18 +86,33 @@ pub fn kernel_deferred<S: CapabilitySet>(set: S, global: &Global) -> Result<Kern
         .with_audit(Box::new(tm)))
 }
 
-/// The workspace and settings the global options describe, and airun's home folder.
-fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+/// A kernel without a time machine, which also opens when `$AIRUN_HOME` is inside the
+/// workspace: for `airun doctor`, which reports that instead of refusing to start.
+pub fn kernel_to_inspect<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+    let (workspace, settings, _) = open_workspace_unchecked(global)?;
+    Ok(Kernel::new(set, workspace, settings))
+}
+
+/// The workspace and settings the global options describe, and airun's home folder
+/// (which may lie inside the workspace).
+fn open_workspace_unchecked(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
     let (root, create) = match &global.workspace {
         Some(dir) => (dir.clone(), false),
         None => (home::default_workspace(), true),
     };
     let loaded = policy::load(global)?;
     let home = home::airun_home();
+    let workspace = Workspace::open(&root, create, Some(&home))?;
+    policy::check_outside(&loaded, &workspace)?;
+    Ok((workspace, loaded.settings, home))
+}
+
+/// The workspace and settings the global options describe, and airun's home folder.
+fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+    let (workspace, settings, home) = open_workspace_unchecked(global)?;
     // $AIRUN_HOME holds the policy, the undo journal and the audit log: inside the
     // workspace (by any spelling: compared as canonical paths) a capability or a program
     // could change them, so airun does not start.
-    let workspace = Workspace::open(&root, create, Some(&home))?;
     if let Some(state) = workspace.protected().state() {
         return Err(CapError::new(
             ErrorKind::InvalidInput,
@@ -110,8 +125,7 @@ fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), Cap
         )
         .with_hint("set AIRUN_HOME to a folder outside the workspace, or choose another workspace"));
     }
-    policy::check_outside(&loaded, &workspace)?;
-    Ok((workspace, loaded.settings, home))
+    Ok((workspace, settings, home))
 }
 
 fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
