@@ -389,3 +389,29 @@ pub fn path_access(cap: &Capability, field: &str) -> Option<Access> {
         .find(|(n, _)| *n == field)
         .map(|(_, a)| *a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url_credentials;
+    use serde_json::json;
+
+    #[test]
+    fn url_user_information_is_redacted_everywhere() {
+        let mut v = json!({
+            "url": "https://alice:s3cret@example.com/path?q=1",
+            "args": ["git", "clone", "http://tok@host:8080/r.git", "plain@text"],
+            "nested": {"u": "HTTPS://bob:p@ss@h.example/"},
+            "n": 3,
+        });
+        redact_url_credentials(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "url": "https://<redacted>@example.com/path?q=1",
+                "args": ["git", "clone", "http://<redacted>@host:8080/r.git", "plain@text"],
+                "nested": {"u": "HTTPS://<redacted>@h.example/"},
+                "n": 3,
+            })
+        );
+    }
+}

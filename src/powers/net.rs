@@ -988,6 +988,34 @@ mod tests {
     }
 
     #[test]
+    fn deny_rules_match_the_address_reached_in_any_spelling() {
+        let p = NetPolicy {
+            deny_hosts: vec!["127.0.0.1".into(), "[::1]".into(), "*.corp".into()],
+            allow_private: true,
+            ..NetPolicy::default()
+        };
+        for reached in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+            "::ffff:7f00:1",
+            "::1",
+            "::",
+            "0:0:0:0:0:0:0:1",
+        ] {
+            assert!(deny_rule(&p, reached).is_some(), "{reached}");
+        }
+        for other in ["127.0.0.2", "::2", "10.0.0.1", "example.org"] {
+            assert!(deny_rule(&p, other).is_none(), "{other}");
+        }
+        assert!(deny_rule(&p, "db.corp").is_some());
+        assert_eq!(
+            connected_address("::ffff:10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn allow_private_admits_loopback() {
         let url = Url::parse("http://127.0.0.1:9/").unwrap();
         assert!(run(admit(url.clone(), &policy(true), answer(&[]))).is_ok());
