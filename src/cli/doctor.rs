@@ -84,12 +84,12 @@ pub fn run<S: CapabilitySet>(
             "state_dir": state.display().to_string(),
             "sandbox": mechanism,
             "resolve_beneath": beneath,
+            "fs_hardlinks": hardlinks.as_str(),
+            "airun_home_inside_workspace": home_inside,
             "read_only": k.settings().read_only,
             "policy": policy_shown,
             "landlock": {"enforced": landlock.is_some(), "abi": landlock, "tcp_confined": tcp_confined},
             "exec_sandbox": exec_sandbox,
-            "fs_hardlinks": hardlinks.as_str(),
-            "airun_home_inside_workspace": home_inside,
             "capabilities": {"available": visible, "total": total},
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -98,18 +98,18 @@ pub fn run<S: CapabilitySet>(
         println!("airun home:   {}", home.display());
         println!("state folder: {}", state.display());
         println!("sandbox:      {mechanism}");
-        println!(
-            "read-only:    {}",
-            if k.settings().read_only { "yes" } else { "no" }
-        );
-        println!("policy:       {policy_shown}");
-        println!("exec sandbox: {exec_sandbox}");
         println!("hard links:   {hardlinks_shown}");
         if let Some(at) = &home_inside {
             println!(
                 "problem:      airun's home is inside the workspace (at `{at}`); other commands refuse to start until AIRUN_HOME is moved out"
             );
         }
+        println!(
+            "read-only:    {}",
+            if k.settings().read_only { "yes" } else { "no" }
+        );
+        println!("policy:       {policy_shown}");
+        println!("exec sandbox: {exec_sandbox}");
         println!("capabilities: {visible} of {total} available");
     }
     Ok(ExitCode::SUCCESS)
