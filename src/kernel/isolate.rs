@@ -109,12 +109,22 @@ where
     F: FnOnce() -> Result<serde_json::Value, CapError>,
 {
     // SAFETY: plain system calls on this process's own descriptors and limits.
-    unsafe {
+    let write_fd = unsafe {
         libc::close(read_fd);
         // An allocation failure aborts with a message: keep it off airun's stderr.
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
         if null >= 0 {
             libc::dup2(null, 2);
+        }
+        // Keep only the result pipe (as descriptor 3): a copy of another descriptor (a
+        // lock file, a pipe another call waits on) would outlive its closing.
+        if write_fd != 3 {
+            libc::dup2(write_fd, 3);
+        }
+        if libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) != 0 {
+            for fd in 4..4096 {
+                libc::close(fd);
+            }
         }
         let limit = mapped.saturating_add(MEMORY_LIMIT);
         let rl = libc::rlimit {
@@ -122,7 +132,8 @@ where
             rlim_max: limit,
         };
         libc::setrlimit(libc::RLIMIT_AS, &rl);
-    }
+        3
+    };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     let frame = match result {
         Ok(Ok(v)) => serde_json::json!({ "ok": v }),
