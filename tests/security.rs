@@ -337,3 +337,36 @@ fn a_runaway_template_is_stopped_at_its_time_limit_or_memory_bound() {
     );
     assert_eq!(v["rendered"], "Hello you!");
 }
+
+/// A runaway pure computation also stops as soon as its call is cancelled (an MCP
+/// client's cancellation), not only at its time limit.
+#[test]
+fn a_runaway_template_stops_when_its_call_is_cancelled() {
+    let f = Fixture::new();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let template = "{% set ns = namespace(l=[1,2,3,4]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}";
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let started = Instant::now();
+        let r = f.kernel.execute(
+            "text.template.render",
+            json!({ "template": template }),
+            &FlagConfirmer,
+            CallOptions {
+                cancel: Some(&cancel),
+                progress: None,
+            },
+        );
+        let e = r.expect_err("cancelled");
+        // Cancelled, unless the memory bound stopped it first.
+        assert!(
+            e.kind == ErrorKind::Cancelled
+                || (e.kind == ErrorKind::Execution && e.message.contains("memory")),
+            "{e:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(9), "not stopped early");
+    });
+}
