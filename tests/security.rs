@@ -367,6 +367,9 @@ fn a_runaway_template_stops_when_its_call_is_cancelled() {
                 || (e.kind == ErrorKind::Execution && e.message.contains("memory")),
             "{e:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(9), "not stopped early");
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "not stopped early"
+        );
     });
 }

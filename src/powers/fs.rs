@@ -100,6 +100,9 @@ impl EntryInfo {
 pub struct ReadHandle {
     file: cap_std::fs::File,
     len: u64,
+    /// When set, reads fail once this instant has passed (a search stops reading a huge
+    /// file at the call's time limit, not at its end).
+    deadline: Option<std::time::Instant>,
 }
 
 impl ReadHandle {
@@ -116,6 +119,15 @@ impl ReadHandle {
 
 impl Read for ReadHandle {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the call ran past its time limit",
+            ));
+        }
         self.file.read(buf)
     }
 }
@@ -439,6 +451,7 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
         Ok(ReadHandle {
             file,
             len: meta.len(),
+            deadline: None,
         })
     }
 

@@ -90,6 +90,7 @@ pub struct WalkEntry<'a> {
     kind: EntryKind,
     depth: usize,
     hardlinks: HardLinks,
+    deadline: Instant,
 }
 
 impl WalkEntry<'_> {
@@ -120,7 +121,7 @@ impl WalkEntry<'_> {
 
     /// Opens a regular file for reading, through the handle of the folder it was listed
     /// in and without following a symlink; a FIFO or device swapped in meanwhile is
-    /// refused without blocking.
+    /// refused without blocking. Reads stop at the call's time limit.
     pub fn open(&self) -> Result<ReadHandle, CapError> {
         if self.kind != EntryKind::File {
             return Err(CapError::execution(format!(
@@ -134,6 +135,7 @@ impl WalkEntry<'_> {
         Ok(ReadHandle {
             file,
             len: meta.len(),
+            deadline: Some(self.deadline),
         })
     }
 }
@@ -354,6 +356,7 @@ impl Shared<'_> {
                 kind,
                 depth: job.depth + 1,
                 hardlinks: self.hardlinks,
+                deadline: self.deadline,
             };
             match visit(&entry) {
                 WalkFlow::Continue if kind == EntryKind::Dir => self.queue.push(Job {
@@ -409,9 +412,11 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
                 kind,
                 depth: 0,
                 hardlinks,
+                deadline: self.env.deadline,
             };
             let mut visit = make_visitor();
             visit(&entry);
+            self.checkpoint()?;
             return Ok(WalkStats {
                 entries: 1,
                 unreadable: 0,
