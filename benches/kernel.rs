@@ -1,5 +1,7 @@
 //! Kernel overhead per call on `io.fs.exists`: the whole pipeline (parse, permission,
 //! sandbox, dispatch, handler) against the bare `lstat` the handler needs, in the same run.
+//! And the cost of running a pure computation (`text.template.render`) in a forked child,
+//! against the same template rendered by minijinja in this process.
 
 use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
 use airun::sandbox::Workspace;
@@ -35,6 +37,38 @@ fn bench(c: &mut Criterion) {
                 kernel
                     .execute(
                         "io.fs.exists",
+                        black_box(args.clone()),
+                        &FlagConfirmer,
+                        CallOptions::default(),
+                    )
+                    .is_ok(),
+            )
+        })
+    });
+    g.finish();
+
+    let template = "Hello {{ name }}! {% for i in range(3) %}{{ i }}{% endfor %}";
+    let vars = serde_json::json!({"name": "you"});
+    let mut g = c.benchmark_group("text.template.render");
+    g.bench_function("baseline: minijinja in this process", |b| {
+        b.iter(|| {
+            let env = minijinja::Environment::new();
+            let t = env
+                .template_from_str(black_box(template))
+                .expect("template");
+            black_box(
+                t.render(minijinja::Value::from(minijinja::value::Serde(&vars)))
+                    .is_ok(),
+            )
+        })
+    });
+    let args = serde_json::json!({"template": template, "variables": vars});
+    g.bench_function("kernel: execute (in a forked child)", |b| {
+        b.iter(|| {
+            black_box(
+                kernel
+                    .execute(
+                        "text.template.render",
                         black_box(args.clone()),
                         &FlagConfirmer,
                         CallOptions::default(),

@@ -532,7 +532,142 @@ fn credentials_are_not_sent_to_another_origin_on_redirect() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].header("authorization"), None);
     assert_eq!(reqs[0].header("cookie"), None);
-    assert_eq!(reqs[0].header("x-keep"), Some("k"));
+    assert_eq!(reqs[0].header("x-keep"), None, "caller headers stay behind");
+}
+
+/// Custom secret headers (`X-Api-Key`) were forwarded on cross-origin redirects: every
+/// header the caller gave is dropped when the origin changes, unless the operator lists
+/// it in `net.cross_origin_headers`; credentials never cross, even when listed.
+#[test]
+fn custom_secret_headers_are_dropped_on_cross_origin_redirects() {
+    let other = Server::local(|_| resp(200, "other"));
+    let to = other.url("/landing");
+    let server = Server::local(move |r| match r.path.as_str() {
+        "/away" => redirect(307, &to),
+        "/near" => redirect(307, "/here"),
+        _ => resp(200, "here"),
+    });
+    let headers = json!({"X-Api-Key": "KEY-9d1", "X-Trace": "t-1", "Authorization": "Bearer z"});
+    let e = env(private_ok());
+    e.ok(
+        "net.http.get",
+        json!({"url": server.url("/near"), "headers": headers}),
+    );
+    let same = server.requests();
+    assert_eq!(
+        same[1].header("x-api-key"),
+        Some("KEY-9d1"),
+        "same origin keeps them"
+    );
+    e.ok(
+        "net.http.get",
+        json!({"url": server.url("/away"), "headers": headers}),
+    );
+    let reqs = other.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].header("x-api-key"), None);
+    assert_eq!(reqs[0].header("x-trace"), None);
+    assert_eq!(reqs[0].header("authorization"), None);
+    // The operator lets one header cross; credentials still do not.
+    let e = env(NetPolicy {
+        cross_origin_headers: vec!["x-trace".into(), "authorization".into()],
+        ..private_ok()
+    });
+    e.ok(
+        "net.http.get",
+        json!({"url": server.url("/away"), "headers": headers}),
+    );
+    let reqs = other.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].header("x-trace"), Some("t-1"));
+    assert_eq!(reqs[1].header("x-api-key"), None);
+    assert_eq!(reqs[1].header("authorization"), None);
+}
+
+/// deny_hosts bypass: with private addresses allowed and loopback on the deny list, the
+/// spellings `[::ffff:127.0.0.1]`, `[::ffff:7f00:1]` and `0.0.0.0` reached 127.0.0.1,
+/// directly or through a 302/307. They are matched as the address they reach, at every
+/// hop, and refused before any connection.
+#[test]
+fn deny_hosts_bypass_through_mapped_and_unspecified_addresses_is_refused() {
+    let target = Server::local(|_| resp(200, "should not be reached"));
+    let port = target.addr.port();
+    let policy = NetPolicy {
+        deny_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        ..private_ok()
+    };
+    let spellings = [
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://[::ffff:7f00:1]:{port}/"),
+        format!("http://0.0.0.0:{port}/"),
+        format!("http://[::]:{port}/"),
+    ];
+    let e = env(policy.clone());
+    for url in &spellings {
+        let err = e.err("net.http.get", json!({ "url": url }));
+        assert_eq!(err.kind, ErrorKind::DeniedPolicy, "{url}: {err:?}");
+        assert!(err.message.contains("deny list"), "{url}: {}", err.message);
+    }
+    // Through redirects from a server on another loopback address (not on the list).
+    let Some(first) = Server::start("127.0.0.2:0", {
+        let spellings = spellings.clone();
+        move |r| {
+            let i: usize = r.path.trim_start_matches('/').parse().unwrap_or(0);
+            redirect(if i.is_multiple_of(2) { 302 } else { 307 }, &spellings[i])
+        }
+    }) else {
+        panic!("cannot bind 127.0.0.2 (Linux routes all of 127.0.0.0/8 to loopback)");
+    };
+    for i in 0..spellings.len() {
+        let err = e.err(
+            "net.http.get",
+            json!({ "url": format!("http://{}/{i}", first.addr) }),
+        );
+        assert_eq!(err.kind, ErrorKind::DeniedPolicy, "hop {i}: {err:?}");
+    }
+    assert_eq!(first.accepted(), spellings.len());
+    assert_eq!(target.accepted(), 0, "nothing reached 127.0.0.1");
+    // A name that resolves to a denied address is refused on the address too.
+    let e = env(NetPolicy {
+        deny_hosts: vec!["127.0.0.1".into()],
+        ..private_ok()
+    });
+    let err = e.err(
+        "net.http.get",
+        json!({ "url": format!("http://localhost:{port}/") }),
+    );
+    assert_eq!(err.kind, ErrorKind::DeniedPolicy, "{err:?}");
+    assert_eq!(target.accepted(), 0);
+}
+
+/// A password in a URL (`user:pw@host`) reached the audit log even though the call was
+/// refused: the user information of every URL in the params is redacted before it is
+/// recorded.
+#[test]
+fn a_password_in_a_url_never_reaches_the_audit_log() {
+    let e = env(private_ok());
+    let err = e.err(
+        "net.http.get",
+        json!({"url": "http://alice:PW-SECRET-31c@127.0.0.1:1/x"}),
+    );
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    // Any URL in any input: here in a header value of a call that fails to connect.
+    e.err(
+        "net.http.get",
+        json!({"url": "http://127.0.0.1:1/", "headers": {"X-Ref": "https://bob:PW-OTHER-77@example.com/"}}),
+    );
+    let records = e.tm.audit_records(None).unwrap();
+    assert_eq!(records.len(), 2);
+    let text = serde_json::to_string(&records).unwrap();
+    assert!(text.contains("<redacted>@127.0.0.1:1/x"), "{text}");
+    assert!(
+        !text.contains("PW-SECRET-31c") && !text.contains("alice"),
+        "{text}"
+    );
+    assert!(!text.contains("PW-OTHER-77"), "{text}");
+    let bytes = all_bytes(&e.home);
+    assert!(!contains(&bytes, "PW-SECRET-31c"));
+    assert!(!contains(&bytes, "PW-OTHER-77"));
 }
 
 #[test]

@@ -280,63 +280,84 @@ fn a_policy_file_inside_the_workspace_is_refused() {
     );
 }
 
-/// With `$AIRUN_HOME` inside the workspace, the CLI passes it to the sandbox as airun's
-/// protected state: no capability can read or write the policy there.
+/// Policy tampering: with `$AIRUN_HOME` inside the workspace a capability could rewrite
+/// the policy (`auto_approve = ["*"]`) or delete the audit log, so airun refuses to start,
+/// whatever the spelling of the home: plain, not existing yet behind `sub/..`, through a
+/// symlink, or relative to the current folder. Nothing is created or changed.
 #[test]
-fn no_capability_can_touch_the_policy_even_when_airun_home_is_inside_the_workspace() {
+fn policy_tampering_airun_home_inside_the_workspace_by_any_spelling_is_refused_at_start() {
     let e = Env::new();
-    let home = e.ws.join("dot-airun");
-    std::fs::create_dir_all(&home).unwrap();
-    let policy = home.join("policy.toml");
-    std::fs::write(&policy, "auto_approve = [\"*\"]\n").unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_airun"))
-            .args(args)
-            .env("AIRUN_HOME", &home)
-            .env("AIRUN_WORKSPACE", &e.ws)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    for (id, params) in [
+    std::fs::create_dir_all(e.ws.join("sub")).unwrap();
+    std::os::unix::fs::symlink(&e.ws, e.home.join("ws-link")).unwrap();
+    std::fs::create_dir_all(e.ws.join("dot-airun")).unwrap();
+    let spellings: Vec<(PathBuf, &str)> = vec![
+        (e.ws.join("dot-airun"), "existing"),
+        (e.ws.join("sub/../.airun"), "missing, with .."),
         (
+            e.ws.join("sub/new/../../.airun2"),
+            "missing parents, with ..",
+        ),
+        (e.home.join("ws-link/.airun3"), "through a symlink"),
+        (PathBuf::from("ws/.airun4"), "relative"),
+    ];
+    let base = e.ws.parent().unwrap().to_path_buf();
+    for (home, how) in spellings {
+        let run = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_airun"))
+                .args(args)
+                .current_dir(&base)
+                .env("AIRUN_HOME", &home)
+                .env("AIRUN_WORKSPACE", &e.ws)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let o = run(&[
+            "execute",
             "io.fs.write_file",
-            json!({"path": "dot-airun/policy.toml", "content": "read_only = false\n"}),
-        ),
-        ("io.fs.delete", json!({"path": "dot-airun/policy.toml"})),
-        ("io.fs.read_file", json!({"path": "dot-airun/policy.toml"})),
-        (
-            "io.fs.move",
-            json!({"source": "dot-airun", "destination": "elsewhere"}),
-        ),
-    ] {
-        let o = run(&["execute", id, "--params", &params.to_string()]);
-        assert_eq!(code(&o), 3, "{id}: {}", stderr(&o));
-        assert!(stderr(&o).contains("state folder"), "{id}: {}", stderr(&o));
+            "--params",
+            r#"{"path":".airun/policy.toml","content":"auto_approve = [\"*\"]\n"}"#,
+        ]);
+        assert_eq!(code(&o), 2, "{how}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("inside the workspace") && stderr(&o).contains("AIRUN_HOME"),
+            "{how}: {}",
+            stderr(&o)
+        );
+        let o = run(&["list"]);
+        assert_eq!(code(&o), 2, "{how}: {}", stderr(&o));
+    }
+    // `doctor` still runs there, and names the problem.
+    let o = Command::new(env!("CARGO_BIN_EXE_airun"))
+        .args(["doctor"])
+        .env("AIRUN_HOME", e.ws.join("sub/../.airun"))
+        .env("AIRUN_WORKSPACE", &e.ws)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("airun's home is inside the workspace (at `.airun`)"),
+        "{}",
+        stdout(&o)
+    );
+    // Nothing was created: no policy, no state folder.
+    for name in [".airun", ".airun2", ".airun3", ".airun4", "sub/new"] {
+        assert!(!e.ws.join(name).exists(), "{name} was created");
     }
     assert_eq!(
-        std::fs::read_to_string(&policy).unwrap(),
-        "auto_approve = [\"*\"]\n"
+        std::fs::read_dir(e.ws.join("dot-airun")).unwrap().count(),
+        0
     );
-    // And sys.exec.run refuses to run anything in such a workspace.
-    std::fs::write(
-        &policy,
-        "auto_approve = [\"*\"]\n[exec]\nallow = [\"sh\"]\n",
-    )
-    .unwrap();
-    let o = run(&[
-        "execute",
-        "sys.exec.run",
-        "--params",
-        r#"{"command":"sh","args":["-c","echo pwned > dot-airun/policy.toml"]}"#,
-    ]);
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert!(stderr(&o).contains("state folder"), "{}", stderr(&o));
-    assert!(
-        std::fs::read_to_string(&policy)
-            .unwrap()
-            .starts_with("auto_approve")
-    );
+    // A home outside the workspace (next to it, sharing a name prefix) still starts.
+    let o = Command::new(env!("CARGO_BIN_EXE_airun"))
+        .args(["list"])
+        .env("AIRUN_HOME", base.join("ws-home"))
+        .env("AIRUN_WORKSPACE", &e.ws)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 /// The README documents every key with its default: its example file is exactly the

@@ -1,6 +1,6 @@
 //! `airun doctor`: what airun will use, and whether the sandbox mechanism is in force.
 
-use super::{Global, home, kernel};
+use super::{Global, home, kernel_to_inspect};
 use crate::catalog::CapabilitySet;
 use crate::error::CapError;
 use serde_json::json;
@@ -35,7 +35,13 @@ pub fn run<S: CapabilitySet>(
     global: &Global,
     json_out: bool,
 ) -> Result<ExitCode, CapError> {
-    let k = kernel(set, global)?;
+    // Opens even when airun's home is inside the workspace, to say so.
+    let k = kernel_to_inspect(set, global)?;
+    let home_inside = k
+        .workspace()
+        .protected()
+        .state()
+        .map(|s| s.display().to_string());
     let (mechanism, beneath) = sandbox_mechanism();
     let root = k.workspace().root().display().to_string();
     let home = home::airun_home();
@@ -51,6 +57,15 @@ pub fn run<S: CapabilitySet>(
         crate::policy::Source::File(p) => p.display().to_string(),
         crate::policy::Source::Defaults(p) => format!("{} (not found: defaults)", p.display()),
     };
+    let hardlinks = k.settings().hardlinks;
+    let hardlinks_shown = match hardlinks {
+        crate::kernel::HardLinks::RefuseWrites => {
+            "refuse_writes: files with other hard links are never written; reading them is allowed (they may be outside files)"
+        }
+        crate::kernel::HardLinks::RefuseAll => {
+            "refuse_all: files with other hard links are neither written nor read"
+        }
+    };
     if json_out {
         let v = json!({
             "workspace": root,
@@ -58,6 +73,8 @@ pub fn run<S: CapabilitySet>(
             "state_dir": state.display().to_string(),
             "sandbox": mechanism,
             "resolve_beneath": beneath,
+            "fs_hardlinks": hardlinks.as_str(),
+            "airun_home_inside_workspace": home_inside,
             "read_only": k.settings().read_only,
             "policy": policy_shown,
             "landlock": {"enforced": landlock.is_some(), "abi": landlock, "tcp_confined": tcp_confined},
@@ -76,6 +93,12 @@ pub fn run<S: CapabilitySet>(
         println!("airun home:   {}", home.display());
         println!("state folder: {}", state.display());
         println!("sandbox:      {mechanism}");
+        println!("hard links:   {hardlinks_shown}");
+        if let Some(at) = &home_inside {
+            println!(
+                "problem:      airun's home is inside the workspace (at `{at}`); other commands refuse to start until AIRUN_HOME is moved out"
+            );
+        }
         println!(
             "read-only:    {}",
             if k.settings().read_only { "yes" } else { "no" }

@@ -85,19 +85,46 @@ pub fn kernel_deferred<S: CapabilitySet>(set: S, global: &Global) -> Result<Kern
         .with_audit(Box::new(tm)))
 }
 
-/// The workspace and settings the global options describe, and airun's home folder.
-pub(crate) fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+/// A kernel without a time machine, which also opens when `$AIRUN_HOME` is inside the
+/// workspace: for `airun doctor`, which reports that instead of refusing to start.
+pub fn kernel_to_inspect<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+    let (workspace, settings, _) = open_workspace_unchecked(global)?;
+    Ok(Kernel::new(set, workspace, settings))
+}
+
+/// The workspace and settings the global options describe, and airun's home folder
+/// (which may lie inside the workspace).
+fn open_workspace_unchecked(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
     let (root, create) = match &global.workspace {
         Some(dir) => (dir.clone(), false),
         None => (home::default_workspace(), true),
     };
     let loaded = policy::load(global)?;
     let home = home::airun_home();
-    // Everything under $AIRUN_HOME (state, policy) is refused to capabilities when it lies
-    // inside the workspace.
     let workspace = Workspace::open(&root, create, Some(&home))?;
     policy::check_outside(&loaded, &workspace)?;
     Ok((workspace, loaded.settings, home))
+}
+
+/// The workspace and settings the global options describe, and airun's home folder.
+pub(crate) fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+    let (workspace, settings, home) = open_workspace_unchecked(global)?;
+    // $AIRUN_HOME holds the policy, the undo journal and the audit log: inside the
+    // workspace (by any spelling: compared as canonical paths) a capability or a program
+    // could change them, so airun does not start.
+    if let Some(state) = workspace.protected().state() {
+        return Err(CapError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "airun's home folder {} ($AIRUN_HOME) is inside the workspace {} (at `{}`), where capabilities could change the policy, the undo journal and the audit log",
+                home.display(),
+                workspace.root().display(),
+                state.display()
+            ),
+        )
+        .with_hint("set AIRUN_HOME to a folder outside the workspace, or choose another workspace"));
+    }
+    Ok((workspace, settings, home))
 }
 
 /// The capabilities the policy and `--read-only` let callers see. Listing needs no
@@ -106,17 +133,17 @@ fn visible<S: CapabilitySet>(
     set: &S,
     global: &Global,
 ) -> Result<Vec<&'static crate::catalog::Capability>, CapError> {
-    let loaded = policy::load(global)?;
-    // A policy file a capability could change is refused here too, when there is a
-    // workspace to compare it with.
+    // When the workspace exists, the same checks as every other command (a policy file
+    // or $AIRUN_HOME a capability could change is refused); listing creates nothing.
     let root = global
         .workspace
         .clone()
         .unwrap_or_else(home::default_workspace);
-    if let Ok(workspace) = Workspace::open(&root, false, Some(&home::airun_home())) {
-        policy::check_outside(&loaded, &workspace)?;
-    }
-    let settings = loaded.settings;
+    let settings = if root.is_dir() {
+        open_workspace(global)?.1
+    } else {
+        policy::load(global)?.settings
+    };
     Ok(set
         .catalog()
         .iter()

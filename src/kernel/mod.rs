@@ -3,6 +3,7 @@
 
 pub mod confirm;
 pub mod hooks;
+mod isolate;
 mod settings;
 
 pub use confirm::{
@@ -13,7 +14,7 @@ pub use hooks::{
     OpInfo, UndoRequest,
 };
 pub use settings::{
-    DEFAULT_ENV_ALLOW, ExecFallback, ExecPolicy, NetPolicy, Settings, glob_matches,
+    DEFAULT_ENV_ALLOW, ExecFallback, ExecPolicy, HardLinks, NetPolicy, Settings, glob_matches,
 };
 
 use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
@@ -347,7 +348,24 @@ impl<S: CapabilitySet> Kernel<S> {
                 &prepared.resolved
             },
         };
-        let result = self.set.dispatch(prepared.call, &env);
+        // A pure computation runs in a child process its time limit and a memory bound
+        // hold for, whatever its input makes it do.
+        let pure = !cap.side_effects.is_empty()
+            && cap
+                .side_effects
+                .iter()
+                .all(|e| *e == crate::catalog::SideEffect::ReadOnly);
+        let result = if pure {
+            let env = Env {
+                progress: None,
+                ..env
+            };
+            isolate::run(env.deadline, env.cancel, || {
+                self.set.dispatch(prepared.call, &env)
+            })
+        } else {
+            self.set.dispatch(prepared.call, &env)
+        };
         // HOOK(time-machine): after-images and commit, or the before-images put back.
         if let Some(jop) = journal_op {
             jop.finish(&self.workspace, result.as_ref())?;
@@ -356,7 +374,9 @@ impl<S: CapabilitySet> Kernel<S> {
     }
 }
 
-/// Hides sensitive inputs of a capability's params.
+/// Hides sensitive inputs of a capability's params, and the user name and password of
+/// every URL written in any text input (`https://user:pw@host/` becomes
+/// `https://<redacted>@host/`), whether or not the call is then refused.
 pub fn redact(cap: &Capability, mut params: serde_json::Value) -> serde_json::Value {
     if let Some(obj) = params.as_object_mut() {
         for name in cap.sensitive_inputs {
@@ -365,7 +385,30 @@ pub fn redact(cap: &Capability, mut params: serde_json::Value) -> serde_json::Va
             }
         }
     }
+    redact_url_credentials(&mut params);
     params
+}
+
+/// Replaces the user information of URLs in every string of `v`.
+fn redact_url_credentials(v: &mut serde_json::Value) {
+    static USERINFO: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) =
+        USERINFO.get_or_init(|| regex::Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@").ok())
+    else {
+        return;
+    };
+    match v {
+        serde_json::Value::String(s) => {
+            if s.contains('@')
+                && let std::borrow::Cow::Owned(clean) = re.replace_all(s, "${1}<redacted>@")
+            {
+                *s = clean;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_url_credentials),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_url_credentials),
+        _ => {}
+    }
 }
 
 /// The access a path input of a capability needs (for documentation and tests).
@@ -393,4 +436,30 @@ fn outside_roots(rel: &std::path::Path, roots: &[PathBuf]) -> Result<(), CapErro
     .with_hint(
         "use a path inside one of the client's roots (paths stay relative to the workspace root)",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url_credentials;
+    use serde_json::json;
+
+    #[test]
+    fn url_user_information_is_redacted_everywhere() {
+        let mut v = json!({
+            "url": "https://alice:s3cret@example.com/path?q=1",
+            "args": ["git", "clone", "http://tok@host:8080/r.git", "plain@text"],
+            "nested": {"u": "HTTPS://bob:p@ss@h.example/"},
+            "n": 3,
+        });
+        redact_url_credentials(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "url": "https://<redacted>@example.com/path?q=1",
+                "args": ["git", "clone", "http://<redacted>@host:8080/r.git", "plain@text"],
+                "nested": {"u": "HTTPS://<redacted>@h.example/"},
+                "n": 3,
+            })
+        );
+    }
 }

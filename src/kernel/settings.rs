@@ -30,6 +30,38 @@ pub struct Settings {
     pub retention: crate::timemachine::Retention,
     /// Longest message (one line) the MCP stdio server reads, in bytes.
     pub mcp_max_message: u64,
+    /// What the file capabilities do with a file that has other hard links.
+    pub hardlinks: HardLinks,
+}
+
+/// `fs.hardlinks`: a file with more than one hard link may be the same file as one outside
+/// the workspace. Writing it is always refused; reading it is the operator's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HardLinks {
+    /// Refuse writes (the default): reads of hard-linked files are allowed.
+    #[default]
+    RefuseWrites,
+    /// Refuse reads too (read, search, copy, zip, stat with a hash).
+    RefuseAll,
+}
+
+impl HardLinks {
+    /// The policy file's spelling: `refuse_writes` or `refuse_all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HardLinks::RefuseWrites => "refuse_writes",
+            HardLinks::RefuseAll => "refuse_all",
+        }
+    }
+
+    /// Parses the policy file's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "refuse_writes" => Some(HardLinks::RefuseWrites),
+            "refuse_all" => Some(HardLinks::RefuseAll),
+            _ => None,
+        }
+    }
 }
 
 /// What `sys.exec.run` may run, and how.
@@ -98,6 +130,9 @@ pub struct NetPolicy {
     pub allow_private: bool,
     /// Most bytes of a response body read.
     pub max_body: u64,
+    /// Caller-given request headers still sent after a redirect to another origin (all
+    /// others are dropped; `Authorization`, `Cookie` and `Proxy-Authorization` always are).
+    pub cross_origin_headers: Vec<String>,
 }
 
 impl Default for NetPolicy {
@@ -107,6 +142,7 @@ impl Default for NetPolicy {
             deny_hosts: Vec::new(),
             allow_private: false,
             max_body: 10 << 20,
+            cross_origin_headers: Vec::new(),
         }
     }
 }
@@ -123,6 +159,7 @@ impl Default for Settings {
             net: NetPolicy::default(),
             retention: crate::timemachine::Retention::default(),
             mcp_max_message: 16 << 20,
+            hardlinks: HardLinks::default(),
         }
     }
 }

@@ -30,12 +30,19 @@ struct PolicyFile {
     env: Option<EnvFile>,
     undo: Option<UndoFile>,
     mcp: Option<McpFile>,
+    fs: Option<FsFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct McpFile {
     max_message_bytes: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FsFile {
+    hardlinks: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +64,7 @@ struct NetFile {
     deny_hosts: Option<Vec<Spanned<String>>>,
     allow_private: Option<bool>,
     max_body: Option<Spanned<u64>>,
+    cross_origin_headers: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +103,8 @@ pub struct EffectivePolicy {
     pub undo: EffectiveUndo,
     /// The MCP server.
     pub mcp: EffectiveMcp,
+    /// File capabilities.
+    pub fs: EffectiveFs,
 }
 
 /// The `[mcp]` table of [`EffectivePolicy`].
@@ -103,6 +113,14 @@ pub struct EffectivePolicy {
 pub struct EffectiveMcp {
     /// Longest message (one line) read over stdio, in bytes.
     pub max_message_bytes: u64,
+}
+
+/// The `[fs]` table of [`EffectivePolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveFs {
+    /// `refuse_writes` or `refuse_all`: files with other hard links.
+    pub hardlinks: String,
 }
 
 /// The `[exec]` table of [`EffectivePolicy`].
@@ -137,6 +155,8 @@ pub struct EffectiveNet {
     pub allow_private: bool,
     /// Most bytes of a response body read.
     pub max_body: u64,
+    /// Caller headers still sent after a redirect to another origin.
+    pub cross_origin_headers: Vec<String>,
 }
 
 /// The `[env]` table of [`EffectivePolicy`].
@@ -188,6 +208,7 @@ impl EffectivePolicy {
                 deny_hosts: s.net.deny_hosts.clone(),
                 allow_private: s.net.allow_private,
                 max_body: s.net.max_body,
+                cross_origin_headers: s.net.cross_origin_headers.clone(),
             },
             env: EffectiveEnv {
                 allow: s.env_allow.clone(),
@@ -198,6 +219,9 @@ impl EffectivePolicy {
             },
             mcp: EffectiveMcp {
                 max_message_bytes: s.mcp_max_message,
+            },
+            fs: EffectiveFs {
+                hardlinks: s.hardlinks.as_str().to_string(),
             },
         }
     }
@@ -598,12 +622,44 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
         if let Some(m) = net.max_body {
             n.max_body = at_least(m, 1, "net.max_body", "byte")?;
         }
+        if let Some(h) = net.cross_origin_headers {
+            for name in &h {
+                if reqwest::header::HeaderName::from_bytes(name.get_ref().as_bytes()).is_err() {
+                    return Err(at(
+                        name,
+                        "net.cross_origin_headers",
+                        format!(
+                            "`{}` is not a header name (e.g. `X-Trace-Id`)",
+                            name.get_ref()
+                        ),
+                    ));
+                }
+            }
+            n.cross_origin_headers = strings(h)
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect();
+        }
         s.net = n;
     }
     if let Some(env) = file.env
         && let Some(allow) = env.allow
     {
         s.env_allow = env_names(allow, "env.allow")?;
+    }
+    if let Some(fs) = file.fs
+        && let Some(h) = fs.hardlinks
+    {
+        s.hardlinks = crate::kernel::HardLinks::parse(h.get_ref()).ok_or_else(|| {
+            at(
+                &h,
+                "fs.hardlinks",
+                format!(
+                    "`{}` is not a choice; use `refuse_writes` (the default) or `refuse_all`",
+                    h.get_ref()
+                ),
+            )
+        })?;
     }
     if let Some(undo) = file.undo {
         let mut r = Retention::default();

@@ -8,14 +8,19 @@ use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::sandbox::{Resolved, Workspace};
 use crate::types::WsPath;
-use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, Permissions, PermissionsExt};
+use cap_std::fs::{
+    Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt,
+};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+mod open;
 mod stage;
 mod walk;
+
+pub use open::{HardLinked, is_not_regular, open_append, open_regular};
 
 pub use stage::StagedFile;
 pub use walk::{WalkEntry, WalkFlow, WalkOptions, WalkStats};
@@ -95,6 +100,9 @@ impl EntryInfo {
 pub struct ReadHandle {
     file: cap_std::fs::File,
     len: u64,
+    /// When set, reads fail once this instant has passed (a search stops reading a huge
+    /// file at the call's time limit, not at its end).
+    deadline: Option<std::time::Instant>,
 }
 
 impl ReadHandle {
@@ -111,6 +119,15 @@ impl ReadHandle {
 
 impl Read for ReadHandle {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the call ran past its time limit",
+            ));
+        }
         self.file.read(buf)
     }
 }
@@ -167,6 +184,21 @@ pub struct WriteOutcome {
 /// Maps an I/O error on `path` to a clear capability error.
 pub(crate) fn io_err(e: io::Error, path: &Path, doing: &str) -> CapError {
     let shown = path.display();
+    if is_not_regular(&e) {
+        return CapError::execution(format!(
+            "`{shown}` is not a regular file (a FIFO, socket or device)"
+        ))
+        .with_hint("airun reads and writes regular files only");
+    }
+    if let Some(HardLinked(n)) = e.get_ref().and_then(|i| i.downcast_ref::<HardLinked>()) {
+        return CapError::new(
+            ErrorKind::DeniedSandbox,
+            format!(
+                "`{shown}` has {n} hard links; writing it would also change the other links, which may be outside the workspace"
+            ),
+        )
+        .with_hint("write to a new file instead");
+    }
     // cap-std reports an escape attempt as PermissionDenied: say what it is.
     if e.to_string().contains("outside of the filesystem") {
         return CapError::new(
@@ -283,6 +315,58 @@ fn refuse_hard_links(meta: &Metadata, r: &Resolved) -> Result<(), CapError> {
     Ok(())
 }
 
+/// Refuses reading a file with other hard links when the operator's `fs.hardlinks` is
+/// `refuse_all` (such a file may be the same file as one outside the workspace).
+pub(crate) fn refuse_read_hard_links(
+    policy: crate::kernel::HardLinks,
+    meta: &Metadata,
+    shown: &Path,
+) -> Result<(), CapError> {
+    if policy == crate::kernel::HardLinks::RefuseAll && meta.is_file() && meta.nlink() > 1 {
+        return Err(CapError::new(
+            ErrorKind::DeniedSandbox,
+            format!(
+                "`{}` has {} hard links, so it may be a file outside the workspace; the operator's policy (fs.hardlinks = \"refuse_all\") refuses reading it",
+                shown.display(),
+                meta.nlink()
+            ),
+        )
+        .with_hint("read another file; the operator decides fs.hardlinks"));
+    }
+    Ok(())
+}
+
+/// True when `target`, read from a folder `depth` levels below the root, stays inside.
+fn lexically_inside(depth: isize, target: &Path) -> bool {
+    let mut d = depth;
+    for c in target.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                d -= 1;
+                if d < 0 {
+                    return false;
+                }
+            }
+            std::path::Component::Normal(_) => d += 1,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// True when a link target has a `..` after a normal component.
+fn climbs_after_a_name(target: &Path) -> bool {
+    let mut named = false;
+    for c in target.components() {
+        match c {
+            std::path::Component::Normal(_) => named = true,
+            std::path::Component::ParentDir if named => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn ws<'a, R, W, D, NR, NW, X, S, M>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S, M>) -> &'a Workspace {
     ctx.env.workspace
 }
@@ -359,11 +443,16 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
             // Opening a FIFO would block; a device could be endless.
             return Err(not_regular(&r));
         }
-        let file = dir
-            .open(r.rel())
-            .map_err(|e| io_err(e, r.rel(), "reading"))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(meta.len());
-        Ok(ReadHandle { file, len })
+        // The checks above are for the messages; the handle is what counts (the file may
+        // have been swapped meanwhile).
+        let (file, meta) =
+            open_regular(dir, r.rel(), true).map_err(|e| io_err(e, r.rel(), "reading"))?;
+        refuse_read_hard_links(self.env.settings.hardlinks, &meta, r.rel())?;
+        Ok(ReadHandle {
+            file,
+            len: meta.len(),
+            deadline: None,
+        })
     }
 
     /// Lists a folder's entries, sorted by name.
@@ -399,8 +488,13 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
             .map_err(|e| io_err(e, p.rel(), "reading the link"))
     }
 
-    /// True when a link at `link` with this target would stay inside the workspace.
+    /// True when a link at `link` with this target would stay inside the workspace. A
+    /// target with `..` after a name (`x/y/..`) is refused: it climbs from wherever `x/y`
+    /// leads, which a later link could make anywhere.
     pub fn link_stays_inside(&self, link: &Resolved, target: &Path) -> bool {
+        if climbs_after_a_name(target) {
+            return false;
+        }
         let p = link.parent().rel().join(target);
         let p = if link.parent().is_root() {
             target.to_path_buf()
@@ -452,11 +546,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         let existing = existing_file_to_replace(dir, &r)?;
         match mode {
             WriteMode::Append => {
-                let mut opts = OpenOptions::new();
-                opts.append(true).create(true);
-                let mut f = dir
-                    .open_with(r.rel(), &opts)
-                    .map_err(|e| io_err(e, r.rel(), "writing"))?;
+                // Checked again on the handle: a hard link swapped in after the check
+                // above is refused before anything is written.
+                let (mut f, _) =
+                    open_append(dir, r.rel()).map_err(|e| io_err(e, r.rel(), "writing"))?;
                 f.write_all(data)
                     .and_then(|_| f.sync_data())
                     .map_err(|e| io_err(e, r.rel(), "writing"))?;
@@ -631,15 +724,9 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             }
             refuse_hard_links(&m, to)?;
         }
-        let meta = dir
-            .symlink_metadata(from.rel())
-            .map_err(|e| io_err(e, from.rel(), "copying"))?;
-        if !meta.is_file() {
-            return Err(not_regular(from));
-        }
-        let mut src = dir
-            .open(from.rel())
-            .map_err(|e| io_err(e, from.rel(), "copying"))?;
+        let (mut src, meta) =
+            open_regular(dir, from.rel(), false).map_err(|e| io_err(e, from.rel(), "copying"))?;
+        refuse_read_hard_links(self.env.settings.hardlinks, &meta, from.rel())?;
         let tmp = temp_name(to);
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
@@ -682,13 +769,33 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             .map_err(|e| io_err(e, link.rel(), "creating the link"))
     }
 
-    /// Sets Unix permission bits.
+    /// Sets Unix permission bits, on what the opened handle is: never through a symlink,
+    /// and never on a file with other hard links (that would change an outside file's
+    /// mode too).
     pub fn set_mode(&self, p: &Resolved, mode: u32) -> Result<(), CapError> {
         ws(self).recheck(p, Access::Write)?;
-        ws(self)
+        let mut opts = OpenOptions::new();
+        opts.read(true)
+            .custom_flags((rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW).bits() as i32);
+        let handle = ws(self)
             .dir()
-            .set_permissions(p.rel(), Permissions::from_mode(mode))
-            .map_err(|e| io_err(e, p.rel(), "setting permissions on"))
+            .open_with(p.rel(), &opts)
+            .map_err(|e| io_err(e, p.rel(), "setting permissions on"))?;
+        let meta = handle
+            .metadata()
+            .map_err(|e| io_err(e, p.rel(), "setting permissions on"))?;
+        if meta.file_type().is_symlink() {
+            return Ok(());
+        }
+        refuse_hard_links(&meta, p)?;
+        // An O_PATH handle cannot be fchmod'ed; its /proc/self/fd entry can (and names
+        // exactly the opened inode).
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&handle);
+        rustix::fs::chmod(
+            format!("/proc/self/fd/{fd}").as_str(),
+            rustix::fs::Mode::from_raw_mode(mode & 0o7777),
+        )
+        .map_err(|e| io_err(e.into(), p.rel(), "setting permissions on"))
     }
 
     /// Resolves a path for an access, keeping workspace checks (for writes found by walking).
@@ -821,8 +928,68 @@ impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
                 format!("the folder `{}` does not exist", dst.parent().display()),
             ));
         }
+        self.refuse_moving_links_out(&src, &dst, &sm)?;
         dir.rename(src.rel(), dir, dst.rel())
             .map_err(|e| io_err(e, dst.rel(), "moving to"))?;
         Ok((src, dst))
+    }
+
+    /// Refuses a move after which a relative symbolic link (the moved entry, or one inside
+    /// a moved folder) would point outside the workspace: airun never follows it, but the
+    /// next tool that opens it would.
+    fn refuse_moving_links_out(
+        &self,
+        src: &Resolved,
+        dst: &Resolved,
+        meta: &Metadata,
+    ) -> Result<(), CapError> {
+        let mut pending: Vec<(Resolved, bool)> = vec![(src.clone(), meta.is_dir())];
+        let mut seen = 0u64;
+        while let Some((at, is_dir)) = pending.pop() {
+            if is_dir {
+                for child in self.walk_children(&at)? {
+                    seen += 1;
+                    if seen.is_multiple_of(1024) {
+                        self.checkpoint()?;
+                    }
+                    match child.kind {
+                        EntryKind::Dir => pending.push((child.path, true)),
+                        EntryKind::Symlink => pending.push((child.path, false)),
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            let Some(m) = lstat(ws(self).dir(), &at)? else {
+                continue;
+            };
+            if !m.file_type().is_symlink() {
+                continue;
+            }
+            let target = self.read_link(&at)?;
+            let below = at.rel().strip_prefix(src.rel()).unwrap_or(Path::new(""));
+            let moved = if below.as_os_str().is_empty() {
+                dst.clone()
+            } else {
+                Resolved::from_rel(dst.rel().join(below))
+            };
+            // Where the link lands after the move, judged lexically from its new folder.
+            let depth = moved.parent().rel().components().count() as isize
+                - isize::from(moved.parent().is_root());
+            // An absolute target leads to the same place from anywhere.
+            if !target.is_absolute() && !lexically_inside(depth, &target) {
+                return Err(CapError::new(
+                    ErrorKind::DeniedSandbox,
+                    format!(
+                        "moving `{}` would leave the symbolic link `{}` (to `{}`) pointing outside the workspace",
+                        src.display(),
+                        moved.display(),
+                        target.display()
+                    ),
+                )
+                .with_hint("move it to a folder at the same depth, or recreate the link"));
+            }
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@ mod net;
 mod sys;
 
 pub use exec::{ExecOutcome, ExecRequest};
+pub(crate) use fs::open_regular;
 pub use fs::{EntryInfo, EntryKind, ReadHandle, WriteMode, WriteOutcome, WriteSink};
 pub use fs::{StagedFile, WalkEntry, WalkFlow, WalkOptions, WalkStats};
 pub use net::{

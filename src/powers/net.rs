@@ -16,8 +16,9 @@
 //!    server could answer differently.
 //!
 //! Redirects are followed here (the client's own redirect policy is off), so each hop is
-//! checked like the first; credentials (`Authorization`, `Cookie`, `Proxy-Authorization`)
-//! are dropped when a redirect leaves the origin. Bodies are read up to
+//! checked like the first; when a redirect leaves the origin, every header the caller gave
+//! is dropped unless the operator lists it in `net.cross_origin_headers` (credentials:
+//! `Authorization`, `Cookie`, `Proxy-Authorization` never cross). Bodies are read up to
 //! `min(max_bytes, net.max_body)` bytes. No proxy from the environment is used.
 
 use super::{Ctx, Yes};
@@ -260,6 +261,49 @@ fn url_host(url: &Url) -> Option<(String, Option<IpAddr>)> {
     }
 }
 
+/// The address a connection to `ip` really reaches, for matching the operator's lists:
+/// an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, `::ffff:7f00:1`) is its IPv4 address,
+/// and the unspecified address (`0.0.0.0`, `::`) is this machine's loopback.
+pub fn connected_address(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
+/// The operator's `net.deny_hosts` rule that matches `name` (a host name, or an address
+/// as [`connected_address`] gives it), if one does. Rules may write IPv6 addresses in
+/// brackets, and addresses in any spelling: they are compared as addresses.
+fn deny_rule<'p>(policy: &'p NetPolicy, name: &str) -> Option<&'p String> {
+    let as_ip = name.parse::<IpAddr>().ok().map(connected_address);
+    policy.deny_hosts.iter().find(|g| {
+        let rule = g.to_ascii_lowercase();
+        let bare = rule
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(&rule);
+        match (as_ip, bare.parse::<IpAddr>()) {
+            (Some(ip), Ok(rule_ip)) => ip == connected_address(rule_ip),
+            _ => glob_matches(bare, name),
+        }
+    })
+}
+
+fn denied_host(host: &str, shown: &str, rule: &str) -> CapError {
+    let via = if host == shown {
+        String::new()
+    } else {
+        format!(" (it reaches {shown})")
+    };
+    CapError::new(
+        ErrorKind::DeniedPolicy,
+        format!("the host `{host}`{via} is on the operator's deny list (net.deny_hosts: `{rule}`)"),
+    )
+    .with_field("url")
+    .with_hint("choose another host; the operator decides this list")
+}
+
 /// Checks the URL's scheme, credentials and host lists (everything but the addresses).
 pub(crate) fn check_url(url: &Url, policy: &NetPolicy) -> Result<String, CapError> {
     if !matches!(url.scheme(), "http" | "https") {
@@ -286,17 +330,14 @@ pub(crate) fn check_url(url: &Url, policy: &NetPolicy) -> Result<String, CapErro
                 .with_hint("write a full URL such as https://example.com/path"),
         );
     };
-    if let Some(rule) = policy
-        .deny_hosts
-        .iter()
-        .find(|g| glob_matches(&g.to_ascii_lowercase(), &host))
-    {
-        return Err(CapError::new(
-            ErrorKind::DeniedPolicy,
-            format!("the host `{host}` is on the operator's deny list (net.deny_hosts: `{rule}`)"),
-        )
-        .with_field("url")
-        .with_hint("choose another host; the operator decides this list"));
+    // An address is matched as the address it reaches (`[::ffff:127.0.0.1]` and
+    // `0.0.0.0` are 127.0.0.1); names are matched again on their addresses in `admit`.
+    if let Some(rule) = deny_rule(policy, &host) {
+        let reached = host
+            .parse::<IpAddr>()
+            .map(|ip| connected_address(ip).to_string())
+            .unwrap_or_else(|_| host.clone());
+        return Err(denied_host(&host, &reached, rule));
     }
     if !policy.allow_hosts.is_empty()
         && !policy
@@ -367,6 +408,11 @@ where
             // refused, whichever address the connection would have used.
             for a in &addrs {
                 check_addr(&host, a.ip(), policy)?;
+                let reached = connected_address(a.ip());
+                // The deny list holds for the address connected to, not only the name.
+                if let Some(rule) = deny_rule(policy, &reached.to_string()) {
+                    return Err(denied_host(&host, &reached.to_string(), rule));
+                }
             }
             addrs
         }
@@ -540,6 +586,8 @@ struct Exchange<'a> {
     method: Method,
     url: Url,
     headers: HeaderMap,
+    /// The names of the headers the caller gave (not those airun sets).
+    caller_headers: Vec<HeaderName>,
     body: Option<Vec<u8>>,
     follow: bool,
     cap: u64,
@@ -547,6 +595,25 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
+    /// On a redirect to another origin: every header the caller gave is dropped (a custom
+    /// `X-Api-Key` is as secret as `Authorization`), except those the operator lists in
+    /// `net.cross_origin_headers`; credentials and cookies never cross.
+    fn drop_headers_across_origins(&mut self) {
+        for name in std::mem::take(&mut self.caller_headers) {
+            let keep = !SENSITIVE_HEADERS.contains(&name.as_str())
+                && self
+                    .policy
+                    .cross_origin_headers
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(name.as_str()));
+            if keep {
+                self.caller_headers.push(name);
+            } else {
+                self.headers.remove(&name);
+            }
+        }
+    }
+
     async fn run(mut self) -> Result<HttpResponse, CapError> {
         let mut redirects = 0;
         loop {
@@ -578,9 +645,7 @@ impl Exchange<'_> {
                         .with_hint("the server may redirect in a loop; pass follow_redirects: false to see the first response"));
                     }
                     if !same_origin(&hop.url, &next) {
-                        for name in SENSITIVE_HEADERS {
-                            self.headers.remove(name);
-                        }
+                        self.drop_headers_across_origins();
                     }
                     self.url = next;
                     continue;
@@ -668,6 +733,7 @@ impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
         let policy = &self.env.settings.net;
         let url = parse_url(req.url)?;
         let mut headers = header_map(req.headers, body.is_some())?;
+        let caller_headers: Vec<HeaderName> = headers.keys().cloned().collect();
         let body = match body {
             Some((content_type, bytes)) => {
                 let ct = HeaderValue::from_str(content_type).map_err(|_| {
@@ -691,6 +757,7 @@ impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
             method,
             url,
             headers,
+            caller_headers,
             body,
             follow,
             cap,
@@ -917,6 +984,34 @@ mod tests {
         assert_eq!(
             check("https://user:pw@api.example.com/").unwrap_err().kind,
             ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn deny_rules_match_the_address_reached_in_any_spelling() {
+        let p = NetPolicy {
+            deny_hosts: vec!["127.0.0.1".into(), "[::1]".into(), "*.corp".into()],
+            allow_private: true,
+            ..NetPolicy::default()
+        };
+        for reached in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+            "::ffff:7f00:1",
+            "::1",
+            "::",
+            "0:0:0:0:0:0:0:1",
+        ] {
+            assert!(deny_rule(&p, reached).is_some(), "{reached}");
+        }
+        for other in ["127.0.0.2", "::2", "10.0.0.1", "example.org"] {
+            assert!(deny_rule(&p, other).is_none(), "{other}");
+        }
+        assert!(deny_rule(&p, "db.corp").is_some());
+        assert_eq!(
+            connected_address("::ffff:10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
         );
     }
 

@@ -101,8 +101,10 @@ impl Workspace {
                 canonical.display()
             ))
         })?;
+        // Compared as canonical paths, so `ws/sub/../.airun`, a symlinked or a relative
+        // spelling, or a folder that does not exist yet are all recognised.
         let state_rel = state_dir
-            .and_then(|s| s.canonicalize().ok().or_else(|| Some(s.to_path_buf())))
+            .map(canonical_lenient)
             .and_then(|s| s.strip_prefix(&canonical).ok().map(Path::to_path_buf));
         Ok(Workspace {
             dir,
@@ -153,6 +155,53 @@ impl Workspace {
     pub fn recheck(&self, resolved: &Resolved, access: Access) -> Result<(), CapError> {
         self.protected.check(resolved, access)
     }
+}
+
+/// The canonical absolute form of `path`, which need not exist: relative paths are taken
+/// from the current folder, the longest existing prefix is resolved by the system
+/// (symlinks followed), and the missing rest is added with `.` dropped and `..` removing
+/// the component before it.
+pub fn canonical_lenient(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    if let Ok(c) = absolute.canonicalize() {
+        return c;
+    }
+    let mut out = PathBuf::from("/");
+    let mut missing = false;
+    for comp in absolute.components() {
+        match comp {
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => {}
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                // The existing part of `out` is canonical, so its parent is the real `..`;
+                // a missing component is simply taken back.
+                out.pop();
+                missing = out.symlink_metadata().is_err();
+            }
+            std::path::Component::Normal(name) => {
+                let next = out.join(name);
+                if missing {
+                    out = next;
+                    continue;
+                }
+                match next.canonicalize() {
+                    Ok(c) => out = c,
+                    Err(_) => {
+                        missing = true;
+                        out = next;
+                    }
+                }
+            }
+        }
+    }
+    // What is left may exist again after a `..` (`missing/../real`): resolve once more.
+    out.canonicalize().unwrap_or(out)
 }
 
 /// A sandbox refusal.

@@ -385,16 +385,23 @@ fn link_stays_inside(comps: &[String], target: &str) -> bool {
         return false;
     }
     let mut depth = comps.len() as i64 - 1;
+    // `..` only at the start: after a name (`x/y/..`) it would climb from wherever `x/y`
+    // leads, which another link of the same archive can make anywhere.
+    let mut named = false;
     for c in target.split(['/', '\\']) {
         match c {
             "" | "." => {}
+            ".." if named => return false,
             ".." => {
                 depth -= 1;
                 if depth < 0 {
                     return false;
                 }
             }
-            _ => depth += 1,
+            _ => {
+                named = true;
+                depth += 1;
+            }
         }
     }
     true

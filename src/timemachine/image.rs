@@ -249,7 +249,8 @@ impl Walker<'_> {
                     (hash, key.size)
                 }
                 None => {
-                    let mut f = dir.open(p)?;
+                    // Not blocking on a FIFO swapped in after the lstat above.
+                    let (mut f, _) = crate::powers::open_regular(dir, p, false)?;
                     let (hash, size) = match store {
                         Some(s) => s.put_file(&mut f, meta.len())?,
                         None => hash_reader(&mut f)?,
@@ -544,7 +545,7 @@ fn same_file(dir: &Dir, p: &Path, e: &Entry) -> io::Result<bool> {
     if !meta.is_file() || meta.len() != e.size || meta.mode() & 0o7777 != e.mode {
         return Ok(false);
     }
-    let (hash, _) = hash_reader(&mut dir.open(p)?)?;
+    let (hash, _) = hash_reader(&mut crate::powers::open_regular(dir, p, false)?.0)?;
     Ok(Some(hash.as_str()) == e.blob.as_deref())
 }
 

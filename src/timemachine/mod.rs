@@ -508,6 +508,29 @@ impl TimeMachine {
         Ok(lost)
     }
 
+    /// After a failed undo or redo of `id` (from `from` toward the other phase): puts the
+    /// op's `from` images back and settles it in `from_state`, so the workspace is as it
+    /// was before the attempt; when even that fails, ends the op as `damaged`. Either way
+    /// no later call is blocked by it.
+    fn settle_failed(
+        &self,
+        ws: &Workspace,
+        id: OpId,
+        from: Phase,
+        from_state: &str,
+        was: &str,
+        why: &str,
+    ) -> Result<(), CapError> {
+        match self.put_back(ws, id, from, &Default::default()) {
+            Ok(()) => self.set_state(id, from_state),
+            Err(e) => self.mark_damaged(
+                id,
+                was,
+                &format!("{why}; putting it back failed too: {}", e.message),
+            ),
+        }
+    }
+
     /// Removes the temporary files a killed call can leave next to its targets: a write's
     /// or a copy's `.<name>.airun-tmp-*` and a restore's `.<name>.airun-restore-*`. They lie
     /// beside the target, outside its image, so putting the image back leaves them. Runs
@@ -1041,7 +1064,7 @@ impl Journal for TimeMachine {
             self.set_state(id, "undoing")?;
             crash_point!("tm_undo_before_restore");
             if let Err(e) = self.put_back(ws, id, Phase::Before, &leave) {
-                self.mark_damaged(id, "undoing", &e.message)?;
+                self.settle_failed(ws, id, Phase::After, "done", "undoing", &e.message)?;
                 return Err(e);
             }
             if lost.is_empty() {
@@ -1075,7 +1098,7 @@ impl Journal for TimeMachine {
             }
             self.set_state(id, "redoing")?;
             if let Err(e) = self.put_back(ws, id, Phase::After, &Default::default()) {
-                self.mark_damaged(id, "redoing", &e.message)?;
+                self.settle_failed(ws, id, Phase::Before, "undone", "redoing", &e.message)?;
                 return Err(e);
             }
             self.set_state(id, "done")?;
