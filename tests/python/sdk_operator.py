@@ -50,7 +50,14 @@ async def main():
         audit = json.loads((await c.read_resource("airun://audit")).contents[0].text)
         outcomes = [r["outcome"] for r in audit if r["capability"] == "io.fs.write_file"]
         assert outcomes == ["ok", "denied_sandbox"], audit
-        print(f"{len(tools)} tools, roots narrow, resources readable")
+        # io.fs.tree inside the root: the structured tree and its counts.
+        pathlib.Path(app, "src").mkdir(exist_ok=True)
+        pathlib.Path(app, "src", "main.rs").write_text("fn main() {}\n")
+        tree = await c.call_tool("io_fs_tree", {"path": "app"})
+        assert not tree.is_error, f"tree failed: {tree.content}"
+        entries = {e["path"] for e in tree.structured_content["entries"]}
+        assert {"app/in.txt", "app/src", "app/src/main.rs"} <= entries, entries
+        print(f"{len(tools)} tools, roots narrow, resources readable, tree listed")
 
 
 asyncio.run(main())
