@@ -24,6 +24,10 @@ pub const MAX_DELAY: Duration = Duration::from_millis(100);
 
 struct Shared {
     conn: Arc<Mutex<Connection>>,
+    /// Held while records are written, so batches reach the log in the order they were
+    /// taken from the queue; the queue itself is only held to push or take, never while
+    /// writing, so a call queueing its record never waits for the disk.
+    order: Mutex<()>,
     pending: Mutex<Vec<Record>>,
     wake: Condvar,
     closed: AtomicBool,
@@ -34,7 +38,7 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the queued records (the caller holds the queue, so nothing jumps ahead).
+    /// Writes a batch of records (the caller holds `order`, so nothing jumps ahead).
     fn write(&self, pending: &mut Vec<Record>) -> rusqlite::Result<()> {
         if pending.is_empty() {
             return Ok(());
@@ -56,14 +60,26 @@ impl Shared {
         written
     }
 
+    /// Takes every queued record, adds `extra`, and writes them, in the order batches
+    /// were taken.
+    fn flush(&self, extra: Option<Record>) -> rusqlite::Result<()> {
+        let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = {
+            let mut pending = self.pending();
+            pending.extend(extra);
+            std::mem::take(&mut *pending)
+        };
+        self.write(&mut batch)
+    }
+
     fn flusher(&self) {
-        let mut pending = self.pending();
         loop {
+            let mut pending = self.pending();
             if pending.is_empty() {
                 if self.closed.load(Ordering::Acquire) {
                     return;
                 }
-                pending = self.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+                drop(self.wake.wait(pending).unwrap_or_else(|p| p.into_inner()));
                 continue;
             }
             if !self.closed.load(Ordering::Acquire) && pending.len() < MAX_PENDING {
@@ -73,7 +89,8 @@ impl Shared {
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
-            if let Err(e) = self.write(&mut pending) {
+            drop(pending);
+            if let Err(e) = self.flush(None) {
                 report(&e);
             }
         }
@@ -96,6 +113,7 @@ impl ReadBatch {
         ReadBatch {
             shared: Arc::new(Shared {
                 conn,
+                order: Mutex::new(()),
                 pending: Mutex::new(Vec::new()),
                 wake: Condvar::new(),
                 closed: AtomicBool::new(false),
@@ -122,9 +140,7 @@ impl ReadBatch {
 
     /// Writes the queued records and then `record`, in one transaction.
     pub fn write(&self, record: Option<Record>) -> rusqlite::Result<()> {
-        let mut pending = self.shared.pending();
-        pending.extend(record);
-        self.shared.write(&mut pending)
+        self.shared.flush(record)
     }
 
     fn start_flusher(&self) {
