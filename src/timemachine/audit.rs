@@ -83,6 +83,17 @@ pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> 
 
 /// Appends records in order, in one transaction (seq, prev_hash and hash are filled in).
 pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Result<()> {
+    append_records(conn, records, true)
+}
+
+/// [`append_all`], publishing the head file only when `publish` is true. The head may
+/// lag behind the log (it is checked as a prefix of it), so a batch of read records can
+/// leave it to the next change's record.
+pub fn append_records(
+    conn: &mut Connection,
+    records: &mut [Record],
+    publish: bool,
+) -> rusqlite::Result<()> {
     let Some(last_index) = records.len().checked_sub(1) else {
         return Ok(());
     };
@@ -126,6 +137,9 @@ pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Re
     )?
     .execute([format!("{}:{}", head.seq, head.hash)])?;
     tx.commit()?;
+    if !publish {
+        return Ok(());
+    }
     if let Err(e) = super::head::publish(conn) {
         tracing::warn!(error = %e, "cannot write the state's head file");
     }

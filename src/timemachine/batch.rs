@@ -39,12 +39,32 @@ impl Shared {
     }
 
     /// Writes a batch of records (the caller holds `order`, so nothing jumps ahead).
-    fn write(&self, pending: &mut Vec<Record>) -> rusqlite::Result<()> {
+    /// A batch of read records only (`durable` false) is committed without a sync and
+    /// leaves the head file to the next change: a power cut may lose such records, as a
+    /// kill may lose the queued ones, never an answered change's.
+    fn write(&self, pending: &mut Vec<Record>, durable: bool) -> rusqlite::Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut written = audit::append_all(&mut conn, pending);
+        if durable {
+            return self.append(&mut conn, pending, true);
+        }
+        let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let written = self.append(&mut conn, pending, false);
+        conn.pragma_update(None, "synchronous", level)?;
+        written
+    }
+
+    /// Appends `pending`, into the reserved space when the disk is full.
+    fn append(
+        &self,
+        conn: &mut Connection,
+        pending: &mut Vec<Record>,
+        publish: bool,
+    ) -> rusqlite::Result<()> {
+        let mut written = audit::append_records(conn, pending, publish);
         // A full disk: give up the reserved space and write the records into it.
         if let Err(e) = &written
             && super::reserve::is_full(e)
@@ -54,7 +74,7 @@ impl Shared {
             && super::reserve::release(&dir)
         {
             tracing::warn!("the disk is full: writing the audit log into the reserved space");
-            written = audit::append_all(&mut conn, pending);
+            written = audit::append_records(conn, pending, publish);
         }
         pending.clear();
         written
@@ -64,12 +84,13 @@ impl Shared {
     /// were taken.
     fn flush(&self, extra: Option<Record>) -> rusqlite::Result<()> {
         let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let durable = extra.is_some();
         let mut batch = {
             let mut pending = self.pending();
             pending.extend(extra);
             std::mem::take(&mut *pending)
         };
-        self.write(&mut batch)
+        self.write(&mut batch, durable)
     }
 
     fn flusher(&self) {
