@@ -220,16 +220,29 @@ impl Settings {
     }
 }
 
-/// Matches `*` (any run of characters) globs.
+/// Matches `*` (any run of characters) globs, without building a regular expression
+/// (it runs on every call, for the `tools` and `auto_approve` lists).
 pub fn glob_matches(glob: &str, name: &str) -> bool {
-    let pattern = format!(
-        "^{}$",
-        glob.split('*')
-            .map(regex::escape)
-            .collect::<Vec<_>>()
-            .join(".*")
-    );
-    regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(name))
+    let mut parts = glob.split('*');
+    let Some(mut rest) = name.strip_prefix(parts.next().unwrap_or("")) else {
+        return false;
+    };
+    let mut parts = parts.peekable();
+    if parts.peek().is_none() {
+        // No `*`: the whole name.
+        return rest.is_empty();
+    }
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            // The last part ends the name.
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -243,5 +256,13 @@ mod tests {
         assert!(!glob_matches("io.fs.*", "sys.exec.run"));
         assert!(!glob_matches("io.fs", "io.fs.write_file"));
         assert!(glob_matches("*", "anything"));
+        assert!(glob_matches("*", ""));
+        assert!(glob_matches("*.fs.*_file", "io.fs.write_file"));
+        assert!(glob_matches("io*file", "io.fs.read_file"));
+        assert!(!glob_matches("io*file", "io.fs.read_files"));
+        assert!(glob_matches("a*a", "aa"));
+        assert!(!glob_matches("a*a", "a"));
+        assert!(glob_matches("**", "x"));
+        assert!(!glob_matches("x*y*z", "xzy"));
     }
 }
