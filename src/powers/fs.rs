@@ -20,7 +20,7 @@ mod open;
 mod stage;
 mod walk;
 
-pub use open::{HardLinked, is_not_regular, open_append, open_regular};
+pub use open::{HardLinked, is_not_regular, open_regular};
 
 pub use stage::StagedFile;
 pub use walk::{WalkEntry, WalkFlow, WalkOptions, WalkStats};
@@ -260,6 +260,40 @@ fn temp_name(target: &Resolved) -> PathBuf {
         .parent()
         .rel()
         .join(format!(".{name}.airun-tmp-{}-{n}", std::process::id()))
+}
+
+/// Copies `target` (when it exists) and then `data` into a fresh temporary sibling with
+/// the target's permissions, synced to disk. The target is opened without following a
+/// link and must be a regular file with one link (checked on the handle).
+fn append_temp(dir: &Dir, target: &Resolved, data: &[u8]) -> Result<PathBuf, CapError> {
+    let source = match open_regular(dir, target.rel(), false) {
+        Ok((file, meta)) => {
+            refuse_hard_links(&meta, target)?;
+            Some((file, meta.mode() & 0o7777))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(e, target.rel(), "writing")),
+    };
+    let mode = source.as_ref().map_or(0o644, |(_, m)| *m);
+    let tmp = temp_name(target);
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    let mut f = dir
+        .open_with(&tmp, &opts)
+        .map_err(|e| io_err(e, target.rel(), "writing"))?;
+    let res = (|| {
+        if let Some((mut old, _)) = source {
+            std::io::copy(&mut old, &mut f)?;
+        }
+        f.write_all(data)?;
+        f.set_permissions(Permissions::from_mode(mode))?;
+        f.sync_data()
+    })();
+    if let Err(e) = res {
+        let _ = dir.remove_file(&tmp);
+        return Err(io_err(e, target.rel(), "writing"));
+    }
+    Ok(tmp)
 }
 
 /// Writes `data` to a fresh temporary sibling of `target` with `mode`, synced to disk.
@@ -546,13 +580,17 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         let existing = existing_file_to_replace(dir, &r)?;
         match mode {
             WriteMode::Append => {
-                // Checked again on the handle: a hard link swapped in after the check
-                // above is refused before anything is written.
-                let (mut f, _) =
-                    open_append(dir, r.rel()).map_err(|e| io_err(e, r.rel(), "writing"))?;
-                f.write_all(data)
-                    .and_then(|_| f.sync_data())
-                    .map_err(|e| io_err(e, r.rel(), "writing"))?;
+                // Never written in place: the old content and the new bytes go to a
+                // fresh temporary sibling that replaces the file. A file swapped at any
+                // moment for a hard link to an outside file is then only read, never
+                // changed (a check of the handle's link count cannot close that race:
+                // the link can be removed and made again between any two checks).
+                let tmp = append_temp(dir, &r, data)?;
+                crate::timemachine::crash_point!("fs_before_rename");
+                if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
+                    let _ = dir.remove_file(&tmp);
+                    return Err(io_err(e, r.rel(), "writing"));
+                }
             }
             WriteMode::Overwrite => {
                 let perm = existing
@@ -788,6 +826,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             return Ok(());
         }
         refuse_hard_links(&meta, p)?;
+        // The same file must still sit at the path (a hard link to an outside file,
+        // opened and then removed, would show one link).
+        open::still_named(ws(self).dir(), p.rel(), &meta)
+            .map_err(|e| io_err(e, p.rel(), "setting permissions on"))?;
         // An O_PATH handle cannot be fchmod'ed; its /proc/self/fd entry can (and names
         // exactly the opened inode).
         let fd = std::os::fd::AsRawFd::as_raw_fd(&handle);

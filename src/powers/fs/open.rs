@@ -4,7 +4,9 @@
 //! FIFO, or for a hard link to a file outside the workspace), so every decision is taken
 //! on the opened handle: files are opened with `O_NONBLOCK` (opening a FIFO then returns
 //! at once instead of waiting for a writer), `fstat` of the handle must say "regular
-//! file" (and, for writes, "one link"), and only then is the flag cleared.
+//! file", and only then is the flag cleared. Writes never go into an existing file in
+//! place (they replace it with a new one); a permission change checks that the handle's
+//! file has one link and still sits at its path.
 
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, File, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
@@ -55,37 +57,26 @@ pub fn open_regular(dir: &Dir, rel: &Path, follow: bool) -> io::Result<(File, Me
             FollowSymlinks::No
         });
     let file = dir.open_with(rel, &opts)?;
-    checked(file, false)
+    checked(file)
 }
 
-/// Opens `rel` beneath `dir` for appending (creating it when missing), never following a
-/// final symlink. The handle must be a regular file with a single link: a file swapped
-/// meanwhile for a hard link to another file is refused with [`HardLinked`] before a
-/// byte is written. Returns the file and whether it existed before.
-pub fn open_append(dir: &Dir, rel: &Path) -> io::Result<(File, bool)> {
-    let mut opts = OpenOptions::new();
-    opts.append(true)
-        .custom_flags(OFlags::NONBLOCK.bits() as i32)
-        .follow(FollowSymlinks::No);
-    let existed = match dir.open_with(rel, &opts) {
-        Ok(f) => return checked(f, true).map(|(f, _)| (f, true)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(e),
-    };
-    opts.create_new(true);
-    let file = dir.open_with(rel, &opts)?;
-    checked(file, true).map(|(f, _)| (f, existed))
+/// Refuses a handle whose file no longer sits at `rel`. A one-link check alone is not
+/// enough: a hard link to an outside file, opened and then removed from the workspace,
+/// leaves the handle on that outside file with a single (outside) link. When `rel` still
+/// names the handle's file and it has one link, that link is the workspace's.
+pub fn still_named(dir: &Dir, rel: &Path, handle: &Metadata) -> io::Result<()> {
+    let now = dir.symlink_metadata(rel)?;
+    if now.dev() != handle.dev() || now.ino() != handle.ino() {
+        return Err(io::Error::other(HardLinked(handle.nlink().max(2))));
+    }
+    Ok(())
 }
 
-/// `fstat`s an opened handle: a regular file (with one link when `single_link`), then
-/// back to blocking mode.
-fn checked(file: File, single_link: bool) -> io::Result<(File, Metadata)> {
+/// `fstat`s an opened handle: a regular file, then back to blocking mode.
+fn checked(file: File) -> io::Result<(File, Metadata)> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::other(NotRegular));
-    }
-    if single_link && meta.nlink() > 1 {
-        return Err(io::Error::other(HardLinked(meta.nlink())));
     }
     let flags = rustix::fs::fcntl_getfl(&file)?;
     rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
