@@ -275,37 +275,34 @@ fn append_temp(dir: &Dir, target: &Resolved, data: &[u8]) -> Result<PathBuf, Cap
         Err(e) => return Err(io_err(e, target.rel(), "writing")),
     };
     let mode = source.as_ref().map_or(0o644, |(_, m)| *m);
-    let tmp = temp_name(target);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    let mut f = dir
-        .open_with(&tmp, &opts)
-        .map_err(|e| io_err(e, target.rel(), "writing"))?;
-    let res = (|| {
+    fill_temp(dir, target, mode, |f| {
         if let Some((mut old, _)) = source {
-            std::io::copy(&mut old, &mut f)?;
+            std::io::copy(&mut old, f)?;
         }
-        f.write_all(data)?;
-        f.set_permissions(Permissions::from_mode(mode))?;
-        f.sync_data()
-    })();
-    if let Err(e) = res {
-        let _ = dir.remove_file(&tmp);
-        return Err(io_err(e, target.rel(), "writing"));
-    }
-    Ok(tmp)
+        f.write_all(data)
+    })
 }
 
 /// Writes `data` to a fresh temporary sibling of `target` with `mode`, synced to disk.
 fn write_temp(dir: &Dir, target: &Resolved, data: &[u8], mode: u32) -> Result<PathBuf, CapError> {
+    fill_temp(dir, target, mode, |f| f.write_all(data))
+}
+
+/// Creates a fresh temporary sibling of `target`, lets `fill` write it, gives it `mode`
+/// and syncs it; removes it again on any error.
+fn fill_temp(
+    dir: &Dir,
+    target: &Resolved,
+    mode: u32,
+    fill: impl FnOnce(&mut cap_std::fs::File) -> std::io::Result<()>,
+) -> Result<PathBuf, CapError> {
     let tmp = temp_name(target);
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     let mut f = dir
         .open_with(&tmp, &opts)
         .map_err(|e| io_err(e, target.rel(), "writing"))?;
-    let res = f
-        .write_all(data)
+    let res = fill(&mut f)
         .and_then(|_| f.set_permissions(Permissions::from_mode(mode)))
         .and_then(|_| f.sync_data());
     if let Err(e) = res {
