@@ -50,7 +50,11 @@ impl EntryKind {
     }
 
     fn of(meta: &Metadata) -> EntryKind {
-        let ft = meta.file_type();
+        EntryKind::of_type(meta.file_type())
+    }
+
+    /// The kind of a file type (a symlink is not followed).
+    pub(crate) fn of_type(ft: cap_std::fs::FileType) -> EntryKind {
         if ft.is_symlink() {
             EntryKind::Symlink
         } else if ft.is_dir() {

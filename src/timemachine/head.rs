@@ -123,12 +123,7 @@ pub fn publish(conn: &Connection) -> io::Result<()> {
     };
     let head = of_db(conn).map_err(io::Error::other)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("head.lock"))?;
-    lock.lock()?;
+    let _lock = super::locked_file(&dir.join("head.lock"))?;
     if let Ok(Some(old)) = read(dir)
         && (old == head || !head.covers(&old))
     {

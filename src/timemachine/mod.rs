@@ -176,13 +176,7 @@ impl TimeMachine {
         // Setting up the database (WAL mode, schema) is one process at a time: SQLite
         // answers a concurrent journal-mode switch with "database is locked" at once,
         // without waiting. A lock of its own, so a long call elsewhere does not hold it up.
-        let init = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("init.lock"))
-            .map_err(state_err)?;
-        init.lock().map_err(state_err)?;
+        let init = locked_file(&dir.join("init.lock")).map_err(state_err)?;
         let conn = db::open(&dir.join("airun.db")).map_err(state_err)?;
         // Before anything is rolled back or written: a database that lost what it held
         // is refused, so no answered change is undone by recovering from it.
@@ -228,20 +222,8 @@ impl TimeMachine {
     ) -> Result<ResetReport, CapError> {
         let dir = Self::state_dir(home, ws.root());
         std::fs::create_dir_all(&dir).map_err(state_err)?;
-        let init = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("init.lock"))
-            .map_err(state_err)?;
-        init.lock().map_err(state_err)?;
-        let op_lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))
-            .map_err(state_err)?;
-        op_lock.lock().map_err(state_err)?;
+        let init = locked_file(&dir.join("init.lock")).map_err(state_err)?;
+        let op_lock = locked_file(&dir.join("lock")).map_err(state_err)?;
         let lost = head::read(&dir).ok().flatten();
         let db = db::open(&dir.join("airun.db"));
         let found = db.as_ref().ok().and_then(|c| head::of_db(c).ok());
@@ -347,19 +329,12 @@ impl TimeMachine {
     }
 
     fn lock_file(&self) -> Result<File, CapError> {
-        File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join("lock"))
-            .map_err(state_err)
+        lock_file(&self.dir.join("lock")).map_err(state_err)
     }
 
     /// Takes the workspace's operation lock (blocks while another call holds it).
     fn lock(&self) -> Result<File, CapError> {
-        let f = self.lock_file()?;
-        f.lock().map_err(state_err)?;
-        Ok(f)
+        locked_file(&self.dir.join("lock")).map_err(state_err)
     }
 
     /// Takes the operation lock for a change, undo or redo: queued read records are
@@ -919,6 +894,22 @@ fn not_restored(lost: &[(String, BlobProblem)]) -> String {
 }
 
 /// The refusal to undo or redo an op some of whose saved copies are lost.
+/// Opens (creating it when missing) a file of the state folder used only as a lock.
+fn lock_file(path: &Path) -> std::io::Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
+/// [`lock_file`], locked exclusively (blocks while another process holds it).
+fn locked_file(path: &Path) -> std::io::Result<File> {
+    let f = lock_file(path)?;
+    f.lock()?;
+    Ok(f)
+}
+
 /// Adds to an undo's refusal how many newer operations it had already undone.
 fn after_undone(mut err: CapError, undone: usize) -> CapError {
     if undone > 0 {

@@ -333,15 +333,7 @@ impl Shared<'_> {
                 self.unreadable.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let kind = if ft.is_symlink() {
-                EntryKind::Symlink
-            } else if ft.is_dir() {
-                EntryKind::Dir
-            } else if ft.is_file() {
-                EntryKind::File
-            } else {
-                EntryKind::Other
-            };
+            let kind = EntryKind::of_type(ft);
             let rel = job.rel.join(&name);
             if self.state.as_deref() == Some(rel.as_path()) {
                 continue;
