@@ -78,7 +78,13 @@ pub fn undo<S: CapabilitySet>(
         .journal()
         .undo(k.workspace(), UndoRequest { steps, to, force });
     let params = serde_json::json!({"steps": steps, "to": to, "force": force});
-    audit_journal_command(&tm, "sys.undo", params, &res, started)?;
+    audit_journal_command(
+        &tm,
+        crate::stdlib::generated::sys::UNDO.id,
+        params,
+        &res,
+        started,
+    )?;
     let ops = res?;
     print_ops(
         "undone",
