@@ -3,7 +3,7 @@
 //! `io.fs.read_file` calls (and the bare reads), and a 3-level `io.fs.tree` against a
 //! recursive `io.fs.list_dir` of the same folder.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
@@ -23,9 +23,9 @@ fn bench(c: &mut Criterion) {
         }
     }
     let ws = Workspace::open(&root, false, None).expect("workspace");
-    let kernel = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let pipeline = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     let call = |id: &str, args: serde_json::Value| {
-        kernel
+        pipeline
             .execute(id, args, &FlagConfirmer, CallOptions::default())
             .expect("the call succeeds")
     };

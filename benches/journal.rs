@@ -1,10 +1,10 @@
 //! What the time machine costs: a 1 KiB `io.fs.write_file` (overwrite, the same file each
-//! iteration) through the kernel with the undo journal and the audit log attached (as the
-//! CLI builds it: `Retention::default()`), against the same call through a kernel without
+//! iteration) through the pipeline with the undo journal and the audit log attached (as the
+//! CLI builds it: `Retention::default()`), against the same call through a pipeline without
 //! them, in the same run.
 //!
 //! A third variant keeps every undo point (no retention limit ever reached): criterion runs
-//! thousands of iterations, so the default kernel soon holds more than `max_ops` undo
+//! thousands of iterations, so the default pipeline soon holds more than `max_ops` undo
 //! points and expires the oldest on every call; the difference between the two is what
 //! that costs.
 //!
@@ -15,7 +15,7 @@
 //! The workspaces live in the system temp folder; `AIRUN_BENCH_DIR=/dev/shm` measures on
 //! tmpfs instead (no fsync, so the journal's own cost is not hidden behind the disk's).
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
@@ -24,11 +24,11 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-type StdKernel = Kernel<Capabilities<Stdlib>>;
+type StdKernel = Pipeline<Capabilities<Stdlib>>;
 
-/// A kernel over a fresh workspace `<base>/<name>`, with the time machine (state under
+/// A pipeline over a fresh workspace `<base>/<name>`, with the time machine (state under
 /// `home`) when `retention` is given.
-fn kernel(base: &Path, home: &Path, name: &str, retention: Option<Retention>) -> StdKernel {
+fn pipeline(base: &Path, home: &Path, name: &str, retention: Option<Retention>) -> StdKernel {
     kernel_synced(base, home, name, retention, true)
 }
 
@@ -43,11 +43,11 @@ fn kernel_synced(
     std::fs::create_dir_all(&root).expect("mkdir");
     let ws = Workspace::open(&root, false, Some(home)).expect("workspace");
     let Some(retention) = retention else {
-        return Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+        return Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     };
     let tm = Arc::new(TimeMachine::open(home, &ws, retention).expect("time machine"));
     tm.set_synced_commits(synced).expect("sync setting");
-    Kernel::new(airun::stdlib::capabilities(), ws, Settings::default())
+    Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default())
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm))
 }
@@ -73,14 +73,14 @@ fn bench(c: &mut Criterion) {
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("mkdir");
 
-    let plain = kernel(dir.path(), &home, "plain", None);
-    let journaled = kernel(dir.path(), &home, "journaled", Some(Retention::default()));
+    let plain = pipeline(dir.path(), &home, "plain", None);
+    let journaled = pipeline(dir.path(), &home, "journaled", Some(Retention::default()));
     // Large, but within SQLite's i64 (the limits are compared in SQL).
     let keep_all = Retention {
         max_ops: 1 << 40,
         max_bytes: 1 << 60,
     };
-    let unlimited = kernel(dir.path(), &home, "unlimited", Some(keep_all));
+    let unlimited = pipeline(dir.path(), &home, "unlimited", Some(keep_all));
     let unsynced = kernel_synced(
         dir.path(),
         &home,

@@ -10,7 +10,7 @@
 //! the settings' auto-approve list, so nothing needs a person at a prompt.
 
 use airun::adapters::openai::{self, Api};
-use airun::kernel::{Kernel, NoConfirmer, Settings};
+use airun::pipeline::{NoConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use serde_json::{Value, json};
 
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         auto_approve: vec!["io.fs.write_file".into()],
         ..Settings::default()
     };
-    let kernel = Kernel::new(airun::stdlib::capabilities(), workspace, settings);
+    let pipeline = Pipeline::new(airun::stdlib::capabilities(), workspace, settings);
 
     let mut messages =
         vec![json!({"role": "user", "content": "Save milk and eggs to my shopping list."})];
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let request = json!({
             "model": "gpt-4.1",
             "messages": messages,
-            "tools": openai::tools(&kernel.capabilities(), Api::Chat),
+            "tools": openai::tools(&pipeline.capabilities(), Api::Chat),
         });
         println!(
             "-> request {turn}: {} messages, {} tools",
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
         // Every call goes through validation, sandbox, confirmation and audit.
-        for output in openai::run_tool_calls(&kernel, &calls, Api::Chat, &NoConfirmer) {
+        for output in openai::run_tool_calls(&pipeline, &calls, Api::Chat, &NoConfirmer) {
             println!("   tool {}: {}", output["tool_call_id"], output["content"]);
             messages.push(output);
         }

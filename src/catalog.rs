@@ -1,5 +1,5 @@
 //! The catalog model the generated code fills: capability metadata, and the traits that
-//! tie a generated capability set to the kernel.
+//! tie a generated capability set to the pipeline.
 
 use crate::error::CapError;
 use crate::types::WsPath;
@@ -219,23 +219,23 @@ pub struct PathInput<'a> {
     pub access: Access,
 }
 
-/// What the kernel needs from a generated params struct.
+/// What the pipeline needs from a generated params struct.
 pub trait Params: std::fmt::Debug {
     /// Checks the constraints serde cannot (ranges, lengths, patterns).
     fn validate(&self) -> Result<(), CapError>;
     /// Every path input, for the sandbox stage.
     fn paths(&self) -> Vec<PathInput<'_>>;
-    /// The params as JSON (for prompts and audit; the kernel redacts sensitive inputs).
+    /// The params as JSON (for prompts and audit; the pipeline redacts sensitive inputs).
     fn to_json(&self) -> serde_json::Value;
     /// True when these params make the call change nothing (the spec's
-    /// `requires_confirmation_unless` flag is set, e.g. a dry run): the kernel then asks no
+    /// `requires_confirmation_unless` flag is set, e.g. a dry run): the pipeline then asks no
     /// confirmation and records no undo point.
     fn changes_nothing(&self) -> bool {
         false
     }
 }
 
-/// What the kernel needs from a generated `Call` enum.
+/// What the pipeline needs from a generated `Call` enum.
 pub trait CallInfo: std::fmt::Debug + Send {
     /// The catalog entry of the called capability.
     fn capability(&self) -> &'static Capability;

@@ -2,7 +2,8 @@
 //! and people.
 //!
 //! - [`catalog`]: what the generated code describes (capabilities, side effects, schemas).
-//! - [`kernel`]: the call pipeline (validation, permission, sandbox, confirmation, execution).
+//! - [`pipeline`]: the call pipeline (validation, permission, sandbox, confirmation, execution).
+//! - [`settings`]: what the operator allows (the policy file is read into it).
 //! - [`sandbox`]: workspace path resolution beneath an open root handle.
 //! - [`powers`]: the context a handler runs in, with only its declared powers.
 //! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
@@ -15,10 +16,12 @@ pub mod adapters;
 pub mod catalog;
 pub mod cli;
 pub mod error;
-pub mod kernel;
+mod failpoint;
+pub mod pipeline;
 pub mod policy;
 pub mod powers;
 pub mod sandbox;
+pub mod settings;
 pub mod stdlib;
 pub mod timemachine;
 pub mod types;

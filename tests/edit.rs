@@ -4,7 +4,7 @@
 mod common;
 
 use airun::ErrorKind;
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, NoConfirmer, Settings, UndoRequest};
+use airun::pipeline::{CallOptions, FlagConfirmer, NoConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::timemachine::{Retention, TimeMachine};
 use common::Fixture;
@@ -223,7 +223,7 @@ fn an_edit_is_undone_exactly_by_the_time_machine() {
     let workspace = Workspace::open(&ws, false, Some(&home)).expect("workspace");
     let tm =
         Arc::new(TimeMachine::open(&home, &workspace, Retention::default()).expect("time machine"));
-    let k = Kernel::new(
+    let k = Pipeline::new(
         airun::stdlib::capabilities(),
         workspace,
         Settings::default(),
@@ -286,7 +286,7 @@ fn a_dry_run_needs_no_confirmation_and_leaves_no_undo_point() {
     let workspace = Workspace::open(&ws, false, Some(&home)).expect("workspace");
     let tm =
         Arc::new(TimeMachine::open(&home, &workspace, Retention::default()).expect("time machine"));
-    let k = Kernel::new(
+    let k = Pipeline::new(
         airun::stdlib::capabilities(),
         workspace,
         Settings::default(),

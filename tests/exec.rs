@@ -3,8 +3,8 @@
 //! bubblewrap confinement (each escape that worked under Landlock alone, refused), and
 //! undo of everything a command did to the workspace.
 
-use airun::kernel::{
-    CallOptions, ExecFallback, ExecPolicy, FlagConfirmer, Kernel, Settings, UndoRequest,
+use airun::pipeline::{
+    CallOptions, ExecFallback, ExecPolicy, FlagConfirmer, Pipeline, Settings, UndoRequest,
 };
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
@@ -25,7 +25,7 @@ struct Env {
     base: PathBuf,
     ws: PathBuf,
     home: PathBuf,
-    k: Kernel<Capabilities<Stdlib>>,
+    k: Pipeline<Capabilities<Stdlib>>,
     tm: Arc<TimeMachine>,
 }
 
@@ -63,7 +63,7 @@ fn env_with(mut exec: ExecPolicy) -> Env {
         exec,
         ..Settings::default()
     };
-    let k = Kernel::new(airun::stdlib::capabilities(), workspace, settings)
+    let k = Pipeline::new(airun::stdlib::capabilities(), workspace, settings)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm.clone()));
     Env {
@@ -612,7 +612,7 @@ fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
 fn programs_reach_the_network_only_when_the_policy_allows_it() {
     if !bubblewrap() && airun::powers::exec::landlock_abi().is_none_or(|abi| abi < 4) {
         eprintln!(
-            "SKIPPED: without bubblewrap, this kernel's Landlock (ABI < 4) cannot confine TCP"
+            "SKIPPED: without bubblewrap, this pipeline's Landlock (ABI < 4) cannot confine TCP"
         );
         return;
     }
@@ -844,10 +844,10 @@ fn exec_metadata_changes_outside_the_workspace_are_refused() {
     assert_eq!(stamp(&e.ws.join("notes.txt")).0 & 0o777, 0o600);
 }
 
-/// A kernel over the same workspace and time machine with other settings.
-fn rebuild(e: &Env, settings: Settings) -> Kernel<Capabilities<Stdlib>> {
+/// A pipeline over the same workspace and time machine with other settings.
+fn rebuild(e: &Env, settings: Settings) -> Pipeline<Capabilities<Stdlib>> {
     let workspace = Workspace::open(&e.ws, false, Some(&e.home)).unwrap();
-    Kernel::new(airun::stdlib::capabilities(), workspace, settings)
+    Pipeline::new(airun::stdlib::capabilities(), workspace, settings)
         .with_journal(Box::new(e.tm.clone()))
         .with_audit(Box::new(e.tm.clone()))
 }
@@ -1193,7 +1193,7 @@ fn landlock_confines_writes_inside_the_bubblewrap_sandbox_too() {
         return;
     }
     let Some(_abi) = airun::powers::exec::landlock_abi() else {
-        eprintln!("SKIPPED: this kernel has no Landlock to add inside bubblewrap");
+        eprintln!("SKIPPED: this pipeline has no Landlock to add inside bubblewrap");
         return;
     };
     let e = allowing(&["sh", "ls"]);

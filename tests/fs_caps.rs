@@ -1,4 +1,4 @@
-//! Results and error paths of the eight `io.fs.*` capabilities, driven through the kernel.
+//! Results and error paths of the eight `io.fs.*` capabilities, driven through the pipeline.
 
 mod common;
 

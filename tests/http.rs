@@ -1,9 +1,9 @@
 //! net.http.get/post/put against a real HTTP/1.1 server on 127.0.0.1 that each test starts
 //! itself, and the network guard refusing private addresses before any connection.
 
-use airun::kernel::{
-    ApprovedBy, CallOptions, ConfirmRequest, Confirmer, FlagConfirmer, Kernel, NetPolicy,
-    NoConfirmer, Settings,
+use airun::pipeline::{
+    ApprovedBy, CallOptions, ConfirmRequest, Confirmer, FlagConfirmer, NetPolicy, NoConfirmer,
+    Pipeline, Settings,
 };
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
@@ -168,12 +168,12 @@ fn serve_one(stream: TcpStream, handler: &Handler, reqs: &Mutex<Vec<Req>>) {
 }
 
 // ---------------------------------------------------------------------------------------
-// A kernel over a temporary workspace, with the time machine as journal and audit log.
+// A pipeline over a temporary workspace, with the time machine as journal and audit log.
 
 struct Env {
     _tmp: tempfile::TempDir,
     home: PathBuf,
-    kernel: Kernel<Capabilities<Stdlib>>,
+    pipeline: Pipeline<Capabilities<Stdlib>>,
     tm: Arc<TimeMachine>,
 }
 
@@ -187,13 +187,13 @@ fn env(net: NetPolicy) -> Env {
         net,
         ..Settings::default()
     };
-    let kernel = Kernel::new(airun::stdlib::capabilities(), workspace, settings)
+    let pipeline = Pipeline::new(airun::stdlib::capabilities(), workspace, settings)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm.clone()));
     Env {
         _tmp: tmp,
         home,
-        kernel,
+        pipeline,
         tm,
     }
 }
@@ -207,7 +207,7 @@ fn private_ok() -> NetPolicy {
 
 impl Env {
     fn call(&self, id: &str, args: Value) -> Result<Value, CapError> {
-        self.kernel
+        self.pipeline
             .execute(id, args, &FlagConfirmer, CallOptions::default())
     }
 
@@ -331,7 +331,7 @@ fn post_and_put_need_confirmation_and_are_irreversible() {
     let e = env(private_ok());
     for id in ["net.http.post", "net.http.put"] {
         let err = e
-            .kernel
+            .pipeline
             .execute(
                 id,
                 json!({"url": server.url("/"), "body": "x"}),
@@ -343,7 +343,7 @@ fn post_and_put_need_confirmation_and_are_irreversible() {
     }
     assert_eq!(server.accepted(), 0, "a declined call must not connect");
     let rec = Recorder::default();
-    e.kernel
+    e.pipeline
         .execute(
             "net.http.post",
             json!({"url": server.url("/"), "body": "x", "headers": {"Authorization": "Bearer PROMPT-SECRET"}}),
@@ -361,7 +361,7 @@ fn post_and_put_need_confirmation_and_are_irreversible() {
         asked[0].2
     );
     // GET reads only: no confirmation.
-    e.kernel
+    e.pipeline
         .execute(
             "net.http.get",
             json!({"url": server.url("/")}),

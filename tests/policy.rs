@@ -371,7 +371,7 @@ fn the_readme_documents_every_key_with_its_default() {
     let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let parsed = airun::policy::parse(block, std::path::Path::new("README.md")).unwrap();
-    let defaults = airun::kernel::Settings::default();
+    let defaults = airun::pipeline::Settings::default();
     use airun::policy::EffectivePolicy;
     assert_eq!(EffectivePolicy::of(&parsed), EffectivePolicy::of(&defaults));
     let shown: Value = serde_json::to_value(EffectivePolicy::of(&defaults)).unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
@@ -113,13 +113,13 @@ impl Swapper {
     }
 }
 
-/// A kernel over `<tmp>/ws` with the time machine as journal (before-images are taken),
+/// A pipeline over `<tmp>/ws` with the time machine as journal (before-images are taken),
 /// `<tmp>/outside/secret.txt` next to it.
 struct Env {
     _tmp: tempfile::TempDir,
     base: PathBuf,
     root: PathBuf,
-    kernel: Kernel<Capabilities<Stdlib>>,
+    pipeline: Pipeline<Capabilities<Stdlib>>,
 }
 
 fn env(settings: Settings) -> Env {
@@ -134,11 +134,11 @@ fn env_with(settings: Settings, journal: bool) -> Env {
     let root = base.join("ws");
     let home = base.join("home");
     let ws = Workspace::open(&root, true, Some(&home)).unwrap();
-    let mut kernel = Kernel::new(airun::stdlib::capabilities(), ws, settings);
+    let mut pipeline = Pipeline::new(airun::stdlib::capabilities(), ws, settings);
     if journal {
         let tm =
-            Arc::new(TimeMachine::open(&home, kernel.workspace(), Retention::default()).unwrap());
-        kernel = kernel
+            Arc::new(TimeMachine::open(&home, pipeline.workspace(), Retention::default()).unwrap());
+        pipeline = pipeline
             .with_journal(Box::new(tm.clone()))
             .with_audit(Box::new(tm));
     }
@@ -152,13 +152,13 @@ fn env_with(settings: Settings, journal: bool) -> Env {
         _tmp: tmp,
         base,
         root,
-        kernel,
+        pipeline,
     }
 }
 
 impl Env {
     fn call(&self, id: &str, args: Value) -> Result<Value, airun::CapError> {
-        self.kernel
+        self.pipeline
             .execute(id, args, &FlagConfirmer, CallOptions::default())
     }
 }

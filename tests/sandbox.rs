@@ -7,7 +7,7 @@
 
 mod common;
 
-use airun::kernel::{ApprovedBy, ConfirmRequest, Confirmer, NoConfirmer, Settings};
+use airun::pipeline::{ApprovedBy, ConfirmRequest, Confirmer, NoConfirmer, Settings};
 use airun::{CapError, ErrorKind, SideEffect};
 use common::{Fixture, SECRET, within};
 use serde_json::{Value, json};
@@ -999,9 +999,9 @@ fn read_only_mode_refuses_and_hides_mutating_capabilities() {
     f.ok("io.fs.list_dir", json!({}));
     f.ok("io.fs.exists", json!({"path": "a.txt"}));
 
-    let visible: Vec<&str> = f.kernel.capabilities().iter().map(|c| c.id).collect();
+    let visible: Vec<&str> = f.pipeline.capabilities().iter().map(|c| c.id).collect();
     assert!(!visible.is_empty());
-    for c in f.kernel.capabilities() {
+    for c in f.pipeline.capabilities() {
         assert!(
             !c.is_mutating(),
             "{} changes state but is visible in read-only mode",
@@ -1017,7 +1017,7 @@ fn read_only_mode_refuses_and_hides_mutating_capabilities() {
             "{id} should stay visible: {visible:?}"
         );
     }
-    let hidden = f.kernel.all_capabilities().len() - visible.len();
+    let hidden = f.pipeline.all_capabilities().len() - visible.len();
     assert!(hidden >= MUTATING_FS.len());
 }
 
@@ -1025,8 +1025,8 @@ fn read_only_mode_refuses_and_hides_mutating_capabilities() {
 fn without_read_only_every_capability_is_visible() {
     let f = Fixture::new();
     assert_eq!(
-        f.kernel.capabilities().len(),
-        f.kernel.all_capabilities().len()
+        f.pipeline.capabilities().len(),
+        f.pipeline.all_capabilities().len()
     );
 }
 

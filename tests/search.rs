@@ -4,7 +4,7 @@
 mod common;
 
 use airun::ErrorKind;
-use airun::kernel::Settings;
+use airun::pipeline::Settings;
 use common::{Fixture, within};
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@
 mod common;
 
 use airun::ErrorKind;
-use airun::kernel::{CallOptions, FlagConfirmer, HardLinks, Kernel, Settings, UndoRequest};
+use airun::pipeline::{CallOptions, FlagConfirmer, HardLinks, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
@@ -214,13 +214,13 @@ fn doctor_shows_the_hard_link_policy() {
     );
 }
 
-/// A kernel over `<tmp>/ws` with the time machine.
-fn tm_kernel(tmp: &std::path::Path) -> Kernel<Capabilities<Stdlib>> {
+/// A pipeline over `<tmp>/ws` with the time machine.
+fn tm_pipeline(tmp: &std::path::Path) -> Pipeline<Capabilities<Stdlib>> {
     let root = tmp.join("ws");
     let home = tmp.join("home");
     let ws = Workspace::open(&root, true, Some(&home)).unwrap();
     let tm = Arc::new(TimeMachine::open(&home, &ws, Retention::default()).unwrap());
-    Kernel::new(airun::stdlib::capabilities(), ws, Settings::default())
+    Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default())
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm))
 }
@@ -231,7 +231,7 @@ fn tm_kernel(tmp: &std::path::Path) -> Kernel<Capabilities<Stdlib>> {
 #[test]
 fn a_failed_undo_roll_back_does_not_wedge_later_writes() {
     let tmp = tempfile::tempdir().unwrap();
-    let k = tm_kernel(tmp.path());
+    let k = tm_pipeline(tmp.path());
     let root = k.workspace().root().to_path_buf();
     let call = |id: &str, args: Value| k.execute(id, args, &FlagConfirmer, CallOptions::default());
     call(
@@ -351,7 +351,7 @@ fn a_runaway_template_stops_when_its_call_is_cancelled() {
             cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         let started = Instant::now();
-        let r = f.kernel.execute(
+        let r = f.pipeline.execute(
             "text.template.render",
             json!({ "template": template }),
             &FlagConfirmer,

@@ -1,15 +1,15 @@
-//! `data.json.parse` and `data.json.stringify`, driven through the kernel.
+//! `data.json.parse` and `data.json.stringify`, driven through the pipeline.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::{CapError, ErrorKind};
 use serde_json::{Value, json};
 
-/// Runs one call through a fresh kernel on an empty temporary workspace.
+/// Runs one call through a fresh pipeline on an empty temporary workspace.
 fn call(name: &str, args: Value) -> Result<Value, CapError> {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path(), false, None).unwrap();
-    let k = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let k = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     k.execute(name, args, &FlagConfirmer, CallOptions::default())
 }
 

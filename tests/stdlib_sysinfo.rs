@@ -1,7 +1,7 @@
 //! `sys.info.get_os`, `sys.info.get_env_var` and `sys.info.get_time`, driven through the
-//! kernel.
+//! pipeline.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::{CapError, ErrorKind};
 use serde_json::{Value, json};
@@ -15,11 +15,11 @@ fn env_lock() -> MutexGuard<'static, ()> {
     ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs one call through a fresh kernel with `settings`, on an empty temporary workspace.
+/// Runs one call through a fresh pipeline with `settings`, on an empty temporary workspace.
 fn call_with(settings: Settings, name: &str, args: Value) -> Result<Value, CapError> {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path(), false, None).unwrap();
-    let k = Kernel::new(airun::stdlib::capabilities(), ws, settings);
+    let k = Pipeline::new(airun::stdlib::capabilities(), ws, settings);
     k.execute(name, args, &FlagConfirmer, CallOptions::default())
 }
 

@@ -1,16 +1,16 @@
-//! `text.regex.match` and `text.template.render`, driven through the kernel.
+//! `text.regex.match` and `text.template.render`, driven through the pipeline.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::{CapError, ErrorKind};
 use serde_json::{Value, json};
 use std::sync::atomic::AtomicBool;
 
-/// Runs one call through a fresh kernel on an empty temporary workspace.
+/// Runs one call through a fresh pipeline on an empty temporary workspace.
 fn call_with(name: &str, args: Value, options: CallOptions<'_>) -> Result<Value, CapError> {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path(), false, None).unwrap();
-    let k = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let k = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     k.execute(name, args, &FlagConfirmer, options)
 }
 

@@ -1,7 +1,7 @@
 //! Undo and redo are exact for every mutating capability; the drift guard; the audit
 //! chain catches tampering; the blob store deduplicates; retention.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings, UndoRequest};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
@@ -17,7 +17,7 @@ struct Env {
     _tmp: tempfile::TempDir,
     ws: PathBuf,
     home: PathBuf,
-    k: Kernel<Capabilities<Stdlib>>,
+    k: Pipeline<Capabilities<Stdlib>>,
     tm: Arc<TimeMachine>,
 }
 
@@ -29,7 +29,7 @@ fn env_with(retention: Retention) -> Env {
     seed(&ws);
     let workspace = Workspace::open(&ws, false, Some(&home)).unwrap();
     let tm = Arc::new(TimeMachine::open(&home, &workspace, retention).unwrap());
-    let k = Kernel::new(
+    let k = Pipeline::new(
         airun::stdlib::capabilities(),
         workspace,
         Settings::default(),
@@ -82,7 +82,7 @@ impl Env {
             .execute(id, args, &FlagConfirmer, CallOptions::default())
     }
 
-    fn undo(&self, steps: usize) -> Result<Vec<airun::kernel::OpInfo>, airun::CapError> {
+    fn undo(&self, steps: usize) -> Result<Vec<airun::pipeline::OpInfo>, airun::CapError> {
         self.k.journal().undo(
             self.k.workspace(),
             UndoRequest {
@@ -93,7 +93,7 @@ impl Env {
         )
     }
 
-    fn redo(&self, steps: usize) -> Vec<airun::kernel::OpInfo> {
+    fn redo(&self, steps: usize) -> Vec<airun::pipeline::OpInfo> {
         self.k.journal().redo(self.k.workspace(), steps).unwrap()
     }
 }
@@ -297,7 +297,7 @@ fn history_lists_ops_with_summaries_and_states_and_survives_reopening() {
     // A second time machine on the same state (another process, a restart) sees it.
     let ws2 = Workspace::open(&e.ws, false, Some(&e.home)).unwrap();
     let tm2 = TimeMachine::open(&e.home, &ws2, Retention::default()).unwrap();
-    use airun::kernel::Journal;
+    use airun::pipeline::Journal;
     assert_eq!(tm2.history(10).unwrap(), h);
 }
 
@@ -368,7 +368,7 @@ fn sys_undo_is_refused_in_read_only_mode() {
         read_only: true,
         ..Settings::default()
     };
-    let k = Kernel::new(airun::stdlib::capabilities(), ws, settings);
+    let k = Pipeline::new(airun::stdlib::capabilities(), ws, settings);
     let err = k
         .execute(
             "sys.undo",
@@ -519,7 +519,7 @@ fn state_lives_outside_the_workspace_and_is_refused_when_inside() {
     std::fs::create_dir_all(home.join("state")).unwrap();
     std::fs::write(home.join("policy.toml"), "read_only = false\n").unwrap();
     let ws = Workspace::open(tmp.path(), false, Some(&home)).unwrap();
-    let k = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let k = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     let call = |id: &str, args: Value| k.execute(id, args, &FlagConfirmer, CallOptions::default());
     for (id, args) in [
         ("io.fs.read_file", json!({"path": ".ai-first/policy.toml"})),

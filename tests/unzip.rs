@@ -4,7 +4,7 @@
 mod common;
 
 use airun::ErrorKind;
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings, UndoRequest};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::timemachine::{Retention, TimeMachine};
 use common::Fixture;
@@ -353,7 +353,7 @@ fn other_refusals() {
 struct TmEnv {
     _tmp: tempfile::TempDir,
     ws: std::path::PathBuf,
-    k: Kernel<airun::stdlib::Capabilities<airun::stdlib::Stdlib>>,
+    k: Pipeline<airun::stdlib::Capabilities<airun::stdlib::Stdlib>>,
 }
 
 fn tm_env() -> TmEnv {
@@ -364,7 +364,7 @@ fn tm_env() -> TmEnv {
     let workspace = Workspace::open(&ws, false, Some(&home)).expect("workspace");
     let tm =
         Arc::new(TimeMachine::open(&home, &workspace, Retention::default()).expect("time machine"));
-    let k = Kernel::new(
+    let k = Pipeline::new(
         airun::stdlib::capabilities(),
         workspace,
         Settings::default(),

@@ -1,7 +1,7 @@
 //! Constraints declared on nested inputs (array items, object properties) are enforced,
 //! and the error names the nested field.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use serde_json::json;
 
@@ -10,7 +10,7 @@ fn a_nested_constraint_is_checked_and_named() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = Workspace::open(&tmp.path().join("ws"), true, None).unwrap();
     std::fs::write(tmp.path().join("ws/a.txt"), "hello\n").unwrap();
-    let k = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let k = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     let err = k
         .execute(
             "io.fs.edit_file",

@@ -2,7 +2,7 @@
 //! point out are not archived, an output inside a source is refused, progress, and undo
 //! through the time machine.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings, UndoRequest};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
@@ -18,7 +18,7 @@ const SECRET: &str = "TOP SECRET outside the workspace";
 struct Env {
     _tmp: tempfile::TempDir,
     ws: PathBuf,
-    kernel: Kernel<Capabilities<Stdlib>>,
+    pipeline: Pipeline<Capabilities<Stdlib>>,
 }
 
 /// A workspace with files, modes, an empty folder and links (one inside, two pointing out),
@@ -45,7 +45,7 @@ fn env() -> Env {
     symlink(base.join("outside/secret.txt"), ws.join("src/b/link-abs")).unwrap();
     let workspace = Workspace::open(&ws, false, Some(&home)).unwrap();
     let tm = Arc::new(TimeMachine::open(&home, &workspace, Retention::default()).unwrap());
-    let kernel = Kernel::new(
+    let pipeline = Pipeline::new(
         airun::stdlib::capabilities(),
         workspace,
         Settings::default(),
@@ -55,13 +55,13 @@ fn env() -> Env {
     Env {
         _tmp: tmp,
         ws,
-        kernel,
+        pipeline,
     }
 }
 
 impl Env {
     fn call(&self, args: Value) -> Result<Value, CapError> {
-        self.kernel.execute(
+        self.pipeline.execute(
             "sys.archive.zip",
             args,
             &FlagConfirmer,
@@ -85,10 +85,10 @@ impl Env {
 
     fn undo(&self) {
         let undone = self
-            .kernel
+            .pipeline
             .journal()
             .undo(
-                self.kernel.workspace(),
+                self.pipeline.workspace(),
                 UndoRequest {
                     steps: 1,
                     to: None,
@@ -301,7 +301,7 @@ fn large_trees_report_progress() {
     let seen: Mutex<Vec<(u64, Option<u64>)>> = Mutex::new(Vec::new());
     let report = |done: u64, total: Option<u64>, _: &str| seen.lock().unwrap().push((done, total));
     let out = e
-        .kernel
+        .pipeline
         .execute(
             "sys.archive.zip",
             json!({"sources": ["src"], "output": "many.zip"}),

@@ -285,7 +285,7 @@ pub struct Contracts {
 pub enum UndoStrategy {
     /// Nothing to undo (read-only capabilities).
     None,
-    /// The kernel snapshots `undo_targets` before the call and can restore them.
+    /// The pipeline snapshots `undo_targets` before the call and can restore them.
     RestoreFromBackup,
     /// The effect cannot be taken back (e.g. a network write); the prompt says so.
     Irreversible,
@@ -312,7 +312,7 @@ impl UndoStrategy {
 pub struct Behavior {
     /// How the call is undone.
     pub undo_strategy: Spanned<UndoStrategy>,
-    /// Path inputs whose before-image the kernel saves.
+    /// Path inputs whose before-image the pipeline saves.
     #[serde(default)]
     pub undo_targets: Vec<Spanned<String>>,
 }

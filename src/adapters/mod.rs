@@ -1,11 +1,11 @@
-//! Adapters: the ways AI models reach the kernel.
+//! Adapters: the ways AI models reach the pipeline.
 //!
-//! - [`mcp`]: a Model Context Protocol server (stdio and Streamable HTTP) over the kernel's
+//! - [`mcp`]: a Model Context Protocol server (stdio and Streamable HTTP) over the pipeline's
 //!   catalog, with elicitation for confirmation, progress and cancellation.
 //! - [`openai`]: OpenAI function calling (Chat Completions and Responses): strict tool
 //!   lists, and a call path that turns the model's tool calls into tool messages.
 //!
-//! Every call goes through [`Kernel::execute`](crate::kernel::Kernel::execute): the same
+//! Every call goes through [`Pipeline::execute`](crate::pipeline::Pipeline::execute): the same
 //! validation, permission, sandbox, confirmation, undo journal and audit as the CLI.
 
 pub mod mcp;

@@ -1,6 +1,6 @@
 //! `airun doctor`: what airun will use, and whether the sandbox mechanism is in force.
 
-use super::{Global, home, kernel_to_inspect};
+use super::{Global, home, pipeline_to_inspect};
 use crate::catalog::CapabilitySet;
 use crate::error::CapError;
 use serde_json::json;
@@ -36,7 +36,7 @@ pub fn run<S: CapabilitySet>(
     json_out: bool,
 ) -> Result<ExitCode, CapError> {
     // Opens even when airun's home is inside the workspace, to say so.
-    let k = kernel_to_inspect(set, global)?;
+    let k = pipeline_to_inspect(set, global)?;
     let home_inside = k
         .workspace()
         .protected()
@@ -59,10 +59,10 @@ pub fn run<S: CapabilitySet>(
     };
     let hardlinks = k.settings().hardlinks;
     let hardlinks_shown = match hardlinks {
-        crate::kernel::HardLinks::RefuseWrites => {
+        crate::settings::HardLinks::RefuseWrites => {
             "refuse_writes: files with other hard links are never written; reading them is allowed (they may be outside files)"
         }
-        crate::kernel::HardLinks::RefuseAll => {
+        crate::settings::HardLinks::RefuseAll => {
             "refuse_all: files with other hard links are neither written nor read"
         }
     };
@@ -112,7 +112,7 @@ pub fn run<S: CapabilitySet>(
 
 /// How programs run by `sys.exec.run` are confined here, in one line.
 fn exec_sandbox(
-    exec: &crate::kernel::ExecPolicy,
+    exec: &crate::settings::ExecPolicy,
     landlock: Option<i32>,
     tcp_confined: bool,
 ) -> String {
@@ -135,10 +135,10 @@ fn exec_sandbox(
                 None => "no Landlock inside (not available on this kernel)".to_string(),
             }
         ),
-        (Err(why), crate::kernel::ExecFallback::Refuse) => format!(
+        (Err(why), crate::settings::ExecFallback::Refuse) => format!(
             "bubblewrap cannot run ({why}): sys.exec.run refuses every program (exec.fallback = \"refuse\")"
         ),
-        (Err(why), crate::kernel::ExecFallback::LandlockOnly) => {
+        (Err(why), crate::settings::ExecFallback::LandlockOnly) => {
             let landlock = match landlock {
                 Some(abi) => format!(
                     "Landlock ABI {abi} enforced: programs can write only in the workspace and a private temp folder; TCP {}",

@@ -1,10 +1,10 @@
 //! `airun undo`, `redo`, `history`, `audit` and `gc`.
 
 use super::term::{self, Grid, GridCell};
-use super::{AuditAction, Global, kernel_and_state};
+use super::{AuditAction, Global, pipeline_and_state};
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{OpInfo, UndoRequest};
+use crate::pipeline::{OpInfo, UndoRequest};
 use std::process::ExitCode;
 
 fn ops_table(ops: &[OpInfo]) -> String {
@@ -62,7 +62,7 @@ pub fn undo<S: CapabilitySet>(
     force: bool,
     json: bool,
 ) -> Result<ExitCode, CapError> {
-    let (k, tm) = kernel_and_state(set, global)?;
+    let (k, tm) = pipeline_and_state(set, global)?;
     if let Some(op) = to {
         let known = k.journal().history(HISTORY_ALL)?.iter().any(|o| o.op == op);
         if !known {
@@ -129,7 +129,7 @@ pub fn redo<S: CapabilitySet>(
     steps: usize,
     json: bool,
 ) -> Result<ExitCode, CapError> {
-    let (k, tm) = kernel_and_state(set, global)?;
+    let (k, tm) = pipeline_and_state(set, global)?;
     let started = std::time::Instant::now();
     let res = k.journal().redo(k.workspace(), steps);
     audit_journal_command(
@@ -154,7 +154,7 @@ pub fn history<S: CapabilitySet>(
     limit: usize,
     json: bool,
 ) -> Result<ExitCode, CapError> {
-    let (k, _) = kernel_and_state(set, global)?;
+    let (k, _) = pipeline_and_state(set, global)?;
     let ops = k.journal().history(limit)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&ops).unwrap_or_default());
@@ -172,7 +172,7 @@ pub fn audit<S: CapabilitySet>(
     limit: usize,
     json: bool,
 ) -> Result<ExitCode, CapError> {
-    let (_, tm) = kernel_and_state(set, global)?;
+    let (_, tm) = pipeline_and_state(set, global)?;
     match action {
         Some(AuditAction::Verify) => match tm.audit_verify()? {
             Ok(n) => {
@@ -235,7 +235,7 @@ pub fn audit<S: CapabilitySet>(
 
 /// `airun gc`.
 pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitCode, CapError> {
-    let (_, tm) = kernel_and_state(set, global)?;
+    let (_, tm) = pipeline_and_state(set, global)?;
     let spinner = term::spinner("expiring old undo points and unused blobs");
     let report = tm.gc();
     spinner.finish_and_clear();

@@ -17,9 +17,9 @@ pub use args::{AuditAction, Cli, Command, Global, PolicyAction, StateAction};
 
 use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::Settings;
-use crate::kernel::{CallOptions, Kernel, TerminalConfirmer};
+use crate::pipeline::{CallOptions, Pipeline, TerminalConfirmer};
 use crate::sandbox::Workspace;
+use crate::settings::Settings;
 use crate::timemachine::{Deferred, TimeMachine};
 use clap::Parser;
 use serde_json::json;
@@ -56,40 +56,46 @@ fn print_error(e: &CapError) {
     term::print_error(&e.message, e.hint.as_deref());
 }
 
-/// Builds the kernel the global options describe, with its undo journal and audit log.
-pub fn kernel<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
-    kernel_and_state(set, global).map(|(k, _)| k)
+/// Builds the pipeline the global options describe, with its undo journal and audit log.
+pub fn pipeline<S: CapabilitySet>(set: S, global: &Global) -> Result<Pipeline<S>, CapError> {
+    pipeline_and_state(set, global).map(|(k, _)| k)
 }
 
-/// Builds the kernel and hands back its time machine too (for history and audit commands).
-pub fn kernel_and_state<S: CapabilitySet>(
+/// Builds the pipeline and hands back its time machine too (for history and audit commands).
+pub fn pipeline_and_state<S: CapabilitySet>(
     set: S,
     global: &Global,
-) -> Result<(Kernel<S>, Arc<TimeMachine>), CapError> {
+) -> Result<(Pipeline<S>, Arc<TimeMachine>), CapError> {
     let (workspace, settings, home) = open_workspace(global)?;
     let tm = Arc::new(TimeMachine::open(&home, &workspace, settings.retention)?);
-    let kernel = Kernel::new(set, workspace, settings)
+    let pipeline = Pipeline::new(set, workspace, settings)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm.clone()));
-    Ok((kernel, tm))
+    Ok((pipeline, tm))
 }
 
-/// Builds the kernel with its time machine opened later (see [`Deferred`]): for servers,
+/// Builds the pipeline with its time machine opened later (see [`Deferred`]): for servers,
 /// which answer their client at once; every call still waits for the opening (and its
 /// crash recovery) to finish.
-pub fn kernel_deferred<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+pub fn pipeline_deferred<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+) -> Result<Pipeline<S>, CapError> {
     let (workspace, settings, home) = open_workspace(global)?;
     let tm = Arc::new(Deferred::new(home, &workspace, settings.retention)?);
-    Ok(Kernel::new(set, workspace, settings)
+    Ok(Pipeline::new(set, workspace, settings)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm)))
 }
 
-/// A kernel without a time machine, which also opens when `$AIRUN_HOME` is inside the
+/// A pipeline without a time machine, which also opens when `$AIRUN_HOME` is inside the
 /// workspace: for `airun doctor`, which reports that instead of refusing to start.
-pub fn kernel_to_inspect<S: CapabilitySet>(set: S, global: &Global) -> Result<Kernel<S>, CapError> {
+pub fn pipeline_to_inspect<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+) -> Result<Pipeline<S>, CapError> {
     let (workspace, settings, _) = open_workspace_unchecked(global)?;
-    Ok(Kernel::new(set, workspace, settings))
+    Ok(Pipeline::new(set, workspace, settings))
 }
 
 /// The workspace and settings the global options describe, and airun's home folder
@@ -249,7 +255,7 @@ fn execute<S: CapabilitySet>(
 ) -> Result<ExitCode, CapError> {
     let started = Instant::now();
     let mut cap = id.to_string();
-    let outcome = kernel(set, global).and_then(|k| {
+    let outcome = pipeline(set, global).and_then(|k| {
         if let Some(c) = k.find(id) {
             cap = c.id.to_string();
         }

@@ -4,7 +4,7 @@ use crate::adapters::openai::{self, Api};
 use crate::catalog::CapabilitySet;
 use crate::cli::Global;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{Confirmer, FlagConfirmer, NoConfirmer};
+use crate::pipeline::{Confirmer, FlagConfirmer, NoConfirmer};
 use clap::{Args, Subcommand};
 use std::io::Read;
 use std::process::ExitCode;
@@ -49,9 +49,9 @@ pub fn run<S: CapabilitySet>(
     global: &Global,
     args: &OpenaiArgs,
 ) -> Result<ExitCode, CapError> {
-    let kernel = super::kernel(set, global)?;
+    let pipeline = super::pipeline(set, global)?;
     let out = match &args.command {
-        OpenaiCommand::Tools { api } => openai::tools(&kernel.capabilities(), *api),
+        OpenaiCommand::Tools { api } => openai::tools(&pipeline.capabilities(), *api),
         OpenaiCommand::Call { api, yes } => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).map_err(|e| {
@@ -59,7 +59,7 @@ pub fn run<S: CapabilitySet>(
             })?;
             let calls = openai::parse_tool_calls_text(&text)?;
             let confirmer: &dyn Confirmer = if *yes { &FlagConfirmer } else { &NoConfirmer };
-            serde_json::Value::Array(openai::run_tool_calls(&kernel, &calls, *api, confirmer))
+            serde_json::Value::Array(openai::run_tool_calls(&pipeline, &calls, *api, confirmer))
         }
     };
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

@@ -116,9 +116,9 @@ pub fn run<S: CapabilitySet>(
         })?;
     }
     init_logging(args.log_level);
-    let kernel = super::kernel_deferred(set, global)?;
-    tracing::info!(workspace = %kernel.workspace().root().display(), tools = kernel.capabilities().len(), "airun MCP server");
-    let server = McpServer::new(kernel, ServerOptions { yes: args.yes });
+    let pipeline = super::pipeline_deferred(set, global)?;
+    tracing::info!(workspace = %pipeline.workspace().root().display(), tools = pipeline.capabilities().len(), "airun MCP server");
+    let server = McpServer::new(pipeline, ServerOptions { yes: args.yes });
     let kept = server.clone();
     // One client on stdio needs no worker threads (calls still run on the blocking pool);
     // HTTP serves many clients at once.
@@ -155,8 +155,8 @@ pub fn run<S: CapabilitySet>(
     });
     // A pending read on stdin cannot be cancelled; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    // Calls still running hold the kernel; the records of those that ended are written.
-    kept.kernel().flush_audit();
+    // Calls still running hold the pipeline; the records of those that ended are written.
+    kept.pipeline().flush_audit();
     result
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| CapError::execution(format!("serve failed: {e}")))

@@ -286,7 +286,7 @@ pub fn progress_bar() -> indicatif::ProgressBar {
     bar
 }
 
-/// Moves `bar` to `done` of `total` with `message` (the kernel's progress report).
+/// Moves `bar` to `done` of `total` with `message` (the pipeline's progress report).
 pub fn report_progress(bar: &indicatif::ProgressBar, done: u64, total: Option<u64>, message: &str) {
     match total {
         Some(total) => {

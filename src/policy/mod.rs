@@ -1,5 +1,5 @@
 //! The operator's policy: a TOML file (default `$AIRUN_HOME/policy.toml`) read once at
-//! startup into the kernel's [`Settings`].
+//! startup into the pipeline's [`Settings`].
 //!
 //! The file lives outside the workspace (the sandbox refuses every access under
 //! `$AIRUN_HOME`, and a policy file inside the workspace is refused at startup), so no
@@ -9,8 +9,7 @@
 
 use crate::catalog::SideEffect;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{ExecFallback, ExecPolicy, NetPolicy, Settings};
-use crate::timemachine::Retention;
+use crate::settings::{ExecFallback, ExecPolicy, NetPolicy, Retention, Settings};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -253,7 +252,7 @@ impl Source {
 /// A loaded policy: the settings and where they came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The settings the kernel enforces.
+    /// The settings the pipeline enforces.
     pub settings: Settings,
     /// The file read, or the default path that was missing.
     pub source: Source,
@@ -650,7 +649,7 @@ fn apply(file: PolicyFile) -> Result<Settings, At> {
     if let Some(fs) = file.fs
         && let Some(h) = fs.hardlinks
     {
-        s.hardlinks = crate::kernel::HardLinks::parse(h.get_ref()).ok_or_else(|| {
+        s.hardlinks = crate::settings::HardLinks::parse(h.get_ref()).ok_or_else(|| {
             at(
                 &h,
                 "fs.hardlinks",

@@ -14,8 +14,8 @@
 use super::{Ctx, Yes};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{ExecFallback, ExecPolicy};
 use crate::sandbox::Workspace;
+use crate::settings::{ExecFallback, ExecPolicy};
 use crate::types::WsPath;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -372,7 +372,7 @@ fn kill_group(pid: i32) {
     }
 }
 
-/// Refuses a program run the operator's policy does not allow, before the kernel asks for
+/// Refuses a program run the operator's policy does not allow, before the pipeline asks for
 /// confirmation or takes before-images: a `command` off the allowlist, or any run while
 /// airun's state folder lies inside the workspace (a program could change it).
 pub fn precheck(

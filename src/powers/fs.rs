@@ -353,11 +353,11 @@ fn refuse_hard_links(meta: &Metadata, r: &Resolved) -> Result<(), CapError> {
 /// Refuses reading a file with other hard links when the operator's `fs.hardlinks` is
 /// `refuse_all` (such a file may be the same file as one outside the workspace).
 pub(crate) fn refuse_read_hard_links(
-    policy: crate::kernel::HardLinks,
+    policy: crate::settings::HardLinks,
     meta: &Metadata,
     shown: &Path,
 ) -> Result<(), CapError> {
-    if policy == crate::kernel::HardLinks::RefuseAll && meta.is_file() && meta.nlink() > 1 {
+    if policy == crate::settings::HardLinks::RefuseAll && meta.is_file() && meta.nlink() > 1 {
         return Err(CapError::new(
             ErrorKind::DeniedSandbox,
             format!(
@@ -587,7 +587,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
                 // changed (a check of the handle's link count cannot close that race:
                 // the link can be removed and made again between any two checks).
                 let tmp = append_temp(dir, &r, data)?;
-                crate::timemachine::crash_point!("fs_before_rename");
+                crate::failpoint::crash_point!("fs_before_rename");
                 if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
                     let _ = dir.remove_file(&tmp);
                     return Err(io_err(e, r.rel(), "writing"));
@@ -599,7 +599,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
                     .map(|m| m.mode() & 0o7777)
                     .unwrap_or(0o644);
                 let tmp = write_temp(dir, &r, data, perm)?;
-                crate::timemachine::crash_point!("fs_before_rename");
+                crate::failpoint::crash_point!("fs_before_rename");
                 if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
                     let _ = dir.remove_file(&tmp);
                     return Err(io_err(e, r.rel(), "writing"));
@@ -903,7 +903,7 @@ impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
                 dir.remove_file(child.path.rel())
                     .map_err(|e| io_err(e, child.path.rel(), "deleting"))?;
                 *removed += 1;
-                crate::timemachine::crash_point!("fs_delete_midway");
+                crate::failpoint::crash_point!("fs_delete_midway");
                 if removed.is_multiple_of(256) {
                     self.progress(*removed, None, "deleting");
                 }

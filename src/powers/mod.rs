@@ -5,7 +5,7 @@
 //! read, write, delete, network read, network write, exec, system facts (and airun's
 //! history) and state mutation (undo). The methods of
 //! a power exist only on contexts that have it, so a handler calling an undeclared power
-//! does not compile. Only the kernel can make a context (it needs an [`Env`], which
+//! does not compile. Only the pipeline can make a context (it needs an [`Env`], which
 //! handlers never see).
 
 pub mod bwrap;
@@ -25,8 +25,8 @@ pub use net::{
 pub use sys::OsFacts;
 
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::Settings;
 use crate::sandbox::Workspace;
+use crate::settings::Settings;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -41,16 +41,16 @@ pub enum No {}
 /// Progress reports from a running call: done so far, total if known, and a short message.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, Option<u64>, &str) + Sync);
 
-/// What the kernel hands the dispatch for one call. Handlers never see it.
+/// What the pipeline hands the dispatch for one call. Handlers never see it.
 pub struct Env<'a> {
     pub(crate) workspace: &'a Workspace,
     pub(crate) settings: &'a Settings,
     pub(crate) deadline: Instant,
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) progress: Option<ProgressFn<'a>>,
-    pub(crate) journal: &'a dyn crate::kernel::Journal,
+    pub(crate) journal: &'a dyn crate::pipeline::Journal,
     /// Path inputs the sandbox stage resolved, reused by the handler's first lookups.
-    /// The kernel fills it only for calls that change nothing and need no confirmation,
+    /// The pipeline fills it only for calls that change nothing and need no confirmation,
     /// so no slow step (a person, a snapshot) sits between the check and the use.
     pub(crate) resolved: &'a [(crate::WsPath, crate::Access, crate::sandbox::Resolved)],
 }
@@ -67,7 +67,7 @@ pub struct Ctx<'a, R, W, D, NR, NW, X, S, M> {
 }
 
 impl<'a, R, W, D, NR, NW, X, S, M> Ctx<'a, R, W, D, NR, NW, X, S, M> {
-    /// Made by the generated dispatch from the kernel's [`Env`].
+    /// Made by the generated dispatch from the pipeline's [`Env`].
     #[doc(hidden)]
     pub fn grant(env: &'a Env<'a>) -> Self {
         Ctx {

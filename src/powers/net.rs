@@ -23,7 +23,7 @@
 
 use super::{Ctx, Yes};
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{NetPolicy, glob_matches};
+use crate::settings::{NetPolicy, glob_matches};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -579,7 +579,7 @@ fn parse_url(raw: &str) -> Result<Url, CapError> {
     })
 }
 
-/// One exchange: the request and what the kernel gives it (policy, cancel flag, deadline).
+/// One exchange: the request and what the pipeline gives it (policy, cancel flag, deadline).
 struct Exchange<'a> {
     policy: &'a NetPolicy,
     cancel: &'a AtomicBool,

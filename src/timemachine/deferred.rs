@@ -2,7 +2,7 @@
 //!
 //! A server should answer its client's first message at once; opening the state database
 //! and rolling back interrupted calls take a while and compete with that answer for the
-//! processor. [`Deferred`] is the kernel's journal and audit log before the state is
+//! processor. [`Deferred`] is the pipeline's journal and audit log before the state is
 //! open: the server starts the opening on a thread of its own once its first answer is
 //! out ([`Journal::open_in_background`]); every call first waits for it
 //! ([`Journal::ready`]), opening it itself if nothing has yet, so none runs before
@@ -10,7 +10,7 @@
 
 use super::{Retention, TimeMachine};
 use crate::error::CapError;
-use crate::kernel::{AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, UndoRequest};
+use crate::pipeline::{AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, UndoRequest};
 use crate::sandbox::Workspace;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -24,10 +24,11 @@ pub use deferred::Deferred;
 
 use crate::catalog::UndoStrategy;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{
+use crate::pipeline::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, OpId, OpInfo, UndoRequest,
 };
 use crate::sandbox::{Resolved, Workspace};
+pub use crate::settings::Retention;
 use batch::ReadBatch;
 use db::Phase;
 use image::Entry;
@@ -38,24 +39,6 @@ use std::sync::{Arc, Mutex};
 
 /// Size past which a server empties the write-ahead log after opening the database.
 pub const WAL_TRIM_BYTES: u64 = 1 << 20;
-
-/// How many undo points and bytes are kept; the oldest expire first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// Most operations kept undoable.
-    pub max_ops: usize,
-    /// Most bytes of file images kept.
-    pub max_bytes: u64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            max_ops: 1000,
-            max_bytes: 1 << 30,
-        }
-    }
-}
 
 /// How much work snapshots did since the time machine was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -124,20 +107,7 @@ fn now() -> String {
         .to_string()
 }
 
-/// Crashes the process at a named step when a test asks for it (the `fail` crate's
-/// failpoints; compiled to nothing outside test builds).
-macro_rules! crash_point {
-    ($name:literal) => {
-        fail::fail_point!($name, |_| {
-            let _ = rustix::process::kill_process(
-                rustix::process::getpid(),
-                rustix::process::Signal::KILL,
-            );
-            std::process::abort()
-        })
-    };
-}
-pub(crate) use crash_point;
+use crate::failpoint::crash_point;
 
 impl TimeMachine {
     /// The state folder of a workspace: `<home>/state/<folder name>-<hash of its path>`.

@@ -1,10 +1,10 @@
 //! Helpers shared by the integration tests: a workspace in a temporary folder (with room
-//! for "outside" files next to it), a kernel over the standard capabilities, and
+//! for "outside" files next to it), a pipeline over the standard capabilities, and
 //! snapshots of everything on disk to prove a refused call changed nothing.
 
 #![allow(dead_code)]
 
-use airun::kernel::{CallOptions, Confirmer, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, Confirmer, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::{CapError, ErrorKind};
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Content of the sentinel file kept outside the workspace.
 pub const SECRET: &str = "TOP SECRET: outside the workspace\n";
 
-/// A workspace `<tmp>/ws` with a kernel, and `<tmp>/outside/secret.txt` next to it.
+/// A workspace `<tmp>/ws` with a pipeline, and `<tmp>/outside/secret.txt` next to it.
 pub struct Fixture {
     /// The temporary parent folder (removed on drop).
     pub tmp: tempfile::TempDir,
@@ -24,8 +24,8 @@ pub struct Fixture {
     pub base: PathBuf,
     /// Canonical path of the workspace root.
     pub root: PathBuf,
-    /// The kernel, bound to the workspace.
-    pub kernel: Kernel<Capabilities<Stdlib>>,
+    /// The pipeline, bound to the workspace.
+    pub pipeline: Pipeline<Capabilities<Stdlib>>,
 }
 
 impl Fixture {
@@ -45,14 +45,14 @@ impl Fixture {
         }
         let ws = Workspace::open(&root, true, state_abs.as_deref()).expect("workspace opens");
         assert_eq!(ws.root(), root.as_path());
-        let kernel = Kernel::new(airun::stdlib::capabilities(), ws, settings);
+        let pipeline = Pipeline::new(airun::stdlib::capabilities(), ws, settings);
         std::fs::create_dir_all(base.join("outside")).expect("outside dir");
         std::fs::write(base.join("outside/secret.txt"), SECRET).expect("sentinel");
         Fixture {
             tmp,
             base,
             root,
-            kernel,
+            pipeline,
         }
     }
 
@@ -141,7 +141,7 @@ impl Fixture {
         args: Value,
         confirmer: &dyn Confirmer,
     ) -> Result<Value, CapError> {
-        self.kernel
+        self.pipeline
             .execute(id, args, confirmer, CallOptions::default())
     }
 

@@ -13,7 +13,7 @@
 use crate::adapters::mcp::error_result;
 use crate::catalog::Capability;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{ApprovedBy, ConfirmRequest, Confirmer, confirm::declined};
+use crate::pipeline::{ApprovedBy, ConfirmRequest, Confirmer, confirm::declined};
 use rmcp::model::{
     CallToolResult, ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema,
     InputRequest, InputRequests, InputRequiredResult, InputResponses, RequestStateCodec,

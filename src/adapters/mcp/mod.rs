@@ -1,10 +1,10 @@
-//! The MCP server: one hand-written [`ServerHandler`] over the kernel's catalog, served over
+//! The MCP server: one hand-written [`ServerHandler`] over the pipeline's catalog, served over
 //! stdio ([`McpServer::serve_stdio`]) or Streamable HTTP ([`http::serve`]).
 //!
 //! - `tools/list`: every capability the operator's settings allow, named by its tool name
 //!   (`io_fs_read_file`), with its title (and dotted id), description, input and output
 //!   schemas, annotations derived from the spec, and the dotted id in `_meta`.
-//! - `tools/call`: runs [`Kernel::execute`] on a blocking thread. Success is
+//! - `tools/call`: runs [`Pipeline::execute`] on a blocking thread. Success is
 //!   `structuredContent` (matching the output schema) plus the same JSON as text; a result
 //!   carrying a file's bytes (`media_type` and `data`) becomes image, audio or resource
 //!   content instead of that text (see [`media`]). Invalid
@@ -31,7 +31,7 @@ pub mod stdio;
 use crate::adapters::{error_json, error_text};
 use crate::catalog::{Capability, CapabilitySet};
 use crate::error::CapError;
-use crate::kernel::{CallOptions, ConfirmRequest, Kernel, redact};
+use crate::pipeline::{CallOptions, ConfirmRequest, Pipeline, redact};
 use confirm::{McpConfirmer, Seals};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -64,14 +64,14 @@ pub struct ServerOptions {
 }
 
 struct Inner<S: CapabilitySet> {
-    kernel: Kernel<S>,
+    pipeline: Pipeline<S>,
     tools: OnceLock<Vec<Tool>>,
     options: ServerOptions,
     seals: Seals,
 }
 
-/// The MCP server over a kernel. Cheap to clone (one per HTTP session); a clone starts
-/// a new session (it shares the kernel, not what the previous client said).
+/// The MCP server over a pipeline. Cheap to clone (one per HTTP session); a clone starts
+/// a new session (it shares the pipeline, not what the previous client said).
 pub struct McpServer<S: CapabilitySet> {
     inner: Arc<Inner<S>>,
     /// The client's roots, as far as this session knows them.
@@ -88,12 +88,12 @@ impl<S: CapabilitySet> Clone for McpServer<S> {
 }
 
 impl<S: CapabilitySet> McpServer<S> {
-    /// A server over `kernel`; the tool list is built from its allowed capabilities when
+    /// A server over `pipeline`; the tool list is built from its allowed capabilities when
     /// first asked for.
-    pub fn new(kernel: Kernel<S>, options: ServerOptions) -> Self {
+    pub fn new(pipeline: Pipeline<S>, options: ServerOptions) -> Self {
         McpServer {
             inner: Arc::new(Inner {
-                kernel,
+                pipeline,
                 tools: OnceLock::new(),
                 options,
                 seals: Seals::new(),
@@ -102,16 +102,16 @@ impl<S: CapabilitySet> McpServer<S> {
         }
     }
 
-    /// The kernel the server runs calls on.
-    pub fn kernel(&self) -> &Kernel<S> {
-        &self.inner.kernel
+    /// The pipeline the server runs calls on.
+    pub fn pipeline(&self) -> &Pipeline<S> {
+        &self.inner.pipeline
     }
 
     /// The tools `tools/list` returns.
     pub fn tools(&self) -> &[Tool] {
         self.inner.tools.get_or_init(|| {
             self.inner
-                .kernel
+                .pipeline
                 .capabilities()
                 .into_iter()
                 .map(tool_for)
@@ -129,7 +129,7 @@ impl<S: CapabilitySet> McpServer<S> {
             write,
         );
         let max_line =
-            usize::try_from(self.inner.kernel.settings().mcp_max_message).unwrap_or(usize::MAX);
+            usize::try_from(self.inner.pipeline.settings().mcp_max_message).unwrap_or(usize::MAX);
         let transport = stdio::Stdio::new(sender, read, max_line);
         let service = match self.serve(transport).await {
             Ok(service) => service,
@@ -163,8 +163,8 @@ impl<S: CapabilitySet> McpServer<S> {
     ) -> Result<CallToolResponse, McpError> {
         let inner = &self.inner;
         let name = request.name.to_string();
-        let Some(cap) = inner.kernel.find(&name) else {
-            let e = CapError::unknown_capability(&name, inner.kernel.all_capabilities());
+        let Some(cap) = inner.pipeline.find(&name) else {
+            let e = CapError::unknown_capability(&name, inner.pipeline.all_capabilities());
             return Err(McpError::invalid_params(
                 format!("unknown tool `{name}`"),
                 Some(json!({"hint": e.hint})),
@@ -194,7 +194,7 @@ impl<S: CapabilitySet> McpServer<S> {
             Ok(v) => media::call_result(
                 v,
                 protocol.as_ref().map(|p| p.as_str()),
-                inner.kernel.workspace().root(),
+                inner.pipeline.workspace().root(),
             ),
             Err(e) => error_result(&e),
         }
@@ -215,7 +215,7 @@ impl<S: CapabilitySet> McpServer<S> {
         if inner.options.yes {
             return Ok(McpConfirmer::Flag);
         }
-        let asks = cap.requires_confirmation && !inner.kernel.settings().auto_approves(cap);
+        let asks = cap.requires_confirmation && !inner.pipeline.settings().auto_approves(cap);
         let can_elicit = context
             .client_capabilities()
             .is_some_and(|c| c.elicitation.is_some());
@@ -247,7 +247,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 // Ask only for a call that would run: invalid arguments or a denial are
                 // reported (and audited) by the pipeline instead.
                 // A call that changes nothing (a dry run) is not confirmed either.
-                match inner.kernel.prepare(name, args.clone()) {
+                match inner.pipeline.prepare(name, args.clone()) {
                     Err(_) => return Ok(McpConfirmer::Refuse),
                     Ok(prepared) if !prepared.needs_confirmation() => {
                         return Ok(McpConfirmer::Refuse);
@@ -286,7 +286,7 @@ impl<S: CapabilitySet> McpServer<S> {
         let within = match context.peer.list_roots().await {
             Ok(list) => {
                 let uris: Vec<String> = list.roots.into_iter().map(|r| r.uri).collect();
-                roots::narrow(self.inner.kernel.workspace().root(), &uris)
+                roots::narrow(self.inner.pipeline.workspace().root(), &uris)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the client did not list its roots");
@@ -338,7 +338,7 @@ impl<S: CapabilitySet> McpServer<S> {
         let inner = self.inner.clone();
         let flag = cancel.clone();
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
-        // The answer comes through `reply_tx` as soon as the kernel has it; the blocking
+        // The answer comes through `reply_tx` as soon as the pipeline has it; the blocking
         // task may go on to write the audit record after it (see `execute_replying`).
         let task = tokio::task::spawn_blocking(move || {
             let report = progress_tx.map(|tx| {
@@ -354,7 +354,7 @@ impl<S: CapabilitySet> McpServer<S> {
                     .map(|f| f as &(dyn Fn(u64, Option<u64>, &str) + Sync)),
             };
             inner
-                .kernel
+                .pipeline
                 .execute_replying(&name, args, &confirmer, options, |r| {
                     let _ = reply_tx.send(r);
                 });
@@ -441,7 +441,7 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
     async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
         // The client has its answer: now open the undo journal and audit log, so the
         // first call does not wait for it.
-        self.inner.kernel.journal().open_in_background();
+        self.inner.pipeline.journal().open_in_background();
     }
 
     async fn list_tools(
@@ -449,7 +449,7 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        self.inner.kernel.journal().open_in_background();
+        self.inner.pipeline.journal().open_in_background();
         Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
     }
 
@@ -481,7 +481,7 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
         };
         let inner = self.inner.clone();
         let which = found.which;
-        let text = tokio::task::spawn_blocking(move || resources::read(&inner.kernel, which))
+        let text = tokio::task::spawn_blocking(move || resources::read(&inner.pipeline, which))
             .await
             .map_err(|e| McpError::internal_error(format!("the read stopped: {e}"), None))?
             .map_err(|e| McpError::internal_error(error_text(&e), Some(error_json(&e))))?;

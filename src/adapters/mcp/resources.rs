@@ -5,7 +5,7 @@
 
 use crate::catalog::CapabilitySet;
 use crate::error::CapError;
-use crate::kernel::Kernel;
+use crate::pipeline::Pipeline;
 use rmcp::model::Resource;
 
 /// How many operations or records a resource holds.
@@ -61,10 +61,10 @@ pub fn describe(e: &Entry) -> Resource {
 }
 
 /// Reads a resource as pretty JSON text (blocking: it reads the state database).
-pub fn read<S: CapabilitySet>(kernel: &Kernel<S>, which: Which) -> Result<String, CapError> {
+pub fn read<S: CapabilitySet>(pipeline: &Pipeline<S>, which: Which) -> Result<String, CapError> {
     let value = match which {
-        Which::History => serde_json::to_value(kernel.journal().history(TAIL)?),
-        Which::Audit => serde_json::to_value(kernel.audit().tail(TAIL)?),
+        Which::History => serde_json::to_value(pipeline.journal().history(TAIL)?),
+        Which::Audit => serde_json::to_value(pipeline.audit().tail(TAIL)?),
     }
     .map_err(|e| CapError::execution(format!("cannot encode the resource: {e}")))?;
     Ok(serde_json::to_string_pretty(&value).unwrap_or_default())

@@ -1,36 +1,36 @@
-//! OpenAI function calling over the kernel: strict-mode tool lists for the Chat
+//! OpenAI function calling over the pipeline: strict-mode tool lists for the Chat
 //! Completions and Responses APIs, and the call path that takes a model's tool calls and
 //! returns the tool messages (Chat) or `function_call_output` items (Responses).
 //!
 //! ```no_run
 //! use airun::adapters::openai::{self, Api};
-//! use airun::kernel::{Kernel, NoConfirmer, Settings};
+//! use airun::pipeline::{Pipeline, NoConfirmer, Settings};
 //! use airun::sandbox::Workspace;
 //!
 //! let ws = Workspace::open(std::path::Path::new("/tmp/ws"), true, None)?;
-//! let kernel = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+//! let pipeline = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
 //! // The `tools` parameter of the request.
-//! let tools = openai::tools(&kernel.capabilities(), Api::Chat);
+//! let tools = openai::tools(&pipeline.capabilities(), Api::Chat);
 //! // ... send the request; the model answers with an assistant message ...
 //! let reply = serde_json::json!({"role": "assistant", "tool_calls": [{
 //!     "id": "call_1", "type": "function",
 //!     "function": {"name": "io_fs_exists", "arguments": "{\"path\":\"notes.txt\"}"}}]});
 //! let calls = openai::parse_tool_calls(&reply)?;
 //! // The messages to append to the conversation.
-//! let messages = openai::run_tool_calls(&kernel, &calls, Api::Chat, &NoConfirmer);
+//! let messages = openai::run_tool_calls(&pipeline, &calls, Api::Chat, &NoConfirmer);
 //! # let _ = (tools, messages);
 //! # Ok::<(), airun::CapError>(())
 //! ```
 //!
 //! Confirmation: a capability that needs a person's yes runs only when the operator
 //! pre-approved it (the settings' auto-approve list, or a [`Confirmer`] such as
-//! [`FlagConfirmer`](crate::kernel::FlagConfirmer) for `--yes`); otherwise the call is
+//! [`FlagConfirmer`](crate::pipeline::FlagConfirmer) for `--yes`); otherwise the call is
 //! declined and the model is told so. Nothing in the model's arguments can approve a call.
 
 use crate::adapters::error_json;
 use crate::catalog::{Capability, CapabilitySet};
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::{CallOptions, Confirmer, Kernel};
+use crate::pipeline::{CallOptions, Confirmer, Pipeline};
 use serde_json::{Value, json};
 
 /// Which OpenAI API the tool list and the outputs are shaped for.
@@ -177,7 +177,7 @@ fn parse_item(item: &Value) -> Result<Option<ToolCall>, CapError> {
 }
 
 /// Drops `null` object members, recursively (strict mode sends `null` for an optional
-/// input the model leaves out; the kernel wants it missing). Array elements are kept.
+/// input the model leaves out; the pipeline wants it missing). Array elements are kept.
 fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(o) => {
@@ -189,7 +189,7 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
-/// Turns the model's arguments text into the kernel's arguments: parses the JSON, drops
+/// Turns the model's arguments text into the pipeline's arguments: parses the JSON, drops
 /// `null`s, and decodes the inputs the strict projection carries as JSON text
 /// ([`Capability::openai_json_inputs`]).
 pub fn decode_arguments(cap: Option<&Capability>, arguments: &str) -> Result<Value, CapError> {
@@ -222,15 +222,15 @@ pub fn decode_arguments(cap: Option<&Capability>, arguments: &str) -> Result<Val
     Ok(args)
 }
 
-/// Runs one tool call through the kernel's pipeline.
+/// Runs one tool call through the pipeline.
 pub fn run_tool_call<S: CapabilitySet>(
-    kernel: &Kernel<S>,
+    pipeline: &Pipeline<S>,
     call: &ToolCall,
     confirmer: &dyn Confirmer,
 ) -> Result<Value, CapError> {
-    let cap = kernel.find(&call.name);
+    let cap = pipeline.find(&call.name);
     let args = decode_arguments(cap, &call.arguments)?;
-    kernel.execute(&call.name, args, confirmer, CallOptions::default())
+    pipeline.execute(&call.name, args, confirmer, CallOptions::default())
 }
 
 /// The text a model reads back: the result JSON, or `{"error": {kind, message, field?,
@@ -256,7 +256,7 @@ pub fn output_item(api: Api, call_id: &str, content: String) -> Value {
 /// messages for Chat, `function_call_output` items for Responses). A failed call becomes
 /// an output carrying the error, so the model can correct itself.
 pub fn run_tool_calls<S: CapabilitySet>(
-    kernel: &Kernel<S>,
+    pipeline: &Pipeline<S>,
     calls: &[ToolCall],
     api: Api,
     confirmer: &dyn Confirmer,
@@ -264,7 +264,7 @@ pub fn run_tool_calls<S: CapabilitySet>(
     calls
         .iter()
         .map(|call| {
-            let result = run_tool_call(kernel, call, confirmer);
+            let result = run_tool_call(pipeline, call, confirmer);
             output_item(api, &call.call_id, output_content(&result))
         })
         .collect()

@@ -20,7 +20,7 @@
 use super::{Ctx, EntryKind, ReadHandle, Yes, io_err, open_regular, refuse_read_hard_links, ws};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
-use crate::kernel::HardLinks;
+use crate::settings::HardLinks;
 use crate::types::WsPath;
 use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;

@@ -1,6 +1,6 @@
 //! Hook points of the call pipeline where the undo journal and the audit log attach.
 //!
-//! The kernel calls [`Journal::begin`] after confirmation and before the handler (intent
+//! The pipeline calls [`Journal::begin`] after confirmation and before the handler (intent
 //! record and before-images of the spec's undo targets), [`JournalOp::finish`] after it
 //! (after-image and commit, or putting the before-images back on failure), and
 //! [`AuditSink::record`] exactly once per call, whatever its outcome. The defaults do
@@ -8,7 +8,7 @@
 
 use crate::catalog::Capability;
 use crate::error::CapError;
-use crate::kernel::confirm::ApprovedBy;
+use crate::pipeline::confirm::ApprovedBy;
 use crate::sandbox::{Resolved, Workspace};
 use serde::Serialize;
 
@@ -75,7 +75,7 @@ fn no_journal() -> CapError {
 /// The undo journal.
 pub trait Journal: Send + Sync {
     /// Waits until the journal can take calls (its state is open and interrupted calls
-    /// are rolled back); the kernel asks before every call.
+    /// are rolled back); the pipeline asks before every call.
     fn ready(&self) -> Result<(), CapError> {
         Ok(())
     }

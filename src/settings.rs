@@ -27,7 +27,7 @@ pub struct Settings {
     /// Limits for `net.http.*`.
     pub net: NetPolicy,
     /// Undo points kept.
-    pub retention: crate::timemachine::Retention,
+    pub retention: Retention,
     /// Longest message (one line) the MCP stdio server reads, in bytes.
     pub mcp_max_message: u64,
     /// What the file capabilities do with a file that has other hard links.
@@ -157,7 +157,7 @@ impl Default for Settings {
             env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
             exec: ExecPolicy::default(),
             net: NetPolicy::default(),
-            retention: crate::timemachine::Retention::default(),
+            retention: Retention::default(),
             mcp_max_message: 16 << 20,
             hardlinks: HardLinks::default(),
         }
@@ -243,6 +243,24 @@ pub fn glob_matches(glob: &str, name: &str) -> bool {
         }
     }
     true
+}
+
+/// How many undo points and bytes are kept; the oldest expire first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Most operations kept undoable.
+    pub max_ops: usize,
+    /// Most bytes of file images kept.
+    pub max_bytes: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_ops: 1000,
+            max_bytes: 1 << 30,
+        }
+    }
 }
 
 #[cfg(test)]

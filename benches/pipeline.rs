@@ -1,9 +1,9 @@
-//! Kernel overhead per call on `io.fs.exists`: the whole pipeline (parse, permission,
+//! Pipeline overhead per call on `io.fs.exists`: the whole pipeline (parse, permission,
 //! sandbox, dispatch, handler) against the bare `lstat` the handler needs, in the same run.
 //! And the cost of running a pure computation (`text.template.render`) in a forked child,
 //! against the same template rendered by minijinja in this process.
 
-use airun::kernel::{CallOptions, FlagConfirmer, Kernel, Settings};
+use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
     std::fs::create_dir_all(root.join("src/module")).expect("mkdir");
     std::fs::write(root.join("src/module/file.rs"), "fn main() {}\n").expect("write");
     let ws = Workspace::open(&root, false, None).expect("workspace");
-    let kernel = Kernel::new(airun::stdlib::capabilities(), ws, Settings::default());
+    let pipeline = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default());
     let args = serde_json::json!({"path": "src/module/file.rs"});
     let full = root.join("src/module/file.rs");
 
@@ -22,19 +22,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("baseline: lstat", |b| {
         b.iter(|| black_box(std::fs::symlink_metadata(black_box(&full)).is_ok()))
     });
-    g.bench_function("kernel: prepare (parse + permission + sandbox)", |b| {
+    g.bench_function("pipeline: prepare (parse + permission + sandbox)", |b| {
         b.iter(|| {
             black_box(
-                kernel
+                pipeline
                     .prepare("io.fs.exists", black_box(args.clone()))
                     .is_ok(),
             )
         })
     });
-    g.bench_function("kernel: execute (whole pipeline + handler)", |b| {
+    g.bench_function("pipeline: execute (whole pipeline + handler)", |b| {
         b.iter(|| {
             black_box(
-                kernel
+                pipeline
                     .execute(
                         "io.fs.exists",
                         black_box(args.clone()),
@@ -63,10 +63,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     let args = serde_json::json!({"template": template, "variables": vars});
-    g.bench_function("kernel: execute (in a forked child)", |b| {
+    g.bench_function("pipeline: execute (in a forked child)", |b| {
         b.iter(|| {
             black_box(
-                kernel
+                pipeline
                     .execute(
                         "text.template.render",
                         black_box(args.clone()),

@@ -4,17 +4,16 @@
 pub mod confirm;
 pub mod hooks;
 mod isolate;
-mod settings;
 
+pub use crate::settings::{
+    DEFAULT_ENV_ALLOW, ExecFallback, ExecPolicy, HardLinks, NetPolicy, Settings, glob_matches,
+};
 pub use confirm::{
     ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfirmer, TerminalConfirmer,
 };
 pub use hooks::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId,
     OpInfo, UndoRequest,
-};
-pub use settings::{
-    DEFAULT_ENV_ALLOW, ExecFallback, ExecPolicy, HardLinks, NetPolicy, Settings, glob_matches,
 };
 
 use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
@@ -59,8 +58,8 @@ impl<C: CallInfo> Prepared<C> {
     }
 }
 
-/// The kernel: a capability set bound to a workspace and the operator's settings.
-pub struct Kernel<S: CapabilitySet> {
+/// The pipeline: a capability set bound to a workspace and the operator's settings.
+pub struct Pipeline<S: CapabilitySet> {
     set: S,
     workspace: Workspace,
     settings: Settings,
@@ -68,10 +67,10 @@ pub struct Kernel<S: CapabilitySet> {
     audit: Box<dyn AuditSink>,
 }
 
-impl<S: CapabilitySet> Kernel<S> {
-    /// A kernel with no journal and no audit log.
+impl<S: CapabilitySet> Pipeline<S> {
+    /// A pipeline with no journal and no audit log.
     pub fn new(set: S, workspace: Workspace, settings: Settings) -> Self {
-        Kernel {
+        Pipeline {
             set,
             workspace,
             settings,
