@@ -383,7 +383,7 @@ impl Checker<'_> {
             if seen.contains(&e.value) {
                 self.err(
                     e,
-                    format!("side effect `{}` is listed twice", e.value.name()),
+                    format!("side effect `{}` is listed twice", e.value.as_str()),
                 );
             }
             seen.push(e.value);
@@ -454,7 +454,7 @@ impl Checker<'_> {
             .value
             .iter()
             .filter(|e| e.value.is_mutating())
-            .map(|e| e.value.name())
+            .map(|e| e.value.as_str())
             .collect();
         match b.undo_strategy.value {
             UndoStrategy::None if !mutating.is_empty() => self.err(

@@ -147,7 +147,7 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
         "The context `{id}` runs in: only the powers its declared side effects ({}) allow.",
         effects
             .iter()
-            .map(|e| e.name())
+            .map(|e| e.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     );

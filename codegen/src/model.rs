@@ -3,6 +3,7 @@
 //! Every struct denies unknown fields, and every value whose later checks need a
 //! position is wrapped in [`Spanned`] so a diagnostic can point at `file:line:col`.
 
+pub use airun_spec_vocab::{Access, SideEffect, UndoStrategy};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -124,21 +125,6 @@ impl FieldType {
     }
 }
 
-/// How a handler uses a `path` input; the sandbox checks it before the call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Access {
-    /// Read through the path (symlinks inside the workspace are followed).
-    #[default]
-    Read,
-    /// Look at the entry itself without following a final symlink.
-    Inspect,
-    /// Create or change what the path names.
-    Write,
-    /// Remove what the path names (a final symlink is removed, not followed).
-    Delete,
-}
-
 /// One input or output field.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,87 +162,6 @@ pub struct Field {
     pub access: Option<Spanned<Access>>,
 }
 
-/// Side-effect classes a capability may declare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum SideEffect {
-    /// Pure computation, no outside state.
-    ReadOnly,
-    /// Reads workspace files.
-    FilesystemRead,
-    /// Creates or changes workspace files.
-    FilesystemWrite,
-    /// Removes workspace files.
-    FilesystemDelete,
-    /// Reads facts about the host: operating system, allowed environment variables, clock.
-    SystemRead,
-    /// Reads from the network.
-    NetworkRead,
-    /// Sends data that changes state elsewhere.
-    NetworkWrite,
-    /// Runs programs.
-    SystemExec,
-    /// Changes airun's own state (history, undo).
-    StateMutation,
-}
-
-impl SideEffect {
-    /// All classes, in a stable order.
-    pub const ALL: [SideEffect; 9] = [
-        SideEffect::ReadOnly,
-        SideEffect::FilesystemRead,
-        SideEffect::FilesystemWrite,
-        SideEffect::FilesystemDelete,
-        SideEffect::SystemRead,
-        SideEffect::NetworkRead,
-        SideEffect::NetworkWrite,
-        SideEffect::SystemExec,
-        SideEffect::StateMutation,
-    ];
-
-    /// The spelling used in spec files.
-    pub fn name(self) -> &'static str {
-        match self {
-            SideEffect::ReadOnly => "read_only",
-            SideEffect::FilesystemRead => "filesystem_read",
-            SideEffect::FilesystemWrite => "filesystem_write",
-            SideEffect::FilesystemDelete => "filesystem_delete",
-            SideEffect::SystemRead => "system_read",
-            SideEffect::NetworkRead => "network_read",
-            SideEffect::NetworkWrite => "network_write",
-            SideEffect::SystemExec => "system_exec",
-            SideEffect::StateMutation => "state_mutation",
-        }
-    }
-
-    /// The Rust variant name in `airun::SideEffect`.
-    pub fn variant(self) -> &'static str {
-        match self {
-            SideEffect::ReadOnly => "ReadOnly",
-            SideEffect::FilesystemRead => "FilesystemRead",
-            SideEffect::FilesystemWrite => "FilesystemWrite",
-            SideEffect::FilesystemDelete => "FilesystemDelete",
-            SideEffect::SystemRead => "SystemRead",
-            SideEffect::NetworkRead => "NetworkRead",
-            SideEffect::NetworkWrite => "NetworkWrite",
-            SideEffect::SystemExec => "SystemExec",
-            SideEffect::StateMutation => "StateMutation",
-        }
-    }
-
-    /// True when the effect changes state outside the call.
-    pub fn is_mutating(self) -> bool {
-        matches!(
-            self,
-            SideEffect::FilesystemWrite
-                | SideEffect::FilesystemDelete
-                | SideEffect::NetworkWrite
-                | SideEffect::SystemExec
-                | SideEffect::StateMutation
-        )
-    }
-}
-
 /// The `contracts` section.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,33 +182,6 @@ pub struct Contracts {
     /// MCP destructiveHint override. Derived when absent: true for write, delete, exec and
     /// network writes; set `false` for purely additive capabilities such as making a folder.
     pub destructive: Option<Spanned<bool>>,
-}
-
-/// Undo strategies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UndoStrategy {
-    /// Nothing to undo (read-only capabilities).
-    None,
-    /// The pipeline snapshots `undo_targets` before the call and can restore them.
-    RestoreFromBackup,
-    /// The effect cannot be taken back (e.g. a network write); the prompt says so.
-    Irreversible,
-    /// The call is itself a move through the undo journal (undo, redo); it is reversed by
-    /// the opposite move, not recorded as an operation of its own.
-    Journal,
-}
-
-impl UndoStrategy {
-    /// The Rust variant name in `airun::UndoStrategy`.
-    pub fn variant(self) -> &'static str {
-        match self {
-            UndoStrategy::None => "None",
-            UndoStrategy::RestoreFromBackup => "RestoreFromBackup",
-            UndoStrategy::Irreversible => "Irreversible",
-            UndoStrategy::Journal => "Journal",
-        }
-    }
 }
 
 /// The `behavior` section.
