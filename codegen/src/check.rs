@@ -1,7 +1,9 @@
 //! Semantic checks on parsed specs. Each mistake becomes one [`Diagnostic`].
 
 use crate::diag::Diagnostic;
-use crate::model::{Access, Field, FieldType, Fields, SideEffect, Spec, UndoStrategy};
+use crate::model::{
+    Access, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
+};
 use crate::names;
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -9,13 +11,6 @@ use std::collections::BTreeMap;
 
 /// Longest tool name MCP clients accept comfortably.
 pub const MAX_TOOL_NAME: usize = 48;
-
-/// Which side of the interface a field is on.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Input,
-    Output,
-}
 
 /// Checks one spec on its own. `stem` is the file name without `.yaml`.
 pub fn check_spec(file: &str, stem: &str, spec: &Spec) -> Vec<Diagnostic> {
@@ -38,10 +33,7 @@ pub fn check_set(specs: &[(String, Spec)]) -> Vec<Diagnostic> {
     let mut types: BTreeMap<(String, String), &str> = BTreeMap::new();
     for (file, spec) in specs {
         let id = &spec.meta.id.value;
-        let module = id
-            .rsplit_once('.')
-            .map(|(m, _)| m.to_string())
-            .unwrap_or_default();
+        let module = names::namespace(id).to_string();
         for t in generated_type_names(spec) {
             if let Some(other) = types.insert((module.clone(), t.clone()), id.as_str()) {
                 let msg = if other == id.as_str() {
@@ -584,9 +576,7 @@ fn default_problem(f: &Field, v: &Value) -> Option<String> {
                         return Some(format!("has `{}` that {p}", pname.value));
                     }
                 }
-                None if pf.value.required.as_ref().is_some_and(|r| r.value)
-                    && pf.value.default.is_none() =>
-                {
+                None if pf.value.presence(Side::Input) == Presence::Required => {
                     return Some(format!("lacks the required property `{}`", pname.value));
                 }
                 None => {}
@@ -628,17 +618,15 @@ fn is_base64(s: &str) -> bool {
 
 /// Every Rust type name a spec generates, for collision checks.
 pub fn generated_type_names(spec: &Spec) -> Vec<String> {
-    let verb = spec.meta.id.value.rsplit('.').next().unwrap_or_default();
-    let base = names::pascal(verb);
+    let base = names::type_stem(&spec.meta.id.value);
     let mut out = vec![
-        format!("{base}Params"),
-        format!("{base}Result"),
-        format!("{base}Ctx"),
+        names::params_type(&base),
+        names::result_type(&base),
+        names::ctx_type(&base),
     ];
     fn walk(fields: &Fields, hint: &str, out: &mut Vec<String>) {
         for (n, f) in &fields.0 {
-            let h = format!("{hint}{}", names::pascal(&n.value));
-            field_types(&f.value, &h, out);
+            field_types(&f.value, &names::field_type(hint, &n.value), out);
         }
     }
     fn field_types(f: &Field, h: &str, out: &mut Vec<String>) {
@@ -652,7 +640,7 @@ pub fn generated_type_names(spec: &Spec) -> Vec<String> {
             }
             FieldType::Array => {
                 if let Some(items) = &f.items {
-                    field_types(&items.value, &format!("{h}Item"), out);
+                    field_types(&items.value, &names::item_type(h), out);
                 }
             }
             _ => {}

@@ -2,8 +2,10 @@
 //! `match` and the static catalog, formatted with prettyplease.
 
 use crate::check::is_path_array;
-use crate::model::{Access, Field, FieldType, Fields, SideEffect, Spec, UndoStrategy};
-use crate::names::{ident, pascal, screaming, tool_name};
+use crate::model::{
+    Access, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
+};
+use crate::names::{self, ident, pascal, screaming, tool_name};
 use crate::schema;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -67,12 +69,12 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
         let id = spec.meta.id.value.clone();
         let segs: Vec<String> = id.split('.').map(str::to_string).collect();
         let (verb, path) = segs.split_last().expect("ids have two or more segments");
-        let base = pascal(verb);
+        let base = names::type_stem(&id);
         let mut items = Vec::new();
         let mut types = TypeGen { items: &mut items };
         let (params_tokens, params) = types.params(spec, &base);
         let (result_tokens, result) = types.result(spec, &base);
-        let ctx = format_ident!("{base}Ctx");
+        let ctx = format_ident!("{}", names::ctx_type(&base));
         let ctx_tokens = ctx_alias(spec, &ctx, &id);
         let cap_static = format_ident!("{}", screaming(verb));
         let cap_tokens = catalog_entry(spec, &cap_static);
@@ -163,7 +165,7 @@ struct TypeGen<'a> {
 
 impl TypeGen<'_> {
     fn params(&mut self, spec: &Spec, base: &str) -> (TokenStream, proc_macro2::Ident) {
-        let name = format_ident!("{base}Params");
+        let name = format_ident!("{}", names::params_type(base));
         let doc = format!("Inputs of `{}`.", spec.meta.id.value);
         let body = self.struct_def(&name, &doc, &spec.interface.inputs, true, base);
         let validate = validate_body(&spec.interface.inputs);
@@ -201,7 +203,7 @@ impl TypeGen<'_> {
     }
 
     fn result(&mut self, spec: &Spec, base: &str) -> (TokenStream, proc_macro2::Ident) {
-        let name = format_ident!("{base}Result");
+        let name = format_ident!("{}", names::result_type(base));
         let doc = format!("Outputs of `{}`.", spec.meta.id.value);
         let body = self.struct_def(&name, &doc, &spec.interface.outputs, false, base);
         (body, name)
@@ -221,14 +223,11 @@ impl TypeGen<'_> {
         for (fname, f) in &fields.0 {
             let f = &f.value;
             let fid = ident(&fname.value);
-            let hint = format!("{base}{}", pascal(&fname.value));
+            let hint = names::field_type(base, &fname.value);
             let ty = self.rust_type(f, input, &hint);
             let fdoc = f.description.value.trim().to_string();
-            let required = match &f.required {
-                Some(r) => r.value,
-                None => !input,
-            };
-            let def = if let (true, Some(d)) = (input, &f.default) {
+            let presence = f.presence(Side::of(input));
+            let def = if let (Presence::Defaulted, Some(d)) = (presence, &f.default) {
                 let fn_name = format_ident!(
                     "default_{}_{}",
                     name.to_string().to_lowercase(),
@@ -244,7 +243,7 @@ impl TypeGen<'_> {
                     #[serde(default = #fn_path)]
                     pub #fid: #ty,
                 }
-            } else if required {
+            } else if presence.is_required() {
                 quote! {
                     #[doc = #fdoc]
                     pub #fid: #ty,
@@ -301,7 +300,7 @@ impl TypeGen<'_> {
             FieldType::Json => quote! { ::airun::__private::serde_json::Value },
             FieldType::Array => {
                 let inner = match &f.items {
-                    Some(items) => self.rust_type(&items.value, input, &format!("{hint}Item")),
+                    Some(items) => self.rust_type(&items.value, input, &names::item_type(hint)),
                     None => quote! { ::airun::__private::serde_json::Value },
                 };
                 quote! { ::std::vec::Vec<#inner> }
@@ -393,7 +392,7 @@ fn validate_body(inputs: &Fields) -> TokenStream {
         let Some(inner) = field_checks(f, quote! { #fname }, 0) else {
             continue;
         };
-        let required = f.required.as_ref().is_some_and(|r| r.value) || f.default.is_some();
+        let required = f.presence(Side::Input).always_present();
         if required {
             checks.push(quote! { { let v = &self.#fid; #inner } });
         } else {
@@ -479,7 +478,7 @@ fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStrea
             let Some(c) = field_checks(pf, quote! { &#sub }, depth + 1) else {
                 continue;
             };
-            let required = pf.required.as_ref().is_some_and(|r| r.value) || pf.default.is_some();
+            let required = pf.presence(Side::Input).always_present();
             let label = syn::Lifetime::new(
                 &format!("'check{}", depth + 1),
                 proc_macro2::Span::call_site(),
@@ -536,7 +535,7 @@ fn paths_body(inputs: &Fields) -> TokenStream {
         let fname = &name.value;
         let fid = ident(fname);
         let access = access_tokens(f.access.as_ref().map(|a| a.value).unwrap_or_default());
-        let required = f.required.as_ref().is_some_and(|r| r.value) || f.default.is_some();
+        let required = f.presence(Side::Input).always_present();
         let push =
             quote! { out.push(::airun::PathInput { field: #fname, path: p, access: #access }); };
         pushes.push(match (is_path, required) {

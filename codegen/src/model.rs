@@ -125,6 +125,45 @@ impl FieldType {
     }
 }
 
+/// Which side of a capability's interface a field is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// An input (`interface.inputs`, and the fields nested in one).
+    Input,
+    /// An output (`interface.outputs`, and the fields nested in one).
+    Output,
+}
+
+impl Side {
+    /// `Input` when `input` is true, else `Output`.
+    pub fn of(input: bool) -> Side {
+        if input { Side::Input } else { Side::Output }
+    }
+}
+
+/// Whether a field always has a value: the one rule every schema, type and check follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Always there: the caller must give an input; an output is always returned.
+    Required,
+    /// An input the caller may leave out; its spec default fills it in.
+    Defaulted,
+    /// May be absent (an `Option` in Rust, left out of the JSON when absent).
+    Optional,
+}
+
+impl Presence {
+    /// True when the field is listed under the schema's `required`.
+    pub fn is_required(self) -> bool {
+        self == Presence::Required
+    }
+
+    /// True when the parsed value always has the field (required, or filled from its default).
+    pub fn always_present(self) -> bool {
+        self != Presence::Optional
+    }
+}
+
 /// One input or output field.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +199,22 @@ pub struct Field {
     pub properties: Option<Spanned<Fields>>,
     /// For `path` inputs: how the handler uses the path.
     pub access: Option<Spanned<Access>>,
+}
+
+impl Field {
+    /// Whether the field always has a value. Inputs are optional unless `required: true`,
+    /// and a `default` makes an input defaulted; outputs are required unless `required: false`
+    /// (outputs have no defaults).
+    pub fn presence(&self, side: Side) -> Presence {
+        let flag = self.required.as_ref().map(|r| r.value);
+        match side {
+            Side::Input if self.default.is_some() => Presence::Defaulted,
+            Side::Input if flag == Some(true) => Presence::Required,
+            Side::Input => Presence::Optional,
+            Side::Output if flag == Some(false) => Presence::Optional,
+            Side::Output => Presence::Required,
+        }
+    }
 }
 
 /// The `contracts` section.

@@ -84,6 +84,48 @@ pub fn ident(name: &str) -> proc_macro2::Ident {
     }
 }
 
+/// The last segment of a dotted id: `io.fs.read_file` -> `read_file`.
+pub fn verb(id: &str) -> &str {
+    id.rsplit('.').next().unwrap_or(id)
+}
+
+/// The namespace of a dotted id, the Rust module its types live in: `io.fs.read_file` -> `io.fs`.
+pub fn namespace(id: &str) -> &str {
+    id.rsplit_once('.').map(|(m, _)| m).unwrap_or_default()
+}
+
+/// The PascalCase stem of a capability's generated type names: `io.fs.read_file` -> `ReadFile`.
+pub fn type_stem(id: &str) -> String {
+    pascal(verb(id))
+}
+
+/// The params struct of a capability with type stem `stem`: `ReadFileParams`.
+pub fn params_type(stem: &str) -> String {
+    format!("{stem}Params")
+}
+
+/// The result struct of a capability with type stem `stem`: `ReadFileResult`.
+pub fn result_type(stem: &str) -> String {
+    format!("{stem}Result")
+}
+
+/// The handler context alias of a capability with type stem `stem`: `ReadFileCtx`.
+pub fn ctx_type(stem: &str) -> String {
+    format!("{stem}Ctx")
+}
+
+/// The enum or struct generated for field `field` inside the type named `parent`:
+/// (`ListDir`, `entries`) -> `ListDirEntries`.
+pub fn field_type(parent: &str, field: &str) -> String {
+    format!("{parent}{}", pascal(field))
+}
+
+/// The enum or struct generated for the elements of an array field whose type name would be
+/// `array`: `ListDirEntries` -> `ListDirEntriesItem`.
+pub fn item_type(array: &str) -> String {
+    format!("{array}Item")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +146,21 @@ mod tests {
         assert!(id_problem("undo").is_some());
         assert!(id_problem("io..x").is_some());
         assert!(id_problem("io.fs-x").is_some());
+    }
+
+    #[test]
+    fn generated_type_names() {
+        let stem = type_stem("io.fs.list_dir");
+        assert_eq!(stem, "ListDir");
+        assert_eq!(params_type(&stem), "ListDirParams");
+        assert_eq!(result_type(&stem), "ListDirResult");
+        assert_eq!(ctx_type(&stem), "ListDirCtx");
+        assert_eq!(
+            item_type(&field_type(&stem, "entries")),
+            "ListDirEntriesItem"
+        );
+        assert_eq!(namespace("io.fs.list_dir"), "io.fs");
+        assert_eq!(verb("io.fs.list_dir"), "list_dir");
     }
 
     #[test]

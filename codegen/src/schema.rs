@@ -1,36 +1,29 @@
 //! JSON Schema emission: the MCP input and output schemas, and the OpenAI strict-mode
 //! projection of the input schema.
 
-use crate::model::{Field, FieldType, Fields};
+use crate::model::{Field, FieldType, Fields, Side};
 use serde_json::{Map, Value, json};
 
 /// The MCP `inputSchema` of a capability.
 pub fn input_schema(inputs: &Fields) -> Value {
-    object_schema(inputs, true)
+    object_schema(inputs, Side::Input)
 }
 
 /// The MCP `outputSchema` of a capability.
 pub fn output_schema(outputs: &Fields) -> Value {
-    object_schema(outputs, false)
+    object_schema(outputs, Side::Output)
 }
 
-fn is_required(f: &Field, input: bool) -> bool {
-    match &f.required {
-        Some(r) => r.value,
-        None => !input,
-    }
-}
-
-fn object_schema(fields: &Fields, input: bool) -> Value {
+fn object_schema(fields: &Fields, side: Side) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
     for (name, f) in &fields.0 {
         let f = &f.value;
         // An optional output is left out of the result when it has no value, never
         // `null`, so its schema is its plain type.
-        let s = field_schema(f, input);
+        let s = field_schema(f, side);
         props.insert(name.value.clone(), s);
-        if is_required(f, input) {
+        if f.presence(side).is_required() {
             required.push(Value::String(name.value.clone()));
         }
     }
@@ -42,7 +35,7 @@ fn object_schema(fields: &Fields, input: bool) -> Value {
     })
 }
 
-fn field_schema(f: &Field, input: bool) -> Value {
+fn field_schema(f: &Field, side: Side) -> Value {
     let mut s = Map::new();
     match f.ty.value {
         FieldType::String | FieldType::Path => {
@@ -73,12 +66,12 @@ fn field_schema(f: &Field, input: bool) -> Value {
         FieldType::Array => {
             s.insert("type".into(), "array".into());
             if let Some(items) = &f.items {
-                s.insert("items".into(), field_schema(&items.value, input));
+                s.insert("items".into(), field_schema(&items.value, side));
             }
         }
         FieldType::Object => match &f.properties {
             Some(p) => {
-                if let Value::Object(o) = object_schema(&p.value, input) {
+                if let Value::Object(o) = object_schema(&p.value, side) {
                     s.extend(o);
                 }
             }
@@ -196,7 +189,7 @@ fn strict_object(fields: &Fields, encoded: &mut Vec<String>, top: bool) -> Value
         } else {
             strict_field(f, encoded)
         };
-        if !is_required(f, true) {
+        if !f.presence(Side::Input).is_required() {
             s = nullable(s);
             if let Some(o) = s.as_object_mut() {
                 let mut desc = o
@@ -224,7 +217,7 @@ fn strict_object(fields: &Fields, encoded: &mut Vec<String>, top: bool) -> Value
 
 /// Projects one field: strict objects all the way down, only keywords strict mode knows.
 fn strict_field(f: &Field, encoded: &mut Vec<String>) -> Value {
-    let mut s = field_schema(f, true);
+    let mut s = field_schema(f, Side::Input);
     if let Some(o) = s.as_object_mut() {
         o.retain(|k, _| STRICT_KEYWORDS.contains(&k.as_str()));
         match f.ty.value {
