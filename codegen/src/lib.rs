@@ -2,8 +2,10 @@
 //! result structs, the handler trait, the exhaustive `Call` enum with its dispatch, and a
 //! static catalog with MCP and OpenAI schemas.
 //!
-//! The root crate's `build.rs` calls [`build_script`]; tests call [`generate`] directly.
+//! Build scripts use [`Builder`] (`Builder::new().specs_dir("specs").generate()`); tests call
+//! [`generate`] directly.
 
+pub mod builder;
 pub mod check;
 pub mod diag;
 pub mod emit;
@@ -11,6 +13,7 @@ pub mod model;
 pub mod names;
 pub mod schema;
 
+pub use builder::{Builder, Error};
 pub use diag::Diagnostic;
 use std::path::Path;
 
@@ -120,43 +123,12 @@ pub fn read_dir(dir: &Path, shown_prefix: &str) -> std::io::Result<Vec<(String, 
     Ok(files)
 }
 
-/// The whole build-script job: reads `<manifest dir>/<specs>`, writes
-/// `$OUT_DIR/capabilities.rs`, and on mistakes prints one `cargo::error` per diagnostic and
-/// exits with status 1.
+/// The whole build-script job with the default [`Builder`] reading `specs`: on mistakes
+/// prints one `cargo::error` line per diagnostic and panics, which fails the build. Use
+/// [`Builder`] to handle the [`Error`] yourself.
 pub fn build_script(specs: &str) {
-    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
-    let out_dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
-    let dir = Path::new(&manifest).join(specs);
-    println!("cargo::rerun-if-changed={}", dir.display());
-    let files = match read_dir(&dir, specs) {
-        Ok(f) => f,
-        Err(e) => {
-            println!(
-                "cargo::error=cannot read the specs folder {}: {e}",
-                dir.display()
-            );
-            std::process::exit(1);
-        }
-    };
-    for (name, _) in &files {
-        println!(
-            "cargo::rerun-if-changed={}",
-            Path::new(&manifest).join(name).display()
-        );
-    }
-    match generate(&files) {
-        Ok(code) => {
-            let out = Path::new(&out_dir).join("capabilities.rs");
-            if let Err(e) = std::fs::write(&out, code) {
-                println!("cargo::error=cannot write {}: {e}", out.display());
-                std::process::exit(1);
-            }
-        }
-        Err(diags) => {
-            for d in diags {
-                println!("cargo::error={d}");
-            }
-            std::process::exit(1);
-        }
+    if let Err(e) = Builder::new().specs_dir(specs).generate() {
+        e.print_cargo_errors();
+        panic!("{e}");
     }
 }
