@@ -4,6 +4,8 @@
 use crate::error::CapError;
 use crate::types::WsPath;
 use serde::Serialize;
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// The spec vocabulary, defined once for the generator and the runtime.
 pub use airun_spec_vocab::{Access, SideEffect, UndoStrategy};
@@ -19,6 +21,59 @@ pub struct Annotations {
     pub idempotent: bool,
     /// Talks to the outside world.
     pub open_world: bool,
+}
+
+/// A JSON Schema generated from a spec: the JSON text, parsed once on first use.
+///
+/// The generator builds the text with `serde_json` and checks that it parses back to the
+/// same JSON object before it writes the code, so the parse here cannot fail for
+/// generated catalogs.
+pub struct Schema {
+    text: &'static str,
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl Schema {
+    /// Wraps schema text written by the generator (a JSON object).
+    pub const fn generated(text: &'static str) -> Schema {
+        Schema {
+            text,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The schema as a JSON object, parsed on the first call.
+    ///
+    /// # Panics
+    ///
+    /// When the text is not a JSON object, which only hand-written text can be: the
+    /// generator checks its output before writing it.
+    pub fn object(&self) -> &Map<String, Value> {
+        self.parsed.get_or_init(|| {
+            serde_json::from_str(self.text).unwrap_or_else(|e| {
+                panic!(
+                    "a capability schema is not a JSON object ({e}); catalogs must come from airun-codegen, which checks them: {}",
+                    self.text
+                )
+            })
+        })
+    }
+
+    /// The schema as a JSON value (a copy of the parsed object).
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.object().clone())
+    }
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Schema").field(&self.text).finish()
+    }
 }
 
 /// Everything known about one capability, generated from its spec.
@@ -49,12 +104,12 @@ pub struct Capability {
     pub undo_targets: &'static [&'static str],
     /// Time limit of one call.
     pub timeout_seconds: u64,
-    /// MCP input JSON Schema (JSON text).
-    pub input_schema: &'static str,
-    /// MCP output JSON Schema (JSON text).
-    pub output_schema: &'static str,
-    /// OpenAI strict-mode projection of the input schema (JSON text).
-    pub openai_strict_schema: &'static str,
+    /// MCP input JSON Schema.
+    pub input_schema: Schema,
+    /// MCP output JSON Schema.
+    pub output_schema: Schema,
+    /// OpenAI strict-mode projection of the input schema.
+    pub openai_strict_schema: Schema,
     /// Inputs the strict projection carries as JSON-encoded strings.
     pub openai_json_inputs: &'static [&'static str],
     /// Inputs redacted in audit records and prompts.
@@ -84,17 +139,17 @@ impl Capability {
 
     /// The input schema as a JSON value.
     pub fn input_schema_json(&self) -> serde_json::Value {
-        serde_json::from_str(self.input_schema).unwrap_or_default()
+        self.input_schema.to_value()
     }
 
     /// The output schema as a JSON value.
     pub fn output_schema_json(&self) -> serde_json::Value {
-        serde_json::from_str(self.output_schema).unwrap_or_default()
+        self.output_schema.to_value()
     }
 
     /// The OpenAI strict-mode input schema as a JSON value.
     pub fn openai_schema_json(&self) -> serde_json::Value {
-        serde_json::from_str(self.openai_strict_schema).unwrap_or_default()
+        self.openai_strict_schema.to_value()
     }
 }
 

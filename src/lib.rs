@@ -30,8 +30,8 @@ pub mod types;
 pub mod __private;
 
 pub use catalog::{
-    Access, Annotations, CallInfo, Capability, CapabilitySet, Params, PathInput, SideEffect,
-    UndoStrategy,
+    Access, Annotations, CallInfo, Capability, CapabilitySet, Params, PathInput, Schema,
+    SideEffect, UndoStrategy,
 };
 pub use error::{CapError, ErrorKind};
 pub use powers::{Ctx, Env};

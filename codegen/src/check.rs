@@ -2,7 +2,7 @@
 
 use crate::diag::Diagnostic;
 use crate::model::{
-    Access, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
+    Access, Bound, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
 };
 use crate::names;
 use serde_json::Value;
@@ -168,6 +168,14 @@ impl Checker<'_> {
                 self.err(
                     m,
                     format!("`min` / `max` of `{name}` must be a finite number"),
+                );
+            } else if ty == FieldType::Integer && m.value.as_i64().is_none() {
+                self.err(
+                    m,
+                    format!(
+                        "`min` / `max` of the integer field `{name}` must be a whole number, not {}",
+                        m.value
+                    ),
                 );
             }
         }
@@ -543,7 +551,7 @@ fn default_problem(f: &Field, v: &Value) -> Option<String> {
             allowed.value.join(", ")
         ));
     }
-    if let Some(n) = v.as_f64() {
+    if let Some(n) = v.as_number().map(Bound::of_json) {
         if let Some(min) = &f.min
             && n < min.value
         {

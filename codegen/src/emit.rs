@@ -3,7 +3,7 @@
 
 use crate::check::is_path_array;
 use crate::model::{
-    Access, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
+    Access, Bound, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
 };
 use crate::names::{self, ident, pascal, screaming, tool_name};
 use crate::schema;
@@ -407,17 +407,17 @@ fn validate_body(inputs: &Fields) -> TokenStream {
 fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStream> {
     let mut inner = Vec::new();
     if let Some(min) = &f.min {
-        let m = min.value;
+        let m = bound_tokens(f, min.value);
         inner.push(quote! {
-            if (*v as f64) < #m {
+            if *v < #m {
                 return Err(::airun::CapError::invalid_field(#name, format!("must be at least {}, got {}", #m, v)));
             }
         });
     }
     if let Some(max) = &f.max {
-        let m = max.value;
+        let m = bound_tokens(f, max.value);
         inner.push(quote! {
-            if (*v as f64) > #m {
+            if *v > #m {
                 return Err(::airun::CapError::invalid_field(#name, format!("must be at most {}, got {}", #m, v)));
             }
         });
@@ -515,6 +515,17 @@ fn field_checks(f: &Field, name: TokenStream, depth: usize) -> Option<TokenStrea
     }
 }
 
+/// A bound as a literal of the field's own type: integers compare as `i64`, numbers as `f64`.
+fn bound_tokens(f: &Field, b: Bound) -> TokenStream {
+    match (f.ty.value, b.as_i64()) {
+        (FieldType::Integer, Some(i)) => quote! { #i },
+        _ => {
+            let x = b.as_f64();
+            quote! { #x }
+        }
+    }
+}
+
 fn access_tokens(a: Access) -> TokenStream {
     match a {
         Access::Read => quote! { ::airun::Access::Read },
@@ -590,10 +601,10 @@ fn catalog_entry(spec: &Spec, name: &proc_macro2::Ident) -> TokenStream {
         .iter()
         .map(|t| t.value.as_str())
         .collect();
-    let input_schema = schema::input_schema(&spec.interface.inputs).to_string();
-    let output_schema = schema::output_schema(&spec.interface.outputs).to_string();
+    let input_schema = schema::raw_literal(&schema::input_schema(&spec.interface.inputs));
+    let output_schema = schema::raw_literal(&schema::output_schema(&spec.interface.outputs));
     let (strict, encoded) = schema::openai_strict(&spec.interface.inputs);
-    let strict = strict.to_string();
+    let strict = schema::raw_literal(&strict);
     let sensitive: Vec<&str> = spec
         .interface
         .inputs
@@ -646,9 +657,9 @@ fn catalog_entry(spec: &Spec, name: &proc_macro2::Ident) -> TokenStream {
             undo_strategy: ::airun::UndoStrategy::#undo,
             undo_targets: &[#(#targets),*],
             timeout_seconds: #timeout,
-            input_schema: #input_schema,
-            output_schema: #output_schema,
-            openai_strict_schema: #strict,
+            input_schema: ::airun::Schema::generated(#input_schema),
+            output_schema: ::airun::Schema::generated(#output_schema),
+            openai_strict_schema: ::airun::Schema::generated(#strict),
             openai_json_inputs: &[#(#encoded),*],
             sensitive_inputs: &[#(#sensitive),*],
             path_inputs: &[#(#path_inputs),*],

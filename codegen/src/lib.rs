@@ -57,6 +57,11 @@ fn plain_message(raw: &str) -> String {
                 + if rest.contains(", expected") { ")" } else { "" }
         );
     }
+    if let Some(rest) = msg.strip_prefix("invalid type: ")
+        && let Some((_, expected)) = rest.rsplit_once(", expected ")
+    {
+        return format!("wrong type: expected {}", readable_type(expected));
+    }
     if let Some(rest) = msg.strip_prefix("invalid ") {
         return format!("wrong type: expected {}", readable_type(rest));
     }

@@ -125,6 +125,96 @@ impl FieldType {
     }
 }
 
+/// A `min` / `max` bound as written: a whole number stays an exact integer, so integer
+/// fields are compared as integers, never through a float.
+#[derive(Debug, Clone, Copy)]
+pub enum Bound {
+    /// A whole number.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+}
+
+impl Bound {
+    /// The bound of a JSON number (a default value, say).
+    pub fn of_json(n: &serde_json::Number) -> Bound {
+        match n.as_i64() {
+            Some(i) => Bound::Int(i),
+            None => Bound::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }
+    }
+
+    /// The bound as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Bound::Int(i) => i as f64,
+            Bound::Float(f) => f,
+        }
+    }
+
+    /// The bound as an exact whole number, when it is one (a float such as `10.0` counts
+    /// when it is within the range floats hold exactly).
+    pub fn as_i64(self) -> Option<i64> {
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+        match self {
+            Bound::Int(i) => Some(i),
+            Bound::Float(f) if f.fract() == 0.0 && f.abs() <= EXACT => Some(f as i64),
+            Bound::Float(_) => None,
+        }
+    }
+
+    /// True when it is a finite number.
+    pub fn is_finite(self) -> bool {
+        self.as_f64().is_finite()
+    }
+}
+
+impl PartialEq for Bound {
+    fn eq(&self, other: &Bound) -> bool {
+        self.partial_cmp(other) == Some(std::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Bound {
+    fn partial_cmp(&self, other: &Bound) -> Option<std::cmp::Ordering> {
+        match (self.as_i64(), other.as_i64()) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => self.as_f64().partial_cmp(&other.as_f64()),
+        }
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::Int(i) => write!(f, "{i}"),
+            Bound::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bound;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(i64::try_from(v).map_or(Bound::Float(v as f64), Bound::Int))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound::Float(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Which side of a capability's interface a field is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -181,9 +271,9 @@ pub struct Field {
     #[serde(default)]
     pub sensitive: bool,
     /// Smallest allowed number.
-    pub min: Option<Spanned<f64>>,
+    pub min: Option<Spanned<Bound>>,
     /// Largest allowed number.
-    pub max: Option<Spanned<f64>>,
+    pub max: Option<Spanned<Bound>>,
     /// Shortest allowed string (characters) or array (elements).
     pub min_length: Option<Spanned<u64>>,
     /// Longest allowed string (characters) or array (elements).

@@ -1,7 +1,8 @@
 //! JSON Schema emission: the MCP input and output schemas, and the OpenAI strict-mode
 //! projection of the input schema.
 
-use crate::model::{Field, FieldType, Fields, Side};
+use crate::model::{Bound, Field, FieldType, Fields, Side};
+use proc_macro2::Literal;
 use serde_json::{Map, Value, json};
 
 /// The MCP `inputSchema` of a capability.
@@ -86,10 +87,10 @@ fn field_schema(f: &Field, side: Side) -> Value {
     }
     let is_int = f.ty.value == FieldType::Integer;
     if let Some(m) = &f.min {
-        s.insert("minimum".into(), number(m.value, is_int));
+        s.insert("minimum".into(), bound(m.value, is_int));
     }
     if let Some(m) = &f.max {
-        s.insert("maximum".into(), number(m.value, is_int));
+        s.insert("maximum".into(), bound(m.value, is_int));
     }
     let (lo, hi) = if f.ty.value == FieldType::Array {
         ("minItems", "maxItems")
@@ -123,11 +124,11 @@ fn any_json() -> Value {
     ])
 }
 
-fn number(v: f64, int: bool) -> Value {
-    if int && v.fract() == 0.0 {
-        json!(v as i64)
-    } else {
-        json!(v)
+/// A bound in the schema: an integer for integer fields, a float for number fields.
+fn bound(b: Bound, int: bool) -> Value {
+    match (int, b.as_i64()) {
+        (true, Some(i)) => json!(i),
+        _ => json!(b.as_f64()),
     }
 }
 
@@ -246,4 +247,44 @@ fn strict_field(f: &Field, encoded: &mut Vec<String>) -> Value {
         }
     }
     s
+}
+
+/// A schema as a raw string literal of compact JSON (`r#"{"type":"object",...}"#`), for the
+/// generated `::airun::Schema::generated(...)`. The text is checked to parse back to the
+/// same JSON object, so the runtime's one parse of it cannot fail.
+pub fn raw_literal(schema: &Value) -> Literal {
+    assert!(schema.is_object(), "a capability schema is a JSON object");
+    let text = schema.to_string();
+    let back: Value = serde_json::from_str(&text).expect("serde_json reads what it writes");
+    assert_eq!(&back, schema, "the schema text round-trips");
+    let mut hashes = String::from("#");
+    while text.contains(&format!("\"{hashes}")) {
+        hashes.push('#');
+    }
+    format!("r{hashes}\"{text}\"{hashes}")
+        .parse()
+        .expect("a raw string literal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_literals_hold_the_json_unescaped() {
+        let lit = raw_literal(&json!({"type": "object", "description": "a \"quoted\" word"}));
+        assert_eq!(
+            lit.to_string(),
+            r###"r#"{"type":"object","description":"a \"quoted\" word"}"#"###
+        );
+    }
+
+    #[test]
+    fn raw_literals_grow_their_hashes_past_the_text() {
+        let lit = raw_literal(&json!({"pattern": "\"#"}));
+        let text = lit.to_string();
+        assert!(text.starts_with("r##\""), "{text}");
+        let parsed: syn::LitStr = syn::parse_str(&text).expect("a valid literal");
+        assert_eq!(parsed.value(), r##"{"pattern":"\"#"}"##);
+    }
 }

@@ -62,6 +62,22 @@ fn wrong_type_of_value() {
 }
 
 #[test]
+fn integer_bound_with_a_fraction() {
+    assert_one(
+        "bad/bad.int_bound_fraction.yaml",
+        "bad/bad.int_bound_fraction.yaml:9:33: `min` / `max` of the integer field `times` must be a whole number, not 0.5",
+    );
+}
+
+#[test]
+fn bound_that_is_not_a_number() {
+    assert_one(
+        "bad/bad.bound_text.yaml",
+        "bad/bad.bound_text.yaml:9:28: wrong type: expected a number",
+    );
+}
+
+#[test]
 fn unknown_type_name() {
     assert_one(
         "bad/bad.unknown_type.yaml",

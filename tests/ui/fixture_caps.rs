@@ -74,19 +74,19 @@ pub mod fixture {
             fn validate(&self) -> ::core::result::Result<(), ::airun::CapError> {
                 {
                     let v = &self.lines;
-                    if (*v as f64) < 0f64 {
+                    if *v < 0i64 {
                         return Err(
                             ::airun::CapError::invalid_field(
                                 "lines",
-                                format!("must be at least {}, got {}", 0f64, v),
+                                format!("must be at least {}, got {}", 0i64, v),
                             ),
                         );
                     }
-                    if (*v as f64) > 100f64 {
+                    if *v > 100i64 {
                         return Err(
                             ::airun::CapError::invalid_field(
                                 "lines",
-                                format!("must be at most {}, got {}", 100f64, v),
+                                format!("must be at most {}, got {}", 100i64, v),
                             ),
                         );
                     }
@@ -155,9 +155,15 @@ pub mod fixture {
             undo_strategy: ::airun::UndoStrategy::None,
             undo_targets: &[],
             timeout_seconds: 10u64,
-            input_schema: "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File to peek at, relative to the workspace root.\"},\"lines\":{\"type\":\"integer\",\"description\":\"How many lines to return.\",\"minimum\":0,\"maximum\":100,\"default\":3}},\"required\":[\"path\"],\"additionalProperties\":false}",
-            output_schema: "{\"type\":\"object\",\"properties\":{\"size\":{\"type\":\"integer\",\"description\":\"Size in bytes.\"},\"kind\":{\"type\":\"string\",\"description\":\"Whether the file looks like text.\",\"enum\":[\"text\",\"binary\"]},\"head\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"number\":{\"type\":\"integer\",\"description\":\"1-based line number.\"},\"text\":{\"type\":\"string\",\"description\":\"The line without its ending.\"},\"truncated\":{\"type\":\"boolean\",\"description\":\"Present and true when the line was cut short.\"}},\"required\":[\"number\",\"text\"],\"additionalProperties\":false,\"description\":\"One line.\"},\"description\":\"The first lines.\"},\"encoding\":{\"type\":\"string\",\"description\":\"The detected encoding, when known.\"}},\"required\":[\"size\",\"kind\",\"head\"],\"additionalProperties\":false}",
-            openai_strict_schema: "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File to peek at, relative to the workspace root.\"},\"lines\":{\"type\":[\"integer\",\"null\"],\"description\":\"How many lines to return. Optional: null means the default, 3.\",\"minimum\":0,\"maximum\":100}},\"required\":[\"path\",\"lines\"],\"additionalProperties\":false}",
+            input_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"path":{"type":"string","description":"File to peek at, relative to the workspace root."},"lines":{"type":"integer","description":"How many lines to return.","minimum":0,"maximum":100,"default":3}},"required":["path"],"additionalProperties":false}"#,
+            ),
+            output_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"size":{"type":"integer","description":"Size in bytes."},"kind":{"type":"string","description":"Whether the file looks like text.","enum":["text","binary"]},"head":{"type":"array","items":{"type":"object","properties":{"number":{"type":"integer","description":"1-based line number."},"text":{"type":"string","description":"The line without its ending."},"truncated":{"type":"boolean","description":"Present and true when the line was cut short."}},"required":["number","text"],"additionalProperties":false,"description":"One line."},"description":"The first lines."},"encoding":{"type":"string","description":"The detected encoding, when known."}},"required":["size","kind","head"],"additionalProperties":false}"#,
+            ),
+            openai_strict_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"path":{"type":"string","description":"File to peek at, relative to the workspace root."},"lines":{"type":["integer","null"],"description":"How many lines to return. Optional: null means the default, 3.","minimum":0,"maximum":100}},"required":["path","lines"],"additionalProperties":false}"#,
+            ),
             openai_json_inputs: &[],
             sensitive_inputs: &[],
             path_inputs: &[("path", ::airun::Access::Read)],
@@ -267,19 +273,19 @@ pub mod fixture {
                 }
                 {
                     let v = &self.times;
-                    if (*v as f64) < 1f64 {
+                    if *v < 1i64 {
                         return Err(
                             ::airun::CapError::invalid_field(
                                 "times",
-                                format!("must be at least {}, got {}", 1f64, v),
+                                format!("must be at least {}, got {}", 1i64, v),
                             ),
                         );
                     }
-                    if (*v as f64) > 5f64 {
+                    if *v > 5i64 {
                         return Err(
                             ::airun::CapError::invalid_field(
                                 "times",
-                                format!("must be at most {}, got {}", 5f64, v),
+                                format!("must be at most {}, got {}", 5i64, v),
                             ),
                         );
                     }
@@ -346,9 +352,15 @@ pub mod fixture {
             undo_strategy: ::airun::UndoStrategy::None,
             undo_targets: &[],
             timeout_seconds: 5u64,
-            input_schema: "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"description\":\"Who to greet.\",\"minLength\":1,\"maxLength\":40},\"shout\":{\"type\":\"boolean\",\"description\":\"Upper-case the greeting.\",\"default\":false},\"times\":{\"type\":\"integer\",\"description\":\"How many times to say it.\",\"minimum\":1,\"maximum\":5,\"default\":1},\"style\":{\"type\":\"string\",\"description\":\"The tone of the greeting.\",\"enum\":[\"plain\",\"formal\",\"pirate\"],\"default\":\"plain\"},\"suffix\":{\"type\":\"string\",\"description\":\"Optional punctuation to end with.\",\"pattern\":\"^(?:[!?.]+)$\"}},\"required\":[\"name\"],\"additionalProperties\":false}",
-            output_schema: "{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\",\"description\":\"The greeting.\"},\"length\":{\"type\":\"integer\",\"description\":\"Characters in the greeting.\"}},\"required\":[\"message\",\"length\"],\"additionalProperties\":false}",
-            openai_strict_schema: "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"description\":\"Who to greet.\"},\"shout\":{\"type\":[\"boolean\",\"null\"],\"description\":\"Upper-case the greeting. Optional: null means the default, false.\"},\"times\":{\"type\":[\"integer\",\"null\"],\"description\":\"How many times to say it. Optional: null means the default, 1.\",\"minimum\":1,\"maximum\":5},\"style\":{\"type\":[\"string\",\"null\"],\"description\":\"The tone of the greeting. Optional: null means the default, \\\"plain\\\".\",\"enum\":[\"plain\",\"formal\",\"pirate\",null]},\"suffix\":{\"type\":[\"string\",\"null\"],\"description\":\"Optional punctuation to end with. Optional: null to leave it out.\",\"pattern\":\"^(?:[!?.]+)$\"}},\"required\":[\"name\",\"shout\",\"times\",\"style\",\"suffix\"],\"additionalProperties\":false}",
+            input_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"name":{"type":"string","description":"Who to greet.","minLength":1,"maxLength":40},"shout":{"type":"boolean","description":"Upper-case the greeting.","default":false},"times":{"type":"integer","description":"How many times to say it.","minimum":1,"maximum":5,"default":1},"style":{"type":"string","description":"The tone of the greeting.","enum":["plain","formal","pirate"],"default":"plain"},"suffix":{"type":"string","description":"Optional punctuation to end with.","pattern":"^(?:[!?.]+)$"}},"required":["name"],"additionalProperties":false}"#,
+            ),
+            output_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"message":{"type":"string","description":"The greeting."},"length":{"type":"integer","description":"Characters in the greeting."}},"required":["message","length"],"additionalProperties":false}"#,
+            ),
+            openai_strict_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"name":{"type":"string","description":"Who to greet."},"shout":{"type":["boolean","null"],"description":"Upper-case the greeting. Optional: null means the default, false."},"times":{"type":["integer","null"],"description":"How many times to say it. Optional: null means the default, 1.","minimum":1,"maximum":5},"style":{"type":["string","null"],"description":"The tone of the greeting. Optional: null means the default, \"plain\".","enum":["plain","formal","pirate",null]},"suffix":{"type":["string","null"],"description":"Optional punctuation to end with. Optional: null to leave it out.","pattern":"^(?:[!?.]+)$"}},"required":["name","shout","times","style","suffix"],"additionalProperties":false}"#,
+            ),
             openai_json_inputs: &[],
             sensitive_inputs: &[],
             path_inputs: &[],
@@ -458,9 +470,15 @@ pub mod fixture {
             undo_strategy: ::airun::UndoStrategy::RestoreFromBackup,
             undo_targets: &["path"],
             timeout_seconds: 10u64,
-            input_schema: "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"Notes file to append to.\"},\"text\":{\"type\":\"string\",\"description\":\"The line to add.\"},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"One label.\"},\"description\":\"Labels written before the line.\",\"default\":[\"note\"]},\"options\":{\"type\":\"object\",\"description\":\"Free-form options, kept for the audit record.\"}},\"required\":[\"path\",\"text\"],\"additionalProperties\":false}",
-            output_schema: "{\"type\":\"object\",\"properties\":{\"bytes_written\":{\"type\":\"integer\",\"description\":\"Bytes appended.\"},\"created\":{\"type\":\"boolean\",\"description\":\"True when the file did not exist before.\"}},\"required\":[\"bytes_written\",\"created\"],\"additionalProperties\":false}",
-            openai_strict_schema: "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"Notes file to append to.\"},\"text\":{\"type\":\"string\",\"description\":\"The line to add.\"},\"tags\":{\"type\":[\"array\",\"null\"],\"items\":{\"type\":\"string\",\"description\":\"One label.\"},\"description\":\"Labels written before the line. Optional: null means the default, [\\\"note\\\"].\"},\"options\":{\"type\":[\"string\",\"null\"],\"description\":\"Free-form options, kept for the audit record. Give it as JSON text (for example {\\\"key\\\": \\\"value\\\"}). Optional: null to leave it out.\"}},\"required\":[\"path\",\"text\",\"tags\",\"options\"],\"additionalProperties\":false}",
+            input_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"path":{"type":"string","description":"Notes file to append to."},"text":{"type":"string","description":"The line to add."},"tags":{"type":"array","items":{"type":"string","description":"One label."},"description":"Labels written before the line.","default":["note"]},"options":{"type":"object","description":"Free-form options, kept for the audit record."}},"required":["path","text"],"additionalProperties":false}"#,
+            ),
+            output_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"bytes_written":{"type":"integer","description":"Bytes appended."},"created":{"type":"boolean","description":"True when the file did not exist before."}},"required":["bytes_written","created"],"additionalProperties":false}"#,
+            ),
+            openai_strict_schema: ::airun::Schema::generated(
+                r#"{"type":"object","properties":{"path":{"type":"string","description":"Notes file to append to."},"text":{"type":"string","description":"The line to add."},"tags":{"type":["array","null"],"items":{"type":"string","description":"One label."},"description":"Labels written before the line. Optional: null means the default, [\"note\"]."},"options":{"type":["string","null"],"description":"Free-form options, kept for the audit record. Give it as JSON text (for example {\"key\": \"value\"}). Optional: null to leave it out."}},"required":["path","text","tags","options"],"additionalProperties":false}"#,
+            ),
             openai_json_inputs: &["options"],
             sensitive_inputs: &["text"],
             path_inputs: &[("path", ::airun::Access::Write)],

@@ -35,7 +35,7 @@ use crate::pipeline::{CallOptions, ConfirmRequest, Pipeline, redact};
 use confirm::{McpConfirmer, Seals};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
@@ -384,17 +384,6 @@ pub fn error_result(e: &CapError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error_text(e))]).with_meta(Some(meta))
 }
 
-fn json_object(text: &str) -> JsonObject {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(o)) => o,
-        _ => {
-            let mut o = JsonObject::new();
-            o.insert("type".into(), "object".into());
-            o
-        }
-    }
-}
-
 /// The MCP tool for a capability.
 pub fn tool_for(cap: &Capability) -> Tool {
     let a = cap.annotations;
@@ -408,10 +397,10 @@ pub fn tool_for(cap: &Capability) -> Tool {
     Tool::new(
         cap.tool_name,
         cap.description,
-        Arc::new(json_object(cap.input_schema)),
+        Arc::new(cap.input_schema.object().clone()),
     )
     .with_title(format!("{} ({})", cap.title, cap.id))
-    .with_raw_output_schema(Arc::new(json_object(cap.output_schema)))
+    .with_raw_output_schema(Arc::new(cap.output_schema.object().clone()))
     .with_annotations(annotations)
     .with_meta(meta)
 }
