@@ -14,19 +14,33 @@ fn manifest_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+const START: &str = "<!-- capabilities:start -->\n";
+const END: &str = "<!-- capabilities:end -->";
+
+/// The README's capability table is generated: `AIRUN_BLESS=1 cargo test --test readme`
+/// rewrites the block between the markers from the catalog (the same text as
+/// `cargo run -- list --markdown`); without it, a stale table fails this test.
 #[test]
 fn capability_table_matches_the_catalog() {
     let text = readme();
-    let start = text
-        .find("<!-- capabilities:start -->\n")
-        .expect("start marker")
-        + "<!-- capabilities:start -->\n".len();
-    let end = text.find("<!-- capabilities:end -->").expect("end marker");
+    let start = text.find(START).expect("start marker") + START.len();
+    let end = text.find(END).expect("end marker");
     let expected = airun::cli::render::capability_markdown(&CATALOG);
-    assert_eq!(
-        &text[start..end],
-        expected,
-        "the README's capability table drifted from the catalog: replace it with `airun list --markdown`"
+    if text[start..end] == expected {
+        return;
+    }
+    if std::env::var_os("AIRUN_BLESS").is_some_and(|v| v == "1") {
+        let updated = format!("{}{expected}{}", &text[..start], &text[end..]);
+        // Through a temporary file and a rename, so the other test never reads half a file.
+        let tmp = manifest_dir().join("README.md.bless");
+        std::fs::write(&tmp, updated).expect("the README's folder is writable");
+        std::fs::rename(&tmp, manifest_dir().join("README.md")).expect("README.md is replaceable");
+        return;
+    }
+    panic!(
+        "the README's capability table is not what the catalog gives; regenerate it with \
+         `AIRUN_BLESS=1 cargo test --test readme` (it writes the output of \
+         `cargo run -- list --markdown` between the markers) and review the diff"
     );
 }
 
