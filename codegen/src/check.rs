@@ -431,10 +431,9 @@ impl Checker<'_> {
             || has(SideEffect::FilesystemWrite)
             || has(SideEffect::FilesystemDelete);
         for (name, f) in &spec.interface.inputs.0 {
-            if f.value.ty.value != FieldType::Path && !is_path_array(&f.value) {
+            let Some(access) = f.value.path_access() else {
                 continue;
-            }
-            let access = f.value.access.as_ref().map(|a| a.value).unwrap_or_default();
+            };
             let (needed, effect) = match access {
                 Access::Read | Access::Inspect => (any_fs, "filesystem_read"),
                 Access::Write => (has(SideEffect::FilesystemWrite), "filesystem_write"),
@@ -495,7 +494,7 @@ impl Checker<'_> {
         }
         for t in &b.undo_targets {
             match spec.interface.inputs.get(&t.value) {
-                Some(f) if f.value.ty.value == FieldType::Path || is_path_array(&f.value) => {}
+                Some(f) if f.value.path_access().is_some() => {}
                 Some(f) => self.err(
                     t,
                     format!(
@@ -518,10 +517,7 @@ impl Checker<'_> {
 
 /// True for `array` of `path`.
 pub fn is_path_array(f: &Field) -> bool {
-    f.ty.value == FieldType::Array
-        && f.items
-            .as_ref()
-            .is_some_and(|i| i.value.ty.value == FieldType::Path)
+    f.is_path_array()
 }
 
 /// Says why `v` is not a valid value for field `f`, if it is not.

@@ -1,7 +1,6 @@
 //! Rust emission: params / result types, the handler trait, the `Call` enum, the dispatch
 //! `match` and the static catalog, formatted with prettyplease.
 
-use crate::check::is_path_array;
 use crate::model::{
     Access, Bound, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
 };
@@ -527,12 +526,8 @@ fn bound_tokens(f: &Field, b: Bound) -> TokenStream {
 }
 
 fn access_tokens(a: Access) -> TokenStream {
-    match a {
-        Access::Read => quote! { ::airun::Access::Read },
-        Access::Inspect => quote! { ::airun::Access::Inspect },
-        Access::Write => quote! { ::airun::Access::Write },
-        Access::Delete => quote! { ::airun::Access::Delete },
-    }
+    let v = format_ident!("{}", a.variant());
+    quote! { ::airun::Access::#v }
 }
 
 fn paths_body(inputs: &Fields) -> TokenStream {
@@ -540,12 +535,12 @@ fn paths_body(inputs: &Fields) -> TokenStream {
     for (name, f) in &inputs.0 {
         let f = &f.value;
         let is_path = f.ty.value == FieldType::Path;
-        if !is_path && !is_path_array(f) {
+        let Some(access) = f.path_access() else {
             continue;
-        }
+        };
         let fname = &name.value;
         let fid = ident(fname);
-        let access = access_tokens(f.access.as_ref().map(|a| a.value).unwrap_or_default());
+        let access = access_tokens(access);
         let required = f.presence(Side::Input).always_present();
         let push =
             quote! { out.push(::airun::PathInput { field: #fname, path: p, access: #access }); };
@@ -615,13 +610,9 @@ fn catalog_entry(spec: &Spec, name: &proc_macro2::Ident) -> TokenStream {
         .collect();
     let path_inputs = spec.interface.inputs.0.iter().filter_map(|(n, f)| {
         let f = &f.value;
-        if f.ty.value == FieldType::Path || is_path_array(f) {
-            let name = n.value.as_str();
-            let access = access_tokens(f.access.as_ref().map(|a| a.value).unwrap_or_default());
-            Some(quote! { (#name, #access) })
-        } else {
-            None
-        }
+        let access = access_tokens(f.path_access()?);
+        let name = n.value.as_str();
+        Some(quote! { (#name, #access) })
     });
     let mutating = effects.iter().any(|e| e.is_mutating());
     let read_only = !mutating;

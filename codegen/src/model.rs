@@ -292,6 +292,22 @@ pub struct Field {
 }
 
 impl Field {
+    /// True for `array` of `path`.
+    pub fn is_path_array(&self) -> bool {
+        self.ty.value == FieldType::Array
+            && self
+                .items
+                .as_ref()
+                .is_some_and(|i| i.value.ty.value == FieldType::Path)
+    }
+
+    /// For a `path` input or an array of paths: how the handler uses the path (its
+    /// `access`, `read` when not given). `None` for every other field.
+    pub fn path_access(&self) -> Option<Access> {
+        (self.ty.value == FieldType::Path || self.is_path_array())
+            .then(|| self.access.as_ref().map(|a| a.value).unwrap_or_default())
+    }
+
     /// Whether the field always has a value. Inputs are optional unless `required: true`,
     /// and a `default` makes an input defaulted; outputs are required unless `required: false`
     /// (outputs have no defaults).
