@@ -35,13 +35,7 @@ struct Env {
 fn bubblewrap() -> bool {
     match airun::powers::bwrap::available() {
         Ok(_) => true,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("bubblewrap is needed in CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED (bubblewrap confinement): {why}");
-            false
-        }
+        Err(why) => support::ci::require(&format!("bubblewrap confinement ({why})"), false),
     }
 }
 
@@ -579,10 +573,9 @@ fn snapshots_do_not_reread_unchanged_files() {
 #[test]
 fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
     let e = allowing(&["sh"]);
-    if e.k.settings().exec.fallback == ExecFallback::LandlockOnly
-        && airun::powers::exec::landlock_abi().is_none()
-    {
-        eprintln!("SKIPPED: neither bubblewrap nor Landlock can confine writes here");
+    let confined = e.k.settings().exec.fallback != ExecFallback::LandlockOnly
+        || airun::powers::exec::landlock_abi().is_some();
+    if !support::ci::require("bubblewrap or Landlock (to confine writes)", confined) {
         return;
     }
     let outside = e.base.join("outside/escape.txt");
@@ -613,10 +606,8 @@ fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
 /// listener counts the connections that reached it.
 #[test]
 fn programs_reach_the_network_only_when_the_policy_allows_it() {
-    if !bubblewrap() && airun::powers::exec::landlock_abi().is_none_or(|abi| abi < 4) {
-        eprintln!(
-            "SKIPPED: without bubblewrap, this pipeline's Landlock (ABI < 4) cannot confine TCP"
-        );
+    let confined = bubblewrap() || airun::powers::exec::landlock_abi().is_some_and(|abi| abi >= 4);
+    if !support::ci::require("bubblewrap or Landlock ABI 4 (to confine TCP)", confined) {
         return;
     }
     // bash opens TCP connections itself through `/dev/tcp`.
@@ -1056,9 +1047,7 @@ fn exec_without_network_reaches_no_udp_or_unix_socket() {
         return;
     }
     let python = "/usr/bin/python3";
-    if !Path::new(python).is_file() {
-        assert!(std::env::var_os("CI").is_none(), "{python} is needed in CI");
-        eprintln!("SKIPPED: {python} is missing");
+    if !support::ci::require(python, Path::new(python).is_file()) {
         return;
     }
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1195,10 +1184,10 @@ fn landlock_confines_writes_inside_the_bubblewrap_sandbox_too() {
     if !bubblewrap() {
         return;
     }
-    let Some(_abi) = airun::powers::exec::landlock_abi() else {
-        eprintln!("SKIPPED: this pipeline has no Landlock to add inside bubblewrap");
+    let landlock = airun::powers::exec::landlock_abi().is_some();
+    if !support::ci::require("Landlock (the second layer inside bubblewrap)", landlock) {
         return;
-    };
+    }
     let e = allowing(&["sh", "ls"]);
     for target in ["/dev/shm/probe", "/dev/probe", "/probe", "/run/airun/probe"] {
         let v = e.ok(json!({"command": "sh", "args": ["-c", format!("echo x > {target}")]}));
@@ -1281,9 +1270,10 @@ fn exec_cannot_open_an_unlisted_folder_to_write_through_a_hard_link() {
     // SAFETY: geteuid only reads this process's credentials.
     let root = unsafe { libc::geteuid() } == 0;
     let setpriv = Path::new("/usr/bin/setpriv");
-    if root && !setpriv.is_file() {
-        assert!(std::env::var_os("CI").is_none(), "setpriv is needed in CI");
-        eprintln!("SKIPPED: no setpriv to run airun as an unprivileged user");
+    if !support::ci::require(
+        "setpriv (to run airun as an unprivileged user)",
+        !root || setpriv.is_file(),
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
