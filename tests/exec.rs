@@ -198,7 +198,12 @@ fn an_allowed_program_runs_with_its_arguments_and_exit_code() {
     assert_eq!(v["stdout"], "deep\nlink.rs\nmain.rs\n");
     assert_eq!(v["timed_out"], false);
     assert_eq!(v["truncated"], false);
-    assert!(v["duration_ms"].as_i64().unwrap() >= 0);
+    assert!(v["duration_ms"].is_u64(), "{v}");
+    // The duration is measured: a program that sleeps 300 ms took at least that long.
+    let v = e.ok(json!({"command": "sh", "args": ["-c", "sleep 0.3"]}));
+    assert_eq!(v["exit_code"], 0, "{v}");
+    let ms = v["duration_ms"].as_u64().expect("duration_ms");
+    assert!(ms >= 300, "a 300 ms sleep reported as {ms} ms: {v}");
     // Arguments are passed as is: no globbing or expansion.
     let v = e.ok(json!({"command": "ls", "args": ["*.txt", "$HOME"]}));
     assert_ne!(v["exit_code"], 0);
@@ -585,12 +590,18 @@ fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
     }));
     assert_ne!(v["exit_code"], 0, "{v}");
     assert!(!outside.exists(), "the program wrote outside the workspace");
-    // airun's own state (outside the workspace) is out of reach too.
+    // airun's own state (outside the workspace) is out of reach too: neither its database
+    // nor a file beside it (which airun itself never writes, so any change is the program's).
     let db = e.tm.dir().join("airun.db");
-    let before = std::fs::read(&db).unwrap();
-    let v = e.ok(json!({"command": "sh", "args": ["-c", format!("echo x >> {}", db.display())]}));
-    assert_ne!(v["exit_code"], 0, "{v}");
-    assert!(std::fs::read(&db).unwrap().len() >= before.len());
+    let beside = e.tm.dir().join("probe.txt");
+    std::fs::write(&beside, "untouched\n").unwrap();
+    for target in [&db, &beside] {
+        let v = e.ok(
+            json!({"command": "sh", "args": ["-c", format!("echo x >> {}", target.display())]}),
+        );
+        assert_ne!(v["exit_code"], 0, "{}: {v}", target.display());
+    }
+    assert_eq!(std::fs::read_to_string(&beside).unwrap(), "untouched\n");
     // Inside the workspace and in TMPDIR it can write; reading the system still works.
     let v = e.ok(json!({
         "command": "sh",
