@@ -16,12 +16,8 @@ use std::process::Command;
 /// The cases, relative to the package folder.
 const CASES: &str = "tests/ui/fail";
 
-/// This package's folder, as `cargo test` gives it when the test runs.
-fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}
+mod support;
+use support::manifest_dir;
 
 /// The folder holding this test binary and the libraries it was linked from
 /// (`target/<profile>/deps`).

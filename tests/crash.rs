@@ -11,8 +11,7 @@
 //! the same crash semantics, without an fsync per file.
 
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -21,102 +20,10 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_airun");
 
 // ---------------------------------------------------------------------------------------
-// Snapshots
+// Snapshots (kind, mode, bytes, link targets; the workspace folder itself included)
 
-/// One entry of a workspace snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
-    File { mode: u32, content: Vec<u8> },
-    Dir { mode: u32 },
-    Symlink { mode: u32, target: PathBuf },
-    Other { mode: u32 },
-}
-
-/// Everything under a folder (the folder itself is the empty path).
-type Snapshot = BTreeMap<PathBuf, Node>;
-
-fn snapshot(root: &Path) -> Snapshot {
-    let mut out = Snapshot::new();
-    walk(root, PathBuf::new(), &mut out);
-    out
-}
-
-fn walk(root: &Path, rel: PathBuf, out: &mut Snapshot) {
-    let abs = if rel.as_os_str().is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(&rel)
-    };
-    let meta =
-        std::fs::symlink_metadata(&abs).unwrap_or_else(|e| panic!("lstat {}: {e}", abs.display()));
-    let mode = meta.mode() & 0o7777;
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        let target = std::fs::read_link(&abs).expect("read_link");
-        out.insert(rel, Node::Symlink { mode, target });
-    } else if ft.is_file() {
-        let content = std::fs::read(&abs).unwrap_or_else(|e| panic!("read {}: {e}", abs.display()));
-        out.insert(rel, Node::File { mode, content });
-    } else if ft.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(&abs)
-            .expect("read_dir")
-            .map(|e| e.expect("dir entry").file_name())
-            .collect();
-        names.sort();
-        out.insert(rel.clone(), Node::Dir { mode });
-        for name in names {
-            walk(root, rel.join(name), out);
-        }
-    } else {
-        out.insert(rel, Node::Other { mode });
-    }
-}
-
-fn describe(n: Option<&Node>) -> String {
-    match n {
-        None => "absent".into(),
-        Some(Node::File { mode, content }) => format!(
-            "file {mode:o} {} B {:?}",
-            content.len(),
-            String::from_utf8_lossy(&content[..content.len().min(24)])
-        ),
-        Some(Node::Dir { mode }) => format!("dir {mode:o}"),
-        Some(Node::Symlink { target, .. }) => format!("symlink -> {}", target.display()),
-        Some(Node::Other { mode }) => format!("other {mode:o}"),
-    }
-}
-
-/// The paths where two snapshots differ (at most 12), one per line.
-fn diff(actual: &Snapshot, expected: &Snapshot) -> String {
-    let mut keys: Vec<&PathBuf> = actual.keys().chain(expected.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let lines: Vec<String> = keys
-        .into_iter()
-        .filter(|k| actual.get(*k) != expected.get(*k))
-        .map(|k| {
-            format!(
-                "  /{}: is {}, expected {}",
-                k.display(),
-                describe(actual.get(k)),
-                describe(expected.get(k))
-            )
-        })
-        .collect();
-    let n = lines.len();
-    let mut s = lines.into_iter().take(12).collect::<Vec<_>>().join("\n");
-    if n > 12 {
-        s.push_str(&format!("\n  ... and {} more", n - 12));
-    }
-    s
-}
-
-#[track_caller]
-fn assert_snap(actual: &Snapshot, expected: &Snapshot, what: &str) {
-    if actual != expected {
-        panic!("{what}: the workspace differs:\n{}", diff(actual, expected));
-    }
-}
+mod support;
+use support::snapshot::{Node, Snapshot, assert_snap};
 
 // ---------------------------------------------------------------------------------------
 // Running airun
@@ -214,7 +121,7 @@ impl Env {
     }
 
     fn snap(&self) -> Snapshot {
-        snapshot(&self.ws)
+        Snapshot::of(&self.ws)
     }
 }
 

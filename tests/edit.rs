@@ -1,15 +1,15 @@
 //! `io.fs.edit_file`: exact replacements, all or nothing, with a unified diff; near-match
 //! errors; dry runs; undo through the time machine.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
 use airun::pipeline::{CallOptions, FlagConfirmer, NoConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::timemachine::{Retention, TimeMachine};
-use common::Fixture;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use support::pipeline::Fixture;
 
 const SRC: &str =
     "fn main() {\n    let x = 1;\n    println!(\"{x}\");\n}\n\nfn helper() {\n    let x = 1;\n}\n";

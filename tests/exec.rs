@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::tree;
+mod support;
+use support::snapshot::tree;
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -35,13 +35,7 @@ struct Env {
 fn bubblewrap() -> bool {
     match airun::powers::bwrap::available() {
         Ok(_) => true,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("bubblewrap is needed in CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED (bubblewrap confinement): {why}");
-            false
-        }
+        Err(why) => support::ci::require(&format!("bubblewrap confinement ({why})"), false),
     }
 }
 
@@ -204,7 +198,12 @@ fn an_allowed_program_runs_with_its_arguments_and_exit_code() {
     assert_eq!(v["stdout"], "deep\nlink.rs\nmain.rs\n");
     assert_eq!(v["timed_out"], false);
     assert_eq!(v["truncated"], false);
-    assert!(v["duration_ms"].as_i64().unwrap() >= 0);
+    assert!(v["duration_ms"].is_u64(), "{v}");
+    // The duration is measured: a program that sleeps 300 ms took at least that long.
+    let v = e.ok(json!({"command": "sh", "args": ["-c", "sleep 0.3"]}));
+    assert_eq!(v["exit_code"], 0, "{v}");
+    let ms = v["duration_ms"].as_u64().expect("duration_ms");
+    assert!(ms >= 300, "a 300 ms sleep reported as {ms} ms: {v}");
     // Arguments are passed as is: no globbing or expansion.
     let v = e.ok(json!({"command": "ls", "args": ["*.txt", "$HOME"]}));
     assert_ne!(v["exit_code"], 0);
@@ -486,7 +485,10 @@ fn undo_reverts_every_file_a_command_created_changed_or_deleted() {
     assert_eq!(v["exit_code"], 0, "{v}");
     let after = tree(&e.ws);
     assert_ne!(after, before);
-    assert!(after.contains_key("made/sub/f.txt") && !after.contains_key("src/main.rs"));
+    assert!(
+        after.contains_key(Path::new("made/sub/f.txt"))
+            && !after.contains_key(Path::new("src/main.rs"))
+    );
     e.undo();
     assert_eq!(tree(&e.ws), before, "undo restores the tree exactly");
     assert!(e.ws.is_dir(), "the workspace root itself stays");
@@ -540,7 +542,7 @@ fn snapshots_do_not_reread_unchanged_files() {
     for i in 0..20 {
         std::fs::write(e.ws.join(format!("file{i}.txt")), format!("content {i}\n")).unwrap();
     }
-    let files = tree(&e.ws).values().filter(|(k, _, _)| k == "file").count() as u64;
+    let files = tree(&e.ws).files() as u64;
     // Files changed in the last two seconds are always read (their times could still hide
     // a change in the same tick).
     std::thread::sleep(Duration::from_millis(2100));
@@ -576,10 +578,9 @@ fn snapshots_do_not_reread_unchanged_files() {
 #[test]
 fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
     let e = allowing(&["sh"]);
-    if e.k.settings().exec.fallback == ExecFallback::LandlockOnly
-        && airun::powers::exec::landlock_abi().is_none()
-    {
-        eprintln!("SKIPPED: neither bubblewrap nor Landlock can confine writes here");
+    let confined = e.k.settings().exec.fallback != ExecFallback::LandlockOnly
+        || airun::powers::exec::landlock_abi().is_some();
+    if !support::ci::require("bubblewrap or Landlock (to confine writes)", confined) {
         return;
     }
     let outside = e.base.join("outside/escape.txt");
@@ -589,12 +590,18 @@ fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
     }));
     assert_ne!(v["exit_code"], 0, "{v}");
     assert!(!outside.exists(), "the program wrote outside the workspace");
-    // airun's own state (outside the workspace) is out of reach too.
+    // airun's own state (outside the workspace) is out of reach too: neither its database
+    // nor a file beside it (which airun itself never writes, so any change is the program's).
     let db = e.tm.dir().join("airun.db");
-    let before = std::fs::read(&db).unwrap();
-    let v = e.ok(json!({"command": "sh", "args": ["-c", format!("echo x >> {}", db.display())]}));
-    assert_ne!(v["exit_code"], 0, "{v}");
-    assert!(std::fs::read(&db).unwrap().len() >= before.len());
+    let beside = e.tm.dir().join("probe.txt");
+    std::fs::write(&beside, "untouched\n").unwrap();
+    for target in [&db, &beside] {
+        let v = e.ok(
+            json!({"command": "sh", "args": ["-c", format!("echo x >> {}", target.display())]}),
+        );
+        assert_ne!(v["exit_code"], 0, "{}: {v}", target.display());
+    }
+    assert_eq!(std::fs::read_to_string(&beside).unwrap(), "untouched\n");
     // Inside the workspace and in TMPDIR it can write; reading the system still works.
     let v = e.ok(json!({
         "command": "sh",
@@ -610,10 +617,8 @@ fn writes_are_confined_to_the_workspace_and_a_private_temp_folder() {
 /// listener counts the connections that reached it.
 #[test]
 fn programs_reach_the_network_only_when_the_policy_allows_it() {
-    if !bubblewrap() && airun::powers::exec::landlock_abi().is_none_or(|abi| abi < 4) {
-        eprintln!(
-            "SKIPPED: without bubblewrap, this pipeline's Landlock (ABI < 4) cannot confine TCP"
-        );
+    let confined = bubblewrap() || airun::powers::exec::landlock_abi().is_some_and(|abi| abi >= 4);
+    if !support::ci::require("bubblewrap or Landlock ABI 4 (to confine TCP)", confined) {
         return;
     }
     // bash opens TCP connections itself through `/dev/tcp`.
@@ -1053,9 +1058,7 @@ fn exec_without_network_reaches_no_udp_or_unix_socket() {
         return;
     }
     let python = "/usr/bin/python3";
-    if !Path::new(python).is_file() {
-        assert!(std::env::var_os("CI").is_none(), "{python} is needed in CI");
-        eprintln!("SKIPPED: {python} is missing");
+    if !support::ci::require(python, Path::new(python).is_file()) {
         return;
     }
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1192,10 +1195,10 @@ fn landlock_confines_writes_inside_the_bubblewrap_sandbox_too() {
     if !bubblewrap() {
         return;
     }
-    let Some(_abi) = airun::powers::exec::landlock_abi() else {
-        eprintln!("SKIPPED: this pipeline has no Landlock to add inside bubblewrap");
+    let landlock = airun::powers::exec::landlock_abi().is_some();
+    if !support::ci::require("Landlock (the second layer inside bubblewrap)", landlock) {
         return;
-    };
+    }
     let e = allowing(&["sh", "ls"]);
     for target in ["/dev/shm/probe", "/dev/probe", "/probe", "/run/airun/probe"] {
         let v = e.ok(json!({"command": "sh", "args": ["-c", format!("echo x > {target}")]}));
@@ -1278,9 +1281,10 @@ fn exec_cannot_open_an_unlisted_folder_to_write_through_a_hard_link() {
     // SAFETY: geteuid only reads this process's credentials.
     let root = unsafe { libc::geteuid() } == 0;
     let setpriv = Path::new("/usr/bin/setpriv");
-    if root && !setpriv.is_file() {
-        assert!(std::env::var_os("CI").is_none(), "setpriv is needed in CI");
-        eprintln!("SKIPPED: no setpriv to run airun as an unprivileged user");
+    if !support::ci::require(
+        "setpriv (to run airun as an unprivileged user)",
+        !root || setpriv.is_file(),
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -1,10 +1,11 @@
 //! Results and error paths of the eight `io.fs.*` capabilities, driven through the pipeline.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
-use common::{Fixture, within};
 use serde_json::{Value, json};
+use support::pipeline::Fixture;
+use support::within;
 
 fn s(v: &Value, key: &str) -> String {
     v[key]

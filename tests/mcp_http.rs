@@ -1,8 +1,7 @@
 //! `airun serve --port` driven by the rmcp Streamable HTTP client on 127.0.0.1.
 
-mod mcp_common;
+mod support;
 
-use mcp_common::*;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
@@ -10,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::Duration;
+use support::mcp::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 

@@ -7,10 +7,8 @@
 // revisions still send them.
 #![allow(deprecated)]
 
-mod mcp_common;
 mod support;
 
-use mcp_common::{AIRUN, Answer, Client, Dirs, TestClient, call, catalog_names, connect, is_error};
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ListRootsResult, ProtocolVersion,
     ReadResourceRequestParams, ResourceContents, Root,
@@ -22,6 +20,9 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+use support::mcp::{
+    AIRUN, Answer, Client, Dirs, TestClient, call, catalog_names, connect, is_error,
+};
 
 /// Writes a policy file beside the workspace and returns its path.
 fn policy(dirs: &Dirs, text: &str) -> PathBuf {

@@ -1,8 +1,7 @@
 //! `airun serve --mcp` driven by the rmcp client over a child process's stdio.
 
-mod mcp_common;
+mod support;
 
-use mcp_common::*;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ErrorCode,
     InputRequest, InputResponses, ProtocolVersion,
@@ -12,6 +11,7 @@ use rmcp::transport::TokioChildProcess;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::Duration;
+use support::mcp::*;
 
 async fn start(dirs: &Dirs, client: TestClient, extra: &[&str]) -> Client {
     start_logging(dirs, client, extra, "error", Stdio::inherit()).await

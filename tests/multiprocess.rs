@@ -5,9 +5,9 @@
 //! reads are written in batches, every other record before its answer).
 
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
@@ -16,73 +16,10 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_airun");
 
 // ---------------------------------------------------------------------------------------
-// Snapshots
+// Snapshots (kind, mode, bytes, link targets; the workspace folder itself included)
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
-    File { mode: u32, content: Vec<u8> },
-    Dir { mode: u32 },
-    Symlink { target: PathBuf },
-    Other { mode: u32 },
-}
-
-type Snapshot = BTreeMap<PathBuf, Node>;
-
-/// Everything under a folder: kind, mode, bytes, link targets; nothing excluded.
-fn snapshot(root: &Path) -> Snapshot {
-    let mut out = Snapshot::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let abs = if rel.as_os_str().is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&rel)
-        };
-        let meta = std::fs::symlink_metadata(&abs).expect("lstat");
-        let mode = meta.mode() & 0o7777;
-        let node = if meta.file_type().is_symlink() {
-            Node::Symlink {
-                target: std::fs::read_link(&abs).expect("read_link"),
-            }
-        } else if meta.is_file() {
-            Node::File {
-                mode,
-                content: std::fs::read(&abs).expect("read"),
-            }
-        } else if meta.is_dir() {
-            for e in std::fs::read_dir(&abs).expect("read_dir") {
-                stack.push(rel.join(e.expect("entry").file_name()));
-            }
-            Node::Dir { mode }
-        } else {
-            Node::Other { mode }
-        };
-        out.insert(rel, node);
-    }
-    out
-}
-
-#[track_caller]
-fn assert_snap(actual: &Snapshot, expected: &Snapshot, what: &str) {
-    if actual == expected {
-        return;
-    }
-    let keys: BTreeSet<&PathBuf> = actual.keys().chain(expected.keys()).collect();
-    let lines: Vec<String> = keys
-        .into_iter()
-        .filter(|k| actual.get(*k) != expected.get(*k))
-        .take(12)
-        .map(|k| {
-            format!(
-                "  /{}: is {:?}, expected {:?}",
-                k.display(),
-                actual.get(k),
-                expected.get(k)
-            )
-        })
-        .collect();
-    panic!("{what}: the workspace differs:\n{}", lines.join("\n"));
-}
+mod support;
+use support::snapshot::{Snapshot, assert_snap};
 
 // ---------------------------------------------------------------------------------------
 // Running airun
@@ -167,7 +104,7 @@ impl Env {
     }
 
     fn snap(&self) -> Snapshot {
-        snapshot(&self.ws)
+        Snapshot::of(&self.ws)
     }
 }
 

@@ -29,13 +29,7 @@ fn script() -> PathBuf {
     manifest_dir().join("tests/python/sdk_roundtrip.py")
 }
 
-/// This package's folder, as `cargo test` gives it when the test runs (a path built in at
-/// compile time would name another checkout when a shared build cache is reused).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}
+use support::manifest_dir;
 
 #[test]
 fn python_sdk_over_stdio() {

@@ -3,18 +3,18 @@
 //! call must either work on the inside file or be refused, never act on what was swapped
 //! in. Each race is bounded in time; the swapper reports how many swaps it made.
 
-mod common;
+mod support;
 
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
-use common::SECRET;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::pipeline::SECRET;
 
 /// The swapper: `mode dir outside stop_file seconds`. Prints the number of swaps made.
 const SWAPPER: &str = r#"
@@ -80,11 +80,7 @@ impl Swapper {
         let mut child = match child {
             Ok(c) => c,
             Err(e) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "python3 is needed for the race tests: {e}"
-                );
-                eprintln!("skipping: python3 is not available ({e})");
+                support::ci::require(&format!("python3 for the race tests ({e})"), false);
                 return None;
             }
         };
@@ -194,7 +190,7 @@ fn race(
 /// outside file never changes.
 #[test]
 fn append_through_a_hard_link_race_never_changes_the_outside_file() {
-    common::within(120, "the hard-link race", || {
+    support::within(120, "the hard-link race", || {
         let e = env_with(Settings::default(), false);
         let outside = e.base.join("outside/secret.txt");
         let mut refused = 0;
@@ -227,7 +223,7 @@ fn append_through_a_hard_link_race_never_changes_the_outside_file() {
 /// name is ever returned.
 #[test]
 fn search_never_lists_an_outside_folder_swapped_in_as_a_symlink() {
-    common::within(120, "the search race", || {
+    support::within(120, "the search race", || {
         let e = env(Settings::default());
         let outside = e.base.join("outside");
         let mut listed_inside = 0;
@@ -258,7 +254,7 @@ fn search_never_lists_an_outside_folder_swapped_in_as_a_symlink() {
 /// blocking and refuses what is not a regular file; the whole race is bounded.
 #[test]
 fn fifo_swaps_never_hang_any_capability() {
-    common::within(240, "the FIFO race (a call hung)", || {
+    support::within(240, "the FIFO race (a call hung)", || {
         let mut settings = Settings::default();
         let have_true = Path::new("/usr/bin/true").exists() || Path::new("/bin/true").exists();
         if have_true {

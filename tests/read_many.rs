@@ -1,11 +1,11 @@
 //! `io.fs.read_many`: results in request order, one bad file does not fail the others,
 //! the per-file and total byte limits, and sandbox refusals that leave everything as it was.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
-use common::Fixture;
 use serde_json::{Value, json};
+use support::pipeline::Fixture;
 
 fn files(r: &Value) -> &Vec<Value> {
     r["files"].as_array().expect("files is an array")

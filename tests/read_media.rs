@@ -3,16 +3,15 @@
 //! `airun serve --mcp`): image, audio and resource content, with structuredContent valid
 //! against the output schema.
 
-mod common;
-mod mcp_common;
+mod support;
 
 use airun::ErrorKind;
 use base64::Engine;
-use common::Fixture;
-use mcp_common::{Answer, Client, Dirs, TestClient, call, connect};
 use rmcp::model::{CallToolResult, ContentBlock, ProtocolVersion, ResourceContents, Tool};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
+use support::mcp::{Answer, Client, Dirs, TestClient, call, connect};
+use support::pipeline::Fixture;
 
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)

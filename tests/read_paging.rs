@@ -1,13 +1,13 @@
 //! `io.fs.read_file` byte-range paging, `tail_lines`, the next offsets, and memory: a
 //! 50 MiB file is paged by default and never read into memory whole.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
-use common::Fixture;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::Mutex;
+use support::pipeline::Fixture;
 
 /// The memory test measures the process's peak RSS: the other tests wait for it.
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -6,13 +6,8 @@ fn readme() -> String {
     std::fs::read_to_string(manifest_dir().join("README.md")).expect("README.md")
 }
 
-/// This package's folder, as `cargo test` gives it when the test runs (a path built in at
-/// compile time would name another checkout when a shared build cache is reused).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}
+mod support;
+use support::manifest_dir;
 
 const START: &str = "<!-- capabilities:start -->\n";
 const END: &str = "<!-- capabilities:end -->";

@@ -5,13 +5,14 @@
 //! The fixture is `<tmp>/ws` (the workspace) with `<tmp>/outside/secret.txt` next to it;
 //! [`Fixture::denied`] snapshots the whole of `<tmp>` around each refused call.
 
-mod common;
+mod support;
 
 use airun::pipeline::{ApprovedBy, ConfirmRequest, Confirmer, NoConfirmer, Settings};
 use airun::{CapError, ErrorKind, SideEffect};
-use common::{Fixture, SECRET, within};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use support::pipeline::{Fixture, SECRET};
+use support::within;
 
 /// Every capability that takes a path, called on `p` (and `q` as the other side of
 /// copy/move), with the access each one uses.
@@ -218,10 +219,10 @@ fn symlink_to_an_outside_folder_is_listed_but_never_followed() {
     // Deleting a folder that holds the link removes the link only.
     f.symlink("../../outside", "tree/out");
     f.write("tree/f.txt", "f");
-    let before = common::Snapshot::of(&f.outside("outside"));
+    let before = support::snapshot::Snapshot::with_link_counts(&f.outside("outside"));
     f.ok("io.fs.delete", json!({"path": "tree", "recursive": true}));
     before.assert_same(
-        &common::Snapshot::of(&f.outside("outside")),
+        &support::snapshot::Snapshot::with_link_counts(&f.outside("outside")),
         "recursive delete",
     );
     assert!(!f.present("tree"));

@@ -1,12 +1,13 @@
 //! `io.fs.search`: names, content, filters, paging with the cursor, and the walk's safety
 //! (symlink loops, links out of the workspace, airun's state folder).
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
 use airun::pipeline::Settings;
-use common::{Fixture, within};
 use serde_json::{Value, json};
+use support::pipeline::Fixture;
+use support::within;
 
 fn search(f: &Fixture, args: Value) -> Value {
     f.ok("io.fs.search", args)

@@ -3,18 +3,18 @@
 //! under `fs.hardlinks = "refuse_all"`, an undo whose roll-back fails, and a pure
 //! computation that runs past its time limit and grows without bound.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
 use airun::pipeline::{CallOptions, FlagConfirmer, HardLinks, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
-use common::{Fixture, SECRET};
 use serde_json::{Value, json};
 use std::io::{Cursor, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::pipeline::{Fixture, SECRET};
 use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 

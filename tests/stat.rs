@@ -1,10 +1,10 @@
 //! `io.fs.stat`: what is at a path, links not followed, optional BLAKE3 hash.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
-use common::Fixture;
 use serde_json::{Value, json};
+use support::pipeline::Fixture;
 
 fn stat(f: &Fixture, args: Value) -> Value {
     f.ok("io.fs.stat", args)

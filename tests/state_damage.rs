@@ -3,6 +3,8 @@
 //! disk. Each must be refused with a clear message (never a silent new journal), must
 //! not lock the state up, and must not roll back a change that was answered.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -527,10 +529,10 @@ fn small_tmpfs(at: &Path) -> Option<Mount> {
     if status.is_ok_and(|s| s.success()) {
         return Some(Mount(at.to_path_buf()));
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("the disk-full test needs to mount a tmpfs (root or CAP_SYS_ADMIN)");
-    }
-    eprintln!("skipped: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
+    support::ci::require(
+        "a tmpfs mount for the disk-full test (root or CAP_SYS_ADMIN)",
+        false,
+    );
     None
 }
 

@@ -10,8 +10,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-mod common;
-use common::tree;
+mod support;
+use support::snapshot::tree;
 
 struct Env {
     _tmp: tempfile::TempDir,

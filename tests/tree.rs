@@ -1,11 +1,11 @@
 //! `io.fs.tree`: depth, counts below each folder (also beyond max_depth), ignore rules,
 //! hidden entries, the entry cap, links listed and never followed, and sandbox refusals.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
-use common::Fixture;
 use serde_json::{Value, json};
+use support::pipeline::Fixture;
 
 fn paths(r: &Value) -> Vec<String> {
     r["entries"]

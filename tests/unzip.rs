@@ -1,17 +1,17 @@
 //! `sys.archive.unzip`: extraction, and every refusal happening before anything is
 //! written: zip slip, links out, zip bombs, limits, clashes; undo through the time machine.
 
-mod common;
+mod support;
 
 use airun::ErrorKind;
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::timemachine::{Retention, TimeMachine};
-use common::Fixture;
 use serde_json::{Value, json};
 use std::io::{Cursor, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use support::pipeline::Fixture;
 use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 

@@ -1,5 +1,43 @@
-//! Helpers several integration test files share.
+//! Helpers the integration tests share, one module per job:
+//!
+//! - [`pipeline`]: a workspace in a temporary folder with a pipeline over the standard
+//!   capabilities, and checks that a refused call changed nothing;
+//! - [`mcp`]: a real MCP client handler, the `airun` binary, checks on tool results;
+//! - [`python`]: the Python (with pinned packages) the interoperability tests drive;
+//! - [`snapshot`]: everything on disk under a folder, to compare before and after;
+//! - [`ci`]: tests that need something this machine may lack (they fail under CI).
+//!
+//! Each test file takes it whole with `mod support;`; a file uses only some helpers.
 
 #![allow(dead_code)]
 
+pub mod ci;
+pub mod mcp;
+pub mod pipeline;
 pub mod python;
+pub mod snapshot;
+
+use std::path::PathBuf;
+
+/// This package's folder, as `cargo test` gives it when the test runs (a path built in at
+/// compile time would name another checkout when a shared build cache is reused).
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Runs `f` on another thread and fails if it does not finish within `secs` seconds
+/// (for calls that must not hang).
+pub fn within<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s (hang?)"))
+}

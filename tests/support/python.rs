@@ -1,15 +1,9 @@
 //! The Python the interoperability tests drive: the official MCP Python SDK and other
 //! pinned packages of `tests/python/requirements.txt`.
 
+use super::manifest_dir;
 use std::path::PathBuf;
 use std::process::Command;
-
-/// This package's folder, as `cargo test` gives it when the test runs.
-fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}
 
 /// A script of `tests/python/`.
 pub fn script(name: &str) -> PathBuf {

@@ -1,16 +1,14 @@
-//! Helpers shared by the integration tests: a workspace in a temporary folder (with room
-//! for "outside" files next to it), a pipeline over the standard capabilities, and
-//! snapshots of everything on disk to prove a refused call changed nothing.
+//! A workspace in a temporary folder (with room for "outside" files next to it), a
+//! pipeline over the standard capabilities, and checks that a refused call changed nothing
+//! on disk.
 
-#![allow(dead_code)]
-
+use super::snapshot::Snapshot;
 use airun::pipeline::{CallOptions, Confirmer, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::{CapError, ErrorKind};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Content of the sentinel file kept outside the workspace.
@@ -169,9 +167,10 @@ impl Fixture {
         e
     }
 
-    /// Everything on disk under the parent folder (the workspace and outside it).
+    /// Everything on disk under the parent folder (the workspace and outside it), with
+    /// hard-link counts.
     pub fn snapshot_all(&self) -> Snapshot {
-        Snapshot::of(&self.base)
+        Snapshot::with_link_counts(&self.base)
     }
 
     /// Runs a call that the sandbox must refuse, and checks that nothing anywhere on disk
@@ -189,8 +188,8 @@ impl Fixture {
             !e.message.contains("TOP SECRET"),
             "{id} {shown}: the error leaks the secret: {e:?}"
         );
-        let after = self.snapshot_all();
-        before.assert_same(&after, &format!("{id} {shown}"));
+        self.snapshot_all()
+            .assert_same(&before, &format!("{id} {shown}"));
         assert_eq!(
             std::fs::read_to_string(self.outside("outside/secret.txt")).expect("sentinel"),
             SECRET
@@ -202,145 +201,5 @@ impl Fixture {
 impl Default for Fixture {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// One entry of a [`Snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
-    /// A regular file: content, permission bits and link count.
-    File {
-        content: Vec<u8>,
-        mode: u32,
-        nlink: u64,
-    },
-    /// A folder and its permission bits.
-    Dir { mode: u32 },
-    /// A symlink and its stored target.
-    Link { target: PathBuf },
-    /// Anything else.
-    Other,
-}
-
-/// Every entry under a folder, without following symlinks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot(pub BTreeMap<PathBuf, Node>);
-
-impl Snapshot {
-    /// Walks `root` (not following symlinks).
-    pub fn of(root: &Path) -> Snapshot {
-        let mut map = BTreeMap::new();
-        walk(root, Path::new(""), &mut map);
-        Snapshot(map)
-    }
-
-    /// Panics with the differences when `other` is not the same.
-    pub fn assert_same(&self, other: &Snapshot, what: &str) {
-        if self == other {
-            return;
-        }
-        let mut diffs = Vec::new();
-        for (k, v) in &self.0 {
-            match other.0.get(k) {
-                None => diffs.push(format!("removed: {}", k.display())),
-                Some(w) if w != v => {
-                    diffs.push(format!("changed: {} ({v:?} -> {w:?})", k.display()))
-                }
-                _ => {}
-            }
-        }
-        for k in other.0.keys() {
-            if !self.0.contains_key(k) {
-                diffs.push(format!("appeared: {}", k.display()));
-            }
-        }
-        panic!(
-            "{what}: the files on disk changed:\n  {}",
-            diffs.join("\n  ")
-        );
-    }
-}
-
-fn walk(abs: &Path, rel: &Path, map: &mut BTreeMap<PathBuf, Node>) {
-    let mut entries: Vec<_> = std::fs::read_dir(abs)
-        .expect("read_dir")
-        .map(|e| e.expect("entry"))
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        let r = rel.join(e.file_name());
-        let meta = path.symlink_metadata().expect("lstat");
-        let ft = meta.file_type();
-        let node = if ft.is_symlink() {
-            Node::Link {
-                target: std::fs::read_link(&path).expect("readlink"),
-            }
-        } else if ft.is_dir() {
-            walk(&path, &r, map);
-            Node::Dir {
-                mode: meta.mode() & 0o7777,
-            }
-        } else if ft.is_file() {
-            Node::File {
-                content: std::fs::read(&path).expect("read"),
-                mode: meta.mode() & 0o7777,
-                nlink: meta.nlink(),
-            }
-        } else {
-            Node::Other
-        };
-        map.insert(r, node);
-    }
-}
-
-/// Runs `f` on another thread and fails if it does not finish within `secs` seconds
-/// (for calls that must not hang).
-pub fn within<T: Send + 'static>(
-    secs: u64,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s (hang?)"))
-}
-
-/// Kind, mode and content (or link target) of every entry under a folder, by
-/// folder-relative path: two equal trees are byte-identical.
-pub type Tree = BTreeMap<String, (String, u32, Vec<u8>)>;
-
-/// The [`Tree`] under `root`.
-pub fn tree(root: &Path) -> Tree {
-    let mut out = Tree::new();
-    tree_walk(root, root, &mut out);
-    out
-}
-
-fn tree_walk(root: &Path, dir: &Path, out: &mut Tree) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        let m = std::fs::symlink_metadata(&p).unwrap();
-        let mode = m.permissions().mode() & 0o7777;
-        if m.file_type().is_symlink() {
-            let t = std::fs::read_link(&p).unwrap();
-            out.insert(
-                rel,
-                ("link".into(), 0, t.to_string_lossy().as_bytes().to_vec()),
-            );
-        } else if m.is_dir() {
-            out.insert(rel, ("dir".into(), mode, Vec::new()));
-            tree_walk(root, &p, out);
-        } else {
-            out.insert(rel, ("file".into(), mode, std::fs::read(&p).unwrap()));
-        }
     }
 }

@@ -1,7 +1,5 @@
-//! Shared by the MCP integration tests: a real rmcp client handler, the `airun` binary,
-//! and checks on results.
-
-#![allow(dead_code)]
+//! For the MCP integration tests: a real rmcp client handler, the `airun` binary, and
+//! checks on results.
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
