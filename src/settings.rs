@@ -2,6 +2,7 @@
 
 use crate::catalog::{Capability, SideEffect};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 /// Environment variables `sys.info.get_env_var` may read unless the operator says otherwise.
 pub const DEFAULT_ENV_ALLOW: [&str; 10] = [
@@ -218,6 +219,21 @@ impl Settings {
             .iter()
             .any(|g| glob_matches(g, cap.id) || glob_matches(g, cap.tool_name))
     }
+}
+
+/// `$AIRUN_HOME`, default `~/.ai-first`.
+pub fn airun_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("AIRUN_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    home_dir().join(".ai-first")
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// Matches `*` (any run of characters) globs, without building a regular expression

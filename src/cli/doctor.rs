@@ -1,8 +1,8 @@
 //! `airun doctor`: what airun will use, and whether the sandbox mechanism is in force.
 
 use super::{Global, home, pipeline_to_inspect};
-use crate::catalog::CapabilitySet;
 use crate::error::CapError;
+use crate::powers::CapabilitySet;
 use serde_json::json;
 use std::process::ExitCode;
 

@@ -2,9 +2,9 @@
 
 use super::term::{self, Grid, GridCell};
 use super::{AuditAction, Global, pipeline_and_state};
-use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{OpInfo, UndoRequest};
+use crate::powers::CapabilitySet;
 use std::process::ExitCode;
 
 fn ops_table(ops: &[OpInfo]) -> String {

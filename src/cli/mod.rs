@@ -15,9 +15,9 @@ pub mod term;
 
 pub use args::{AuditAction, Cli, Command, Global, PolicyAction, StateAction};
 
-use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{CallOptions, Pipeline, TerminalConfirmer};
+use crate::powers::CapabilitySet;
 use crate::sandbox::Workspace;
 use crate::settings::Settings;
 use crate::timemachine::{Deferred, TimeMachine};

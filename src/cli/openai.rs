@@ -1,10 +1,10 @@
 //! `airun openai tools` and `airun openai call`: OpenAI function calling from the shell.
 
 use crate::adapters::openai::{self, Api};
-use crate::catalog::CapabilitySet;
 use crate::cli::Global;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{Confirmer, FlagConfirmer, NoConfirmer};
+use crate::powers::CapabilitySet;
 use clap::{Args, Subcommand};
 use std::io::Read;
 use std::process::ExitCode;
