@@ -62,6 +62,6 @@ pub fn run<S: CapabilitySet>(
             serde_json::Value::Array(openai::run_tool_calls(&pipeline, &calls, *api, confirmer))
         }
     };
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    super::render::print_json(&out);
     Ok(ExitCode::SUCCESS)
 }

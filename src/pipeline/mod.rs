@@ -12,7 +12,8 @@ pub use crate::hooks::{
     OpInfo, UndoRequest,
 };
 pub use crate::settings::{
-    DEFAULT_ENV_ALLOW, ExecFallback, ExecPolicy, HardLinks, NetPolicy, Settings, glob_matches,
+    DEFAULT_ENV_ALLOW, EnvPolicy, ExecFallback, ExecPolicy, FsPolicy, HardLinks, McpPolicy,
+    NetPolicy, Settings, glob_matches,
 };
 pub use confirm::{
     ApprovedBy, ConfirmRequest, Confirmation, Confirmer, FlagConfirmer, NoConfirmer,

@@ -129,8 +129,8 @@ impl<S: CapabilitySet> McpServer<S> {
             tokio::io::empty(),
             write,
         );
-        let max_line =
-            usize::try_from(self.inner.pipeline.settings().mcp_max_message).unwrap_or(usize::MAX);
+        let max_line = usize::try_from(self.inner.pipeline.settings().mcp.max_message_bytes)
+            .unwrap_or(usize::MAX);
         let transport = stdio::Stdio::new(sender, read, max_line);
         let service = match self.serve(transport).await {
             Ok(service) => service,
