@@ -204,29 +204,27 @@ fn read_only_in_the_policy_hides_and_refuses_mutating_capabilities() {
             "{hidden} is listed in read-only mode"
         );
     }
-    let o = e.run(&[
-        "execute",
-        "io.fs.write_file",
-        "--yes",
-        "--params",
-        r#"{"path":"a.txt","content":"x"}"#,
-    ]);
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert!(!e.ws.join("a.txt").exists());
+    refused_to_write_a(&e, &[]);
 }
 
 #[test]
 fn the_read_only_flag_overrides_a_policy_that_allows_writes() {
     let e = Env::new();
     e.policy("read_only = false\n");
-    let o = e.run(&[
-        "--read-only",
+    refused_to_write_a(&e, &["--read-only"]);
+}
+
+/// `airun [before..] execute io.fs.write_file` exits 3 (denied by policy) and writes nothing.
+fn refused_to_write_a(e: &Env, before: &[&str]) {
+    let mut args = before.to_vec();
+    args.extend([
         "execute",
         "io.fs.write_file",
         "--yes",
         "--params",
         r#"{"path":"a.txt","content":"x"}"#,
     ]);
+    let o = e.run(&args);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(!e.ws.join("a.txt").exists());
 }
@@ -396,4 +394,45 @@ fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// One rule says whether a call needs a person's yes: the spec's flag, params that change
+/// nothing (a dry run), then the operator's `auto_approve` list.
+#[test]
+fn one_rule_decides_whether_a_call_is_confirmed() {
+    use airun::pipeline::{Confirmation, needs_confirmation};
+    let cap = |id: &str| {
+        airun::stdlib::CATALOG
+            .iter()
+            .copied()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id} in the catalog"))
+    };
+    let (write, read) = (cap("io.fs.write_file"), cap("io.fs.read_file"));
+    let defaults = airun::pipeline::Settings::default();
+    let approving = airun::policy::parse(
+        "auto_approve = [\"io.fs.*\"]\n",
+        std::path::Path::new("p.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        needs_confirmation(&defaults, write, false),
+        Confirmation::Ask
+    );
+    assert_eq!(
+        needs_confirmation(&defaults, write, true),
+        Confirmation::NotNeeded
+    );
+    assert_eq!(
+        needs_confirmation(&approving, write, false),
+        Confirmation::ByPolicy
+    );
+    assert_eq!(
+        needs_confirmation(&approving, write, true),
+        Confirmation::NotNeeded
+    );
+    assert_eq!(
+        needs_confirmation(&defaults, read, false),
+        Confirmation::NotNeeded
+    );
 }
