@@ -16,9 +16,10 @@ pub const DEFAULT_ENV_ALLOW: [&str; 10] = [
 /// What the operator allows: the policy file (`policy.toml`), one section a table.
 ///
 /// This one struct is the policy: it reads itself from the file (every key optional, a key
-/// left out keeps its default, unknown keys refused, each value checked as it is read, see
-/// [`check`]) and writes itself back (`airun policy show`) in the same shape. A new key is
-/// one field here, with its doc comment, its default and its check.
+/// left out keeps its default, unknown keys refused, each value checked as it is read by
+/// the rules in `settings/check.rs`) and writes itself back (`airun policy show`) in the
+/// same shape. A new key is one field here, with its doc comment, its default and its
+/// check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
