@@ -1,7 +1,8 @@
-//! The catalog model the generated code fills: capability metadata, and the traits that
-//! tie a generated capability set to the pipeline.
+//! The catalog model the generated code fills: capability metadata, and the traits the
+//! pipeline reads a parsed call through ([`CallInfo`], [`Params`]). The set's dispatch
+//! trait, which needs the powers, is [`crate::powers::CapabilitySet`].
 
-use crate::error::CapError;
+use crate::error::{CapError, ErrorKind};
 use crate::types::WsPath;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -188,18 +189,24 @@ pub trait CallInfo: std::fmt::Debug + Send {
     fn params(&self) -> &dyn Params;
 }
 
-/// A generated capability set: catalog, parser and dispatch over its handlers.
-pub trait CapabilitySet: Send + Sync + 'static {
-    /// The set's `Call` enum.
-    type Call: CallInfo;
-    /// Every capability in the set.
-    fn catalog(&self) -> &'static [&'static Capability];
-    /// Parses a call by dotted id or tool name.
-    fn parse(&self, name: &str, args: serde_json::Value) -> Result<Self::Call, CapError>;
-    /// Runs a parsed, checked call with the powers its spec declares.
-    fn dispatch(
-        &self,
-        call: Self::Call,
-        env: &crate::Env<'_>,
-    ) -> Result<serde_json::Value, CapError>;
+/// The catalog's own error: its method sits here so that `error` needs no catalog.
+impl CapError {
+    /// The error for a name that is neither a dotted id nor a tool name of the set.
+    pub fn unknown_capability(name: &str, catalog: &[&Capability]) -> Self {
+        let best = catalog
+            .iter()
+            .flat_map(|c| [c.id, c.tool_name])
+            .map(|n| (strsim::levenshtein(n, name), n))
+            .min();
+        let err = CapError::new(
+            ErrorKind::InvalidInput,
+            format!("there is no capability named `{name}`"),
+        );
+        match best {
+            Some((d, n)) if d <= 3 => {
+                err.with_hint(format!("did you mean `{n}`? `airun list` shows them all"))
+            }
+            _ => err.with_hint("`airun list` shows every capability"),
+        }
+    }
 }

@@ -106,25 +106,6 @@ impl CapError {
         self.hint = Some(hint.into());
         self
     }
-
-    /// The error for a name that is neither a dotted id nor a tool name of the set.
-    pub fn unknown_capability(name: &str, catalog: &[&crate::Capability]) -> Self {
-        let best = catalog
-            .iter()
-            .flat_map(|c| [c.id, c.tool_name])
-            .map(|n| (strsim::levenshtein(n, name), n))
-            .min();
-        let err = CapError::new(
-            ErrorKind::InvalidInput,
-            format!("there is no capability named `{name}`"),
-        );
-        match best {
-            Some((d, n)) if d <= 3 => {
-                err.with_hint(format!("did you mean `{n}`? `airun list` shows them all"))
-            }
-            _ => err.with_hint("`airun list` shows every capability"),
-        }
-    }
 }
 
 impl fmt::Display for CapError {

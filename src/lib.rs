@@ -3,6 +3,7 @@
 //!
 //! - [`catalog`]: what the generated code describes (capabilities, side effects, schemas).
 //! - [`pipeline`]: the call pipeline (validation, permission, sandbox, confirmation, execution).
+//! - [`hooks`]: the journal and audit traits the pipeline calls and the time machine implements.
 //! - [`settings`]: what the operator allows (the policy file is read into it).
 //! - [`sandbox`]: workspace path resolution beneath an open root handle.
 //! - [`powers`]: the context a handler runs in, with only its declared powers.
@@ -17,6 +18,7 @@ pub mod catalog;
 pub mod cli;
 pub mod error;
 mod failpoint;
+pub mod hooks;
 pub mod pipeline;
 pub mod policy;
 pub mod powers;
@@ -30,9 +32,9 @@ pub mod types;
 pub mod __private;
 
 pub use catalog::{
-    Access, Annotations, CallInfo, Capability, CapabilitySet, Params, PathInput, Schema,
-    SideEffect, UndoStrategy,
+    Access, Annotations, CallInfo, Capability, Params, PathInput, Schema, SideEffect,
+    UndoStrategy,
 };
 pub use error::{CapError, ErrorKind};
-pub use powers::{Ctx, Env};
+pub use powers::{CapabilitySet, Ctx, Env};
 pub use types::{Bytes, WsPath};

@@ -1,42 +1,105 @@
 //! Operator settings the permission stage enforces. The model cannot change them.
 
+mod check;
+pub(crate) mod program;
+
 use crate::catalog::{Capability, SideEffect};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 /// Environment variables `sys.info.get_env_var` may read unless the operator says otherwise.
 pub const DEFAULT_ENV_ALLOW: [&str; 10] = [
     "PATH", "HOME", "USER", "LANG", "LC_ALL", "SHELL", "TERM", "PWD", "EDITOR", "TZ",
 ];
 
-/// What the operator allows.
-#[derive(Debug, Clone)]
+/// What the operator allows: the policy file (`policy.toml`), one section a table.
+///
+/// This one struct is the policy: it reads itself from the file (every key optional, a key
+/// left out keeps its default, unknown keys refused, each value checked as it is read by
+/// the rules in `settings/check.rs`) and writes itself back (`airun policy show`) in the
+/// same shape. A new key is one field here, with its doc comment, its default and its
+/// check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Side-effect classes capabilities may have.
+    #[serde(
+        rename = "allowed_side_effects",
+        deserialize_with = "check::side_effects"
+    )]
     pub allowed_effects: BTreeSet<SideEffect>,
     /// Refuse (and hide) every capability that changes state.
     pub read_only: bool,
     /// Capability ids, or globs with `*`, approved without asking.
+    #[serde(deserialize_with = "check::each::<check::CapGlob, _>")]
     pub auto_approve: Vec<String>,
     /// Which capabilities are turned on: ids or `*` globs, read in order, the last match
     /// deciding; an entry starting with `!` turns off what it matches.
+    #[serde(deserialize_with = "check::each::<check::ToolEntry, _>")]
     pub tools: Vec<String>,
-    /// Environment variables `sys.info.get_env_var` may read.
-    pub env_allow: Vec<String>,
     /// Limits for `sys.exec.run`.
     pub exec: ExecPolicy,
     /// Limits for `net.http.*`.
     pub net: NetPolicy,
+    /// `sys.info.get_env_var`.
+    pub env: EnvPolicy,
     /// Undo points kept.
+    #[serde(rename = "undo")]
     pub retention: Retention,
+    /// The MCP server.
+    pub mcp: McpPolicy,
+    /// File capabilities.
+    pub fs: FsPolicy,
+}
+
+/// The `[env]` table: what `sys.info.get_env_var` may read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvPolicy {
+    /// Environment variables `sys.info.get_env_var` may read.
+    #[serde(deserialize_with = "check::each::<check::EnvName, _>")]
+    pub allow: Vec<String>,
+}
+
+impl Default for EnvPolicy {
+    fn default() -> Self {
+        EnvPolicy {
+            allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// The `[mcp]` table: the MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpPolicy {
     /// Longest message (one line) the MCP stdio server reads, in bytes.
-    pub mcp_max_message: u64,
+    #[serde(deserialize_with = "check::message_bytes")]
+    pub max_message_bytes: u64,
+}
+
+impl Default for McpPolicy {
+    fn default() -> Self {
+        McpPolicy {
+            max_message_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The `[fs]` table: file capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FsPolicy {
     /// What the file capabilities do with a file that has other hard links.
+    #[serde(deserialize_with = "check::hardlinks")]
     pub hardlinks: HardLinks,
 }
 
 /// `fs.hardlinks`: a file with more than one hard link may be the same file as one outside
 /// the workspace. Writing it is always refused; reading it is the operator's choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HardLinks {
     /// Refuse writes (the default): reads of hard-linked files are allowed.
     #[default]
@@ -64,28 +127,36 @@ impl HardLinks {
     }
 }
 
-/// What `sys.exec.run` may run, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `[exec]` table: what `sys.exec.run` may run, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExecPolicy {
     /// Executables (names looked up on the system PATH, or absolute paths) that may run.
+    #[serde(deserialize_with = "check::each::<check::Program, _>")]
     pub allow: Vec<String>,
     /// Environment variables passed through to the child; all others are cleared.
+    #[serde(deserialize_with = "check::each::<check::EnvName, _>")]
     pub env_allow: Vec<String>,
     /// Longest time limit a call may ask for, in seconds.
+    #[serde(deserialize_with = "check::seconds")]
     pub timeout_max: u64,
     /// Most bytes kept of stdout and of stderr each.
+    #[serde(deserialize_with = "check::bytes")]
     pub output_max: u64,
     /// Let programs open TCP connections and listen on TCP ports; otherwise Landlock
     /// (ABI 4 and later) refuses both.
     pub network: bool,
     /// Absolute paths programs may read besides the workspace and the system folders.
-    pub read_paths: Vec<std::path::PathBuf>,
+    #[serde(deserialize_with = "check::read_paths")]
+    pub read_paths: Vec<PathBuf>,
     /// What happens where bubblewrap cannot run.
+    #[serde(deserialize_with = "check::fallback")]
     pub fallback: ExecFallback,
 }
 
 /// What `sys.exec.run` does where bubblewrap cannot run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExecFallback {
     /// Refuse to run programs (the default).
     #[default]
@@ -101,6 +172,15 @@ impl ExecFallback {
         match self {
             ExecFallback::Refuse => "refuse",
             ExecFallback::LandlockOnly => "landlock_only",
+        }
+    }
+
+    /// Parses the policy file's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "refuse" => Some(ExecFallback::Refuse),
+            "landlock_only" => Some(ExecFallback::LandlockOnly),
+            _ => None,
         }
     }
 }
@@ -119,19 +199,24 @@ impl Default for ExecPolicy {
     }
 }
 
-/// Where `net.http.*` may connect, and how much it may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `[net]` table: where `net.http.*` may connect, and how much it may read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NetPolicy {
     /// Host names or globs (`*.example.com`) that may be reached; empty means any public host.
+    #[serde(deserialize_with = "check::each::<check::Host, _>")]
     pub allow_hosts: Vec<String>,
     /// Host names or globs that are never reached.
+    #[serde(deserialize_with = "check::each::<check::Host, _>")]
     pub deny_hosts: Vec<String>,
     /// Allow loopback, private, link-local, CGNAT and metadata addresses.
     pub allow_private: bool,
     /// Most bytes of a response body read.
+    #[serde(deserialize_with = "check::bytes")]
     pub max_body: u64,
     /// Caller-given request headers still sent after a redirect to another origin (all
     /// others are dropped; `Authorization`, `Cookie` and `Proxy-Authorization` always are).
+    #[serde(deserialize_with = "check::each::<check::Header, _>")]
     pub cross_origin_headers: Vec<String>,
 }
 
@@ -154,17 +239,23 @@ impl Default for Settings {
             read_only: false,
             auto_approve: Vec::new(),
             tools: vec!["*".to_string()],
-            env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
             exec: ExecPolicy::default(),
             net: NetPolicy::default(),
+            env: EnvPolicy::default(),
             retention: Retention::default(),
-            mcp_max_message: 16 << 20,
-            hardlinks: HardLinks::default(),
+            mcp: McpPolicy::default(),
+            fs: FsPolicy::default(),
         }
     }
 }
 
 impl Settings {
+    /// As TOML, the format of the policy file: every key with its value, a file that,
+    /// read back, gives the same settings.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
     /// Why the operator's settings refuse this capability, if they do.
     pub fn refusal(&self, cap: &Capability) -> Option<String> {
         if !self.turned_on(cap) {
@@ -220,6 +311,21 @@ impl Settings {
     }
 }
 
+/// `$AIRUN_HOME`, default `~/.ai-first`.
+pub fn airun_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("AIRUN_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    home_dir().join(".ai-first")
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
 /// Matches `*` (any run of characters) globs, without building a regular expression
 /// (it runs on every call, for the `tools` and `auto_approve` lists).
 pub fn glob_matches(glob: &str, name: &str) -> bool {
@@ -245,12 +351,15 @@ pub fn glob_matches(glob: &str, name: &str) -> bool {
     true
 }
 
-/// How many undo points and bytes are kept; the oldest expire first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `[undo]` table: how many undo points and bytes are kept; the oldest expire first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Retention {
     /// Most operations kept undoable.
+    #[serde(deserialize_with = "check::operations")]
     pub max_ops: usize,
     /// Most bytes of file images kept.
+    #[serde(deserialize_with = "check::bytes")]
     pub max_bytes: u64,
 }
 

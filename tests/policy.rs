@@ -204,29 +204,27 @@ fn read_only_in_the_policy_hides_and_refuses_mutating_capabilities() {
             "{hidden} is listed in read-only mode"
         );
     }
-    let o = e.run(&[
-        "execute",
-        "io.fs.write_file",
-        "--yes",
-        "--params",
-        r#"{"path":"a.txt","content":"x"}"#,
-    ]);
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert!(!e.ws.join("a.txt").exists());
+    refused_to_write_a(&e, &[]);
 }
 
 #[test]
 fn the_read_only_flag_overrides_a_policy_that_allows_writes() {
     let e = Env::new();
     e.policy("read_only = false\n");
-    let o = e.run(&[
-        "--read-only",
+    refused_to_write_a(&e, &["--read-only"]);
+}
+
+/// `airun [before..] execute io.fs.write_file` exits 3 (denied by policy) and writes nothing.
+fn refused_to_write_a(e: &Env, before: &[&str]) {
+    let mut args = before.to_vec();
+    args.extend([
         "execute",
         "io.fs.write_file",
         "--yes",
         "--params",
         r#"{"path":"a.txt","content":"x"}"#,
     ]);
+    let o = e.run(&args);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(!e.ws.join("a.txt").exists());
 }
@@ -372,9 +370,8 @@ fn the_readme_documents_every_key_with_its_default() {
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let parsed = airun::policy::parse(block, std::path::Path::new("README.md")).unwrap();
     let defaults = airun::pipeline::Settings::default();
-    use airun::policy::EffectivePolicy;
-    assert_eq!(EffectivePolicy::of(&parsed), EffectivePolicy::of(&defaults));
-    let shown: Value = serde_json::to_value(EffectivePolicy::of(&defaults)).unwrap();
+    assert_eq!(parsed, defaults);
+    let shown: Value = serde_json::to_value(&defaults).unwrap();
     for (key, value) in shown.as_object().unwrap() {
         match value.as_object() {
             Some(table) => {
@@ -393,3 +390,44 @@ fn the_readme_documents_every_key_with_its_default() {
 
 mod support;
 use support::manifest_dir;
+
+/// One rule says whether a call needs a person's yes: the spec's flag, params that change
+/// nothing (a dry run), then the operator's `auto_approve` list.
+#[test]
+fn one_rule_decides_whether_a_call_is_confirmed() {
+    use airun::pipeline::{Confirmation, needs_confirmation};
+    let cap = |id: &str| {
+        airun::stdlib::CATALOG
+            .iter()
+            .copied()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id} in the catalog"))
+    };
+    let (write, read) = (cap("io.fs.write_file"), cap("io.fs.read_file"));
+    let defaults = airun::pipeline::Settings::default();
+    let approving = airun::policy::parse(
+        "auto_approve = [\"io.fs.*\"]\n",
+        std::path::Path::new("p.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        needs_confirmation(&defaults, write, false),
+        Confirmation::Ask
+    );
+    assert_eq!(
+        needs_confirmation(&defaults, write, true),
+        Confirmation::NotNeeded
+    );
+    assert_eq!(
+        needs_confirmation(&approving, write, false),
+        Confirmation::ByPolicy
+    );
+    assert_eq!(
+        needs_confirmation(&approving, write, true),
+        Confirmation::NotNeeded
+    );
+    assert_eq!(
+        needs_confirmation(&defaults, read, false),
+        Confirmation::NotNeeded
+    );
+}

@@ -6,7 +6,9 @@
 mod support;
 
 use airun::ErrorKind;
-use airun::pipeline::{CallOptions, FlagConfirmer, HardLinks, Pipeline, Settings, UndoRequest};
+use airun::pipeline::{
+    CallOptions, FlagConfirmer, FsPolicy, HardLinks, Pipeline, Settings, UndoRequest,
+};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
 use airun::timemachine::{Retention, TimeMachine};
@@ -115,7 +117,7 @@ fn hard_linked_outside_files_are_not_read_under_refuse_all() {
     for policy in [HardLinks::RefuseWrites, HardLinks::RefuseAll] {
         let f = Fixture::with(
             Settings {
-                hardlinks: policy,
+                fs: FsPolicy { hardlinks: policy },
                 ..Settings::default()
             },
             None,

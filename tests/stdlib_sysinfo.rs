@@ -1,7 +1,7 @@
 //! `sys.info.get_os`, `sys.info.get_env_var` and `sys.info.get_time`, driven through the
 //! pipeline.
 
-use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
+use airun::pipeline::{CallOptions, EnvPolicy, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::{CapError, ErrorKind};
 use serde_json::{Value, json};
@@ -40,7 +40,9 @@ fn remove_env(name: &str) {
 
 fn settings_allowing(names: &[&str]) -> Settings {
     Settings {
-        env_allow: names.iter().map(|s| s.to_string()).collect(),
+        env: EnvPolicy {
+            allow: names.iter().map(|s| s.to_string()).collect(),
+        },
         ..Settings::default()
     }
 }

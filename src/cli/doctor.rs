@@ -1,8 +1,8 @@
 //! `airun doctor`: what airun will use, and whether the sandbox mechanism is in force.
 
 use super::{Global, home, pipeline_to_inspect};
-use crate::catalog::CapabilitySet;
 use crate::error::CapError;
+use crate::powers::CapabilitySet;
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -57,7 +57,7 @@ pub fn run<S: CapabilitySet>(
         crate::policy::Source::File(p) => p.display().to_string(),
         crate::policy::Source::Defaults(p) => format!("{} (not found: defaults)", p.display()),
     };
-    let hardlinks = k.settings().hardlinks;
+    let hardlinks = k.settings().fs.hardlinks;
     let hardlinks_shown = match hardlinks {
         crate::settings::HardLinks::RefuseWrites => {
             "refuse_writes: files with other hard links are never written; reading them is allowed (they may be outside files)"
@@ -87,7 +87,7 @@ pub fn run<S: CapabilitySet>(
             },
             "capabilities": {"available": visible, "total": total},
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        super::render::print_json(&v);
     } else {
         println!("workspace:    {root}");
         println!("airun home:   {}", home.display());

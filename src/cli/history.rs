@@ -2,9 +2,9 @@
 
 use super::term::{self, Grid, GridCell};
 use super::{AuditAction, Global, pipeline_and_state};
-use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{OpInfo, UndoRequest};
+use crate::powers::CapabilitySet;
 use std::process::ExitCode;
 
 fn ops_table(ops: &[OpInfo]) -> String {
@@ -28,7 +28,7 @@ fn ops_table(ops: &[OpInfo]) -> String {
 /// asked-for steps found no operation to act on.
 fn print_ops(done: &str, verb: &str, left: &str, ops: &[OpInfo], asked: Option<usize>, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(ops).unwrap_or_default());
+        super::render::print_json(ops);
         return;
     }
     if ops.is_empty() {
@@ -157,7 +157,7 @@ pub fn history<S: CapabilitySet>(
     let (k, _) = pipeline_and_state(set, global)?;
     let ops = k.journal().history(limit)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&ops).unwrap_or_default());
+        super::render::print_json(&ops);
     } else {
         print!("{}", ops_table(&ops));
     }
@@ -194,10 +194,7 @@ pub fn audit<S: CapabilitySet>(
         None => {
             let records = tm.audit_records(Some(limit))?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&records).unwrap_or_default()
-                );
+                super::render::print_json(&records);
             } else {
                 let mut t = Grid::new(
                     [
@@ -241,10 +238,7 @@ pub fn gc<S: CapabilitySet>(set: S, global: &Global, json: bool) -> Result<ExitC
     spinner.finish_and_clear();
     let report = report?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        super::render::print_json(&report);
     } else {
         println!(
             "expired {} undo point(s), removed {} unused blob(s), {} partly written blob(s) and {} leftover program temp folder(s)",
@@ -263,10 +257,7 @@ pub fn state_reset(global: &Global, force: bool, json: bool) -> Result<ExitCode,
     let report =
         crate::timemachine::TimeMachine::reset(&home, &workspace, settings.retention, force)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        super::render::print_json(&report);
     } else {
         let lost = report
             .lost_head

@@ -2,20 +2,7 @@
 
 use std::path::PathBuf;
 
-/// `$AIRUN_HOME`, default `~/.ai-first`.
-pub fn airun_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("AIRUN_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    home_dir().join(".ai-first")
-}
-
-fn home_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
+pub use crate::settings::airun_home;
 
 /// `~/.ai-first/workspaces/$USER/default` (under `$AIRUN_HOME` when set).
 pub fn default_workspace() -> PathBuf {

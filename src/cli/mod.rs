@@ -15,9 +15,9 @@ pub mod term;
 
 pub use args::{AuditAction, Cli, Command, Global, PolicyAction, StateAction};
 
-use crate::catalog::CapabilitySet;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{CallOptions, Pipeline, TerminalConfirmer};
+use crate::powers::CapabilitySet;
 use crate::sandbox::Workspace;
 use crate::settings::Settings;
 use crate::timemachine::{Deferred, TimeMachine};
@@ -164,10 +164,7 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             let caps = visible(&set, &cli.global)?;
             if json {
                 let list: Vec<_> = caps.iter().map(|c| render::capability_json(c)).collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&list).unwrap_or_default()
-                );
+                render::print_json(&list);
             } else if markdown {
                 print!("{}", render::capability_markdown(&caps));
             } else {
@@ -183,11 +180,7 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
                 .find(|c| c.id == id || c.tool_name == id)
                 .ok_or_else(|| CapError::unknown_capability(&id, set.catalog()))?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&render::capability_full_json(cap))
-                        .unwrap_or_default()
-                );
+                render::print_json(&render::capability_full_json(cap));
             } else {
                 print!("{}", render::capability_detail(cap));
             }
@@ -288,13 +281,7 @@ fn execute<S: CapabilitySet>(
         }
         Err(e) => {
             if json_out {
-                let mut err = json!({"kind": e.kind.as_str(), "message": e.message});
-                if let Some(f) = &e.field {
-                    err["field"] = json!(f);
-                }
-                if let Some(h) = &e.hint {
-                    err["hint"] = json!(h);
-                }
+                let err = crate::adapters::error_json(&e);
                 let env =
                     json!({"status": "error", "capability": cap, "error": err, "duration_ms": ms});
                 println!("{}", serde_json::to_string(&env).unwrap_or_default());

@@ -1,10 +1,10 @@
 //! `airun openai tools` and `airun openai call`: OpenAI function calling from the shell.
 
 use crate::adapters::openai::{self, Api};
-use crate::catalog::CapabilitySet;
 use crate::cli::Global;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{Confirmer, FlagConfirmer, NoConfirmer};
+use crate::powers::CapabilitySet;
 use clap::{Args, Subcommand};
 use std::io::Read;
 use std::process::ExitCode;
@@ -62,6 +62,6 @@ pub fn run<S: CapabilitySet>(
             serde_json::Value::Array(openai::run_tool_calls(&pipeline, &calls, *api, confirmer))
         }
     };
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    super::render::print_json(&out);
     Ok(ExitCode::SUCCESS)
 }

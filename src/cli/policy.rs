@@ -2,7 +2,7 @@
 
 use super::{Global, PolicyAction, home};
 use crate::error::{CapError, ErrorKind};
-use crate::policy::{self, EffectivePolicy, Loaded, Source};
+use crate::policy::{self, Loaded, Source};
 use crate::sandbox::Workspace;
 use std::process::ExitCode;
 
@@ -53,12 +53,9 @@ pub fn run(global: &Global, action: &PolicyAction) -> Result<ExitCode, CapError>
     match action {
         PolicyAction::Show { json } => {
             let loaded = load(global)?;
-            let effective = EffectivePolicy::of(&loaded.settings);
+            let effective = &loaded.settings;
             if *json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&effective).unwrap_or_default()
-                );
+                super::render::print_json(&effective);
             } else {
                 match &loaded.source {
                     Source::File(p) => println!(

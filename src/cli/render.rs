@@ -301,3 +301,11 @@ fn scalar_text(v: &Value) -> String {
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
+
+/// Prints a value as pretty JSON on standard output (what every `--json` prints).
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}

@@ -4,9 +4,9 @@
 
 use crate::adapters::mcp::http::{HttpOptions, HttpServer, check_options};
 use crate::adapters::mcp::{McpServer, ServerOptions};
-use crate::catalog::CapabilitySet;
 use crate::cli::Global;
 use crate::error::{CapError, ErrorKind};
+use crate::powers::CapabilitySet;
 use clap::{ArgGroup, Args, ValueEnum};
 use std::process::ExitCode;
 use std::time::Duration;

@@ -2,21 +2,37 @@
 
 use crate::catalog::Capability;
 use crate::error::{CapError, ErrorKind};
-use serde::Serialize;
+pub use crate::hooks::ApprovedBy;
+use crate::settings::Settings;
 use std::io::{BufRead, IsTerminal, Write};
 
-/// Who approved a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovedBy {
-    /// A person at the terminal.
-    Tty,
-    /// The operator's `--yes` flag.
-    Flag,
-    /// A person through MCP elicitation.
-    Elicitation,
-    /// The operator's auto-approve list.
-    Policy,
+/// Whether a call needs a person's yes: the one rule the pipeline and the adapters share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The call runs without asking: its spec asks no confirmation, or its params make it
+    /// change nothing (a dry run).
+    NotNeeded,
+    /// The spec asks for confirmation and the operator's `auto_approve` list gives it.
+    ByPolicy,
+    /// A person must approve the call.
+    Ask,
+}
+
+/// Whether a call of `cap` needs a person's yes under `settings`; `changes_nothing` is
+/// true when its params make it a call that changes nothing (see
+/// [`Params::changes_nothing`](crate::catalog::Params::changes_nothing)).
+pub fn needs_confirmation(
+    settings: &Settings,
+    cap: &Capability,
+    changes_nothing: bool,
+) -> Confirmation {
+    if !cap.requires_confirmation || changes_nothing {
+        Confirmation::NotNeeded
+    } else if settings.auto_approves(cap) {
+        Confirmation::ByPolicy
+    } else {
+        Confirmation::Ask
+    }
 }
 
 /// What a person is asked to approve.

@@ -2,23 +2,27 @@
 //! with the undo journal and the audit log at their hook points.
 
 pub mod confirm;
-pub mod hooks;
 mod isolate;
 
-pub use crate::settings::{
-    DEFAULT_ENV_ALLOW, ExecFallback, ExecPolicy, HardLinks, NetPolicy, Settings, glob_matches,
-};
-pub use confirm::{
-    ApprovedBy, ConfirmRequest, Confirmer, FlagConfirmer, NoConfirmer, TerminalConfirmer,
-};
-pub use hooks::{
+/// The hook traits and types, re-exported where they were first defined.
+pub use crate::hooks;
+
+pub use crate::hooks::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, NoAudit, NoJournal, OpId,
     OpInfo, UndoRequest,
 };
+pub use crate::settings::{
+    DEFAULT_ENV_ALLOW, EnvPolicy, ExecFallback, ExecPolicy, FsPolicy, HardLinks, McpPolicy,
+    NetPolicy, Settings, glob_matches,
+};
+pub use confirm::{
+    ApprovedBy, ConfirmRequest, Confirmation, Confirmer, FlagConfirmer, NoConfirmer,
+    TerminalConfirmer, needs_confirmation,
+};
 
-use crate::catalog::{Access, CallInfo, Capability, CapabilitySet, UndoStrategy};
+use crate::catalog::{Access, CallInfo, Capability, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
-use crate::powers::{Env, ProgressFn};
+use crate::powers::{CapabilitySet, Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -51,10 +55,27 @@ impl<C: CallInfo> Prepared<C> {
         self.call.capability()
     }
 
-    /// True when the call must be confirmed by a person (its spec asks for it, and its
-    /// params do not make it a call that changes nothing, such as a dry run).
-    pub fn needs_confirmation(&self) -> bool {
-        self.capability().requires_confirmation && !self.call.params().changes_nothing()
+    /// True when the params make this a call that changes nothing (a dry run): it needs
+    /// no confirmation and leaves no undo point.
+    pub fn changes_nothing(&self) -> bool {
+        self.call.params().changes_nothing()
+    }
+}
+
+/// A call through the stages: its result, and what was decided on the way (for its audit
+/// record, whether it ran or not).
+struct Staged {
+    decision: Decision,
+    op: Option<OpId>,
+    shown: serde_json::Value,
+    result: Result<serde_json::Value, CapError>,
+}
+
+impl Staged {
+    /// Ends the stages with an error.
+    fn failed(mut self, e: CapError) -> Self {
+        self.result = Err(e);
+        self
     }
 }
 
@@ -99,6 +120,12 @@ impl<S: CapabilitySet> Pipeline<S> {
     /// The operator's settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether a call of `cap` needs a person's yes (see [`needs_confirmation`]);
+    /// `changes_nothing` as [`Prepared::changes_nothing`] says.
+    pub fn confirmation(&self, cap: &Capability, changes_nothing: bool) -> Confirmation {
+        needs_confirmation(&self.settings, cap, changes_nothing)
     }
 
     /// Writes the audit records still queued (see [`AuditSink::record_read`]).
@@ -164,17 +191,9 @@ impl<S: CapabilitySet> Pipeline<S> {
             return Err(CapError::new(ErrorKind::DeniedPolicy, why)
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
-        // The exec allowlist, before anything is confirmed or snapshotted.
-        if cap
-            .side_effects
-            .contains(&crate::catalog::SideEffect::SystemExec)
-        {
-            crate::powers::exec::precheck(
-                &self.settings.exec,
-                &self.workspace,
-                &call.params().to_json(),
-            )?;
-        }
+        // The powers' own checks (the exec allowlist, ...), before anything is confirmed
+        // or snapshotted.
+        self.set.precheck(&call, &self.settings, &self.workspace)?;
         // 3. Sandbox: every path input, for the access its spec declares.
         let mut undo_targets = Vec::new();
         let mut resolved_inputs = Vec::new();
@@ -228,19 +247,13 @@ impl<S: CapabilitySet> Pipeline<S> {
         reply: impl FnOnce(Result<serde_json::Value, CapError>),
     ) {
         let started = Instant::now();
-        let mut decision = Decision::Invalid;
-        let mut op: Option<OpId> = None;
-        let mut shown = serde_json::Value::Null;
         let cap = self.find(name);
-        let result = self.run_stages(
-            name,
-            args,
-            confirmer,
-            options,
-            &mut decision,
-            &mut op,
-            &mut shown,
-        );
+        let Staged {
+            decision,
+            op,
+            shown,
+            result,
+        } = self.run_stages(name, args, confirmer, options);
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
@@ -268,70 +281,76 @@ impl<S: CapabilitySet> Pipeline<S> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Stages 1-5 and the journal's hooks: the result, and what was decided on the way.
     fn run_stages(
         &self,
         name: &str,
         args: serde_json::Value,
         confirmer: &dyn Confirmer,
         options: CallOptions<'_>,
-        decision: &mut Decision,
-        op: &mut Option<OpId>,
-        shown: &mut serde_json::Value,
-    ) -> Result<serde_json::Value, CapError> {
+    ) -> Staged {
+        let mut staged = Staged {
+            decision: Decision::Invalid,
+            op: None,
+            shown: serde_json::Value::Null,
+            result: Ok(serde_json::Value::Null),
+        };
         // No call runs before the journal has rolled back what a crash interrupted.
-        self.journal.ready()?;
-        let prepared = self
-            .prepare_within(name, args, options.within)
-            .inspect_err(|e| {
-                *decision = match e.kind {
+        if let Err(e) = self.journal.ready() {
+            return staged.failed(e);
+        }
+        let prepared = match self.prepare_within(name, args, options.within) {
+            Ok(p) => p,
+            Err(e) => {
+                staged.decision = match e.kind {
                     ErrorKind::DeniedPolicy => Decision::DeniedPolicy,
                     ErrorKind::DeniedSandbox => Decision::DeniedSandbox,
                     _ => Decision::Invalid,
                 };
-            })?;
+                return staged.failed(e);
+            }
+        };
         let cap = prepared.capability();
-        *shown = redact(cap, prepared.call.params().to_json());
+        staged.shown = redact(cap, prepared.call.params().to_json());
         // A call whose spec flag says it changes nothing (a dry run) needs no confirmation
         // and leaves no undo point.
-        let changes_nothing = prepared.call.params().changes_nothing();
+        let changes_nothing = prepared.changes_nothing();
         // 4. Confirmation.
-        *decision = if cap.requires_confirmation && !changes_nothing {
-            if self.settings.auto_approves(cap) {
-                Decision::Approved(ApprovedBy::Policy)
-            } else {
+        staged.decision = match self.confirmation(cap, changes_nothing) {
+            Confirmation::NotNeeded => Decision::Allowed,
+            Confirmation::ByPolicy => Decision::Approved(ApprovedBy::Policy),
+            Confirmation::Ask => {
                 let request = ConfirmRequest {
                     capability: cap,
-                    params: shown,
+                    params: &staged.shown,
                 };
                 match confirmer.confirm(&request) {
                     Ok(by) => Decision::Approved(by),
                     Err(e) => {
-                        *decision = Decision::Declined;
-                        return Err(e);
+                        staged.decision = Decision::Declined;
+                        return staged.failed(e);
                     }
                 }
             }
-        } else {
-            Decision::Allowed
         };
         // HOOK(time-machine): intent record and before-images of the undo targets.
         let journal_op = if cap.is_mutating()
             && cap.undo_strategy != UndoStrategy::Journal
             && !changes_nothing
         {
-            self.journal.begin(
-                &self.workspace,
-                &CallIntent {
-                    capability: cap,
-                    params: shown,
-                    undo_targets: prepared.undo_targets.clone(),
-                },
-            )?
+            let intent = CallIntent {
+                capability: cap,
+                params: &staged.shown,
+                undo_targets: prepared.undo_targets.clone(),
+            };
+            match self.journal.begin(&self.workspace, &intent) {
+                Ok(op) => op,
+                Err(e) => return staged.failed(e),
+            }
         } else {
             None
         };
-        *op = journal_op.as_ref().map(|o| o.id());
+        staged.op = journal_op.as_ref().map(|o| o.id());
         // 5. Execution, with the spec's time limit.
         let never = AtomicBool::new(false);
         let env = Env {
@@ -366,10 +385,13 @@ impl<S: CapabilitySet> Pipeline<S> {
             self.set.dispatch(prepared.call, &env)
         };
         // HOOK(time-machine): after-images and commit, or the before-images put back.
-        if let Some(jop) = journal_op {
-            jop.finish(&self.workspace, result.as_ref())?;
+        if let Some(jop) = journal_op
+            && let Err(e) = jop.finish(&self.workspace, result.as_ref())
+        {
+            return staged.failed(e);
         }
-        result
+        staged.result = result;
+        staged
     }
 }
 

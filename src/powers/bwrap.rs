@@ -297,7 +297,7 @@ pub(crate) fn command(bwrap: &Path, plan: &Plan<'_>) -> Result<(Command, bool), 
         }
     }
     // airun's own home, when a read path holds it: hidden under an empty private folder.
-    let home = crate::cli::home::airun_home();
+    let home = crate::settings::airun_home();
     let home = home.canonicalize().unwrap_or(home);
     if home.is_dir() && bound_above(&home) {
         push(&["--tmpfs".as_ref(), home.as_os_str()]);

@@ -482,7 +482,7 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
         // have been swapped meanwhile).
         let (file, meta) =
             open_regular(dir, r.rel(), true).map_err(|e| io_err(e, r.rel(), "reading"))?;
-        refuse_read_hard_links(self.env.settings.hardlinks, &meta, r.rel())?;
+        refuse_read_hard_links(self.env.settings.fs.hardlinks, &meta, r.rel())?;
         Ok(ReadHandle {
             file,
             len: meta.len(),
@@ -765,7 +765,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         }
         let (mut src, meta) =
             open_regular(dir, from.rel(), false).map_err(|e| io_err(e, from.rel(), "copying"))?;
-        refuse_read_hard_links(self.env.settings.hardlinks, &meta, from.rel())?;
+        refuse_read_hard_links(self.env.settings.fs.hardlinks, &meta, from.rel())?;
         let tmp = temp_name(to);
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);

@@ -3,7 +3,7 @@
 
 use super::{Ctx, Yes};
 use crate::error::CapError;
-use crate::pipeline::{OpInfo, UndoRequest};
+use crate::hooks::{OpInfo, UndoRequest};
 
 impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
     /// The newest operations in this workspace's journal, newest first.

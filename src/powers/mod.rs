@@ -13,6 +13,7 @@ pub mod exec;
 mod fs;
 mod history;
 mod net;
+mod set;
 mod sys;
 
 pub use exec::{ExecOutcome, ExecRequest};
@@ -22,6 +23,7 @@ pub use fs::{StagedFile, WalkEntry, WalkFlow, WalkOptions, WalkStats};
 pub use net::{
     HttpRequest, HttpResponse, MAX_REDIRECTS, SENSITIVE_HEADERS, SendMethod, address_class,
 };
+pub use set::{CapabilitySet, PrecheckFn, precheck, precheck_of};
 pub use sys::OsFacts;
 
 use crate::error::{CapError, ErrorKind};
@@ -48,7 +50,7 @@ pub struct Env<'a> {
     pub(crate) deadline: Instant,
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) progress: Option<ProgressFn<'a>>,
-    pub(crate) journal: &'a dyn crate::pipeline::Journal,
+    pub(crate) journal: &'a dyn crate::hooks::Journal,
     /// Path inputs the sandbox stage resolved, reused by the handler's first lookups.
     /// The pipeline fills it only for calls that change nothing and need no confirmation,
     /// so no slow step (a person, a snapshot) sits between the check and the use.

@@ -39,7 +39,7 @@ impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
     /// Reads an environment variable that the operator allows; other names are a
     /// permission error that lists the allowed ones.
     pub fn env_var(&self, name: &str) -> Result<Option<String>, CapError> {
-        let allowed = &self.env.settings.env_allow;
+        let allowed = &self.env.settings.env.allow;
         if !allowed.iter().any(|a| a == name) {
             return Err(CapError::new(
                 ErrorKind::DeniedPolicy,

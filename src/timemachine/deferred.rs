@@ -10,7 +10,7 @@
 
 use super::{Retention, TimeMachine};
 use crate::error::CapError;
-use crate::pipeline::{AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, UndoRequest};
+use crate::hooks::{AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, UndoRequest};
 use crate::sandbox::Workspace;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -24,7 +24,7 @@ pub use deferred::Deferred;
 
 use crate::catalog::UndoStrategy;
 use crate::error::{CapError, ErrorKind};
-use crate::pipeline::{
+use crate::hooks::{
     AuditEvent, AuditSink, CallIntent, Decision, Journal, JournalOp, OpId, OpInfo, UndoRequest,
 };
 use crate::sandbox::{Resolved, Workspace};

@@ -9,7 +9,7 @@
 //!   connections finish (up to a grace period).
 
 use super::McpServer;
-use crate::catalog::CapabilitySet;
+use crate::powers::CapabilitySet;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;

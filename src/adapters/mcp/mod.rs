@@ -29,9 +29,10 @@ mod roots;
 pub mod stdio;
 
 use crate::adapters::{error_json, error_text};
-use crate::catalog::{Capability, CapabilitySet};
+use crate::catalog::Capability;
 use crate::error::CapError;
-use crate::pipeline::{CallOptions, ConfirmRequest, Pipeline, redact};
+use crate::pipeline::{CallOptions, ConfirmRequest, Confirmation, Pipeline, redact};
+use crate::powers::CapabilitySet;
 use confirm::{McpConfirmer, Seals};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -128,8 +129,8 @@ impl<S: CapabilitySet> McpServer<S> {
             tokio::io::empty(),
             write,
         );
-        let max_line =
-            usize::try_from(self.inner.pipeline.settings().mcp_max_message).unwrap_or(usize::MAX);
+        let max_line = usize::try_from(self.inner.pipeline.settings().mcp.max_message_bytes)
+            .unwrap_or(usize::MAX);
         let transport = stdio::Stdio::new(sender, read, max_line);
         let service = match self.serve(transport).await {
             Ok(service) => service,
@@ -215,7 +216,8 @@ impl<S: CapabilitySet> McpServer<S> {
         if inner.options.yes {
             return Ok(McpConfirmer::Flag);
         }
-        let asks = cap.requires_confirmation && !inner.pipeline.settings().auto_approves(cap);
+        // Params that change nothing are only known once parsed (below, where it matters).
+        let asks = inner.pipeline.confirmation(cap, false) == Confirmation::Ask;
         let can_elicit = context
             .client_capabilities()
             .is_some_and(|c| c.elicitation.is_some());
@@ -249,7 +251,10 @@ impl<S: CapabilitySet> McpServer<S> {
                 // A call that changes nothing (a dry run) is not confirmed either.
                 match inner.pipeline.prepare(name, args.clone()) {
                     Err(_) => return Ok(McpConfirmer::Refuse),
-                    Ok(prepared) if !prepared.needs_confirmation() => {
+                    Ok(prepared)
+                        if inner.pipeline.confirmation(cap, prepared.changes_nothing())
+                            != Confirmation::Ask =>
+                    {
                         return Ok(McpConfirmer::Refuse);
                     }
                     Ok(_) => {}

@@ -3,9 +3,9 @@
 //! --json`), `airun://audit` the newest audit records (as `airun audit --json`). Both are
 //! JSON, read from the state folder when asked.
 
-use crate::catalog::CapabilitySet;
 use crate::error::CapError;
 use crate::pipeline::Pipeline;
+use crate::powers::CapabilitySet;
 use rmcp::model::Resource;
 
 /// How many operations or records a resource holds.

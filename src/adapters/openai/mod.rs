@@ -28,9 +28,10 @@
 //! declined and the model is told so. Nothing in the model's arguments can approve a call.
 
 use crate::adapters::error_json;
-use crate::catalog::{Capability, CapabilitySet};
+use crate::catalog::Capability;
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{CallOptions, Confirmer, Pipeline};
+use crate::powers::CapabilitySet;
 use serde_json::{Value, json};
 
 /// Which OpenAI API the tool list and the outputs are shaped for.

@@ -399,7 +399,7 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
         let meta = dir
             .symlink_metadata(resolved.rel())
             .map_err(|e| io_err(e, resolved.rel(), "searching"))?;
-        let hardlinks = self.env.settings.hardlinks;
+        let hardlinks = self.env.settings.fs.hardlinks;
         if !meta.is_dir() {
             // A single file: reported alone, opened through the root handle.
             let kind = if meta.is_file() {

@@ -1,4 +1,6 @@
-//! Hook points of the call pipeline where the undo journal and the audit log attach.
+//! Hook points of the call pipeline where the undo journal and the audit log attach: the
+//! traits and the types they pass, shared by the pipeline (which calls them), the time
+//! machine (which implements them) and the powers (which read history through them).
 //!
 //! The pipeline calls [`Journal::begin`] after confirmation and before the handler (intent
 //! record and before-images of the spec's undo targets), [`JournalOp::finish`] after it
@@ -8,7 +10,6 @@
 
 use crate::catalog::Capability;
 use crate::error::CapError;
-use crate::pipeline::confirm::ApprovedBy;
 use crate::sandbox::{Resolved, Workspace};
 use serde::Serialize;
 
@@ -151,6 +152,20 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
     fn undoable(&self) -> Result<usize, CapError> {
         (**self).undoable()
     }
+}
+
+/// Who approved a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovedBy {
+    /// A person at the terminal.
+    Tty,
+    /// The operator's `--yes` flag.
+    Flag,
+    /// A person through MCP elicitation.
+    Elicitation,
+    /// The operator's auto-approve list.
+    Policy,
 }
 
 /// The decision the pipeline took on a call.
