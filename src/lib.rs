@@ -32,8 +32,7 @@ pub mod types;
 pub mod __private;
 
 pub use catalog::{
-    Access, Annotations, CallInfo, Capability, Params, PathInput, Schema, SideEffect,
-    UndoStrategy,
+    Access, Annotations, CallInfo, Capability, Params, PathInput, Schema, SideEffect, UndoStrategy,
 };
 pub use error::{CapError, ErrorKind};
 pub use powers::{CapabilitySet, Ctx, Env};

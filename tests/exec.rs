@@ -1299,8 +1299,16 @@ fn exec_cannot_open_an_unlisted_folder_to_write_through_a_hard_link() {
     std::fs::hard_link(&target, ws.join("locked/x")).unwrap();
     std::fs::write(home.join("policy.toml"), "[exec]\nallow = [\"sh\"]\n").unwrap();
     // A copy of airun the unprivileged user can run (it is also the helper inside).
+    // Copied by a `cp` process, not from this one: a writable descriptor of the copy held
+    // here could leak into a process another test thread is starting, and the run below
+    // would then fail with "text file busy".
     let bin = base.join("airun");
-    std::fs::copy(env!("CARGO_BIN_EXE_airun"), &bin).unwrap();
+    let copied = Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_airun"))
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp of the airun binary failed");
     if root {
         chown_tree(&base, 65534);
     }
