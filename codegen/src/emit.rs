@@ -51,6 +51,7 @@ struct Entry {
     ctx: proc_macro2::Ident,
     result: proc_macro2::Ident,
     cap_static: proc_macro2::Ident,
+    handler: proc_macro2::Ident,
     id: String,
     tool: String,
     doc: String,
@@ -91,6 +92,7 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
             ctx,
             result,
             cap_static,
+            handler: ident(verb),
             tool: tool_name(&id),
             json_inputs: spec
                 .interface
@@ -707,6 +709,20 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
             Call::#v(p) => ::airun::__private::to_output(self.0.#method(&mut ::airun::Ctx::grant(env), p)),
         }
     });
+    let routes = entries.iter().map(|e| {
+        let (method, m, p, ctx, r, f) = (
+            &e.method, &e.module, &e.params, &e.ctx, &e.result, &e.handler,
+        );
+        quote! {
+            fn #method(
+                &self,
+                ctx: &mut #m::#ctx<'_>,
+                params: #m::#p,
+            ) -> ::core::result::Result<#m::#r, ::airun::CapError> {
+                $($root)::+::#m::#f(ctx, params)
+            }
+        }
+    });
     let count = entries.len();
     quote! {
         /// Every capability in this set, in id order.
@@ -748,6 +764,19 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
         /// its method does not compile.
         pub trait Handlers: Send + Sync + 'static {
             #(#methods)*
+        }
+
+        /// Implements [`Handlers`] for a type by routing each capability `a.b.verb` to the
+        /// function `<root>::a::b::verb(ctx, params)`, so a capability is one spec and one
+        /// function. Invoke it inside the module that includes this file:
+        /// `route_handlers!(super::MyHandlers => crate::my_handlers);`.
+        #[allow(unused_macros)]
+        macro_rules! route_handlers {
+            ($handlers:ty => $($root:ident)::+) => {
+                impl Handlers for $handlers {
+                    #(#routes)*
+                }
+            };
         }
 
         /// The capability set: the catalog, the parser and the dispatch over a [`Handlers`] value.

@@ -551,6 +551,26 @@ pub trait Handlers: Send + Sync + 'static {
         params: fixture::notes::AppendParams,
     ) -> ::core::result::Result<fixture::notes::AppendResult, ::airun::CapError>;
 }
+/// Implements [`Handlers`] for a type by routing each capability `a.b.verb` to the
+/// function `<root>::a::b::verb(ctx, params)`, so a capability is one spec and one
+/// function. Invoke it inside the module that includes this file:
+/// `route_handlers!(super::MyHandlers => crate::my_handlers);`.
+#[allow(unused_macros)]
+macro_rules! route_handlers {
+    ($handlers:ty => $($root:ident)::+) => {
+        impl Handlers for $handlers { fn fixture_files_peek(& self, ctx : & mut
+        fixture::files::PeekCtx < '_ >, params : fixture::files::PeekParams,) ->
+        ::core::result::Result < fixture::files::PeekResult, ::airun::CapError > {
+        $($root)::+ ::fixture::files::peek(ctx, params) } fn fixture_greet_say(& self,
+        ctx : & mut fixture::greet::SayCtx < '_ >, params : fixture::greet::SayParams,)
+        -> ::core::result::Result < fixture::greet::SayResult, ::airun::CapError > {
+        $($root)::+ ::fixture::greet::say(ctx, params) } fn fixture_notes_append(& self,
+        ctx : & mut fixture::notes::AppendCtx < '_ >, params :
+        fixture::notes::AppendParams,) -> ::core::result::Result <
+        fixture::notes::AppendResult, ::airun::CapError > { $($root)::+
+        ::fixture::notes::append(ctx, params) } }
+    };
+}
 /// The capability set: the catalog, the parser and the dispatch over a [`Handlers`] value.
 pub struct Capabilities<H>(pub H);
 impl<H: Handlers> ::airun::CapabilitySet for Capabilities<H> {

@@ -1,7 +1,7 @@
-//! `sys.undo` and `sys.history`: the model's view of the workspace's undo journal.
+//! `sys.undo`: the model's way back through the workspace's undo journal.
 
 use crate::error::CapError;
-use crate::stdlib::generated::sys::*;
+use crate::stdlib::generated::sys::{UndoCtx, UndoParams, UndoResult, UndoUndoneItem};
 
 /// `sys.undo`.
 pub fn undo(ctx: &mut UndoCtx<'_>, p: UndoParams) -> Result<UndoResult, CapError> {
@@ -17,29 +17,5 @@ pub fn undo(ctx: &mut UndoCtx<'_>, p: UndoParams) -> Result<UndoResult, CapError
             })
             .collect(),
         remaining: remaining as i64,
-    })
-}
-
-/// `sys.history`.
-pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResult, CapError> {
-    let ops = ctx.history(p.limit as usize)?;
-    Ok(HistoryResult {
-        ops: ops
-            .into_iter()
-            .map(|o| HistoryOpsItem {
-                op: o.op,
-                time: o.time,
-                capability: o.capability,
-                summary: o.summary,
-                state: match o.state.as_str() {
-                    "undone" => HistoryOpsItemState::Undone,
-                    "interrupted" => HistoryOpsItemState::Interrupted,
-                    "irreversible" => HistoryOpsItemState::Irreversible,
-                    "expired" => HistoryOpsItemState::Expired,
-                    "damaged" => HistoryOpsItemState::Damaged,
-                    _ => HistoryOpsItemState::Done,
-                },
-            })
-            .collect(),
     })
 }

@@ -1,16 +1,16 @@
-//! `net.http.*` handlers. They reach the network only through their context's network
-//! power, which applies the operator's network policy to every hop.
+//! What the `net.http.*` handlers share: request headers, limits and the reply.
+//! The handlers reach the network only through their context's network power, which
+//! applies the operator's network policy to every hop.
 
 use crate::error::CapError;
-use crate::powers::{HttpRequest, HttpResponse, SendMethod};
-use crate::stdlib::generated::net::http::*;
+use crate::powers::HttpResponse;
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// The `headers` input as name/value pairs; values must be text (numbers and booleans
 /// are written as text).
-fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, CapError> {
+pub(super) fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, CapError> {
     map.iter()
         .map(|(name, value)| match value {
             Value::String(s) => Ok((name.clone(), s.clone())),
@@ -28,17 +28,17 @@ fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, Ca
 }
 
 /// What every `net.http.*` call returns, before it is put in the call's result type.
-struct Reply {
-    status: i64,
-    headers: Map<String, Value>,
-    body: String,
-    base64: bool,
-    truncated: bool,
-    final_url: String,
+pub(super) struct Reply {
+    pub(super) status: i64,
+    pub(super) headers: Map<String, Value>,
+    pub(super) body: String,
+    pub(super) base64: bool,
+    pub(super) truncated: bool,
+    pub(super) final_url: String,
 }
 
 /// Response headers as a map (repeated ones joined), and the body as text or base64.
-fn reply(r: HttpResponse) -> Reply {
+pub(super) fn reply(r: HttpResponse) -> Reply {
     let mut headers: Map<String, Value> = Map::new();
     for (name, value) in r.headers {
         let sep = if name == "set-cookie" { "\n" } else { ", " };
@@ -81,84 +81,9 @@ fn reply(r: HttpResponse) -> Reply {
     }
 }
 
-fn limits(timeout_seconds: i64, max_bytes: Option<i64>) -> (Duration, Option<u64>) {
+pub(super) fn limits(timeout_seconds: i64, max_bytes: Option<i64>) -> (Duration, Option<u64>) {
     (
         Duration::from_secs(timeout_seconds.max(1) as u64),
         max_bytes.map(|m| m.max(1) as u64),
     )
-}
-
-/// `net.http.get`.
-pub fn get(ctx: &mut GetCtx<'_>, p: GetParams) -> Result<GetResult, CapError> {
-    let headers = request_headers(&p.headers)?;
-    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
-    let req = HttpRequest {
-        url: &p.url,
-        headers: &headers,
-        timeout,
-        max_bytes,
-    };
-    let r = reply(ctx.http_get(&req, p.follow_redirects)?);
-    Ok(GetResult {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-        encoding: if r.base64 {
-            GetEncoding::Base64
-        } else {
-            GetEncoding::Utf8
-        },
-        truncated: r.truncated,
-        final_url: r.final_url,
-    })
-}
-
-/// `net.http.post`.
-pub fn post(ctx: &mut PostCtx<'_>, p: PostParams) -> Result<PostResult, CapError> {
-    let headers = request_headers(&p.headers)?;
-    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
-    let req = HttpRequest {
-        url: &p.url,
-        headers: &headers,
-        timeout,
-        max_bytes,
-    };
-    let r = reply(ctx.http_send(SendMethod::Post, &req, &p.content_type, p.body.into_bytes())?);
-    Ok(PostResult {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-        encoding: if r.base64 {
-            PostEncoding::Base64
-        } else {
-            PostEncoding::Utf8
-        },
-        truncated: r.truncated,
-        final_url: r.final_url,
-    })
-}
-
-/// `net.http.put`.
-pub fn put(ctx: &mut PutCtx<'_>, p: PutParams) -> Result<PutResult, CapError> {
-    let headers = request_headers(&p.headers)?;
-    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
-    let req = HttpRequest {
-        url: &p.url,
-        headers: &headers,
-        timeout,
-        max_bytes,
-    };
-    let r = reply(ctx.http_send(SendMethod::Put, &req, &p.content_type, p.body.into_bytes())?);
-    Ok(PutResult {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-        encoding: if r.base64 {
-            PutEncoding::Base64
-        } else {
-            PutEncoding::Utf8
-        },
-        truncated: r.truncated,
-        final_url: r.final_url,
-    })
 }

@@ -1,0 +1,31 @@
+//! `net.http.put`.
+
+use super::exchange::{limits, reply, request_headers};
+use crate::error::CapError;
+use crate::powers::{HttpRequest, SendMethod};
+use crate::stdlib::generated::net::http::{PutCtx, PutEncoding, PutParams, PutResult};
+
+/// `net.http.put`.
+pub fn put(ctx: &mut PutCtx<'_>, p: PutParams) -> Result<PutResult, CapError> {
+    let headers = request_headers(&p.headers)?;
+    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
+    let req = HttpRequest {
+        url: &p.url,
+        headers: &headers,
+        timeout,
+        max_bytes,
+    };
+    let r = reply(ctx.http_send(SendMethod::Put, &req, &p.content_type, p.body.into_bytes())?);
+    Ok(PutResult {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+        encoding: if r.base64 {
+            PutEncoding::Base64
+        } else {
+            PutEncoding::Utf8
+        },
+        truncated: r.truncated,
+        final_url: r.final_url,
+    })
+}

@@ -1,0 +1,4 @@
+//! `text.*` capabilities.
+
+pub(super) mod regex;
+pub(super) mod template;
