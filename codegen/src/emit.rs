@@ -126,36 +126,52 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
         .map(|e| e.value)
         .collect();
     let has = |e: SideEffect| effects.contains(&e);
-    let flag = |b: bool| {
-        if b {
-            quote! { ::airun::powers::Yes }
-        } else {
-            quote! { ::airun::powers::No }
-        }
-    };
-    let r = flag(
-        has(SideEffect::FilesystemRead)
-            || has(SideEffect::FilesystemWrite)
-            || has(SideEffect::FilesystemDelete),
+    let fs_write = has(SideEffect::FilesystemWrite);
+    let fs_delete = has(SideEffect::FilesystemDelete);
+    let net_write = has(SideEffect::NetworkWrite);
+    // Each power the declared side effects grant; writing or deleting files implies
+    // reading them, sending over the network implies fetching.
+    let powers = [
+        (
+            has(SideEffect::FilesystemRead) || fs_write || fs_delete,
+            "FsRead",
+        ),
+        (fs_write, "FsWrite"),
+        (fs_delete, "FsDelete"),
+        (has(SideEffect::NetworkRead) || net_write, "NetRead"),
+        (net_write, "NetWrite"),
+        (has(SideEffect::SystemExec), "Exec"),
+        (has(SideEffect::SystemRead), "SysRead"),
+        (has(SideEffect::StateMutation), "StateMutation"),
+    ];
+    let marker = format_ident!("{}", pascal(&tool_name(id)));
+    let impls = powers
+        .iter()
+        .filter(|(granted, _)| *granted)
+        .map(|(_, power)| {
+            let power = format_ident!("{power}");
+            // Not listed as "other types implementing the power" in a compile error.
+            quote! {
+                #[diagnostic::do_not_recommend]
+                impl ::airun::powers::#power for #marker {}
+            }
+        });
+    let declared = effects
+        .iter()
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let marker_doc = format!(
+        "The powers of `{id}`: those its declared side effects ({declared}) grant, one trait each."
     );
-    let w = flag(has(SideEffect::FilesystemWrite));
-    let d = flag(has(SideEffect::FilesystemDelete));
-    let nr = flag(has(SideEffect::NetworkRead) || has(SideEffect::NetworkWrite));
-    let nw = flag(has(SideEffect::NetworkWrite));
-    let x = flag(has(SideEffect::SystemExec));
-    let s = flag(has(SideEffect::SystemRead) || has(SideEffect::StateMutation));
-    let m = flag(has(SideEffect::StateMutation));
-    let doc = format!(
-        "The context `{id}` runs in: only the powers its declared side effects ({}) allow.",
-        effects
-            .iter()
-            .map(|e| e.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let doc = format!("The context `{id}` runs in: only the powers of [`{marker}`].");
     quote! {
+        #[doc = #marker_doc]
+        #[derive(Debug)]
+        pub enum #marker {}
+        #(#impls)*
         #[doc = #doc]
-        pub type #ctx<'a> = ::airun::Ctx<'a, #r, #w, #d, #nr, #nw, #x, #s, #m>;
+        pub type #ctx<'a> = ::airun::Ctx<'a, #marker>;
     }
 }
 
@@ -807,5 +823,44 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The generated code of airun's own `sys.undo` and `sys.history` specs.
+    fn generated_sys() -> String {
+        let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
+        let files: Vec<(String, String)> = ["sys.undo.yaml", "sys.history.yaml"]
+            .iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(specs.join(name))
+                    .unwrap_or_else(|e| panic!("cannot read specs/{name}: {e}"));
+                (format!("specs/{name}"), text)
+            })
+            .collect();
+        crate::generate(&files).unwrap_or_else(|d| panic!("the specs are valid: {d:?}"))
+    }
+
+    fn powers_of(code: &str, marker: &str) -> Vec<String> {
+        let suffix = format!(" for {marker} {{}}");
+        code.lines()
+            .filter_map(|l| l.trim().strip_suffix(suffix.as_str()))
+            .filter_map(|l| l.strip_prefix("impl ::airun::powers::"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn each_declared_side_effect_grants_its_power_and_nothing_else() {
+        let code = generated_sys();
+        // `sys.undo` declares filesystem_write, filesystem_delete and state_mutation:
+        // state mutation no longer brings the system-facts power with it.
+        assert_eq!(
+            powers_of(&code, "SysUndo"),
+            ["FsRead", "FsWrite", "FsDelete", "StateMutation"]
+        );
+        assert_eq!(powers_of(&code, "SysHistory"), ["SysRead"]);
+        assert!(code.contains("pub type UndoCtx<'a> = ::airun::Ctx<'a, SysUndo>;"));
     }
 }

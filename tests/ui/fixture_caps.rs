@@ -129,18 +129,13 @@ pub mod fixture {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub encoding: ::core::option::Option<::std::string::String>,
         }
-        ///The context `fixture.files.peek` runs in: only the powers its declared side effects (filesystem_read) allow.
-        pub type PeekCtx<'a> = ::airun::Ctx<
-            'a,
-            ::airun::powers::Yes,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-        >;
+        ///The powers of `fixture.files.peek`: those its declared side effects (filesystem_read) grant, one trait each.
+        #[derive(Debug)]
+        pub enum FixtureFilesPeek {}
+        #[diagnostic::do_not_recommend]
+        impl ::airun::powers::FsRead for FixtureFilesPeek {}
+        ///The context `fixture.files.peek` runs in: only the powers of [`FixtureFilesPeek`].
+        pub type PeekCtx<'a> = ::airun::Ctx<'a, FixtureFilesPeek>;
         ///Catalog entry of `fixture.files.peek`.
         pub static PEEK: ::airun::Capability = ::airun::Capability {
             id: "fixture.files.peek",
@@ -320,18 +315,11 @@ pub mod fixture {
             ///Characters in the greeting.
             pub length: i64,
         }
-        ///The context `fixture.greet.say` runs in: only the powers its declared side effects (read_only) allow.
-        pub type SayCtx<'a> = ::airun::Ctx<
-            'a,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-        >;
+        ///The powers of `fixture.greet.say`: those its declared side effects (read_only) grant, one trait each.
+        #[derive(Debug)]
+        pub enum FixtureGreetSay {}
+        ///The context `fixture.greet.say` runs in: only the powers of [`FixtureGreetSay`].
+        pub type SayCtx<'a> = ::airun::Ctx<'a, FixtureGreetSay>;
         ///Catalog entry of `fixture.greet.say`.
         pub static SAY: ::airun::Capability = ::airun::Capability {
             id: "fixture.greet.say",
@@ -429,18 +417,15 @@ pub mod fixture {
             ///True when the file did not exist before.
             pub created: bool,
         }
-        ///The context `fixture.notes.append` runs in: only the powers its declared side effects (filesystem_read, filesystem_write) allow.
-        pub type AppendCtx<'a> = ::airun::Ctx<
-            'a,
-            ::airun::powers::Yes,
-            ::airun::powers::Yes,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-        >;
+        ///The powers of `fixture.notes.append`: those its declared side effects (filesystem_read, filesystem_write) grant, one trait each.
+        #[derive(Debug)]
+        pub enum FixtureNotesAppend {}
+        #[diagnostic::do_not_recommend]
+        impl ::airun::powers::FsRead for FixtureNotesAppend {}
+        #[diagnostic::do_not_recommend]
+        impl ::airun::powers::FsWrite for FixtureNotesAppend {}
+        ///The context `fixture.notes.append` runs in: only the powers of [`FixtureNotesAppend`].
+        pub type AppendCtx<'a> = ::airun::Ctx<'a, FixtureNotesAppend>;
         ///Catalog entry of `fixture.notes.append`.
         pub static APPEND: ::airun::Capability = ::airun::Capability {
             id: "fixture.notes.append",

@@ -6,7 +6,7 @@
 //! page size plus the buffer, whatever the size of the file.
 
 use crate::error::{CapError, ErrorKind};
-use crate::powers::ReadHandle;
+use crate::powers::{Ctx, FsRead, ReadHandle};
 use crate::stdlib::generated::io::fs::{ReadFileCtx, ReadFileParams, ReadFileResult};
 use crate::types::WsPath;
 use std::io::{Read, Seek, SeekFrom};
@@ -166,10 +166,9 @@ struct Window {
     lines_taken: u64,
 }
 
-/// Streams a file once and keeps the page (every `io.fs.*` context with the read power is
-/// a `ReadFileCtx`).
-pub(super) fn scan(
-    ctx: &ReadFileCtx<'_>,
+/// Streams a file once and keeps the page, for any handler with the read power.
+pub(super) fn scan<P: FsRead>(
+    ctx: &Ctx<'_, P>,
     handle: &mut ReadHandle,
     page: Page,
     path: &WsPath,
