@@ -2,3 +2,7 @@
 
 pub(super) mod regex;
 pub(super) mod template;
+
+mod diff;
+
+pub use diff::diff;
