@@ -3,6 +3,7 @@
 
 use crate::check::is_path_array;
 use crate::model::{Access, Field, FieldType, Fields, SideEffect, Spec, UndoStrategy};
+use crate::named::NamedTypes;
 use crate::names::{ident, pascal, screaming, tool_name};
 use crate::schema;
 use proc_macro2::TokenStream;
@@ -58,9 +59,22 @@ struct Entry {
     json_inputs: Vec<String>,
 }
 
-/// Generates the formatted Rust source for a set of specs (already checked).
-pub fn generate(specs: &[(String, Spec)]) -> String {
+/// Generates the formatted Rust source for a set of specs (already checked, their shared
+/// types resolved).
+pub fn generate(specs: &[(String, Spec)], types: &NamedTypes) -> String {
     let mut root = Module::default();
+    let mut shared = TypeGen {
+        items: &mut root.items,
+        root: quote! {},
+    };
+    for (name, def) in &types.0.0 {
+        let values = def.value.enum_values.as_ref().map(|v| v.value.clone());
+        shared.enum_def(
+            &format_ident!("{}", name.value),
+            &def.value.description.value,
+            &values.unwrap_or_default(),
+        );
+    }
     let mut entries = Vec::new();
     let mut sorted: Vec<&(String, Spec)> = specs.iter().collect();
     sorted.sort_by(|a, b| a.1.meta.id.value.cmp(&b.1.meta.id.value));
@@ -70,7 +84,11 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
         let (verb, path) = segs.split_last().expect("ids have two or more segments");
         let base = pascal(verb);
         let mut items = Vec::new();
-        let mut types = TypeGen { items: &mut items };
+        let up = path.iter().map(|_| quote! { super:: });
+        let mut types = TypeGen {
+            items: &mut items,
+            root: quote! { #(#up)* },
+        };
         let (params_tokens, params) = types.params(spec, &base);
         let (result_tokens, result) = types.result(spec, &base);
         let ctx = format_ident!("{base}Ctx");
@@ -177,6 +195,9 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
 
 struct TypeGen<'a> {
     items: &'a mut Vec<TokenStream>,
+    /// The path from the module being generated to the root of the generated code, where
+    /// the shared types are (`super::super::` for `io::fs`).
+    root: TokenStream,
 }
 
 impl TypeGen<'_> {
@@ -241,6 +262,7 @@ impl TypeGen<'_> {
             let fid = ident(&fname.value);
             let hint = format!("{base}{}", pascal(&fname.value));
             let ty = self.rust_type(f, input, &hint);
+            let hint = self.enum_path(f, &hint);
             let fdoc = f.description.value.trim().to_string();
             let required = match &f.required {
                 Some(r) => r.value,
@@ -302,6 +324,7 @@ impl TypeGen<'_> {
     fn rust_type(&mut self, f: &Field, input: bool, hint: &str) -> TokenStream {
         match f.ty.value {
             FieldType::String => match &f.enum_values {
+                Some(_) if f.named.is_some() => self.enum_path(f, hint),
                 Some(values) => {
                     let name = format_ident!("{hint}");
                     self.enum_def(&name, &f.description.value, &values.value);
@@ -339,6 +362,21 @@ impl TypeGen<'_> {
         }
     }
 
+    /// The path of the enum type of a string field with values: its shared type when it
+    /// names one, else `hint`, generated beside it.
+    fn enum_path(&self, f: &Field, hint: &str) -> TokenStream {
+        match &f.named {
+            Some(name) => {
+                let (root, name) = (&self.root, format_ident!("{}", name.value));
+                quote! { #root #name }
+            }
+            None => {
+                let name = format_ident!("{hint}");
+                quote! { #name }
+            }
+        }
+    }
+
     fn enum_def(&mut self, name: &proc_macro2::Ident, doc: &str, values: &[String]) {
         let variants = values.iter().map(|v| {
             let var = format_ident!("{}", pascal(v));
@@ -373,12 +411,16 @@ impl TypeGen<'_> {
     }
 }
 
-fn default_expr(f: &Field, v: &serde_json::Value, ty: &TokenStream, hint: &str) -> TokenStream {
+fn default_expr(
+    f: &Field,
+    v: &serde_json::Value,
+    ty: &TokenStream,
+    enum_path: &TokenStream,
+) -> TokenStream {
     match (f.ty.value, v) {
         (FieldType::String, serde_json::Value::String(s)) if f.enum_values.is_some() => {
-            let name = format_ident!("{hint}");
             let var = format_ident!("{}", pascal(s));
-            quote! { #name::#var }
+            quote! { #enum_path::#var }
         }
         (FieldType::String | FieldType::Url, serde_json::Value::String(s)) => {
             quote! { ::std::string::String::from(#s) }

@@ -2,8 +2,7 @@
 
 use crate::catalog::Access;
 use crate::error::CapError;
-use crate::powers::EntryKind;
-use crate::stdlib::generated::io::fs::{DeleteCtx, DeleteKind, DeleteParams, DeleteResult};
+use crate::stdlib::generated::io::fs::{DeleteCtx, DeleteParams, DeleteResult};
 
 /// `io.fs.delete`.
 pub fn delete(ctx: &mut DeleteCtx<'_>, p: DeleteParams) -> Result<DeleteResult, CapError> {
@@ -12,11 +11,6 @@ pub fn delete(ctx: &mut DeleteCtx<'_>, p: DeleteParams) -> Result<DeleteResult, 
     Ok(DeleteResult {
         path: shown,
         deleted: true,
-        kind: match kind {
-            EntryKind::File => DeleteKind::File,
-            EntryKind::Dir => DeleteKind::Dir,
-            EntryKind::Symlink => DeleteKind::Symlink,
-            EntryKind::Other => DeleteKind::Other,
-        },
+        kind: kind.into(),
     })
 }

@@ -1,7 +1,7 @@
-//! Helpers shared by the `io.fs.*` handlers that report directory entries.
+//! What the `io.fs.*` handlers that report directory entries share.
 
 use crate::powers::{EntryInfo, EntryKind};
-use crate::stdlib::generated::io::fs::ListDirEntriesItemKind;
+use crate::stdlib::generated;
 
 /// A modification time as RFC 3339 text in UTC, whole seconds.
 pub(super) fn rfc3339(t: Option<std::time::SystemTime>) -> Option<String> {
@@ -16,12 +16,15 @@ pub(super) fn is_hidden(e: &EntryInfo) -> bool {
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-/// The wire form of an entry kind.
-pub(super) fn entry_kind(k: EntryKind) -> ListDirEntriesItemKind {
-    match k {
-        EntryKind::File => ListDirEntriesItemKind::File,
-        EntryKind::Dir => ListDirEntriesItemKind::Dir,
-        EntryKind::Symlink => ListDirEntriesItemKind::Symlink,
-        EntryKind::Other => ListDirEntriesItemKind::Other,
+/// The one mapping from what the filesystem powers report to the shared `EntryKind` of
+/// the specs (`specs/types.yaml`).
+impl From<EntryKind> for generated::EntryKind {
+    fn from(k: EntryKind) -> Self {
+        match k {
+            EntryKind::File => generated::EntryKind::File,
+            EntryKind::Dir => generated::EntryKind::Dir,
+            EntryKind::Symlink => generated::EntryKind::Symlink,
+            EntryKind::Other => generated::EntryKind::Other,
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `io.fs.list_dir`.
 
-use super::entry::{entry_kind, is_hidden, rfc3339};
+use super::entry::{is_hidden, rfc3339};
 use crate::error::CapError;
 use crate::powers::{EntryInfo, EntryKind};
 use crate::stdlib::generated::io::fs::{
@@ -44,7 +44,7 @@ pub fn list_dir(ctx: &mut ListDirCtx<'_>, p: ListDirParams) -> Result<ListDirRes
             .into_iter()
             .map(|e| ListDirEntriesItem {
                 path: e.display(),
-                kind: entry_kind(e.kind),
+                kind: e.kind.into(),
                 size: e.size as i64,
                 modified: rfc3339(e.modified),
             })

@@ -2,7 +2,7 @@
 
 use crate::error::{CapError, ErrorKind};
 use crate::powers::EntryKind;
-use crate::stdlib::generated::io::fs::{StatCtx, StatKind, StatParams, StatResult};
+use crate::stdlib::generated::io::fs::{StatCtx, StatParams, StatResult};
 use std::io::Read;
 
 /// `io.fs.stat`.
@@ -24,12 +24,7 @@ pub fn stat(ctx: &mut StatCtx<'_>, p: StatParams) -> Result<StatResult, CapError
     };
     Ok(StatResult {
         path: info.display(),
-        kind: match info.kind {
-            EntryKind::File => StatKind::File,
-            EntryKind::Dir => StatKind::Dir,
-            EntryKind::Symlink => StatKind::Symlink,
-            EntryKind::Other => StatKind::Other,
-        },
+        kind: info.kind.into(),
         size: info.size as i64,
         modified: info
             .modified

@@ -4,6 +4,7 @@
 
 use crate::error::CapError;
 use crate::powers::HttpResponse;
+use crate::stdlib::generated::BodyEncoding;
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub(super) struct Reply {
     pub(super) status: i64,
     pub(super) headers: Map<String, Value>,
     pub(super) body: String,
-    pub(super) base64: bool,
+    pub(super) encoding: BodyEncoding,
     pub(super) truncated: bool,
     pub(super) final_url: String,
 }
@@ -52,8 +53,8 @@ pub(super) fn reply(r: HttpResponse) -> Reply {
             }
         }
     }
-    let (body, base64) = match String::from_utf8(r.body) {
-        Ok(text) => (text, false),
+    let (body, encoding) = match String::from_utf8(r.body) {
+        Ok(text) => (text, BodyEncoding::Utf8),
         Err(e) => {
             let err = e.utf8_error();
             let bytes = e.into_bytes();
@@ -61,12 +62,12 @@ pub(super) fn reply(r: HttpResponse) -> Reply {
                 // The cut fell inside a character: the text up to it is still text.
                 (
                     String::from_utf8_lossy(&bytes[..err.valid_up_to()]).into_owned(),
-                    false,
+                    BodyEncoding::Utf8,
                 )
             } else {
                 (
                     base64::engine::general_purpose::STANDARD.encode(&bytes),
-                    true,
+                    BodyEncoding::Base64,
                 )
             }
         }
@@ -75,7 +76,7 @@ pub(super) fn reply(r: HttpResponse) -> Reply {
         status: r.status as i64,
         headers,
         body,
-        base64,
+        encoding,
         truncated: r.truncated,
         final_url: r.final_url,
     }

@@ -3,7 +3,7 @@
 use super::exchange::{limits, reply, request_headers};
 use crate::error::CapError;
 use crate::powers::HttpRequest;
-use crate::stdlib::generated::net::http::{GetCtx, GetEncoding, GetParams, GetResult};
+use crate::stdlib::generated::net::http::{GetCtx, GetParams, GetResult};
 
 /// `net.http.get`.
 pub fn get(ctx: &mut GetCtx<'_>, p: GetParams) -> Result<GetResult, CapError> {
@@ -20,11 +20,7 @@ pub fn get(ctx: &mut GetCtx<'_>, p: GetParams) -> Result<GetResult, CapError> {
         status: r.status,
         headers: r.headers,
         body: r.body,
-        encoding: if r.base64 {
-            GetEncoding::Base64
-        } else {
-            GetEncoding::Utf8
-        },
+        encoding: r.encoding,
         truncated: r.truncated,
         final_url: r.final_url,
     })

@@ -3,7 +3,7 @@
 use super::exchange::{limits, reply, request_headers};
 use crate::error::CapError;
 use crate::powers::{HttpRequest, SendMethod};
-use crate::stdlib::generated::net::http::{PostCtx, PostEncoding, PostParams, PostResult};
+use crate::stdlib::generated::net::http::{PostCtx, PostParams, PostResult};
 
 /// `net.http.post`.
 pub fn post(ctx: &mut PostCtx<'_>, p: PostParams) -> Result<PostResult, CapError> {
@@ -20,11 +20,7 @@ pub fn post(ctx: &mut PostCtx<'_>, p: PostParams) -> Result<PostResult, CapError
         status: r.status,
         headers: r.headers,
         body: r.body,
-        encoding: if r.base64 {
-            PostEncoding::Base64
-        } else {
-            PostEncoding::Utf8
-        },
+        encoding: r.encoding,
         truncated: r.truncated,
         final_url: r.final_url,
     })

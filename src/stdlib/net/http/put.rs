@@ -3,7 +3,7 @@
 use super::exchange::{limits, reply, request_headers};
 use crate::error::CapError;
 use crate::powers::{HttpRequest, SendMethod};
-use crate::stdlib::generated::net::http::{PutCtx, PutEncoding, PutParams, PutResult};
+use crate::stdlib::generated::net::http::{PutCtx, PutParams, PutResult};
 
 /// `net.http.put`.
 pub fn put(ctx: &mut PutCtx<'_>, p: PutParams) -> Result<PutResult, CapError> {
@@ -20,11 +20,7 @@ pub fn put(ctx: &mut PutCtx<'_>, p: PutParams) -> Result<PutResult, CapError> {
         status: r.status,
         headers: r.headers,
         body: r.body,
-        encoding: if r.base64 {
-            PutEncoding::Base64
-        } else {
-            PutEncoding::Utf8
-        },
+        encoding: r.encoding,
         truncated: r.truncated,
         final_url: r.final_url,
     })
