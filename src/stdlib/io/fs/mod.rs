@@ -8,6 +8,7 @@ mod exists;
 mod list_dir;
 mod make_dir;
 mod r#move;
+mod paging;
 mod read_file;
 mod read_many;
 mod read_media;

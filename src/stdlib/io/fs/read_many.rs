@@ -5,7 +5,7 @@
 //! again. A file that cannot be read gives an error for that file alone; running out of
 //! time or being cancelled stops the whole call.
 
-use super::read_file::{Page, binary_error, not_text_error, scan};
+use super::paging::{Page, binary_error, not_text_error, scan};
 use crate::error::{CapError, ErrorKind};
 use crate::stdlib::generated::io::fs::{
     ReadManyCtx, ReadManyFilesItem, ReadManyFilesItemErrorKind as Kind, ReadManyParams,

@@ -3,15 +3,16 @@
 //! applies the operator's network policy to every hop.
 
 use crate::error::CapError;
-use crate::powers::HttpResponse;
+use crate::powers::{HttpRequest, HttpResponse};
 use crate::stdlib::generated::BodyEncoding;
+use crate::stdlib::generated::net::http::{GetResult, PostResult, PutResult};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// The `headers` input as name/value pairs; values must be text (numbers and booleans
 /// are written as text).
-pub(super) fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, CapError> {
+fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, CapError> {
     map.iter()
         .map(|(name, value)| match value {
             Value::String(s) => Ok((name.clone(), s.clone())),
@@ -30,16 +31,16 @@ pub(super) fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, S
 
 /// What every `net.http.*` call returns, before it is put in the call's result type.
 pub(super) struct Reply {
-    pub(super) status: i64,
-    pub(super) headers: Map<String, Value>,
-    pub(super) body: String,
-    pub(super) encoding: BodyEncoding,
-    pub(super) truncated: bool,
-    pub(super) final_url: String,
+    status: i64,
+    headers: Map<String, Value>,
+    body: String,
+    encoding: BodyEncoding,
+    truncated: bool,
+    final_url: String,
 }
 
 /// Response headers as a map (repeated ones joined), and the body as text or base64.
-pub(super) fn reply(r: HttpResponse) -> Reply {
+fn reply(r: HttpResponse) -> Reply {
     let mut headers: Map<String, Value> = Map::new();
     for (name, value) in r.headers {
         let sep = if name == "set-cookie" { "\n" } else { ", " };
@@ -82,9 +83,50 @@ pub(super) fn reply(r: HttpResponse) -> Reply {
     }
 }
 
-pub(super) fn limits(timeout_seconds: i64, max_bytes: Option<i64>) -> (Duration, Option<u64>) {
+fn limits(timeout_seconds: i64, max_bytes: Option<i64>) -> (Duration, Option<u64>) {
     (
         Duration::from_secs(timeout_seconds.max(1) as u64),
         max_bytes.map(|m| m.max(1) as u64),
     )
 }
+
+/// Checks the request inputs every `net.http.*` capability has (`url`, `headers`,
+/// `timeout_seconds`, `max_bytes`), makes the call with `send` and turns its response into
+/// the capability's result.
+pub(super) fn exchange<T: From<Reply>>(
+    url: &str,
+    headers: &Map<String, Value>,
+    timeout_seconds: i64,
+    max_bytes: Option<i64>,
+    send: impl FnOnce(&HttpRequest<'_>) -> Result<HttpResponse, CapError>,
+) -> Result<T, CapError> {
+    let headers = request_headers(headers)?;
+    let (timeout, max_bytes) = limits(timeout_seconds, max_bytes);
+    let req = HttpRequest {
+        url,
+        headers: &headers,
+        timeout,
+        max_bytes,
+    };
+    Ok(reply(send(&req)?).into())
+}
+
+/// `From<Reply>` for the results of `net.http.*`, which all have the reply's fields.
+macro_rules! from_reply {
+    ($($result:ty),*) => {
+        $(impl From<Reply> for $result {
+            fn from(r: Reply) -> Self {
+                Self {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                    encoding: r.encoding,
+                    truncated: r.truncated,
+                    final_url: r.final_url,
+                }
+            }
+        })*
+    };
+}
+
+from_reply!(GetResult, PostResult, PutResult);
