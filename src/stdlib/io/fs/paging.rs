@@ -121,12 +121,10 @@ pub(super) fn scan<P: FsRead>(
     };
     let mut chunks = 0u64;
     loop {
-        let n = match handle.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CapError::execution(format!("cannot read `{path}`: {e}"))),
-        };
+        let n = read_chunk(handle, &mut buf, path)?;
+        if n == 0 {
+            break;
+        }
         let chunk = &buf[..n];
         if pos < SNIFF as u64 {
             let upto = (SNIFF as u64 - pos).min(n as u64) as usize;
@@ -246,4 +244,19 @@ fn page_end(content: &[u8]) -> usize {
 /// True for a UTF-8 continuation byte.
 pub(super) fn is_continuation(b: u8) -> bool {
     b & 0b1100_0000 == 0b1000_0000
+}
+
+/// Reads the next bytes of a file into `buf`, retrying when interrupted; 0 at the end.
+pub(super) fn read_chunk(
+    handle: &mut ReadHandle,
+    buf: &mut [u8],
+    path: &WsPath,
+) -> Result<usize, CapError> {
+    loop {
+        match handle.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CapError::execution(format!("cannot read `{path}`: {e}"))),
+        }
+    }
 }
