@@ -515,11 +515,6 @@ impl Checker<'_> {
     }
 }
 
-/// True for `array` of `path`.
-pub fn is_path_array(f: &Field) -> bool {
-    f.is_path_array()
-}
-
 /// Says why `v` is not a valid value for field `f`, if it is not.
 fn default_problem(f: &Field, v: &Value) -> Option<String> {
     let ty = f.ty.value;

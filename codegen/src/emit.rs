@@ -4,6 +4,7 @@
 use crate::model::{
     Access, Bound, Field, FieldType, Fields, Presence, Side, SideEffect, Spec, UndoStrategy,
 };
+use crate::named::NamedTypes;
 use crate::names::{self, ident, pascal, screaming, tool_name};
 use crate::schema;
 use proc_macro2::TokenStream;
@@ -52,15 +53,29 @@ struct Entry {
     ctx: proc_macro2::Ident,
     result: proc_macro2::Ident,
     cap_static: proc_macro2::Ident,
+    handler: proc_macro2::Ident,
     id: String,
     tool: String,
     doc: String,
     json_inputs: Vec<String>,
 }
 
-/// Generates the formatted Rust source for a set of specs (already checked).
-pub fn generate(specs: &[(String, Spec)]) -> String {
+/// Generates the formatted Rust source for a set of specs (already checked, their shared
+/// types resolved).
+pub fn generate(specs: &[(String, Spec)], types: &NamedTypes) -> String {
     let mut root = Module::default();
+    let mut shared = TypeGen {
+        items: &mut root.items,
+        root: quote! {},
+    };
+    for (name, def) in &types.0.0 {
+        let values = def.value.enum_values.as_ref().map(|v| v.value.clone());
+        shared.enum_def(
+            &format_ident!("{}", name.value),
+            &def.value.description.value,
+            &values.unwrap_or_default(),
+        );
+    }
     let mut entries = Vec::new();
     let mut sorted: Vec<&(String, Spec)> = specs.iter().collect();
     sorted.sort_by(|a, b| a.1.meta.id.value.cmp(&b.1.meta.id.value));
@@ -70,7 +85,11 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
         let (verb, path) = segs.split_last().expect("ids have two or more segments");
         let base = names::type_stem(&id);
         let mut items = Vec::new();
-        let mut types = TypeGen { items: &mut items };
+        let up = path.iter().map(|_| quote! { super:: });
+        let mut types = TypeGen {
+            items: &mut items,
+            root: quote! { #(#up)* },
+        };
         let (params_tokens, params) = types.params(spec, &base);
         let (result_tokens, result) = types.result(spec, &base);
         let ctx = format_ident!("{}", names::ctx_type(&base));
@@ -92,6 +111,7 @@ pub fn generate(specs: &[(String, Spec)]) -> String {
             ctx,
             result,
             cap_static,
+            handler: ident(verb),
             tool: tool_name(&id),
             json_inputs: spec
                 .interface
@@ -125,41 +145,60 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
         .map(|e| e.value)
         .collect();
     let has = |e: SideEffect| effects.contains(&e);
-    let flag = |b: bool| {
-        if b {
-            quote! { ::airun::powers::Yes }
-        } else {
-            quote! { ::airun::powers::No }
-        }
-    };
-    let r = flag(
-        has(SideEffect::FilesystemRead)
-            || has(SideEffect::FilesystemWrite)
-            || has(SideEffect::FilesystemDelete),
+    let fs_write = has(SideEffect::FilesystemWrite);
+    let fs_delete = has(SideEffect::FilesystemDelete);
+    let net_write = has(SideEffect::NetworkWrite);
+    // Each power the declared side effects grant; writing or deleting files implies
+    // reading them, sending over the network implies fetching.
+    let powers = [
+        (
+            has(SideEffect::FilesystemRead) || fs_write || fs_delete,
+            "FsRead",
+        ),
+        (fs_write, "FsWrite"),
+        (fs_delete, "FsDelete"),
+        (has(SideEffect::NetworkRead) || net_write, "NetRead"),
+        (net_write, "NetWrite"),
+        (has(SideEffect::SystemExec), "Exec"),
+        (has(SideEffect::SystemRead), "SysRead"),
+        (has(SideEffect::StateMutation), "StateMutation"),
+    ];
+    let marker = format_ident!("{}", pascal(&tool_name(id)));
+    let impls = powers
+        .iter()
+        .filter(|(granted, _)| *granted)
+        .map(|(_, power)| {
+            let power = format_ident!("{power}");
+            // Not listed as "other types implementing the power" in a compile error.
+            quote! {
+                #[diagnostic::do_not_recommend]
+                impl ::airun::powers::#power for #marker {}
+            }
+        });
+    let declared = effects
+        .iter()
+        .map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let marker_doc = format!(
+        "The powers of `{id}`: those its declared side effects ({declared}) grant, one trait each."
     );
-    let w = flag(has(SideEffect::FilesystemWrite));
-    let d = flag(has(SideEffect::FilesystemDelete));
-    let nr = flag(has(SideEffect::NetworkRead) || has(SideEffect::NetworkWrite));
-    let nw = flag(has(SideEffect::NetworkWrite));
-    let x = flag(has(SideEffect::SystemExec));
-    let s = flag(has(SideEffect::SystemRead) || has(SideEffect::StateMutation));
-    let m = flag(has(SideEffect::StateMutation));
-    let doc = format!(
-        "The context `{id}` runs in: only the powers its declared side effects ({}) allow.",
-        effects
-            .iter()
-            .map(|e| e.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let doc = format!("The context `{id}` runs in: only the powers of [`{marker}`].");
     quote! {
+        #[doc = #marker_doc]
+        #[derive(Debug)]
+        pub enum #marker {}
+        #(#impls)*
         #[doc = #doc]
-        pub type #ctx<'a> = ::airun::Ctx<'a, #r, #w, #d, #nr, #nw, #x, #s, #m>;
+        pub type #ctx<'a> = ::airun::Ctx<'a, #marker>;
     }
 }
 
 struct TypeGen<'a> {
     items: &'a mut Vec<TokenStream>,
+    /// The path from the module being generated to the root of the generated code, where
+    /// the shared types are (`super::super::` for `io::fs`).
+    root: TokenStream,
 }
 
 impl TypeGen<'_> {
@@ -224,6 +263,7 @@ impl TypeGen<'_> {
             let fid = ident(&fname.value);
             let hint = names::field_type(base, &fname.value);
             let ty = self.rust_type(f, input, &hint);
+            let hint = self.enum_path(f, &hint);
             let fdoc = f.description.value.trim().to_string();
             let presence = f.presence(Side::of(input));
             let def = if let (Presence::Defaulted, Some(d)) = (presence, &f.default) {
@@ -282,6 +322,7 @@ impl TypeGen<'_> {
     fn rust_type(&mut self, f: &Field, input: bool, hint: &str) -> TokenStream {
         match f.ty.value {
             FieldType::String => match &f.enum_values {
+                Some(_) if f.named.is_some() => self.enum_path(f, hint),
                 Some(values) => {
                     let name = format_ident!("{hint}");
                     self.enum_def(&name, &f.description.value, &values.value);
@@ -319,6 +360,21 @@ impl TypeGen<'_> {
         }
     }
 
+    /// The path of the enum type of a string field with values: its shared type when it
+    /// names one, else `hint`, generated beside it.
+    fn enum_path(&self, f: &Field, hint: &str) -> TokenStream {
+        match &f.named {
+            Some(name) => {
+                let (root, name) = (&self.root, format_ident!("{}", name.value));
+                quote! { #root #name }
+            }
+            None => {
+                let name = format_ident!("{hint}");
+                quote! { #name }
+            }
+        }
+    }
+
     fn enum_def(&mut self, name: &proc_macro2::Ident, doc: &str, values: &[String]) {
         let variants = values.iter().map(|v| {
             let var = format_ident!("{}", pascal(v));
@@ -353,12 +409,16 @@ impl TypeGen<'_> {
     }
 }
 
-fn default_expr(f: &Field, v: &serde_json::Value, ty: &TokenStream, hint: &str) -> TokenStream {
+fn default_expr(
+    f: &Field,
+    v: &serde_json::Value,
+    ty: &TokenStream,
+    enum_path: &TokenStream,
+) -> TokenStream {
     match (f.ty.value, v) {
         (FieldType::String, serde_json::Value::String(s)) if f.enum_values.is_some() => {
-            let name = format_ident!("{hint}");
             let var = format_ident!("{}", pascal(s));
-            quote! { #name::#var }
+            quote! { #enum_path::#var }
         }
         (FieldType::String | FieldType::Url, serde_json::Value::String(s)) => {
             quote! { ::std::string::String::from(#s) }
@@ -708,6 +768,20 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
             Call::#v(p) => ::airun::__private::to_output(self.0.#method(&mut ::airun::Ctx::grant(env), p)),
         }
     });
+    let routes = entries.iter().map(|e| {
+        let (method, m, p, ctx, r, f) = (
+            &e.method, &e.module, &e.params, &e.ctx, &e.result, &e.handler,
+        );
+        quote! {
+            fn #method(
+                &self,
+                ctx: &mut #m::#ctx<'_>,
+                params: #m::#p,
+            ) -> ::core::result::Result<#m::#r, ::airun::CapError> {
+                $($root)::+::#m::#f(ctx, params)
+            }
+        }
+    });
     let count = entries.len();
     quote! {
         /// Every capability in this set, in id order.
@@ -751,6 +825,19 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
             #(#methods)*
         }
 
+        /// Implements [`Handlers`] for a type by routing each capability `a.b.verb` to the
+        /// function `<root>::a::b::verb(ctx, params)`, so a capability is one spec and one
+        /// function. Invoke it inside the module that includes this file:
+        /// `route_handlers!(super::MyHandlers => crate::my_handlers);`.
+        #[allow(unused_macros)]
+        macro_rules! route_handlers {
+            ($handlers:ty => $($root:ident)::+) => {
+                impl Handlers for $handlers {
+                    #(#routes)*
+                }
+            };
+        }
+
         /// The capability set: the catalog, the parser and the dispatch over a [`Handlers`] value.
         pub struct Capabilities<H>(pub H);
 
@@ -779,5 +866,44 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The generated code of airun's own `sys.undo` and `sys.history` specs.
+    fn generated_sys() -> String {
+        let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
+        let files: Vec<(String, String)> = ["sys.undo.yaml", "sys.history.yaml"]
+            .iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(specs.join(name))
+                    .unwrap_or_else(|e| panic!("cannot read specs/{name}: {e}"));
+                (format!("specs/{name}"), text)
+            })
+            .collect();
+        crate::generate(&files).unwrap_or_else(|d| panic!("the specs are valid: {d:?}"))
+    }
+
+    fn powers_of(code: &str, marker: &str) -> Vec<String> {
+        let suffix = format!(" for {marker} {{}}");
+        code.lines()
+            .filter_map(|l| l.trim().strip_suffix(suffix.as_str()))
+            .filter_map(|l| l.strip_prefix("impl ::airun::powers::"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn each_declared_side_effect_grants_its_power_and_nothing_else() {
+        let code = generated_sys();
+        // `sys.undo` declares filesystem_write, filesystem_delete and state_mutation:
+        // state mutation no longer brings the system-facts power with it.
+        assert_eq!(
+            powers_of(&code, "SysUndo"),
+            ["FsRead", "FsWrite", "FsDelete", "StateMutation"]
+        );
+        assert_eq!(powers_of(&code, "SysHistory"), ["SysRead"]);
+        assert!(code.contains("pub type UndoCtx<'a> = ::airun::Ctx<'a, SysUndo>;"));
     }
 }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod diag;
 pub mod emit;
 pub mod model;
+pub mod named;
 pub mod names;
 pub mod schema;
 
@@ -84,10 +85,11 @@ fn readable_type(rust: &str) -> String {
 /// the generated Rust source, or every mistake found.
 pub fn generate(files: &[(String, String)]) -> Result<String, Vec<Diagnostic>> {
     let mut specs = Vec::new();
-    let mut diags = Vec::new();
-    for (file, text) in files {
+    let (types, files, mut diags) = named::split(files);
+    for (file, text) in &files {
         match parse(file, text) {
-            Ok(spec) => {
+            Ok(mut spec) => {
+                diags.extend(named::resolve(file, &mut spec, &types));
                 let stem = Path::new(file)
                     .file_name()
                     .and_then(|n| n.to_str())
@@ -104,7 +106,7 @@ pub fn generate(files: &[(String, String)]) -> Result<String, Vec<Diagnostic>> {
     if !diags.is_empty() {
         return Err(diags);
     }
-    Ok(emit::generate(&specs))
+    Ok(emit::generate(&specs, &types))
 }
 
 /// Reads every `*.yaml` under `dir` (sorted by name). Paths in diagnostics are shown as

@@ -289,6 +289,10 @@ pub struct Field {
     pub properties: Option<Spanned<Fields>>,
     /// For `path` inputs: how the handler uses the path.
     pub access: Option<Spanned<Access>>,
+    /// A shared type from `specs/types.yaml` (`ref: EntryKind`): it supplies the `enum`,
+    /// and every field naming it shares one generated Rust type.
+    #[serde(rename = "ref")]
+    pub named: Option<Spanned<String>>,
 }
 
 impl Field {

@@ -11,7 +11,7 @@
 //! they can then read and run what the system allows, but write only inside the workspace
 //! and a private temporary folder.
 
-use super::{Ctx, Yes};
+use super::{Ctx, Exec};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::sandbox::Workspace;
@@ -463,11 +463,14 @@ fn confined_command(
 }
 
 /// Exec power.
-impl<R, W, D, NR, NW, S, M> Ctx<'_, R, W, D, NR, NW, Yes, S, M> {
+impl<P> Ctx<'_, P> {
     /// Runs an allowed program and waits for it (see the module docs for the confinement).
     /// A refused program is a denied-policy error; a program that runs and fails is an
     /// outcome with its exit code, not an error.
-    pub fn run_program(&self, req: ExecRequest<'_>) -> Result<ExecOutcome, CapError> {
+    pub fn run_program(&self, req: ExecRequest<'_>) -> Result<ExecOutcome, CapError>
+    where
+        P: Exec,
+    {
         let ws = self.env.workspace;
         let policy = &self.env.settings.exec;
         precheck(policy, ws, &serde_json::json!({ "command": req.command }))?;

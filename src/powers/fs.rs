@@ -3,7 +3,7 @@
 //! Every method resolves its path through the sandbox again at the moment of use and then
 //! acts through the workspace's root handle.
 
-use super::{Ctx, Yes};
+use super::{Ctx, FsDelete, FsRead, FsWrite};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::sandbox::{Resolved, Workspace};
@@ -402,11 +402,11 @@ fn climbs_after_a_name(target: &Path) -> bool {
     false
 }
 
-fn ws<'a, R, W, D, NR, NW, X, S, M>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S, M>) -> &'a Workspace {
+fn ws<'a, P>(ctx: &Ctx<'a, P>) -> &'a Workspace {
     ctx.env.workspace
 }
 
-impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     fn fs_resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
         if let Some((_, _, r)) = self
             .env
@@ -449,20 +449,29 @@ impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
 }
 
 /// Filesystem read power.
-impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Resolves a path for an access, or says why the sandbox refuses it.
-    pub fn resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError> {
+    pub fn resolve(&self, p: &WsPath, access: Access) -> Result<Resolved, CapError>
+    where
+        P: FsRead,
+    {
         self.fs_resolve(p, access)
     }
 
     /// Looks at an entry without following a final symlink; `None` when it does not exist.
-    pub fn stat(&self, p: &WsPath) -> Result<Option<EntryInfo>, CapError> {
+    pub fn stat(&self, p: &WsPath) -> Result<Option<EntryInfo>, CapError>
+    where
+        P: FsRead,
+    {
         let r = self.fs_resolve(p, Access::Inspect)?;
         Ok(lstat(ws(self).dir(), &r)?.map(|m| EntryInfo::from_meta(r, &m)))
     }
 
     /// Opens a file for reading (symlinks inside the workspace are followed).
-    pub fn open_read(&self, p: &WsPath) -> Result<ReadHandle, CapError> {
+    pub fn open_read(&self, p: &WsPath) -> Result<ReadHandle, CapError>
+    where
+        P: FsRead,
+    {
         let r = self.fs_resolve(p, Access::Read)?;
         let dir = ws(self).dir();
         let meta = dir
@@ -491,7 +500,10 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     }
 
     /// Lists a folder's entries, sorted by name.
-    pub fn list(&self, p: &WsPath) -> Result<Vec<EntryInfo>, CapError> {
+    pub fn list(&self, p: &WsPath) -> Result<Vec<EntryInfo>, CapError>
+    where
+        P: FsRead,
+    {
         let r = self.fs_resolve(p, Access::Read)?;
         let meta = ws(self)
             .dir()
@@ -507,7 +519,10 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     }
 
     /// Lists the entries of a folder found while walking (no symlink is followed).
-    pub fn list_entry(&self, dir_entry: &EntryInfo) -> Result<Vec<EntryInfo>, CapError> {
+    pub fn list_entry(&self, dir_entry: &EntryInfo) -> Result<Vec<EntryInfo>, CapError>
+    where
+        P: FsRead,
+    {
         if dir_entry.kind != EntryKind::Dir {
             return Ok(Vec::new());
         }
@@ -516,7 +531,10 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     }
 
     /// The target of a symbolic link, as stored in the link.
-    pub fn read_link(&self, p: &Resolved) -> Result<PathBuf, CapError> {
+    pub fn read_link(&self, p: &Resolved) -> Result<PathBuf, CapError>
+    where
+        P: FsRead,
+    {
         ws(self)
             .dir()
             .read_link_contents(p.rel())
@@ -526,7 +544,10 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     /// True when a link at `link` with this target would stay inside the workspace. A
     /// target with `..` after a name (`x/y/..`) is refused: it climbs from wherever `x/y`
     /// leads, which a later link could make anywhere.
-    pub fn link_stays_inside(&self, link: &Resolved, target: &Path) -> bool {
+    pub fn link_stays_inside(&self, link: &Resolved, target: &Path) -> bool
+    where
+        P: FsRead,
+    {
         if climbs_after_a_name(target) {
             return false;
         }
@@ -549,7 +570,7 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
 }
 
 /// Filesystem write power.
-impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Writes a file: atomically (temporary sibling + rename) for overwrite and create-new,
     /// in place for append. Keeps an existing file's permissions.
     pub fn write_file(
@@ -558,7 +579,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         data: &[u8],
         mode: WriteMode,
         create_dirs: bool,
-    ) -> Result<WriteOutcome, CapError> {
+    ) -> Result<WriteOutcome, CapError>
+    where
+        P: FsWrite,
+    {
         let r = self.fs_resolve(p, Access::Write)?;
         if r.is_root() {
             return Err(CapError::execution(
@@ -634,7 +658,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         &self,
         p: &WsPath,
         fill: impl FnOnce(&mut WriteSink) -> Result<T, CapError>,
-    ) -> Result<(WriteOutcome, T), CapError> {
+    ) -> Result<(WriteOutcome, T), CapError>
+    where
+        P: FsWrite,
+    {
         let r = self.fs_resolve(p, Access::Write)?;
         if r.is_root() {
             return Err(CapError::execution(
@@ -690,12 +717,18 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     }
 
     /// Creates one folder; `Ok(false)` when it already exists as a folder.
-    pub fn create_dir(&self, p: &WsPath) -> Result<bool, CapError> {
+    pub fn create_dir(&self, p: &WsPath) -> Result<bool, CapError>
+    where
+        P: FsWrite,
+    {
         let r = self.fs_resolve(p, Access::Write)?;
         self.create_dir_resolved(&r)
     }
 
-    fn create_dir_resolved(&self, r: &Resolved) -> Result<bool, CapError> {
+    fn create_dir_resolved(&self, r: &Resolved) -> Result<bool, CapError>
+    where
+        P: FsWrite,
+    {
         let dir = ws(self).dir();
         match dir.create_dir(r.rel()) {
             Ok(()) => Ok(true),
@@ -717,7 +750,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
 
     /// Creates a folder and any missing parents; returns the folders it created, outermost
     /// first.
-    pub fn create_dir_all(&self, p: &WsPath) -> Result<Vec<Resolved>, CapError> {
+    pub fn create_dir_all(&self, p: &WsPath) -> Result<Vec<Resolved>, CapError>
+    where
+        P: FsWrite,
+    {
         let r = self.fs_resolve(p, Access::Write)?;
         let mut chain = Vec::new();
         let mut cur = r.clone();
@@ -742,7 +778,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         from: &Resolved,
         to: &Resolved,
         overwrite: bool,
-    ) -> Result<u64, CapError> {
+    ) -> Result<u64, CapError>
+    where
+        P: FsWrite,
+    {
         let w = ws(self);
         w.recheck(from, Access::Read)?;
         w.recheck(to, Access::Write)?;
@@ -790,7 +829,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
 
     /// Creates a symbolic link at `link` whose stored target is `target`; refused when the
     /// target would lead outside the workspace.
-    pub fn symlink(&self, target: &Path, link: &Resolved) -> Result<(), CapError> {
+    pub fn symlink(&self, target: &Path, link: &Resolved) -> Result<(), CapError>
+    where
+        P: FsWrite,
+    {
         ws(self).recheck(link, Access::Write)?;
         if !self.link_stays_inside(link, target) {
             return Err(CapError::new(
@@ -811,7 +853,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     /// Sets Unix permission bits, on what the opened handle is: never through a symlink,
     /// and never on a file with other hard links (that would change an outside file's
     /// mode too).
-    pub fn set_mode(&self, p: &Resolved, mode: u32) -> Result<(), CapError> {
+    pub fn set_mode(&self, p: &Resolved, mode: u32) -> Result<(), CapError>
+    where
+        P: FsWrite,
+    {
         ws(self).recheck(p, Access::Write)?;
         let mut opts = OpenOptions::new();
         opts.read(true)
@@ -842,7 +887,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     }
 
     /// Resolves a path for an access, keeping workspace checks (for writes found by walking).
-    pub fn child(&self, parent: &Resolved, name: &std::ffi::OsStr) -> Resolved {
+    pub fn child(&self, parent: &Resolved, name: &std::ffi::OsStr) -> Resolved
+    where
+        P: FsWrite,
+    {
         Resolved::from_rel(if parent.is_root() {
             PathBuf::from(name)
         } else {
@@ -852,10 +900,13 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
 }
 
 /// Filesystem delete power.
-impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Removes a file, a symlink (not its target) or a folder (`recursive` for a non-empty
     /// one, reporting progress and stopping at the time limit). Returns what was removed.
-    pub fn remove(&self, p: &WsPath, recursive: bool) -> Result<EntryKind, CapError> {
+    pub fn remove(&self, p: &WsPath, recursive: bool) -> Result<EntryKind, CapError>
+    where
+        P: FsDelete,
+    {
         let r = self.fs_resolve(p, Access::Delete)?;
         if r.is_root() {
             return Err(CapError::new(
@@ -892,7 +943,10 @@ impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
         Ok(kind)
     }
 
-    fn remove_tree(&self, r: &Resolved, removed: &mut u64) -> Result<(), CapError> {
+    fn remove_tree(&self, r: &Resolved, removed: &mut u64) -> Result<(), CapError>
+    where
+        P: FsDelete,
+    {
         let dir = ws(self).dir();
         for child in self.walk_children(r)? {
             self.checkpoint()?;
@@ -915,7 +969,7 @@ impl<W, NR, NW, X, S, M> Ctx<'_, Yes, W, Yes, NR, NW, X, S, M> {
 }
 
 /// Moving needs both write and delete.
-impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Renames `from` to `to` (a symlink is moved as a link). Refuses to replace an existing
     /// `to` unless `overwrite`; never replaces a folder with a file or the reverse.
     pub fn rename(
@@ -923,7 +977,10 @@ impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
         from: &WsPath,
         to: &WsPath,
         overwrite: bool,
-    ) -> Result<(Resolved, Resolved), CapError> {
+    ) -> Result<(Resolved, Resolved), CapError>
+    where
+        P: FsWrite + FsDelete,
+    {
         let w = ws(self);
         let src = self.fs_resolve(from, Access::Delete)?;
         let dst = self.fs_resolve(to, Access::Delete)?;
@@ -985,7 +1042,10 @@ impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
         src: &Resolved,
         dst: &Resolved,
         meta: &Metadata,
-    ) -> Result<(), CapError> {
+    ) -> Result<(), CapError>
+    where
+        P: FsWrite + FsDelete,
+    {
         let mut pending: Vec<(Resolved, bool)> = vec![(src.clone(), meta.is_dir())];
         let mut seen = 0u64;
         while let Some((at, is_dir)) = pending.pop() {

@@ -1,12 +1,13 @@
 //! Powers by construction.
 //!
-//! A handler receives a [`Ctx`] whose type parameters say which powers its spec declared:
-//! `Ctx<'_, R, W, D, NR, NW, X, S, M>` with each parameter [`Yes`] or [`No`] for filesystem
-//! read, write, delete, network read, network write, exec, system facts (and airun's
-//! history) and state mutation (undo). The methods of
-//! a power exist only on contexts that have it, so a handler calling an undeclared power
-//! does not compile. Only the pipeline can make a context (it needs an [`Env`], which
-//! handlers never see).
+//! A handler receives a [`Ctx<'_, P>`](Ctx) whose marker type `P` is generated for its
+//! capability (`io.fs.read_file` gets `IoFsReadFile`) and implements one power trait per
+//! side effect its spec declares: [`FsRead`], [`FsWrite`], [`FsDelete`], [`NetRead`],
+//! [`NetWrite`], [`Exec`], [`SysRead`] (system facts and airun's history) and
+//! [`StateMutation`] (undo). Each power's methods require its trait, so a handler calling
+//! an undeclared power does not compile, and the error names the capability's marker and
+//! the side effect to declare. Only the pipeline can make a context (it needs an
+//! [`Env`], which handlers never see).
 
 pub mod bwrap;
 pub mod exec;
@@ -33,12 +34,71 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// The power is granted.
-#[derive(Debug)]
-pub enum Yes {}
-/// The power is not granted.
-#[derive(Debug)]
-pub enum No {}
+/// Reading files and folders: declared by `filesystem_read`, and implied by
+/// `filesystem_write` and `filesystem_delete`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not read files: its spec declares no filesystem side effect",
+    label = "needs `filesystem_read` in the spec",
+    note = "declare `filesystem_read` (or `filesystem_write` / `filesystem_delete`) in the spec's contracts.side_effects"
+)]
+pub trait FsRead {}
+
+/// Creating and changing files and folders: declared by `filesystem_write`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not write files: its spec does not declare `filesystem_write`",
+    label = "needs `filesystem_write` in the spec",
+    note = "declare `filesystem_write` in the spec's contracts.side_effects"
+)]
+pub trait FsWrite: FsRead {}
+
+/// Removing files and folders: declared by `filesystem_delete`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not delete files: its spec does not declare `filesystem_delete`",
+    label = "needs `filesystem_delete` in the spec",
+    note = "declare `filesystem_delete` in the spec's contracts.side_effects"
+)]
+pub trait FsDelete: FsRead {}
+
+/// Fetching over the network: declared by `network_read`, implied by `network_write`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not use the network: its spec declares no network side effect",
+    label = "needs `network_read` in the spec",
+    note = "declare `network_read` (or `network_write`) in the spec's contracts.side_effects"
+)]
+pub trait NetRead {}
+
+/// Sending data over the network: declared by `network_write`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not send data over the network: its spec does not declare `network_write`",
+    label = "needs `network_write` in the spec",
+    note = "declare `network_write` in the spec's contracts.side_effects"
+)]
+pub trait NetWrite: NetRead {}
+
+/// Running programs: declared by `system_exec`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not run programs: its spec does not declare `system_exec`",
+    label = "needs `system_exec` in the spec",
+    note = "declare `system_exec` in the spec's contracts.side_effects"
+)]
+pub trait Exec {}
+
+/// Reading facts about the system (OS, allowed environment variables, the clock) and
+/// airun's history: declared by `system_read`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not read system facts or airun's history: its spec does not declare `system_read`",
+    label = "needs `system_read` in the spec",
+    note = "declare `system_read` in the spec's contracts.side_effects"
+)]
+pub trait SysRead {}
+
+/// Moving through airun's history (undo): declared by `state_mutation`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may not undo operations: its spec does not declare `state_mutation`",
+    label = "needs `state_mutation` in the spec",
+    note = "declare `state_mutation` in the spec's contracts.side_effects"
+)]
+pub trait StateMutation {}
 
 /// Progress reports from a running call: done so far, total if known, and a short message.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, Option<u64>, &str) + Sync);
@@ -57,18 +117,14 @@ pub struct Env<'a> {
     pub(crate) resolved: &'a [(crate::WsPath, crate::Access, crate::sandbox::Resolved)],
 }
 
-/// The type-level list of a context's powers.
-type Powers<R, W, D, NR, NW, X, S, M> = fn() -> (R, W, D, NR, NW, X, S, M);
-
-/// The context a handler runs in, carrying exactly the powers its spec declares.
-pub struct Ctx<'a, R, W, D, NR, NW, X, S, M> {
+/// The context a handler runs in, carrying exactly the powers its spec declares: those
+/// whose traits the capability's marker `P` implements.
+pub struct Ctx<'a, P> {
     env: &'a Env<'a>,
-    // Eight type-level flags are the design: one per power.
-    #[allow(clippy::type_complexity)]
-    _powers: PhantomData<Powers<R, W, D, NR, NW, X, S, M>>,
+    _powers: PhantomData<fn() -> P>,
 }
 
-impl<'a, R, W, D, NR, NW, X, S, M> Ctx<'a, R, W, D, NR, NW, X, S, M> {
+impl<'a, P> Ctx<'a, P> {
     /// Made by the generated dispatch from the pipeline's [`Env`].
     #[doc(hidden)]
     pub fn grant(env: &'a Env<'a>) -> Self {

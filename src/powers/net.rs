@@ -21,7 +21,7 @@
 //! `Authorization`, `Cookie`, `Proxy-Authorization` never cross). Bodies are read up to
 //! `min(max_bytes, net.max_body)` bytes. No proxy from the environment is used.
 
-use super::{Ctx, Yes};
+use super::{Ctx, NetRead, NetWrite};
 use crate::error::{CapError, ErrorKind};
 use crate::settings::{NetPolicy, glob_matches};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -722,7 +722,7 @@ where
     }
 }
 
-impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     fn http_exchange(
         &self,
         method: Method,
@@ -785,20 +785,23 @@ impl<R, W, D, NR, NW, X, S, M> Ctx<'_, R, W, D, NR, NW, X, S, M> {
 }
 
 /// Network read power.
-impl<R, W, D, NW, X, S, M> Ctx<'_, R, W, D, Yes, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Sends a GET request through the network guard and reads the response, following
     /// redirects (each hop checked again, at most [`MAX_REDIRECTS`]) when asked.
     pub fn http_get(
         &self,
         req: &HttpRequest<'_>,
         follow_redirects: bool,
-    ) -> Result<HttpResponse, CapError> {
+    ) -> Result<HttpResponse, CapError>
+    where
+        P: NetRead,
+    {
         self.http_exchange(Method::GET, req, None, follow_redirects)
     }
 }
 
 /// Network write power.
-impl<R, W, D, X, S, M> Ctx<'_, R, W, D, Yes, Yes, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Sends a POST or PUT request with a body through the network guard. Redirects are
     /// not followed: the body was approved for this URL only, so a 3xx response is
     /// returned as it is (its `location` header says where the server points).
@@ -808,7 +811,10 @@ impl<R, W, D, X, S, M> Ctx<'_, R, W, D, Yes, Yes, X, S, M> {
         req: &HttpRequest<'_>,
         content_type: &str,
         body: Vec<u8>,
-    ) -> Result<HttpResponse, CapError> {
+    ) -> Result<HttpResponse, CapError>
+    where
+        P: NetWrite,
+    {
         let m = match method {
             SendMethod::Post => Method::POST,
             SendMethod::Put => Method::PUT,

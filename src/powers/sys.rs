@@ -1,6 +1,6 @@
 //! System-facts power: the operating system, allowed environment variables, the clock.
 
-use super::{Ctx, Yes};
+use super::{Ctx, SysRead};
 use crate::error::{CapError, ErrorKind};
 
 /// Facts about the host operating system.
@@ -24,9 +24,12 @@ fn read_trimmed(path: &str) -> String {
         .unwrap_or_default()
 }
 
-impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
+impl<P> Ctx<'_, P> {
     /// Facts about the operating system.
-    pub fn os_facts(&self) -> OsFacts {
+    pub fn os_facts(&self) -> OsFacts
+    where
+        P: SysRead,
+    {
         OsFacts {
             os: std::env::consts::OS,
             family: std::env::consts::FAMILY,
@@ -38,7 +41,10 @@ impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
 
     /// Reads an environment variable that the operator allows; other names are a
     /// permission error that lists the allowed ones.
-    pub fn env_var(&self, name: &str) -> Result<Option<String>, CapError> {
+    pub fn env_var(&self, name: &str) -> Result<Option<String>, CapError>
+    where
+        P: SysRead,
+    {
         let allowed = &self.env.settings.env.allow;
         if !allowed.iter().any(|a| a == name) {
             return Err(CapError::new(
@@ -52,7 +58,10 @@ impl<R, W, D, NR, NW, X, M> Ctx<'_, R, W, D, NR, NW, X, Yes, M> {
     }
 
     /// The current time.
-    pub fn now(&self) -> jiff::Timestamp {
+    pub fn now(&self) -> jiff::Timestamp
+    where
+        P: SysRead,
+    {
         jiff::Timestamp::now()
     }
 }

@@ -129,18 +129,13 @@ pub mod fixture {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub encoding: ::core::option::Option<::std::string::String>,
         }
-        ///The context `fixture.files.peek` runs in: only the powers its declared side effects (filesystem_read) allow.
-        pub type PeekCtx<'a> = ::airun::Ctx<
-            'a,
-            ::airun::powers::Yes,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-        >;
+        ///The powers of `fixture.files.peek`: those its declared side effects (filesystem_read) grant, one trait each.
+        #[derive(Debug)]
+        pub enum FixtureFilesPeek {}
+        #[diagnostic::do_not_recommend]
+        impl ::airun::powers::FsRead for FixtureFilesPeek {}
+        ///The context `fixture.files.peek` runs in: only the powers of [`FixtureFilesPeek`].
+        pub type PeekCtx<'a> = ::airun::Ctx<'a, FixtureFilesPeek>;
         ///Catalog entry of `fixture.files.peek`.
         pub static PEEK: ::airun::Capability = ::airun::Capability {
             id: "fixture.files.peek",
@@ -326,18 +321,11 @@ pub mod fixture {
             ///Characters in the greeting.
             pub length: i64,
         }
-        ///The context `fixture.greet.say` runs in: only the powers its declared side effects (read_only) allow.
-        pub type SayCtx<'a> = ::airun::Ctx<
-            'a,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-        >;
+        ///The powers of `fixture.greet.say`: those its declared side effects (read_only) grant, one trait each.
+        #[derive(Debug)]
+        pub enum FixtureGreetSay {}
+        ///The context `fixture.greet.say` runs in: only the powers of [`FixtureGreetSay`].
+        pub type SayCtx<'a> = ::airun::Ctx<'a, FixtureGreetSay>;
         ///Catalog entry of `fixture.greet.say`.
         pub static SAY: ::airun::Capability = ::airun::Capability {
             id: "fixture.greet.say",
@@ -441,18 +429,15 @@ pub mod fixture {
             ///True when the file did not exist before.
             pub created: bool,
         }
-        ///The context `fixture.notes.append` runs in: only the powers its declared side effects (filesystem_read, filesystem_write) allow.
-        pub type AppendCtx<'a> = ::airun::Ctx<
-            'a,
-            ::airun::powers::Yes,
-            ::airun::powers::Yes,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-            ::airun::powers::No,
-        >;
+        ///The powers of `fixture.notes.append`: those its declared side effects (filesystem_read, filesystem_write) grant, one trait each.
+        #[derive(Debug)]
+        pub enum FixtureNotesAppend {}
+        #[diagnostic::do_not_recommend]
+        impl ::airun::powers::FsRead for FixtureNotesAppend {}
+        #[diagnostic::do_not_recommend]
+        impl ::airun::powers::FsWrite for FixtureNotesAppend {}
+        ///The context `fixture.notes.append` runs in: only the powers of [`FixtureNotesAppend`].
+        pub type AppendCtx<'a> = ::airun::Ctx<'a, FixtureNotesAppend>;
         ///Catalog entry of `fixture.notes.append`.
         pub static APPEND: ::airun::Capability = ::airun::Capability {
             id: "fixture.notes.append",
@@ -568,6 +553,26 @@ pub trait Handlers: Send + Sync + 'static {
         ctx: &mut fixture::notes::AppendCtx<'_>,
         params: fixture::notes::AppendParams,
     ) -> ::core::result::Result<fixture::notes::AppendResult, ::airun::CapError>;
+}
+/// Implements [`Handlers`] for a type by routing each capability `a.b.verb` to the
+/// function `<root>::a::b::verb(ctx, params)`, so a capability is one spec and one
+/// function. Invoke it inside the module that includes this file:
+/// `route_handlers!(super::MyHandlers => crate::my_handlers);`.
+#[allow(unused_macros)]
+macro_rules! route_handlers {
+    ($handlers:ty => $($root:ident)::+) => {
+        impl Handlers for $handlers { fn fixture_files_peek(& self, ctx : & mut
+        fixture::files::PeekCtx < '_ >, params : fixture::files::PeekParams,) ->
+        ::core::result::Result < fixture::files::PeekResult, ::airun::CapError > {
+        $($root)::+ ::fixture::files::peek(ctx, params) } fn fixture_greet_say(& self,
+        ctx : & mut fixture::greet::SayCtx < '_ >, params : fixture::greet::SayParams,)
+        -> ::core::result::Result < fixture::greet::SayResult, ::airun::CapError > {
+        $($root)::+ ::fixture::greet::say(ctx, params) } fn fixture_notes_append(& self,
+        ctx : & mut fixture::notes::AppendCtx < '_ >, params :
+        fixture::notes::AppendParams,) -> ::core::result::Result <
+        fixture::notes::AppendResult, ::airun::CapError > { $($root)::+
+        ::fixture::notes::append(ctx, params) } }
+    };
 }
 /// The capability set: the catalog, the parser and the dispatch over a [`Handlers`] value.
 pub struct Capabilities<H>(pub H);

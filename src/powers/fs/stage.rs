@@ -3,7 +3,7 @@
 //! writes many files (extracting an archive) stages them all first, so a failure part-way
 //! leaves nothing behind.
 
-use super::{Ctx, Yes, io_err, lstat, refuse_hard_links, temp_name, ws};
+use super::{Ctx, FsWrite, io_err, lstat, refuse_hard_links, temp_name, ws};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::sandbox::Resolved;
@@ -28,7 +28,7 @@ impl StagedFile {
 }
 
 /// Filesystem write power: staged writes.
-impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Streams `src` into a new temporary sibling of `target` with permission bits `mode`
     /// (set-id and sticky bits are dropped), synced to disk. The parent folder must exist.
     /// Errors of `src` come back as they are, so a reader that enforces a limit can say why.
@@ -37,7 +37,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         target: &Resolved,
         src: &mut dyn Read,
         mode: u32,
-    ) -> Result<(StagedFile, u64), CapError> {
+    ) -> Result<(StagedFile, u64), CapError>
+    where
+        P: FsWrite,
+    {
         let w = ws(self);
         w.recheck(target, Access::Write)?;
         if target.is_root() {
@@ -91,7 +94,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
 
     /// Makes a staged file visible under its name: replacing an existing file only when
     /// `overwrite` (never a folder, never a hard-linked file).
-    pub fn commit_staged(&self, staged: StagedFile, overwrite: bool) -> Result<(), CapError> {
+    pub fn commit_staged(&self, staged: StagedFile, overwrite: bool) -> Result<(), CapError>
+    where
+        P: FsWrite,
+    {
         let w = ws(self);
         let dir = w.dir();
         let target = &staged.target;
@@ -131,7 +137,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
 
     /// Removes a folder if it is empty (to take back a folder this call created); does
     /// nothing otherwise.
-    pub fn remove_empty_dir(&self, r: &Resolved) {
+    pub fn remove_empty_dir(&self, r: &Resolved)
+    where
+        P: FsWrite,
+    {
         if r.is_root() || ws(self).recheck(r, Access::Write).is_err() {
             return;
         }
@@ -139,7 +148,10 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     }
 
     /// Removes a staged file that will not be committed.
-    pub fn discard_staged(&self, staged: StagedFile) {
+    pub fn discard_staged(&self, staged: StagedFile)
+    where
+        P: FsWrite,
+    {
         let _ = ws(self).dir().remove_file(&staged.tmp);
     }
 }

@@ -17,7 +17,7 @@
 //! wins over a shallower one, `.ignore` over `.gitignore` in the same folder, and `!`
 //! lines re-include what a shallower rule left out.
 
-use super::{Ctx, EntryKind, ReadHandle, Yes, io_err, open_regular, refuse_read_hard_links, ws};
+use super::{Ctx, EntryKind, FsRead, ReadHandle, io_err, open_regular, refuse_read_hard_links, ws};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::settings::HardLinks;
@@ -377,7 +377,7 @@ impl Shared<'_> {
 }
 
 /// Filesystem read power: walking.
-impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
+impl<P> Ctx<'_, P> {
     /// Walks the tree at `start` (a folder, or a single file) in parallel. `make_visitor`
     /// is called once per worker thread; each visitor sees the entries its thread finds, in
     /// no particular order, and decides whether the walk goes on. The start itself is not
@@ -392,6 +392,7 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     where
         F: FnMut() -> V,
         V: FnMut(&WalkEntry<'_>) -> WalkFlow + Send + 'v,
+        P: FsRead,
     {
         let w = ws(self);
         let resolved = w.resolve(start, Access::Read)?;

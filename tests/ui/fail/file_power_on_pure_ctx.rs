@@ -1,5 +1,5 @@
-//! A `read_only` (pure) capability cannot touch the filesystem: `open_read` does not
-//! exist on its context type (E0599).
+//! A `read_only` (pure) capability cannot touch the filesystem: `open_read` needs the
+//! `FsRead` power, and the error says to declare a filesystem side effect (E0277).
 
 #![allow(dead_code)]
 

@@ -1,5 +1,6 @@
 //! A handler whose spec declares no network effect has no HTTP client: `http_get` and
-//! `http_send` do not exist on its context type (E0599).
+//! `http_send` need the `NetRead` / `NetWrite` powers, and the errors say which network
+//! side effect to declare (E0277).
 
 #![allow(dead_code)]
 

@@ -1,5 +1,6 @@
 //! A handler whose spec declares only `filesystem_read` cannot write or delete: the
-//! write and delete methods do not exist on its context type (E0599).
+//! write and delete methods need the `FsWrite` / `FsDelete` powers, and the errors say to
+//! declare `filesystem_write` / `filesystem_delete` (E0277).
 
 #![allow(dead_code)]
 

@@ -1,9 +1,11 @@
-//! `net.http.*` handlers. They reach the network only through their context's network
-//! power, which applies the operator's network policy to every hop.
+//! What the `net.http.*` handlers share: request headers, limits and the reply.
+//! The handlers reach the network only through their context's network power, which
+//! applies the operator's network policy to every hop.
 
 use crate::error::CapError;
-use crate::powers::{HttpRequest, HttpResponse, SendMethod};
-use crate::stdlib::generated::net::http::*;
+use crate::powers::{HttpRequest, HttpResponse};
+use crate::stdlib::generated::BodyEncoding;
+use crate::stdlib::generated::net::http::{GetResult, PostResult, PutResult};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -28,11 +30,11 @@ fn request_headers(map: &Map<String, Value>) -> Result<Vec<(String, String)>, Ca
 }
 
 /// What every `net.http.*` call returns, before it is put in the call's result type.
-struct Reply {
+pub(super) struct Reply {
     status: i64,
     headers: Map<String, Value>,
     body: String,
-    base64: bool,
+    encoding: BodyEncoding,
     truncated: bool,
     final_url: String,
 }
@@ -52,8 +54,8 @@ fn reply(r: HttpResponse) -> Reply {
             }
         }
     }
-    let (body, base64) = match String::from_utf8(r.body) {
-        Ok(text) => (text, false),
+    let (body, encoding) = match String::from_utf8(r.body) {
+        Ok(text) => (text, BodyEncoding::Utf8),
         Err(e) => {
             let err = e.utf8_error();
             let bytes = e.into_bytes();
@@ -61,12 +63,12 @@ fn reply(r: HttpResponse) -> Reply {
                 // The cut fell inside a character: the text up to it is still text.
                 (
                     String::from_utf8_lossy(&bytes[..err.valid_up_to()]).into_owned(),
-                    false,
+                    BodyEncoding::Utf8,
                 )
             } else {
                 (
                     base64::engine::general_purpose::STANDARD.encode(&bytes),
-                    true,
+                    BodyEncoding::Base64,
                 )
             }
         }
@@ -75,7 +77,7 @@ fn reply(r: HttpResponse) -> Reply {
         status: r.status as i64,
         headers,
         body,
-        base64,
+        encoding,
         truncated: r.truncated,
         final_url: r.final_url,
     }
@@ -88,77 +90,43 @@ fn limits(timeout_seconds: i64, max_bytes: Option<i64>) -> (Duration, Option<u64
     )
 }
 
-/// `net.http.get`.
-pub fn get(ctx: &mut GetCtx<'_>, p: GetParams) -> Result<GetResult, CapError> {
-    let headers = request_headers(&p.headers)?;
-    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
+/// Checks the request inputs every `net.http.*` capability has (`url`, `headers`,
+/// `timeout_seconds`, `max_bytes`), makes the call with `send` and turns its response into
+/// the capability's result.
+pub(super) fn exchange<T: From<Reply>>(
+    url: &str,
+    headers: &Map<String, Value>,
+    timeout_seconds: i64,
+    max_bytes: Option<i64>,
+    send: impl FnOnce(&HttpRequest<'_>) -> Result<HttpResponse, CapError>,
+) -> Result<T, CapError> {
+    let headers = request_headers(headers)?;
+    let (timeout, max_bytes) = limits(timeout_seconds, max_bytes);
     let req = HttpRequest {
-        url: &p.url,
+        url,
         headers: &headers,
         timeout,
         max_bytes,
     };
-    let r = reply(ctx.http_get(&req, p.follow_redirects)?);
-    Ok(GetResult {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-        encoding: if r.base64 {
-            GetEncoding::Base64
-        } else {
-            GetEncoding::Utf8
-        },
-        truncated: r.truncated,
-        final_url: r.final_url,
-    })
+    Ok(reply(send(&req)?).into())
 }
 
-/// `net.http.post`.
-pub fn post(ctx: &mut PostCtx<'_>, p: PostParams) -> Result<PostResult, CapError> {
-    let headers = request_headers(&p.headers)?;
-    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
-    let req = HttpRequest {
-        url: &p.url,
-        headers: &headers,
-        timeout,
-        max_bytes,
+/// `From<Reply>` for the results of `net.http.*`, which all have the reply's fields.
+macro_rules! from_reply {
+    ($($result:ty),*) => {
+        $(impl From<Reply> for $result {
+            fn from(r: Reply) -> Self {
+                Self {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                    encoding: r.encoding,
+                    truncated: r.truncated,
+                    final_url: r.final_url,
+                }
+            }
+        })*
     };
-    let r = reply(ctx.http_send(SendMethod::Post, &req, &p.content_type, p.body.into_bytes())?);
-    Ok(PostResult {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-        encoding: if r.base64 {
-            PostEncoding::Base64
-        } else {
-            PostEncoding::Utf8
-        },
-        truncated: r.truncated,
-        final_url: r.final_url,
-    })
 }
 
-/// `net.http.put`.
-pub fn put(ctx: &mut PutCtx<'_>, p: PutParams) -> Result<PutResult, CapError> {
-    let headers = request_headers(&p.headers)?;
-    let (timeout, max_bytes) = limits(p.timeout_seconds, p.max_bytes);
-    let req = HttpRequest {
-        url: &p.url,
-        headers: &headers,
-        timeout,
-        max_bytes,
-    };
-    let r = reply(ctx.http_send(SendMethod::Put, &req, &p.content_type, p.body.into_bytes())?);
-    Ok(PutResult {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-        encoding: if r.base64 {
-            PutEncoding::Base64
-        } else {
-            PutEncoding::Utf8
-        },
-        truncated: r.truncated,
-        final_url: r.final_url,
-    })
-}
+from_reply!(GetResult, PostResult, PutResult);

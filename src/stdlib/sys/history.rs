@@ -1,24 +1,9 @@
-//! `sys.undo` and `sys.history`: the model's view of the workspace's undo journal.
+//! `sys.history`: the model's view of the workspace's undo journal.
 
 use crate::error::CapError;
-use crate::stdlib::generated::sys::*;
-
-/// `sys.undo`.
-pub fn undo(ctx: &mut UndoCtx<'_>, p: UndoParams) -> Result<UndoResult, CapError> {
-    let undone = ctx.undo(p.steps as usize)?;
-    let remaining = ctx.undoable()?;
-    Ok(UndoResult {
-        undone: undone
-            .into_iter()
-            .map(|o| UndoUndoneItem {
-                op: o.op,
-                capability: o.capability,
-                summary: o.summary,
-            })
-            .collect(),
-        remaining: remaining as i64,
-    })
-}
+use crate::stdlib::generated::sys::{
+    HistoryCtx, HistoryOpsItem, HistoryOpsItemState, HistoryParams, HistoryResult,
+};
 
 /// `sys.history`.
 pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResult, CapError> {

@@ -8,9 +8,7 @@
 use crate::catalog::Access;
 use crate::error::CapError;
 use crate::powers::{EntryKind, WalkFlow, WalkOptions};
-use crate::stdlib::generated::io::fs::{
-    TreeCtx, TreeEntriesItem, TreeEntriesItemKind, TreeParams, TreeResult,
-};
+use crate::stdlib::generated::io::fs::{TreeCtx, TreeEntriesItem, TreeParams, TreeResult};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -187,12 +185,7 @@ fn build(base: &str, base_is_root: bool, found: Found, max_entries: usize) -> Tr
         entries.push(TreeEntriesItem {
             path: e.rel.to_string_lossy().into_owned(),
             depth: e.depth as i64,
-            kind: match e.kind {
-                EntryKind::File => TreeEntriesItemKind::File,
-                EntryKind::Dir => TreeEntriesItemKind::Dir,
-                EntryKind::Symlink => TreeEntriesItemKind::Symlink,
-                EntryKind::Other => TreeEntriesItemKind::Other,
-            },
+            kind: e.kind.into(),
             size: size as i64,
             files: is_dir.then_some(c.files as i64),
             dirs: is_dir.then_some(c.dirs as i64),

@@ -1,51 +1,10 @@
-//! `sys.info.*` handlers.
+//! `sys.info.get_time`.
 
 use crate::error::CapError;
-use crate::stdlib::generated::sys::info::*;
+use crate::stdlib::generated::sys::info::{
+    GetTimeCtx, GetTimeFormat, GetTimeParams, GetTimeResult,
+};
 use jiff::tz::TimeZone;
-
-/// `sys.info.get_os`: the operating system, family, architecture and kernel version;
-/// with `verbose`, also the host name (empty when unknown) and the number of CPUs
-/// available to the process (left out when it cannot be told).
-pub fn get_os(ctx: &mut GetOsCtx<'_>, p: GetOsParams) -> Result<GetOsResult, CapError> {
-    let facts = ctx.os_facts();
-    let (hostname, cpus) = if p.verbose {
-        let cpus = std::thread::available_parallelism()
-            .ok()
-            .map(|n| i64::try_from(n.get()).unwrap_or(i64::MAX));
-        (Some(facts.hostname), cpus)
-    } else {
-        (None, None)
-    };
-    Ok(GetOsResult {
-        os: facts.os.to_string(),
-        family: facts.family.to_string(),
-        arch: facts.arch.to_string(),
-        version: facts.version,
-        hostname,
-        cpus,
-    })
-}
-
-/// `sys.info.get_env_var`: reads an environment variable on the operator's allowlist.
-///
-/// A name off the allowlist is a denied-policy error (its value is never read). An unset
-/// variable gives `default` (or no value) with `found` false.
-pub fn get_env_var(
-    ctx: &mut GetEnvVarCtx<'_>,
-    p: GetEnvVarParams,
-) -> Result<GetEnvVarResult, CapError> {
-    Ok(match ctx.env_var(&p.name)? {
-        Some(value) => GetEnvVarResult {
-            value: Some(value),
-            found: true,
-        },
-        None => GetEnvVarResult {
-            value: p.default,
-            found: false,
-        },
-    })
-}
 
 /// `sys.info.get_time`: the current time in an IANA time zone (bundled database).
 ///

@@ -1,18 +1,13 @@
-//! `io.fs.read_file`: paged reads of text files.
+//! Paged scanning of text files, shared by `io.fs.read_file` and `io.fs.read_many`.
 //!
 //! One forward pass streams the file through a fixed buffer: it counts the lines, finds
-//! where the page starts (a line number, a byte offset, or the start of the last lines
-//! found by a short backward scan), and keeps only the page's bytes. Memory stays at the
-//! page size plus the buffer, whatever the size of the file.
+//! where the page starts (a line number, or a byte offset), and keeps only the page's
+//! bytes. Memory stays at the page size plus the buffer, whatever the size of the file.
 
 use crate::error::{CapError, ErrorKind};
-use crate::powers::ReadHandle;
-use crate::stdlib::generated::io::fs::{ReadFileCtx, ReadFileParams, ReadFileResult};
+use crate::powers::{Ctx, FsRead, ReadHandle};
 use crate::types::WsPath;
-use std::io::{Read, Seek, SeekFrom};
-
-/// Most bytes `io.fs.read_file` returns in one call unless `limit_bytes` says otherwise.
-pub const READ_CAP: usize = 256 * 1024;
+use std::io::Read;
 
 /// Bytes looked at to tell a binary file from text.
 const SNIFF: usize = 8 * 1024;
@@ -22,80 +17,11 @@ const CHUNK: usize = 256 * 1024;
 
 /// Where a page starts.
 #[derive(Debug, Clone, Copy)]
-enum Start {
+pub(super) enum Start {
     /// After this many lines.
     Line(u64),
     /// At this byte (already on a character boundary).
     Byte(u64),
-}
-
-/// `io.fs.read_file`.
-pub fn read_file(ctx: &mut ReadFileCtx<'_>, p: ReadFileParams) -> Result<ReadFileResult, CapError> {
-    let exclusive = |a: &str, b: &str| {
-        CapError::invalid_field(b, format!("`{a}` and `{b}` cannot be used together")).with_hint(
-            "page by lines (offset_line), by bytes (offset_bytes), or read the end (tail_lines)",
-        )
-    };
-    if p.offset_line.is_some() && p.offset_bytes.is_some() {
-        return Err(exclusive("offset_line", "offset_bytes"));
-    }
-    if p.tail_lines.is_some() {
-        for (given, name) in [
-            (p.offset_line.is_some(), "offset_line"),
-            (p.offset_bytes.is_some(), "offset_bytes"),
-            (p.limit_lines.is_some(), "limit_lines"),
-        ] {
-            if given {
-                return Err(exclusive("tail_lines", name));
-            }
-        }
-    }
-    let mut handle = ctx.open_read(&p.path)?;
-    let size = handle.len();
-    let read_err =
-        |e: std::io::Error| CapError::execution(format!("cannot read `{}`: {e}", p.path));
-    let start = if let Some(n) = p.tail_lines {
-        Start::Byte(tail_start(&mut handle, size, n as u64).map_err(read_err)?)
-    } else if let Some(b) = p.offset_bytes {
-        Start::Byte(char_boundary_at_or_after(&mut handle, b as u64, size).map_err(read_err)?)
-    } else {
-        Start::Line(p.offset_line.unwrap_or(0) as u64)
-    };
-    handle.seek(SeekFrom::Start(0)).map_err(read_err)?;
-    let cap = p.limit_bytes.map(|b| b as usize).unwrap_or(READ_CAP);
-    let from = match start {
-        Start::Byte(b) => b,
-        Start::Line(_) => 0,
-    };
-    let page = Page {
-        start,
-        limit_lines: p.limit_lines.map(|l| l as u64),
-        cap,
-        reserve: (size.saturating_sub(from)).min(cap as u64) as usize,
-    };
-    let out = scan(ctx, &mut handle, page, &p.path)?;
-    if out.binary {
-        return Err(binary_error(&p.path));
-    }
-    if out.content.is_empty() && out.next_byte.is_some() {
-        return Err(CapError::invalid_field(
-            "limit_bytes",
-            format!("limit_bytes {cap} is smaller than the character at the start of the page"),
-        )
-        .with_hint("use a limit_bytes of at least 4"));
-    }
-    if out.content.contains(&0) {
-        return Err(binary_error(&p.path));
-    }
-    let content = String::from_utf8(out.content).map_err(|_| not_text_error(&p.path))?;
-    Ok(ReadFileResult {
-        content,
-        size_bytes: size as i64,
-        total_lines: out.total_lines as i64,
-        truncated: out.next_byte.is_some(),
-        next_offset_line: out.next_line.map(|l| l as i64),
-        next_offset_bytes: out.next_byte.map(|b| b as i64),
-    })
 }
 
 /// The error for a file that is not valid UTF-8.
@@ -117,11 +43,14 @@ pub(super) fn binary_error(path: &WsPath) -> CapError {
 /// What to keep of a file.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Page {
-    start: Start,
-    limit_lines: Option<u64>,
-    cap: usize,
+    /// Where the page starts.
+    pub(super) start: Start,
+    /// Most lines the page may hold.
+    pub(super) limit_lines: Option<u64>,
+    /// Most bytes the page may hold.
+    pub(super) cap: usize,
     /// Bytes to reserve for the page up front (what is left of the file, up to the cap).
-    reserve: usize,
+    pub(super) reserve: usize,
 }
 
 impl Page {
@@ -166,10 +95,9 @@ struct Window {
     lines_taken: u64,
 }
 
-/// Streams a file once and keeps the page (every `io.fs.*` context with the read power is
-/// a `ReadFileCtx`).
-pub(super) fn scan(
-    ctx: &ReadFileCtx<'_>,
+/// Streams a file once and keeps the page, for any handler with the read power.
+pub(super) fn scan<P: FsRead>(
+    ctx: &Ctx<'_, P>,
     handle: &mut ReadHandle,
     page: Page,
     path: &WsPath,
@@ -193,12 +121,10 @@ pub(super) fn scan(
     };
     let mut chunks = 0u64;
     loop {
-        let n = match handle.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CapError::execution(format!("cannot read `{path}`: {e}"))),
-        };
+        let n = read_chunk(handle, &mut buf, path)?;
+        if n == 0 {
+            break;
+        }
         let chunk = &buf[..n];
         if pos < SNIFF as u64 {
             let upto = (SNIFF as u64 - pos).min(n as u64) as usize;
@@ -315,56 +241,22 @@ fn page_end(content: &[u8]) -> usize {
     len
 }
 
-fn is_continuation(b: u8) -> bool {
+/// True for a UTF-8 continuation byte.
+pub(super) fn is_continuation(b: u8) -> bool {
     b & 0b1100_0000 == 0b1000_0000
 }
 
-/// Moves `offset` forward past UTF-8 continuation bytes (at most three).
-fn char_boundary_at_or_after(h: &mut ReadHandle, offset: u64, size: u64) -> std::io::Result<u64> {
-    if offset >= size {
-        return Ok(offset);
-    }
-    h.seek(SeekFrom::Start(offset))?;
-    let mut peek = [0u8; 4];
-    let mut got = 0;
-    while got < peek.len() {
-        match h.read(&mut peek[got..])? {
-            0 => break,
-            n => got += n,
+/// Reads the next bytes of a file into `buf`, retrying when interrupted; 0 at the end.
+pub(super) fn read_chunk(
+    handle: &mut ReadHandle,
+    buf: &mut [u8],
+    path: &WsPath,
+) -> Result<usize, CapError> {
+    loop {
+        match handle.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CapError::execution(format!("cannot read `{path}`: {e}"))),
         }
     }
-    let skip = peek[..got]
-        .iter()
-        .take(3)
-        .take_while(|b| is_continuation(**b))
-        .count();
-    Ok(offset + skip as u64)
-}
-
-/// The byte where the last `n` lines of the file start, found by reading backwards from
-/// the end (a final newline ends the last line; it does not start an empty one).
-fn tail_start(h: &mut ReadHandle, size: u64, n: u64) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut end = size;
-    let mut need = n;
-    let mut first = true;
-    while end > 0 {
-        let len = (buf.len() as u64).min(end) as usize;
-        let at = end - len as u64;
-        h.seek(SeekFrom::Start(at))?;
-        h.read_exact(&mut buf[..len])?;
-        let mut upto = len;
-        if first && buf[len - 1] == b'\n' {
-            upto -= 1;
-        }
-        first = false;
-        for idx in memchr::memrchr_iter(b'\n', &buf[..upto]) {
-            need -= 1;
-            if need == 0 {
-                return Ok(at + idx as u64 + 1);
-            }
-        }
-        end = at;
-    }
-    Ok(0)
 }

@@ -1,9 +1,9 @@
 //! `io.fs.stat`: what is at a path, without reading it (unless a hash is asked for).
 
+use super::paging::read_chunk;
 use crate::error::{CapError, ErrorKind};
 use crate::powers::EntryKind;
-use crate::stdlib::generated::io::fs::{StatCtx, StatKind, StatParams, StatResult};
-use std::io::Read;
+use crate::stdlib::generated::io::fs::{StatCtx, StatParams, StatResult};
 
 /// `io.fs.stat`.
 pub fn stat(ctx: &mut StatCtx<'_>, p: StatParams) -> Result<StatResult, CapError> {
@@ -24,12 +24,7 @@ pub fn stat(ctx: &mut StatCtx<'_>, p: StatParams) -> Result<StatResult, CapError
     };
     Ok(StatResult {
         path: info.display(),
-        kind: match info.kind {
-            EntryKind::File => StatKind::File,
-            EntryKind::Dir => StatKind::Dir,
-            EntryKind::Symlink => StatKind::Symlink,
-            EntryKind::Other => StatKind::Other,
-        },
+        kind: info.kind.into(),
         size: info.size as i64,
         modified: info
             .modified
@@ -49,17 +44,10 @@ fn hash(ctx: &StatCtx<'_>, p: &StatParams) -> Result<String, CapError> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut chunks = 0u64;
     loop {
-        let n = match handle.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(CapError::execution(format!(
-                    "cannot read `{}`: {e}",
-                    p.path
-                )));
-            }
-        };
+        let n = read_chunk(&mut handle, &mut buf, &p.path)?;
+        if n == 0 {
+            break;
+        }
         hasher.update(&buf[..n]);
         chunks += 1;
         if chunks.is_multiple_of(64) {

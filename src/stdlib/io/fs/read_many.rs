@@ -5,12 +5,12 @@
 //! again. A file that cannot be read gives an error for that file alone; running out of
 //! time or being cancelled stops the whole call.
 
+use super::paging::{Page, binary_error, not_text_error, scan};
 use crate::error::{CapError, ErrorKind};
 use crate::stdlib::generated::io::fs::{
     ReadManyCtx, ReadManyFilesItem, ReadManyFilesItemErrorKind as Kind, ReadManyParams,
     ReadManyResult,
 };
-use crate::stdlib::read::{Page, binary_error, not_text_error, scan};
 use crate::types::WsPath;
 
 /// `io.fs.read_many`.

@@ -9,9 +9,7 @@
 
 use crate::error::CapError;
 use crate::powers::{EntryKind, WalkEntry, WalkFlow, WalkOptions};
-use crate::stdlib::generated::io::fs::{
-    SearchCtx, SearchMatchesItem, SearchMatchesItemKind, SearchParams, SearchResult,
-};
+use crate::stdlib::generated::io::fs::{SearchCtx, SearchMatchesItem, SearchParams, SearchResult};
 use base64::Engine;
 use grep_matcher::Matcher;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
@@ -202,12 +200,7 @@ pub fn search(ctx: &mut SearchCtx<'_>, p: SearchParams) -> Result<SearchResult, 
             .into_iter()
             .map(|h| SearchMatchesItem {
                 path: h.path,
-                kind: match h.kind {
-                    EntryKind::File => SearchMatchesItemKind::File,
-                    EntryKind::Dir => SearchMatchesItemKind::Dir,
-                    EntryKind::Symlink => SearchMatchesItemKind::Symlink,
-                    EntryKind::Other => SearchMatchesItemKind::Other,
-                },
+                kind: h.kind.into(),
                 line: (h.line > 0).then_some(h.line as i64),
                 column: h.column.map(|c| c as i64),
                 text: h.text,

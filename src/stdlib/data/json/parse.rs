@@ -1,7 +1,7 @@
-//! `data.json.*` handlers.
+//! `data.json.parse`.
 
 use crate::error::CapError;
-use crate::stdlib::generated::data::json::*;
+use crate::stdlib::generated::data::json::{ParseCtx, ParseParams, ParseResult};
 
 /// `data.json.parse`: parses `text` as JSON and returns the value it holds.
 ///
@@ -31,25 +31,4 @@ fn describe(e: &serde_json::Error) -> String {
         Some(what) => what.to_string(),
         None => full,
     }
-}
-
-/// `data.json.stringify`: writes `value` as JSON text, compact or pretty-printed with a
-/// two-space indent. With `sort_keys`, object keys are sorted (by Unicode code point) at
-/// every level; otherwise they keep the order they were given in.
-pub fn stringify(
-    _ctx: &mut StringifyCtx<'_>,
-    p: StringifyParams,
-) -> Result<StringifyResult, CapError> {
-    let mut value = p.value;
-    if p.sort_keys {
-        // serde_json keeps insertion order (`preserve_order`), so sort explicitly.
-        value.sort_all_objects();
-    }
-    let text = if p.pretty {
-        serde_json::to_string_pretty(&value)
-    } else {
-        serde_json::to_string(&value)
-    }
-    .map_err(|e| CapError::execution(format!("cannot write the value as JSON text: {e}")))?;
-    Ok(StringifyResult { text })
 }

@@ -1,0 +1,3 @@
+//! `data.*` capabilities.
+
+pub(super) mod json;

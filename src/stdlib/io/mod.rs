@@ -1,0 +1,3 @@
+//! `io.*` capabilities.
+
+pub(super) mod fs;

@@ -1,0 +1,3 @@
+//! `net.*` capabilities.
+
+pub(super) mod http;

@@ -1,0 +1,7 @@
+//! `sys.archive.*` capabilities.
+
+mod unzip;
+mod zip;
+
+pub use self::zip::zip;
+pub use unzip::unzip;

@@ -1,0 +1,5 @@
+//! `sys.exec.*` capabilities.
+
+mod run;
+
+pub use run::run;

@@ -1,0 +1,5 @@
+//! `text.regex.*` capabilities.
+
+mod r#match;
+
+pub use r#match::r#match;

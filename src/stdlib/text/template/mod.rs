@@ -1,0 +1,5 @@
+//! `text.template.*` capabilities.
+
+mod render;
+
+pub use render::render;
