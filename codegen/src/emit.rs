@@ -782,6 +782,21 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
             }
         }
     });
+    // One arm per namespace: the verbs' modules and their functions, for the namespace's
+    // `mod.rs` to declare with one macro call.
+    let mut namespaces: Vec<(String, TokenStream, Vec<&proc_macro2::Ident>)> = Vec::new();
+    for e in entries {
+        let key = e.module.to_string();
+        match namespaces.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, verbs)) => verbs.push(&e.handler),
+            None => namespaces.push((key, e.module.clone(), vec![&e.handler])),
+        }
+    }
+    let module_arms = namespaces.iter().map(|(_, m, verbs)| {
+        quote! {
+            (#m) => { #( mod #verbs; pub use self::#verbs::#verbs; )* };
+        }
+    });
     let count = entries.len();
     quote! {
         /// Every capability in this set, in id order.
@@ -837,6 +852,17 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
                 }
             };
         }
+
+        /// Declares the verbs of one namespace for the routing above: invoked once in the
+        /// namespace's `mod.rs` as `capability_modules!(a::b);`, it declares `mod verb;` (the
+        /// file `verb.rs` beside that `mod.rs`) and re-exports `verb::verb` for every
+        /// capability `a.b.verb`, so a new capability needs no declaration by hand.
+        #[allow(unused_macros)]
+        macro_rules! capability_modules {
+            #(#module_arms)*
+        }
+        #[allow(unused_imports)]
+        pub(crate) use capability_modules;
 
         /// The capability set: the catalog, the parser and the dispatch over a [`Handlers`] value.
         pub struct Capabilities<H>(pub H);

@@ -1,10 +1,11 @@
 //! The standard capabilities: the code generated from `specs/`, and the handler bodies.
 //!
 //! **Layout rule.** The capability `a.b.verb` is the function `verb` of the module
-//! `stdlib::a::b`, written in its own file `src/stdlib/a/b/verb.rs` and re-exported by the
-//! folder's `mod.rs` (`io.fs.read_file` is `io/fs/read_file.rs`; `sys.undo` is
-//! `sys/undo.rs`). The generated dispatch calls it by that path, so adding a capability
-//! is one spec in `specs/` and one function here; nothing routes by hand. Helpers that
+//! `stdlib::a::b`, written in its own file `src/stdlib/a/b/verb.rs` (`io.fs.read_file` is
+//! `io/fs/read_file.rs`; `sys.undo` is `sys/undo.rs`). The folder's `mod.rs` declares its
+//! verbs with one generated `capability_modules!(a::b)` call and the generated dispatch
+//! calls each by that path, so adding a capability is one spec in `specs/` and one
+//! function here; nothing declares or routes by hand. Helpers that
 //! several capabilities of a folder share live beside them in files that are not named
 //! after a verb (`io/fs/entry.rs`, `net/http/exchange.rs`).
 

@@ -574,6 +574,24 @@ macro_rules! route_handlers {
         ::fixture::notes::append(ctx, params) } }
     };
 }
+/// Declares the verbs of one namespace for the routing above: invoked once in the
+/// namespace's `mod.rs` as `capability_modules!(a::b);`, it declares `mod verb;` (the
+/// file `verb.rs` beside that `mod.rs`) and re-exports `verb::verb` for every
+/// capability `a.b.verb`, so a new capability needs no declaration by hand.
+#[allow(unused_macros)]
+macro_rules! capability_modules {
+    (fixture::files) => {
+        mod peek; pub use self::peek::peek;
+    };
+    (fixture::greet) => {
+        mod say; pub use self::say::say;
+    };
+    (fixture::notes) => {
+        mod append; pub use self::append::append;
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use capability_modules;
 /// The capability set: the catalog, the parser and the dispatch over a [`Handlers`] value.
 pub struct Capabilities<H>(pub H);
 impl<H: Handlers> ::airun::CapabilitySet for Capabilities<H> {

@@ -3,6 +3,4 @@
 pub(super) mod regex;
 pub(super) mod template;
 
-mod diff;
-
-pub use diff::diff;
+crate::stdlib::generated::capability_modules!(text);

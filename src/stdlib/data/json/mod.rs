@@ -1,7 +1,3 @@
 //! `data.json.*` capabilities.
 
-mod parse;
-mod stringify;
-
-pub use parse::parse;
-pub use stringify::stringify;
+crate::stdlib::generated::capability_modules!(data::json);

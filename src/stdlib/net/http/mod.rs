@@ -2,10 +2,5 @@
 //! network power, which applies the operator's network policy to every hop.
 
 mod exchange;
-mod get;
-mod post;
-mod put;
 
-pub use get::get;
-pub use post::post;
-pub use put::put;
+crate::stdlib::generated::capability_modules!(net::http);

@@ -1,7 +1,3 @@
 //! `sys.archive.*` capabilities.
 
-mod unzip;
-mod zip;
-
-pub use self::zip::zip;
-pub use unzip::unzip;
+crate::stdlib::generated::capability_modules!(sys::archive);

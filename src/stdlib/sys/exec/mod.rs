@@ -1,5 +1,3 @@
 //! `sys.exec.*` capabilities.
 
-mod run;
-
-pub use run::run;
+crate::stdlib::generated::capability_modules!(sys::exec);

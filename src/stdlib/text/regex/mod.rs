@@ -1,5 +1,3 @@
 //! `text.regex.*` capabilities.
 
-mod r#match;
-
-pub use r#match::r#match;
+crate::stdlib::generated::capability_modules!(text::regex);

@@ -1,5 +1,3 @@
 //! `text.template.*` capabilities.
 
-mod render;
-
-pub use render::render;
+crate::stdlib::generated::capability_modules!(text::template);
