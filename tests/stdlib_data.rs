@@ -1,4 +1,4 @@
-//! `data.json.parse` and `data.json.stringify`, driven through the pipeline.
+//! `data.json.parse`, `data.json.stringify` and `data.json.pointer`, driven through the pipeline.
 
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
@@ -155,4 +155,57 @@ fn stringify_wrong_type_for_flag_is_invalid_input() {
     let err = call("data.json.stringify", json!({"value": 1, "pretty": "yes"})).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert_eq!(err.field.as_deref(), Some("pretty"));
+}
+
+#[test]
+fn pointer_picks_one_value_out_of_a_document() {
+    let text = r#"{"items": [{"name": "a"}, {"name": "b"}], "a/b": 1, "m~n": 2, "": 3}"#;
+    let at = |ptr: &str| call("data.json.pointer", json!({"text": text, "pointer": ptr}));
+    assert_eq!(
+        at("/items/1/name").unwrap(),
+        json!({"found": true, "value": "b"})
+    );
+    assert_eq!(at("/a~1b").unwrap(), json!({"found": true, "value": 1}));
+    assert_eq!(at("/m~0n").unwrap(), json!({"found": true, "value": 2}));
+    assert_eq!(at("/").unwrap(), json!({"found": true, "value": 3}));
+    assert_eq!(at("").unwrap()["value"]["items"][0], json!({"name": "a"}));
+    // Nothing there is an answer, not an error; a JSON null value is found.
+    assert_eq!(
+        at("/items/7").unwrap(),
+        json!({"found": false, "value": null})
+    );
+    assert_eq!(
+        call(
+            "data.json.pointer",
+            json!({"text": "{\"x\": null}", "pointer": "/x"})
+        )
+        .unwrap(),
+        json!({"found": true, "value": null})
+    );
+}
+
+#[test]
+fn pointer_refuses_bad_pointers_and_bad_json_clearly() {
+    let e = call(
+        "data.json.pointer",
+        json!({"text": "{}", "pointer": "items/0"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.contains("start with `/`"), "{}", e.message);
+    assert!(
+        e.hint.as_deref().unwrap_or("").contains("/items/0/name"),
+        "{e:?}"
+    );
+    let e = call(
+        "data.json.pointer",
+        json!({"text": "{oops", "pointer": "/a"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(
+        e.message.contains("text") && e.message.contains("not valid JSON"),
+        "{}",
+        e.message
+    );
 }
