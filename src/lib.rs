@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod cli;
 pub mod error;
 mod failpoint;
+pub mod fsutil;
 pub mod pipeline;
 pub mod policy;
 pub mod powers;

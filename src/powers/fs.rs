@@ -6,14 +6,12 @@
 use super::{Ctx, Yes};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
+use crate::fsutil::{AtomicFile, Publish, TempKind};
 use crate::sandbox::{Resolved, Workspace};
 use crate::types::WsPath;
-use cap_std::fs::{
-    Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt,
-};
+use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 mod open;
@@ -145,11 +143,11 @@ impl Seek for ReadHandle {
 /// The file [`Ctx::write_file_from`] hands its writer: a fresh temporary file next to the
 /// target, which replaces the target only when the writer succeeds.
 #[derive(Debug)]
-pub struct WriteSink {
-    file: cap_std::fs::File,
+pub struct WriteSink<'a> {
+    file: &'a mut cap_std::fs::File,
 }
 
-impl Write for WriteSink {
+impl Write for WriteSink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write(buf)
     }
@@ -159,7 +157,7 @@ impl Write for WriteSink {
     }
 }
 
-impl Seek for WriteSink {
+impl Seek for WriteSink<'_> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.file.seek(pos)
     }
@@ -251,25 +249,38 @@ fn lstat(dir: &Dir, r: &Resolved) -> Result<Option<Metadata>, CapError> {
     }
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// A fresh temporary sibling of `target` for an atomic write.
+fn atomic_beside<'d>(
+    dir: &'d Dir,
+    target: &Resolved,
+    doing: &str,
+) -> Result<AtomicFile<'d>, CapError> {
+    AtomicFile::beside(dir, target.rel(), TempKind::Write)
+        .map_err(|e| io_err(e, target.rel(), doing))
+}
 
-/// A temporary sibling name for an atomic write of `target`.
-fn temp_name(target: &Resolved) -> PathBuf {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target
-        .parent()
-        .rel()
-        .join(format!(".{name}.airun-tmp-{}-{n}", std::process::id()))
+/// A fresh temporary sibling of `target` that `fill` wrote, with `mode`, synced to disk.
+fn filled<'d>(
+    dir: &'d Dir,
+    target: &Resolved,
+    mode: u32,
+    fill: impl FnOnce(&mut cap_std::fs::File) -> io::Result<()>,
+) -> Result<AtomicFile<'d>, CapError> {
+    let mut f = atomic_beside(dir, target, "writing")?;
+    fill(f.file())
+        .and_then(|_| f.finish(mode))
+        .map_err(|e| io_err(e, target.rel(), "writing"))?;
+    Ok(f)
 }
 
 /// Copies `target` (when it exists) and then `data` into a fresh temporary sibling with
 /// the target's permissions, synced to disk. The target is opened without following a
 /// link and must be a regular file with one link (checked on the handle).
-fn append_temp(dir: &Dir, target: &Resolved, data: &[u8]) -> Result<PathBuf, CapError> {
+fn append_temp<'d>(
+    dir: &'d Dir,
+    target: &Resolved,
+    data: &[u8],
+) -> Result<AtomicFile<'d>, CapError> {
     let source = match open_regular(dir, target.rel(), false) {
         Ok((file, meta)) => {
             refuse_hard_links(&meta, target)?;
@@ -279,41 +290,12 @@ fn append_temp(dir: &Dir, target: &Resolved, data: &[u8]) -> Result<PathBuf, Cap
         Err(e) => return Err(io_err(e, target.rel(), "writing")),
     };
     let mode = source.as_ref().map_or(0o644, |(_, m)| *m);
-    fill_temp(dir, target, mode, |f| {
+    filled(dir, target, mode, |f| {
         if let Some((mut old, _)) = source {
             std::io::copy(&mut old, f)?;
         }
         f.write_all(data)
     })
-}
-
-/// Writes `data` to a fresh temporary sibling of `target` with `mode`, synced to disk.
-fn write_temp(dir: &Dir, target: &Resolved, data: &[u8], mode: u32) -> Result<PathBuf, CapError> {
-    fill_temp(dir, target, mode, |f| f.write_all(data))
-}
-
-/// Creates a fresh temporary sibling of `target`, lets `fill` write it, gives it `mode`
-/// and syncs it; removes it again on any error.
-fn fill_temp(
-    dir: &Dir,
-    target: &Resolved,
-    mode: u32,
-    fill: impl FnOnce(&mut cap_std::fs::File) -> std::io::Result<()>,
-) -> Result<PathBuf, CapError> {
-    let tmp = temp_name(target);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    let mut f = dir
-        .open_with(&tmp, &opts)
-        .map_err(|e| io_err(e, target.rel(), "writing"))?;
-    let res = fill(&mut f)
-        .and_then(|_| f.set_permissions(Permissions::from_mode(mode)))
-        .and_then(|_| f.sync_data());
-    if let Err(e) = res {
-        let _ = dir.remove_file(&tmp);
-        return Err(io_err(e, target.rel(), "writing"));
-    }
-    Ok(tmp)
 }
 
 /// What is at a path about to be written: nothing, or a regular file with one link.
@@ -579,31 +561,20 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             .with_hint("pass create_dirs: true to create missing folders"));
         }
         let existing = existing_file_to_replace(dir, &r)?;
-        match mode {
-            WriteMode::Append => {
-                // Never written in place: the old content and the new bytes go to a
-                // fresh temporary sibling that replaces the file. A file swapped at any
-                // moment for a hard link to an outside file is then only read, never
-                // changed (a check of the handle's link count cannot close that race:
-                // the link can be removed and made again between any two checks).
-                let tmp = append_temp(dir, &r, data)?;
-                crate::failpoint::crash_point!("fs_before_rename");
-                if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
-                    let _ = dir.remove_file(&tmp);
-                    return Err(io_err(e, r.rel(), "writing"));
-                }
-            }
+        let (temp, how) = match mode {
+            // Never written in place: the old content and the new bytes go to a fresh
+            // temporary sibling that replaces the file. A file swapped at any moment for
+            // a hard link to an outside file is then only read, never changed (a check of
+            // the handle's link count cannot close that race: the link can be removed and
+            // made again between any two checks).
+            WriteMode::Append => (append_temp(dir, &r, data)?, Publish::Replace),
             WriteMode::Overwrite => {
                 let perm = existing
                     .as_ref()
                     .map(|m| m.mode() & 0o7777)
                     .unwrap_or(0o644);
-                let tmp = write_temp(dir, &r, data, perm)?;
-                crate::failpoint::crash_point!("fs_before_rename");
-                if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
-                    let _ = dir.remove_file(&tmp);
-                    return Err(io_err(e, r.rel(), "writing"));
-                }
+                let temp = filled(dir, &r, perm, |f| f.write_all(data))?;
+                (temp, Publish::Replace)
             }
             WriteMode::CreateNew => {
                 if existing.is_some() {
@@ -613,12 +584,19 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
                     )
                     .with_hint("use mode overwrite to replace it, or append to add to it"));
                 }
-                let tmp = write_temp(dir, &r, data, 0o644)?;
-                let linked = dir.hard_link(&tmp, dir, r.rel());
-                let _ = dir.remove_file(&tmp);
-                linked.map_err(|e| io_err(e, r.rel(), "creating"))?;
+                let temp = filled(dir, &r, 0o644, |f| f.write_all(data))?;
+                (temp, Publish::CreateNew)
             }
-        }
+        };
+        let doing = match how {
+            Publish::Replace => {
+                crate::failpoint::crash_point!("fs_before_rename");
+                "writing"
+            }
+            Publish::CreateNew => "creating",
+        };
+        temp.commit(r.rel(), how)
+            .map_err(|e| io_err(e, r.rel(), doing))?;
         Ok(WriteOutcome {
             created: existing.is_none(),
             path: r,
@@ -633,7 +611,7 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
     pub fn write_file_from<T>(
         &self,
         p: &WsPath,
-        fill: impl FnOnce(&mut WriteSink) -> Result<T, CapError>,
+        fill: impl FnOnce(&mut WriteSink<'_>) -> Result<T, CapError>,
     ) -> Result<(WriteOutcome, T), CapError> {
         let r = self.fs_resolve(p, Access::Write)?;
         if r.is_root() {
@@ -655,31 +633,14 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             .as_ref()
             .map(|m| m.mode() & 0o7777)
             .unwrap_or(0o644);
-        let tmp = temp_name(&r);
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(true).create_new(true);
-        let file = dir
-            .open_with(&tmp, &opts)
-            .map_err(|e| io_err(e, r.rel(), "writing"))?;
-        let mut sink = WriteSink { file };
-        let value = match fill(&mut sink) {
-            Ok(v) => v,
-            Err(e) => {
-                drop(sink);
-                let _ = dir.remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let done = sink
-            .file
+        let mut temp = atomic_beside(dir, &r, "writing")?;
+        // On an error the temporary file is dropped, which removes it.
+        let value = fill(&mut WriteSink { file: temp.file() })?;
+        temp.file()
             .flush()
-            .and_then(|_| sink.file.set_permissions(Permissions::from_mode(mode)))
-            .and_then(|_| sink.file.sync_data())
-            .and_then(|_| dir.rename(&tmp, dir, r.rel()));
-        if let Err(e) = done {
-            let _ = dir.remove_file(&tmp);
-            return Err(io_err(e, r.rel(), "writing"));
-        }
+            .and_then(|_| temp.finish(mode))
+            .and_then(|_| temp.commit(r.rel(), Publish::Replace))
+            .map_err(|e| io_err(e, r.rel(), "writing"))?;
         Ok((
             WriteOutcome {
                 created: existing.is_none(),
@@ -766,26 +727,14 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         let (mut src, meta) =
             open_regular(dir, from.rel(), false).map_err(|e| io_err(e, from.rel(), "copying"))?;
         refuse_read_hard_links(self.env.settings.hardlinks, &meta, from.rel())?;
-        let tmp = temp_name(to);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        let mut dst = dir
-            .open_with(&tmp, &opts)
-            .map_err(|e| io_err(e, to.rel(), "copying"))?;
-        let res = io::copy(&mut src, &mut dst)
-            .and_then(|n| {
-                dst.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
-                    .map(|_| n)
-            })
-            .and_then(|n| dst.sync_data().map(|_| n))
-            .and_then(|n| dir.rename(&tmp, dir, to.rel()).map(|_| n));
-        match res {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let _ = dir.remove_file(&tmp);
-                Err(io_err(e, to.rel(), "copying"))
-            }
-        }
+        let mut dst = atomic_beside(dir, to, "copying")?;
+        let res = (|| {
+            let n = io::copy(&mut src, dst.file())?;
+            dst.finish(meta.mode() & 0o7777)?;
+            dst.commit(to.rel(), Publish::Replace)?;
+            Ok(n)
+        })();
+        res.map_err(|e| io_err(e, to.rel(), "copying"))
     }
 
     /// Creates a symbolic link at `link` whose stored target is `target`; refused when the

@@ -3,12 +3,12 @@
 //! image back exactly.
 
 use super::blobs::{BlobProblem, BlobStore, hash_reader};
-use cap_std::fs::{Dir, MetadataExt, OpenOptions, Permissions, PermissionsExt};
+use crate::fsutil::{AtomicFile, Publish, TempKind};
+use cap_std::fs::{Dir, MetadataExt, Permissions, PermissionsExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What an entry of an image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,21 +339,6 @@ pub fn first_difference(expected: &[Entry], actual: &[Entry]) -> Option<String> 
     actual.get(expected.len()).map(|a| a.path.clone())
 }
 
-static TEMP: AtomicU64 = AtomicU64::new(0);
-
-fn temp_beside(p: &Path) -> PathBuf {
-    let n = TEMP.fetch_add(1, Ordering::Relaxed);
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = format!(".{name}.airun-restore-{}-{n}", std::process::id());
-    match p.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.join(tmp),
-        _ => PathBuf::from(tmp),
-    }
-}
-
 fn remove_any(dir: &Dir, p: &Path) -> io::Result<()> {
     match dir.symlink_metadata(p) {
         Ok(m) if m.is_dir() => dir.remove_dir_all(p),
@@ -378,37 +363,28 @@ fn write_blob(dir: &Dir, store: &BlobStore, p: &Path, hash: &str, mode: u32) -> 
         }
         Err(e) => return Err(about(p, e.kind(), BlobProblem::Unreadable(e.to_string()))),
     };
-    let tmp = temp_beside(p);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    let res = (|| {
-        let mut out = dir.open_with(&tmp, &opts)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = blob.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
+    let mut out = AtomicFile::beside(dir, p, TempKind::Restore)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = blob.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        if hasher.finalize().to_hex().as_str() != hash {
-            return Err(about(p, io::ErrorKind::InvalidData, BlobProblem::Damaged));
-        }
-        out.set_permissions(Permissions::from_mode(mode))?;
-        out.sync_data()?;
-        if let Ok(m) = dir.symlink_metadata(p)
-            && m.is_dir()
-        {
-            dir.remove_dir_all(p)?;
-        }
-        dir.rename(&tmp, dir, p)
-    })();
-    if res.is_err() {
-        let _ = dir.remove_file(&tmp);
+        hasher.update(&buf[..n]);
+        out.file().write_all(&buf[..n])?;
     }
-    res
+    // Returning early drops the temporary file, which removes it.
+    if hasher.finalize().to_hex().as_str() != hash {
+        return Err(about(p, io::ErrorKind::InvalidData, BlobProblem::Damaged));
+    }
+    out.finish(mode)?;
+    if let Ok(m) = dir.symlink_metadata(p)
+        && m.is_dir()
+    {
+        dir.remove_dir_all(p)?;
+    }
+    out.commit(p, Publish::Replace)
 }
 
 /// Puts an image back at its path, exactly: content, modes, kinds and link targets.
