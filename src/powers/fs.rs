@@ -7,7 +7,7 @@ use super::{Ctx, Yes};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::fsutil::{AtomicFile, Publish, TempKind};
-use crate::sandbox::{Resolved, Workspace};
+use crate::sandbox::{Climb, Resolved, Workspace, stays_beneath};
 use crate::types::WsPath;
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -353,37 +353,6 @@ pub(crate) fn refuse_read_hard_links(
     Ok(())
 }
 
-/// True when `target`, read from a folder `depth` levels below the root, stays inside.
-fn lexically_inside(depth: isize, target: &Path) -> bool {
-    let mut d = depth;
-    for c in target.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                d -= 1;
-                if d < 0 {
-                    return false;
-                }
-            }
-            std::path::Component::Normal(_) => d += 1,
-            _ => {}
-        }
-    }
-    true
-}
-
-/// True when a link target has a `..` after a normal component.
-fn climbs_after_a_name(target: &Path) -> bool {
-    let mut named = false;
-    for c in target.components() {
-        match c {
-            std::path::Component::Normal(_) => named = true,
-            std::path::Component::ParentDir if named => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
 fn ws<'a, R, W, D, NR, NW, X, S, M>(ctx: &Ctx<'a, R, W, D, NR, NW, X, S, M>) -> &'a Workspace {
     ctx.env.workspace
 }
@@ -509,7 +478,7 @@ impl<W, D, NR, NW, X, S, M> Ctx<'_, Yes, W, D, NR, NW, X, S, M> {
     /// target with `..` after a name (`x/y/..`) is refused: it climbs from wherever `x/y`
     /// leads, which a later link could make anywhere.
     pub fn link_stays_inside(&self, link: &Resolved, target: &Path) -> bool {
-        if climbs_after_a_name(target) {
+        if !stays_beneath(link.parent().depth(), target, Climb::LeadingOnly) {
             return false;
         }
         let p = link.parent().rel().join(target);
@@ -966,10 +935,9 @@ impl<NR, NW, X, S, M> Ctx<'_, Yes, Yes, Yes, NR, NW, X, S, M> {
                 Resolved::from_rel(dst.rel().join(below))
             };
             // Where the link lands after the move, judged lexically from its new folder.
-            let depth = moved.parent().rel().components().count() as isize
-                - isize::from(moved.parent().is_root());
             // An absolute target leads to the same place from anywhere.
-            if !target.is_absolute() && !lexically_inside(depth, &target) {
+            let depth = moved.parent().depth();
+            if !target.is_absolute() && !stays_beneath(depth, &target, Climb::Anywhere) {
                 return Err(CapError::new(
                     ErrorKind::DeniedSandbox,
                     format!(
