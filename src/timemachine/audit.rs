@@ -1,7 +1,8 @@
 //! The hash-chained audit log: one record per call, each carrying the hash of the one
 //! before it, so a changed, removed or reordered record is found by `verify`.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::db;
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
 /// The `prev_hash` of the first record.
@@ -98,44 +99,19 @@ pub fn append_records(
         return Ok(());
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let last: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let (mut seq, mut prev) = last
+    let (mut seq, mut prev) = db::last_audit(&tx)?
         .map(|(s, h)| (s + 1, h))
         .unwrap_or((1, GENESIS.to_string()));
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        for r in records.iter_mut() {
-            r.seq = seq;
-            r.prev_hash = std::mem::take(&mut prev);
-            r.hash = record_hash(r);
-            insert.execute(params![
-                r.seq,
-                r.time,
-                r.user,
-                r.workspace,
-                r.capability,
-                r.params.to_string(),
-                r.decision,
-                r.outcome,
-                r.duration_ms,
-                r.op,
-                r.prev_hash,
-                r.hash
-            ])?;
-            seq += 1;
-            prev = r.hash.clone();
-        }
+    for r in records.iter_mut() {
+        r.seq = seq;
+        r.prev_hash = std::mem::take(&mut prev);
+        r.hash = record_hash(r);
+        seq += 1;
+        prev = r.hash.clone();
     }
+    db::insert_audit(&tx, records)?;
     let head = &records[last_index];
-    tx.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([format!("{}:{}", head.seq, head.hash)])?;
+    db::set_meta(&tx, "audit_head", &format!("{}:{}", head.seq, head.hash))?;
     tx.commit()?;
     if !publish {
         return Ok(());
@@ -148,29 +124,7 @@ pub fn append_records(
 
 /// Records, oldest first; `limit` keeps the newest ones.
 pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
-    // The newest `limit` records (all with -1), oldest first.
-    let mut stmt = conn.prepare(
-        "SELECT * FROM (SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-    )?;
-    let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    let rows = stmt.query_map([limit], |r| {
-        Ok(Record {
-            seq: r.get(0)?,
-            time: r.get(1)?,
-            user: r.get(2)?,
-            workspace: r.get(3)?,
-            capability: r.get(4)?,
-            params: serde_json::from_str(&r.get::<_, String>(5)?)
-                .unwrap_or(serde_json::Value::Null),
-            decision: r.get(6)?,
-            outcome: r.get(7)?,
-            duration_ms: r.get(8)?,
-            op: r.get(9)?,
-            prev_hash: r.get(10)?,
-            hash: r.get(11)?,
-        })
-    })?;
-    rows.collect()
+    db::audit_records(conn, limit)
 }
 
 /// Checks the chain; returns the number of records, or says which record is the first

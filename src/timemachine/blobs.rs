@@ -80,7 +80,7 @@ impl BlobStore {
         let res = (|| {
             let mut out = File::create(&temp)?;
             fill(&mut out)?;
-            super::crash_point!("blob_before_publish");
+            crate::failpoint::crash_point!("blob_before_publish");
             self.publish(out, &temp, hash)
         })();
         if res.is_err() {
