@@ -510,25 +510,12 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         mode: WriteMode,
         create_dirs: bool,
     ) -> Result<WriteOutcome, CapError> {
-        let r = self.fs_resolve(p, Access::Write)?;
-        if r.is_root() {
-            return Err(CapError::execution(
-                "the workspace root is a folder, not a file",
-            ));
-        }
+        let r = self.file_to_write(
+            p,
+            create_dirs,
+            "pass create_dirs: true to create missing folders",
+        )?;
         let dir = ws(self).dir();
-        let parent = r.parent();
-        if create_dirs && !parent.is_root() {
-            ws(self).recheck(&parent, Access::Write)?;
-            dir.create_dir_all(parent.rel())
-                .map_err(|e| io_err(e, parent.rel(), "creating"))?;
-        } else if !parent.is_root() && lstat(dir, &parent)?.is_none() {
-            return Err(CapError::new(
-                ErrorKind::NotFound,
-                format!("the folder `{}` does not exist", parent.display()),
-            )
-            .with_hint("pass create_dirs: true to create missing folders"));
-        }
         let existing = existing_file_to_replace(dir, &r)?;
         let (temp, how) = match mode {
             // Never written in place: the old content and the new bytes go to a fresh
@@ -582,21 +569,8 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
         p: &WsPath,
         fill: impl FnOnce(&mut WriteSink<'_>) -> Result<T, CapError>,
     ) -> Result<(WriteOutcome, T), CapError> {
-        let r = self.fs_resolve(p, Access::Write)?;
-        if r.is_root() {
-            return Err(CapError::execution(
-                "the workspace root is a folder, not a file",
-            ));
-        }
+        let r = self.file_to_write(p, false, "create it first with io.fs.make_dir")?;
         let dir = ws(self).dir();
-        let parent = r.parent();
-        if !parent.is_root() && lstat(dir, &parent)?.is_none() {
-            return Err(CapError::new(
-                ErrorKind::NotFound,
-                format!("the folder `{}` does not exist", parent.display()),
-            )
-            .with_hint("create it first with io.fs.make_dir"));
-        }
         let existing = existing_file_to_replace(dir, &r)?;
         let mode = existing
             .as_ref()
@@ -617,6 +591,37 @@ impl<D, NR, NW, X, S, M> Ctx<'_, Yes, Yes, D, NR, NW, X, S, M> {
             },
             value,
         ))
+    }
+
+    /// Resolves a file about to be written: never the workspace root; its folder must
+    /// exist (`missing` says what to do when it does not), or is created (with any missing
+    /// parents) when `create_dirs` is set.
+    fn file_to_write(
+        &self,
+        p: &WsPath,
+        create_dirs: bool,
+        missing: &str,
+    ) -> Result<Resolved, CapError> {
+        let r = self.fs_resolve(p, Access::Write)?;
+        if r.is_root() {
+            return Err(CapError::execution(
+                "the workspace root is a folder, not a file",
+            ));
+        }
+        let dir = ws(self).dir();
+        let parent = r.parent();
+        if create_dirs && !parent.is_root() {
+            ws(self).recheck(&parent, Access::Write)?;
+            dir.create_dir_all(parent.rel())
+                .map_err(|e| io_err(e, parent.rel(), "creating"))?;
+        } else if !parent.is_root() && lstat(dir, &parent)?.is_none() {
+            return Err(CapError::new(
+                ErrorKind::NotFound,
+                format!("the folder `{}` does not exist", parent.display()),
+            )
+            .with_hint(missing));
+        }
+        Ok(r)
     }
 
     /// Creates one folder; `Ok(false)` when it already exists as a folder.
