@@ -2,6 +2,7 @@
 //! before it, so a changed, removed or reordered record is found by `verify`.
 
 use super::db;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
@@ -57,21 +58,39 @@ pub fn shrink(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+impl Record {
+    /// The record's columns in the audit table's order, as SQL values. The hash chain
+    /// covers every one but the last (the record's own hash).
+    pub(super) fn columns(&self) -> [SqlValue; 12] {
+        let text = |s: &str| SqlValue::Text(s.to_string());
+        [
+            SqlValue::Integer(self.seq),
+            text(&self.time),
+            text(&self.user),
+            text(&self.workspace),
+            text(&self.capability),
+            SqlValue::Text(self.params.to_string()),
+            text(&self.decision),
+            text(&self.outcome),
+            SqlValue::Integer(self.duration_ms),
+            self.op.map_or(SqlValue::Null, SqlValue::Integer),
+            text(&self.prev_hash),
+            text(&self.hash),
+        ]
+    }
+}
+
+/// The hash of a record: of its chained columns as one compact JSON array.
 fn record_hash(r: &Record) -> String {
-    let canonical = serde_json::json!([
-        r.seq,
-        r.time,
-        r.user,
-        r.workspace,
-        r.capability,
-        r.params.to_string(),
-        r.decision,
-        r.outcome,
-        r.duration_ms,
-        r.op,
-        r.prev_hash
-    ]);
-    blake3::hash(canonical.to_string().as_bytes())
+    let chained: Vec<serde_json::Value> = r.columns()[..11]
+        .iter()
+        .map(|v| match v {
+            SqlValue::Integer(i) => serde_json::Value::from(*i),
+            SqlValue::Text(s) => serde_json::Value::from(s.as_str()),
+            _ => serde_json::Value::Null,
+        })
+        .collect();
+    blake3::hash(serde_json::Value::Array(chained).to_string().as_bytes())
         .to_hex()
         .to_string()
 }
@@ -171,4 +190,47 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Result<usize, String>> {
         }
     }
     Ok(Ok(records.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chain's hash input is a fixed format (logs written by earlier versions must
+    /// still verify): the chained fields as one compact JSON array.
+    #[test]
+    fn the_hash_covers_the_chained_fields_as_a_json_array() {
+        let mut r = Record {
+            seq: 7,
+            time: "2026-01-02T03:04:05.678Z".into(),
+            user: "ann".into(),
+            workspace: "/w \"q\"".into(),
+            capability: "io.fs.write_file".into(),
+            params: serde_json::json!({"path": "a.txt", "n": 1}),
+            decision: "approved_by_tty".into(),
+            outcome: "ok".into(),
+            duration_ms: 12,
+            op: None,
+            prev_hash: GENESIS.into(),
+            hash: "ignored".into(),
+        };
+        for op in [None, Some(3)] {
+            r.op = op;
+            let expected = serde_json::json!([
+                7,
+                "2026-01-02T03:04:05.678Z",
+                "ann",
+                "/w \"q\"",
+                "io.fs.write_file",
+                r#"{"path":"a.txt","n":1}"#,
+                "approved_by_tty",
+                "ok",
+                12,
+                op,
+                GENESIS
+            ]);
+            let want = blake3::hash(expected.to_string().as_bytes()).to_hex();
+            assert_eq!(record_hash(&r), want.as_str());
+        }
+    }
 }

@@ -526,20 +526,7 @@ pub fn insert_audit(conn: &Connection, records: &[Record]) -> rusqlite::Result<(
         "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for r in records {
-        insert.execute(params![
-            r.seq,
-            r.time,
-            r.user,
-            r.workspace,
-            r.capability,
-            r.params.to_string(),
-            r.decision,
-            r.outcome,
-            r.duration_ms,
-            r.op,
-            r.prev_hash,
-            r.hash
-        ])?;
+        insert.execute(rusqlite::params_from_iter(r.columns()))?;
     }
     Ok(())
 }
