@@ -1,7 +1,8 @@
-//! The names of the temporary files airun writes beside a workspace file:
-//! `.<name>.airun-tmp-<pid>-<n>` for a write or copy, `.<name>.airun-restore-<pid>-<n>`
-//! for a restore. Made here and recognised here only, so a killed call's leftovers can be
-//! found and removed.
+//! The names of airun's temporary files: `.<name>.airun-tmp-<pid>-<n>` beside a file a
+//! write or copy replaces, `.<name>.airun-restore-<pid>-<n>` beside a file a restore
+//! puts back, and `airun-exec-<pid>-<random>` for the private folder of a program run.
+//! Made here and recognised here only, so a killed call's leftovers can be found and
+//! removed.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +74,24 @@ pub fn is_temp_name(name: &str) -> bool {
     })
 }
 
+const EXEC_PREFIX: &str = "airun-exec-";
+
+/// The name of a program run's private temporary folder: the process id, then `random`
+/// as hex digits.
+pub fn exec_dir(random: &[u8]) -> String {
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{EXEC_PREFIX}{}-{hex}", std::process::id())
+}
+
+/// The id of the process that made the program temp folder `name`, when it is one.
+pub fn exec_dir_owner(name: &str) -> Option<i32> {
+    name.strip_prefix(EXEC_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +119,15 @@ mod tests {
                 .to_str()
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn program_folders_name_their_process() {
+        let name = exec_dir(&[0, 255]);
+        assert_eq!(name, format!("airun-exec-{}-00ff", std::process::id()));
+        assert_eq!(exec_dir_owner(&name), Some(std::process::id() as i32));
+        assert_eq!(exec_dir_owner("airun-exec-x-00"), None);
+        assert_eq!(exec_dir_owner("other-12-00"), None);
     }
 
     #[test]
