@@ -1,9 +1,9 @@
-//! Atomic file writes through a folder handle: the content goes into a fresh temporary
-//! sibling (created new, never through a link), gets its permission bits, is synced, and
-//! only then takes its final name in one rename — or one hard link, when a file that
-//! appeared meanwhile must never be replaced. Every step is relative to the handle, so
-//! the sandbox's guarantees for the handle hold for the write. An uncommitted write
-//! removes its temporary file when dropped: a failed write leaves nothing behind.
+//! Atomic file writes through a folder handle: the content goes into a temporary file
+//! (a fresh sibling of the target, or a name its writer owns), gets its permission bits,
+//! is synced, and only then takes its final name in one rename — or one hard link, when
+//! a file that appeared meanwhile must never be replaced. Every step is relative to the
+//! handle, so the sandbox's guarantees for the handle hold for the write. An uncommitted
+//! write removes its temporary file when dropped: a failed write leaves nothing behind.
 
 use super::temp_name::{self, TempKind};
 use cap_std::fs::{Dir, File, OpenOptions, Permissions, PermissionsExt};
@@ -37,7 +37,20 @@ impl<'d> AtomicFile<'d> {
         let temp = temp_name::beside(target, kind);
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create_new(true);
-        let file = dir.open_with(&temp, &opts)?;
+        Self::open(dir, temp, &opts)
+    }
+
+    /// Creates (or empties) the temporary file `temp`, a name only its writer uses (one
+    /// writer at a time under a lock, or a name unique to the writer): a killed writer's
+    /// leftover is reused.
+    pub fn at(dir: &'d Dir, temp: PathBuf) -> io::Result<AtomicFile<'d>> {
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(true);
+        Self::open(dir, temp, &opts)
+    }
+
+    fn open(dir: &'d Dir, temp: PathBuf, opts: &OpenOptions) -> io::Result<AtomicFile<'d>> {
+        let file = dir.open_with(&temp, opts)?;
         Ok(AtomicFile {
             dir,
             temp,
@@ -54,6 +67,11 @@ impl<'d> AtomicFile<'d> {
     /// Gives the content its permission bits and syncs it to disk.
     pub fn finish(&mut self, mode: u32) -> io::Result<()> {
         self.file.set_permissions(Permissions::from_mode(mode))?;
+        self.sync()
+    }
+
+    /// Syncs the content to disk (keeping the permission bits it was created with).
+    pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_data()
     }
 

@@ -9,8 +9,10 @@
 //! a database behind its head (fewer records or commits, or another record where the
 //! newest one was) is refused until the operator runs `airun state reset`.
 
+use crate::fsutil::{AtomicFile, Publish};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
 use rusqlite::Connection;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -114,18 +116,12 @@ pub fn publish(conn: &Connection) -> io::Result<()> {
     {
         return Ok(());
     }
+    let state = Dir::open_ambient_dir(dir, ambient_authority())?;
     // One writer at a time (the lock), so one temp name: a killed writer's is reused.
-    let temp = dir.join(format!("{FILE}.tmp"));
-    let res = (|| {
-        let mut f = File::create(&temp)?;
-        f.write_all(head.render().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, &path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    res
+    let mut temp = AtomicFile::at(&state, PathBuf::from(format!("{FILE}.tmp")))?;
+    temp.file().write_all(head.render().as_bytes())?;
+    temp.sync()?;
+    temp.commit(Path::new(FILE), Publish::Replace)
 }
 
 /// Checks the database against the head file of its folder: `Err` says what was lost.
