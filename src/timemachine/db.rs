@@ -498,6 +498,18 @@ pub fn set_synchronous(conn: &Connection, level: &str) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", level)
 }
 
+/// Runs `f` with commits not synced (`NORMAL`), then puts the level it had back.
+pub fn unsynced<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> T,
+) -> rusqlite::Result<T> {
+    let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let out = f(conn);
+    conn.pragma_update(None, "synchronous", level)?;
+    Ok(out)
+}
+
 /// Counts one journal commit (inside the committing transaction).
 pub fn count_commit(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached(

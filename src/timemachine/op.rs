@@ -64,10 +64,10 @@ impl Journal for TimeMachine {
             let mut conn = self.conn();
             // The intent is not synced: a power cut may lose it together with the call,
             // which was not answered yet. Every commit of an answered change is synced.
-            db::set_synchronous(&conn, "NORMAL").map_err(state_err)?;
-            let res = write_intent(&mut conn, cap, intent, irreversible, &targets, &images);
-            db::set_synchronous(&conn, self.sync_level()).map_err(state_err)?;
-            res?
+            db::unsynced(&mut conn, |c| {
+                write_intent(c, cap, intent, irreversible, &targets, &images)
+            })
+            .map_err(state_err)??
         };
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
