@@ -5,6 +5,7 @@
 //! - [`pipeline`]: the call pipeline (validation, permission, sandbox, confirmation, execution).
 //! - [`settings`]: what the operator allows (the policy file is read into it).
 //! - [`sandbox`]: workspace path resolution beneath an open root handle.
+//! - [`fsutil`]: atomic writes through a folder handle, and airun's temporary-file names.
 //! - [`powers`]: the context a handler runs in, with only its declared powers.
 //! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
 //! - [`adapters`]: MCP (stdio and Streamable HTTP) and OpenAI function calling.
