@@ -40,7 +40,7 @@ pub struct OpInfo {
     pub summary: String,
     /// done, undone, interrupted, irreversible, expired or damaged (partly restored: its
     /// saved copies were lost).
-    pub state: String,
+    pub state: crate::types::OpState,
 }
 
 /// What to undo.
@@ -184,6 +184,23 @@ pub enum Decision {
     Declined,
     /// Never got as far as a decision (unknown name or invalid arguments).
     Invalid,
+}
+
+impl Decision {
+    /// The name the audit log records: `allowed`, `approved_by_tty`, `denied_policy`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Approved(ApprovedBy::Tty) => "approved_by_tty",
+            Decision::Approved(ApprovedBy::Flag) => "approved_by_flag",
+            Decision::Approved(ApprovedBy::Elicitation) => "approved_by_elicitation",
+            Decision::Approved(ApprovedBy::Policy) => "approved_by_policy",
+            Decision::DeniedPolicy => "denied_policy",
+            Decision::DeniedSandbox => "denied_sandbox",
+            Decision::Declined => "declined",
+            Decision::Invalid => "invalid",
+        }
+    }
 }
 
 /// One finished call, for the audit log.

@@ -6,6 +6,7 @@
 //! - [`hooks`]: the journal and audit traits the pipeline calls and the time machine implements.
 //! - [`settings`]: what the operator allows (the policy file is read into it).
 //! - [`sandbox`]: workspace path resolution beneath an open root handle.
+//! - [`fsutil`]: atomic writes through a folder handle, and airun's temporary-file names.
 //! - [`powers`]: the context a handler runs in, with only its declared powers.
 //! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
 //! - [`adapters`]: MCP (stdio and Streamable HTTP) and OpenAI function calling.
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod cli;
 pub mod error;
 mod failpoint;
+pub mod fsutil;
 pub mod hooks;
 pub mod pipeline;
 pub mod policy;

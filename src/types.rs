@@ -84,3 +84,93 @@ impl<'de> Deserialize<'de> for Bytes {
             .map_err(|e| serde::de::Error::custom(format!("expected base64 data: {e}")))
     }
 }
+
+/// Where an operation of the undo journal stands. Stored in the state database and shown
+/// in history (text and JSON) as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpState {
+    /// Its intent is recorded; the handler has not started.
+    Pending,
+    /// The handler is running (or was, when a crash interrupted it).
+    Running,
+    /// Being undone.
+    Undoing,
+    /// Being redone.
+    Redoing,
+    /// Finished; can be undone.
+    Done,
+    /// Undone; can be redone.
+    Undone,
+    /// Interrupted by a crash and rolled back.
+    Interrupted,
+    /// Finished without an undo point.
+    Irreversible,
+    /// Its undo point was given up to the retention limits.
+    Expired,
+    /// Partly restored: some of its saved copies were lost.
+    Damaged,
+}
+
+impl OpState {
+    /// Every state.
+    pub const ALL: [OpState; 10] = [
+        OpState::Pending,
+        OpState::Running,
+        OpState::Undoing,
+        OpState::Redoing,
+        OpState::Done,
+        OpState::Undone,
+        OpState::Interrupted,
+        OpState::Irreversible,
+        OpState::Expired,
+        OpState::Damaged,
+    ];
+
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpState::Pending => "pending",
+            OpState::Running => "running",
+            OpState::Undoing => "undoing",
+            OpState::Redoing => "redoing",
+            OpState::Done => "done",
+            OpState::Undone => "undone",
+            OpState::Interrupted => "interrupted",
+            OpState::Irreversible => "irreversible",
+            OpState::Expired => "expired",
+            OpState::Damaged => "damaged",
+        }
+    }
+
+    /// The state with this name.
+    pub fn parse(name: &str) -> Option<OpState> {
+        OpState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl fmt::Display for OpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for OpState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod op_state_tests {
+    use super::OpState;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for s in OpState::ALL {
+            assert_eq!(OpState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(OpState::parse("finished"), None);
+    }
+}

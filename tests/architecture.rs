@@ -1,6 +1,6 @@
 //! The import graph among the top-level modules of `src/` runs one way:
 //! adapters/cli -> pipeline -> stdlib -> powers/timemachine -> hooks -> sandbox ->
-//! catalog/settings -> error/types.
+//! catalog/settings -> error/types/fsutil.
 //!
 //! The graph is read from the source: every `crate::X`, `airun::X`, `use crate::{X, ..}`
 //! and `super::` path that climbs to the crate root, in code (comments and string
@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("types", 0),
     ("failpoint", 0),
+    ("fsutil", 0),
     ("catalog", 1),
     ("settings", 1),
     ("__private", 1),

@@ -18,7 +18,7 @@ fn ops_table(ops: &[OpInfo]) -> String {
             (&o.time).into(),
             (&o.capability).into(),
             (&o.summary).into(),
-            term::state_cell(&o.state),
+            term::state_cell(o.state.as_str()),
         ]);
     }
     t.render()

@@ -246,12 +246,7 @@ impl TempDir {
         let mut rnd = [0u8; 8];
         getrandom::fill(&mut rnd)
             .map_err(|e| CapError::execution(format!("no randomness for a temp folder: {e}")))?;
-        let name = format!(
-            "airun-exec-{}-{}",
-            std::process::id(),
-            rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        let p = std::env::temp_dir().join(name);
+        let p = std::env::temp_dir().join(crate::fsutil::temp_name::exec_dir(&rnd));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&p)

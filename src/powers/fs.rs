@@ -6,14 +6,12 @@
 use super::{Ctx, FsDelete, FsRead, FsWrite};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
-use crate::sandbox::{Resolved, Workspace};
+use crate::fsutil::{AtomicFile, Publish, TempKind};
+use crate::sandbox::{Climb, Resolved, Workspace, stays_beneath};
 use crate::types::WsPath;
-use cap_std::fs::{
-    Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt,
-};
+use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 mod open;
@@ -145,11 +143,11 @@ impl Seek for ReadHandle {
 /// The file [`Ctx::write_file_from`] hands its writer: a fresh temporary file next to the
 /// target, which replaces the target only when the writer succeeds.
 #[derive(Debug)]
-pub struct WriteSink {
-    file: cap_std::fs::File,
+pub struct WriteSink<'a> {
+    file: &'a mut cap_std::fs::File,
 }
 
-impl Write for WriteSink {
+impl Write for WriteSink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write(buf)
     }
@@ -159,7 +157,7 @@ impl Write for WriteSink {
     }
 }
 
-impl Seek for WriteSink {
+impl Seek for WriteSink<'_> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.file.seek(pos)
     }
@@ -251,25 +249,38 @@ fn lstat(dir: &Dir, r: &Resolved) -> Result<Option<Metadata>, CapError> {
     }
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// A fresh temporary sibling of `target` for an atomic write.
+fn atomic_beside<'d>(
+    dir: &'d Dir,
+    target: &Resolved,
+    doing: &str,
+) -> Result<AtomicFile<'d>, CapError> {
+    AtomicFile::beside(dir, target.rel(), TempKind::Write)
+        .map_err(|e| io_err(e, target.rel(), doing))
+}
 
-/// A temporary sibling name for an atomic write of `target`.
-fn temp_name(target: &Resolved) -> PathBuf {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target
-        .parent()
-        .rel()
-        .join(format!(".{name}.airun-tmp-{}-{n}", std::process::id()))
+/// A fresh temporary sibling of `target` that `fill` wrote, with `mode`, synced to disk.
+fn filled<'d>(
+    dir: &'d Dir,
+    target: &Resolved,
+    mode: u32,
+    fill: impl FnOnce(&mut cap_std::fs::File) -> io::Result<()>,
+) -> Result<AtomicFile<'d>, CapError> {
+    let mut f = atomic_beside(dir, target, "writing")?;
+    fill(f.file())
+        .and_then(|_| f.finish(mode))
+        .map_err(|e| io_err(e, target.rel(), "writing"))?;
+    Ok(f)
 }
 
 /// Copies `target` (when it exists) and then `data` into a fresh temporary sibling with
 /// the target's permissions, synced to disk. The target is opened without following a
 /// link and must be a regular file with one link (checked on the handle).
-fn append_temp(dir: &Dir, target: &Resolved, data: &[u8]) -> Result<PathBuf, CapError> {
+fn append_temp<'d>(
+    dir: &'d Dir,
+    target: &Resolved,
+    data: &[u8],
+) -> Result<AtomicFile<'d>, CapError> {
     let source = match open_regular(dir, target.rel(), false) {
         Ok((file, meta)) => {
             refuse_hard_links(&meta, target)?;
@@ -279,41 +290,12 @@ fn append_temp(dir: &Dir, target: &Resolved, data: &[u8]) -> Result<PathBuf, Cap
         Err(e) => return Err(io_err(e, target.rel(), "writing")),
     };
     let mode = source.as_ref().map_or(0o644, |(_, m)| *m);
-    fill_temp(dir, target, mode, |f| {
+    filled(dir, target, mode, |f| {
         if let Some((mut old, _)) = source {
             std::io::copy(&mut old, f)?;
         }
         f.write_all(data)
     })
-}
-
-/// Writes `data` to a fresh temporary sibling of `target` with `mode`, synced to disk.
-fn write_temp(dir: &Dir, target: &Resolved, data: &[u8], mode: u32) -> Result<PathBuf, CapError> {
-    fill_temp(dir, target, mode, |f| f.write_all(data))
-}
-
-/// Creates a fresh temporary sibling of `target`, lets `fill` write it, gives it `mode`
-/// and syncs it; removes it again on any error.
-fn fill_temp(
-    dir: &Dir,
-    target: &Resolved,
-    mode: u32,
-    fill: impl FnOnce(&mut cap_std::fs::File) -> std::io::Result<()>,
-) -> Result<PathBuf, CapError> {
-    let tmp = temp_name(target);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    let mut f = dir
-        .open_with(&tmp, &opts)
-        .map_err(|e| io_err(e, target.rel(), "writing"))?;
-    let res = fill(&mut f)
-        .and_then(|_| f.set_permissions(Permissions::from_mode(mode)))
-        .and_then(|_| f.sync_data());
-    if let Err(e) = res {
-        let _ = dir.remove_file(&tmp);
-        return Err(io_err(e, target.rel(), "writing"));
-    }
-    Ok(tmp)
 }
 
 /// What is at a path about to be written: nothing, or a regular file with one link.
@@ -369,37 +351,6 @@ pub(crate) fn refuse_read_hard_links(
         .with_hint("read another file; the operator decides fs.hardlinks"));
     }
     Ok(())
-}
-
-/// True when `target`, read from a folder `depth` levels below the root, stays inside.
-fn lexically_inside(depth: isize, target: &Path) -> bool {
-    let mut d = depth;
-    for c in target.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                d -= 1;
-                if d < 0 {
-                    return false;
-                }
-            }
-            std::path::Component::Normal(_) => d += 1,
-            _ => {}
-        }
-    }
-    true
-}
-
-/// True when a link target has a `..` after a normal component.
-fn climbs_after_a_name(target: &Path) -> bool {
-    let mut named = false;
-    for c in target.components() {
-        match c {
-            std::path::Component::Normal(_) => named = true,
-            std::path::Component::ParentDir if named => return true,
-            _ => {}
-        }
-    }
-    false
 }
 
 fn ws<'a, P>(ctx: &Ctx<'a, P>) -> &'a Workspace {
@@ -548,7 +499,7 @@ impl<P> Ctx<'_, P> {
     where
         P: FsRead,
     {
-        if climbs_after_a_name(target) {
+        if !stays_beneath(link.parent().depth(), target, Climb::LeadingOnly) {
             return false;
         }
         let p = link.parent().rel().join(target);
@@ -583,6 +534,104 @@ impl<P> Ctx<'_, P> {
     where
         P: FsWrite,
     {
+        let r = self.file_to_write(
+            p,
+            create_dirs,
+            "pass create_dirs: true to create missing folders",
+        )?;
+        let dir = ws(self).dir();
+        let existing = existing_file_to_replace(dir, &r)?;
+        let (temp, how) = match mode {
+            // Never written in place: the old content and the new bytes go to a fresh
+            // temporary sibling that replaces the file. A file swapped at any moment for
+            // a hard link to an outside file is then only read, never changed (a check of
+            // the handle's link count cannot close that race: the link can be removed and
+            // made again between any two checks).
+            WriteMode::Append => (append_temp(dir, &r, data)?, Publish::Replace),
+            WriteMode::Overwrite => {
+                let perm = existing
+                    .as_ref()
+                    .map(|m| m.mode() & 0o7777)
+                    .unwrap_or(0o644);
+                let temp = filled(dir, &r, perm, |f| f.write_all(data))?;
+                (temp, Publish::Replace)
+            }
+            WriteMode::CreateNew => {
+                if existing.is_some() {
+                    return Err(CapError::new(
+                        ErrorKind::AlreadyExists,
+                        format!("`{}` already exists", r.display()),
+                    )
+                    .with_hint("use mode overwrite to replace it, or append to add to it"));
+                }
+                let temp = filled(dir, &r, 0o644, |f| f.write_all(data))?;
+                (temp, Publish::CreateNew)
+            }
+        };
+        let doing = match how {
+            Publish::Replace => {
+                crate::failpoint::crash_point!("fs_before_rename");
+                "writing"
+            }
+            Publish::CreateNew => "creating",
+        };
+        temp.commit(r.rel(), how)
+            .map_err(|e| io_err(e, r.rel(), doing))?;
+        Ok(WriteOutcome {
+            created: existing.is_none(),
+            path: r,
+        })
+    }
+
+    /// Writes a file from a stream, atomically: `fill` writes into a fresh temporary
+    /// sibling of `p`, which replaces `p` only when `fill` returns `Ok` (on an error or a
+    /// cancelled call the temporary file is removed and `p` is untouched). An existing
+    /// file keeps its permissions; a folder, a special file or a hard-linked file is
+    /// refused. The parent folder must exist. Returns the outcome and `fill`'s value.
+    pub fn write_file_from<T>(
+        &self,
+        p: &WsPath,
+        fill: impl FnOnce(&mut WriteSink<'_>) -> Result<T, CapError>,
+    ) -> Result<(WriteOutcome, T), CapError>
+    where
+        P: FsWrite,
+    {
+        let r = self.file_to_write(p, false, "create it first with io.fs.make_dir")?;
+        let dir = ws(self).dir();
+        let existing = existing_file_to_replace(dir, &r)?;
+        let mode = existing
+            .as_ref()
+            .map(|m| m.mode() & 0o7777)
+            .unwrap_or(0o644);
+        let mut temp = atomic_beside(dir, &r, "writing")?;
+        // On an error the temporary file is dropped, which removes it.
+        let value = fill(&mut WriteSink { file: temp.file() })?;
+        temp.file()
+            .flush()
+            .and_then(|_| temp.finish(mode))
+            .and_then(|_| temp.commit(r.rel(), Publish::Replace))
+            .map_err(|e| io_err(e, r.rel(), "writing"))?;
+        Ok((
+            WriteOutcome {
+                created: existing.is_none(),
+                path: r,
+            },
+            value,
+        ))
+    }
+
+    /// Resolves a file about to be written: never the workspace root; its folder must
+    /// exist (`missing` says what to do when it does not), or is created (with any missing
+    /// parents) when `create_dirs` is set.
+    fn file_to_write(
+        &self,
+        p: &WsPath,
+        create_dirs: bool,
+        missing: &str,
+    ) -> Result<Resolved, CapError>
+    where
+        P: FsWrite,
+    {
         let r = self.fs_resolve(p, Access::Write)?;
         if r.is_root() {
             return Err(CapError::execution(
@@ -600,120 +649,9 @@ impl<P> Ctx<'_, P> {
                 ErrorKind::NotFound,
                 format!("the folder `{}` does not exist", parent.display()),
             )
-            .with_hint("pass create_dirs: true to create missing folders"));
+            .with_hint(missing));
         }
-        let existing = existing_file_to_replace(dir, &r)?;
-        match mode {
-            WriteMode::Append => {
-                // Never written in place: the old content and the new bytes go to a
-                // fresh temporary sibling that replaces the file. A file swapped at any
-                // moment for a hard link to an outside file is then only read, never
-                // changed (a check of the handle's link count cannot close that race:
-                // the link can be removed and made again between any two checks).
-                let tmp = append_temp(dir, &r, data)?;
-                crate::failpoint::crash_point!("fs_before_rename");
-                if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
-                    let _ = dir.remove_file(&tmp);
-                    return Err(io_err(e, r.rel(), "writing"));
-                }
-            }
-            WriteMode::Overwrite => {
-                let perm = existing
-                    .as_ref()
-                    .map(|m| m.mode() & 0o7777)
-                    .unwrap_or(0o644);
-                let tmp = write_temp(dir, &r, data, perm)?;
-                crate::failpoint::crash_point!("fs_before_rename");
-                if let Err(e) = dir.rename(&tmp, dir, r.rel()) {
-                    let _ = dir.remove_file(&tmp);
-                    return Err(io_err(e, r.rel(), "writing"));
-                }
-            }
-            WriteMode::CreateNew => {
-                if existing.is_some() {
-                    return Err(CapError::new(
-                        ErrorKind::AlreadyExists,
-                        format!("`{}` already exists", r.display()),
-                    )
-                    .with_hint("use mode overwrite to replace it, or append to add to it"));
-                }
-                let tmp = write_temp(dir, &r, data, 0o644)?;
-                let linked = dir.hard_link(&tmp, dir, r.rel());
-                let _ = dir.remove_file(&tmp);
-                linked.map_err(|e| io_err(e, r.rel(), "creating"))?;
-            }
-        }
-        Ok(WriteOutcome {
-            created: existing.is_none(),
-            path: r,
-        })
-    }
-
-    /// Writes a file from a stream, atomically: `fill` writes into a fresh temporary
-    /// sibling of `p`, which replaces `p` only when `fill` returns `Ok` (on an error or a
-    /// cancelled call the temporary file is removed and `p` is untouched). An existing
-    /// file keeps its permissions; a folder, a special file or a hard-linked file is
-    /// refused. The parent folder must exist. Returns the outcome and `fill`'s value.
-    pub fn write_file_from<T>(
-        &self,
-        p: &WsPath,
-        fill: impl FnOnce(&mut WriteSink) -> Result<T, CapError>,
-    ) -> Result<(WriteOutcome, T), CapError>
-    where
-        P: FsWrite,
-    {
-        let r = self.fs_resolve(p, Access::Write)?;
-        if r.is_root() {
-            return Err(CapError::execution(
-                "the workspace root is a folder, not a file",
-            ));
-        }
-        let dir = ws(self).dir();
-        let parent = r.parent();
-        if !parent.is_root() && lstat(dir, &parent)?.is_none() {
-            return Err(CapError::new(
-                ErrorKind::NotFound,
-                format!("the folder `{}` does not exist", parent.display()),
-            )
-            .with_hint("create it first with io.fs.make_dir"));
-        }
-        let existing = existing_file_to_replace(dir, &r)?;
-        let mode = existing
-            .as_ref()
-            .map(|m| m.mode() & 0o7777)
-            .unwrap_or(0o644);
-        let tmp = temp_name(&r);
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(true).create_new(true);
-        let file = dir
-            .open_with(&tmp, &opts)
-            .map_err(|e| io_err(e, r.rel(), "writing"))?;
-        let mut sink = WriteSink { file };
-        let value = match fill(&mut sink) {
-            Ok(v) => v,
-            Err(e) => {
-                drop(sink);
-                let _ = dir.remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let done = sink
-            .file
-            .flush()
-            .and_then(|_| sink.file.set_permissions(Permissions::from_mode(mode)))
-            .and_then(|_| sink.file.sync_data())
-            .and_then(|_| dir.rename(&tmp, dir, r.rel()));
-        if let Err(e) = done {
-            let _ = dir.remove_file(&tmp);
-            return Err(io_err(e, r.rel(), "writing"));
-        }
-        Ok((
-            WriteOutcome {
-                created: existing.is_none(),
-                path: r,
-            },
-            value,
-        ))
+        Ok(r)
     }
 
     /// Creates one folder; `Ok(false)` when it already exists as a folder.
@@ -805,26 +743,14 @@ impl<P> Ctx<'_, P> {
         let (mut src, meta) =
             open_regular(dir, from.rel(), false).map_err(|e| io_err(e, from.rel(), "copying"))?;
         refuse_read_hard_links(self.env.settings.fs.hardlinks, &meta, from.rel())?;
-        let tmp = temp_name(to);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        let mut dst = dir
-            .open_with(&tmp, &opts)
-            .map_err(|e| io_err(e, to.rel(), "copying"))?;
-        let res = io::copy(&mut src, &mut dst)
-            .and_then(|n| {
-                dst.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
-                    .map(|_| n)
-            })
-            .and_then(|n| dst.sync_data().map(|_| n))
-            .and_then(|n| dir.rename(&tmp, dir, to.rel()).map(|_| n));
-        match res {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let _ = dir.remove_file(&tmp);
-                Err(io_err(e, to.rel(), "copying"))
-            }
-        }
+        let mut dst = atomic_beside(dir, to, "copying")?;
+        let res = (|| {
+            let n = io::copy(&mut src, dst.file())?;
+            dst.finish(meta.mode() & 0o7777)?;
+            dst.commit(to.rel(), Publish::Replace)?;
+            Ok(n)
+        })();
+        res.map_err(|e| io_err(e, to.rel(), "copying"))
     }
 
     /// Creates a symbolic link at `link` whose stored target is `target`; refused when the
@@ -1077,10 +1003,9 @@ impl<P> Ctx<'_, P> {
                 Resolved::from_rel(dst.rel().join(below))
             };
             // Where the link lands after the move, judged lexically from its new folder.
-            let depth = moved.parent().rel().components().count() as isize
-                - isize::from(moved.parent().is_root());
             // An absolute target leads to the same place from anywhere.
-            if !target.is_absolute() && !lexically_inside(depth, &target) {
+            let depth = moved.parent().depth();
+            if !target.is_absolute() && !stays_beneath(depth, &target, Climb::Anywhere) {
                 return Err(CapError::new(
                     ErrorKind::DeniedSandbox,
                     format!(

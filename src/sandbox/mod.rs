@@ -10,9 +10,11 @@
 //! `.git/modules/`, `.git/worktrees/`; airun's own state) are refused for writes and
 //! deletes; airun's state is refused for every access.
 
+mod contain;
 mod protect;
 mod resolve;
 
+pub use contain::{Climb, stays_beneath};
 pub use protect::Protected;
 
 use crate::catalog::Access;
@@ -50,6 +52,11 @@ impl Resolved {
     /// True for the workspace root.
     pub fn is_root(&self) -> bool {
         self.rel.as_os_str().is_empty()
+    }
+
+    /// How many folders below the root it lies (0 for the root itself).
+    pub fn depth(&self) -> usize {
+        self.rel.components().count()
     }
 
     /// The workspace-relative path as text (`/` separators), as shown in results.

@@ -1,6 +1,7 @@
 //! Component-by-component path resolution beneath the workspace root.
 
 use super::denied;
+use super::{Climb, stays_beneath};
 use crate::catalog::Access;
 use crate::error::CapError;
 use cap_std::fs::Dir;
@@ -139,26 +140,9 @@ fn push_components(queue: &mut VecDeque<OsString>, path: &Path, raw: &str) -> Re
 /// component (so `/ws-evil` is not inside `/ws`).
 fn target_stays_inside(stack: &[OsString], target: &Path, root: &Path) -> bool {
     if target.is_absolute() {
-        return target.starts_with(root)
-            && lexical_depth_ok(0, target.strip_prefix(root).unwrap_or(target));
+        return target
+            .strip_prefix(root)
+            .is_ok_and(|inside| stays_beneath(0, inside, Climb::Anywhere));
     }
-    lexical_depth_ok(stack.len(), target)
-}
-
-fn lexical_depth_ok(start: usize, path: &Path) -> bool {
-    let mut depth = start as isize;
-    for comp in path.components() {
-        match comp {
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
+    stays_beneath(stack.len(), target, Climb::Anywhere)
 }

@@ -1,7 +1,9 @@
 //! The hash-chained audit log: one record per call, each carrying the hash of the one
 //! before it, so a changed, removed or reordered record is found by `verify`.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::db;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
 /// The `prev_hash` of the first record.
@@ -56,21 +58,39 @@ pub fn shrink(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+impl Record {
+    /// The record's columns in the audit table's order, as SQL values. The hash chain
+    /// covers every one but the last (the record's own hash).
+    pub(super) fn columns(&self) -> [SqlValue; 12] {
+        let text = |s: &str| SqlValue::Text(s.to_string());
+        [
+            SqlValue::Integer(self.seq),
+            text(&self.time),
+            text(&self.user),
+            text(&self.workspace),
+            text(&self.capability),
+            SqlValue::Text(self.params.to_string()),
+            text(&self.decision),
+            text(&self.outcome),
+            SqlValue::Integer(self.duration_ms),
+            self.op.map_or(SqlValue::Null, SqlValue::Integer),
+            text(&self.prev_hash),
+            text(&self.hash),
+        ]
+    }
+}
+
+/// The hash of a record: of its chained columns as one compact JSON array.
 fn record_hash(r: &Record) -> String {
-    let canonical = serde_json::json!([
-        r.seq,
-        r.time,
-        r.user,
-        r.workspace,
-        r.capability,
-        r.params.to_string(),
-        r.decision,
-        r.outcome,
-        r.duration_ms,
-        r.op,
-        r.prev_hash
-    ]);
-    blake3::hash(canonical.to_string().as_bytes())
+    let chained: Vec<serde_json::Value> = r.columns()[..11]
+        .iter()
+        .map(|v| match v {
+            SqlValue::Integer(i) => serde_json::Value::from(*i),
+            SqlValue::Text(s) => serde_json::Value::from(s.as_str()),
+            _ => serde_json::Value::Null,
+        })
+        .collect();
+    blake3::hash(serde_json::Value::Array(chained).to_string().as_bytes())
         .to_hex()
         .to_string()
 }
@@ -98,44 +118,19 @@ pub fn append_records(
         return Ok(());
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let last: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let (mut seq, mut prev) = last
+    let (mut seq, mut prev) = db::last_audit(&tx)?
         .map(|(s, h)| (s + 1, h))
         .unwrap_or((1, GENESIS.to_string()));
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        for r in records.iter_mut() {
-            r.seq = seq;
-            r.prev_hash = std::mem::take(&mut prev);
-            r.hash = record_hash(r);
-            insert.execute(params![
-                r.seq,
-                r.time,
-                r.user,
-                r.workspace,
-                r.capability,
-                r.params.to_string(),
-                r.decision,
-                r.outcome,
-                r.duration_ms,
-                r.op,
-                r.prev_hash,
-                r.hash
-            ])?;
-            seq += 1;
-            prev = r.hash.clone();
-        }
+    for r in records.iter_mut() {
+        r.seq = seq;
+        r.prev_hash = std::mem::take(&mut prev);
+        r.hash = record_hash(r);
+        seq += 1;
+        prev = r.hash.clone();
     }
+    db::insert_audit(&tx, records)?;
     let head = &records[last_index];
-    tx.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([format!("{}:{}", head.seq, head.hash)])?;
+    db::set_meta(&tx, "audit_head", &format!("{}:{}", head.seq, head.hash))?;
     tx.commit()?;
     if !publish {
         return Ok(());
@@ -148,29 +143,7 @@ pub fn append_records(
 
 /// Records, oldest first; `limit` keeps the newest ones.
 pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
-    // The newest `limit` records (all with -1), oldest first.
-    let mut stmt = conn.prepare(
-        "SELECT * FROM (SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-    )?;
-    let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    let rows = stmt.query_map([limit], |r| {
-        Ok(Record {
-            seq: r.get(0)?,
-            time: r.get(1)?,
-            user: r.get(2)?,
-            workspace: r.get(3)?,
-            capability: r.get(4)?,
-            params: serde_json::from_str(&r.get::<_, String>(5)?)
-                .unwrap_or(serde_json::Value::Null),
-            decision: r.get(6)?,
-            outcome: r.get(7)?,
-            duration_ms: r.get(8)?,
-            op: r.get(9)?,
-            prev_hash: r.get(10)?,
-            hash: r.get(11)?,
-        })
-    })?;
-    rows.collect()
+    db::audit_records(conn, limit)
 }
 
 /// Checks the chain; returns the number of records, or says which record is the first
@@ -217,4 +190,47 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Result<usize, String>> {
         }
     }
     Ok(Ok(records.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chain's hash input is a fixed format (logs written by earlier versions must
+    /// still verify): the chained fields as one compact JSON array.
+    #[test]
+    fn the_hash_covers_the_chained_fields_as_a_json_array() {
+        let mut r = Record {
+            seq: 7,
+            time: "2026-01-02T03:04:05.678Z".into(),
+            user: "ann".into(),
+            workspace: "/w \"q\"".into(),
+            capability: "io.fs.write_file".into(),
+            params: serde_json::json!({"path": "a.txt", "n": 1}),
+            decision: "approved_by_tty".into(),
+            outcome: "ok".into(),
+            duration_ms: 12,
+            op: None,
+            prev_hash: GENESIS.into(),
+            hash: "ignored".into(),
+        };
+        for op in [None, Some(3)] {
+            r.op = op;
+            let expected = serde_json::json!([
+                7,
+                "2026-01-02T03:04:05.678Z",
+                "ann",
+                "/w \"q\"",
+                "io.fs.write_file",
+                r#"{"path":"a.txt","n":1}"#,
+                "approved_by_tty",
+                "ok",
+                12,
+                op,
+                GENESIS
+            ]);
+            let want = blake3::hash(expected.to_string().as_bytes()).to_hex();
+            assert_eq!(record_hash(&r), want.as_str());
+        }
+    }
 }

@@ -50,11 +50,7 @@ impl Shared {
         if durable {
             return self.append(&mut conn, pending, true);
         }
-        let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let written = self.append(&mut conn, pending, false);
-        conn.pragma_update(None, "synchronous", level)?;
-        written
+        super::db::unsynced(&mut conn, |c| self.append(c, pending, false))?
     }
 
     /// Appends `pending`, into the reserved space when the disk is full.

@@ -7,9 +7,13 @@
 //! lock, when no call is writing one). Reading a blob back checks its hash
 //! ([`BlobStore::verify`], and every restore).
 
+use crate::fsutil::{AtomicFile, Publish};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Files up to this size are read into memory once; larger ones are hashed first and
@@ -22,6 +26,8 @@ static TEMP: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     dir: PathBuf,
+    /// A handle on `dir`, which blobs are written through.
+    handle: Arc<Dir>,
 }
 
 impl BlobStore {
@@ -30,13 +36,19 @@ impl BlobStore {
         fs::create_dir_all(dir.join("tmp"))?;
         Ok(BlobStore {
             dir: dir.to_path_buf(),
+            handle: Arc::new(Dir::open_ambient_dir(dir, ambient_authority())?),
         })
     }
 
     /// Where the blob with this hash lives.
     pub fn path(&self, hash: &str) -> PathBuf {
+        self.dir.join(Self::rel(hash))
+    }
+
+    /// Where the blob with this hash lives, inside the store.
+    fn rel(hash: &str) -> PathBuf {
         let (a, b) = hash.split_at(2.min(hash.len()));
-        self.dir.join(a).join(b)
+        Path::new(a).join(b)
     }
 
     /// True when the blob is stored.
@@ -44,49 +56,30 @@ impl BlobStore {
         self.path(hash).exists()
     }
 
-    fn temp(&self) -> PathBuf {
-        let n = TEMP.fetch_add(1, Ordering::Relaxed);
-        self.dir
-            .join("tmp")
-            .join(format!("{}-{n}", std::process::id()))
-    }
-
-    /// Syncs a written temp file and renames it to its blob name, syncing the folder, so
-    /// the blob is durable before anything refers to it.
-    fn publish(&self, out: File, temp: &Path, hash: &str) -> io::Result<()> {
-        out.sync_all()?;
-        drop(out);
-        let dest = self.path(hash);
-        if dest.exists() {
-            return fs::remove_file(temp);
-        }
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::rename(temp, &dest)?;
-        if let Some(parent) = dest.parent() {
-            File::open(parent)?.sync_all()?;
-        }
-        Ok(())
-    }
-
-    /// Writes a blob through a temp file; a failed write (a full disk) leaves no temp.
+    /// Writes a blob through a temp file under `tmp/`, synced, then renamed to its name
+    /// and the folder synced, so the blob is durable before anything refers to it. A
+    /// failed write (a full disk) leaves no temp.
     fn write_temp(
         &self,
         hash: &str,
-        fill: impl FnOnce(&mut File) -> io::Result<()>,
+        fill: impl FnOnce(&mut cap_std::fs::File) -> io::Result<()>,
     ) -> io::Result<()> {
-        let temp = self.temp();
-        let res = (|| {
-            let mut out = File::create(&temp)?;
-            fill(&mut out)?;
-            super::crash_point!("blob_before_publish");
-            self.publish(out, &temp, hash)
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&temp);
+        let n = TEMP.fetch_add(1, Ordering::Relaxed);
+        let temp = Path::new("tmp").join(format!("{}-{n}", std::process::id()));
+        let mut out = AtomicFile::at(&self.handle, temp)?;
+        fill(out.file())?;
+        crate::failpoint::crash_point!("blob_before_publish");
+        out.sync()?;
+        let dest = Self::rel(hash);
+        if self.handle.exists(&dest) {
+            // Stored meanwhile: dropping the temp removes it.
+            return Ok(());
         }
-        res
+        let shard = dest.parent().unwrap_or(Path::new("."));
+        self.handle.create_dir_all(shard)?;
+        out.commit(&dest, Publish::Replace)?;
+        self.handle.open(shard)?.sync_all()?;
+        Ok(())
     }
 
     /// Removes every temp file: blobs whose writer died (killed, or the disk filled)
@@ -234,11 +227,11 @@ pub fn hash_reader(r: &mut impl Read) -> io::Result<(String, u64)> {
 }
 
 #[cfg(target_os = "linux")]
-fn clone_file(src: &cap_std::fs::File, dst: &File) -> bool {
+fn clone_file(src: &cap_std::fs::File, dst: &cap_std::fs::File) -> bool {
     rustix::fs::ioctl_ficlone(dst, src).is_ok()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn clone_file(_: &cap_std::fs::File, _: &File) -> bool {
+fn clone_file(_: &cap_std::fs::File, _: &cap_std::fs::File) -> bool {
     false
 }

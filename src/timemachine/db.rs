@@ -1,8 +1,11 @@
 //! The SQLite database of one workspace: the undo journal and the audit log.
 
+use super::audit::Record;
 use super::image::{Entry, Kind, StatKey};
+use crate::hooks::{OpId, OpInfo};
+use crate::types::OpState;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -230,4 +233,349 @@ pub fn update_stat_cache(
         }
     }
     tx.commit()
+}
+
+/// The columns of an op a journal event names it by.
+pub struct OpRow {
+    /// The capability id.
+    pub capability: String,
+    /// The call's parameters, as JSON text.
+    pub params: String,
+    /// Its history line (empty until it is committed).
+    pub summary: String,
+    /// Its undo targets, as a JSON list.
+    pub targets: String,
+}
+
+/// Records a new op; returns its id.
+pub fn insert_op(
+    conn: &Connection,
+    started: &str,
+    capability: &str,
+    params: &str,
+    state: OpState,
+    targets: &str,
+) -> rusqlite::Result<OpId> {
+    conn.prepare_cached(
+        "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        started,
+        capability,
+        params,
+        state.as_str(),
+        targets
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// An op's row.
+pub fn op_row(conn: &Connection, id: OpId) -> rusqlite::Result<OpRow> {
+    conn.query_row(
+        "SELECT capability, params, summary, targets FROM ops WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(OpRow {
+                capability: r.get(0)?,
+                params: r.get(1)?,
+                summary: r.get(2)?,
+                targets: r.get(3)?,
+            })
+        },
+    )
+}
+
+/// An op as history shows it, with its undo targets (a JSON list).
+pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)> {
+    conn.query_row(
+        "SELECT id, started, capability, summary, state, targets FROM ops WHERE id = ?1",
+        [id],
+        |r| {
+            let info = OpInfo {
+                op: r.get(0)?,
+                time: r.get(1)?,
+                capability: r.get(2)?,
+                summary: r.get(3)?,
+                state: state_of(r, 4)?,
+            };
+            Ok((info, r.get(5)?))
+        },
+    )
+}
+
+/// Reads an op state stored in column `i`.
+fn state_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<OpState> {
+    let name: String = r.get(i)?;
+    OpState::parse(&name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown operation state `{name}`").into(),
+        )
+    })
+}
+
+/// Moves an op to `state`.
+pub fn set_state(
+    conn: &Connection,
+    id: OpId,
+    state: OpState,
+    finished: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3",
+        params![state.as_str(), finished, id],
+    )?;
+    Ok(())
+}
+
+/// Ends an op in `state` with its history line (and what keeping it costs, when known).
+pub fn settle(
+    conn: &Connection,
+    id: OpId,
+    state: OpState,
+    summary: &str,
+    finished: &str,
+    bytes: Option<u64>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE ops SET state = ?1, summary = ?2, finished = ?3, bytes = COALESCE(?4, bytes) WHERE id = ?5",
+        params![
+            state.as_str(),
+            summary,
+            finished,
+            bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            id
+        ],
+    )?;
+    Ok(())
+}
+
+/// Gives an op its history line.
+pub fn set_summary(conn: &Connection, id: OpId, summary: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE ops SET summary = ?1 WHERE id = ?2",
+        params![summary, id],
+    )?;
+    Ok(())
+}
+
+/// Removes an op and its images.
+pub fn forget(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
+    drop_images(conn, id)?;
+    conn.execute("DELETE FROM ops WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Gives up an op's undo point: its images go, it stays in history as `expired`.
+pub fn expire(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
+    drop_images(conn, id)?;
+    conn.execute(
+        "UPDATE ops SET state = ?1 WHERE id = ?2",
+        params![OpState::Expired.as_str(), id],
+    )?;
+    Ok(())
+}
+
+fn drop_images(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM images WHERE op = ?1", [id])?;
+    Ok(())
+}
+
+/// Ops a crash left between two states, newest first.
+pub fn unsettled(conn: &Connection) -> rusqlite::Result<Vec<(OpId, OpState)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, state FROM ops WHERE state IN (?1, ?2, ?3, ?4) ORDER BY id DESC",
+    )?;
+    let states = [
+        OpState::Pending,
+        OpState::Running,
+        OpState::Undoing,
+        OpState::Redoing,
+    ]
+    .map(OpState::as_str);
+    stmt.query_map(states, |r| Ok((r.get(0)?, state_of(r, 1)?)))?
+        .collect()
+}
+
+/// Ids of the done ops from `from` on, newest first.
+pub fn done_since(conn: &Connection, from: OpId) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT id FROM ops WHERE state = ?1 AND id >= ?2 ORDER BY id DESC",
+        params![OpState::Done.as_str(), from],
+    )
+}
+
+/// Ids of the newest `n` done ops, newest first.
+pub fn newest_done(conn: &Connection, n: usize) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT id FROM ops WHERE state = ?1 ORDER BY id DESC LIMIT ?2",
+        params![OpState::Done.as_str(), count(n)],
+    )
+}
+
+/// Ids of the oldest `n` undone ops that nothing newer has settled after, oldest first.
+pub fn redoable(conn: &Connection, n: usize) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT id FROM ops WHERE state = ?1 AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN (?2, ?3, ?4, ?5)), 0) ORDER BY id ASC LIMIT ?6",
+        params![
+            OpState::Undone.as_str(),
+            OpState::Done.as_str(),
+            OpState::Irreversible.as_str(),
+            OpState::Interrupted.as_str(),
+            OpState::Damaged.as_str(),
+            count(n)
+        ],
+    )
+}
+
+/// Ids of the newest `limit` ops history shows, newest first.
+pub fn history(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT id FROM ops WHERE state != ?1 ORDER BY id DESC LIMIT ?2",
+        params![OpState::Pending.as_str(), count(limit)],
+    )
+}
+
+/// How many ops can be undone.
+pub fn count_done(conn: &Connection) -> rusqlite::Result<usize> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM ops WHERE state = ?1",
+        [OpState::Done.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// True when the ops holding undo points are more than `max_ops` or keep more than
+/// `max_bytes`.
+pub fn over_limits(conn: &Connection, max_ops: usize, max_bytes: u64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > ?1 OR COALESCE(SUM(bytes), 0) > ?2 FROM ops WHERE state IN (?3, ?4, ?5)",
+        params![
+            count(max_ops),
+            i64::try_from(max_bytes).unwrap_or(i64::MAX),
+            OpState::Done.as_str(),
+            OpState::Undone.as_str(),
+            OpState::Interrupted.as_str()
+        ],
+        |r| r.get(0),
+    )
+}
+
+/// The ops that keep images, oldest first, with what each costs.
+pub fn kept_ops(conn: &Connection) -> rusqlite::Result<Vec<(OpId, u64)>> {
+    let mut stmt =
+        conn.prepare("SELECT id, bytes FROM ops WHERE state IN (?1, ?2, ?3, ?4) ORDER BY id")?;
+    let states = [
+        OpState::Done,
+        OpState::Undone,
+        OpState::Interrupted,
+        OpState::Damaged,
+    ]
+    .map(OpState::as_str);
+    stmt.query_map(states, |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect()
+}
+
+/// Every blob some image refers to.
+pub fn referenced_blobs(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT blob FROM images WHERE blob IS NOT NULL")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Moves the write-ahead log into the database and empties it.
+pub fn checkpoint_wal(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+/// Whether commits are synced before they return: `FULL` or `NORMAL`.
+pub fn set_synchronous(conn: &Connection, level: &str) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "synchronous", level)
+}
+
+/// Runs `f` with commits not synced (`NORMAL`), then puts the level it had back.
+pub fn unsynced<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> T,
+) -> rusqlite::Result<T> {
+    let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let out = f(conn);
+    conn.pragma_update(None, "synchronous", level)?;
+    Ok(out)
+}
+
+/// Counts one journal commit (inside the committing transaction).
+pub fn count_commit(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('commits', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+    )?
+    .execute([])?;
+    Ok(())
+}
+
+/// The newest audit record's number and hash.
+pub fn last_audit(conn: &Connection) -> rusqlite::Result<Option<(i64, String)>> {
+    conn.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// The hash of audit record `seq`.
+pub fn audit_hash(conn: &Connection, seq: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+        .optional()
+}
+
+/// Appends audit records whose numbers and hashes are set.
+pub fn insert_audit(conn: &Connection, records: &[Record]) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for r in records {
+        insert.execute(rusqlite::params_from_iter(r.columns()))?;
+    }
+    Ok(())
+}
+
+/// Audit records, oldest first; `limit` keeps the newest ones.
+pub fn audit_records(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
+    // The newest `limit` records (all with -1), oldest first.
+    let mut stmt = conn.prepare(
+        "SELECT * FROM (SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+    )?;
+    let limit = limit.map_or(-1, count);
+    let rows = stmt.query_map([limit], |r| {
+        Ok(Record {
+            seq: r.get(0)?,
+            time: r.get(1)?,
+            user: r.get(2)?,
+            workspace: r.get(3)?,
+            capability: r.get(4)?,
+            params: serde_json::from_str(&r.get::<_, String>(5)?)
+                .unwrap_or(serde_json::Value::Null),
+            decision: r.get(6)?,
+            outcome: r.get(7)?,
+            duration_ms: r.get(8)?,
+            op: r.get(9)?,
+            prev_hash: r.get(10)?,
+            hash: r.get(11)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A count as SQLite takes it.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn ids(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> rusqlite::Result<Vec<OpId>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    stmt.query_map(args, |r| r.get(0))?.collect()
 }

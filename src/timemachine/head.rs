@@ -9,8 +9,10 @@
 //! a database behind its head (fewer records or commits, or another record where the
 //! newest one was) is refused until the operator runs `airun state reset`.
 
-use rusqlite::{Connection, OptionalExtension};
-use std::fs::File;
+use crate::fsutil::{AtomicFile, Publish};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use rusqlite::Connection;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -90,13 +92,7 @@ pub fn read(dir: &Path) -> io::Result<Option<Head>> {
 
 /// The head of the database as it is now.
 pub fn of_db(conn: &Connection) -> rusqlite::Result<Head> {
-    let audit: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let audit = super::db::last_audit(conn)?;
     let commits: Option<String> = super::db::meta(conn, "commits")?;
     let (audit_records, audit_hash) = audit.unwrap_or((0, String::new()));
     Ok(Head {
@@ -104,15 +100,6 @@ pub fn of_db(conn: &Connection) -> rusqlite::Result<Head> {
         audit_hash,
         commits: commits.and_then(|c| c.parse().ok()).unwrap_or(0),
     })
-}
-
-/// Counts one journal commit, inside the committing transaction.
-pub fn count_commit(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES ('commits', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-    )?
-    .execute([])?;
-    Ok(())
 }
 
 /// Writes the database's current head to the head file, unless the file already holds
@@ -123,24 +110,18 @@ pub fn publish(conn: &Connection) -> io::Result<()> {
     };
     let head = of_db(conn).map_err(io::Error::other)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let _lock = super::locked_file(&dir.join("head.lock"))?;
+    let _lock = super::lock::locked_file(&dir.join("head.lock"))?;
     if let Ok(Some(old)) = read(dir)
         && (old == head || !head.covers(&old))
     {
         return Ok(());
     }
+    let state = Dir::open_ambient_dir(dir, ambient_authority())?;
     // One writer at a time (the lock), so one temp name: a killed writer's is reused.
-    let temp = dir.join(format!("{FILE}.tmp"));
-    let res = (|| {
-        let mut f = File::create(&temp)?;
-        f.write_all(head.render().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, &path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    res
+    let mut temp = AtomicFile::at(&state, PathBuf::from(format!("{FILE}.tmp")))?;
+    temp.file().write_all(head.render().as_bytes())?;
+    temp.sync()?;
+    temp.commit(Path::new(FILE), Publish::Replace)
 }
 
 /// Checks the database against the head file of its folder: `Err` says what was lost.
@@ -162,13 +143,7 @@ pub fn check(conn: &Connection, dir: &Path) -> Result<(), String> {
         ));
     }
     if known.audit_records > 0 {
-        let hash: Option<String> = conn
-            .query_row(
-                "SELECT hash FROM audit WHERE seq = ?1",
-                [known.audit_records],
-                |r| r.get(0),
-            )
-            .optional()
+        let hash = super::db::audit_hash(conn, known.audit_records)
             .map_err(|e| format!("the state database cannot be read: {e}"))?;
         if hash.as_deref() != Some(known.audit_hash.as_str()) {
             return Err(format!(

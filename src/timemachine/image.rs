@@ -3,12 +3,12 @@
 //! image back exactly.
 
 use super::blobs::{BlobProblem, BlobStore, hash_reader};
-use cap_std::fs::{Dir, MetadataExt, OpenOptions, Permissions, PermissionsExt};
+use crate::fsutil::{AtomicFile, Publish, TempKind};
+use cap_std::fs::{Dir, MetadataExt, Permissions, PermissionsExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What an entry of an image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,21 +339,6 @@ pub fn first_difference(expected: &[Entry], actual: &[Entry]) -> Option<String> 
     actual.get(expected.len()).map(|a| a.path.clone())
 }
 
-static TEMP: AtomicU64 = AtomicU64::new(0);
-
-fn temp_beside(p: &Path) -> PathBuf {
-    let n = TEMP.fetch_add(1, Ordering::Relaxed);
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = format!(".{name}.airun-restore-{}-{n}", std::process::id());
-    match p.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.join(tmp),
-        _ => PathBuf::from(tmp),
-    }
-}
-
 fn remove_any(dir: &Dir, p: &Path) -> io::Result<()> {
     match dir.symlink_metadata(p) {
         Ok(m) if m.is_dir() => dir.remove_dir_all(p),
@@ -378,37 +363,28 @@ fn write_blob(dir: &Dir, store: &BlobStore, p: &Path, hash: &str, mode: u32) -> 
         }
         Err(e) => return Err(about(p, e.kind(), BlobProblem::Unreadable(e.to_string()))),
     };
-    let tmp = temp_beside(p);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    let res = (|| {
-        let mut out = dir.open_with(&tmp, &opts)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = blob.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
+    let mut out = AtomicFile::beside(dir, p, TempKind::Restore)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = blob.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        if hasher.finalize().to_hex().as_str() != hash {
-            return Err(about(p, io::ErrorKind::InvalidData, BlobProblem::Damaged));
-        }
-        out.set_permissions(Permissions::from_mode(mode))?;
-        out.sync_data()?;
-        if let Ok(m) = dir.symlink_metadata(p)
-            && m.is_dir()
-        {
-            dir.remove_dir_all(p)?;
-        }
-        dir.rename(&tmp, dir, p)
-    })();
-    if res.is_err() {
-        let _ = dir.remove_file(&tmp);
+        hasher.update(&buf[..n]);
+        out.file().write_all(&buf[..n])?;
     }
-    res
+    // Returning early drops the temporary file, which removes it.
+    if hasher.finalize().to_hex().as_str() != hash {
+        return Err(about(p, io::ErrorKind::InvalidData, BlobProblem::Damaged));
+    }
+    out.finish(mode)?;
+    if let Ok(m) = dir.symlink_metadata(p)
+        && m.is_dir()
+    {
+        dir.remove_dir_all(p)?;
+    }
+    out.commit(p, Publish::Replace)
 }
 
 /// Puts an image back at its path, exactly: content, modes, kinds and link targets.
@@ -431,10 +407,16 @@ pub fn restore_skipping(
     let Some(root) = image.first() else {
         return Ok(());
     };
+    let to = Target {
+        dir,
+        store,
+        skip,
+        leave,
+    };
     let root_path = Path::new(&root.path);
     let is_dir_now = dir.symlink_metadata(root_path).is_ok_and(|m| m.is_dir());
     if root.kind == Kind::Dir && (is_dir_now || root.path == ".") {
-        return sync_dir(dir, store, image, skip, leave);
+        return sync_dir(to, image);
     }
     if let Some(parent) = root_path.parent()
         && !parent.as_os_str().is_empty()
@@ -446,41 +428,61 @@ pub fn restore_skipping(
         Kind::File => {}
         _ => remove_any(dir, root_path)?,
     }
+    put_entries(to, image, false)
+}
+
+/// Writes an image's entries (files, folders, links) where they belong, then gives the
+/// folders their modes. `in_place`: entries that are already as the image says are left
+/// as they are.
+fn put_entries(to: Target<'_>, image: &[Entry], in_place: bool) -> io::Result<()> {
+    let dir = to.dir;
     let mut dirs = Vec::new();
     for e in image {
         let p = Path::new(&e.path);
         match e.kind {
             Kind::Absent | Kind::Other => {}
-            Kind::File if leave.contains(&e.path) => {}
+            Kind::File if to.leave.contains(&e.path) => {}
             Kind::File => {
-                let hash = e.blob.as_deref().unwrap_or_default();
-                write_blob(dir, store, p, hash, e.mode)?;
+                if !(in_place && same_file(dir, p, e)?) {
+                    let hash = e.blob.as_deref().unwrap_or_default();
+                    write_blob(dir, to.store, p, hash, e.mode)?;
+                }
             }
             Kind::Dir => {
-                if e.path != "." {
-                    match dir.create_dir(p) {
-                        Ok(()) => {}
-                        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(err) => return Err(err),
-                    }
-                }
-                dirs.push((p.to_path_buf(), e.mode));
+                make_dir(dir, e)?;
+                dirs.push((p, e.mode));
             }
             Kind::Symlink => {
-                remove_any(dir, p)?;
-                dir.symlink_contents(e.link.as_deref().unwrap_or_default(), p)?;
+                let want_link = e.link.as_deref().unwrap_or_default();
+                let same = in_place
+                    && dir
+                        .read_link_contents(p)
+                        .is_ok_and(|t| t.as_os_str() == std::ffi::OsStr::new(want_link));
+                if !same {
+                    remove_any(dir, p)?;
+                    dir.symlink_contents(want_link, p)?;
+                }
             }
         }
     }
     for (p, mode) in dirs.into_iter().rev() {
-        let p = if p.as_os_str() == "." {
-            PathBuf::from(".")
-        } else {
-            p
-        };
-        dir.set_permissions(&p, Permissions::from_mode(mode))?;
+        if in_place && dir.symlink_metadata(p)?.mode() & 0o7777 == mode {
+            continue;
+        }
+        dir.set_permissions(p, Permissions::from_mode(mode))?;
     }
     Ok(())
+}
+
+/// Makes the folder of a folder entry unless it is there (the root always is).
+fn make_dir(dir: &Dir, e: &Entry) -> io::Result<()> {
+    if e.path == "." {
+        return Ok(());
+    }
+    match dir.create_dir(&e.path) {
+        Err(err) if err.kind() != io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
+    }
 }
 
 fn kind_of(meta: &cap_std::fs::Metadata) -> Kind {
@@ -549,57 +551,21 @@ fn same_file(dir: &Dir, p: &Path, e: &Entry) -> io::Result<bool> {
     Ok(Some(hash.as_str()) == e.blob.as_deref())
 }
 
+/// Where a restore writes and what it leaves alone (see [`restore_skipping`]).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    dir: &'a Dir,
+    store: &'a BlobStore,
+    skip: Option<&'a Path>,
+    leave: &'a HashSet<String>,
+}
+
 /// Restores a folder image onto a folder in place (see [`restore`]).
-fn sync_dir(
-    dir: &Dir,
-    store: &BlobStore,
-    image: &[Entry],
-    skip: Option<&Path>,
-    leave: &HashSet<String>,
-) -> io::Result<()> {
+fn sync_dir(to: Target<'_>, image: &[Entry]) -> io::Result<()> {
     let want: HashMap<&str, &Entry> = image.iter().map(|e| (e.path.as_str(), e)).collect();
     let root = Path::new(&image[0].path);
-    prune(dir, root, &want, skip)?;
-    let mut dirs = Vec::new();
-    for e in image {
-        let p = Path::new(&e.path);
-        match e.kind {
-            Kind::Absent | Kind::Other => {}
-            Kind::File if leave.contains(&e.path) => {}
-            Kind::File => {
-                if !same_file(dir, p, e)? {
-                    write_blob(dir, store, p, e.blob.as_deref().unwrap_or_default(), e.mode)?;
-                }
-            }
-            Kind::Dir => {
-                if e.path != "." {
-                    match dir.create_dir(p) {
-                        Ok(()) => {}
-                        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(err) => return Err(err),
-                    }
-                }
-                dirs.push((p.to_path_buf(), e.mode));
-            }
-            Kind::Symlink => {
-                let want_link = e.link.as_deref().unwrap_or_default();
-                let same = dir
-                    .read_link_contents(p)
-                    .is_ok_and(|t| t.as_os_str() == std::ffi::OsStr::new(want_link));
-                if !same {
-                    remove_any(dir, p)?;
-                    dir.symlink_contents(want_link, p)?;
-                }
-            }
-        }
-    }
-    for (p, mode) in dirs.into_iter().rev() {
-        let current = dir.symlink_metadata(&p)?.mode() & 0o7777;
-        if current != mode {
-            dir.set_permissions(&p, Permissions::from_mode(mode))?;
-        }
-    }
-    Ok(())
+    prune(to.dir, root, &want, to.skip)?;
+    put_entries(to, image, true)
 }
 
 #[cfg(test)]

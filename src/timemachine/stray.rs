@@ -2,6 +2,7 @@
 //! was killed: `airun-exec-<pid>-<random>`, removed by `airun gc` once no process with
 //! that id is alive.
 
+use crate::fsutil::temp_name;
 use std::path::Path;
 
 /// Removes the leftover program temp folders under `tmp` whose creating process is gone;
@@ -15,13 +16,9 @@ pub fn sweep_exec_temps(tmp: &Path) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("airun-exec-")) else {
-            continue;
-        };
-        let Some(pid) = rest
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<i32>().ok())
+        let Some(pid) = name
+            .to_str()
+            .and_then(temp_name::exec_dir_owner)
             .and_then(rustix::process::Pid::from_raw)
         else {
             continue;

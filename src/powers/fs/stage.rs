@@ -3,11 +3,12 @@
 //! writes many files (extracting an archive) stages them all first, so a failure part-way
 //! leaves nothing behind.
 
-use super::{Ctx, FsWrite, io_err, lstat, refuse_hard_links, temp_name, ws};
+use super::{Ctx, FsWrite, atomic_beside, io_err, lstat, refuse_hard_links, ws};
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
+use crate::fsutil::Publish;
+use crate::fsutil::atomic::publish;
 use crate::sandbox::Resolved;
-use cap_std::fs::{OpenOptions, Permissions, PermissionsExt};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
@@ -48,13 +49,7 @@ impl<P> Ctx<'_, P> {
                 "the workspace root is a folder, not a file",
             ));
         }
-        let dir = w.dir();
-        let tmp = temp_name(target);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        let mut f = dir
-            .open_with(&tmp, &opts)
-            .map_err(|e| io_err(e, target.rel(), "writing"))?;
+        let mut temp = atomic_beside(w.dir(), target, "writing")?;
         let mut buf = vec![0u8; 64 * 1024];
         let mut written: u64 = 0;
         let mut src_error: Option<io::Error> = None;
@@ -70,19 +65,19 @@ impl<P> Ctx<'_, P> {
                         return Err(shown);
                     }
                 };
-                f.write_all(&buf[..n])?;
+                temp.file().write_all(&buf[..n])?;
                 written += n as u64;
             }
-            f.set_permissions(Permissions::from_mode(mode & 0o777))?;
-            f.sync_data()
+            temp.finish(mode & 0o777)
         })();
         if let Err(e) = res {
-            let _ = dir.remove_file(&tmp);
+            // Dropping the temporary file removes it.
             return Err(match src_error {
                 Some(src) => CapError::execution(src.to_string()),
                 None => io_err(e, target.rel(), "writing"),
             });
         }
+        let tmp = temp.keep();
         Ok((
             StagedFile {
                 tmp,
@@ -118,15 +113,12 @@ impl<P> Ctx<'_, P> {
                     )));
                 }
                 refuse_hard_links(&m, target)?;
-                dir.rename(&staged.tmp, dir, target.rel())
+                publish(dir, &staged.tmp, target.rel(), Publish::Replace)
                     .map_err(|e| io_err(e, target.rel(), "writing"))
             } else {
                 // Without overwrite, a file that appeared meanwhile is never replaced.
-                dir.hard_link(&staged.tmp, dir, target.rel())
+                publish(dir, &staged.tmp, target.rel(), Publish::CreateNew)
                     .map_err(|e| io_err(e, target.rel(), "writing"))
-                    .map(|_| {
-                        let _ = dir.remove_file(&staged.tmp);
-                    })
             }
         })();
         if res.is_err() {

@@ -11,11 +11,12 @@
 use crate::catalog::Access;
 use crate::error::{CapError, ErrorKind};
 use crate::powers::{EntryKind, StagedFile};
-use crate::sandbox::Resolved;
+use crate::sandbox::{Climb, Resolved, stays_beneath};
 use crate::stdlib::generated::sys::archive::{UnzipCtx, UnzipParams, UnzipResult};
 use crate::types::WsPath;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, Read};
+use std::path::Path;
 
 /// Entries larger than this are checked for a zip-bomb compression ratio.
 pub const BOMB_MIN_BYTES: u64 = 1 << 20;
@@ -384,27 +385,13 @@ fn link_stays_inside(comps: &[String], target: &str) -> bool {
     if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
         return false;
     }
-    let mut depth = comps.len() as i64 - 1;
-    // `..` only at the start: after a name (`x/y/..`) it would climb from wherever `x/y`
-    // leads, which another link of the same archive can make anywhere.
-    let mut named = false;
-    for c in target.split(['/', '\\']) {
-        match c {
-            "" | "." => {}
-            ".." if named => return false,
-            ".." => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {
-                named = true;
-                depth += 1;
-            }
-        }
-    }
-    true
+    // `\` separates names too (archives made on Windows).
+    let target = target.replace('\\', "/");
+    stays_beneath(
+        comps.len().saturating_sub(1),
+        Path::new(&target),
+        Climb::LeadingOnly,
+    )
 }
 
 /// Counts the bytes an entry really decompresses to, and stops at its declared size and at

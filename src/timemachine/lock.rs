@@ -1,0 +1,52 @@
+//! The locks of a state folder: files locked exclusively, held across processes. The
+//! operation lock orders mutating calls, undos and redos; `init.lock` orders setting the
+//! database up; `head.lock` orders writes of the head file.
+
+use super::{TimeMachine, state_err};
+use crate::error::CapError;
+use crate::sandbox::Workspace;
+use std::fs::File;
+use std::path::Path;
+
+/// Opens (creating it when missing) a file of the state folder used only as a lock.
+pub(super) fn lock_file(path: &Path) -> std::io::Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
+/// [`lock_file`], locked exclusively (blocks while another process holds it).
+pub(super) fn locked_file(path: &Path) -> std::io::Result<File> {
+    let f = lock_file(path)?;
+    f.lock()?;
+    Ok(f)
+}
+
+impl TimeMachine {
+    /// Takes the workspace's operation lock if no other call holds it.
+    pub(super) fn try_lock(&self) -> Result<Option<File>, CapError> {
+        let f = lock_file(&self.dir.join("lock")).map_err(state_err)?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(state_err(e)),
+        }
+    }
+
+    /// Takes the workspace's operation lock (blocks while another call holds it).
+    pub(super) fn lock(&self) -> Result<File, CapError> {
+        locked_file(&self.dir.join("lock")).map_err(state_err)
+    }
+
+    /// Takes the operation lock for a change, undo or redo: queued read records are
+    /// written first (what was read before a change is on record before it starts), and
+    /// calls a crash interrupted are rolled back under the lock.
+    pub(super) fn lock_for_change(&self, ws: &Workspace) -> Result<File, CapError> {
+        self.reads.write(None).map_err(state_err)?;
+        let lock = self.lock()?;
+        self.recover_locked(ws)?;
+        Ok(lock)
+    }
+}

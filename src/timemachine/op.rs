@@ -1,0 +1,349 @@
+//! One operation of the journal: begin (the intent and the before-images, durable before
+//! the handler runs), then commit (the after-images and `done`) or abort (the workspace
+//! put back as it was, the op forgotten); and the steps undo, redo and recovery share.
+
+use super::db::{self, Phase};
+use super::image::{self, Entry};
+use super::{TimeMachine, now, state_err, summary};
+use crate::catalog::UndoStrategy;
+use crate::error::CapError;
+use crate::failpoint::crash_point;
+use crate::hooks::{CallIntent, Journal, JournalOp, OpId, OpInfo, UndoRequest};
+use crate::sandbox::{Resolved, Workspace};
+use crate::types::OpState;
+use rusqlite::Connection;
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A recorded operation between intent and commit.
+struct Op<'a> {
+    tm: &'a TimeMachine,
+    id: OpId,
+    targets: Vec<PathBuf>,
+    capability: &'static crate::Capability,
+    params: serde_json::Value,
+    _lock: File,
+}
+
+impl Journal for TimeMachine {
+    fn begin<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        intent: &CallIntent<'_>,
+    ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
+        let lock = self.lock_for_change(ws)?;
+        let cap = intent.capability;
+        let mut targets: Vec<PathBuf> = Vec::new();
+        for (_, r) in &intent.undo_targets {
+            let t = topmost_missing(ws, r);
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
+        // Before-images first (their blobs are content-addressed, so a crash here leaves
+        // at most unreferenced blobs for gc), then the intent and the images in one
+        // transaction: the handler runs only once both are durable.
+        let mut images = Vec::new();
+        if !irreversible {
+            for t in &targets {
+                images.push(self.snap(ws, t, true).map_err(|e| {
+                    let mut err = CapError::execution(format!(
+                        "could not save the before-image of `{}`: {}",
+                        t.display(),
+                        e.message
+                    ));
+                    err.hint = e.hint;
+                    err
+                })?);
+            }
+        }
+        crash_point!("tm_after_intent");
+        let id: OpId = {
+            let mut conn = self.conn();
+            // The intent is not synced: a power cut may lose it together with the call,
+            // which was not answered yet. Every commit of an answered change is synced.
+            db::unsynced(&mut conn, |c| {
+                write_intent(c, cap, intent, irreversible, &targets, &images)
+            })
+            .map_err(state_err)??
+        };
+        crash_point!("tm_after_before_images");
+        Ok(Some(Box::new(Op {
+            tm: self,
+            id,
+            targets,
+            capability: cap,
+            params: intent.params.clone(),
+            _lock: lock,
+        })))
+    }
+
+    fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        let _lock = self.lock_for_change(ws)?;
+        let undone = self.undo_locked(ws, req)?;
+        self.op_info(&undone)
+    }
+
+    fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        let _lock = self.lock_for_change(ws)?;
+        let redone = self.redo_locked(ws, steps)?;
+        self.op_info(&redone)
+    }
+
+    fn undoable(&self) -> Result<usize, CapError> {
+        db::count_done(&self.conn()).map_err(state_err)
+    }
+
+    fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        let ids = db::history(&self.conn(), limit).map_err(state_err)?;
+        self.op_info(&ids)
+    }
+}
+
+impl JournalOp for Op<'_> {
+    fn id(&self) -> OpId {
+        self.id
+    }
+
+    fn finish(
+        self: Box<Self>,
+        ws: &Workspace,
+        outcome: Result<&serde_json::Value, &CapError>,
+    ) -> Result<(), CapError> {
+        let tm = self.tm;
+        crash_point!("tm_before_after_images");
+        if self.capability.undo_strategy == UndoStrategy::Irreversible {
+            if outcome.is_err() {
+                tm.forget(self.id)?;
+            } else {
+                let summary = summary::line(self.capability, &self.params, &[], &[]);
+                db::settle(
+                    &tm.conn(),
+                    self.id,
+                    OpState::Irreversible,
+                    &summary,
+                    &now(),
+                    None,
+                )
+                .map_err(state_err)?;
+            }
+            return Ok(());
+        }
+        if outcome.is_err() {
+            // A failed call leaves the workspace as it was.
+            if tm.drift(ws, self.id, Phase::Before)?.is_some() {
+                tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
+            }
+            return tm.forget(self.id);
+        }
+        let mut after = Vec::new();
+        for t in &self.targets {
+            match tm.snap(ws, t, true) {
+                Ok(img) => after.push(img),
+                Err(e) => {
+                    // Without its after-image the change could not be redone: it is rolled
+                    // back, so the failed call leaves the workspace as it was.
+                    tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
+                    tm.forget(self.id)?;
+                    let mut err = CapError::execution(format!(
+                        "could not save the after-image of `{}`: {}; the change was rolled back",
+                        t.display(),
+                        e.message
+                    ));
+                    err.hint = e.hint;
+                    return Err(err);
+                }
+            }
+        }
+        crash_point!("tm_after_after_images");
+        let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
+        let summary = summary::line(self.capability, &self.params, &before, &after);
+        let bytes = changed_bytes(&before, &after);
+        {
+            let mut conn = tm.conn();
+            if let Err(e) = commit_done(&mut conn, self.id, &after, &summary, bytes) {
+                drop(conn);
+                // The change cannot be recorded (a full disk): it is rolled back, so the
+                // failed call leaves the workspace as it was. Should forgetting the op
+                // fail too, the next start finds it interrupted and rolls back again.
+                tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
+                let _ = tm.forget(self.id);
+                let mut err = state_err(e);
+                err.message.push_str("; the change was rolled back");
+                return Err(err);
+            }
+        }
+        crash_point!("tm_after_commit");
+        tm.gc_if_over()
+    }
+}
+
+impl TimeMachine {
+    /// Removes an op that changed nothing (or whose change was rolled back).
+    pub(super) fn forget(&self, id: OpId) -> Result<(), CapError> {
+        db::forget(&self.conn(), id).map_err(state_err)
+    }
+
+    /// Moves an op to `state`; a terminal state is a journal commit (counted in the head,
+    /// which the audit record that follows every change writes out).
+    pub(super) fn set_state(&self, id: OpId, state: OpState) -> Result<(), CapError> {
+        let terminal = !matches!(state, OpState::Undoing | OpState::Redoing);
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(state_err)?;
+        db::set_state(&tx, id, state, &now()).map_err(state_err)?;
+        if terminal {
+            db::count_commit(&tx).map_err(state_err)?;
+        }
+        tx.commit().map_err(state_err)?;
+        Ok(())
+    }
+
+    /// Restores every target of an op to one of its images, last target first.
+    /// Files in `leave` (whose saved copies are lost) are left as they are.
+    pub(super) fn put_back(
+        &self,
+        ws: &Workspace,
+        id: OpId,
+        phase: Phase,
+        leave: &HashSet<String>,
+    ) -> Result<(), CapError> {
+        let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
+        for img in images.iter().rev() {
+            image::restore_skipping(ws.dir(), &self.blobs, img, ws.protected().state(), leave)
+                .map_err(|e| {
+                    CapError::execution(format!(
+                        "could not restore `{}`: {e}",
+                        img.first().map(|e| e.path.as_str()).unwrap_or("?")
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Where the current state differs from an op's images, the first such path.
+    pub(super) fn drift(
+        &self,
+        ws: &Workspace,
+        id: OpId,
+        phase: Phase,
+    ) -> Result<Option<String>, CapError> {
+        let images = db::images(&self.conn(), id, phase).map_err(state_err)?;
+        for img in &images {
+            let Some(root) = img.first() else { continue };
+            let current = self.snap(ws, Path::new(&root.path), false)?;
+            if let Some(p) = image::first_difference(img, &current) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The ops as history shows them.
+    fn op_info(&self, ids: &[OpId]) -> Result<Vec<OpInfo>, CapError> {
+        let conn = self.conn();
+        let mut out = Vec::new();
+        for id in ids {
+            let (mut info, targets) = db::op_info(&conn, *id).map_err(state_err)?;
+            // An operation still under way has its summary only at commit: say what it
+            // is working on.
+            if info.summary.is_empty() && info.state == OpState::Running {
+                let targets: Vec<String> = serde_json::from_str(&targets).unwrap_or_default();
+                info.summary = format!("in progress: {}", targets.join(", "));
+            }
+            out.push(info);
+        }
+        Ok(out)
+    }
+}
+
+/// What an op costs to keep: the content that differs between its images (a snapshot of
+/// a whole tree that changed one file costs that file, not the tree).
+fn changed_bytes(before: &[Vec<Entry>], after: &[Vec<Entry>]) -> u64 {
+    let pairs = |imgs: &[Vec<Entry>]| -> HashSet<(String, Option<String>)> {
+        imgs.iter()
+            .flatten()
+            .map(|e| (e.path.clone(), e.blob.clone()))
+            .collect()
+    };
+    let (in_before, in_after) = (pairs(before), pairs(after));
+    let only_in = |imgs: &[Vec<Entry>], other: &HashSet<(String, Option<String>)>| -> u64 {
+        imgs.iter()
+            .flatten()
+            .filter(|e| !other.contains(&(e.path.clone(), e.blob.clone())))
+            .map(|e| e.size)
+            .sum()
+    };
+    only_in(before, &in_after) + only_in(after, &in_before)
+}
+
+/// The first missing path on the way to `target`, so undoing a call that created
+/// `a/b/c` (and `a`, `a/b`) removes everything it created.
+fn topmost_missing(ws: &Workspace, target: &Resolved) -> PathBuf {
+    let mut p = target.rel().to_path_buf();
+    if ws.dir().symlink_metadata(&p).is_ok() {
+        return p;
+    }
+    while let Some(parent) = p.parent() {
+        if parent.as_os_str().is_empty() || ws.dir().symlink_metadata(parent).is_ok() {
+            break;
+        }
+        p = parent.to_path_buf();
+    }
+    p
+}
+
+/// Commits a finished change: its after-images and its `done` state, in one transaction.
+fn commit_done(
+    conn: &mut Connection,
+    id: OpId,
+    after: &[Vec<Entry>],
+    summary: &str,
+    bytes: u64,
+) -> rusqlite::Result<()> {
+    // Tests make the commit fail as on a full disk.
+    fail::fail_point!("tm_commit_fails", |_| Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some("database or disk is full".into())
+    )));
+    let tx = conn.transaction()?;
+    for (i, img) in after.iter().enumerate() {
+        db::put_image(&tx, id, Phase::After, i, img)?;
+    }
+    db::settle(&tx, id, OpState::Done, summary, &now(), Some(bytes))?;
+    db::count_commit(&tx)?;
+    tx.commit()
+}
+
+/// Records a change's intent and before-images in one transaction; returns its op id.
+fn write_intent(
+    conn: &mut Connection,
+    cap: &crate::Capability,
+    intent: &CallIntent<'_>,
+    irreversible: bool,
+    targets: &[PathBuf],
+    images: &[Vec<Entry>],
+) -> Result<OpId, CapError> {
+    let tx = conn.transaction().map_err(state_err)?;
+    let state = if irreversible {
+        OpState::Irreversible
+    } else {
+        OpState::Running
+    };
+    let targets = serde_json::to_string(targets).unwrap_or_default();
+    let id = db::insert_op(
+        &tx,
+        &now(),
+        cap.id,
+        &intent.params.to_string(),
+        state,
+        &targets,
+    )
+    .map_err(state_err)?;
+    for (i, img) in images.iter().enumerate() {
+        db::put_image(&tx, id, Phase::Before, i, img).map_err(state_err)?;
+    }
+    tx.commit().map_err(state_err)?;
+    Ok(id)
+}

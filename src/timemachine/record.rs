@@ -1,0 +1,145 @@
+//! The time machine as the audit sink: records of calls (read-only ones queued and written
+//! in batches), of journal events (recovery, undo, redo, reset), and reading the log back.
+
+use super::db::OpRow;
+use super::{TimeMachine, audit, head, now, state_err};
+use crate::error::CapError;
+use crate::hooks::{AuditEvent, AuditSink, OpId};
+
+impl TimeMachine {
+    fn audit_record(&self, event: &AuditEvent<'_>) -> audit::Record {
+        let mut record = self.journal_record(
+            event.capability,
+            audit::shrink(event.params.clone()),
+            event.decision.as_str(),
+            event.outcome,
+            event.op,
+        );
+        record.duration_ms = i64::try_from(event.duration_ms).unwrap_or(i64::MAX);
+        record
+    }
+
+    /// An audit record for a journal event (recovery, undo, redo, reset).
+    pub(super) fn journal_record(
+        &self,
+        capability: &str,
+        params: serde_json::Value,
+        decision: &str,
+        outcome: &str,
+        op: Option<OpId>,
+    ) -> audit::Record {
+        audit::Record {
+            seq: 0,
+            time: now(),
+            user: self.user.clone(),
+            workspace: self.workspace.clone(),
+            capability: capability.to_string(),
+            params,
+            decision: decision.into(),
+            outcome: outcome.into(),
+            duration_ms: 0,
+            op,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// Writes the audit record of an op recovery settled, with its `outcome`.
+    pub(super) fn record_recovered(
+        &self,
+        row: &OpRow,
+        outcome: &str,
+        id: OpId,
+    ) -> Result<(), CapError> {
+        let params = serde_json::from_str(&row.params).unwrap_or_default();
+        let record = self.journal_record(&row.capability, params, "recovered", outcome, Some(id));
+        audit::append(&mut self.conn(), record).map_err(state_err)?;
+        Ok(())
+    }
+
+    /// Audit records, oldest first (`limit` keeps the newest).
+    pub fn audit_records(&self, limit: Option<usize>) -> Result<Vec<audit::Record>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
+        audit::list(&self.conn(), limit).map_err(state_err)
+    }
+
+    /// Checks the audit chain: the number of records, or the first bad one.
+    pub fn audit_verify(&self) -> Result<Result<usize, String>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
+        let conn = self.conn();
+        match audit::verify(&conn).map_err(state_err)? {
+            Ok(n) => Ok(head::check(&conn, &self.dir).map(|()| n)),
+            bad => Ok(bad),
+        }
+    }
+
+    /// Writes the audit record of a journal command the operator ran (`airun undo`,
+    /// `redo`): allowed, with its outcome; an error when the record cannot be written.
+    pub fn record_event(
+        &self,
+        capability: &str,
+        params: serde_json::Value,
+        outcome: &str,
+        duration_ms: u64,
+    ) -> Result<(), CapError> {
+        let mut record = self.journal_record(capability, params, "allowed", outcome, None);
+        record.duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
+        self.reads.write(Some(record)).map_err(state_err)
+    }
+}
+
+impl AuditSink for TimeMachine {
+    fn tail(&self, limit: usize) -> Result<Vec<serde_json::Value>, CapError> {
+        Ok(self
+            .audit_records(Some(limit))?
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap_or_default())
+            .collect())
+    }
+
+    fn record(&self, event: &AuditEvent<'_>) {
+        if let Err(e) = self.reads.write(Some(self.audit_record(event))) {
+            eprintln!("airun: could not write the audit record: {e}");
+        }
+    }
+
+    fn record_read(&self, event: &AuditEvent<'_>) {
+        self.reads.push(self.audit_record(event));
+    }
+
+    fn flush(&self) {
+        if let Err(e) = self.reads.write(None) {
+            eprintln!("airun: could not write the audit records: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::hooks::{ApprovedBy, Decision};
+
+    /// The names the audit log has always recorded: serde's names of the decision, and
+    /// `approved_by_<who>` for an approval.
+    #[test]
+    fn decisions_are_recorded_by_their_serde_names() {
+        let name = |v: serde_json::Value| v.as_str().unwrap().to_string();
+        for d in [
+            Decision::Allowed,
+            Decision::DeniedPolicy,
+            Decision::DeniedSandbox,
+            Decision::Declined,
+            Decision::Invalid,
+        ] {
+            assert_eq!(d.as_str(), name(serde_json::to_value(d).unwrap()));
+        }
+        for by in [
+            ApprovedBy::Tty,
+            ApprovedBy::Flag,
+            ApprovedBy::Elicitation,
+            ApprovedBy::Policy,
+        ] {
+            let want = format!("approved_by_{}", name(serde_json::to_value(by).unwrap()));
+            assert_eq!(Decision::Approved(by).as_str(), want);
+        }
+    }
+}

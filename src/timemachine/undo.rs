@@ -1,0 +1,157 @@
+//! Undo and redo: an op's before- or after-images put back, refused when the files
+//! changed since (unless forced) or when saved copies are lost, and settled so a failed
+//! attempt leaves the workspace as before it.
+
+use super::blobs::BlobProblem;
+use super::db::{self, Phase};
+use super::recover::not_restored;
+use super::{TimeMachine, state_err};
+use crate::error::{CapError, ErrorKind};
+use crate::failpoint::crash_point;
+use crate::hooks::{OpId, UndoRequest};
+use crate::sandbox::Workspace;
+use crate::types::OpState;
+use std::collections::HashSet;
+
+impl TimeMachine {
+    /// Undoes what `req` asks for, newest first, under the operation lock the caller
+    /// holds; returns the ops undone.
+    pub(super) fn undo_locked(
+        &self,
+        ws: &Workspace,
+        req: UndoRequest,
+    ) -> Result<Vec<OpId>, CapError> {
+        let ids = match req.to {
+            Some(to) => db::done_since(&self.conn(), to),
+            None => db::newest_done(&self.conn(), req.steps.max(1)),
+        }
+        .map_err(state_err)?;
+        let mut undone = Vec::new();
+        for id in ids {
+            if !req.force
+                && let Some(path) = self.drift(ws, id, Phase::After)?
+            {
+                let msg = format!(
+                    "`{path}` changed after operation {id}; undoing it would overwrite that change"
+                );
+                let err = CapError::new(ErrorKind::Execution, msg).with_hint(
+                    "look at the file, then run `airun undo --force` to restore it anyway",
+                );
+                return Err(after_undone(err, undone.len()));
+            }
+            let lost = self.lost_files(id, Phase::Before)?;
+            if !lost.is_empty() && !req.force {
+                let err = lost_error(id, "undone", &lost).with_hint(
+                    "run `airun undo --force` to restore everything else and leave these files as they are now",
+                );
+                return Err(after_undone(err, undone.len()));
+            }
+            let leave: HashSet<String> = lost.iter().map(|(p, _)| p.clone()).collect();
+            self.set_state(id, OpState::Undoing)?;
+            crash_point!("tm_undo_before_restore");
+            if let Err(e) = self.put_back(ws, id, Phase::Before, &leave) {
+                self.settle_failed(
+                    ws,
+                    id,
+                    Phase::After,
+                    OpState::Done,
+                    OpState::Undoing,
+                    &e.message,
+                )?;
+                return Err(e);
+            }
+            if lost.is_empty() {
+                self.set_state(id, OpState::Undone)?;
+            } else {
+                self.mark_damaged(id, OpState::Undoing, &not_restored(&lost))?;
+            }
+            undone.push(id);
+        }
+        Ok(undone)
+    }
+
+    /// Redoes up to `steps` undone ops, oldest first, under the operation lock the caller
+    /// holds; returns the ops redone.
+    pub(super) fn redo_locked(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpId>, CapError> {
+        let ids = db::redoable(&self.conn(), steps.max(1)).map_err(state_err)?;
+        let mut redone = Vec::new();
+        for id in ids {
+            if let Some(path) = self.drift(ws, id, Phase::Before)? {
+                return Err(CapError::execution(format!(
+                    "`{path}` changed after operation {id} was undone; redoing it would overwrite that change"
+                ))
+                .with_hint("look at the file and undo or move your change first"));
+            }
+            let lost = self.lost_files(id, Phase::After)?;
+            if !lost.is_empty() {
+                return Err(lost_error(id, "redone", &lost)
+                    .with_hint("the operation cannot be redone; its undone state stays as it is"));
+            }
+            self.set_state(id, OpState::Redoing)?;
+            if let Err(e) = self.put_back(ws, id, Phase::After, &HashSet::new()) {
+                self.settle_failed(
+                    ws,
+                    id,
+                    Phase::Before,
+                    OpState::Undone,
+                    OpState::Redoing,
+                    &e.message,
+                )?;
+                return Err(e);
+            }
+            self.set_state(id, OpState::Done)?;
+            redone.push(id);
+        }
+        Ok(redone)
+    }
+
+    /// After a failed undo or redo of `id` (from `from` toward the other phase): puts the
+    /// op's `from` images back and settles it in `from_state`, so the workspace is as it
+    /// was before the attempt; when even that fails, ends the op as `damaged`. Either way
+    /// no later call is blocked by it.
+    fn settle_failed(
+        &self,
+        ws: &Workspace,
+        id: OpId,
+        from: Phase,
+        from_state: OpState,
+        was: OpState,
+        why: &str,
+    ) -> Result<(), CapError> {
+        match self.put_back(ws, id, from, &HashSet::new()) {
+            Ok(()) => self.set_state(id, from_state),
+            Err(e) => self.mark_damaged(
+                id,
+                was,
+                &format!("{why}; putting it back failed too: {}", e.message),
+            ),
+        }
+    }
+}
+
+/// Adds to an undo's refusal how many newer operations it had already undone.
+fn after_undone(mut err: CapError, undone: usize) -> CapError {
+    if undone > 0 {
+        err.message
+            .push_str(&format!(" ({undone} newer operation(s) were undone first)"));
+    }
+    err
+}
+
+/// The refusal to undo or redo an op some of whose saved copies are lost.
+fn lost_error(id: OpId, verb: &str, lost: &[(String, BlobProblem)]) -> CapError {
+    let shown: Vec<String> = lost
+        .iter()
+        .take(5)
+        .map(|(p, why)| format!("`{p}`: {why}"))
+        .collect();
+    let more = if lost.len() > 5 {
+        format!(" (and {} more)", lost.len() - 5)
+    } else {
+        String::new()
+    };
+    CapError::execution(format!(
+        "operation {id} cannot be {verb} exactly: {}{more}; nothing was changed",
+        shown.join("; ")
+    ))
+}
