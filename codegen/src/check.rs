@@ -447,13 +447,11 @@ impl Checker<'_> {
 
     fn behavior(&mut self, spec: &Spec) {
         let b = &spec.behavior;
-        let mutating: Vec<&str> = spec
-            .contracts
-            .side_effects
-            .value
+        let effects = spec.side_effects();
+        let mutating: Vec<&str> = effects
             .iter()
-            .filter(|e| e.value.is_mutating())
-            .map(|e| e.value.as_str())
+            .filter(|e| e.is_mutating())
+            .map(|e| e.as_str())
             .collect();
         match b.undo_strategy.value {
             UndoStrategy::None if !mutating.is_empty() => self.err(
@@ -468,12 +466,7 @@ impl Checker<'_> {
                 "this capability changes nothing, so its undo_strategy must be `none`",
             ),
             UndoStrategy::Journal
-                if !spec
-                    .contracts
-                    .side_effects
-                    .value
-                    .iter()
-                    .any(|e| e.value == SideEffect::StateMutation) =>
+                if !effects.contains(&SideEffect::StateMutation) =>
             {
                 self.err(&b.undo_strategy, "`journal` is for capabilities that move through the undo journal; they declare `state_mutation`")
             }
@@ -622,6 +615,7 @@ pub fn generated_type_names(spec: &Spec) -> Vec<String> {
         names::params_type(&base),
         names::result_type(&base),
         names::ctx_type(&base),
+        names::marker_type(&spec.meta.id.value),
     ];
     fn walk(fields: &Fields, hint: &str, out: &mut Vec<String>) {
         for (n, f) in &fields.0 {

@@ -137,13 +137,7 @@ pub fn generate(specs: &[(String, Spec)], types: &NamedTypes) -> String {
 }
 
 fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
-    let effects: Vec<SideEffect> = spec
-        .contracts
-        .side_effects
-        .value
-        .iter()
-        .map(|e| e.value)
-        .collect();
+    let effects = spec.side_effects();
     let has = |e: SideEffect| effects.contains(&e);
     let fs_write = has(SideEffect::FilesystemWrite);
     let fs_delete = has(SideEffect::FilesystemDelete);
@@ -163,7 +157,7 @@ fn ctx_alias(spec: &Spec, ctx: &proc_macro2::Ident, id: &str) -> TokenStream {
         (has(SideEffect::SystemRead), "SysRead"),
         (has(SideEffect::StateMutation), "StateMutation"),
     ];
-    let marker = format_ident!("{}", pascal(&tool_name(id)));
+    let marker = format_ident!("{}", names::marker_type(id));
     let impls = powers
         .iter()
         .filter(|(granted, _)| *granted)
@@ -627,13 +621,7 @@ fn catalog_entry(spec: &Spec, name: &proc_macro2::Ident) -> TokenStream {
     let version = &spec.meta.version.value;
     let title = spec.meta.title.value.trim();
     let description = spec.meta.description.value.trim();
-    let effects: Vec<SideEffect> = spec
-        .contracts
-        .side_effects
-        .value
-        .iter()
-        .map(|e| e.value)
-        .collect();
+    let effects = spec.side_effects();
     let effect_tokens = effects.iter().map(|e| {
         let v = format_ident!("{}", e.variant());
         quote! { ::airun::SideEffect::#v }

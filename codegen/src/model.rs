@@ -24,6 +24,18 @@ pub struct Spec {
     pub behavior: Behavior,
 }
 
+impl Spec {
+    /// The declared side effects, without their spans.
+    pub fn side_effects(&self) -> Vec<SideEffect> {
+        self.contracts
+            .side_effects
+            .value
+            .iter()
+            .map(|e| e.value)
+            .collect()
+    }
+}
+
 /// The `meta` section.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -114,6 +114,12 @@ pub fn ctx_type(stem: &str) -> String {
     format!("{stem}Ctx")
 }
 
+/// The power marker of capability `id` (the type its context's powers are implemented
+/// for): `io.fs.read_file` -> `IoFsReadFile`.
+pub fn marker_type(id: &str) -> String {
+    pascal(&tool_name(id))
+}
+
 /// The enum or struct generated for field `field` inside the type named `parent`:
 /// (`ListDir`, `entries`) -> `ListDirEntries`.
 pub fn field_type(parent: &str, field: &str) -> String {
@@ -155,6 +161,7 @@ mod tests {
         assert_eq!(params_type(&stem), "ListDirParams");
         assert_eq!(result_type(&stem), "ListDirResult");
         assert_eq!(ctx_type(&stem), "ListDirCtx");
+        assert_eq!(marker_type("io.fs.list_dir"), "IoFsListDir");
         assert_eq!(
             item_type(&field_type(&stem, "entries")),
             "ListDirEntriesItem"

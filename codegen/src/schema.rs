@@ -28,12 +28,7 @@ fn object_schema(fields: &Fields, side: Side) -> Value {
             required.push(Value::String(name.value.clone()));
         }
     }
-    json!({
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": false,
-    })
+    closed_object(props, required)
 }
 
 fn field_schema(f: &Field, side: Side) -> Value {
@@ -208,12 +203,7 @@ fn strict_object(fields: &Fields, encoded: &mut Vec<String>, top: bool) -> Value
         props.insert(name.value.clone(), s);
         required.push(Value::String(name.value.clone()));
     }
-    json!({
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": false,
-    })
+    closed_object(props, required)
 }
 
 /// Projects one field: strict objects all the way down, only keywords strict mode knows.
@@ -264,6 +254,16 @@ pub fn raw_literal(schema: &Value) -> Literal {
     format!("r{hashes}\"{text}\"{hashes}")
         .parse()
         .expect("a raw string literal")
+}
+
+/// A closed object schema: these properties, these required, nothing else.
+fn closed_object(props: Map<String, Value>, required: Vec<Value>) -> Value {
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
 }
 
 #[cfg(test)]

@@ -297,3 +297,29 @@ fn reserved_word_as_an_id_segment() {
         "bad_self/bad.self.yaml:2:7: id `bad.self` has the segment `self`, a reserved Rust word; choose another name",
     );
 }
+
+/// A capability's power marker (`clash.x` -> `ClashX`) is a generated type too: another
+/// capability of the namespace whose field type would take that name is refused.
+#[test]
+fn a_field_type_that_takes_a_power_markers_name() {
+    let spec = |id: &str, field: &str| {
+        format!(
+            "meta:\n  id: {id}\n  version: 1.0.0\n  title: T\n  description: D.\n\
+             interface:\n  inputs:\n    {field}: {{type: string, enum: [a, b], default: a, description: \"K.\"}}\n  outputs: {{}}\n\
+             contracts:\n  side_effects: [read_only]\n  timeout_seconds: 5\nbehavior:\n  undo_strategy: none\n"
+        )
+    };
+    let files = vec![
+        ("clash.clash.yaml".to_string(), spec("clash.clash", "x")),
+        ("clash.x.yaml".to_string(), spec("clash.x", "kind")),
+    ];
+    let diags = generate(&files).expect_err("the marker clash must be refused");
+    let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "clash.x.yaml:2:7: `clash.x` and `clash.clash` would both generate the Rust type `ClashX`; rename a field or a capability"
+        ],
+        "{shown:#?}"
+    );
+}
