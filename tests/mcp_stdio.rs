@@ -356,6 +356,36 @@ async fn progress_notifications_for_a_long_copy() {
 }
 
 #[tokio::test]
+async fn progress_notifications_for_a_long_search() {
+    let dirs = Dirs::new();
+    make_tree(&dirs.path("src"), 1000);
+    let client = start(&dirs, TestClient::new(Answer::NoElicitation), &[]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let r = call(
+        &client,
+        "io_fs_search",
+        json!({"path": "src", "content": "file 99\\b", "regex": true}),
+    )
+    .await;
+    let v = ok_structured(&tools, "io_fs_search", &r);
+    assert_eq!(v["files_scanned"], json!(1000), "{v}");
+    let progress = client.service().progress.lock().unwrap().clone();
+    // 1,010 entries (10 folders): reports every 256, with no total (it is unknown until
+    // the walk ends), each above the last as MCP requires (reports from the parallel walk
+    // that arrive late are dropped, so at least one is sent).
+    assert!(
+        !progress.is_empty(),
+        "no progress notification for a 1,000-file search"
+    );
+    assert!(progress.iter().all(|p| p.total.is_none()), "{progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0].progress < w[1].progress),
+        "{progress:?}"
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn cancellation_stops_a_long_copy() {
     let dirs = Dirs::new();
     let total = 4000;

@@ -325,7 +325,14 @@ impl<S: CapabilitySet> McpServer<S> {
                     tokio::sync::mpsc::unbounded_channel::<(u64, Option<u64>, String)>();
                 let peer = context.peer.clone();
                 let forwarder = tokio::spawn(async move {
+                    // MCP wants each notification's progress above the last one; reports
+                    // from a parallel walk can arrive out of order, and those are dropped.
+                    let mut last: Option<u64> = None;
                     while let Some((done, total, message)) = rx.recv().await {
+                        if last.is_some_and(|l| done <= l) {
+                            continue;
+                        }
+                        last = Some(done);
                         let mut p = ProgressNotificationParam::new(token.clone(), done as f64)
                             .with_message(message);
                         if let Some(t) = total {

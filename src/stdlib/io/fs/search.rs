@@ -76,6 +76,9 @@ impl TopK {
     }
 }
 
+/// How many walked entries between two progress reports.
+const PROGRESS_EVERY: u64 = 256;
+
 /// `io.fs.search`.
 pub fn search(ctx: &mut SearchCtx<'_>, p: SearchParams) -> Result<SearchResult, CapError> {
     let after = p.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -108,6 +111,10 @@ pub fn search(ctx: &mut SearchCtx<'_>, p: SearchParams) -> Result<SearchResult, 
         ..WalkOptions::default()
     };
     let after_ref = after.as_ref();
+    // Entries looked at, reported as progress every PROGRESS_EVERY (the total is unknown
+    // until the walk ends).
+    let visited = AtomicU64::new(0);
+    let ctx: &SearchCtx<'_> = ctx;
     ctx.walk(&p.path, options, || {
         let mut searcher = SearcherBuilder::new()
             .line_number(true)
@@ -117,7 +124,12 @@ pub fn search(ctx: &mut SearchCtx<'_>, p: SearchParams) -> Result<SearchResult, 
             .build();
         let matcher = matcher.clone();
         let (glob, top, scanned, base_prefix) = (&glob, &top, &scanned, &base_prefix);
+        let visited = &visited;
         move |entry: &WalkEntry<'_>| {
+            let seen = visited.fetch_add(1, Ordering::Relaxed) + 1;
+            if seen.is_multiple_of(PROGRESS_EVERY) {
+                ctx.progress(seen, None, "searching: entries looked at");
+            }
             let path = entry.display();
             if let Some(g) = glob {
                 let below = path.strip_prefix(base_prefix.as_str()).unwrap_or(&path);
