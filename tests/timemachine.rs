@@ -89,6 +89,7 @@ impl Env {
                 steps,
                 to: None,
                 force: false,
+                session: None,
             },
         )
     }
@@ -268,6 +269,7 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
                     steps: 1,
                     to: None,
                     force: true,
+                    session: None,
                 },
             )
             .unwrap();
@@ -321,6 +323,7 @@ fn undo_to_an_op_undoes_everything_after_it() {
                     steps: 1,
                     to: Some(first),
                     force: false,
+                    session: None,
                 },
             )
             .unwrap();
