@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::mcp::*;
 use support::snapshot;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One `airun serve --mcp --yes` run: makes each write, then ends (one session).
 async fn mcp_run(dirs: &Dirs, writes: &[(&str, &str)]) {
@@ -207,6 +208,74 @@ async fn undo_session_restores_only_that_sessions_files() {
         (&list[0]["undoable"], &list[1]["undoable"]),
         (&json!(2), &json!(2))
     );
+}
+
+/// Two Streamable HTTP sessions on one server are two sessions, each recorded under the
+/// MCP session id the server gave it; undoing one leaves the other's change.
+#[tokio::test]
+async fn two_http_sessions_on_one_server_are_recorded_apart() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dirs = Dirs::new();
+    let mut cmd = dirs.command(&["serve", "--port", "0", "--yes", "--log-level", "warn"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn airun");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("http://") {
+                return line[at..].trim().to_string();
+            }
+        }
+        panic!("airun exited before serving");
+    })
+    .await
+    .expect("the server starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let connect_http = || async {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.clone());
+        connect(
+            TestClient::new(Answer::NoElicitation),
+            StreamableHttpClientTransport::from_config(config),
+        )
+        .await
+    };
+    let (one, two) = (connect_http().await, connect_http().await);
+    for (client, path) in [(&one, "one.txt"), (&two, "two.txt"), (&one, "one-b.txt")] {
+        let r = call(
+            client,
+            "io_fs_write_file",
+            json!({"path": path, "content": path}),
+        )
+        .await;
+        assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    }
+    one.cancel().await.ok();
+    two.cancel().await.ok();
+    child.kill().await.ok();
+
+    let list = sessions(&dirs);
+    assert_eq!(list.len(), 2, "{list:?}");
+    for s in &list {
+        assert_eq!(s["transport"], "http");
+        assert_eq!(s["client_name"], "airun-tests");
+        // The MCP session id the server handed out (a UUID), not one of airun's own.
+        assert_eq!(id(s).len(), 36, "{s}");
+    }
+    assert_ne!(id(&list[0]), id(&list[1]));
+    // Ordered by their newest operation: the second client's (op 2), then the first's.
+    assert_eq!((&list[0]["ops"], &list[1]["ops"]), (&json!(1), &json!(2)));
+    assert!(
+        cli(&dirs, &["undo", "--session", &id(&list[1])])
+            .status
+            .success()
+    );
+    assert_eq!(read(&dirs, "one.txt"), None);
+    assert_eq!(read(&dirs, "one-b.txt"), None);
+    assert_eq!(read(&dirs, "two.txt").as_deref(), Some("two.txt"));
 }
 
 #[tokio::test]
