@@ -692,3 +692,61 @@ fn ids(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> rusqlite::R
     let mut stmt = conn.prepare_cached(sql)?;
     stmt.query_map(args, |r| r.get(0))?.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of schema 1, as airun created it before sessions, with one op in it.
+    fn schema_1(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO ops (started, capability, params, state, targets) VALUES ('2026-01-01T00:00:00.000Z', 'io.fs.write_file', '{}', 'done', '[\"a.txt\"]')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_schema_1_database_gets_sessions_and_keeps_its_ops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("airun.db");
+        schema_1(&path);
+        let conn = open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (info, _) = op_info(&conn, 1).unwrap();
+        assert_eq!(info.state, OpState::Done);
+        assert_eq!(info.session, None);
+        assert!(sessions(&conn).unwrap().is_empty());
+        let s = Session {
+            id: "s1".into(),
+            transport: Transport::Stdio,
+            client_name: Some("c".into()),
+            client_version: None,
+        };
+        let id = insert_op(
+            &conn,
+            "t",
+            "io.fs.write_file",
+            "{}",
+            OpState::Done,
+            "[]",
+            Some(&s),
+        )
+        .unwrap();
+        assert_eq!(op_info(&conn, id).unwrap().0.session.as_deref(), Some("s1"));
+        assert_eq!(session_done(&conn, "s1", None).unwrap(), vec![id]);
+        let list = sessions(&conn).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].ops, list[0].undoable), (1, 1));
+        drop(conn);
+        // Opening again does not migrate twice.
+        let conn = open(&path).unwrap();
+        assert_eq!(history(&conn, 10).unwrap(), vec![id, 1]);
+    }
+}
