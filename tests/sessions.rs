@@ -14,15 +14,16 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One `airun serve --mcp --yes` run: makes each write, then ends (one session).
 async fn mcp_run(dirs: &Dirs, writes: &[(&str, &str)]) {
-    let (transport, _) = TokioChildProcess::builder(dirs.command(&[
-        "serve",
-        "--mcp",
-        "--yes",
-        "--log-level",
-        "error",
-    ]))
-    .spawn()
-    .expect("spawn airun");
+    mcp_run_with(dirs, &[], writes).await
+}
+
+/// [`mcp_run`] with more global options (before the command).
+async fn mcp_run_with(dirs: &Dirs, global: &[&str], writes: &[(&str, &str)]) {
+    let mut args = global.to_vec();
+    args.extend(["serve", "--mcp", "--yes", "--log-level", "error"]);
+    let (transport, _) = TokioChildProcess::builder(dirs.command(&args))
+        .spawn()
+        .expect("spawn airun");
     let client = connect(TestClient::new(Answer::NoElicitation), transport).await;
     for (path, content) in writes {
         let r = call(
@@ -438,4 +439,42 @@ fn an_old_state_database_is_migrated_and_keeps_working() {
     assert_eq!(read(&dirs, "new.txt"), None);
     // The audit chain survived the migration.
     assert!(cli(&dirs, &["audit", "verify"]).status.success());
+}
+
+/// An undo of a session says which of its operations it could not take back.
+#[tokio::test]
+async fn undo_session_names_the_operations_it_cannot_take_back() {
+    let dirs = Dirs::new();
+    let policy = dirs.home.join("policy.toml");
+    std::fs::write(&policy, "[undo]\nmax_ops = 1\n").unwrap();
+    let policy = policy.to_str().unwrap();
+    // Two writes, but only one undo point is kept: the first expires.
+    mcp_run_with(
+        &dirs,
+        &["--policy", policy],
+        &[("first.txt", "1\n"), ("second.txt", "2\n")],
+    )
+    .await;
+    let list = sessions(&dirs);
+    assert_eq!(
+        (&list[0]["ops"], &list[0]["undoable"]),
+        (&json!(2), &json!(1))
+    );
+    let out = cli(
+        &dirs,
+        &["--policy", policy, "undo", "--session", &id(&list[0])],
+    );
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("undone: op 2 write second.txt"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("not undone: op 1 write first.txt (+2 B) (expired"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(&dirs, "second.txt"), None);
+    assert_eq!(read(&dirs, "first.txt").as_deref(), Some("1\n"));
 }

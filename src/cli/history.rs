@@ -6,6 +6,7 @@ use crate::error::{CapError, ErrorKind};
 use crate::hooks::client_label;
 use crate::pipeline::{OpInfo, UndoRequest};
 use crate::powers::CapabilitySet;
+use crate::types::OpState;
 use std::process::ExitCode;
 
 fn ops_table(ops: &[OpInfo]) -> String {
@@ -96,12 +97,36 @@ pub fn undo<S: CapabilitySet>(
     )?;
     let ops = res?;
     match session {
-        Some(s) if ops.is_empty() && !json => {
-            println!("nothing to undo: session {s} has no operation left that is done");
+        Some(s) if !json => {
+            if ops.is_empty() {
+                println!("nothing to undo: session {s} has no operation left that is done");
+            } else {
+                print_ops("undone", "undo", "done", &ops, None, false);
+            }
+            print_not_undone(&k.journal().session_history(&s, HISTORY_ALL)?);
         }
         _ => print_ops("undone", "undo", "done", &ops, asked, json),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an undo of a session, says on stderr which of its operations stay as they are
+/// because they cannot be undone (irreversible, expired, damaged).
+fn print_not_undone(ops: &[OpInfo]) {
+    for o in ops {
+        let why = match o.state {
+            OpState::Irreversible => "irreversible: it kept no undo point",
+            OpState::Expired => "expired: its undo point was given up to the retention limits",
+            OpState::Damaged => "damaged: some of its saved copies are lost",
+            _ => continue,
+        };
+        anstream::eprintln!(
+            "{style}not undone:{style:#} op {} {} ({why})",
+            o.op,
+            o.summary,
+            style = term::WARN
+        );
+    }
 }
 
 /// Writes the audit record of an undo or redo run from the command line, like the
