@@ -28,8 +28,33 @@ pub(super) fn of_request(context: &RequestContext<RoleServer>) -> Session {
         None => Session::new(Transport::Stdio),
     };
     if let Some(info) = context.peer.peer_info() {
-        session.client_name = Some(info.client_info.name.clone());
-        session.client_version = Some(info.client_info.version.clone());
+        session.client_name = Some(shown(&info.client_info.name));
+        session.client_version = Some(shown(&info.client_info.version));
     }
     session
+}
+
+/// Longest client name or version kept, in characters.
+const MAX_CLIENT_CHARS: usize = 100;
+
+/// A client-given string as history may print it: control characters (which could drive
+/// the operator's terminal) become `?`, and it is cut to [`MAX_CLIENT_CHARS`].
+fn shown(text: &str) -> String {
+    text.chars()
+        .take(MAX_CLIENT_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_strings_lose_control_characters_and_length() {
+        assert_eq!(super::shown("claude-code"), "claude-code");
+        assert_eq!(super::shown("evil\u{1b}[2Jname\n"), "evil?[2Jname?");
+        assert_eq!(
+            super::shown(&"x".repeat(500)).len(),
+            super::MAX_CLIENT_CHARS
+        );
+    }
 }
