@@ -388,6 +388,15 @@ fn undo_of_a_session_takes_back_only_its_interleaved_operations() {
             .map(|o| o.op)
             .collect();
     assert_eq!(of_a, vec![3, 1]);
+    // The model sees the sessions too.
+    let h = e.call("sys.history", json!({"limit": 10})).unwrap();
+    let seen: Vec<&str> = h["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, [&b.id, &a.id, &b.id, &a.id]);
 
     let undone =
         e.k.journal()

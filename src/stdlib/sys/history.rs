@@ -17,6 +17,7 @@ pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResu
                 time: o.time,
                 capability: o.capability,
                 summary: o.summary,
+                session: o.session,
                 state: match o.state {
                     OpState::Undone => HistoryOpsItemState::Undone,
                     OpState::Interrupted => HistoryOpsItemState::Interrupted,
