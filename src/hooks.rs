@@ -22,6 +22,109 @@ pub struct CallIntent<'a> {
     pub params: &'a serde_json::Value,
     /// The resolved undo targets (input name, path).
     pub undo_targets: Vec<(&'static str, Resolved)>,
+    /// The agent session that made the call, when the adapter knows it.
+    pub session: Option<&'a Session>,
+}
+
+/// How an agent session reached airun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// MCP over standard input and output.
+    Stdio,
+    /// MCP over Streamable HTTP.
+    Http,
+    /// The command line (`airun execute`).
+    Cli,
+}
+
+impl Transport {
+    /// The name history shows: `stdio`, `http` or `cli`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Stdio => "stdio",
+            Transport::Http => "http",
+            Transport::Cli => "cli",
+        }
+    }
+
+    /// The transport of a name [`as_str`](Transport::as_str) gave.
+    pub fn parse(name: &str) -> Option<Transport> {
+        [Transport::Stdio, Transport::Http, Transport::Cli]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+}
+
+/// The agent session a call came from: one MCP session (a stdio server run, or one
+/// Streamable HTTP session), or one `airun execute` process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Session {
+    /// An opaque id: the MCP session id over HTTP when there is one, else a short random
+    /// one.
+    pub id: String,
+    /// How the session reached airun.
+    pub transport: Transport,
+    /// The client's name, from `initialize`'s `clientInfo`, when known.
+    pub client_name: Option<String>,
+    /// The client's version, when known.
+    pub client_version: Option<String>,
+}
+
+impl Session {
+    /// A new session with a random short id and no client yet.
+    pub fn new(transport: Transport) -> Session {
+        let mut bytes = [0u8; 5];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No randomness: the time and process still tell sessions apart.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let mix = t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 24);
+            bytes.copy_from_slice(&mix.to_le_bytes()[..5]);
+        }
+        Session {
+            id: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            transport,
+            client_name: None,
+            client_version: None,
+        }
+    }
+
+    /// The client as history shows it: `name version`, `name`, or empty.
+    pub fn client(&self) -> String {
+        client_label(self.client_name.as_deref(), self.client_version.as_deref())
+    }
+}
+
+/// `name version`, `name`, or empty.
+pub fn client_label(name: Option<&str>, version: Option<&str>) -> String {
+    match (name, version) {
+        (Some(n), Some(v)) if !v.is_empty() => format!("{n} {v}"),
+        (Some(n), _) => n.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
+/// One session as `airun history --sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SessionSummary {
+    /// The session id.
+    pub session: String,
+    /// `stdio`, `http` or `cli`.
+    pub transport: Transport,
+    /// The client's name, when known.
+    pub client_name: Option<String>,
+    /// The client's version, when known.
+    pub client_version: Option<String>,
+    /// When its first operation started (RFC 3339).
+    pub first: String,
+    /// When its newest operation started (RFC 3339).
+    pub last: String,
+    /// How many operations it recorded.
+    pub ops: usize,
+    /// How many of them can still be undone.
+    pub undoable: usize,
 }
 
 /// The id the journal gives a recorded operation.
@@ -41,10 +144,14 @@ pub struct OpInfo {
     /// done, undone, interrupted, irreversible, expired or damaged (partly restored: its
     /// saved copies were lost).
     pub state: crate::types::OpState,
+    /// The id of the agent session that made it (none for operations recorded before
+    /// airun kept sessions).
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// What to undo.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct UndoRequest {
     /// How many operations, newest first.
     pub steps: usize,
@@ -52,6 +159,9 @@ pub struct UndoRequest {
     pub to: Option<OpId>,
     /// Restore even where a file changed after the operation.
     pub force: bool,
+    /// Undo every operation of this session that is not undone yet (overrides `steps`;
+    /// with `to`, only those from that operation on).
+    pub session: Option<String>,
 }
 
 /// An operation in progress: the journal holds the workspace's operation lock until
@@ -110,6 +220,16 @@ pub trait Journal: Send + Sync {
     fn undoable(&self) -> Result<usize, CapError> {
         Ok(0)
     }
+
+    /// The newest operations of one session, newest first.
+    fn session_history(&self, _session: &str, _limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        Ok(Vec::new())
+    }
+
+    /// The sessions that recorded operations, the most recently active first.
+    fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The journal that records nothing.
@@ -151,6 +271,12 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
     }
     fn undoable(&self) -> Result<usize, CapError> {
         (**self).undoable()
+    }
+    fn session_history(&self, session: &str, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        (**self).session_history(session, limit)
+    }
+    fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
+        (**self).sessions()
     }
 }
 

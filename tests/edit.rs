@@ -252,6 +252,7 @@ fn an_edit_is_undone_exactly_by_the_time_machine() {
                 steps: 1,
                 to: None,
                 force: false,
+                session: None,
             },
         )
         .expect("undo");

@@ -125,6 +125,7 @@ impl Env {
                     steps: 1,
                     to: None,
                     force: false,
+                    session: None,
                 },
             )
             .unwrap();
@@ -526,6 +527,7 @@ fn undo_refuses_to_clobber_a_later_edit() {
                     steps: 1,
                     to: None,
                     force: false,
+                    session: None,
                 },
             )
             .unwrap_err();

@@ -255,6 +255,7 @@ fn a_failed_undo_roll_back_does_not_wedge_later_writes() {
             steps: 1,
             to: None,
             force: true,
+            session: None,
         },
     );
     assert!(undo.is_err(), "{undo:?}");
@@ -277,6 +278,7 @@ fn a_failed_undo_roll_back_does_not_wedge_later_writes() {
                 steps: 1,
                 to: None,
                 force: false,
+                session: None,
             },
         )
         .unwrap();

@@ -89,6 +89,7 @@ impl Env {
                 steps,
                 to: None,
                 force: false,
+                session: None,
             },
         )
     }
@@ -268,6 +269,7 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
                     steps: 1,
                     to: None,
                     force: true,
+                    session: None,
                 },
             )
             .unwrap();
@@ -321,11 +323,104 @@ fn undo_to_an_op_undoes_everything_after_it() {
                     steps: 1,
                     to: Some(first),
                     force: false,
+                    session: None,
                 },
             )
             .unwrap();
     assert_eq!(undone.len(), 3);
     assert_eq!(tree(&e.ws), before);
+}
+
+/// Through the library API: calls carry their session, `sessions()` sums them up, and an
+/// undo of one session takes back only its operations, newest first, even interleaved
+/// with another session's.
+#[test]
+fn undo_of_a_session_takes_back_only_its_interleaved_operations() {
+    use airun::hooks::{Session, Transport};
+    let e = env();
+    let mut a = Session::new(Transport::Http);
+    a.client_name = Some("editor".into());
+    a.client_version = Some("2.1".into());
+    let b = Session::new(Transport::Stdio);
+    assert_ne!(a.id, b.id);
+    let call = |s: &Session, args: Value| {
+        let options = CallOptions {
+            session: Some(s),
+            ..CallOptions::default()
+        };
+        e.k.execute("io.fs.write_file", args, &FlagConfirmer, options)
+            .unwrap();
+    };
+    let before = tree(&e.ws);
+    call(&a, json!({"path": "a1.txt", "content": "a"}));
+    call(&b, json!({"path": "b1.txt", "content": "b"}));
+    call(&a, json!({"path": "notes.txt", "content": "by a\n"}));
+    let after_b = {
+        call(&b, json!({"path": "b2.txt", "content": "b"}));
+        tree(&e.ws)
+    };
+    // A read records no operation, so no session either.
+    let options = CallOptions {
+        session: Some(&b),
+        ..CallOptions::default()
+    };
+    e.k.execute(
+        "io.fs.read_file",
+        json!({"path": "b1.txt"}),
+        &FlagConfirmer,
+        options,
+    )
+    .unwrap();
+
+    let sessions = e.k.journal().sessions().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].session, b.id, "most recently active first");
+    assert_eq!(sessions[1].session, a.id);
+    assert_eq!(sessions[1].transport, Transport::Http);
+    assert_eq!(sessions[1].client_name.as_deref(), Some("editor"));
+    assert_eq!(sessions[1].client_version.as_deref(), Some("2.1"));
+    assert_eq!((sessions[1].ops, sessions[1].undoable), (2, 2));
+    let of_a: Vec<i64> =
+        e.k.journal()
+            .session_history(&a.id, 10)
+            .unwrap()
+            .iter()
+            .map(|o| o.op)
+            .collect();
+    assert_eq!(of_a, vec![3, 1]);
+    // The model sees the sessions too.
+    let h = e.call("sys.history", json!({"limit": 10})).unwrap();
+    let seen: Vec<&str> = h["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, [&b.id, &a.id, &b.id, &a.id]);
+
+    let undone =
+        e.k.journal()
+            .undo(
+                e.k.workspace(),
+                UndoRequest {
+                    session: Some(a.id.clone()),
+                    ..UndoRequest::default()
+                },
+            )
+            .unwrap();
+    let ids: Vec<i64> = undone.iter().map(|o| o.op).collect();
+    assert_eq!(ids, vec![3, 1], "newest first");
+    assert!(undone.iter().all(|o| o.session.as_deref() == Some(&a.id)));
+    // Exactly the tree before A, plus what B wrote.
+    let mut expected = before.clone();
+    for f in ["b1.txt", "b2.txt"] {
+        let p = PathBuf::from(f);
+        expected.0.insert(p.clone(), after_b.0[&p].clone());
+    }
+    support::snapshot::assert_snap(&tree(&e.ws), &expected, "after undoing session a");
+    let sessions = e.k.journal().sessions().unwrap();
+    assert_eq!((sessions[1].ops, sessions[1].undoable), (2, 0));
+    assert_eq!((sessions[0].ops, sessions[0].undoable), (2, 2));
 }
 
 #[test]

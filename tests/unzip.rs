@@ -396,6 +396,7 @@ impl TmEnv {
                     steps: 1,
                     to: None,
                     force: false,
+                    session: None,
                 },
             )
             .expect("undo");

@@ -93,6 +93,7 @@ impl Env {
                     steps: 1,
                     to: None,
                     force: false,
+                    session: None,
                 },
             )
             .unwrap();

@@ -99,15 +99,19 @@ pub enum Command {
     Openai(super::openai::OpenaiArgs),
     /// Undo the newest operations (refuses where a file changed since, unless --force).
     #[command(
-        after_help = "Examples:\n  airun undo                    the newest operation\n  airun undo --steps 3          the three newest\n  airun undo --to 12            operation 12 and everything after it\n  airun undo --force            even where a file changed since (that change is lost)"
+        after_help = "Examples:\n  airun undo                    the newest operation\n  airun undo --steps 3          the three newest\n  airun undo --to 12            operation 12 and everything after it\n  airun undo --force            even where a file changed since (that change is lost)\n  airun undo --session 3f9a0c2e71   everything one agent session did, newest first"
     )]
     Undo {
         /// How many operations to undo.
-        #[arg(long, default_value_t = 1, conflicts_with = "to")]
+        #[arg(long, default_value_t = 1, conflicts_with_all = ["to", "session"])]
         steps: usize,
         /// Undo every operation from this one on.
         #[arg(long, value_name = "OP")]
         to: Option<i64>,
+        /// Undo every operation this agent session did that is not undone yet, newest
+        /// first (`airun history --sessions` lists the sessions).
+        #[arg(long, value_name = "S")]
+        session: Option<String>,
         /// Restore even where a file changed after the operation.
         #[arg(long)]
         force: bool,
@@ -126,11 +130,20 @@ pub enum Command {
         json: bool,
     },
     /// List the operations of this workspace, newest first.
-    #[command(after_help = "Examples:\n  airun history\n  airun history --limit 100 --json")]
+    #[command(
+        after_help = "Examples:\n  airun history\n  airun history --limit 100 --json\n  airun history --sessions          the agent sessions, with how much each can undo\n  airun history --session 3f9a0c2e71   one session's operations"
+    )]
     History {
         /// Most operations to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only the operations of this agent session.
+        #[arg(long, value_name = "S")]
+        session: Option<String>,
+        /// List the agent sessions instead: id, transport, client, first and last time,
+        /// operations and how many can be undone.
+        #[arg(long, conflicts_with = "session")]
+        sessions: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -3,19 +3,25 @@
 use super::term::{self, Grid, GridCell};
 use super::{AuditAction, Global, pipeline_and_state};
 use crate::error::{CapError, ErrorKind};
+use crate::hooks::client_label;
 use crate::pipeline::{OpInfo, UndoRequest};
 use crate::powers::CapabilitySet;
+use crate::types::OpState;
 use std::process::ExitCode;
 
 fn ops_table(ops: &[OpInfo]) -> String {
     if ops.is_empty() {
         return "no operations in this workspace yet\n".to_string();
     }
-    let mut t = Grid::new(["op", "time", "capability", "summary", "state"], &[0, 1, 2]);
+    let mut t = Grid::new(
+        ["op", "time", "session", "capability", "summary", "state"],
+        &[0, 1, 2, 3],
+    );
     for o in ops {
         t.row([
             GridCell::from(o.op.to_string()),
             (&o.time).into(),
+            o.session.as_deref().unwrap_or("-").into(),
             (&o.capability).into(),
             (&o.summary).into(),
             term::state_cell(o.state.as_str()),
@@ -53,17 +59,16 @@ fn print_ops(done: &str, verb: &str, left: &str, ops: &[OpInfo], asked: Option<u
     }
 }
 
-/// `airun undo`.
+/// `airun undo`: the newest operations, everything from one on, or everything one
+/// agent session did.
 pub fn undo<S: CapabilitySet>(
     set: S,
     global: &Global,
-    steps: usize,
-    to: Option<i64>,
-    force: bool,
+    req: UndoRequest,
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, tm) = pipeline_and_state(set, global)?;
-    if let Some(op) = to {
+    if let Some(op) = req.to {
         let known = k.journal().history(HISTORY_ALL)?.iter().any(|o| o.op == op);
         if !known {
             return Err(CapError::new(
@@ -74,10 +79,15 @@ pub fn undo<S: CapabilitySet>(
         }
     }
     let started = std::time::Instant::now();
-    let res = k
-        .journal()
-        .undo(k.workspace(), UndoRequest { steps, to, force });
-    let params = serde_json::json!({"steps": steps, "to": to, "force": force});
+    let params = serde_json::json!({
+        "steps": req.steps,
+        "to": req.to,
+        "force": req.force,
+        "session": req.session,
+    });
+    let asked = (req.to.is_none() && req.session.is_none()).then_some(req.steps);
+    let session = req.session.clone();
+    let res = k.journal().undo(k.workspace(), req);
     audit_journal_command(
         &tm,
         crate::stdlib::generated::sys::UNDO.id,
@@ -86,15 +96,37 @@ pub fn undo<S: CapabilitySet>(
         started,
     )?;
     let ops = res?;
-    print_ops(
-        "undone",
-        "undo",
-        "done",
-        &ops,
-        to.is_none().then_some(steps),
-        json,
-    );
+    match session {
+        Some(s) if !json => {
+            if ops.is_empty() {
+                println!("nothing to undo: session {s} has no operation left that is done");
+            } else {
+                print_ops("undone", "undo", "done", &ops, None, false);
+            }
+            print_not_undone(&k.journal().session_history(&s, HISTORY_ALL)?);
+        }
+        _ => print_ops("undone", "undo", "done", &ops, asked, json),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an undo of a session, says on stderr which of its operations stay as they are
+/// because they cannot be undone (irreversible, expired, damaged).
+fn print_not_undone(ops: &[OpInfo]) {
+    for o in ops {
+        let why = match o.state {
+            OpState::Irreversible => "irreversible: it kept no undo point",
+            OpState::Expired => "expired: its undo point was given up to the retention limits",
+            OpState::Damaged => "damaged: some of its saved copies are lost",
+            _ => continue,
+        };
+        anstream::eprintln!(
+            "{style}not undone:{style:#} op {} {} ({why})",
+            o.op,
+            o.summary,
+            style = term::WARN
+        );
+    }
 }
 
 /// Writes the audit record of an undo or redo run from the command line, like the
@@ -147,20 +179,63 @@ pub fn redo<S: CapabilitySet>(
 /// As many operations as `history` can list: enough to find any id.
 const HISTORY_ALL: usize = 1 << 40;
 
-/// `airun history`.
+/// `airun history`: every operation, or one session's.
 pub fn history<S: CapabilitySet>(
     set: S,
     global: &Global,
     limit: usize,
+    session: Option<&str>,
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, _) = pipeline_and_state(set, global)?;
-    let ops = k.journal().history(limit)?;
+    let ops = match session {
+        Some(s) => k.journal().session_history(s, limit)?,
+        None => k.journal().history(limit)?,
+    };
     if json {
         super::render::print_json(&ops);
+    } else if let (Some(s), true) = (session, ops.is_empty()) {
+        println!("no operations of session {s} in this workspace");
     } else {
         print!("{}", ops_table(&ops));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `airun history --sessions`: the agent sessions, the most recently active first.
+pub fn sessions<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+    json: bool,
+) -> Result<ExitCode, CapError> {
+    let (k, _) = pipeline_and_state(set, global)?;
+    let list = k.journal().sessions()?;
+    if json {
+        super::render::print_json(&list);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no agent sessions have recorded operations in this workspace yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Grid::new(
+        [
+            "session", "via", "client", "first", "last", "ops", "undoable",
+        ],
+        &[0, 1, 3],
+    );
+    for s in &list {
+        t.row([
+            GridCell::from(s.session.clone()),
+            s.transport.as_str().into(),
+            client_label(s.client_name.as_deref(), s.client_version.as_deref()).into(),
+            (&s.first).into(),
+            (&s.last).into(),
+            s.ops.to_string().into(),
+            s.undoable.to_string().into(),
+        ]);
+    }
+    print!("{}", t.render());
     Ok(ExitCode::SUCCESS)
 }
 

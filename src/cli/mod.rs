@@ -16,7 +16,8 @@ pub mod term;
 pub use args::{AuditAction, Cli, Command, Global, PolicyAction, StateAction};
 
 use crate::error::{CapError, ErrorKind};
-use crate::pipeline::{CallOptions, Pipeline, TerminalConfirmer};
+use crate::hooks::{Session, Transport};
+use crate::pipeline::{CallOptions, Pipeline, TerminalConfirmer, UndoRequest};
 use crate::powers::CapabilitySet;
 use crate::sandbox::Workspace;
 use crate::settings::Settings;
@@ -197,11 +198,33 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
         Command::Undo {
             steps,
             to,
+            session,
             force,
             json,
-        } => history::undo(set, &cli.global, steps, to, force, json),
+        } => history::undo(
+            set,
+            &cli.global,
+            UndoRequest {
+                steps,
+                to,
+                force,
+                session,
+            },
+            json,
+        ),
         Command::Redo { steps, json } => history::redo(set, &cli.global, steps, json),
-        Command::History { limit, json } => history::history(set, &cli.global, limit, json),
+        Command::History {
+            limit,
+            session,
+            sessions,
+            json,
+        } => {
+            if sessions {
+                history::sessions(set, &cli.global, json)
+            } else {
+                history::history(set, &cli.global, limit, session.as_deref(), json)
+            }
+        }
         Command::Audit {
             action,
             limit,
@@ -257,8 +280,11 @@ fn execute<S: CapabilitySet>(
         let report = |done: u64, total: Option<u64>, message: &str| {
             term::report_progress(&bar, done, total, message)
         };
+        // One `airun execute` process is one session.
+        let session = Session::new(Transport::Cli);
         let options = CallOptions {
             progress: Some(&report),
+            session: Some(&session),
             ..CallOptions::default()
         };
         let result = k.execute(id, args, &TerminalConfirmer { yes }, options);

@@ -39,6 +39,8 @@ pub struct CallOptions<'a> {
     /// Folders of the workspace (relative to its root) that this caller's paths must lie
     /// in, when its client narrowed the workspace (MCP roots); `None` for all of it.
     pub within: Option<&'a [PathBuf]>,
+    /// The agent session making the call, recorded with its operation.
+    pub session: Option<&'a crate::hooks::Session>,
 }
 
 /// A call that passed validation, permission and sandbox, ready to confirm and run.
@@ -342,6 +344,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 capability: cap,
                 params: &staged.shown,
                 undo_targets: prepared.undo_targets.clone(),
+                session: options.session,
             };
             match self.journal.begin(&self.workspace, &intent) {
                 Ok(op) => op,

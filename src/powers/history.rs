@@ -33,6 +33,7 @@ impl<P> Ctx<'_, P> {
                 steps,
                 to: None,
                 force: false,
+                session: None,
             },
         )
     }

@@ -2,7 +2,7 @@
 
 use super::audit::Record;
 use super::image::{Entry, Kind, StatKey};
-use crate::hooks::{OpId, OpInfo};
+use crate::hooks::{OpId, OpInfo, Session, SessionSummary, Transport};
 use crate::types::OpState;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema's version, kept in the database's `user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,10 +65,42 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 "#;
 
+/// Version 2: every operation names the agent session that made it (existing ones keep
+/// none), and each session's transport and client are kept once.
+const SESSIONS: &str = r#"
+ALTER TABLE ops ADD COLUMN session TEXT;
+CREATE INDEX IF NOT EXISTS ops_session ON ops(session);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    transport TEXT NOT NULL,
+    client_name TEXT,
+    client_version TEXT,
+    started TEXT NOT NULL
+);
+"#;
+
+/// Brings a database of schema `version` up to [`SCHEMA_VERSION`], in one transaction
+/// (a crash leaves it at the version it had).
+fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have migrated it since the version was read.
+    let version = tx
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+        .unwrap_or(version);
+    if version < 1 {
+        tx.execute_batch(SCHEMA)?;
+    }
+    if version < 2 {
+        tx.execute_batch(SESSIONS)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
 /// Opens (creating) the database with WAL and a busy timeout so several processes can
 /// share it; commits are synced.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // Every commit is synced before it returns, so an answered change survives a power
@@ -84,8 +116,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     // The schema is set up once per database, not parsed again on every start.
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < SCHEMA_VERSION {
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        migrate(&mut conn, version)?;
     }
     Ok(conn)
 }
@@ -255,16 +286,30 @@ pub fn insert_op(
     params: &str,
     state: OpState,
     targets: &str,
+    session: Option<&Session>,
 ) -> rusqlite::Result<OpId> {
+    if let Some(s) = session {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO sessions (id, transport, client_name, client_version, started) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            s.id,
+            s.transport.as_str(),
+            s.client_name,
+            s.client_version,
+            started
+        ])?;
+    }
     conn.prepare_cached(
-        "INSERT INTO ops (started, capability, params, state, targets) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO ops (started, capability, params, state, targets, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         started,
         capability,
         params,
         state.as_str(),
-        targets
+        targets,
+        session.map(|s| s.id.as_str())
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -288,7 +333,7 @@ pub fn op_row(conn: &Connection, id: OpId) -> rusqlite::Result<OpRow> {
 /// An op as history shows it, with its undo targets (a JSON list).
 pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)> {
     conn.query_row(
-        "SELECT id, started, capability, summary, state, targets FROM ops WHERE id = ?1",
+        "SELECT id, started, capability, summary, state, targets, session FROM ops WHERE id = ?1",
         [id],
         |r| {
             let info = OpInfo {
@@ -297,6 +342,7 @@ pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)
                 capability: r.get(2)?,
                 summary: r.get(3)?,
                 state: state_of(r, 4)?,
+                session: r.get(6)?,
             };
             Ok((info, r.get(5)?))
         },
@@ -405,6 +451,73 @@ pub fn done_since(conn: &Connection, from: OpId) -> rusqlite::Result<Vec<OpId>> 
         "SELECT id FROM ops WHERE state = ?1 AND id >= ?2 ORDER BY id DESC",
         params![OpState::Done.as_str(), from],
     )
+}
+
+/// Ids of the done ops of `session` (from `from` on, when given), newest first.
+pub fn session_done(
+    conn: &Connection,
+    session: &str,
+    from: Option<OpId>,
+) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT id FROM ops WHERE state = ?1 AND session = ?2 AND id >= ?3 ORDER BY id DESC",
+        params![OpState::Done.as_str(), session, from.unwrap_or(0)],
+    )
+}
+
+/// Ids of the newest `limit` ops of `session` history shows, newest first.
+pub fn session_history(
+    conn: &Connection,
+    session: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT id FROM ops WHERE state != ?1 AND session = ?2 ORDER BY id DESC LIMIT ?3",
+        params![OpState::Pending.as_str(), session, count(limit)],
+    )
+}
+
+/// True when the journal has ever recorded `session`.
+pub fn session_known(conn: &Connection, session: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+        [session],
+        |r| r.get(0),
+    )
+}
+
+/// The sessions with operations in history, the most recently active first.
+pub fn sessions(conn: &Connection) -> rusqlite::Result<Vec<SessionSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.transport, s.client_name, s.client_version, MIN(o.started), MAX(o.started), COUNT(o.id), SUM(o.state = ?1) \
+         FROM sessions s JOIN ops o ON o.session = s.id WHERE o.state != ?2 \
+         GROUP BY s.id ORDER BY MAX(o.id) DESC",
+    )?;
+    let rows = stmt.query_map(
+        params![OpState::Done.as_str(), OpState::Pending.as_str()],
+        |r| {
+            let transport: String = r.get(1)?;
+            Ok(SessionSummary {
+                session: r.get(0)?,
+                transport: Transport::parse(&transport).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        format!("unknown session transport `{transport}`").into(),
+                    )
+                })?,
+                client_name: r.get(2)?,
+                client_version: r.get(3)?,
+                first: r.get(4)?,
+                last: r.get(5)?,
+                ops: usize::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                undoable: usize::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+            })
+        },
+    )?;
+    rows.collect()
 }
 
 /// Ids of the newest `n` done ops, newest first.
@@ -578,4 +691,62 @@ fn count(n: usize) -> i64 {
 fn ids(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> rusqlite::Result<Vec<OpId>> {
     let mut stmt = conn.prepare_cached(sql)?;
     stmt.query_map(args, |r| r.get(0))?.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of schema 1, as airun created it before sessions, with one op in it.
+    fn schema_1(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO ops (started, capability, params, state, targets) VALUES ('2026-01-01T00:00:00.000Z', 'io.fs.write_file', '{}', 'done', '[\"a.txt\"]')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_schema_1_database_gets_sessions_and_keeps_its_ops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("airun.db");
+        schema_1(&path);
+        let conn = open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (info, _) = op_info(&conn, 1).unwrap();
+        assert_eq!(info.state, OpState::Done);
+        assert_eq!(info.session, None);
+        assert!(sessions(&conn).unwrap().is_empty());
+        let s = Session {
+            id: "s1".into(),
+            transport: Transport::Stdio,
+            client_name: Some("c".into()),
+            client_version: None,
+        };
+        let id = insert_op(
+            &conn,
+            "t",
+            "io.fs.write_file",
+            "{}",
+            OpState::Done,
+            "[]",
+            Some(&s),
+        )
+        .unwrap();
+        assert_eq!(op_info(&conn, id).unwrap().0.session.as_deref(), Some("s1"));
+        assert_eq!(session_done(&conn, "s1", None).unwrap(), vec![id]);
+        let list = sessions(&conn).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].ops, list[0].undoable), (1, 1));
+        drop(conn);
+        // Opening again does not migrate twice.
+        let conn = open(&path).unwrap();
+        assert_eq!(history(&conn, 10).unwrap(), vec![id, 1]);
+    }
 }

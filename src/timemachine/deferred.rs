@@ -10,7 +10,9 @@
 
 use super::{Retention, TimeMachine};
 use crate::error::CapError;
-use crate::hooks::{AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, UndoRequest};
+use crate::hooks::{
+    AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, SessionSummary, UndoRequest,
+};
 use crate::sandbox::Workspace;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -128,6 +130,14 @@ impl Journal for Deferred {
 
     fn undoable(&self) -> Result<usize, CapError> {
         self.get()?.undoable()
+    }
+
+    fn session_history(&self, session: &str, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.get()?.session_history(session, limit)
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
+        self.get()?.sessions()
     }
 }
 

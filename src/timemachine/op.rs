@@ -8,7 +8,7 @@ use super::{TimeMachine, now, state_err, summary};
 use crate::catalog::UndoStrategy;
 use crate::error::CapError;
 use crate::failpoint::crash_point;
-use crate::hooks::{CallIntent, Journal, JournalOp, OpId, OpInfo, UndoRequest};
+use crate::hooks::{CallIntent, Journal, JournalOp, OpId, OpInfo, SessionSummary, UndoRequest};
 use crate::sandbox::{Resolved, Workspace};
 use crate::types::OpState;
 use rusqlite::Connection;
@@ -99,6 +99,15 @@ impl Journal for TimeMachine {
     fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
         let ids = db::history(&self.conn(), limit).map_err(state_err)?;
         self.op_info(&ids)
+    }
+
+    fn session_history(&self, session: &str, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        let ids = db::session_history(&self.conn(), session, limit).map_err(state_err)?;
+        self.op_info(&ids)
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
+        db::sessions(&self.conn()).map_err(state_err)
     }
 }
 
@@ -339,6 +348,7 @@ fn write_intent(
         &intent.params.to_string(),
         state,
         &targets,
+        intent.session,
     )
     .map_err(state_err)?;
     for (i, img) in images.iter().enumerate() {

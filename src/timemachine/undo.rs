@@ -21,11 +21,26 @@ impl TimeMachine {
         ws: &Workspace,
         req: UndoRequest,
     ) -> Result<Vec<OpId>, CapError> {
-        let ids = match req.to {
-            Some(to) => db::done_since(&self.conn(), to),
-            None => db::newest_done(&self.conn(), req.steps.max(1)),
+        let ids = match (&req.session, req.to) {
+            (Some(session), to) => {
+                if !db::session_known(&self.conn(), session).map_err(state_err)? {
+                    return Err(CapError::new(
+                        ErrorKind::NotFound,
+                        format!("there is no session `{session}` in this workspace's history"),
+                    )
+                    .with_hint("`airun history --sessions` lists the sessions and their ids"));
+                }
+                db::session_done(&self.conn(), session, to)
+            }
+            (None, Some(to)) => db::done_since(&self.conn(), to),
+            (None, None) => db::newest_done(&self.conn(), req.steps.max(1)),
         }
         .map_err(state_err)?;
+        // The command that retries this undo with force, for the refusals' hints.
+        let retry = match &req.session {
+            Some(session) => format!("airun undo --session {session} --force"),
+            None => "airun undo --force".to_string(),
+        };
         let mut undone = Vec::new();
         for id in ids {
             if !req.force
@@ -34,17 +49,17 @@ impl TimeMachine {
                 let msg = format!(
                     "`{path}` changed after operation {id}; undoing it would overwrite that change"
                 );
-                let err = CapError::new(ErrorKind::Execution, msg).with_hint(
-                    "look at the file, then run `airun undo --force` to restore it anyway",
-                );
-                return Err(after_undone(err, undone.len()));
+                let err = CapError::new(ErrorKind::Execution, msg).with_hint(format!(
+                    "look at the file, then run `{retry}` to restore it anyway"
+                ));
+                return Err(after_undone(err, &undone));
             }
             let lost = self.lost_files(id, Phase::Before)?;
             if !lost.is_empty() && !req.force {
-                let err = lost_error(id, "undone", &lost).with_hint(
-                    "run `airun undo --force` to restore everything else and leave these files as they are now",
-                );
-                return Err(after_undone(err, undone.len()));
+                let err = lost_error(id, "undone", &lost).with_hint(format!(
+                    "run `{retry}` to restore everything else and leave these files as they are now"
+                ));
+                return Err(after_undone(err, &undone));
             }
             let leave: HashSet<String> = lost.iter().map(|(p, _)| p.clone()).collect();
             self.set_state(id, OpState::Undoing)?;
@@ -129,11 +144,15 @@ impl TimeMachine {
     }
 }
 
-/// Adds to an undo's refusal how many newer operations it had already undone.
-fn after_undone(mut err: CapError, undone: usize) -> CapError {
-    if undone > 0 {
-        err.message
-            .push_str(&format!(" ({undone} newer operation(s) were undone first)"));
+/// Adds to an undo's refusal which newer operations it had already undone.
+fn after_undone(mut err: CapError, undone: &[OpId]) -> CapError {
+    if !undone.is_empty() {
+        let ids: Vec<String> = undone.iter().map(|id| id.to_string()).collect();
+        err.message.push_str(&format!(
+            " ({} newer operation(s) were undone first: {})",
+            undone.len(),
+            ids.join(", ")
+        ));
     }
     err
 }

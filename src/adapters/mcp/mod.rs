@@ -26,6 +26,7 @@ pub mod lines;
 pub mod media;
 mod resources;
 mod roots;
+mod session;
 pub mod stdio;
 
 use crate::adapters::{error_json, error_text};
@@ -77,6 +78,8 @@ pub struct McpServer<S: CapabilitySet> {
     inner: Arc<Inner<S>>,
     /// The client's roots, as far as this session knows them.
     roots: Arc<tokio::sync::Mutex<roots::Known>>,
+    /// This session, as its first call saw it (recorded with every operation it makes).
+    session: Arc<OnceLock<crate::hooks::Session>>,
 }
 
 impl<S: CapabilitySet> Clone for McpServer<S> {
@@ -84,6 +87,7 @@ impl<S: CapabilitySet> Clone for McpServer<S> {
         McpServer {
             inner: self.inner.clone(),
             roots: Arc::default(),
+            session: Arc::default(),
         }
     }
 }
@@ -100,6 +104,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 seals: Seals::new(),
             }),
             roots: Arc::default(),
+            session: Arc::default(),
         }
     }
 
@@ -348,6 +353,10 @@ impl<S: CapabilitySet> McpServer<S> {
             None => (None, None),
         };
         let inner = self.inner.clone();
+        let session = self
+            .session
+            .get_or_init(|| session::of_request(context))
+            .clone();
         let flag = cancel.clone();
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
         // The answer comes through `reply_tx` as soon as the pipeline has it; the blocking
@@ -364,6 +373,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 progress: report
                     .as_ref()
                     .map(|f| f as &(dyn Fn(u64, Option<u64>, &str) + Sync)),
+                session: Some(&session),
             };
             inner
                 .pipeline

@@ -1,6 +1,7 @@
 //! `sys.history`: the model's view of the workspace's undo journal.
 
 use crate::error::CapError;
+use crate::types::OpState;
 use crate::stdlib::generated::sys::{
     HistoryCtx, HistoryOpsItem, HistoryOpsItemState, HistoryParams, HistoryResult,
 };
@@ -16,13 +17,20 @@ pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResu
                 time: o.time,
                 capability: o.capability,
                 summary: o.summary,
-                state: match o.state.as_str() {
-                    "undone" => HistoryOpsItemState::Undone,
-                    "interrupted" => HistoryOpsItemState::Interrupted,
-                    "irreversible" => HistoryOpsItemState::Irreversible,
-                    "expired" => HistoryOpsItemState::Expired,
-                    "damaged" => HistoryOpsItemState::Damaged,
-                    _ => HistoryOpsItemState::Done,
+                session: o.session,
+                state: match o.state {
+                    OpState::Undone => HistoryOpsItemState::Undone,
+                    OpState::Interrupted => HistoryOpsItemState::Interrupted,
+                    OpState::Irreversible => HistoryOpsItemState::Irreversible,
+                    OpState::Expired => HistoryOpsItemState::Expired,
+                    OpState::Damaged => HistoryOpsItemState::Damaged,
+                    // Settled ops only reach history as the states above or done; one
+                    // caught mid-way (running, undoing, redoing) still counts as done.
+                    OpState::Done
+                    | OpState::Pending
+                    | OpState::Running
+                    | OpState::Undoing
+                    | OpState::Redoing => HistoryOpsItemState::Done,
                 },
             })
             .collect(),
