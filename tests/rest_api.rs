@@ -496,6 +496,42 @@ fn history_undo_and_redo_with_the_drift_guard() {
     assert_eq!(s.get("/history?limit=0").status, 400);
     assert_eq!(s.get("/history?limit=abc").status, 400);
 
+    let second = ops[0]["op"].as_i64().unwrap();
+    let changed = s.get(&format!("/operations/{second}"));
+    assert_eq!(
+        changed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&changed.body)
+    );
+    let changed = changed.json();
+    assert_eq!(changed["op"], second);
+    assert_eq!(changed["capability"], "io.fs.write_file");
+    let c = &changed["changes"][0];
+    assert_eq!(c["path"], "f.txt", "{changed}");
+    assert_eq!(c["before"], json!({"kind": "file", "size": 4}));
+    assert_eq!(c["after"], json!({"kind": "file", "size": 4}));
+    let diff = c["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("--- a/f.txt") && diff.contains("+++ b/f.txt"),
+        "{diff}"
+    );
+    assert!(diff.contains("-one\n+two\n"), "{diff}");
+    let first_op = ops[1]["op"].as_i64().unwrap();
+    let created = s.get(&format!("/operations/{first_op}")).json();
+    assert_eq!(
+        created["changes"][0]["before"]["kind"], "absent",
+        "{created}"
+    );
+    assert!(
+        created["changes"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+one")
+    );
+    assert_eq!(s.get("/operations/999").status, 404);
+    assert_eq!(s.get("/operations/abc").status, 400);
+
     let undone = s.post("/undo", "{}");
     assert_eq!(
         undone.status,

@@ -1,4 +1,5 @@
-//! `GET /history`, `POST /undo`, `POST /redo`: the workspace's undo journal.
+//! `GET /history`, `GET /operations/{op}`, `POST /undo`, `POST /redo`: the workspace's
+//! undo journal.
 //!
 //! Undo and redo are recorded in the audit log like `airun undo` / `redo` (with
 //! `"via": "api"`). Their refusals other than bad input are conflicts with the
@@ -11,8 +12,8 @@ use crate::pipeline::{OpInfo, UndoRequest};
 use crate::powers::CapabilitySet;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -79,6 +80,27 @@ pub async fn list<S: CapabilitySet>(
     blocking(move || {
         let ops = api.pipeline().journal().history(limit)?;
         Ok(Json(json!({ "operations": ops })))
+    })
+    .await
+}
+
+/// `GET /operations/{op}`: what one operation changed (paths, kinds, sizes, and a
+/// unified diff for text files up to 1 MiB).
+pub async fn operation<S: CapabilitySet>(
+    State(api): State<Api<S>>,
+    op: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(op) = op.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("the operation id is not a number: {}", e.body_text()),
+        )
+        .with_hint("GET /api/v1/history lists the operations and their ids")
+    })?;
+    blocking(move || {
+        let changes = api.state()?.op_changes(op)?;
+        Ok(Json(serde_json::to_value(changes).unwrap_or_default()))
     })
     .await
 }

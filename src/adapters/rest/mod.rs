@@ -8,7 +8,7 @@
 //!
 //! - [`catalog`]: `GET /capabilities`, `GET /capabilities/{id}`;
 //! - [`calls`]: `POST /capabilities/{id}/calls`;
-//! - [`history`]: `GET /history`, `POST /undo`, `POST /redo`;
+//! - [`history`]: `GET /history`, `GET /operations/{op}`, `POST /undo`, `POST /redo`;
 //! - [`audit`]: `GET /audit`, `GET /audit/verify`, `GET /audit/export`;
 //! - [`openapi`]: `GET /openapi.json`;
 //! - [`error`]: the JSON errors and their statuses.
@@ -125,6 +125,7 @@ where
         .route("/capabilities/{id}", get(catalog::detail::<S>))
         .route("/capabilities/{id}/calls", post(calls::call::<S>))
         .route("/history", get(history::list::<S>))
+        .route("/operations/{op}", get(history::operation::<S>))
         .route("/undo", post(history::undo::<S>))
         .route("/redo", post(history::redo::<S>))
         .route("/audit", get(audit::page::<S>))

@@ -274,6 +274,32 @@ pub fn document_for(caps: &[&Capability]) -> Value {
             "type": "object", "required": ["operations"], "properties": {"operations": ops_list},
         })), &[]),
     }}));
+    let side = json!({
+        "type": "object", "required": ["kind", "size"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["absent", "file", "dir", "symlink", "other"]},
+            "size": {"type": "integer"},
+        },
+    });
+    paths.insert("/operations/{op}".into(), json!({"get": {
+        "operationId": "operation",
+        "summary": "What one operation changed: paths, kinds, sizes and unified diffs of text files up to 1 MiB.",
+        "tags": ["history"],
+        "parameters": [{"name": "op", "in": "path", "required": true, "schema": {"type": "integer"}, "description": "Operation id."}],
+        "responses": responses(answer("The operation and its changes.", json!({
+            "allOf": [schema_ref("Operation")],
+            "type": "object", "required": ["changes"],
+            "properties": {"changes": {"type": "array", "items": {
+                "type": "object", "required": ["path", "before", "after", "diff"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "before": side.clone(),
+                    "after": {"oneOf": [side.clone(), {"type": "null"}]},
+                    "diff": {"type": ["string", "null"]},
+                },
+            }}},
+        })), &[("404", "No such operation.")]),
+    }}));
     paths.insert("/undo".into(), json!({"post": {
         "operationId": "undo",
         "summary": "Undo the newest operations, or every one from `to` on.",
