@@ -324,6 +324,17 @@ fn calls_answer_with_the_execute_envelope_and_refusals_change_nothing() {
             "invalid_input",
         ),
         (
+            "a body that is not an object",
+            s.raw(
+                "POST",
+                write,
+                &[("Authorization", &auth), json_ct],
+                b"[1, 2]",
+            ),
+            400,
+            "invalid_input",
+        ),
+        (
             "wrong types",
             s.call("io.fs.write_file", json!({"path": 7, "content": ["x"]})),
             400,
@@ -659,4 +670,53 @@ fn audit_pages_filters_verifies_and_exports() {
     assert_eq!(lines[5]["decision"], "denied_sandbox");
     let some = s.get("/audit/export?capability=io.fs.read_file");
     assert_eq!(String::from_utf8(some.body).unwrap().lines().count(), 1);
+}
+
+/// `openapi-spec-validator` accepts the served document, and Schemathesis (a few thousand
+/// generated cases over every operation, all checks but `positive_data_acceptance`)
+/// finds no failure. The server may not reach the network or run programs, so generated
+/// calls stay inside the temporary workspace.
+#[test]
+fn openapi_document_validates_and_schemathesis_finds_no_failure() {
+    let dirs = Dirs::new();
+    std::fs::write(dirs.path("a.txt"), "hello\n").unwrap();
+    std::fs::create_dir(dirs.path("sub")).unwrap();
+    let policy = dirs.home.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "allowed_side_effects = [\"read_only\", \"filesystem_read\", \"filesystem_write\", \
+         \"filesystem_delete\", \"system_read\", \"state_mutation\"]\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        &dirs,
+        &["--token", TOKEN, "--policy", policy.to_str().unwrap()],
+    );
+    // The document itself: every allowed capability has its call path with its schemas.
+    let doc = s.get("/openapi.json").json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let write = &doc["paths"]["/capabilities/io.fs.write_file/calls"]["post"];
+    assert_eq!(
+        write["requestBody"]["content"]["application/json"]["schema"]["required"],
+        json!(["path", "content"])
+    );
+    assert!(doc["paths"]["/capabilities/net.http.get/calls"].is_null());
+    let py = support::python::python();
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new(py)
+        .arg(support::python::script("openapi_check.py"))
+        .arg(format!("http://{}/api/v1", s.addr))
+        .arg(TOKEN)
+        .arg("20")
+        .current_dir(work.path())
+        .output()
+        .expect("run openapi_check.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openapi_check.py failed:\n{text}");
+    assert!(text.contains("openapi-spec-validator: valid"), "{text}");
+    assert!(text.contains("schemathesis: no failures"), "{text}");
 }

@@ -26,6 +26,17 @@ pub async fn call<S: CapabilitySet>(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if !params.is_object() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "the request body must be a JSON object of the call's parameters",
+        )
+        .with_hint(
+            "send e.g. {\"path\": \"notes.txt\"}; GET /api/v1/capabilities/{id} shows the inputs",
+        )
+        .into_response();
+    }
     let Some(cap) = api.pipeline().find(&id) else {
         return ApiError::new(
             StatusCode::NOT_FOUND,

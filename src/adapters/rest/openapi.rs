@@ -166,6 +166,29 @@ fn failed_call() -> Value {
     })
 }
 
+/// The request body of a call: the capability's input schema, where an optional input
+/// may also be `null` (the pipeline reads it as absent: the default applies).
+fn request_schema(cap: &Capability) -> Value {
+    let mut schema = cap.input_schema_json();
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, prop) in props.iter_mut() {
+            if !required.contains(name) {
+                let original = prop.take();
+                *prop = json!({"anyOf": [original, {"type": "null"}]});
+            }
+        }
+    }
+    schema
+}
+
 fn call_path(cap: &Capability) -> Value {
     let mut r = Map::new();
     r.insert(
@@ -189,14 +212,18 @@ fn call_path(cap: &Capability) -> Value {
         ("500", "The call could not do its work."),
         ("504", "The call ran past its time limit."),
     ] {
-        r.insert(status.into(), answer(why, failed_call()));
+        // Refused before the call (token, Host/Origin, body size, malformed JSON): the
+        // API's error; refused or failed by the pipeline: the execute envelope.
+        let schema = json!({"anyOf": [failed_call(), schema_ref("Error")]});
+        r.insert(status.into(), answer(why, schema));
     }
     json!({"post": {
         "operationId": format!("call_{}", cap.tool_name),
         "summary": cap.title,
         "description": cap.description,
         "tags": ["calls"],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": cap.input_schema_json()}}},
+        // An empty body is read as `{}`.
+        "requestBody": {"required": false, "content": {"application/json": {"schema": request_schema(cap)}}},
         "responses": Value::Object(r),
     }})
 }
@@ -308,7 +335,7 @@ pub fn document_for(caps: &[&Capability]) -> Value {
             "type": "object", "additionalProperties": false,
             "properties": {
                 "steps": limit(MAX_OPS, 1),
-                "to": {"type": "integer", "description": "Undo every operation from this one on."},
+                "to": {"type": ["integer", "null"], "description": "Undo every operation from this one on."},
                 "force": {"type": "boolean", "default": false, "description": "Restore even where a file changed since."},
             },
         })),
