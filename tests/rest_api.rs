@@ -33,6 +33,8 @@ struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// How many chunks a chunked body came in (0 when it was not chunked).
+    chunks: usize,
 }
 
 impl Answer {
@@ -63,8 +65,9 @@ impl Answer {
     }
 }
 
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+fn dechunk(mut raw: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
+    let mut chunks = 0;
     loop {
         let line_end = raw
             .windows(2)
@@ -74,8 +77,9 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
             .expect("hex chunk size");
         raw = &raw[line_end + 2..];
         if size == 0 {
-            return out;
+            return (out, chunks);
         }
+        chunks += 1;
         out.extend_from_slice(&raw[..size]);
         raw = &raw[size + 2..];
     }
@@ -172,13 +176,15 @@ impl Server {
         let chunked = headers.iter().any(|(k, v)| {
             k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
         });
+        let mut chunks = 0;
         if chunked {
-            body = dechunk(&body);
+            (body, chunks) = dechunk(&body);
         }
         Answer {
             status,
             headers,
             body,
+            chunks,
         }
     }
 
@@ -719,4 +725,31 @@ fn openapi_document_validates_and_schemathesis_finds_no_failure() {
     assert!(out.status.success(), "openapi_check.py failed:\n{text}");
     assert!(text.contains("openapi-spec-validator: valid"), "{text}");
     assert!(text.contains("schemathesis: no failures"), "{text}");
+}
+
+/// The export reads the database a page (500 records) at a time and sends each page as it
+/// is read: more records than a page arrive whole, in order, in several chunks.
+#[test]
+fn audit_export_streams_page_after_page() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs, &["--token", TOKEN]);
+    let n = 1203;
+    for _ in 0..n {
+        assert_eq!(s.call("sys.info.get_os", json!({})).status, 200);
+    }
+    let export = s.get("/audit/export");
+    assert_eq!(export.status, 200);
+    assert!(export.chunks >= 3, "{} chunks", export.chunks);
+    let seqs: Vec<i64> = String::from_utf8(export.body)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=n).collect::<Vec<i64>>());
+    let from = s.get("/audit/export?cursor=1000");
+    assert_eq!(String::from_utf8(from.body).unwrap().lines().count(), 203);
 }
