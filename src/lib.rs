@@ -9,7 +9,8 @@
 //! - [`fsutil`]: atomic writes through a folder handle, and airun's temporary-file names.
 //! - [`powers`]: the context a handler runs in, with only its declared powers.
 //! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
-//! - [`adapters`]: MCP (stdio and Streamable HTTP) and OpenAI function calling.
+//! - [`adapters`]: MCP (stdio and Streamable HTTP), OpenAI function calling, the REST API.
+//! - [`server`]: the HTTP listener of `airun serve --port` (`/mcp` and `/api/v1`).
 //! - [`cli`]: the `airun` command line.
 
 extern crate self as airun;
@@ -25,6 +26,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod powers;
 pub mod sandbox;
+pub mod server;
 pub mod settings;
 pub mod stdlib;
 pub mod timemachine;

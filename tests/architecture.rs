@@ -1,5 +1,5 @@
 //! The import graph among the top-level modules of `src/` runs one way:
-//! adapters/cli -> pipeline -> stdlib -> powers/timemachine -> hooks -> sandbox ->
+//! cli/server -> adapters -> pipeline -> stdlib -> powers/timemachine -> hooks -> sandbox ->
 //! catalog/settings -> error/types/fsutil.
 //!
 //! The graph is read from the source: every `crate::X`, `airun::X`, `use crate::{X, ..}`
@@ -28,7 +28,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("pipeline", 6),
     ("policy", 6),
     ("adapters", 7),
-    ("cli", 7),
+    ("server", 8),
+    ("cli", 8),
 ];
 
 /// One reference from a file to a top-level module.

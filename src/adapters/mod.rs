@@ -4,12 +4,14 @@
 //!   catalog, with elicitation for confirmation, progress and cancellation.
 //! - [`openai`]: OpenAI function calling (Chat Completions and Responses): strict tool
 //!   lists, and a call path that turns the model's tool calls into tool messages.
+//! - [`rest`]: the REST API under `/api/v1` for scripts and the operator's console.
 //!
 //! Every call goes through [`Pipeline::execute`](crate::pipeline::Pipeline::execute): the same
 //! validation, permission, sandbox, confirmation, undo journal and audit as the CLI.
 
 pub mod mcp;
 pub mod openai;
+pub mod rest;
 
 use crate::error::CapError;
 use serde_json::{Value, json};

@@ -82,11 +82,20 @@ pub fn pipeline_deferred<S: CapabilitySet>(
     set: S,
     global: &Global,
 ) -> Result<Pipeline<S>, CapError> {
+    pipeline_deferred_and_state(set, global).map(|(k, _)| k)
+}
+
+/// [`pipeline_deferred`], and its time machine too (for the REST API's history and audit).
+pub fn pipeline_deferred_and_state<S: CapabilitySet>(
+    set: S,
+    global: &Global,
+) -> Result<(Pipeline<S>, Arc<Deferred>), CapError> {
     let (workspace, settings, home) = open_workspace(global)?;
     let tm = Arc::new(Deferred::new(home, &workspace, settings.retention)?);
-    Ok(Pipeline::new(set, workspace, settings)
+    let pipeline = Pipeline::new(set, workspace, settings)
         .with_journal(Box::new(tm.clone()))
-        .with_audit(Box::new(tm)))
+        .with_audit(Box::new(tm.clone()));
+    Ok((pipeline, tm))
 }
 
 /// A pipeline without a time machine, which also opens when `$AIRUN_HOME` is inside the

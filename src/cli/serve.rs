@@ -1,12 +1,16 @@
-//! `airun serve`: MCP over stdio (`--mcp`) or Streamable HTTP (`--port N`).
+//! `airun serve`: MCP over stdio (`--mcp`), or over Streamable HTTP with the REST API
+//! (`--port N`).
 //!
 //! Only JSON-RPC goes to stdout; logs go to stderr (`--log-level`).
 
-use crate::adapters::mcp::http::{HttpOptions, HttpServer, check_options};
+use crate::adapters::mcp::http::MCP_PATH;
 use crate::adapters::mcp::{McpServer, ServerOptions};
+use crate::adapters::rest::{API_PREFIX, Api};
 use crate::cli::Global;
 use crate::error::{CapError, ErrorKind};
 use crate::powers::CapabilitySet;
+use crate::server::app::{AppOptions, router};
+use crate::server::{HttpOptions, HttpServer, check_options};
 use clap::{ArgGroup, Args, ValueEnum};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,14 +23,15 @@ pub struct ServeArgs {
     /// Serve MCP over standard input and output (for Claude Desktop, Claude Code, Cursor).
     #[arg(long)]
     pub mcp: bool,
-    /// Serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0 picks a free port; the
-    /// address is printed on stderr).
+    /// Serve MCP over Streamable HTTP at http://HOST:PORT/mcp and the REST API at
+    /// http://HOST:PORT/api/v1 (0 picks a free port; the addresses are printed on stderr).
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
     /// Address to bind for HTTP. Anything but loopback requires a token.
     #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
     pub host: String,
-    /// Bearer token HTTP clients must send (`Authorization: Bearer T`).
+    /// Bearer token HTTP clients must send (`Authorization: Bearer T`). The REST API always
+    /// needs one: without this, a random token is made and printed once at start.
     #[arg(long, value_name = "T", env = "AIRUN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Approve, as the operator, every call that needs confirmation.
@@ -97,6 +102,16 @@ async fn on_signal(token: CancellationToken) {
     token.cancel();
 }
 
+/// A random 256-bit operator token, in hex.
+fn new_token() -> Result<String, CapError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        CapError::execution(format!("cannot make an operator token: {e}"))
+            .with_hint("pass one with --token T or set AIRUN_TOKEN")
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Runs `airun serve`.
 pub fn run<S: CapabilitySet>(
     set: S,
@@ -116,9 +131,13 @@ pub fn run<S: CapabilitySet>(
         })?;
     }
     init_logging(args.log_level);
-    let pipeline = super::pipeline_deferred(set, global)?;
+    let (pipeline, state) = super::pipeline_deferred_and_state(set, global)?;
     tracing::info!(workspace = %pipeline.workspace().root().display(), tools = pipeline.capabilities().len(), "airun MCP server");
     let server = McpServer::new(pipeline, ServerOptions { yes: args.yes });
+    let api_token = match &args.token {
+        Some(t) => (t.clone(), false),
+        None => (new_token()?, true),
+    };
     let kept = server.clone();
     // One client on stdio needs no worker threads (calls still run on the blocking pool);
     // HTTP serves many clients at once.
@@ -136,9 +155,30 @@ pub fn run<S: CapabilitySet>(
         tokio::spawn(on_signal(shutdown.clone()));
         match http {
             Some(options) => {
-                let listener = HttpServer::bind(options).await?;
-                eprintln!("airun: serving MCP at {}", listener.url());
-                listener.serve(server, shutdown).await
+                let listener = HttpServer::bind(&options).await?;
+                eprintln!("airun: serving MCP at {}", listener.url(MCP_PATH));
+                let (token, made) = api_token;
+                eprintln!("airun: REST API at {}", listener.url(API_PREFIX));
+                if made {
+                    eprintln!("airun: operator token (made for this run; pass --token or set AIRUN_TOKEN to choose one): {token}");
+                    eprintln!(
+                        "airun: try: curl -H 'Authorization: Bearer {token}' {}",
+                        listener.url(&format!("{API_PREFIX}/capabilities"))
+                    );
+                }
+                let sessions = CancellationToken::new();
+                let api = Api::new(server.clone(), state, args.yes);
+                let app = router(
+                    server,
+                    api,
+                    AppOptions {
+                        bound_host: options.host.clone(),
+                        mcp_token: options.token.clone(),
+                        api_token: token,
+                        sessions: sessions.clone(),
+                    },
+                );
+                listener.serve(app, shutdown, sessions).await
             }
             None => {
                 if std::io::IsTerminal::is_terminal(&std::io::stdin()) {

@@ -41,6 +41,24 @@ pub struct Record {
     pub hash: String,
 }
 
+/// Which audit records one page holds: those after `after` (a record number, 0 for the
+/// start) that match every filter given, at most `limit` of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Records with a higher number than this.
+    pub after: i64,
+    /// At most this many.
+    pub limit: usize,
+    /// Only this capability.
+    pub capability: Option<String>,
+    /// Only this decision (`allowed`, `denied_policy`, ...).
+    pub decision: Option<String>,
+    /// Only records at or after this time (`%Y-%m-%dT%H:%M:%S%.3fZ`, as stored).
+    pub since: Option<String>,
+    /// Only records before this time (same format).
+    pub until: Option<String>,
+}
+
 /// Replaces long strings by their hash and length.
 pub fn shrink(v: serde_json::Value) -> serde_json::Value {
     match v {

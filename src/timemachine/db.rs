@@ -1,6 +1,6 @@
 //! The SQLite database of one workspace: the undo journal and the audit log.
 
-use super::audit::Record;
+use super::audit::{AuditQuery, Record};
 use super::image::{Entry, Kind, StatKey};
 use crate::hooks::{OpId, OpInfo, Session, SessionSummary, Transport};
 use crate::types::OpState;
@@ -663,24 +663,47 @@ pub fn audit_records(conn: &Connection, limit: Option<usize>) -> rusqlite::Resul
         "SELECT * FROM (SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
     )?;
     let limit = limit.map_or(-1, count);
-    let rows = stmt.query_map([limit], |r| {
-        Ok(Record {
-            seq: r.get(0)?,
-            time: r.get(1)?,
-            user: r.get(2)?,
-            workspace: r.get(3)?,
-            capability: r.get(4)?,
-            params: serde_json::from_str(&r.get::<_, String>(5)?)
-                .unwrap_or(serde_json::Value::Null),
-            decision: r.get(6)?,
-            outcome: r.get(7)?,
-            duration_ms: r.get(8)?,
-            op: r.get(9)?,
-            prev_hash: r.get(10)?,
-            hash: r.get(11)?,
-        })
-    })?;
+    let rows = stmt.query_map([limit], audit_row)?;
     rows.collect()
+}
+
+/// One page of audit records, oldest first: at most `q.limit` records after `q.after`
+/// that match the query's filters.
+pub fn audit_page(conn: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<Record>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit \
+         WHERE seq > ?1 AND (?2 IS NULL OR capability = ?2) AND (?3 IS NULL OR decision = ?3) \
+         AND (?4 IS NULL OR time >= ?4) AND (?5 IS NULL OR time < ?5) ORDER BY seq LIMIT ?6",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            q.after,
+            q.capability,
+            q.decision,
+            q.since,
+            q.until,
+            count(q.limit)
+        ],
+        audit_row,
+    )?;
+    rows.collect()
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record {
+        seq: r.get(0)?,
+        time: r.get(1)?,
+        user: r.get(2)?,
+        workspace: r.get(3)?,
+        capability: r.get(4)?,
+        params: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+        decision: r.get(6)?,
+        outcome: r.get(7)?,
+        duration_ms: r.get(8)?,
+        op: r.get(9)?,
+        prev_hash: r.get(10)?,
+        hash: r.get(11)?,
+    })
 }
 
 /// A count as SQLite takes it.

@@ -16,6 +16,7 @@
 pub mod audit;
 mod batch;
 mod blobs;
+pub mod changes;
 mod db;
 mod deferred;
 mod gc;

@@ -1,7 +1,7 @@
 //! The time machine as the audit sink: records of calls (read-only ones queued and written
 //! in batches), of journal events (recovery, undo, redo, reset), and reading the log back.
 
-use super::db::OpRow;
+use super::db::{self, OpRow};
 use super::{TimeMachine, audit, head, now, state_err};
 use crate::error::CapError;
 use crate::hooks::{AuditEvent, AuditSink, OpId};
@@ -61,6 +61,12 @@ impl TimeMachine {
     pub fn audit_records(&self, limit: Option<usize>) -> Result<Vec<audit::Record>, CapError> {
         self.reads.write(None).map_err(state_err)?;
         audit::list(&self.conn(), limit).map_err(state_err)
+    }
+
+    /// One page of audit records, oldest first (see [`audit::AuditQuery`]).
+    pub fn audit_page(&self, q: &audit::AuditQuery) -> Result<Vec<audit::Record>, CapError> {
+        self.reads.write(None).map_err(state_err)?;
+        db::audit_page(&self.conn(), q).map_err(state_err)
     }
 
     /// Checks the audit chain: the number of records, or the first bad one.

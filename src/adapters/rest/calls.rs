@@ -1,0 +1,81 @@
+//! `POST /capabilities/{id}/calls`: one call through the whole pipeline (validation,
+//! policy, sandbox, confirmation, journal, audit), answered with the envelope of
+//! `airun execute --json` and the HTTP status of its outcome.
+
+use super::error::{json_body, status_of};
+use super::{Api, ApiError, blocking};
+use crate::pipeline::{CallOptions, Confirmer, FlagConfirmer, NoConfirmer};
+use crate::powers::CapabilitySet;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// `POST /capabilities/{id}/calls` with the parameters as the body. A call that needs
+/// confirmation is declined (422) unless the server was started with `--yes`.
+pub async fn call<S: CapabilitySet>(
+    State(api): State<Api<S>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let params: Value = match json_body(body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if !params.is_object() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "the request body must be a JSON object of the call's parameters",
+        )
+        .with_hint(
+            "send e.g. {\"path\": \"notes.txt\"}; GET /api/v1/capabilities/{id} shows the inputs",
+        )
+        .into_response();
+    }
+    let Some(cap) = api.pipeline().find(&id) else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no capability `{id}` on this server"),
+        )
+        .with_hint("GET /api/v1/capabilities lists the ones the operator's policy allows")
+        .into_response();
+    };
+    let started = Instant::now();
+    let runner = api.clone();
+    let outcome = blocking(move || {
+        let confirmer: &dyn Confirmer = if runner.yes() {
+            &FlagConfirmer
+        } else {
+            &NoConfirmer
+        };
+        Ok(runner
+            .pipeline()
+            .execute(cap.id, params, confirmer, CallOptions::default()))
+    })
+    .await;
+    let ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(Ok(result)) => Json(json!({
+            "status": "ok", "capability": cap.id, "result": result, "duration_ms": ms,
+        }))
+        .into_response(),
+        Ok(Err(e)) => {
+            let status = status_of(e.kind);
+            let mut err = crate::adapters::error_json(&e);
+            if err.get("hint").is_none() {
+                err["hint"] = Value::Null;
+            }
+            let body = json!({
+                "status": "error", "capability": cap.id, "error": err, "duration_ms": ms,
+            });
+            (status, Json(body)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,203 @@
+//! `GET /history`, `GET /operations/{op}`, `POST /undo`, `POST /redo`: the workspace's
+//! undo journal.
+//!
+//! Undo and redo are recorded in the audit log like `airun undo` / `redo` (with
+//! `"via": "api"`). Their refusals other than bad input are conflicts with the
+//! workspace's current state (a file changed since, saved copies lost): 409.
+
+use super::error::{json_body, query};
+use super::{Api, ApiError, blocking};
+use crate::error::{CapError, ErrorKind};
+use crate::pipeline::{OpInfo, UndoRequest};
+use crate::powers::CapabilitySet;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// The most operations one request may list or act on.
+pub const MAX_OPS: usize = 1000;
+
+/// `GET /history` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Most operations to list, newest first (1 to 1000, default 50).
+    pub limit: Option<usize>,
+}
+
+/// `POST /undo` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoBody {
+    /// How many operations to undo, newest first (1 to 1000, default 1).
+    #[serde(default = "one")]
+    pub steps: usize,
+    /// Undo every operation from this one on (overrides `steps`).
+    pub to: Option<i64>,
+    /// Restore even where a file changed after the operation.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /redo` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedoBody {
+    /// How many undone operations to redo, oldest first (1 to 1000, default 1).
+    #[serde(default = "one")]
+    pub steps: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn in_range(name: &str, n: usize) -> Result<usize, ApiError> {
+    if (1..=MAX_OPS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("`{name}` is {n}, outside 1..={MAX_OPS}"),
+        )
+        .with_hint(format!("pass a `{name}` from 1 to {MAX_OPS}")))
+    }
+}
+
+/// `GET /history`: the newest operations, newest first.
+pub async fn list<S: CapabilitySet>(
+    State(api): State<Api<S>>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let limit = in_range("limit", q.limit.unwrap_or(50))?;
+    blocking(move || {
+        let ops = api.pipeline().journal().history(limit)?;
+        Ok(Json(json!({ "operations": ops })))
+    })
+    .await
+}
+
+/// `GET /operations/{op}`: what one operation changed (paths, kinds, sizes, and a
+/// unified diff for text files up to 1 MiB).
+pub async fn operation<S: CapabilitySet>(
+    State(api): State<Api<S>>,
+    op: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(op) = op.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("the operation id is not a number: {}", e.body_text()),
+        )
+        .with_hint("GET /api/v1/history lists the operations and their ids")
+    })?;
+    blocking(move || {
+        let changes = api.state()?.op_changes(op)?;
+        Ok(Json(serde_json::to_value(changes).unwrap_or_default()))
+    })
+    .await
+}
+
+/// A journal command's refusal: bad input stays 400, the rest conflict with the
+/// workspace's state.
+fn conflict(e: CapError) -> ApiError {
+    let kind = e.kind;
+    let mut err = ApiError::from(e);
+    if kind == ErrorKind::Execution {
+        err.status = StatusCode::CONFLICT;
+    }
+    err
+}
+
+/// Records an undo or redo in the audit log and answers with the operations it acted on.
+fn finish<S: CapabilitySet>(
+    api: &Api<S>,
+    capability: &str,
+    mut params: Value,
+    res: Result<Vec<OpInfo>, CapError>,
+    started: Instant,
+    key: &str,
+) -> Result<Json<Value>, ApiError> {
+    params["via"] = "api".into();
+    let outcome = match &res {
+        Ok(ops) => {
+            params["ops"] = ops.iter().map(|o| o.op).collect::<Vec<_>>().into();
+            "ok"
+        }
+        Err(e) => e.kind.as_str(),
+    };
+    api.state()?.record_event(
+        capability,
+        params,
+        outcome,
+        started.elapsed().as_millis() as u64,
+    )?;
+    let ops = res.map_err(conflict)?;
+    let remaining = api.pipeline().journal().undoable()?;
+    Ok(Json(json!({ key: ops, "undoable": remaining })))
+}
+
+/// `POST /undo`: undoes the newest `steps` operations, or every one from `to` on.
+pub async fn undo<S: CapabilitySet>(
+    State(api): State<Api<S>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    api.writable()?;
+    let b: UndoBody = json_body(body)?;
+    let steps = in_range("steps", b.steps)?;
+    blocking(move || {
+        let k = api.pipeline();
+        if let Some(op) = b.to {
+            let known = k.journal().history(1 << 40)?.iter().any(|o| o.op == op);
+            if !known {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("there is no operation {op} in this workspace"),
+                )
+                .with_hint("GET /api/v1/history lists the operations and their ids"));
+            }
+        }
+        let started = Instant::now();
+        let req = UndoRequest {
+            steps,
+            to: b.to,
+            force: b.force,
+        };
+        let res = k.journal().undo(k.workspace(), req);
+        let params = json!({"steps": steps, "to": b.to, "force": b.force});
+        finish(&api, "sys.undo", params, res, started, "undone")
+    })
+    .await
+}
+
+/// `POST /redo`: redoes the oldest `steps` undone operations.
+pub async fn redo<S: CapabilitySet>(
+    State(api): State<Api<S>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    api.writable()?;
+    let b: RedoBody = json_body(body)?;
+    let steps = in_range("steps", b.steps)?;
+    blocking(move || {
+        let k = api.pipeline();
+        let started = Instant::now();
+        let res = k.journal().redo(k.workspace(), steps);
+        finish(
+            &api,
+            "sys.redo",
+            json!({"steps": steps}),
+            res,
+            started,
+            "redone",
+        )
+    })
+    .await
+}

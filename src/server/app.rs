@@ -1,0 +1,101 @@
+//! The router of `airun serve --port N` and the state its handlers share.
+//!
+//! `/mcp` is the MCP endpoint (its own token rule: only when a token was given);
+//! `/api/v1/...` is the REST API behind [`access::guard`](super::access::guard) and the
+//! body limit. Further API parts (the events stream, the confirmations broker) merge
+//! their `routes()` into [`api_routes`], taking their state from [`AppState`] through
+//! `FromRef`.
+
+use super::access::{Access, guard};
+use crate::adapters::mcp::McpServer;
+use crate::adapters::mcp::http::{MCP_PATH, endpoint, not_found};
+use crate::adapters::rest::{self, API_PREFIX, Api, ApiError, BODY_LIMIT};
+use crate::powers::CapabilitySet;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::response::IntoResponse;
+use http::StatusCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler of the listener can take (`State<T>` for any field's type).
+/// A new part of the API adds its field here and a `FromRef` impl.
+pub struct AppState<S: CapabilitySet> {
+    /// The REST API's pipeline and state.
+    pub api: Api<S>,
+    /// The access rules.
+    pub access: Arc<Access>,
+}
+
+impl<S: CapabilitySet> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            api: self.api.clone(),
+            access: self.access.clone(),
+        }
+    }
+}
+
+impl<S: CapabilitySet> FromRef<AppState<S>> for Api<S> {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.api.clone()
+    }
+}
+
+impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<Access> {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.access.clone()
+    }
+}
+
+/// Every route under `/api/v1`, before the access guard.
+pub fn api_routes<S: CapabilitySet>() -> Router<AppState<S>> {
+    // The events stream and the confirmations broker merge here:
+    // `.merge(rest::events::routes()).merge(rest::confirmations::routes())`.
+    rest::routes::<S, AppState<S>>().fallback(|| async {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "there is no such endpoint in the API",
+        )
+        .with_hint("/api/v1/openapi.json lists the endpoints")
+        .into_response()
+    })
+}
+
+/// What the listener serves.
+pub struct AppOptions {
+    /// The host the listener is bound on (for the Host and Origin rules).
+    pub bound_host: String,
+    /// The token `/mcp` requires, when one was given.
+    pub mcp_token: Option<String>,
+    /// The operator's token the API requires (given or generated).
+    pub api_token: String,
+    /// Cancelled at shutdown: ends the MCP sessions and other long-lived streams.
+    pub sessions: CancellationToken,
+}
+
+/// The whole router: `/mcp`, `/api/v1/...`, and a plain 404 elsewhere.
+pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppOptions) -> Router {
+    let access = Arc::new(Access::new(&options.bound_host, options.api_token));
+    let state = AppState {
+        api,
+        access: access.clone(),
+    };
+    let api = api_routes::<S>()
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(access, guard));
+    Router::new()
+        .route(
+            MCP_PATH,
+            endpoint(
+                server,
+                &options.bound_host,
+                options.mcp_token.as_deref().map(Arc::from),
+                options.sessions,
+            ),
+        )
+        .nest(API_PREFIX, api)
+        .fallback(|| async { not_found() })
+        .with_state(state)
+}
