@@ -753,3 +753,56 @@ fn audit_export_streams_page_after_page() {
     let from = s.get("/audit/export?cursor=1000");
     assert_eq!(String::from_utf8(from.body).unwrap().lines().count(), 203);
 }
+
+/// `POST /undo` with `session` takes back one agent session's operations and leaves the
+/// others; an unknown session is a 404 that changes nothing.
+#[test]
+fn undo_of_one_session_over_the_api() {
+    let dirs = Dirs::new();
+    // Two `airun execute` processes: two sessions in the same workspace.
+    for (file, text) in [("a.txt", "from a\n"), ("b.txt", "from b\n")] {
+        let out = std::process::Command::new(AIRUN)
+            .args(["--workspace"])
+            .arg(&dirs.ws)
+            .args(["execute", "io.fs.write_file", "--yes", "--params"])
+            .arg(json!({"path": file, "content": text}).to_string())
+            .env("AIRUN_HOME", &dirs.home)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let s = Server::start(&dirs, &["--token", TOKEN, "--yes"]);
+    let h = s.get("/history?limit=10").json();
+    let ops = h["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "{h}");
+    let session_of_a = ops
+        .iter()
+        .find(|o| o["summary"].as_str().unwrap_or("").contains("a.txt"))
+        .and_then(|o| o["session"].as_str())
+        .unwrap_or_else(|| panic!("no session on the operation that wrote a.txt: {h}"))
+        .to_string();
+
+    let before = Snapshot::of(&dirs.ws);
+    let unknown = s.post("/undo", r#"{"session": "no-such-session"}"#);
+    assert_eq!(
+        unknown.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&unknown.body)
+    );
+    Snapshot::of(&dirs.ws).assert_same(&before, "an undo of an unknown session");
+
+    let done = s.post("/undo", &json!({"session": session_of_a}).to_string());
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    assert_eq!(done.json()["undone"].as_array().map(Vec::len), Some(1));
+    assert!(!dirs.ws.join("a.txt").exists(), "a.txt was not taken back");
+    assert_eq!(
+        std::fs::read_to_string(dirs.ws.join("b.txt")).unwrap(),
+        "from b\n",
+        "the other session's file changed"
+    );
+}

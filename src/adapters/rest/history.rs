@@ -42,6 +42,9 @@ pub struct UndoBody {
     /// Restore even where a file changed after the operation.
     #[serde(default)]
     pub force: bool,
+    /// Undo every operation of this agent session that is not undone yet, newest first
+    /// (overrides `steps`; with `to`, only those from that operation on).
+    pub session: Option<String>,
 }
 
 /// `POST /redo` body.
@@ -166,13 +169,14 @@ pub async fn undo<S: CapabilitySet>(
             }
         }
         let started = Instant::now();
+        let params = json!({"steps": steps, "to": b.to, "force": b.force, "session": b.session});
         let req = UndoRequest {
             steps,
             to: b.to,
             force: b.force,
+            session: b.session,
         };
         let res = k.journal().undo(k.workspace(), req);
-        let params = json!({"steps": steps, "to": b.to, "force": b.force});
         finish(&api, "sys.undo", params, res, started, "undone")
     })
     .await

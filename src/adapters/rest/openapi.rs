@@ -337,10 +337,11 @@ pub fn document_for(caps: &[&Capability]) -> Value {
                 "steps": limit(MAX_OPS, 1),
                 "to": {"type": ["integer", "null"], "description": "Undo every operation from this one on."},
                 "force": {"type": "boolean", "default": false, "description": "Restore even where a file changed since."},
+                "session": {"type": ["string", "null"], "description": "Undo every operation of this agent session not undone yet, newest first (`GET /history` shows each operation's session)."},
             },
         })),
         "responses": responses(answer("The operations undone.", journal_answer("undone")),
-            &[("404", "No such operation."), ("409", "A file changed since the operation, or its saved copies are lost.")]),
+            &[("404", "No such operation or session."), ("409", "A file changed since the operation, or its saved copies are lost.")]),
     }}));
     paths.insert(
         "/redo".into(),
