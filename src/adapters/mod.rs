@@ -10,6 +10,8 @@
 
 pub mod mcp;
 pub mod openai;
+/// The operations console's HTTP API.
+pub mod rest;
 
 use crate::error::CapError;
 use serde_json::{Value, json};
