@@ -1,0 +1,269 @@
+//! For the console API tests: a workspace with a real time machine (SQLite journal and
+//! audit), an events bus, a confirmations broker and a pipeline over them, served over
+//! real HTTP on loopback; and a small Server-Sent Events reader.
+//!
+//! The tests only use [`Console::base`] for HTTP, so pointing them at `airun serve`'s
+//! `/api/v1` is a matter of changing how the console is started.
+
+use airun::CapError;
+use airun::adapters::rest;
+use airun::events::EventBus;
+use airun::pipeline::{Broker, CallOptions, Confirmer, Pipeline, Settings};
+use airun::sandbox::Workspace;
+use airun::stdlib::{Capabilities, Stdlib};
+use airun::timemachine::TimeMachine;
+use axum::extract::FromRef;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The pipeline type the tests run.
+pub type Kernel = Pipeline<Capabilities<Stdlib>>;
+
+/// What the console routes read from the server's state.
+#[derive(Clone)]
+struct AppState {
+    bus: Arc<EventBus>,
+    broker: Arc<Broker>,
+}
+
+impl FromRef<AppState> for Arc<EventBus> {
+    fn from_ref(s: &AppState) -> Self {
+        s.bus.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Broker> {
+    fn from_ref(s: &AppState) -> Self {
+        s.broker.clone()
+    }
+}
+
+/// A running console over a fresh workspace.
+pub struct Console {
+    _tmp: tempfile::TempDir,
+    /// The workspace root.
+    pub root: PathBuf,
+    /// The pipeline (shared with the threads that make calls).
+    pub pipeline: Arc<Kernel>,
+    /// The time machine (journal and audit log).
+    pub tm: Arc<TimeMachine>,
+    /// The events bus.
+    pub bus: Arc<EventBus>,
+    /// The confirmations broker.
+    pub broker: Arc<Broker>,
+    /// `http://127.0.0.1:PORT/api/v1`.
+    pub base: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+}
+
+impl Console {
+    /// A console whose bus keeps `ring` events and whose broker waits `timeout`.
+    pub async fn start(ring: usize, timeout: Duration) -> Console {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let base_dir = tmp.path().canonicalize().expect("canonical temp dir");
+        let root = base_dir.join("ws");
+        let home = base_dir.join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(root.join("keep.txt"), "unchanged\n").unwrap();
+        let workspace = Workspace::open(&root, false, Some(&home)).expect("workspace opens");
+        let tm = Arc::new(
+            TimeMachine::open(&home, &workspace, Default::default()).expect("time machine opens"),
+        );
+        let bus = Arc::new(EventBus::new(ring));
+        let broker = Arc::new(Broker::new(timeout).with_events(bus.clone()));
+        let pipeline = Arc::new(
+            Pipeline::new(
+                airun::stdlib::capabilities(),
+                workspace,
+                Settings::default(),
+            )
+            .with_journal(Box::new(tm.clone()))
+            .with_audit(Box::new(tm.clone()))
+            .with_events(bus.clone()),
+        );
+        let app = axum::Router::new()
+            .nest(
+                "/api/v1",
+                rest::events::routes().merge(rest::confirmations::routes()),
+            )
+            .with_state(AppState {
+                bus: bus.clone(),
+                broker: broker.clone(),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the console serves");
+        });
+        Console {
+            _tmp: tmp,
+            root,
+            pipeline,
+            tm,
+            bus,
+            broker,
+            base: format!("http://{addr}/api/v1"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Runs a call on a blocking thread, as an adapter would.
+    pub fn call(
+        &self,
+        name: &str,
+        args: Value,
+        confirmer: Arc<dyn Confirmer>,
+    ) -> tokio::task::JoinHandle<Result<Value, CapError>> {
+        let pipeline = self.pipeline.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            pipeline.execute(&name, args, confirmer.as_ref(), CallOptions::default())
+        })
+    }
+
+    /// `GET {base}{path}` as JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST {base}{path}` with a raw body as JSON.
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until `n` calls wait in `GET /confirmations`, and returns the list.
+    pub async fn wait_pending(&self, n: usize) -> Vec<Value> {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, list) = self.get_json("/confirmations").await;
+            assert_eq!(status, 200);
+            let list = list.as_array().cloned().unwrap_or_default();
+            if list.len() == n {
+                return list;
+            }
+            assert!(
+                Instant::now() < until,
+                "{n} waiting calls expected, GET /confirmations shows {list:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Opens `GET /events` (resuming after `last` when given) and waits until the bus
+    /// counts `viewers` subscribers.
+    pub async fn viewer(&self, last: Option<u64>, viewers: usize) -> Viewer {
+        let mut req = self.http.get(format!("{}/events", self.base));
+        if let Some(id) = last {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.bus.subscribers() < viewers {
+            assert!(Instant::now() < until, "the viewer never subscribed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Viewer {
+            response,
+            buf: String::new(),
+        }
+    }
+}
+
+/// One SSE message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// `id:`
+    pub id: u64,
+    /// `event:`
+    pub event: String,
+    /// `data:` as JSON.
+    pub data: Value,
+}
+
+/// An open `GET /events` stream.
+pub struct Viewer {
+    response: reqwest::Response,
+    buf: String,
+}
+
+impl Viewer {
+    /// The next message (comments and keep-alives skipped); fails after 20 s.
+    pub async fn next(&mut self) -> Message {
+        tokio::time::timeout(Duration::from_secs(20), self.next_inner())
+            .await
+            .expect("an event within 20 s")
+    }
+
+    /// The next `n` messages.
+    pub async fn take(&mut self, n: usize) -> Vec<Message> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.next().await);
+        }
+        out
+    }
+
+    async fn next_inner(&mut self) -> Message {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if let Some(id) = id {
+                    return Message {
+                        id,
+                        event,
+                        data: serde_json::from_str(&data).expect("data is JSON"),
+                    };
+                }
+                continue;
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .expect("the stream reads")
+                .expect("the stream stays open");
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+}
