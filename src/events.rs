@@ -85,13 +85,20 @@ pub struct Draft {
 pub struct Event {
     /// Its place in the stream: each event's id is greater than the one before.
     pub id: u64,
-    /// When it was published (RFC 3339, UTC).
-    pub time: String,
+    /// When it was published (written as RFC 3339, UTC; formatted only when a viewer
+    /// reads it).
+    #[serde(serialize_with = "rfc3339")]
+    pub time: jiff::Timestamp,
     /// What happened.
     pub kind: EventKind,
     /// The rest.
     #[serde(flatten)]
     pub draft: Draft,
+}
+
+/// Writes a time as RFC 3339.
+fn rfc3339<S: serde::Serializer>(t: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
 }
 
 /// The recent events and the next id, changed together so that the ring and the live
@@ -160,7 +167,7 @@ impl EventBus {
 
     /// Publishes an event; never waits for a subscriber. Returns its id.
     pub fn publish(&self, kind: EventKind, draft: Draft) -> u64 {
-        let time = jiff::Timestamp::now().to_string();
+        let time = jiff::Timestamp::now();
         let mut ring = self.lock();
         let id = ring.next_id;
         ring.next_id += 1;
@@ -220,7 +227,7 @@ impl Subscription {
             let missed = oldest - self.last - 1;
             self.backlog.push_back(Arc::new(Event {
                 id: oldest - 1,
-                time: jiff::Timestamp::now().to_string(),
+                time: jiff::Timestamp::now(),
                 kind: EventKind::Missed,
                 draft: Draft {
                     detail: serde_json::json!({ "missed": missed }),
