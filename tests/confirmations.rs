@@ -265,3 +265,74 @@ async fn a_decision_is_bound_to_the_calls_id_and_arguments_hash() {
     );
     assert_eq!(decision_of("two.txt").as_deref(), Some("declined"));
 }
+
+/// An MCP client that cannot elicit: its call waits in the console (listed by
+/// `GET /confirmations`) instead of being refused, and runs once a person approves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_that_cannot_elicit_waits_for_the_console() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use support::mcp::{Answer, TestClient, call, connect, is_error, text};
+
+    let c = Console::start(1024, Duration::from_secs(60)).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(c.mcp_url.clone());
+    let client = connect(
+        TestClient::new(Answer::NoElicitation),
+        StreamableHttpClientTransport::from_config(config),
+    )
+    .await;
+    let client = Arc::new(client);
+    let approved = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            call(
+                &client,
+                "io_fs_write_file",
+                json!({"path": "from-mcp.txt", "content": "hello"}),
+            )
+            .await
+        })
+    };
+    let p = c.wait_pending(1).await.remove(0);
+    assert_eq!(p["params"]["path"], "from-mcp.txt");
+    let id = p["id"].as_u64().unwrap();
+    let (status, _) = c
+        .post_raw(
+            &format!("/confirmations/{id}"),
+            &decide(true, &p["args_hash"], Some("carol")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let r = approved.await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    assert_eq!(
+        std::fs::read_to_string(c.root.join("from-mcp.txt")).unwrap(),
+        "hello"
+    );
+    assert_eq!(last_audit(&c).decision, "approved_by_console:carol");
+
+    // Denied: the tool result is an error, and the file is not there.
+    let before = Snapshot::of(&c.root);
+    let denied = {
+        let client = client.clone();
+        tokio::spawn(
+            async move { call(&client, "io_fs_delete", json!({"path": "from-mcp.txt"})).await },
+        )
+    };
+    let p = c.wait_pending(1).await.remove(0);
+    let id = p["id"].as_u64().unwrap();
+    let (status, _) = c
+        .post_raw(
+            &format!("/confirmations/{id}"),
+            &decide(false, &p["args_hash"], None),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let r = denied.await.unwrap();
+    assert!(
+        is_error(&r).contains("denied in the operations console"),
+        "{}",
+        text(&r)
+    );
+    Snapshot::of(&c.root).assert_same(&before, "after a denied MCP call");
+}

@@ -37,9 +37,9 @@ async fn a_write_and_its_undo_arrive_in_order_on_two_viewers() {
         std::fs::read_to_string(c.root.join("notes.txt")).unwrap(),
         "secret words"
     );
-    let pipeline = c.pipeline.clone();
+    let server = c.server.clone();
     let undone = tokio::task::spawn_blocking(move || {
-        pipeline.undo(UndoRequest {
+        server.pipeline().undo(UndoRequest {
             steps: 1,
             ..UndoRequest::default()
         })

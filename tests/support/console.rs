@@ -6,6 +6,8 @@
 //! `/api/v1` is a matter of changing how the console is started.
 
 use airun::CapError;
+use airun::adapters::mcp::http::{HttpOptions, HttpServer};
+use airun::adapters::mcp::{McpServer, ServerOptions};
 use airun::adapters::rest;
 use airun::events::EventBus;
 use airun::pipeline::{Broker, CallOptions, Confirmer, Pipeline, Settings};
@@ -45,8 +47,11 @@ pub struct Console {
     _tmp: tempfile::TempDir,
     /// The workspace root.
     pub root: PathBuf,
-    /// The pipeline (shared with the threads that make calls).
-    pub pipeline: Arc<Kernel>,
+    /// The MCP server over the pipeline (cheap to clone; shared with the threads that
+    /// make calls), with the broker as its console.
+    pub server: McpServer<Capabilities<Stdlib>>,
+    /// Its Streamable HTTP endpoint, `http://127.0.0.1:PORT/mcp`.
+    pub mcp_url: String,
     /// The time machine (journal and audit log).
     pub tm: Arc<TimeMachine>,
     /// The events bus.
@@ -76,16 +81,30 @@ impl Console {
         );
         let bus = Arc::new(EventBus::new(ring));
         let broker = Arc::new(Broker::new(timeout).with_events(bus.clone()));
-        let pipeline = Arc::new(
-            Pipeline::new(
-                airun::stdlib::capabilities(),
-                workspace,
-                Settings::default(),
-            )
-            .with_journal(Box::new(tm.clone()))
-            .with_audit(Box::new(tm.clone()))
-            .with_events(bus.clone()),
-        );
+        let pipeline = Pipeline::new(
+            airun::stdlib::capabilities(),
+            workspace,
+            Settings::default(),
+        )
+        .with_journal(Box::new(tm.clone()))
+        .with_audit(Box::new(tm.clone()))
+        .with_events(bus.clone());
+        let server =
+            McpServer::new(pipeline, ServerOptions::default()).with_console(broker.clone());
+        let mcp = HttpServer::bind(HttpOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            token: None,
+        })
+        .await
+        .expect("the MCP listener binds");
+        let mcp_url = mcp.url();
+        let serving = server.clone();
+        tokio::spawn(async move {
+            mcp.serve(serving, tokio_util::sync::CancellationToken::new())
+                .await
+                .expect("MCP serves");
+        });
         let app = axum::Router::new()
             .nest(
                 "/api/v1",
@@ -105,13 +124,19 @@ impl Console {
         Console {
             _tmp: tmp,
             root,
-            pipeline,
+            server,
+            mcp_url,
             tm,
             bus,
             broker,
             base: format!("http://{addr}/api/v1"),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &Kernel {
+        self.server.pipeline()
     }
 
     /// Runs a call on a blocking thread, as an adapter would.
@@ -121,10 +146,12 @@ impl Console {
         args: Value,
         confirmer: Arc<dyn Confirmer>,
     ) -> tokio::task::JoinHandle<Result<Value, CapError>> {
-        let pipeline = self.pipeline.clone();
+        let server = self.server.clone();
         let name = name.to_string();
         tokio::task::spawn_blocking(move || {
-            pipeline.execute(&name, args, confirmer.as_ref(), CallOptions::default())
+            server
+                .pipeline()
+                .execute(&name, args, confirmer.as_ref(), CallOptions::default())
         })
     }
 
