@@ -16,6 +16,14 @@ use tokio::sync::broadcast;
 /// How many recent events the ring keeps for resuming viewers, by default.
 pub const DEFAULT_RING: usize = 4096;
 
+/// The longest string of an event's params kept whole; a longer one is shown by its
+/// length and its first [`PREVIEW_CHARS`] characters, so the ring stays small whatever
+/// the calls carry.
+pub const STRING_MAX: usize = 1024;
+
+/// How much of a long string an event shows.
+pub const PREVIEW_CHARS: usize = 200;
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -96,6 +104,20 @@ pub struct Event {
     pub draft: Draft,
 }
 
+/// Replaces every string longer than [`STRING_MAX`] bytes by
+/// `{"length": bytes, "start": "first characters"}`.
+fn compact(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.len() > STRING_MAX => {
+            let start: String = s.chars().take(PREVIEW_CHARS).collect();
+            *v = serde_json::json!({ "length": s.len(), "start": start });
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(compact),
+        serde_json::Value::Object(map) => map.values_mut().for_each(compact),
+        _ => {}
+    }
+}
+
 /// Writes a time as RFC 3339.
 fn rfc3339<S: serde::Serializer>(t: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(t)
@@ -165,8 +187,10 @@ impl EventBus {
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Publishes an event; never waits for a subscriber. Returns its id.
-    pub fn publish(&self, kind: EventKind, draft: Draft) -> u64 {
+    /// Publishes an event; never waits for a subscriber. Returns its id. Long strings
+    /// of its params are shortened (see [`STRING_MAX`]).
+    pub fn publish(&self, kind: EventKind, mut draft: Draft) -> u64 {
+        compact(&mut draft.params);
         let time = jiff::Timestamp::now();
         let mut ring = self.lock();
         let id = ring.next_id;
@@ -316,6 +340,31 @@ mod tests {
         // No id: only what comes next.
         let mut fresh = bus.subscribe(None);
         assert!(fresh.try_next().is_none());
+    }
+
+    #[test]
+    fn long_strings_are_shown_by_length_and_start() {
+        let bus = Arc::new(EventBus::new(16));
+        let mut sub = bus.subscribe(None);
+        let long = "é".repeat(STRING_MAX);
+        bus.publish(
+            EventKind::Requested,
+            Draft {
+                params: serde_json::json!({"old": long, "new": ["short"]}),
+                ..Draft::default()
+            },
+        );
+        let e = sub.try_next().unwrap();
+        assert_eq!(e.draft.params["old"]["length"], 2 * STRING_MAX);
+        assert_eq!(
+            e.draft.params["old"]["start"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            PREVIEW_CHARS
+        );
+        assert_eq!(e.draft.params["new"][0], "short");
     }
 
     #[test]

@@ -127,6 +127,11 @@ impl Broker {
         }
     }
 
+    /// A broker with the timeout of the operator's `[confirm]` policy.
+    pub fn for_policy(policy: &crate::settings::ConfirmPolicy) -> Self {
+        Broker::new(Duration::from_secs(policy.timeout_seconds))
+    }
+
     /// Announces every waiting call on `bus` (a `confirmation_waiting` event).
     pub fn with_events(mut self, bus: Arc<EventBus>) -> Self {
         self.events = Some(bus);
@@ -339,4 +344,29 @@ pub fn canonical_json(v: &Value, out: &mut String) {
 /// Compares two byte strings in time independent of where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_args_hash_ignores_key_order_and_names_the_capability() {
+        let a = json!({"b": 1, "a": {"y": 2, "x": [1, {"q": 1, "p": 2}]}});
+        let b = json!({"a": {"x": [1, {"p": 2, "q": 1}], "y": 2}, "b": 1});
+        assert_eq!(args_hash("io.fs.delete", &a), args_hash("io.fs.delete", &b));
+        assert_ne!(args_hash("io.fs.delete", &a), args_hash("io.fs.move", &a));
+        assert_ne!(
+            args_hash("io.fs.delete", &a),
+            args_hash("io.fs.delete", &json!({"b": 2, "a": a["a"]}))
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
 }
