@@ -244,8 +244,9 @@ impl Subscription {
         let oldest = ring.recent.front().map_or(ring.next_id, |e| e.id);
         let newest = ring.next_id - 1;
         if self.last > newest {
-            // An id from the future (another server's, or a restart): start from now.
-            self.last = newest;
+            // An id this bus never gave (one from before a restart): everything since
+            // the start is new to the viewer.
+            self.last = 0;
         }
         if self.last + 1 < oldest {
             let missed = oldest - self.last - 1;
@@ -340,6 +341,12 @@ mod tests {
         // No id: only what comes next.
         let mut fresh = bus.subscribe(None);
         assert!(fresh.try_next().is_none());
+        // An id from before a restart: everything this bus published.
+        let mut old = bus.subscribe(Some(1000));
+        let ids: Vec<u64> = std::iter::from_fn(|| old.try_next())
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, (1..=6).collect::<Vec<_>>());
     }
 
     #[test]

@@ -175,3 +175,37 @@ async fn a_viewer_beyond_the_ring_is_told_how_many_it_missed() {
     let rest = v.take(16).await;
     assert_eq!(ids(&rest), (9..=24).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_call_reports_progress_between_request_and_finish() {
+    let c = Console::start(1024, Duration::from_secs(5)).await;
+    std::fs::create_dir_all(c.root.join("src")).unwrap();
+    for n in 0..20 {
+        std::fs::write(c.root.join(format!("src/f{n}.txt")), "some text\n").unwrap();
+    }
+    let mut v = c.viewer(None, 1).await;
+    c.call(
+        "sys.archive.zip",
+        json!({"sources": ["src"], "output": "src.zip"}),
+        Arc::new(FlagConfirmer),
+    )
+    .await
+    .unwrap()
+    .expect("the zip is written");
+    let mut seen = vec![v.next().await];
+    while seen.last().unwrap().event != "finished" {
+        seen.push(v.next().await);
+    }
+    let k = kinds(&seen);
+    assert_eq!(k.first(), Some(&"requested"));
+    let progress: Vec<&Message> = seen.iter().filter(|m| m.event == "progress").collect();
+    assert!(!progress.is_empty(), "no progress event among {k:?}");
+    assert_eq!(k.len(), progress.len() + 2, "{k:?}");
+    let last = &progress.last().unwrap().data["detail"];
+    assert_eq!(
+        last["message"], "packed",
+        "the final report always goes out"
+    );
+    assert_eq!(last["done"], last["total"]);
+    assert!(seen.iter().all(|m| m.data["call"] == seen[0].data["call"]));
+}
