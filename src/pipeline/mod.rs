@@ -313,7 +313,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         let reply_first = result.is_ok()
             && decision == Decision::Allowed
             && cap.is_some_and(Capability::reads_locally);
-        let event = AuditEvent {
+        let mut event = AuditEvent {
             capability: cap.map_or(name, |c| c.id),
             params: shown,
             decision,
@@ -321,6 +321,15 @@ impl<S: CapabilitySet> Pipeline<S> {
             duration_ms: started.elapsed().as_millis() as u64,
             op,
         };
+        // HOOK(audit): exactly one record per call, allowed or not.
+        if reply_first {
+            // Queued (not written) before the answer, so that no record of a call the
+            // client makes after this answer can be written ahead of it.
+            self.audit.record_read(&event);
+        } else {
+            self.audit.record(&event);
+        }
+        // The call's last event, after its audit record and before its answer.
         if let Some(bus) = &self.events {
             let kind = match (&result, decision) {
                 (Ok(_), _) => EventKind::Finished,
@@ -336,7 +345,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                     capability: event.capability.to_string(),
                     op,
                     outcome: Some(outcome.to_string()),
-                    params: event.params.clone(),
+                    params: std::mem::take(&mut event.params),
                     detail: serde_json::json!({
                         "decision": decision.label(),
                         "duration_ms": event.duration_ms,
@@ -344,16 +353,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 },
             );
         }
-        // HOOK(audit): exactly one record per call, allowed or not.
-        if reply_first {
-            // Queued (not written) before the answer, so that no record of a call the
-            // client makes after this answer can be written ahead of it.
-            self.audit.record_read(&event);
-            reply(result);
-        } else {
-            self.audit.record(&event);
-            reply(result);
-        }
+        reply(result);
     }
 
     /// Stages 1-5 and the journal's hooks: the result, and what was decided on the way.
