@@ -336,3 +336,72 @@ async fn an_mcp_client_that_cannot_elicit_waits_for_the_console() {
     );
     Snapshot::of(&c.root).assert_same(&before, "after a denied MCP call");
 }
+
+/// With `[confirm] via = ["console"]` even a client that can elicit is not asked: the
+/// call waits in the console. With `via = ["elicitation"]` a client that cannot elicit is
+/// refused at once, as before the console existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_chooses_between_elicitation_and_the_console() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use support::mcp::{Answer, TestClient, call, connect, is_error, text};
+
+    let mut settings = airun::pipeline::Settings::default();
+    settings.confirm.via = vec!["console".into()];
+    let c = Console::start_with(1024, Duration::from_secs(60), settings).await;
+    let handler = TestClient::new(Answer::Accept);
+    let config = StreamableHttpClientTransportConfig::with_uri(c.mcp_url.clone());
+    let client = Arc::new(
+        connect(
+            handler.clone(),
+            StreamableHttpClientTransport::from_config(config),
+        )
+        .await,
+    );
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            call(
+                &client,
+                "io_fs_write_file",
+                json!({"path": "console-only.txt", "content": "x"}),
+            )
+            .await
+        })
+    };
+    let p = c.wait_pending(1).await.remove(0);
+    let id = p["id"].as_u64().unwrap();
+    let body = decide(true, &p["args_hash"], None);
+    assert_eq!(
+        c.post_raw(&format!("/confirmations/{id}"), &body).await.0,
+        200
+    );
+    let r = waiting.await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    assert!(
+        handler.asked().is_empty(),
+        "the client was asked: {:?}",
+        handler.asked()
+    );
+    assert!(c.root.join("console-only.txt").exists());
+
+    let mut settings = airun::pipeline::Settings::default();
+    settings.confirm.via = vec!["elicitation".into()];
+    let c = Console::start_with(1024, Duration::from_secs(60), settings).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(c.mcp_url.clone());
+    let client = connect(
+        TestClient::new(Answer::NoElicitation),
+        StreamableHttpClientTransport::from_config(config),
+    )
+    .await;
+    let before = Snapshot::of(&c.root);
+    let r = call(
+        &client,
+        "io_fs_write_file",
+        json!({"path": "refused.txt", "content": "x"}),
+    )
+    .await;
+    assert!(is_error(&r).contains("cannot ask"), "{}", text(&r));
+    assert!(c.wait_pending(0).await.is_empty());
+    Snapshot::of(&c.root).assert_same(&before, "after a refused call");
+}

@@ -67,6 +67,11 @@ pub struct Console {
 impl Console {
     /// A console whose bus keeps `ring` events and whose broker waits `timeout`.
     pub async fn start(ring: usize, timeout: Duration) -> Console {
+        Console::start_with(ring, timeout, Settings::default()).await
+    }
+
+    /// [`Console::start`] under the given operator settings.
+    pub async fn start_with(ring: usize, timeout: Duration, settings: Settings) -> Console {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("temp dir");
         let base_dir = tmp.path().canonicalize().expect("canonical temp dir");
@@ -81,14 +86,10 @@ impl Console {
         );
         let bus = Arc::new(EventBus::new(ring));
         let broker = Arc::new(Broker::new(timeout).with_events(bus.clone()));
-        let pipeline = Pipeline::new(
-            airun::stdlib::capabilities(),
-            workspace,
-            Settings::default(),
-        )
-        .with_journal(Box::new(tm.clone()))
-        .with_audit(Box::new(tm.clone()))
-        .with_events(bus.clone());
+        let pipeline = Pipeline::new(airun::stdlib::capabilities(), workspace, settings)
+            .with_journal(Box::new(tm.clone()))
+            .with_audit(Box::new(tm.clone()))
+            .with_events(bus.clone());
         let server =
             McpServer::new(pipeline, ServerOptions::default()).with_console(broker.clone());
         let mcp = HttpServer::bind(HttpOptions {
