@@ -4,13 +4,14 @@
 //!   catalog, with elicitation for confirmation, progress and cancellation.
 //! - [`openai`]: OpenAI function calling (Chat Completions and Responses): strict tool
 //!   lists, and a call path that turns the model's tool calls into tool messages.
+//! - [`rest`]: the operations console's HTTP API (axum routers: the live events feed and
+//!   the calls waiting for a person's yes).
 //!
 //! Every call goes through [`Pipeline::execute`](crate::pipeline::Pipeline::execute): the same
 //! validation, permission, sandbox, confirmation, undo journal and audit as the CLI.
 
 pub mod mcp;
 pub mod openai;
-/// The operations console's HTTP API.
 pub mod rest;
 
 use crate::error::CapError;
