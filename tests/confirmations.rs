@@ -405,3 +405,45 @@ async fn the_policy_chooses_between_elicitation_and_the_console() {
     assert!(c.wait_pending(0).await.is_empty());
     Snapshot::of(&c.root).assert_same(&before, "after a refused call");
 }
+
+/// A caller that gives up (an MCP client cancelling its call) stops waiting: the call is
+/// cancelled, leaves the list, and a late decision is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_caller_stops_waiting_and_leaves_the_list() {
+    use airun::pipeline::ConfirmRequest;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let c = Console::start(1024, Duration::from_secs(60)).await;
+    let cap = c.pipeline().find("io.fs.delete").expect("io.fs.delete");
+    let gave_up = Arc::new(AtomicBool::new(false));
+    let waiting = {
+        let (broker, gave_up) = (c.broker.clone(), gave_up.clone());
+        tokio::task::spawn_blocking(move || {
+            let params = json!({"path": "keep.txt"});
+            let request = ConfirmRequest {
+                capability: cap,
+                params: &params,
+            };
+            broker.wait(&request, &|| gave_up.load(Ordering::Relaxed))
+        })
+    };
+    let p = c.wait_pending(1).await.remove(0);
+    gave_up.store(true, Ordering::Relaxed);
+    let err = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the wait ends soon after the caller gives up")
+        .unwrap()
+        .expect_err("a cancelled call is not approved");
+    assert_eq!(err.kind, ErrorKind::Cancelled);
+    assert!(c.wait_pending(0).await.is_empty());
+    let id = p["id"].as_u64().unwrap();
+    let body = decide(true, &p["args_hash"], None);
+    assert_eq!(
+        c.post_raw(&format!("/confirmations/{id}"), &body).await.0,
+        409
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.root.join("keep.txt")).unwrap(),
+        "unchanged\n"
+    );
+}
