@@ -292,6 +292,69 @@ pub enum ApprovedBy {
     Elicitation,
     /// The operator's auto-approve list.
     Policy,
+    /// A person through the operations console (`POST /confirmations/{id}`).
+    Console(Operator),
+}
+
+/// Who decided in the operations console: a short name (letters, digits, `.`, `_`, `-`,
+/// `@`, at most 64), `operator` when none was given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Operator(&'static str);
+
+/// How many distinct operator names are kept; later new names are recorded as
+/// `operator`.
+const MAX_OPERATORS: usize = 256;
+
+impl Operator {
+    /// The operator named `name`, or an error saying what is wrong with the name.
+    pub fn named(name: &str) -> Result<Operator, String> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        if !ok {
+            return Err(format!(
+                "`{name}` is not an operator name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
+            ));
+        }
+        // Names are few (the people who run the console) and live as long as the
+        // process: kept once, so that a decision stays a small `Copy` value.
+        static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = names.iter().find(|n| **n == name) {
+            return Ok(Operator(known));
+        }
+        if names.len() >= MAX_OPERATORS {
+            return Ok(Operator::default());
+        }
+        let kept: &'static str = Box::leak(name.to_string().into_boxed_str());
+        names.push(kept);
+        Ok(Operator(kept))
+    }
+
+    /// The name.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl Default for Operator {
+    fn default() -> Self {
+        Operator("operator")
+    }
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Operator({})", self.0)
+    }
+}
+
+impl Serialize for Operator {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
 }
 
 /// The decision the pipeline took on a call.
@@ -321,10 +384,22 @@ impl Decision {
             Decision::Approved(ApprovedBy::Flag) => "approved_by_flag",
             Decision::Approved(ApprovedBy::Elicitation) => "approved_by_elicitation",
             Decision::Approved(ApprovedBy::Policy) => "approved_by_policy",
+            Decision::Approved(ApprovedBy::Console(_)) => "approved_by_console",
             Decision::DeniedPolicy => "denied_policy",
             Decision::DeniedSandbox => "denied_sandbox",
             Decision::Declined => "declined",
             Decision::Invalid => "invalid",
+        }
+    }
+
+    /// What the audit log records: [`as_str`](Decision::as_str), and for a console
+    /// approval who gave it (`approved_by_console:alice`).
+    pub fn label(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Decision::Approved(ApprovedBy::Console(who)) => {
+                format!("{}:{}", self.as_str(), who.name()).into()
+            }
+            other => other.as_str().into(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod adapters;
 pub mod catalog;
 pub mod cli;
 pub mod error;
+pub mod events;
 mod failpoint;
 pub mod fsutil;
 pub mod hooks;

@@ -51,6 +51,37 @@ pub struct Settings {
     pub mcp: McpPolicy,
     /// File capabilities.
     pub fs: FsPolicy,
+    /// How a call that needs a person's yes is asked.
+    pub confirm: ConfirmPolicy,
+}
+
+/// The `[confirm]` table: how a call that needs a person's yes is asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfirmPolicy {
+    /// The ways a person may be asked, in order of preference: `elicitation` (the MCP
+    /// client asks its user) and `console` (the call waits in the operations console).
+    #[serde(deserialize_with = "check::each::<check::ConfirmWay, _>")]
+    pub via: Vec<String>,
+    /// How long a call waits in the console for a decision before it is declined.
+    #[serde(deserialize_with = "check::seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl ConfirmPolicy {
+    /// True when `way` (`elicitation` or `console`) is one of the allowed ways.
+    pub fn allows(&self, way: &str) -> bool {
+        self.via.iter().any(|v| v == way)
+    }
+}
+
+impl Default for ConfirmPolicy {
+    fn default() -> Self {
+        ConfirmPolicy {
+            via: vec!["elicitation".into(), "console".into()],
+            timeout_seconds: 120,
+        }
+    }
 }
 
 /// The `[env]` table: what `sys.info.get_env_var` may read.
@@ -245,6 +276,7 @@ impl Default for Settings {
             retention: Retention::default(),
             mcp: McpPolicy::default(),
             fs: FsPolicy::default(),
+            confirm: ConfirmPolicy::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("__private", 1),
     ("sandbox", 2),
     ("hooks", 3),
+    ("events", 3),
     ("powers", 4),
     ("timemachine", 4),
     ("stdlib", 5),

@@ -139,6 +139,13 @@ async fn lists_tools_and_calls_each_side_effect_class() {
 #[tokio::test]
 async fn elicitation_decline_and_no_elicitation_write_nothing() {
     let dirs = Dirs::new();
+    // Confirmation by elicitation only: a client that cannot elicit is refused at once
+    // (with the console allowed, its call would wait for a person: tests/confirmations.rs).
+    std::fs::write(
+        dirs.home.join("policy.toml"),
+        "[confirm]\nvia = [\"elicitation\"]\n",
+    )
+    .unwrap();
     let server = Server::start(&dirs, &[]).await;
     for handler in [
         TestClient::new(Answer::Decline),

@@ -120,6 +120,15 @@ fn a_bad_value_is_refused_with_its_line() {
         "{}",
         stderr(&o)
     );
+    e.policy("[confirm]\nvia = [\"console\", \"pager\"]\n");
+    let err = stderr(&e.run(&["list"]));
+    assert!(
+        err.contains("policy.toml:2:19: `confirm.via`: `pager` is not a way to ask"),
+        "{err}"
+    );
+    e.policy("[confirm]\ntimeout_seconds = 0\n");
+    let err = stderr(&e.run(&["list"]));
+    assert!(err.contains("`confirm.timeout_seconds`"), "{err}");
 }
 
 #[test]

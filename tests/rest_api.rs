@@ -806,3 +806,40 @@ fn undo_of_one_session_over_the_api() {
         "the other session's file changed"
     );
 }
+
+/// `airun serve` mounts the events stream and the confirmations under the same token:
+/// a write made through the API shows up on `GET /events`, and `GET /confirmations`
+/// answers (empty: nothing waits).
+#[test]
+fn the_server_streams_events_and_lists_confirmations() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs, &["--token", TOKEN, "--yes"]);
+    assert_eq!(s.raw("GET", "/api/v1/confirmations", &[], b"").status, 401);
+    let waiting = s.get("/confirmations");
+    assert_eq!(waiting.status, 200);
+    assert_eq!(waiting.json(), json!([]));
+    assert_eq!(s.raw("GET", "/api/v1/events", &[], b"").status, 401);
+
+    let a = s.call("io.fs.write_file", json!({"path": "e.txt", "content": "x"}));
+    assert_eq!(a.status, 200);
+    // The stream never ends: read it until the write's last event has come.
+    let mut conn = TcpStream::connect(&s.addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let req = format!(
+        "GET /api/v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nLast-Event-ID: 0\r\n\r\n",
+        s.addr
+    );
+    conn.write_all(req.as_bytes()).unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.contains("event: finished") && seen.contains("e.txt")) {
+        match conn.read(&mut buf) {
+            Ok(0) => panic!("the stream ended: {seen}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) => panic!("no finished event for the write ({e}): {seen}"),
+        }
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    assert!(seen.contains("event: requested"), "{seen}");
+}

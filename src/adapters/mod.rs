@@ -4,7 +4,8 @@
 //!   catalog, with elicitation for confirmation, progress and cancellation.
 //! - [`openai`]: OpenAI function calling (Chat Completions and Responses): strict tool
 //!   lists, and a call path that turns the model's tool calls into tool messages.
-//! - [`rest`]: the REST API under `/api/v1` for scripts and the operator's console.
+//! - [`rest`]: the REST API under `/api/v1` for scripts and the operator's console: calls,
+//!   history, audit, the live events feed and the calls waiting for a person's yes.
 //!
 //! Every call goes through [`Pipeline::execute`](crate::pipeline::Pipeline::execute): the same
 //! validation, permission, sandbox, confirmation, undo journal and audit as the CLI.

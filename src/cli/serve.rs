@@ -8,11 +8,14 @@ use crate::adapters::mcp::{McpServer, ServerOptions};
 use crate::adapters::rest::{API_PREFIX, Api};
 use crate::cli::Global;
 use crate::error::{CapError, ErrorKind};
+use crate::events::{DEFAULT_RING, EventBus};
+use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
 use crate::server::app::{AppOptions, router};
 use crate::server::{HttpOptions, HttpServer, check_options};
 use clap::{ArgGroup, Args, ValueEnum};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -133,7 +136,23 @@ pub fn run<S: CapabilitySet>(
     init_logging(args.log_level);
     let (pipeline, state) = super::pipeline_deferred_and_state(set, global)?;
     tracing::info!(workspace = %pipeline.workspace().root().display(), tools = pipeline.capabilities().len(), "airun MCP server");
+    // Over HTTP, every call's stages go out on the events bus (`GET /api/v1/events`), and a
+    // call that needs a yes the client cannot give waits in the broker for the console.
+    let console = http.is_some().then(|| {
+        let bus = Arc::new(EventBus::new(DEFAULT_RING));
+        let broker =
+            Arc::new(Broker::for_policy(&pipeline.settings().confirm).with_events(bus.clone()));
+        (bus, broker)
+    });
+    let pipeline = match &console {
+        Some((bus, _)) => pipeline.with_events(bus.clone()),
+        None => pipeline,
+    };
     let server = McpServer::new(pipeline, ServerOptions { yes: args.yes });
+    let server = match &console {
+        Some((_, broker)) => server.with_console(broker.clone()),
+        None => server,
+    };
     let api_token = match &args.token {
         Some(t) => (t.clone(), false),
         None => (new_token()?, true),
@@ -176,6 +195,7 @@ pub fn run<S: CapabilitySet>(
                         mcp_token: options.token.clone(),
                         api_token: token,
                         sessions: sessions.clone(),
+                        console: console.expect("made for HTTP"),
                     },
                 );
                 listener.serve(app, shutdown, sessions).await

@@ -1,6 +1,7 @@
 //! The call pipeline: validation -> permission -> sandbox -> confirmation -> execution,
 //! with the undo journal and the audit log at their hook points.
 
+pub mod broker;
 pub mod confirm;
 mod isolate;
 
@@ -15,6 +16,7 @@ pub use crate::settings::{
     DEFAULT_ENV_ALLOW, EnvPolicy, ExecFallback, ExecPolicy, FsPolicy, HardLinks, McpPolicy,
     NetPolicy, Settings, glob_matches,
 };
+pub use broker::{Broker, DecideError, Pending};
 pub use confirm::{
     ApprovedBy, ConfirmRequest, Confirmation, Confirmer, FlagConfirmer, NoConfirmer,
     TerminalConfirmer, needs_confirmation,
@@ -22,9 +24,11 @@ pub use confirm::{
 
 use crate::catalog::{Access, CallInfo, Capability, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
+use crate::events::{Draft, EventBus, EventKind};
 use crate::powers::{CapabilitySet, Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -88,6 +92,7 @@ pub struct Pipeline<S: CapabilitySet> {
     settings: Settings,
     journal: Box<dyn Journal>,
     audit: Box<dyn AuditSink>,
+    events: Option<Arc<EventBus>>,
 }
 
 impl<S: CapabilitySet> Pipeline<S> {
@@ -99,6 +104,52 @@ impl<S: CapabilitySet> Pipeline<S> {
             settings,
             journal: Box::new(NoJournal),
             audit: Box::new(NoAudit),
+            events: None,
+        }
+    }
+
+    /// Publishes every call's events (requested, progress, finished / denied / failed)
+    /// and every undo and redo made through [`Pipeline::undo`] / [`Pipeline::redo`] on
+    /// `bus`.
+    pub fn with_events(mut self, bus: Arc<EventBus>) -> Self {
+        self.events = Some(bus);
+        self
+    }
+
+    /// The events bus, when there is one.
+    pub fn events(&self) -> Option<&Arc<EventBus>> {
+        self.events.as_ref()
+    }
+
+    /// Undoes operations through the journal and publishes an `undone` event for each.
+    pub fn undo(&self, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        let done = self.journal.undo(&self.workspace, req)?;
+        self.publish_ops(EventKind::Undone, &done);
+        Ok(done)
+    }
+
+    /// Redoes undone operations through the journal and publishes a `redone` event for
+    /// each.
+    pub fn redo(&self, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        let done = self.journal.redo(&self.workspace, steps)?;
+        self.publish_ops(EventKind::Redone, &done);
+        Ok(done)
+    }
+
+    fn publish_ops(&self, kind: EventKind, ops: &[OpInfo]) {
+        if let Some(bus) = &self.events {
+            for op in ops {
+                bus.publish(
+                    kind,
+                    Draft {
+                        capability: op.capability.clone(),
+                        op: Some(op.op),
+                        outcome: Some("ok".into()),
+                        detail: serde_json::json!({ "summary": op.summary }),
+                        ..Draft::default()
+                    },
+                );
+            }
         }
     }
 
@@ -250,12 +301,13 @@ impl<S: CapabilitySet> Pipeline<S> {
     ) {
         let started = Instant::now();
         let cap = self.find(name);
+        let call = self.events.as_ref().map_or(0, |b| b.next_call());
         let Staged {
             decision,
             op,
             shown,
             result,
-        } = self.run_stages(name, args, confirmer, options);
+        } = self.run_stages(name, args, confirmer, options, call);
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
@@ -263,7 +315,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         let reply_first = result.is_ok()
             && decision == Decision::Allowed
             && cap.is_some_and(Capability::reads_locally);
-        let event = AuditEvent {
+        let mut event = AuditEvent {
             capability: cap.map_or(name, |c| c.id),
             params: shown,
             decision,
@@ -276,11 +328,34 @@ impl<S: CapabilitySet> Pipeline<S> {
             // Queued (not written) before the answer, so that no record of a call the
             // client makes after this answer can be written ahead of it.
             self.audit.record_read(&event);
-            reply(result);
         } else {
             self.audit.record(&event);
-            reply(result);
         }
+        // The call's last event, after its audit record and before its answer.
+        if let Some(bus) = &self.events {
+            let kind = match (&result, decision) {
+                (Ok(_), _) => EventKind::Finished,
+                (Err(_), Decision::DeniedPolicy | Decision::DeniedSandbox | Decision::Declined) => {
+                    EventKind::Denied
+                }
+                (Err(_), _) => EventKind::Failed,
+            };
+            bus.publish(
+                kind,
+                Draft {
+                    call,
+                    capability: event.capability.to_string(),
+                    op,
+                    outcome: Some(outcome.to_string()),
+                    params: std::mem::take(&mut event.params),
+                    detail: serde_json::json!({
+                        "decision": decision.label(),
+                        "duration_ms": event.duration_ms,
+                    }),
+                },
+            );
+        }
+        reply(result);
     }
 
     /// Stages 1-5 and the journal's hooks: the result, and what was decided on the way.
@@ -290,6 +365,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         args: serde_json::Value,
         confirmer: &dyn Confirmer,
         options: CallOptions<'_>,
+        call: u64,
     ) -> Staged {
         let mut staged = Staged {
             decision: Decision::Invalid,
@@ -314,6 +390,17 @@ impl<S: CapabilitySet> Pipeline<S> {
         };
         let cap = prepared.capability();
         staged.shown = redact(cap, prepared.call.params().to_json());
+        if let Some(bus) = &self.events {
+            bus.publish(
+                EventKind::Requested,
+                Draft {
+                    call,
+                    capability: cap.id.to_string(),
+                    params: staged.shown.clone(),
+                    ..Draft::default()
+                },
+            );
+        }
         // A call whose spec flag says it changes nothing (a dry run) needs no confirmation
         // and leaves no undo point.
         let changes_nothing = prepared.changes_nothing();
@@ -356,12 +443,42 @@ impl<S: CapabilitySet> Pipeline<S> {
         staged.op = journal_op.as_ref().map(|o| o.id());
         // 5. Execution, with the spec's time limit.
         let never = AtomicBool::new(false);
+        // Progress goes to the caller and, at most every PROGRESS_EVERY, to the bus.
+        let last_progress = std::sync::Mutex::new(None::<Instant>);
+        let forward = |done: u64, total: Option<u64>, message: &str| {
+            if let Some(p) = options.progress {
+                p(done, total, message);
+            }
+            let Some(bus) = &self.events else { return };
+            let mut last = last_progress.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) && total != Some(done) {
+                return;
+            }
+            *last = Some(Instant::now());
+            bus.publish(
+                EventKind::Progress,
+                Draft {
+                    call,
+                    capability: cap.id.to_string(),
+                    detail: serde_json::json!({
+                        "done": done, "total": total, "message": message,
+                    }),
+                    ..Draft::default()
+                },
+            );
+        };
+        let progress: Option<ProgressFn<'_>> =
+            if options.progress.is_some() || self.events.is_some() {
+                Some(&forward)
+            } else {
+                None
+            };
         let env = Env {
             workspace: &self.workspace,
             settings: &self.settings,
             deadline: Instant::now() + Duration::from_secs(cap.timeout_seconds),
             cancel: options.cancel.unwrap_or(&never),
-            progress: options.progress,
+            progress,
             journal: self.journal.as_ref(),
             resolved: if cap.is_mutating() || cap.requires_confirmation {
                 &[]
@@ -397,6 +514,9 @@ impl<S: CapabilitySet> Pipeline<S> {
         staged
     }
 }
+
+/// The shortest time between two progress events of one call on the events bus.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// Hides sensitive inputs of a capability's params, and the user name and password of
 /// every URL written in any text input (`https://user:pw@host/` becomes

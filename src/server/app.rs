@@ -2,14 +2,16 @@
 //!
 //! `/mcp` is the MCP endpoint (its own token rule: only when a token was given);
 //! `/api/v1/...` is the REST API behind [`access::guard`](super::access::guard) and the
-//! body limit. Further API parts (the events stream, the confirmations broker) merge
-//! their `routes()` into [`api_routes`], taking their state from [`AppState`] through
-//! `FromRef`.
+//! body limit. Each part of the API (the REST endpoints, the events stream, the
+//! confirmations broker) merges its `routes()` into [`api_routes`], taking its state from
+//! [`AppState`] through `FromRef`.
 
 use super::access::{Access, guard};
 use crate::adapters::mcp::McpServer;
 use crate::adapters::mcp::http::{MCP_PATH, endpoint, not_found};
 use crate::adapters::rest::{self, API_PREFIX, Api, ApiError, BODY_LIMIT};
+use crate::events::EventBus;
+use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -25,6 +27,10 @@ pub struct AppState<S: CapabilitySet> {
     pub api: Api<S>,
     /// The access rules.
     pub access: Arc<Access>,
+    /// Every call's stages, for `GET /events`.
+    pub events: Arc<EventBus>,
+    /// The calls waiting for a person's yes, for `/confirmations`.
+    pub broker: Arc<Broker>,
 }
 
 impl<S: CapabilitySet> Clone for AppState<S> {
@@ -32,7 +38,21 @@ impl<S: CapabilitySet> Clone for AppState<S> {
         AppState {
             api: self.api.clone(),
             access: self.access.clone(),
+            events: self.events.clone(),
+            broker: self.broker.clone(),
         }
+    }
+}
+
+impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<EventBus> {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.events.clone()
+    }
+}
+
+impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<Broker> {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.broker.clone()
     }
 }
 
@@ -50,17 +70,18 @@ impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<Access> {
 
 /// Every route under `/api/v1`, before the access guard.
 pub fn api_routes<S: CapabilitySet>() -> Router<AppState<S>> {
-    // The events stream and the confirmations broker merge here:
-    // `.merge(rest::events::routes()).merge(rest::confirmations::routes())`.
-    rest::routes::<S, AppState<S>>().fallback(|| async {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "there is no such endpoint in the API",
-        )
-        .with_hint("/api/v1/openapi.json lists the endpoints")
-        .into_response()
-    })
+    rest::routes::<S, AppState<S>>()
+        .merge(rest::events::routes())
+        .merge(rest::confirmations::routes())
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "there is no such endpoint in the API",
+            )
+            .with_hint("/api/v1/openapi.json lists the endpoints")
+            .into_response()
+        })
 }
 
 /// What the listener serves.
@@ -73,14 +94,20 @@ pub struct AppOptions {
     pub api_token: String,
     /// Cancelled at shutdown: ends the MCP sessions and other long-lived streams.
     pub sessions: CancellationToken,
+    /// The events bus the pipeline publishes on, and the broker the MCP server's calls
+    /// wait in for the console.
+    pub console: (Arc<EventBus>, Arc<Broker>),
 }
 
 /// The whole router: `/mcp`, `/api/v1/...`, and a plain 404 elsewhere.
 pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppOptions) -> Router {
     let access = Arc::new(Access::new(&options.bound_host, options.api_token));
+    let (events, broker) = options.console;
     let state = AppState {
         api,
         access: access.clone(),
+        events,
+        broker,
     };
     let api = api_routes::<S>()
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

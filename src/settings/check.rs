@@ -261,6 +261,20 @@ fn at_least<'de, D: Deserializer<'de>>(d: D, min: u64, unit: &str) -> Result<u64
     d.deserialize_u64(AtLeast { min, unit })
 }
 
+/// One way to ask a person for a yes: `elicitation` or `console`.
+pub(super) struct ConfirmWay;
+
+impl Rule for ConfirmWay {
+    fn check(s: String) -> Result<String, String> {
+        match s.as_str() {
+            "elicitation" | "console" => Ok(s),
+            _ => Err(format!(
+                "`{s}` is not a way to ask; use `elicitation` (the MCP client asks) or `console` (the call waits in the operations console)"
+            )),
+        }
+    }
+}
+
 /// A time limit: at least 1 second.
 pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     at_least(d, 1, "second")

@@ -11,7 +11,7 @@ impl TimeMachine {
         let mut record = self.journal_record(
             event.capability,
             audit::shrink(event.params.clone()),
-            event.decision.as_str(),
+            &event.decision.label(),
             event.outcome,
             event.op,
         );

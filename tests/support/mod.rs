@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod ci;
+pub mod console;
 pub mod mcp;
 pub mod pipeline;
 pub mod python;

@@ -55,6 +55,14 @@ pub enum McpConfirmer {
         /// Cancelled when the client cancels the call.
         cancel: CancellationToken,
     },
+    /// Wait in the operations console until a person decides there (or the policy's
+    /// timeout declines).
+    Console {
+        /// The console's broker.
+        broker: std::sync::Arc<crate::pipeline::Broker>,
+        /// Cancelled when the client cancels the call.
+        cancel: CancellationToken,
+    },
     /// Nobody can be asked (the client has no elicitation support).
     Refuse,
 }
@@ -84,6 +92,9 @@ impl Confirmer for McpConfirmer {
                 ),
                 OPERATOR_HINT,
             )),
+            McpConfirmer::Console { broker, cancel } => {
+                broker.wait(request, &|| cancel.is_cancelled())
+            }
             McpConfirmer::Elicit {
                 peer,
                 handle,
@@ -247,38 +258,8 @@ fn binding(tool: &str, args: &Value) -> Vec<u8> {
     let mut text = String::with_capacity(64);
     text.push_str(tool);
     text.push('\n');
-    canonical(args, &mut text);
+    crate::pipeline::broker::canonical_json(args, &mut text);
     Sha256::digest(text.as_bytes()).to_vec()
-}
-
-fn canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&o[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(x, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 #[cfg(test)]

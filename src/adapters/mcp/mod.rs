@@ -70,6 +70,7 @@ struct Inner<S: CapabilitySet> {
     tools: OnceLock<Vec<Tool>>,
     options: ServerOptions,
     seals: Seals,
+    console: OnceLock<Arc<crate::pipeline::Broker>>,
 }
 
 /// The MCP server over a pipeline. Cheap to clone (one per HTTP session); a clone starts
@@ -102,10 +103,19 @@ impl<S: CapabilitySet> McpServer<S> {
                 tools: OnceLock::new(),
                 options,
                 seals: Seals::new(),
+                console: OnceLock::new(),
             }),
             roots: Arc::default(),
             session: Arc::default(),
         }
+    }
+
+    /// Lets calls that need a yes wait in the operations console's `broker` when the
+    /// client cannot elicit, or the policy's `confirm.via` leaves elicitation out, and
+    /// `confirm.via` has `console` (the default).
+    pub fn with_console(self, broker: Arc<crate::pipeline::Broker>) -> Self {
+        let _ = self.inner.console.set(broker);
+        self
     }
 
     /// The pipeline the server runs calls on.
@@ -226,7 +236,17 @@ impl<S: CapabilitySet> McpServer<S> {
         let can_elicit = context
             .client_capabilities()
             .is_some_and(|c| c.elicitation.is_some());
-        if !asks || !can_elicit {
+        let via = &inner.pipeline.settings().confirm;
+        if asks && !(can_elicit && via.allows("elicitation")) {
+            return Ok(match inner.console.get() {
+                Some(broker) if via.allows("console") => McpConfirmer::Console {
+                    broker: broker.clone(),
+                    cancel: context.ct.clone(),
+                },
+                _ => McpConfirmer::Refuse,
+            });
+        }
+        if !asks {
             return Ok(McpConfirmer::Refuse);
         }
         let stateless = context

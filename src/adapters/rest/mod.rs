@@ -11,12 +11,17 @@
 //! - [`history`]: `GET /history`, `GET /operations/{op}`, `POST /undo`, `POST /redo`;
 //! - [`audit`]: `GET /audit`, `GET /audit/verify`, `GET /audit/export`;
 //! - [`openapi`]: `GET /openapi.json`;
+//! - [`events`]: `GET /events`, every call as it happens (Server-Sent Events);
+//! - [`confirmations`]: `GET /confirmations`, `POST /confirmations/{id}`, calls waiting
+//!   for a person's yes;
 //! - [`error`]: the JSON errors and their statuses.
 
 pub mod audit;
 pub mod calls;
 pub mod catalog;
+pub mod confirmations;
 pub mod error;
+pub mod events;
 pub mod history;
 pub mod openapi;
 

@@ -1,0 +1,372 @@
+//! The confirmations broker: calls that wait for a person's yes in the operations console.
+//!
+//! A call that needs a yes and has nobody else to ask waits here ([`Broker`] is a
+//! [`Confirmer`]), listed by `GET /confirmations`, until a person approves or denies it
+//! (`POST /confirmations/{id}`) or the policy's `confirm.timeout_seconds` declines it. A
+//! decision names the call by its id and by the hash of its arguments, so it approves
+//! that exact call and nothing else, and it counts once: a second decision is refused.
+//! The decision is the operator's, never the model's: no capability reaches the broker.
+
+use super::confirm::{ConfirmRequest, Confirmer, declined};
+use crate::error::CapError;
+use crate::events::{Draft, EventBus, EventKind};
+use crate::hooks::{ApprovedBy, Operator};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How many decided ids are remembered, so that a late second decision is told it came
+/// too late rather than that the call never existed.
+const DECIDED_KEPT: usize = 1024;
+
+/// How often a waiting call looks whether its caller gave up.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+
+/// A call waiting for a decision, as `GET /confirmations` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pending {
+    /// The confirmation's id (the `{id}` of `POST /confirmations/{id}`).
+    pub id: u64,
+    /// The capability id.
+    pub capability: String,
+    /// What the capability does.
+    pub description: String,
+    /// The parameters, with sensitive values hidden.
+    pub params: Value,
+    /// SHA-256 (hex) of the capability id and the parameters as shown: a decision must
+    /// send it back.
+    pub args_hash: String,
+    /// When the call started waiting (RFC 3339).
+    pub since: String,
+    /// Seconds left before the call is declined.
+    pub expires_in_seconds: u64,
+    /// The events-bus call id of the waiting call, when there is a bus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<u64>,
+}
+
+/// Why a decision was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideError {
+    /// No call with this id ever waited here (or it was long ago).
+    Unknown(u64),
+    /// The call was already decided, or timed out: a decision counts once.
+    AlreadyDecided(u64),
+    /// The hash does not match the waiting call's arguments.
+    WrongHash(u64),
+}
+
+impl DecideError {
+    /// What was wrong and what to do, for the HTTP answer.
+    pub fn message(&self) -> String {
+        match self {
+            DecideError::Unknown(id) => format!(
+                "no call is waiting for confirmation {id}; GET /confirmations lists the waiting ones"
+            ),
+            DecideError::AlreadyDecided(id) => format!(
+                "confirmation {id} was already decided (or timed out); a decision counts once"
+            ),
+            DecideError::WrongHash(id) => format!(
+                "args_hash does not match the arguments of the call waiting as confirmation {id}; send the args_hash GET /confirmations shows for it"
+            ),
+        }
+    }
+}
+
+/// The answer a waiting call gets.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Approve(Operator),
+    Deny(Operator),
+}
+
+struct Waiting {
+    pending: Pending,
+    deadline: Instant,
+    answer: Option<Answer>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: BTreeMap<u64, Waiting>,
+    decided: VecDeque<u64>,
+    next: u64,
+}
+
+/// The broker. Share it as `Arc<Broker>` between the adapters (which wait in it) and the
+/// console (which decides).
+pub struct Broker {
+    state: Mutex<State>,
+    changed: Condvar,
+    timeout: Duration,
+    events: Option<Arc<EventBus>>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Broker {
+    /// A broker that declines a call after `timeout` without a decision.
+    pub fn new(timeout: Duration) -> Self {
+        Broker {
+            state: Mutex::new(State {
+                next: 1,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+            timeout,
+            events: None,
+        }
+    }
+
+    /// A broker with the timeout of the operator's `[confirm]` policy.
+    pub fn for_policy(policy: &crate::settings::ConfirmPolicy) -> Self {
+        Broker::new(Duration::from_secs(policy.timeout_seconds))
+    }
+
+    /// Announces every waiting call on `bus` (a `confirmation_waiting` event).
+    pub fn with_events(mut self, bus: Arc<EventBus>) -> Self {
+        self.events = Some(bus);
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The calls waiting now, oldest first.
+    pub fn pending(&self) -> Vec<Pending> {
+        let now = Instant::now();
+        self.lock()
+            .waiting
+            .values()
+            .filter(|w| w.answer.is_none())
+            .map(|w| Pending {
+                expires_in_seconds: w.deadline.saturating_duration_since(now).as_secs(),
+                ..w.pending.clone()
+            })
+            .collect()
+    }
+
+    /// Decides the waiting call `id`, whose arguments hash to `args_hash`: approve or
+    /// deny, in the name of `by`.
+    pub fn decide(
+        &self,
+        id: u64,
+        args_hash: &str,
+        approve: bool,
+        by: Operator,
+    ) -> Result<(), DecideError> {
+        let mut state = self.lock();
+        let Some(w) = state.waiting.get_mut(&id) else {
+            return Err(if state.decided.contains(&id) {
+                DecideError::AlreadyDecided(id)
+            } else {
+                DecideError::Unknown(id)
+            });
+        };
+        if w.answer.is_some() {
+            return Err(DecideError::AlreadyDecided(id));
+        }
+        if !constant_time_eq(w.pending.args_hash.as_bytes(), args_hash.as_bytes()) {
+            return Err(DecideError::WrongHash(id));
+        }
+        w.answer = Some(if approve {
+            Answer::Approve(by)
+        } else {
+            Answer::Deny(by)
+        });
+        drop(state);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Waits for a decision on `request`, looking every so often whether `cancelled`
+    /// says the caller gave up.
+    pub fn wait(
+        &self,
+        request: &ConfirmRequest<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<ApprovedBy, CapError> {
+        let cap = request.capability;
+        let args_hash = args_hash(cap.id, request.params);
+        let call = self.events.as_ref().map(|b| b.next_call());
+        let now = Instant::now();
+        let deadline = now + self.timeout;
+        let id = {
+            let mut state = self.lock();
+            let id = state.next;
+            state.next += 1;
+            state.waiting.insert(
+                id,
+                Waiting {
+                    pending: Pending {
+                        id,
+                        capability: cap.id.to_string(),
+                        description: cap.description.to_string(),
+                        params: request.params.clone(),
+                        args_hash: args_hash.clone(),
+                        since: jiff::Timestamp::now().to_string(),
+                        expires_in_seconds: self.timeout.as_secs(),
+                        call,
+                    },
+                    deadline,
+                    answer: None,
+                },
+            );
+            id
+        };
+        if let (Some(bus), Some(call)) = (&self.events, call) {
+            bus.publish(
+                EventKind::ConfirmationWaiting,
+                Draft {
+                    call,
+                    capability: cap.id.to_string(),
+                    params: request.params.clone(),
+                    detail: serde_json::json!({ "confirmation": id, "args_hash": args_hash }),
+                    ..Draft::default()
+                },
+            );
+        }
+        let mut state = self.lock();
+        let answer = loop {
+            let answer = state.waiting.get(&id).and_then(|w| w.answer);
+            if answer.is_some() {
+                break answer;
+            }
+            let now = Instant::now();
+            if now >= deadline || cancelled() {
+                break None;
+            }
+            let slice = (deadline - now).min(CANCEL_POLL);
+            state = self
+                .changed
+                .wait_timeout(state, slice)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        state.waiting.remove(&id);
+        if state.decided.len() == DECIDED_KEPT {
+            state.decided.pop_front();
+        }
+        state.decided.push_back(id);
+        drop(state);
+        match answer {
+            Some(Answer::Approve(by)) => Ok(ApprovedBy::Console(by)),
+            Some(Answer::Deny(by)) => Err(declined(
+                format!(
+                    "`{}` was denied in the operations console by {}; nothing was executed",
+                    cap.id,
+                    by.name()
+                ),
+                "do not retry the same call; ask the user what they want instead",
+            )),
+            None if cancelled() => Err(CapError::new(
+                crate::error::ErrorKind::Cancelled,
+                "the call was cancelled while waiting for confirmation in the console",
+            )),
+            None => Err(declined(
+                format!(
+                    "`{}` waited {} s for confirmation in the operations console and nobody decided; nothing was executed",
+                    cap.id,
+                    self.timeout.as_secs()
+                ),
+                "ask the operator to approve it at GET /confirmations, or to raise confirm.timeout_seconds",
+            )),
+        }
+    }
+}
+
+impl Confirmer for Broker {
+    fn confirm(&self, request: &ConfirmRequest<'_>) -> Result<ApprovedBy, CapError> {
+        self.wait(request, &|| false)
+    }
+}
+
+impl<C: Confirmer + ?Sized> Confirmer for Arc<C> {
+    fn confirm(&self, request: &ConfirmRequest<'_>) -> Result<ApprovedBy, CapError> {
+        (**self).confirm(request)
+    }
+}
+
+/// SHA-256 (hex) of a capability id and its parameters in canonical JSON (object keys
+/// sorted), so that the same call always hashes the same.
+pub fn args_hash(capability: &str, params: &Value) -> String {
+    let mut text = String::with_capacity(64);
+    text.push_str(capability);
+    text.push('\n');
+    canonical_json(params, &mut text);
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `v` as JSON with every object's keys sorted.
+pub fn canonical_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(&o[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_args_hash_ignores_key_order_and_names_the_capability() {
+        let a = json!({"b": 1, "a": {"y": 2, "x": [1, {"q": 1, "p": 2}]}});
+        let b = json!({"a": {"x": [1, {"p": 2, "q": 1}], "y": 2}, "b": 1});
+        assert_eq!(args_hash("io.fs.delete", &a), args_hash("io.fs.delete", &b));
+        assert_ne!(args_hash("io.fs.delete", &a), args_hash("io.fs.move", &a));
+        assert_ne!(
+            args_hash("io.fs.delete", &a),
+            args_hash("io.fs.delete", &json!({"b": 2, "a": a["a"]}))
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
