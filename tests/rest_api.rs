@@ -808,8 +808,8 @@ fn undo_of_one_session_over_the_api() {
 }
 
 /// `airun serve` mounts the events stream and the confirmations under the same token:
-/// a write made through the API shows up on `GET /events`, and `GET /confirmations`
-/// answers (empty: nothing waits).
+/// a write and its undo made through the API show up on `GET /events`, and
+/// `GET /confirmations` answers (empty: nothing waits).
 #[test]
 fn the_server_streams_events_and_lists_confirmations() {
     let dirs = Dirs::new();
@@ -822,7 +822,9 @@ fn the_server_streams_events_and_lists_confirmations() {
 
     let a = s.call("io.fs.write_file", json!({"path": "e.txt", "content": "x"}));
     assert_eq!(a.status, 200);
-    // The stream never ends: read it until the write's last event has come.
+    assert_eq!(s.post("/undo", "{}").status, 200);
+    // The stream never ends: read it (from the start of the ring) until the undo's event
+    // has come.
     let mut conn = TcpStream::connect(&s.addr).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -833,13 +835,16 @@ fn the_server_streams_events_and_lists_confirmations() {
     conn.write_all(req.as_bytes()).unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
-    while !(seen.contains("event: finished") && seen.contains("e.txt")) {
+    while !seen.contains("event: undone") {
         match conn.read(&mut buf) {
             Ok(0) => panic!("the stream ended: {seen}"),
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-            Err(e) => panic!("no finished event for the write ({e}): {seen}"),
+            Err(e) => panic!("no undone event for the API's undo ({e}): {seen}"),
         }
     }
     assert!(seen.contains("text/event-stream"), "{seen}");
-    assert!(seen.contains("event: requested"), "{seen}");
+    let requested = seen.find("event: requested").expect("a requested event");
+    let finished = seen.find("event: finished").expect("a finished event");
+    assert!(requested < finished, "{seen}");
+    assert!(seen[requested..finished].contains("e.txt"), "{seen}");
 }

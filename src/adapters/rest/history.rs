@@ -176,7 +176,7 @@ pub async fn undo<S: CapabilitySet>(
             force: b.force,
             session: b.session,
         };
-        let res = k.journal().undo(k.workspace(), req);
+        let res = k.undo(req);
         finish(&api, "sys.undo", params, res, started, "undone")
     })
     .await
@@ -193,7 +193,7 @@ pub async fn redo<S: CapabilitySet>(
     blocking(move || {
         let k = api.pipeline();
         let started = Instant::now();
-        let res = k.journal().redo(k.workspace(), steps);
+        let res = k.redo(steps);
         finish(
             &api,
             "sys.redo",
