@@ -122,6 +122,46 @@ pub struct Capability {
 }
 
 impl Capability {
+    /// What the capability is and its contracts, as `airun list --json` and
+    /// `GET /api/v1/capabilities` show it.
+    pub fn summary_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "tool_name": self.tool_name,
+            "version": self.version,
+            "title": self.title,
+            "description": self.description,
+            "side_effects": self.side_effects.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+            "requires_confirmation": self.requires_confirmation,
+            "confirmation_unless": self.confirmation_unless,
+            "idempotent": self.idempotent,
+            "undo_strategy": self.undo_strategy.as_str(),
+            "timeout_seconds": self.timeout_seconds,
+            "annotations": {
+                "readOnlyHint": self.annotations.read_only,
+                "destructiveHint": self.annotations.destructive,
+                "idempotentHint": self.annotations.idempotent,
+                "openWorldHint": self.annotations.open_world,
+            },
+        })
+    }
+
+    /// The summary with the undo targets, sensitive inputs and the input and output
+    /// schemas, as `GET /api/v1/capabilities/{id}` shows it.
+    pub fn detail_json(&self) -> Value {
+        let mut v = self.summary_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("undo_targets".into(), serde_json::json!(self.undo_targets));
+            o.insert(
+                "sensitive_inputs".into(),
+                serde_json::json!(self.sensitive_inputs),
+            );
+            o.insert("input_schema".into(), self.input_schema_json());
+            o.insert("output_schema".into(), self.output_schema_json());
+        }
+        v
+    }
+
     /// True when any declared side effect changes state.
     pub fn is_mutating(&self) -> bool {
         self.side_effects.iter().any(|e| e.is_mutating())

@@ -173,7 +173,7 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
         Command::List { json, markdown } => {
             let caps = visible(&set, &cli.global)?;
             if json {
-                let list: Vec<_> = caps.iter().map(|c| render::capability_json(c)).collect();
+                let list: Vec<_> = caps.iter().map(|c| c.summary_json()).collect();
                 render::print_json(&list);
             } else if markdown {
                 print!("{}", render::capability_markdown(&caps));

@@ -2,39 +2,12 @@
 
 use super::term::Grid;
 use crate::catalog::Capability;
-use serde_json::{Value, json};
-
-/// A capability as `list --json` shows it.
-pub fn capability_json(c: &Capability) -> Value {
-    json!({
-        "id": c.id,
-        "tool_name": c.tool_name,
-        "version": c.version,
-        "title": c.title,
-        "description": c.description,
-        "side_effects": c.side_effects.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-        "requires_confirmation": c.requires_confirmation,
-        "confirmation_unless": c.confirmation_unless,
-        "idempotent": c.idempotent,
-        "undo_strategy": c.undo_strategy.as_str(),
-        "timeout_seconds": c.timeout_seconds,
-        "annotations": {
-            "readOnlyHint": c.annotations.read_only,
-            "destructiveHint": c.annotations.destructive,
-            "idempotentHint": c.annotations.idempotent,
-            "openWorldHint": c.annotations.open_world,
-        },
-    })
-}
+use serde_json::Value;
 
 /// A capability with its schemas, as `inspect --json` shows it.
 pub fn capability_full_json(c: &Capability) -> Value {
-    let mut v = capability_json(c);
+    let mut v = c.detail_json();
     if let Some(o) = v.as_object_mut() {
-        o.insert("undo_targets".into(), json!(c.undo_targets));
-        o.insert("sensitive_inputs".into(), json!(c.sensitive_inputs));
-        o.insert("input_schema".into(), c.input_schema_json());
-        o.insert("output_schema".into(), c.output_schema_json());
         o.insert("openai_strict_schema".into(), c.openai_schema_json());
     }
     v
