@@ -4,7 +4,7 @@
 //! - With a token, every request must carry `Authorization: Bearer <token>` (401
 //!   otherwise, as plain text).
 //! - DNS-rebinding defence (rmcp's own checks): the `Host` header must name localhost,
-//!   127.0.0.1, [::1] or the bound host, and a browser `Origin` must be one of those (403
+//!   127.0.0.1, `[::1]` or the bound host, and a browser `Origin` must be one of those (403
 //!   otherwise).
 //! - The sessions end when the listener's shutdown cancels `sessions`.
 

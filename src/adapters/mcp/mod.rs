@@ -1,5 +1,6 @@
 //! The MCP server: one hand-written [`ServerHandler`] over the pipeline's catalog, served over
-//! stdio ([`McpServer::serve_stdio`]) or Streamable HTTP ([`http::serve`]).
+//! stdio ([`McpServer::serve_stdio`]) or Streamable HTTP ([`http::endpoint`], mounted by the
+//! listener in [`crate::server`]).
 //!
 //! - `tools/list`: every capability the operator's settings allow, named by its tool name
 //!   (`io_fs_read_file`), with its title (and dotted id), description, input and output
