@@ -9,6 +9,7 @@
 //! operator's, behind the server's credentials: no capability reaches them, so a model
 //! cannot approve its own call.
 
+use super::ApiError;
 use crate::hooks::Operator;
 use crate::pipeline::{Broker, DecideError, Pending};
 use axum::Router;
@@ -47,46 +48,39 @@ struct Decision {
     by: Option<String>,
 }
 
-/// An error answer: `{"error": {"kind", "message", "hint"?}}`.
-fn error(status: StatusCode, kind: &str, message: String, hint: Option<&str>) -> Response {
-    let mut body = json!({ "kind": kind, "message": message });
-    if let Some(h) = hint {
-        body["hint"] = json!(h);
-    }
-    (status, Json(json!({ "error": body }))).into_response()
-}
-
 async fn decide(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Response {
     let Ok(id) = id.parse::<u64>() else {
-        return error(
+        return ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("`{id}` is not a confirmation id"),
-            Some("use an id GET /confirmations lists"),
-        );
+        )
+        .with_hint("use an id GET /confirmations lists")
+        .into_response();
     };
     let Json(decision) = match body {
         Ok(b) => b,
         Err(rejection) => {
-            return error(
+            return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_input",
                 format!("the decision is not valid: {}", rejection.body_text()),
-                Some(
-                    r#"send {"approve": true or false, "args_hash": "<from GET /confirmations>"} as application/json"#,
-                ),
-            );
+            )
+            .with_hint(
+                r#"send {"approve": true or false, "args_hash": "<from GET /confirmations>"} as application/json"#,
+            )
+            .into_response();
         }
     };
     let by = match decision.by.as_deref().map(Operator::named) {
         None => Operator::default(),
         Some(Ok(by)) => by,
         Some(Err(why)) => {
-            return error(StatusCode::BAD_REQUEST, "invalid_input", why, None);
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", why).into_response();
         }
     };
     match broker.decide(id, &decision.args_hash, decision.approve, by) {
@@ -100,16 +94,15 @@ async fn decide(
         )
             .into_response(),
         Err(e @ DecideError::Unknown(_)) => {
-            error(StatusCode::NOT_FOUND, "not_found", e.message(), None)
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.message()).into_response()
         }
         Err(e @ DecideError::AlreadyDecided(_)) => {
-            error(StatusCode::CONFLICT, "conflict", e.message(), None)
+            ApiError::new(StatusCode::CONFLICT, "conflict", e.message()).into_response()
         }
-        Err(e @ DecideError::WrongHash(_)) => error(
-            StatusCode::CONFLICT,
-            "conflict",
-            e.message(),
-            Some("reload GET /confirmations and decide on what it shows"),
-        ),
+        Err(e @ DecideError::WrongHash(_)) => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", e.message())
+                .with_hint("reload GET /confirmations and decide on what it shows")
+                .into_response()
+        }
     }
 }
