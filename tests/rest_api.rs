@@ -483,8 +483,14 @@ fn calls_answer_with_the_execute_envelope_and_refusals_change_nothing() {
     }
     drop(s);
 
-    // Without --yes, a call that needs confirmation is declined, and changes nothing.
-    let s = Server::start(&dirs, &["--token", TOKEN]);
+    // Without --yes, and with the console not among the ways to confirm, a call that
+    // needs confirmation is declined at once, and changes nothing.
+    let policy = dirs.home.join("no-console.toml");
+    std::fs::write(&policy, "[confirm]\nvia = [\"elicitation\"]\n").unwrap();
+    let s = Server::start(
+        &dirs,
+        &["--token", TOKEN, "--policy", policy.to_str().unwrap()],
+    );
     let declined = s.call(
         "io.fs.write_file",
         json!({"path": "notes.txt", "content": "changed\n"}),
@@ -492,6 +498,129 @@ fn calls_answer_with_the_execute_envelope_and_refusals_change_nothing() {
     assert_eq!(declined.status, 422);
     assert_eq!(declined.json()["error"]["kind"], "declined");
     Snapshot::of(&dirs.ws).assert_same(&before, "declined");
+}
+
+/// Waits until `GET /confirmations` lists `n` calls, and returns them.
+fn waiting(s: &Server, n: usize) -> Vec<Value> {
+    for _ in 0..400 {
+        let list = s.get("/confirmations").json();
+        let list = list.as_array().unwrap().clone();
+        if list.len() == n {
+            return list;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{n} calls never waited in the console");
+}
+
+/// Without `--yes`, a REST call that needs a yes waits in the console until a person
+/// approves it (then it runs), denies it (422, nothing changed), or the client hangs up
+/// (the wait ends, nothing changed); the policy's timeout declines it.
+#[test]
+fn rest_calls_that_need_a_yes_wait_for_the_console() {
+    let dirs = Dirs::new();
+    std::fs::write(dirs.path("notes.txt"), "before\n").unwrap();
+    let s = Server::start(&dirs, &["--token", TOKEN]);
+    let write = json!({"path": "notes.txt", "content": "approved\n"});
+
+    // Approved: the waiting call runs and answers 200.
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| s.call("io.fs.write_file", write.clone()));
+        let pending = waiting(&s, 1);
+        assert_eq!(pending[0]["capability"], "io.fs.write_file");
+        assert_eq!(pending[0]["params"]["path"], "notes.txt");
+        let decided = s.post(
+            &format!("/confirmations/{}", pending[0]["id"]),
+            &json!({"approve": true, "args_hash": pending[0]["args_hash"]}).to_string(),
+        );
+        assert_eq!(decided.status, 200, "{:?}", decided.json());
+        let answer = call.join().unwrap();
+        assert_eq!(answer.status, 200, "{:?}", answer.json());
+        assert_eq!(answer.json()["status"], "ok");
+    });
+    assert_eq!(
+        std::fs::read_to_string(dirs.path("notes.txt")).unwrap(),
+        "approved\n"
+    );
+    let audit = s.get("/audit?capability=io.fs.write_file").json();
+    let last = audit["records"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["decision"]
+            .as_str()
+            .unwrap()
+            .starts_with("approved_by_console"),
+        "{last}"
+    );
+
+    // Denied: 422, the file as it was.
+    let before = Snapshot::of(&dirs.ws);
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| {
+            s.call(
+                "io.fs.write_file",
+                json!({"path": "notes.txt", "content": "denied\n"}),
+            )
+        });
+        let pending = waiting(&s, 1);
+        let decided = s.post(
+            &format!("/confirmations/{}", pending[0]["id"]),
+            &json!({"approve": false, "args_hash": pending[0]["args_hash"]}).to_string(),
+        );
+        assert_eq!(decided.status, 200);
+        let answer = call.join().unwrap();
+        assert_eq!(answer.status, 422);
+        assert_eq!(answer.json()["error"]["kind"], "declined");
+    });
+    Snapshot::of(&dirs.ws).assert_same(&before, "denied in the console");
+
+    // The client hangs up while its call waits: the wait ends and nothing changes.
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let body = json!({"path": "notes.txt", "content": "abandoned\n"}).to_string();
+    write!(
+        conn,
+        "POST /api/v1/capabilities/io.fs.write_file/calls HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        s.addr,
+        s.token,
+        body.len()
+    )
+    .unwrap();
+    let pending = waiting(&s, 1);
+    drop(conn);
+    waiting(&s, 0);
+    let late = s.post(
+        &format!("/confirmations/{}", pending[0]["id"]),
+        &json!({"approve": true, "args_hash": pending[0]["args_hash"]}).to_string(),
+    );
+    assert_eq!(
+        late.status, 409,
+        "an abandoned call cannot be approved later"
+    );
+    Snapshot::of(&dirs.ws).assert_same(&before, "abandoned");
+    drop(s);
+
+    // Nobody decides: the policy's timeout declines the call.
+    let policy = dirs.home.join("short.toml");
+    std::fs::write(&policy, "[confirm]\ntimeout_seconds = 1\n").unwrap();
+    let s = Server::start(
+        &dirs,
+        &["--token", TOKEN, "--policy", policy.to_str().unwrap()],
+    );
+    let answer = s.call(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "late\n"}),
+    );
+    assert_eq!(answer.status, 422);
+    assert!(
+        answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody decided"),
+        "{:?}",
+        answer.json()
+    );
+    Snapshot::of(&dirs.ws).assert_same(&before, "timed out");
 }
 
 #[test]
@@ -691,7 +820,8 @@ fn openapi_document_validates_and_schemathesis_finds_no_failure() {
     std::fs::write(
         &policy,
         "allowed_side_effects = [\"read_only\", \"filesystem_read\", \"filesystem_write\", \
-         \"filesystem_delete\", \"system_read\", \"state_mutation\"]\n",
+         \"filesystem_delete\", \"system_read\", \"state_mutation\"]\n\
+         [confirm]\nvia = [\"elicitation\"]\n",
     )
     .unwrap();
     let s = Server::start(

@@ -291,6 +291,21 @@ impl Confirmer for Broker {
     }
 }
 
+/// The broker as the confirmer of one call whose caller may give up: the call waits
+/// for the console's decision until `cancelled` says the caller is gone.
+pub struct Waiter<'a> {
+    /// The broker the call waits in.
+    pub broker: &'a Broker,
+    /// True once the caller gave up (a closed connection, a cancelled request).
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl Confirmer for Waiter<'_> {
+    fn confirm(&self, request: &ConfirmRequest<'_>) -> Result<ApprovedBy, CapError> {
+        self.broker.wait(request, self.cancelled)
+    }
+}
+
 impl<C: Confirmer + ?Sized> Confirmer for Arc<C> {
     fn confirm(&self, request: &ConfirmRequest<'_>) -> Result<ApprovedBy, CapError> {
         (**self).confirm(request)

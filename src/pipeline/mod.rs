@@ -16,7 +16,7 @@ pub use crate::settings::{
     DEFAULT_ENV_ALLOW, EnvPolicy, ExecFallback, ExecPolicy, FsPolicy, HardLinks, McpPolicy,
     NetPolicy, Settings, glob_matches,
 };
-pub use broker::{Broker, DecideError, Pending};
+pub use broker::{Broker, DecideError, Pending, Waiter};
 pub use confirm::{
     ApprovedBy, ConfirmRequest, Confirmation, Confirmer, FlagConfirmer, NoConfirmer,
     TerminalConfirmer, needs_confirmation,

@@ -1,10 +1,16 @@
 //! `POST /capabilities/{id}/calls`: one call through the whole pipeline (validation,
 //! policy, sandbox, confirmation, journal, audit), answered with the envelope of
 //! `airun execute --json` and the HTTP status of its outcome.
+//!
+//! A call that needs a person's yes is approved by `airun serve --yes`; otherwise, when
+//! the policy's `confirm.via` lists `console`, it waits in the confirmations broker until
+//! someone approves or denies it in the console (`POST /confirmations/{id}`), the
+//! policy's timeout declines it, or the client hangs up (the wait ends with the request);
+//! without `console` it is declined (422) at once.
 
 use super::error::{json_body, status_of};
 use super::{Api, ApiError, blocking};
-use crate::pipeline::{CallOptions, Confirmer, FlagConfirmer, NoConfirmer};
+use crate::pipeline::{Broker, CallOptions, Confirmer, FlagConfirmer, NoConfirmer, Waiter};
 use crate::powers::CapabilitySet;
 use axum::Json;
 use axum::body::Bytes;
@@ -13,12 +19,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-/// `POST /capabilities/{id}/calls` with the parameters as the body. A call that needs
-/// confirmation is declined (422) unless the server was started with `--yes`.
+/// `POST /capabilities/{id}/calls` with the parameters as the body.
 pub async fn call<S: CapabilitySet>(
     State(api): State<Api<S>>,
+    State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -48,9 +56,19 @@ pub async fn call<S: CapabilitySet>(
     };
     let started = Instant::now();
     let runner = api.clone();
+    // Dropped with this request (the client hung up): a call waiting in the broker ends.
+    let gone = CancellationToken::new();
+    let _hang_up = gone.clone().drop_guard();
     let outcome = blocking(move || {
+        let cancelled = move || gone.is_cancelled();
+        let waiter = Waiter {
+            broker: &broker,
+            cancelled: &cancelled,
+        };
         let confirmer: &dyn Confirmer = if runner.yes() {
             &FlagConfirmer
+        } else if runner.pipeline().settings().confirm.allows("console") {
+            &waiter
         } else {
             &NoConfirmer
         };

@@ -123,6 +123,7 @@ pub async fn blocking<T: Send + 'static>(
 pub fn routes<S: CapabilitySet, St>() -> Router<St>
 where
     Api<S>: FromRef<St>,
+    Arc<crate::pipeline::Broker>: FromRef<St>,
     St: Clone + Send + Sync + 'static,
 {
     Router::new()
