@@ -8,13 +8,15 @@
 //! `?after=ID` does the same for a first connection. A comment line every 15 seconds
 //! keeps idle connections open.
 
+use super::ApiError;
 use crate::events::{Event, EventBus, Subscription};
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{self, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::Stream;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +40,20 @@ struct Resume {
 async fn stream(
     State(bus): State<Arc<EventBus>>,
     headers: HeaderMap,
-    Query(resume): Query<Resume>,
-) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+    resume: Result<Query<Resume>, QueryRejection>,
+) -> Response {
+    let resume = match resume {
+        Ok(Query(r)) => r,
+        Err(rejection) => {
+            return ApiError::new(
+                http::StatusCode::BAD_REQUEST,
+                "invalid_input",
+                format!("the query is not valid: {}", rejection.body_text()),
+            )
+            .with_hint("`after` is an event id (a whole number), e.g. /events?after=41")
+            .into_response();
+        }
+    };
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -49,9 +63,11 @@ async fn stream(
     drop(bus);
     let events = futures_util::stream::unfold(sub, |mut sub: Subscription| async move {
         let event = sub.next().await?;
-        Some((Ok(message(&event)), sub))
+        Some((Ok::<_, Infallible>(message(&event)), sub))
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// One event as an SSE message.

@@ -128,7 +128,38 @@ fn common_schemas() -> Map<String, Value> {
         "required": ["error"],
         "properties": {"error": schema_ref("ErrorBody")},
     });
+    let pending = json!({
+        "type": "object",
+        "required": ["id", "capability", "description", "params", "args_hash", "since", "expires_in_seconds"],
+        "properties": {
+            "id": {"type": "integer"},
+            "capability": {"type": "string"},
+            "description": {"type": "string"},
+            "params": {"description": "The call's parameters, sensitive values hidden."},
+            "args_hash": {"type": "string"},
+            "since": {"type": "string"},
+            "expires_in_seconds": {"type": "integer"},
+            "call": {"type": "integer", "description": "The events-stream call id of the waiting call."},
+        },
+    });
+    let event = json!({
+        "type": "object",
+        "required": ["id", "time", "kind", "call", "capability"],
+        "properties": {
+            "id": {"type": "integer"},
+            "time": {"type": "string"},
+            "kind": {"type": "string", "enum": ["requested", "confirmation_waiting", "progress", "finished", "denied", "failed", "undone", "redone", "missed"]},
+            "call": {"type": "integer"},
+            "capability": {"type": "string"},
+            "op": {"type": ["integer", "null"]},
+            "outcome": {"type": ["string", "null"]},
+            "params": {},
+            "detail": {},
+        },
+    });
     let mut s = Map::new();
+    s.insert("Pending".into(), pending);
+    s.insert("Event".into(), event);
     s.insert("ErrorBody".into(), error_body);
     s.insert("Error".into(), error);
     s.insert("Operation".into(), op);
@@ -400,6 +431,56 @@ pub fn document_for(caps: &[&Capability]) -> Value {
                 "description": "JSON lines.",
                 "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
             }), &[]),
+        }}),
+    );
+    paths.insert(
+        "/events".into(),
+        json!({"get": {
+            "operationId": "events",
+            "summary": "Every call as it happens, as Server-Sent Events (an endless stream).",
+            "description": "Each message has `id:` (the event id), `event:` (its kind: requested, confirmation_waiting, progress, finished, denied, failed, undone, redone, missed) and `data:` (the event as JSON, see the Event schema). Reconnect with `Last-Event-ID` (or `?after=`) to get the events missed while they are still kept; a `missed` event says how many are gone.",
+            "tags": ["events"],
+            "parameters": [
+                query_param("after", "Resume after this event id (as `Last-Event-ID`).", json!({"type": "integer", "minimum": 0})),
+                {"name": "Last-Event-ID", "in": "header", "required": false, "description": "Resume after this event id.", "schema": {"type": "string"}},
+            ],
+            "responses": responses(json!({
+                "description": "The stream.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data": schema_ref("Event")}},
+            }), &[]),
+        }}),
+    );
+    paths.insert(
+        "/confirmations".into(),
+        json!({"get": {
+            "operationId": "confirmations",
+            "summary": "The calls waiting for a person's yes, oldest first.",
+            "tags": ["confirmations"],
+            "responses": responses(answer("The waiting calls.", json!({"type": "array", "items": schema_ref("Pending")})), &[]),
+        }}),
+    );
+    paths.insert(
+        "/confirmations/{id}".into(),
+        json!({"post": {
+            "operationId": "decide_confirmation",
+            "summary": "Approve or deny one waiting call, bound to its arguments by `args_hash`; a call is decided once.",
+            "tags": ["confirmations"],
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}, "description": "The confirmation id `GET /confirmations` lists."}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["approve", "args_hash"],
+                "properties": {
+                    "approve": {"type": "boolean", "description": "True approves, false denies."},
+                    "args_hash": {"type": "string", "description": "The `args_hash` `GET /confirmations` shows for the call."},
+                },
+            }}}},
+            "responses": responses(answer("The decision.", json!({
+                "type": "object", "required": ["id", "decision", "by"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "decision": {"type": "string", "enum": ["approved", "denied"]},
+                    "by": {"type": "string"},
+                },
+            })), &[("404", "No call waits under this id."), ("409", "Already decided, timed out, or the args_hash does not match.")]),
         }}),
     );
     paths.insert(
