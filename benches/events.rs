@@ -5,13 +5,12 @@
 //!   without a bus.
 //! - `io.fs.exists`: the whole pipeline per call with no bus, and with a bus nobody
 //!   watches, in the same run.
-//! - fan-out (printed, not timed): 64 viewers on `GET /events` over loopback HTTP while
-//!   real pipeline calls run at 200 calls/s (two events each) for a few seconds; every
-//!   viewer's count of events received in order, and the process's RSS (server and the 64
-//!   viewers together, so an upper bound for the server). `AIRUN_FANOUT_SECONDS` sets the
-//!   duration (default 5).
+//! - fan-out (printed, not timed): a real `airun serve --port` process with 64 viewers on
+//!   `GET /events` over loopback HTTP while REST calls (reads and journaled writes) arrive
+//!   at 200 calls/s (two events each) for a few seconds; every viewer's count of events
+//!   received in order, and the server process's resident memory (now and peak).
+//!   `AIRUN_FANOUT_SECONDS` sets the duration (default 5).
 
-use airun::adapters::rest;
 use airun::events::{Draft, EventBus, EventKind};
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
@@ -87,9 +86,9 @@ fn pipeline_cost(c: &mut Criterion) {
     g.finish();
 }
 
-/// Resident and peak resident memory of this process, in KiB.
-fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Resident and peak resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -109,16 +108,15 @@ struct Seen {
     missed: u64,
 }
 
-async fn viewer(url: String, until_id: u64) -> Seen {
-    let client = reqwest::Client::new();
-    let mut response = client.get(url).send().await.expect("GET /events");
+/// Reads `GET /events` until `expected` events came (or the stream ends).
+async fn viewer(mut response: reqwest::Response, expected: u64) -> Seen {
     let mut seen = Seen {
         in_order: true,
         ..Seen::default()
     };
     let mut last = 0u64;
     let mut buf = String::new();
-    while last < until_id {
+    while seen.events + seen.missed < expected {
         let Some(chunk) = response.chunk().await.expect("the stream reads") else {
             break;
         };
@@ -144,6 +142,63 @@ async fn viewer(url: String, until_id: u64) -> Seen {
     seen
 }
 
+/// A real `airun serve --port 0` over a fresh workspace, and its address.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TOKEN: &str = "fan-out-token-0123456789";
+
+fn serve() -> Server {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(ws.join("file.rs"), "fn main() {}\n").expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airun"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["serve", "--port", "0", "--log-level", "warn", "--yes"])
+        .args(["--token", TOKEN])
+        .env("AIRUN_HOME", dir.path().join("home"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn airun serve");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("airun: REST API at ").map(|u| {
+                u.trim()
+                    .trim_start_matches("http://")
+                    .trim_end_matches("/api/v1")
+                    .to_string()
+            })
+        })
+        .expect("the server prints its address");
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    Server {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// 64 viewers on `GET /events` of a real `airun serve` process while REST calls (reads
+/// and journaled writes, alternating) arrive at 200 calls/s; prints what every viewer
+/// received and the server process's resident memory.
 fn fan_out() {
     let seconds: u64 = std::env::var("AIRUN_FANOUT_SECONDS")
         .ok()
@@ -155,50 +210,53 @@ fn fan_out() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (_dir, ws) = workspace();
-    let bus = Arc::new(EventBus::default());
-    let pipeline = Arc::new(
-        Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default())
-            .with_events(bus.clone()),
-    );
-    let (rss_before, _) = rss_kib();
+    let server = serve();
+    let pid = server.child.id();
+    let (rss_idle, _) = rss_kib(pid);
+    let base = format!("http://{}/api/v1", server.addr);
     rt.block_on(async {
-        let app = axum::Router::new()
-            .nest("/api/v1", rest::events::routes())
-            .with_state(bus.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
         let calls = 200 * seconds;
-        let first = bus.next_id();
-        let last = first + 2 * calls - 1;
-        let url = format!("http://{addr}/api/v1/events?after={}", first - 1);
-        let viewers: Vec<_> = (0..64)
-            .map(|_| tokio::spawn(viewer(url.clone(), last)))
-            .collect();
-        while bus.subscribers() < 64 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        // Each call publishes two events: requested, then finished.
+        let expected = 2 * calls;
+        let mut viewers = Vec::new();
+        for _ in 0..64 {
+            // The stream is subscribed once its headers arrive.
+            let response = client
+                .get(format!("{base}/events"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("GET /events");
+            assert!(
+                response.status().is_success(),
+                "GET /events: {}",
+                response.status()
+            );
+            viewers.push(tokio::spawn(viewer(response, expected)));
         }
+        let (rss_watched, _) = rss_kib(pid);
         let started = Instant::now();
-        let caller = {
-            let pipeline = pipeline.clone();
-            tokio::task::spawn_blocking(move || {
-                let args = serde_json::json!({"path": "file.rs"});
-                for n in 0..calls {
-                    let due = started + Duration::from_micros(n * 5_000);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let _ = pipeline.execute(
-                        "io.fs.exists",
-                        args.clone(),
-                        &FlagConfirmer,
-                        CallOptions::default(),
-                    );
-                }
-            })
-        };
-        caller.await.expect("the calls run");
+        for n in 0..calls {
+            let due = started + Duration::from_micros(n * 5_000);
+            tokio::time::sleep_until(due.into()).await;
+            let (id, body) = if n % 2 == 0 {
+                ("io.fs.exists", serde_json::json!({"path": "file.rs"}))
+            } else {
+                (
+                    "io.fs.write_file",
+                    serde_json::json!({"path": "out.txt", "content": format!("call {n}\n")}),
+                )
+            };
+            let answer = client
+                .post(format!("{base}/capabilities/{id}/calls"))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .expect("a call");
+            assert!(answer.status().is_success(), "{id}: {}", answer.status());
+        }
         let sent = started.elapsed();
         let mut results = Vec::new();
         for v in viewers {
@@ -209,27 +267,28 @@ fn fan_out() {
                     .expect("viewer task"),
             );
         }
-        let (rss, peak) = rss_kib();
+        let (rss, peak) = rss_kib(pid);
         let full = results
             .iter()
-            .filter(|s| s.in_order && s.events == 2 * calls && s.missed == 0)
+            .filter(|s| s.in_order && s.events == expected && s.missed == 0)
             .count();
         let min = results.iter().map(|s| s.events).min().unwrap_or(0);
         let missed: u64 = results.iter().map(|s| s.missed).sum();
         println!(
-            "fan-out: {calls} calls ({} events) in {:.2} s ({:.0} calls/s) to 64 SSE viewers",
-            2 * calls,
+            "fan-out: {calls} REST calls (half journaled writes; {expected} events) in {:.2} s ({:.0} calls/s) to 64 SSE viewers of a real `airun serve`",
             sent.as_secs_f64(),
             calls as f64 / sent.as_secs_f64()
         );
         println!(
             "fan-out: {full}/64 viewers got every event in order; fewest received {min}; missed-events notices {missed}"
         );
+        let mib = |k: u64| k as f64 / 1024.0;
         println!(
-            "fan-out: RSS {:.1} MiB now, {:.1} MiB peak (before the server: {:.1} MiB; server and viewers in one process)",
-            rss as f64 / 1024.0,
-            peak as f64 / 1024.0,
-            rss_before as f64 / 1024.0
+            "fan-out: server RSS {:.1} MiB idle, {:.1} MiB with 64 viewers, {:.1} MiB after, {:.1} MiB peak (limit 64 MiB)",
+            mib(rss_idle),
+            mib(rss_watched),
+            mib(rss),
+            mib(peak)
         );
     });
 }
