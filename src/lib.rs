@@ -11,6 +11,7 @@
 //! - [`stdlib`]: the standard capabilities, generated from `specs/` plus their handlers.
 //! - [`adapters`]: MCP (stdio and Streamable HTTP), OpenAI function calling, the REST API.
 //! - [`server`]: the HTTP listener of `airun serve --port` (`/mcp` and `/api/v1`).
+//! - [`users`]: the users of a team server, their roles and (hashed) tokens.
 //! - [`cli`]: the `airun` command line.
 
 extern crate self as airun;
@@ -32,6 +33,7 @@ pub mod settings;
 pub mod stdlib;
 pub mod timemachine;
 pub mod types;
+pub mod users;
 
 #[doc(hidden)]
 pub mod __private;

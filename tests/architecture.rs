@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 3),
     ("powers", 4),
     ("timemachine", 4),
+    ("users", 4),
     ("stdlib", 5),
     ("pipeline", 6),
     ("policy", 6),

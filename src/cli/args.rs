@@ -179,6 +179,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The users of a team server: who may call, watch or administer it.
+    #[command(
+        after_help = "Examples:\n  airun user add alice --role agent                 her own workspace under $AIRUN_HOME/users/alice\n  airun user add ci --role agent --workspace ~/repo --policy ci.toml\n  airun user add bob --role viewer\n  airun user list\n  airun user token rotate alice                     a new token; the old one stops working\n  airun user remove bob"
+    )]
+    User {
+        /// What to do with the users.
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// The workspace's state folder (journal and audit log).
     State {
         /// What to do with the state.
@@ -232,5 +241,57 @@ pub enum AuditAction {
         /// One JSON record per line: the default and only format (accepted for scripts).
         #[arg(long)]
         jsonl: bool,
+    },
+}
+
+/// What to do with the users.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user and print their token (once: only its hash is kept). `--workspace DIR`
+    /// (given on the command line; AIRUN_WORKSPACE is not used here) is the folder their
+    /// calls act in [default: $AIRUN_HOME/users/NAME/workspace]; `--policy FILE` their own
+    /// policy, which can only narrow the operator's.
+    Add {
+        /// The user's name (lowercase letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// viewer (watch), agent (call and undo in their own workspace) or admin (everything).
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the users (never their tokens).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user (their workspace and its history stay on disk).
+    Remove {
+        /// The user's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage a user's token.
+    Token {
+        /// What to do with the token.
+        #[command(subcommand)]
+        action: UserTokenAction,
+    },
+}
+
+/// What to do with a user's token.
+#[derive(Debug, Subcommand)]
+pub enum UserTokenAction {
+    /// Make a new token for the user and print it; the old one stops working at once.
+    Rotate {
+        /// The user's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

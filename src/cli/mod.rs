@@ -12,8 +12,11 @@ pub mod policy;
 pub mod render;
 pub mod serve;
 pub mod term;
+mod user;
 
-pub use args::{AuditAction, Cli, Command, Global, PolicyAction, StateAction};
+pub use args::{
+    AuditAction, Cli, Command, Global, PolicyAction, StateAction, UserAction, UserTokenAction,
+};
 
 use crate::error::{CapError, ErrorKind};
 use crate::hooks::{Session, Transport};
@@ -243,6 +246,7 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
         Command::State {
             action: StateAction::Reset { force, json },
         } => history::state_reset(&cli.global, force, json),
+        Command::User { action } => user::run(&cli.global, &action),
         Command::Serve(args) => serve::run(set, &cli.global, &args),
         Command::Openai(args) => openai::run(set, &cli.global, &args),
     }
