@@ -12,6 +12,7 @@
 //! - [`adapters`]: MCP (stdio and Streamable HTTP), OpenAI function calling, the REST API.
 //! - [`server`]: the HTTP listener of `airun serve --port` (`/mcp` and `/api/v1`).
 //! - [`users`]: the users of a team server, their roles and (hashed) tokens.
+//! - [`identity`]: access tokens from an identity provider (OAuth 2.1 resource server).
 //! - [`cli`]: the `airun` command line.
 
 extern crate self as airun;
@@ -24,6 +25,7 @@ pub mod events;
 mod failpoint;
 pub mod fsutil;
 pub mod hooks;
+pub mod identity;
 pub mod pipeline;
 pub mod policy;
 pub mod powers;

@@ -53,6 +53,81 @@ pub struct Settings {
     pub fs: FsPolicy,
     /// How a call that needs a person's yes is asked.
     pub confirm: ConfirmPolicy,
+    /// Access tokens from an external identity provider (OAuth 2.1, as the MCP
+    /// authorization spec describes): off until `issuer` is set.
+    pub oauth: OAuthPolicy,
+}
+
+/// The `[oauth]` table: airun as an OAuth resource server that accepts JWT access tokens
+/// an identity provider issued, and maps their claims to a user and a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthPolicy {
+    /// The identity provider's issuer (the tokens' `iss`); empty turns OAuth off.
+    #[serde(deserialize_with = "check::url_or_empty")]
+    pub issuer: String,
+    /// This server's resource URL: tokens must name it in `aud` (RFC 8707), e.g.
+    /// `https://airun.example.com/mcp`.
+    #[serde(deserialize_with = "check::url_or_empty")]
+    pub audience: String,
+    /// Where the provider publishes its signing keys (a JWKS document).
+    #[serde(deserialize_with = "check::url_or_empty")]
+    pub jwks_url: String,
+    /// Signature algorithms accepted; only public-key ones (RS*, PS*, ES256, ES384, EdDSA).
+    #[serde(deserialize_with = "check::each::<check::JwtAlgorithm, _>")]
+    pub algorithms: Vec<String>,
+    /// The claim that names the airun user (`sub`, `email`, `preferred_username`, ...).
+    pub name_claim: String,
+    /// The role of an identity no rule in `roles` matches: `viewer`, `agent`, `admin`, or
+    /// empty to refuse such identities.
+    #[serde(deserialize_with = "check::role_or_empty")]
+    pub default_role: String,
+    /// Rules from claims to roles; an identity gets the highest role of every rule it
+    /// matches.
+    pub roles: Vec<RoleRule>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+    /// The shortest time between two fetches of the keys when a token names a key not
+    /// yet known (a rotation), so unknown keys cannot make airun hammer the provider.
+    #[serde(deserialize_with = "check::seconds")]
+    pub jwks_refetch_seconds: u64,
+}
+
+/// One `[[oauth.roles]]` rule: identities whose `claim` is `value` (or, for a list claim
+/// such as `groups`, contains it) get `role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRule {
+    /// The claim looked at (`groups`, `email`, `sub`, ...).
+    pub claim: String,
+    /// The value it must have or contain.
+    pub value: String,
+    /// `viewer`, `agent` or `admin`.
+    #[serde(deserialize_with = "check::role")]
+    pub role: String,
+}
+
+impl OAuthPolicy {
+    /// True when tokens from an identity provider are accepted.
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+}
+
+impl Default for OAuthPolicy {
+    fn default() -> Self {
+        OAuthPolicy {
+            issuer: String::new(),
+            audience: String::new(),
+            jwks_url: String::new(),
+            algorithms: vec!["RS256".into(), "ES256".into()],
+            name_claim: "sub".into(),
+            default_role: String::new(),
+            roles: Vec::new(),
+            leeway_seconds: 30,
+            jwks_refetch_seconds: 30,
+        }
+    }
 }
 
 /// The `[confirm]` table: how a call that needs a person's yes is asked.
@@ -277,6 +352,7 @@ impl Default for Settings {
             mcp: McpPolicy::default(),
             fs: FsPolicy::default(),
             confirm: ConfirmPolicy::default(),
+            oauth: OAuthPolicy::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("powers", 4),
     ("timemachine", 4),
     ("users", 4),
+    ("identity", 5),
     ("stdlib", 5),
     ("pipeline", 6),
     ("policy", 6),

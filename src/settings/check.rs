@@ -294,3 +294,59 @@ pub(super) fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Er
 pub(super) fn message_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     at_least(d, 1024, "byte")
 }
+
+/// `oauth.algorithms`: JWT signature algorithms with a public key. `none` and the HMAC
+/// algorithms (`HS*`, whose "key" would be a shared secret, the root of the HS/RS
+/// confusion attack) are refused.
+pub(super) struct JwtAlgorithm;
+
+impl Rule for JwtAlgorithm {
+    fn check(s: String) -> Result<String, String> {
+        const OK: [&str; 9] = [
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+        ];
+        if OK.contains(&s.as_str()) {
+            return Ok(s);
+        }
+        Err(format!(
+            "`{s}` is not an accepted token algorithm; use public-key ones: {}",
+            OK.join(", ")
+        ))
+    }
+}
+
+const ROLES: [&str; 3] = ["viewer", "agent", "admin"];
+
+fn role_name(s: &str, empty_ok: bool) -> Result<String, String> {
+    if ROLES.contains(&s) || (empty_ok && s.is_empty()) {
+        return Ok(s.to_string());
+    }
+    Err(format!("`{s}` is not a role; use viewer, agent or admin"))
+}
+
+/// A role: `viewer`, `agent` or `admin`.
+pub(super) fn role<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked_str(d, |s| role_name(s, false))
+}
+
+/// A role, or empty for none.
+pub(super) fn role_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked_str(d, |s| role_name(s, true))
+}
+
+/// An `http(s)://` URL, or empty for none.
+pub(super) fn url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked_str(d, |s| {
+        if s.is_empty() {
+            return Ok(String::new());
+        }
+        match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(s.to_string())
+            }
+            _ => Err(format!(
+                "`{s}` is not an http(s) URL (e.g. `https://idp.example.com/`)"
+            )),
+        }
+    })
+}

@@ -79,21 +79,21 @@ pub struct User {
 /// The name `operator` is the bootstrap admin's (the server's own token).
 pub const OPERATOR: &str = "operator";
 
-/// Checks a user name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or
-/// digit, and not `operator`.
+/// Checks a user name: 1 to 64 characters of `a-z 0-9 . _ - @` (an email address is a
+/// name), starting with a letter or digit, and not `operator`.
 pub fn check_name(name: &str) -> Result<(), CapError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
         && name.as_bytes()[0].is_ascii_alphanumeric();
     if !ok {
         return Err(CapError::new(
             ErrorKind::InvalidInput,
             format!("`{name}` is not a valid user name"),
         )
-        .with_hint("use 1 to 64 lowercase letters, digits, `.`, `_` or `-`, starting with a letter or digit"));
+        .with_hint("use 1 to 64 lowercase letters, digits, `.`, `_`, `-` or `@`, starting with a letter or digit"));
     }
     if name == OPERATOR {
         return Err(CapError::new(
@@ -111,7 +111,14 @@ mod tests {
 
     #[test]
     fn names_and_roles() {
-        for good in ["alice", "a", "bob.smith", "ci-agent_2", "7up"] {
+        for good in [
+            "alice",
+            "a",
+            "bob.smith",
+            "ci-agent_2",
+            "7up",
+            "ann@example.com",
+        ] {
             assert!(check_name(good).is_ok(), "{good}");
         }
         for bad in [
