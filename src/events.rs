@@ -131,11 +131,15 @@ struct Ring {
     capacity: usize,
 }
 
+/// Something told of every event as it is published, in order (the metrics).
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// The bus. Cheap to share (`Arc<EventBus>`); publishing takes one short lock.
 pub struct EventBus {
     ring: Mutex<Ring>,
     live: broadcast::Sender<Arc<Event>>,
     calls: AtomicU64,
+    observers: std::sync::RwLock<Vec<Observer>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -165,7 +169,17 @@ impl EventBus {
             }),
             live,
             calls: AtomicU64::new(1),
+            observers: std::sync::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Tells `observer` of every event published from now on, synchronously and in
+    /// order (under the bus's lock: it must be quick and must not publish).
+    pub fn observe(&self, observer: Observer) {
+        self.observers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
     }
 
     /// A fresh call id, to tie the events of one call together.
@@ -205,6 +219,14 @@ impl EventBus {
             ring.recent.pop_front();
         }
         ring.recent.push_back(event.clone());
+        for observe in self
+            .observers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            observe(&event);
+        }
         // Sent under the lock, so the live order is the ring's order. An error only
         // means nobody listens.
         let _ = self.live.send(event);

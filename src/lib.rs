@@ -13,6 +13,7 @@
 //! - [`server`]: the HTTP listener of `airun serve --port` (`/mcp` and `/api/v1`).
 //! - [`users`]: the users of a team server, their roles and (hashed) tokens.
 //! - [`identity`]: access tokens from an identity provider (OAuth 2.1 resource server).
+//! - [`metrics`]: the Prometheus metrics `GET /metrics` serves.
 //! - [`cli`]: the `airun` command line.
 
 extern crate self as airun;
@@ -26,6 +27,7 @@ mod failpoint;
 pub mod fsutil;
 pub mod hooks;
 pub mod identity;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod powers;

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sandbox", 2),
     ("hooks", 3),
     ("events", 3),
+    ("metrics", 4),
     ("powers", 4),
     ("timemachine", 4),
     ("users", 4),

@@ -1,0 +1,297 @@
+//! Prometheus metrics of one server, in the OpenMetrics text format `GET /metrics`
+//! serves (with the `prometheus-client` crate).
+//!
+//! Call counts, latencies and denials come from the events bus: [`Metrics::observe`]
+//! is told of every event as it is published ([`EventBus::observe`]), so the counts are
+//! exact and the pipeline carries no metrics code. The gauges of things that are looked
+//! up rather than counted (confirmations waiting, the journal's size, the audit queue)
+//! are set by the server just before each scrape ([`Gauges`]).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `airun_calls_total` | counter | `capability`, `outcome` (`ok` or the error kind) |
+//! | `airun_call_duration_seconds` | histogram | `capability` |
+//! | `airun_denials_total` | counter | `reason` (`denied_policy`, `denied_sandbox`, `declined`) |
+//! | `airun_history_changes_total` | counter | `action` (`undone`, `redone`) |
+//! | `airun_confirmations_pending` | gauge | |
+//! | `airun_journal_operations`, `airun_undo_points`, `airun_journal_bytes` | gauge | |
+//! | `airun_audit_queue_depth` | gauge | |
+//! | `airun_event_viewers` | gauge | |
+
+use crate::events::{Event, EventBus, EventKind};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Calls still open (requested, not yet finished) whose start is remembered; beyond this
+/// the oldest are forgotten (their duration is then not measured).
+const OPEN_CALLS_MAX: usize = 16_384;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    capability: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapabilityLabel {
+    capability: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: String,
+}
+
+/// What the server looks up before a scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Calls waiting for a person's yes.
+    pub confirmations_pending: i64,
+    /// Operations in the journal.
+    pub journal_operations: i64,
+    /// Operations that can still be undone.
+    pub undo_points: i64,
+    /// Bytes of saved contents in the blob store.
+    pub journal_bytes: i64,
+    /// Audit records accepted but not yet written.
+    pub audit_queue_depth: i64,
+    /// Viewers of the events stream.
+    pub event_viewers: i64,
+}
+
+fn histogram() -> Histogram {
+    // 0.25 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// The metrics of one server.
+pub struct Metrics {
+    registry: Registry,
+    known: HashSet<&'static str>,
+    calls: Family<CallLabels, Counter>,
+    durations: Family<CapabilityLabel, Histogram, fn() -> Histogram>,
+    denials: Family<ReasonLabel, Counter>,
+    history: Family<ActionLabel, Counter>,
+    gauges: [Gauge; 6],
+    open: Mutex<HashMap<u64, jiff::Timestamp>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// The metrics of a server whose capabilities are `known` (any other name a call
+    /// gives is counted as `unknown`, so a client cannot grow the label set).
+    pub fn new(known: impl IntoIterator<Item = &'static str>) -> Metrics {
+        let mut registry = Registry::with_prefix("airun");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "calls",
+            "Calls by capability and outcome (ok or the error kind)",
+            calls.clone(),
+        );
+        let durations =
+            Family::<CapabilityLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                histogram,
+            );
+        registry.register(
+            "call_duration_seconds",
+            "Time from a call's request (after validation) to its answer, confirmation waits included",
+            durations.clone(),
+        );
+        let denials = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "denials",
+            "Calls refused, by reason (the error kind)",
+            denials.clone(),
+        );
+        let history = Family::<ActionLabel, Counter>::default();
+        registry.register(
+            "history_changes",
+            "Operations undone and redone",
+            history.clone(),
+        );
+        let gauges: [Gauge; 6] = Default::default();
+        for (gauge, (name, help)) in gauges.iter().zip([
+            ("confirmations_pending", "Calls waiting for a person's yes"),
+            ("journal_operations", "Operations in the undo journal"),
+            ("undo_points", "Operations that can still be undone"),
+            (
+                "journal_bytes",
+                "Bytes of saved file contents kept for undo",
+            ),
+            (
+                "audit_queue_depth",
+                "Audit records accepted but not yet written",
+            ),
+            ("event_viewers", "Viewers of the events stream"),
+        ]) {
+            registry.register(name, help, gauge.clone());
+        }
+        Metrics {
+            registry,
+            known: known.into_iter().collect(),
+            calls,
+            durations,
+            denials,
+            history,
+            gauges,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts the events published on `bus` from now on.
+    pub fn watch(self: &Arc<Self>, bus: &EventBus) {
+        let me = self.clone();
+        bus.observe(Arc::new(move |e| me.observe(e)));
+    }
+
+    fn label(&self, capability: &str) -> String {
+        if self.known.contains(capability) {
+            capability.to_string()
+        } else {
+            "unknown".to_string()
+        }
+    }
+
+    /// Counts one event.
+    pub fn observe(&self, event: &Event) {
+        let call = event.draft.call;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match event.kind {
+            EventKind::Requested => {
+                if open.len() >= OPEN_CALLS_MAX {
+                    open.clear();
+                }
+                open.insert(call, event.time);
+            }
+            EventKind::Finished | EventKind::Denied | EventKind::Failed => {
+                let capability = self.label(&event.draft.capability);
+                let outcome = event.draft.outcome.clone().unwrap_or_else(|| "ok".into());
+                if let Some(start) = open.remove(&call) {
+                    let seconds = event.time.duration_since(start).as_secs_f64().max(0.0);
+                    self.durations
+                        .get_or_create(&CapabilityLabel {
+                            capability: capability.clone(),
+                        })
+                        .observe(seconds);
+                }
+                if event.kind == EventKind::Denied {
+                    self.denials
+                        .get_or_create(&ReasonLabel {
+                            reason: outcome.clone(),
+                        })
+                        .inc();
+                }
+                self.calls
+                    .get_or_create(&CallLabels {
+                        capability,
+                        outcome,
+                    })
+                    .inc();
+            }
+            EventKind::Undone | EventKind::Redone => {
+                let action = if event.kind == EventKind::Undone {
+                    "undone"
+                } else {
+                    "redone"
+                };
+                self.history
+                    .get_or_create(&ActionLabel {
+                        action: action.into(),
+                    })
+                    .inc();
+            }
+            EventKind::ConfirmationWaiting | EventKind::Progress | EventKind::Missed => {}
+        }
+    }
+
+    /// The exposition, with the gauges set to `gauges`.
+    pub fn render(&self, gauges: Gauges) -> String {
+        for (gauge, value) in self.gauges.iter().zip([
+            gauges.confirmations_pending,
+            gauges.journal_operations,
+            gauges.undo_points,
+            gauges.journal_bytes,
+            gauges.audit_queue_depth,
+            gauges.event_viewers,
+        ]) {
+            gauge.set(value);
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Draft;
+
+    fn draft(call: u64, capability: &str, outcome: Option<&str>) -> Draft {
+        Draft {
+            call,
+            capability: capability.into(),
+            outcome: outcome.map(String::from),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn events_become_counters_histograms_and_denials() {
+        let bus = EventBus::default();
+        let m = Arc::new(Metrics::new(["io.fs.write_file", "io.fs.read_file"]));
+        m.watch(&bus);
+        bus.publish(EventKind::Requested, draft(1, "io.fs.write_file", None));
+        bus.publish(
+            EventKind::Finished,
+            draft(1, "io.fs.write_file", Some("ok")),
+        );
+        bus.publish(EventKind::Requested, draft(2, "io.fs.read_file", None));
+        bus.publish(
+            EventKind::Denied,
+            draft(2, "io.fs.read_file", Some("denied_sandbox")),
+        );
+        bus.publish(
+            EventKind::Failed,
+            draft(3, "no.such.tool", Some("not_found")),
+        );
+        bus.publish(EventKind::Undone, draft(0, "io.fs.write_file", None));
+        let text = m.render(Gauges {
+            confirmations_pending: 2,
+            ..Gauges::default()
+        });
+        for line in [
+            r#"airun_calls_total{capability="io.fs.write_file",outcome="ok"} 1"#,
+            r#"airun_calls_total{capability="io.fs.read_file",outcome="denied_sandbox"} 1"#,
+            r#"airun_calls_total{capability="unknown",outcome="not_found"} 1"#,
+            r#"airun_denials_total{reason="denied_sandbox"} 1"#,
+            r#"airun_call_duration_seconds_count{capability="io.fs.write_file"} 1"#,
+            r#"airun_history_changes_total{action="undone"} 1"#,
+            "airun_confirmations_pending 2",
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
+        assert!(!text.contains("no.such.tool"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
