@@ -187,6 +187,9 @@ pub fn run<S: CapabilitySet>(
                 }
                 let sessions = CancellationToken::new();
                 let api = Api::new(server.clone(), state, args.yes);
+                // Open the state (and run recovery) now, so /readyz turns ready without
+                // waiting for a first client.
+                server.pipeline().journal().open_in_background();
                 let app = router(
                     server,
                     api,

@@ -14,7 +14,7 @@
 //! | `airun_denials_total` | counter | `reason` (`denied_policy`, `denied_sandbox`, `declined`) |
 //! | `airun_history_changes_total` | counter | `action` (`undone`, `redone`) |
 //! | `airun_confirmations_pending` | gauge | |
-//! | `airun_journal_operations`, `airun_undo_points`, `airun_journal_bytes` | gauge | |
+//! | `airun_undo_points`, `airun_journal_bytes` | gauge | |
 //! | `airun_audit_queue_depth` | gauge | |
 //! | `airun_event_viewers` | gauge | |
 
@@ -61,8 +61,6 @@ struct ActionLabel {
 pub struct Gauges {
     /// Calls waiting for a person's yes.
     pub confirmations_pending: i64,
-    /// Operations in the journal.
-    pub journal_operations: i64,
     /// Operations that can still be undone.
     pub undo_points: i64,
     /// Bytes of saved contents in the blob store.
@@ -86,7 +84,7 @@ pub struct Metrics {
     durations: Family<CapabilityLabel, Histogram, fn() -> Histogram>,
     denials: Family<ReasonLabel, Counter>,
     history: Family<ActionLabel, Counter>,
-    gauges: [Gauge; 6],
+    gauges: [Gauge; 5],
     open: Mutex<HashMap<u64, jiff::Timestamp>>,
 }
 
@@ -128,10 +126,9 @@ impl Metrics {
             "Operations undone and redone",
             history.clone(),
         );
-        let gauges: [Gauge; 6] = Default::default();
+        let gauges: [Gauge; 5] = Default::default();
         for (gauge, (name, help)) in gauges.iter().zip([
             ("confirmations_pending", "Calls waiting for a person's yes"),
-            ("journal_operations", "Operations in the undo journal"),
             ("undo_points", "Operations that can still be undone"),
             (
                 "journal_bytes",
@@ -227,7 +224,6 @@ impl Metrics {
     pub fn render(&self, gauges: Gauges) -> String {
         for (gauge, value) in self.gauges.iter().zip([
             gauges.confirmations_pending,
-            gauges.journal_operations,
             gauges.undo_points,
             gauges.journal_bytes,
             gauges.audit_queue_depth,

@@ -1,21 +1,26 @@
 //! The router of `airun serve --port N` and the state its handlers share.
 //!
 //! `/mcp` is the MCP endpoint (its own token rule: only when a token was given);
+//! `/healthz`, `/readyz` and `/metrics` are for load balancers and Prometheus
+//! ([`health`](super::health));
 //! `/api/v1/...` is the REST API behind [`access::guard`](super::access::guard) and the
 //! body limit. Each part of the API (the REST endpoints, the events stream, the
 //! confirmations broker) merges its `routes()` into [`api_routes`], taking its state from
 //! [`AppState`] through `FromRef`.
 
 use super::access::{Access, guard};
+use super::health;
 use crate::adapters::mcp::McpServer;
 use crate::adapters::mcp::http::{MCP_PATH, endpoint, not_found};
 use crate::adapters::rest::{self, API_PREFIX, Api, ApiError, BODY_LIMIT};
 use crate::events::EventBus;
+use crate::metrics::Metrics;
 use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::response::IntoResponse;
+use axum::routing::get;
 use http::StatusCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +36,8 @@ pub struct AppState<S: CapabilitySet> {
     pub events: Arc<EventBus>,
     /// The calls waiting for a person's yes, for `/confirmations`.
     pub broker: Arc<Broker>,
+    /// The Prometheus metrics, for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<S: CapabilitySet> Clone for AppState<S> {
@@ -40,6 +47,7 @@ impl<S: CapabilitySet> Clone for AppState<S> {
             access: self.access.clone(),
             events: self.events.clone(),
             broker: self.broker.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -53,6 +61,12 @@ impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<EventBus> {
 impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<Broker> {
     fn from_ref(state: &AppState<S>) -> Self {
         state.broker.clone()
+    }
+}
+
+impl<S: CapabilitySet> FromRef<AppState<S>> for Arc<Metrics> {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.metrics.clone()
     }
 }
 
@@ -103,12 +117,20 @@ pub struct AppOptions {
 pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppOptions) -> Router {
     let access = Arc::new(Access::new(&options.bound_host, options.api_token));
     let (events, broker) = options.console;
+    let metrics = Arc::new(Metrics::new(
+        api.pipeline().capabilities().iter().map(|c| c.id),
+    ));
+    metrics.watch(&events);
     let state = AppState {
         api,
         access: access.clone(),
         events,
         broker,
+        metrics,
     };
+    let scraped = Router::new()
+        .route("/metrics", get(health::metrics::<S>))
+        .layer(axum::middleware::from_fn_with_state(access.clone(), guard));
     let api = api_routes::<S>()
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(access, guard));
@@ -123,6 +145,9 @@ pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppO
             ),
         )
         .nest(API_PREFIX, api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz::<S>))
+        .merge(scraped)
         .fallback(|| async { not_found() })
         .with_state(state)
 }

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod app;
+pub mod health;
 
 use axum::Router;
 use hyper::body::Incoming;

@@ -61,6 +61,15 @@ impl Deferred {
         self.opener.get()
     }
 
+    /// Whether the time machine is open, without waiting: `None` while it is being
+    /// opened (or nothing started opening it), else the outcome.
+    pub fn status(&self) -> Option<Result<(), CapError>> {
+        self.opener
+            .state
+            .get()
+            .map(|r| r.as_ref().map(|_| ()).map_err(Clone::clone))
+    }
+
     /// Waits for the background opening to end, so the process never exits in the middle
     /// of it. Does not open the state if that has not started.
     pub fn finish(&self) {

@@ -84,6 +84,11 @@ impl<S: CapabilitySet> Api<S> {
         self.inner.state.get()
     }
 
+    /// Whether the workspace's state is open, without waiting (`None` while it opens).
+    pub fn state_status(&self) -> Option<Result<(), CapError>> {
+        self.inner.state.status()
+    }
+
     /// True when the operator approved every confirmation in advance.
     pub fn yes(&self) -> bool {
         self.inner.yes
