@@ -12,6 +12,7 @@
 //! - [`audit`]: `GET /audit`, `GET /audit/verify`, `GET /audit/export`;
 //! - [`openapi`]: `GET /openapi.json`;
 //! - [`events`]: `GET /events`, every call as it happens (Server-Sent Events);
+//! - [`policy`]: `GET /policy`, the effective settings (read-only);
 //! - [`confirmations`]: `GET /confirmations`, `POST /confirmations/{id}`, calls waiting
 //!   for a person's yes;
 //! - [`error`]: the JSON errors and their statuses.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod history;
 pub mod openapi;
+pub mod policy;
 
 pub use error::ApiError;
 
@@ -137,4 +139,5 @@ where
         .route("/audit/verify", get(audit::verify::<S>))
         .route("/audit/export", get(audit::export::<S>))
         .route("/openapi.json", get(openapi::document::<S>))
+        .route("/policy", get(policy::show::<S>))
 }
