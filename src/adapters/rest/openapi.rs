@@ -411,6 +411,35 @@ pub fn document_for(caps: &[&Capability]) -> Value {
             "responses": responses(answer("The OpenAPI document.", json!({"type": "object"})), &[]),
         }}),
     );
+    // The console's reads: the effective policy and the caller's session.
+    paths.insert(
+        "/policy".into(),
+        json!({"get": {
+            "operationId": "policy",
+            "summary": "The effective operator settings (what `airun policy show --json` prints).",
+            "tags": ["meta"],
+            "responses": responses(answer("The settings.", json!({"type": "object"})), &[]),
+        }}),
+    );
+    paths.insert(
+        "/session".into(),
+        json!({"get": {
+            "operationId": "session",
+            "summary": "How this request got in; a browser session's CSRF token; whether the server is read-only.",
+            "tags": ["meta"],
+            "responses": responses(answer("The session.", json!({
+                "type": "object",
+                "required": ["via", "operator", "csrf_token", "expires_in_seconds", "read_only"],
+                "properties": {
+                    "via": {"type": "string", "enum": ["bearer", "cookie"]},
+                    "operator": {"type": "string"},
+                    "csrf_token": {"type": ["string", "null"]},
+                    "expires_in_seconds": {"type": ["integer", "null"]},
+                    "read_only": {"type": "boolean"},
+                },
+            })), &[]),
+        }}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
