@@ -3,7 +3,8 @@
 //! and SameSite=Strict; a cookie request that changes something needs the CSRF token
 //! (and a foreign Origin is refused either way), leaving the workspace unchanged when
 //! refused; logout ends the session; a decision taken with the cookie is audited as the
-//! console's operator.
+//! console's operator. And the console's other reads: `GET /policy`, `GET /sessions`,
+//! `GET /session`.
 
 mod support;
 
@@ -302,4 +303,67 @@ async fn an_approval_in_the_browser_is_audited_as_the_consoles_operator() {
     call.await.unwrap().expect("the approved call runs");
     let audit = c.tm.audit_records(Some(1)).unwrap().pop().unwrap();
     assert_eq!(audit.decision, "approved_by_console:operator@console");
+}
+
+/// The console's reads besides the login: `GET /policy` is the effective settings,
+/// `GET /sessions` names the MCP client of each agent session, and `GET /session` tells
+/// a read-only server's console to hide its buttons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_and_sessions_read_over_http() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use support::mcp::{Answer, TestClient, call, connect, text};
+
+    let c = Console::start(64, Duration::from_secs(30)).await;
+    let (status, policy) = c.get_json("/policy").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        policy,
+        serde_json::to_value(c.pipeline().settings()).unwrap(),
+        "the settings the server runs under"
+    );
+    assert_eq!(policy["read_only"], false);
+    assert!(policy["confirm"]["via"].is_array(), "{policy}");
+
+    let (_, none) = c.get_json("/sessions").await;
+    assert_eq!(none["sessions"], json!([]));
+    let config = StreamableHttpClientTransportConfig::with_uri(c.mcp_url.clone());
+    let client = connect(
+        TestClient::new(Answer::NoElicitation),
+        StreamableHttpClientTransport::from_config(config),
+    )
+    .await;
+    let r = call(&client, "io_fs_make_dir", json!({"path": "by-agent"})).await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    let (status, list) = c.get_json("/sessions").await;
+    assert_eq!(status, 200);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{list}");
+    let s = &sessions[0];
+    assert_eq!(s["client_name"], "airun-tests");
+    assert_eq!(s["transport"], "http");
+    assert_eq!(
+        (s["ops"].as_u64(), s["undoable"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (_, history) = c.get_json("/history").await;
+    assert_eq!(history["operations"][0]["session"], s["session"]);
+
+    let (_, me) = c.get_json("/session").await;
+    assert_eq!(me["via"], "bearer");
+    assert_eq!(me["csrf_token"], Value::Null, "scripts need no CSRF token");
+
+    let ro = Console::start_with(
+        64,
+        Duration::from_secs(30),
+        airun::pipeline::Settings {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, me) = ro.get_json("/session").await;
+    assert_eq!(me["read_only"], true);
+    let (_, policy) = ro.get_json("/policy").await;
+    assert_eq!(policy["read_only"], true);
 }

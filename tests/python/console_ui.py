@@ -163,6 +163,7 @@ async def main():
         await page.click("#history-refresh")
         task = page.locator("section.session", has_text="task-1.txt")
         await expect(task).to_have_count(1)
+        await expect(task.locator("header .client")).to_have_text("agent-b 1 · http")
         await expect(task.locator("li.op")).to_have_count(2)
         await task.locator("button.undo-session").click()
         await expect(page.locator("#history-result")).to_contain_text("Undid session")
@@ -188,7 +189,7 @@ async def main():
         await page.fill("#f-path", "keep.txt")
         await page.fill("#f-edits", '[{"old_text": "keep", "new_text": "lose"}]')
         await page.click("#cap-detail button.dry-run")
-        await expect(page.locator("#call-result")).to_contain_text("+lose me")
+        await expect(page.locator("#call-result .diff span.add")).to_have_text("+lose me")
         assert (ws / "keep.txt").read_text() == "keep me\n", "a dry run changed the file"
         await shot(page, cfg, "catalog")
         step("the capability form made a dry run that changed nothing")

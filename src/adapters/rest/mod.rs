@@ -13,6 +13,7 @@
 //! - [`openapi`]: `GET /openapi.json`;
 //! - [`events`]: `GET /events`, every call as it happens (Server-Sent Events);
 //! - [`policy`]: `GET /policy`, the effective settings (read-only);
+//! - [`sessions`]: `GET /sessions`, the agent sessions and their clients;
 //! - [`confirmations`]: `GET /confirmations`, `POST /confirmations/{id}`, calls waiting
 //!   for a person's yes;
 //! - [`error`]: the JSON errors and their statuses.
@@ -26,6 +27,7 @@ pub mod events;
 pub mod history;
 pub mod openapi;
 pub mod policy;
+pub mod sessions;
 
 pub use error::ApiError;
 
@@ -140,4 +142,5 @@ where
         .route("/audit/export", get(audit::export::<S>))
         .route("/openapi.json", get(openapi::document::<S>))
         .route("/policy", get(policy::show::<S>))
+        .route("/sessions", get(sessions::list::<S>))
 }

@@ -216,9 +216,14 @@ function opRow(o, newestUndoable) {
 }
 
 async function loadHistory() {
-  const res = await api("GET", "/history?limit=200");
+  const [res, known] = await Promise.all([api("GET", "/history?limit=200"), api("GET", "/sessions")]);
   const root = clear($("#history"));
   if (!res.ok) { showResult($("#history-result"), res, ""); return; }
+  const clients = new Map();
+  for (const s of (known.ok && known.data.sessions) || []) {
+    const client = [s.client_name, s.client_version].filter(Boolean).join(" ");
+    clients.set(s.session, (client ? client + " · " : "") + s.transport);
+  }
   const ops = res.data.operations || [];
   if (ops.length === 0) { root.append(el("p", { class: "empty", text: "Nothing has changed the workspace yet." })); return; }
   const newestUndoable = (ops.find((o) => o.state === "done") || {}).op;
@@ -232,7 +237,8 @@ async function loadHistory() {
   for (const [session, list] of groups) {
     const undoable = list.filter((o) => o.state === "done").length;
     const head = el("header", {},
-      el("span", {}, el("strong", { text: session ? "Session " + session : "Without a session (CLI or older records)" }),
+      el("span", {}, el("strong", { class: "client", text: session ? (clients.get(session) || "session") : "Without a session (CLI or older records)" }),
+        session ? el("span", { class: "state mono", text: "  " + session }) : null,
         el("span", { class: "state", text: "  " + list.length + " operations, " + undoable + " undoable" })));
     if (session && undoable > 0) {
       head.append(mutButton("Undo this task", () => undo({ session, steps: 1 }, "session " + session), "danger undo-session"));
@@ -387,6 +393,8 @@ async function showCapability(id) {
     if (dryRun) params.dry_run = true;
     const r = await api("POST", "/capabilities/" + encodeURIComponent(c.id) + "/calls", params);
     showResult(out, r, (dryRun ? "Dry run" : "Call") + " answered " + r.status + ":");
+    const diff = r.data && r.data.result && r.data.result.diff;
+    if (typeof diff === "string" && diff) out.append(diffView(diff));
     out.append(el("pre", { class: "mono", text: JSON.stringify(r.data, null, 2) }));
   };
   const mutating = (c.side_effects || []).some((s) => !["read_only", "filesystem_read", "system_read", "network_read"].includes(s));
