@@ -214,15 +214,18 @@ async def main():
         rpage.on("console", lambda m: note_console(problems, m))
         await login(rpage, cfg["read_only_base"], cfg["read_only_token"])
         await expect(rpage.locator("#mode")).to_have_text("read-only")
-        await tab(rpage, "history")
-        await expect(rpage.locator("li.op").first).to_be_visible()
-        await tab(rpage, "confirmations")
         await tab(rpage, "catalog")
         await rpage.click('#catalog button[data-id="io.fs.read_file"]')
         await expect(rpage.locator("#call-form")).to_be_visible()
+        await tab(rpage, "confirmations")
+        await tab(rpage, "history")
+        # The same workspace's operations, with their diffs, and nothing to undo them.
+        await expect(rpage.locator("li.op").first).to_be_visible()
+        await expect(rpage.locator("li.op button.diff-button").first).to_be_visible()
         mutating = await rpage.locator("button.mut").count()
         assert mutating == 0, f"{mutating} mutating buttons on a read-only server"
         assert await rpage.locator("#redo").count() == 0
+        assert await rpage.locator("button.undo, button.undo-to, button.undo-session").count() == 0
         await shot(rpage, cfg, "read-only")
         step("the read-only server's pages show no mutating button")
 
