@@ -11,7 +11,7 @@
 use super::access::{Access, Caller};
 use super::session::{clear_cookie, cookie_id, set_cookie};
 use crate::adapters::console;
-use crate::adapters::rest::{Api, ApiError};
+use crate::adapters::rest::Api;
 use crate::powers::CapabilitySet;
 use axum::Json;
 use axum::body::Bytes;
@@ -124,16 +124,16 @@ pub async fn session<S: CapabilitySet>(
     State(access): State<Arc<Access>>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Json<serde_json::Value> {
     let found = match caller {
         Caller::Session => cookie_id(&headers).and_then(|id| access.sessions().touch(id)),
         Caller::Bearer => None,
     };
-    Ok(Json(json!({
+    Json(json!({
         "via": match caller { Caller::Bearer => "bearer", Caller::Session => "cookie" },
         "operator": caller.operator().name(),
         "csrf_token": found.as_ref().map(|f| f.csrf.clone()),
         "expires_in_seconds": found.map(|f| f.expires_in),
         "read_only": api.pipeline().settings().read_only,
-    })))
+    }))
 }
