@@ -107,6 +107,7 @@ async def main():
             await newest.locator("button.undo").click()
             await expect(page.locator("#history-result")).to_contain_text("Undid operation")
             assert (ws / "notes.txt").read_text() == "first line\n", (ws / "notes.txt").read_text()
+            await expect(page.locator('#feed li[data-kind="undone"]')).to_have_count(1)
             await page.click("#redo")
             await expect(page.locator("#history-result")).to_contain_text("Redid")
             assert (ws / "notes.txt").read_text() == "second line\n"
@@ -181,7 +182,15 @@ async def main():
         await expect(page.locator("#audit tbody")).to_contain_text("approved_by_console:operator@console")
         await expect(page.locator("#audit tbody")).to_contain_text("declined")
         await shot(page, cfg, "audit")
-        step("the audit page shows the intact chain and filters by capability")
+        # Paged: one record a page, the next page holds the other.
+        await page.fill('#audit-filters input[name="limit"]', "1")
+        await page.click('#audit-filters button[type="submit"]')
+        await expect(rows).to_have_count(1)
+        first = await rows.first.get_attribute("data-seq")
+        await page.click("#audit-next")
+        await expect(rows.first).not_to_have_attribute("data-seq", first)
+        await expect(rows).to_have_count(1)
+        step("the audit page shows the intact chain, filters by capability and pages")
 
         # The catalog: a form made from the input schema; a dry run changes nothing.
         await tab(page, "catalog")
