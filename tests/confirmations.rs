@@ -18,12 +18,8 @@ fn broker(c: &Console) -> Arc<dyn Confirmer> {
     c.broker.clone()
 }
 
-fn decide(approve: bool, hash: &Value, by: Option<&str>) -> String {
-    let mut body = json!({"approve": approve, "args_hash": hash});
-    if let Some(by) = by {
-        body["by"] = json!(by);
-    }
-    body.to_string()
+fn decide(approve: bool, hash: &Value) -> String {
+    json!({"approve": approve, "args_hash": hash}).to_string()
 }
 
 fn last_audit(c: &Console) -> airun::timemachine::audit::Record {
@@ -57,7 +53,7 @@ async fn an_approved_call_runs_and_the_audit_names_who_approved() {
     let (status, body) = c
         .post_raw(
             &format!("/confirmations/{id}"),
-            &decide(true, &p["args_hash"], Some("alice")),
+            &decide(true, &p["args_hash"]),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -70,7 +66,7 @@ async fn an_approved_call_runs_and_the_audit_names_who_approved() {
     );
     let audit = last_audit(&c);
     assert_eq!(audit.capability, "io.fs.write_file");
-    assert_eq!(audit.decision, "approved_by_console:alice");
+    assert_eq!(audit.decision, "approved_by_console:operator");
     assert_eq!(audit.outcome, "ok");
     // The live feed showed the wait, with the same id and hash.
     let seen = feed.take(3).await;
@@ -80,14 +76,14 @@ async fn an_approved_call_runs_and_the_audit_names_who_approved() {
     assert_eq!(seen[1].data["detail"]["args_hash"], p["args_hash"]);
     assert_eq!(
         seen[2].data["detail"]["decision"],
-        "approved_by_console:alice"
+        "approved_by_console:operator"
     );
     // Nothing waits any more, and a second decision is refused.
     assert!(c.wait_pending(0).await.is_empty());
     let (status, body) = c
         .post_raw(
             &format!("/confirmations/{id}"),
-            &decide(false, &p["args_hash"], None),
+            &decide(false, &p["args_hash"]),
         )
         .await;
     assert_eq!(status, 409, "{body}");
@@ -113,7 +109,7 @@ async fn a_denied_call_changes_nothing_and_is_audited_declined() {
     let (status, body) = c
         .post_raw(
             &format!("/confirmations/{id}"),
-            &decide(false, &p["args_hash"], Some("bob")),
+            &decide(false, &p["args_hash"]),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -122,7 +118,7 @@ async fn a_denied_call_changes_nothing_and_is_audited_declined() {
     assert_eq!(err.kind, ErrorKind::Declined);
     assert!(
         err.message
-            .contains("denied in the operations console by bob"),
+            .contains("denied in the operations console by operator"),
         "{}",
         err.message
     );
@@ -151,7 +147,7 @@ async fn a_call_nobody_decides_is_declined_at_the_timeout() {
     let (status, body) = c
         .post_raw(
             &format!("/confirmations/{id}"),
-            &decide(true, &p["args_hash"], None),
+            &decide(true, &p["args_hash"]),
         )
         .await;
     assert_eq!(status, 409, "{body}");
@@ -180,7 +176,7 @@ async fn a_decision_is_bound_to_the_calls_id_and_arguments_hash() {
     let (status, body) = c
         .post_raw(
             &format!("/confirmations/{id1}"),
-            &decide(true, &p2["args_hash"], None),
+            &decide(true, &p2["args_hash"]),
         )
         .await;
     assert_eq!(status, 409, "{body}");
@@ -190,18 +186,17 @@ async fn a_decision_is_bound_to_the_calls_id_and_arguments_hash() {
             .unwrap()
             .contains("args_hash")
     );
-    // Bad requests: unknown id, not an id, malformed JSON, wrong types, a bad name.
+    // Bad requests: unknown id, not an id, malformed JSON, wrong types, a name in the
+    // body (who decides comes from the credentials, never from the body).
     let hash = &p1["args_hash"];
     assert_eq!(
-        c.post_raw("/confirmations/999", &decide(true, hash, None))
+        c.post_raw("/confirmations/999", &decide(true, hash))
             .await
             .0,
         404
     );
     assert_eq!(
-        c.post_raw("/confirmations/x", &decide(true, hash, None))
-            .await
-            .0,
+        c.post_raw("/confirmations/x", &decide(true, hash)).await.0,
         404
     );
     let (status, body) = c
@@ -221,11 +216,9 @@ async fn a_decision_is_bound_to_the_calls_id_and_arguments_hash() {
             .0,
         400
     );
-    let bad_name = decide(true, hash, Some("x y"));
+    let named = json!({"approve": true, "args_hash": hash, "by": "alice"}).to_string();
     assert_eq!(
-        c.post_raw(&format!("/confirmations/{id1}"), &bad_name)
-            .await
-            .0,
+        c.post_raw(&format!("/confirmations/{id1}"), &named).await.0,
         400
     );
     // None of that decided anything: both still wait, nothing ran.
@@ -234,7 +227,7 @@ async fn a_decision_is_bound_to_the_calls_id_and_arguments_hash() {
     // Each with its own hash: one approved, one denied.
     let id2 = p2["id"].as_u64().unwrap();
     assert_eq!(
-        c.post_raw(&format!("/confirmations/{id1}"), &decide(true, hash, None))
+        c.post_raw(&format!("/confirmations/{id1}"), &decide(true, hash))
             .await
             .0,
         200
@@ -242,7 +235,7 @@ async fn a_decision_is_bound_to_the_calls_id_and_arguments_hash() {
     assert_eq!(
         c.post_raw(
             &format!("/confirmations/{id2}"),
-            &decide(false, &p2["args_hash"], None)
+            &decide(false, &p2["args_hash"])
         )
         .await
         .0,
@@ -299,7 +292,7 @@ async fn an_mcp_client_that_cannot_elicit_waits_for_the_console() {
     let (status, _) = c
         .post_raw(
             &format!("/confirmations/{id}"),
-            &decide(true, &p["args_hash"], Some("carol")),
+            &decide(true, &p["args_hash"]),
         )
         .await;
     assert_eq!(status, 200);
@@ -309,7 +302,7 @@ async fn an_mcp_client_that_cannot_elicit_waits_for_the_console() {
         std::fs::read_to_string(c.root.join("from-mcp.txt")).unwrap(),
         "hello"
     );
-    assert_eq!(last_audit(&c).decision, "approved_by_console:carol");
+    assert_eq!(last_audit(&c).decision, "approved_by_console:operator");
 
     // Denied: the tool result is an error, and the file is not there.
     let before = Snapshot::of(&c.root);
@@ -324,7 +317,7 @@ async fn an_mcp_client_that_cannot_elicit_waits_for_the_console() {
     let (status, _) = c
         .post_raw(
             &format!("/confirmations/{id}"),
-            &decide(false, &p["args_hash"], None),
+            &decide(false, &p["args_hash"]),
         )
         .await;
     assert_eq!(status, 200);
@@ -371,7 +364,7 @@ async fn the_policy_chooses_between_elicitation_and_the_console() {
     };
     let p = c.wait_pending(1).await.remove(0);
     let id = p["id"].as_u64().unwrap();
-    let body = decide(true, &p["args_hash"], None);
+    let body = decide(true, &p["args_hash"]);
     assert_eq!(
         c.post_raw(&format!("/confirmations/{id}"), &body).await.0,
         200
@@ -437,7 +430,7 @@ async fn a_cancelled_caller_stops_waiting_and_leaves_the_list() {
     assert_eq!(err.kind, ErrorKind::Cancelled);
     assert!(c.wait_pending(0).await.is_empty());
     let id = p["id"].as_u64().unwrap();
-    let body = decide(true, &p["args_hash"], None);
+    let body = decide(true, &p["args_hash"]);
     assert_eq!(
         c.post_raw(&format!("/confirmations/{id}"), &body).await.0,
         409

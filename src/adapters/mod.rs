@@ -6,10 +6,13 @@
 //!   lists, and a call path that turns the model's tool calls into tool messages.
 //! - [`rest`]: the REST API under `/api/v1` for scripts and the operator's console: calls,
 //!   history, audit, the live events feed and the calls waiting for a person's yes.
+//! - [`console`]: the operator's web console at `/` (a page, a script and a stylesheet
+//!   built into the binary) over the REST API.
 //!
 //! Every call goes through [`Pipeline::execute`](crate::pipeline::Pipeline::execute): the same
 //! validation, permission, sandbox, confirmation, undo journal and audit as the CLI.
 
+pub mod console;
 pub mod mcp;
 pub mod openai;
 pub mod rest;

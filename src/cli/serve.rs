@@ -178,6 +178,10 @@ pub fn run<S: CapabilitySet>(
                 eprintln!("airun: serving MCP at {}", listener.url(MCP_PATH));
                 let (token, made) = api_token;
                 eprintln!("airun: REST API at {}", listener.url(API_PREFIX));
+                eprintln!(
+                    "airun: console at {} (log in with the operator token)",
+                    listener.url("/")
+                );
                 if made {
                     eprintln!("airun: operator token (made for this run; pass --token or set AIRUN_TOKEN to choose one): {token}");
                     eprintln!(

@@ -4,15 +4,21 @@
 //! 1. `Host` names this server (the loopback names or the bound host; not checked when
 //!    bound on every interface), as for `/mcp` (403 otherwise).
 //! 2. A browser `Origin`, when sent, names one of those hosts (403 otherwise).
-//! 3. The caller proves to be the operator: today with `Authorization: Bearer <token>`
-//!    (401 with `WWW-Authenticate: Bearer` otherwise). [`Caller`] names the way in, so a
-//!    browser session (cookie + CSRF token) can be added as a second one.
+//! 3. The caller proves to be the operator, with `Authorization: Bearer <token>` (scripts)
+//!    or with the session cookie of a browser that logged in ([`super::session`]); 401
+//!    with `WWW-Authenticate: Bearer` otherwise. A cookie request that changes something
+//!    (any method but GET, HEAD, OPTIONS) must also carry the session's CSRF token in
+//!    `X-CSRF-Token` (403 otherwise). [`Caller`] names the way in.
 
+use super::session::{CSRF_HEADER, Sessions, cookie_id, same};
 use crate::adapters::mcp::http::{allowed_hosts, bearer_matches, on_every_interface};
 use crate::adapters::rest::ApiError;
+use crate::adapters::rest::confirmations::Decider;
+use crate::hooks::Operator;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http::Method;
 use http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 
@@ -21,6 +27,22 @@ use std::sync::Arc;
 pub enum Caller {
     /// A script or client with the operator's token in `Authorization: Bearer`.
     Bearer,
+    /// A browser with the session cookie of a login with the operator's token.
+    Session,
+}
+
+/// The name the audit log records for a decision taken in the browser console.
+pub const CONSOLE_OPERATOR: &str = "operator@console";
+
+impl Caller {
+    /// Who this caller is, for the audit log: `operator` with the bearer token,
+    /// `operator@console` from a browser session.
+    pub fn operator(self) -> Operator {
+        match self {
+            Caller::Bearer => Operator::default(),
+            Caller::Session => Operator::named(CONSOLE_OPERATOR).unwrap_or_default(),
+        }
+    }
 }
 
 /// The API's access rules.
@@ -29,6 +51,7 @@ pub struct Access {
     token: String,
     hosts: Vec<String>,
     check_host: bool,
+    sessions: Arc<Sessions>,
 }
 
 /// The host part of a `Host` header or an origin's authority, without port or brackets.
@@ -53,11 +76,22 @@ impl Access {
             token,
             hosts: allowed_hosts(bound_host),
             check_host: !on_every_interface(bound_host),
+            sessions: Arc::new(Sessions::default()),
         }
     }
 
-    /// Checks one request's headers.
-    pub fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    /// The browsers' sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// True when `given` is the operator's token (compared in constant time).
+    pub fn token_matches(&self, given: &str) -> bool {
+        same(given.as_bytes(), self.token.as_bytes())
+    }
+
+    /// Checks the `Host` and `Origin` rules alone (for the login form).
+    pub fn check_site(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if self.check_host {
             let host = headers
                 .get(http::header::HOST)
@@ -93,23 +127,46 @@ impl Access {
                 .with_hint("only pages served by this machine may call the API"));
             }
         }
+        Ok(())
+    }
+
+    /// Checks one request: its method and headers.
+    pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        self.check_site(headers)?;
         if bearer_matches(headers, &self.token) {
             return Ok(Caller::Bearer);
+        }
+        if let Some(found) = cookie_id(headers).and_then(|id| self.sessions.touch(id)) {
+            let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let csrf_ok = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| same(t.as_bytes(), found.csrf.as_bytes()));
+            if !safe && !csrf_ok {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "a request from the browser that changes something needs the session's CSRF token",
+                )
+                .with_hint("send the `csrf_token` of GET /api/v1/session in the X-CSRF-Token header"));
+            }
+            return Ok(Caller::Session);
         }
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "this API needs the operator's token",
         )
-        .with_hint("send `Authorization: Bearer <token>` with the token `airun serve` printed (or --token / AIRUN_TOKEN)"))
+        .with_hint("send `Authorization: Bearer <token>` with the token `airun serve` printed (or --token / AIRUN_TOKEN), or log in at /login in a browser"))
     }
 }
 
 /// The middleware that applies [`Access::check`] to every request it guards.
 pub async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Next) -> Response {
-    match access.check(req.headers()) {
+    match access.check(req.method(), req.headers()) {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(Decider(caller.operator()));
             next.run(req).await
         }
         Err(e) => e.into_response(),
@@ -132,15 +189,15 @@ mod tests {
     fn host_origin_and_token() {
         let a = Access::new("127.0.0.1", "tok".into());
         let ok = headers(&[("host", "127.0.0.1:8080"), ("authorization", "Bearer tok")]);
-        assert_eq!(a.check(&ok).unwrap(), Caller::Bearer);
+        assert_eq!(a.check(&Method::GET, &ok).unwrap(), Caller::Bearer);
         let no_token = headers(&[("host", "localhost:1")]);
         assert_eq!(
-            a.check(&no_token).unwrap_err().status,
+            a.check(&Method::GET, &no_token).unwrap_err().status,
             StatusCode::UNAUTHORIZED
         );
         let evil_host = headers(&[("host", "evil.example:80"), ("authorization", "Bearer tok")]);
         assert_eq!(
-            a.check(&evil_host).unwrap_err().status,
+            a.check(&Method::GET, &evil_host).unwrap_err().status,
             StatusCode::FORBIDDEN
         );
         let evil_origin = headers(&[
@@ -149,7 +206,7 @@ mod tests {
             ("authorization", "Bearer tok"),
         ]);
         assert_eq!(
-            a.check(&evil_origin).unwrap_err().status,
+            a.check(&Method::GET, &evil_origin).unwrap_err().status,
             StatusCode::FORBIDDEN
         );
         let own_origin = headers(&[
@@ -157,6 +214,39 @@ mod tests {
             ("origin", "http://[::1]:9"),
             ("authorization", "Bearer tok"),
         ]);
-        assert!(a.check(&own_origin).is_ok());
+        assert!(a.check(&Method::GET, &own_origin).is_ok());
+    }
+
+    #[test]
+    fn cookie_needs_csrf_to_change_things() {
+        let a = Access::new("127.0.0.1", "tok".into());
+        let id = a.sessions().create().unwrap();
+        let csrf = a.sessions().touch(&id).unwrap().csrf;
+        let cookie = format!("airun_session={id}");
+        let get = headers(&[("host", "127.0.0.1:1"), ("cookie", &cookie)]);
+        assert_eq!(a.check(&Method::GET, &get).unwrap(), Caller::Session);
+        assert_eq!(
+            a.check(&Method::POST, &get).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        let wrong = headers(&[
+            ("host", "127.0.0.1:1"),
+            ("cookie", &cookie),
+            ("x-csrf-token", "0000"),
+        ]);
+        assert_eq!(a.check(&Method::POST, &wrong).unwrap_err().kind, "csrf");
+        let post = headers(&[
+            ("host", "127.0.0.1:1"),
+            ("cookie", &cookie),
+            ("x-csrf-token", &csrf),
+        ]);
+        assert_eq!(a.check(&Method::POST, &post).unwrap(), Caller::Session);
+        let unknown = headers(&[("host", "127.0.0.1:1"), ("cookie", "airun_session=ff")]);
+        assert_eq!(
+            a.check(&Method::GET, &unknown).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(Caller::Session.operator().name(), CONSOLE_OPERATOR);
+        assert_eq!(Caller::Bearer.operator().name(), "operator");
     }
 }

@@ -4,12 +4,14 @@
 //! `/healthz`, `/readyz` and `/metrics` are for load balancers and Prometheus
 //! ([`health`](super::health));
 //! `/api/v1/...` is the REST API behind [`access::guard`](super::access::guard) and the
-//! body limit. Each part of the API (the REST endpoints, the events stream, the
+//! body limit; `/`, `/login`, `/logout` are the browser console and its login
+//! ([`login`](super::login)). Each part of the API (the REST endpoints, the events stream, the
 //! confirmations broker) merges its `routes()` into [`api_routes`], taking its state from
 //! [`AppState`] through `FromRef`.
 
 use super::access::{Access, guard};
 use super::health;
+use super::login;
 use crate::adapters::mcp::McpServer;
 use crate::adapters::mcp::http::{MCP_PATH, endpoint, not_found};
 use crate::adapters::rest::{self, API_PREFIX, Api, ApiError, BODY_LIMIT};
@@ -20,7 +22,7 @@ use crate::powers::CapabilitySet;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::StatusCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -87,6 +89,7 @@ pub fn api_routes<S: CapabilitySet>() -> Router<AppState<S>> {
     rest::routes::<S, AppState<S>>()
         .merge(rest::events::routes())
         .merge(rest::confirmations::routes())
+        .route("/session", get(login::session::<S>))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -113,7 +116,8 @@ pub struct AppOptions {
     pub console: (Arc<EventBus>, Arc<Broker>),
 }
 
-/// The whole router: `/mcp`, `/api/v1/...`, and a plain 404 elsewhere.
+/// The whole router: `/mcp`, `/api/v1/...`, the console at `/` with its login, and a
+/// plain 404 elsewhere.
 pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppOptions) -> Router {
     let access = Arc::new(Access::new(&options.bound_host, options.api_token));
     let (events, broker) = options.console;
@@ -135,6 +139,16 @@ pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppO
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(access, guard));
     Router::new()
+        .route("/", get(login::index))
+        .route(
+            "/login",
+            get(login::form)
+                .post(login::login)
+                .layer(DefaultBodyLimit::max(login::FORM_LIMIT)),
+        )
+        .route("/logout", post(login::logout))
+        .route("/console.js", get(login::asset))
+        .route("/console.css", get(login::asset))
         .route(
             MCP_PATH,
             endpoint(

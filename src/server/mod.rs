@@ -4,12 +4,16 @@
 //! - Binds loopback unless told otherwise; any other address requires a token.
 //! - [`access`] guards the API: the operator's token, the `Host`/`Origin` rules of `/mcp`.
 //! - [`app`] assembles the router and the state its handlers share.
+//! - [`login`] and [`session`]: the browser's login, session cookie and CSRF token, and
+//!   the console page for a browser that logged in.
 //! - Stops accepting on the shutdown signal, ends the MCP sessions and lets open
 //!   connections finish (up to a grace period).
 
 pub mod access;
 pub mod app;
 pub mod health;
+pub mod login;
+pub mod session;
 
 use axum::Router;
 use hyper::body::Incoming;

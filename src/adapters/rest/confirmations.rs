@@ -2,19 +2,20 @@
 //!
 //! `GET` lists the waiting calls (id, capability, parameters with sensitive values
 //! hidden, `args_hash`, seconds left). `POST /confirmations/{id}` with
-//! `{"approve": true|false, "args_hash": "...", "by": "name"?}` decides one: the hash
-//! must be the listed one (the decision is bound to that exact call), and a call is
-//! decided once (a second decision is 409). `by` names who decided for the audit log
-//! (`approved_by_console:<by>`; `operator` when left out). These routes are the
-//! operator's, behind the server's credentials: no capability reaches them, so a model
-//! cannot approve its own call.
+//! `{"approve": true|false, "args_hash": "..."}` decides one: the hash must be the listed
+//! one (the decision is bound to that exact call), and a call is decided once (a second
+//! decision is 409). Who decided comes from the request's credentials, never from the
+//! body: `operator` with the bearer token, `operator@console` from a browser session;
+//! the audit log records it (`approved_by_console:operator@console`). These routes are
+//! the operator's, behind the server's credentials: no capability reaches them, so a
+//! model cannot approve its own call.
 
 use super::ApiError;
 use crate::hooks::Operator;
 use crate::pipeline::{Broker, DecideError, Pending};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{Extension, FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -44,12 +45,16 @@ struct Decision {
     approve: bool,
     /// The `args_hash` `GET /confirmations` showed for the call.
     args_hash: String,
-    /// Who decides (recorded in the audit log).
-    by: Option<String>,
 }
+
+/// Who decides, as the access guard found the request's credentials (`operator` when
+/// the routes are mounted without the guard).
+#[derive(Debug, Clone, Copy)]
+pub struct Decider(pub Operator);
 
 async fn decide(
     State(broker): State<Arc<Broker>>,
+    decider: Option<Extension<Decider>>,
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Response {
@@ -76,13 +81,7 @@ async fn decide(
             .into_response();
         }
     };
-    let by = match decision.by.as_deref().map(Operator::named) {
-        None => Operator::default(),
-        Some(Ok(by)) => by,
-        Some(Err(why)) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", why).into_response();
-        }
-    };
+    let by = decider.map(|Extension(d)| d.0).unwrap_or_default();
     match broker.decide(id, &decision.args_hash, decision.approve, by) {
         Ok(()) => (
             StatusCode::OK,

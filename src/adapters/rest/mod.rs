@@ -12,6 +12,8 @@
 //! - [`audit`]: `GET /audit`, `GET /audit/verify`, `GET /audit/export`;
 //! - [`openapi`]: `GET /openapi.json`;
 //! - [`events`]: `GET /events`, every call as it happens (Server-Sent Events);
+//! - [`policy`]: `GET /policy`, the effective settings (read-only);
+//! - [`sessions`]: `GET /sessions`, the agent sessions and their clients;
 //! - [`confirmations`]: `GET /confirmations`, `POST /confirmations/{id}`, calls waiting
 //!   for a person's yes;
 //! - [`error`]: the JSON errors and their statuses.
@@ -24,6 +26,8 @@ pub mod error;
 pub mod events;
 pub mod history;
 pub mod openapi;
+pub mod policy;
+pub mod sessions;
 
 pub use error::ApiError;
 
@@ -143,4 +147,6 @@ where
         .route("/audit/verify", get(audit::verify::<S>))
         .route("/audit/export", get(audit::export::<S>))
         .route("/openapi.json", get(openapi::document::<S>))
+        .route("/policy", get(policy::show::<S>))
+        .route("/sessions", get(sessions::list::<S>))
 }

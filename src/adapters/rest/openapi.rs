@@ -492,6 +492,61 @@ pub fn document_for(caps: &[&Capability]) -> Value {
             "responses": responses(answer("The OpenAPI document.", json!({"type": "object"})), &[]),
         }}),
     );
+    // The console's reads: the effective policy, the agent sessions, the caller's session.
+    paths.insert(
+        "/policy".into(),
+        json!({"get": {
+            "operationId": "policy",
+            "summary": "The effective operator settings (what `airun policy show --json` prints).",
+            "tags": ["meta"],
+            "responses": responses(answer("The settings.", json!({"type": "object"})), &[]),
+        }}),
+    );
+    paths.insert(
+        "/sessions".into(),
+        json!({"get": {
+            "operationId": "sessions",
+            "summary": "The agent sessions with operations in history (transport, client name and version, counts), most recently active first.",
+            "tags": ["history"],
+            "responses": responses(answer("The sessions.", json!({
+                "type": "object",
+                "required": ["sessions"],
+                "properties": {"sessions": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["session", "transport", "first", "last", "ops", "undoable"],
+                    "properties": {
+                        "session": {"type": "string"},
+                        "transport": {"type": "string"},
+                        "client_name": {"type": ["string", "null"]},
+                        "client_version": {"type": ["string", "null"]},
+                        "first": {"type": "string"},
+                        "last": {"type": "string"},
+                        "ops": {"type": "integer", "minimum": 0},
+                        "undoable": {"type": "integer", "minimum": 0},
+                    },
+                }}},
+            })), &[]),
+        }}),
+    );
+    paths.insert(
+        "/session".into(),
+        json!({"get": {
+            "operationId": "session",
+            "summary": "How this request got in; a browser session's CSRF token; whether the server is read-only.",
+            "tags": ["meta"],
+            "responses": responses(answer("The session.", json!({
+                "type": "object",
+                "required": ["via", "operator", "csrf_token", "expires_in_seconds", "read_only"],
+                "properties": {
+                    "via": {"type": "string", "enum": ["bearer", "cookie"]},
+                    "operator": {"type": "string"},
+                    "csrf_token": {"type": ["string", "null"]},
+                    "expires_in_seconds": {"type": ["integer", "null"]},
+                    "read_only": {"type": "boolean"},
+                },
+            })), &[]),
+        }}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -1,0 +1,160 @@
+//! The operator's console in a real headless Chromium (Debian's `chromium`, driven by
+//! Playwright for Python with the system browser), against the real `airun serve
+//! --port 0`: log in, watch a write made over MCP appear in the live feed, read its diff,
+//! undo and redo it from the page (the file on disk follows), force an undo past the
+//! drift guard, approve and deny waiting calls, undo a whole agent session, page the
+//! audit log, dry-run a capability from its generated form, read the policy; then a
+//! read-only server whose pages show no button that would change anything.
+//!
+//! One browser session does every check (`tests/python/console_ui.py`). Screenshots of
+//! each page are saved under the target folder; the test prints where.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use support::mcp::{AIRUN, Dirs};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A running `airun serve --port 0`.
+struct Served {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    /// The operator token it made and printed.
+    token: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server without `--token`: it makes one and prints it, and `/mcp` needs
+/// none on loopback.
+fn serve(dirs: &Dirs, policy: &Path, extra: &[&str]) -> Served {
+    let mut child = Command::new(AIRUN)
+        .arg("--workspace")
+        .arg(&dirs.ws)
+        .arg("--policy")
+        .arg(policy)
+        .args(extra)
+        .args(["serve", "--port", "0", "--log-level", "warn"])
+        .env("AIRUN_HOME", &dirs.home)
+        .env_remove("AIRUN_TOKEN")
+        .env_remove("AIRUN_WORKSPACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn airun");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (mut base, mut token) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.expect("stderr");
+        if let Some(rest) = line.strip_prefix("airun: console at ") {
+            base = rest
+                .split_whitespace()
+                .next()
+                .map(|u| u.trim_end_matches('/').to_string());
+        }
+        if let Some(t) = line.strip_prefix("airun: operator token (") {
+            token = t.rsplit(": ").next().map(|t| t.trim().to_string());
+        }
+        if base.is_some() && token.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("[airun] {line}");
+        }
+    });
+    Served {
+        child,
+        base: base.expect("the server prints the console's address"),
+        token: token.expect("the server prints the token it made"),
+    }
+}
+
+/// Where the screenshots go.
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the screenshots folder");
+    dir
+}
+
+#[test]
+fn the_console_in_a_real_browser() {
+    if !support::ci::require(
+        "chromium (Debian's `chromium` package: apt-get install chromium)",
+        Path::new(CHROMIUM).is_file(),
+    ) {
+        return;
+    }
+    let py = support::python::python();
+    let has_playwright = Command::new(&py)
+        .args(["-c", "import playwright.async_api"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !support::ci::require(
+        "Playwright for Python (pinned in tests/python/requirements.txt)",
+        has_playwright,
+    ) {
+        return;
+    }
+    let dirs = Dirs::new();
+    // Writes run at once (so the live feed and the history have something to show);
+    // deletes wait for a yes in the console.
+    let policy = dirs.home.join("console-policy.toml");
+    std::fs::write(&policy, "auto_approve = [\"io.fs.write_file\"]\n").expect("policy");
+    let rw = serve(&dirs, &policy, &[]);
+    // The same workspace served read-only: its history has operations, and no button
+    // to undo them.
+    let ro = serve(&dirs, &policy, &["--read-only"]);
+    let shots = artifacts();
+    let config = serde_json::json!({
+        "chromium": CHROMIUM,
+        "base": rw.base,
+        "token": rw.token,
+        "read_only_token": ro.token,
+        "workspace": dirs.ws,
+        "read_only_base": ro.base,
+        "screenshots": shots,
+    });
+    let out = Command::new(&py)
+        .arg(support::python::script("console_ui.py"))
+        .arg(config.to_string())
+        .output()
+        .expect("python runs");
+    println!("console screenshots: {}", shots.display());
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    for page in [
+        "live",
+        "history",
+        "confirmations",
+        "audit",
+        "catalog",
+        "policy",
+        "read-only",
+    ] {
+        let shot = shots.join(format!("{page}.png"));
+        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 1000,
+            "no screenshot of the {page} page at {}",
+            shot.display()
+        );
+    }
+}

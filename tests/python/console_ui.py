@@ -1,0 +1,248 @@
+"""The operator's console in a real headless Chromium, driven by Playwright with the
+system browser, against a running `airun serve --port`; MCP calls are made with the
+official MCP Python SDK over HTTP.
+
+Usage: console_ui.py CONFIG_JSON
+CONFIG_JSON: {"chromium", "base", "token", "workspace", "read_only_base",
+"read_only_token", "screenshots"}.
+Exits non-zero, with the reason, when anything is off.
+"""
+
+import asyncio
+import json
+import pathlib
+import sys
+
+from mcp.client import Client
+from mcp.types import Implementation
+from playwright.async_api import async_playwright, expect
+
+TIMEOUT_MS = 20_000
+
+
+def step(text):
+    print(f"- {text}", flush=True)
+
+
+async def login(page, base, token):
+    await page.goto(base + "/")
+    assert page.url == base + "/login", f"not sent to the login form: {page.url}"
+    await page.fill("#token", token)
+    await page.click("#login-button")
+    await page.wait_for_url(base + "/")
+    await page.wait_for_selector("body[data-ready=true]")
+
+
+async def tab(page, name):
+    await page.click(f'#tabs a[data-tab="{name}"]')
+    await expect(page.locator(f'section[data-page="{name}"]')).to_be_visible()
+
+
+async def shot(page, cfg, name):
+    await page.screenshot(path=str(pathlib.Path(cfg["screenshots"], f"{name}.png")))
+
+
+def note_console(problems, message):
+    # A refused request (401, 409) is logged by the browser itself; anything else that
+    # is an error (a script error, a Content-Security-Policy violation) is a problem.
+    if message.type == "error" and "Failed to load resource" not in message.text:
+        problems.append(f"console error: {message.text}")
+
+
+def mcp_client(base, name):
+    return Client(base + "/mcp", mode="legacy", client_info=Implementation(name=name, version="1"))
+
+
+async def main():
+    cfg = json.loads(sys.argv[1])
+    base, token = cfg["base"], cfg["token"]
+    ws = pathlib.Path(cfg["workspace"])
+    problems = []
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=cfg["chromium"])
+        ctx = await browser.new_context(viewport={"width": 1200, "height": 800})
+        ctx.set_default_timeout(TIMEOUT_MS)
+        page = await ctx.new_page()
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: note_console(problems, m))
+
+        # Log in: a wrong token gets the form again with a message and no cookie.
+        await page.goto(base + "/")
+        assert page.url == base + "/login", page.url
+        await page.fill("#token", "not-the-token")
+        await page.click("#login-button")
+        await expect(page.locator(".message")).to_contain_text("not the operator token")
+        assert not [c for c in await ctx.cookies() if c["name"] == "airun_session"], "a cookie after a wrong token"
+        await login(page, base, token)
+        cookie = next(c for c in await ctx.cookies() if c["name"] == "airun_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+        await expect(page.locator("#stream-state")).to_have_text("live")
+        await expect(page.locator("#operator")).to_have_text("operator@console")
+        step("logged in; the cookie is HttpOnly and SameSite=Strict; the live feed is connected")
+
+        async with mcp_client(base, "agent-a") as a:
+            # A write over MCP appears in the live feed.
+            r = await a.call_tool("io_fs_write_file", {"path": "notes.txt", "content": "first line\n"})
+            assert not r.is_error, r.content
+            r = await a.call_tool("io_fs_write_file", {"path": "notes.txt", "content": "second line\n"})
+            assert not r.is_error, r.content
+            writes = page.locator('#feed li[data-kind="finished"][data-capability="io.fs.write_file"]')
+            await expect(writes).to_have_count(2)
+            await expect(writes.first).to_contain_text("notes.txt")
+            await shot(page, cfg, "live")
+            step("two writes made over MCP appeared in the live feed")
+
+            # Its diff.
+            await tab(page, "history")
+            newest = page.locator("li.op").first
+            await expect(newest).to_contain_text("notes.txt")
+            await newest.locator("button.diff-button").click()
+            await expect(page.locator("#op-detail .diff span.del")).to_have_text("-first line")
+            await expect(page.locator("#op-detail .diff span.add")).to_have_text("+second line")
+            await shot(page, cfg, "history")
+            step("the history shows the operation's diff")
+
+            # Undo it from the page: the file on disk is restored; redo brings it back.
+            await newest.locator("button.undo").click()
+            await expect(page.locator("#history-result")).to_contain_text("Undid operation")
+            assert (ws / "notes.txt").read_text() == "first line\n", (ws / "notes.txt").read_text()
+            await expect(page.locator('#feed li[data-kind="undone"]')).to_have_count(1)
+            await page.click("#redo")
+            await expect(page.locator("#history-result")).to_contain_text("Redid")
+            assert (ws / "notes.txt").read_text() == "second line\n"
+            step("undo from the page restored the file on disk; redo wrote it again")
+
+            # The drift guard: a file changed after the operation is not overwritten
+            # until the operator forces it.
+            r = await a.call_tool("io_fs_write_file", {"path": "drift.txt", "content": "written by the agent\n"})
+            assert not r.is_error, r.content
+            (ws / "drift.txt").write_text("changed by hand\n")
+            await page.click("#history-refresh")
+            drifted = page.locator("li.op").first
+            await expect(drifted).to_contain_text("drift.txt")
+            await drifted.locator("button.undo").click()
+            await expect(page.locator("#history-result.error")).to_be_visible()
+            assert (ws / "drift.txt").read_text() == "changed by hand\n", "a refused undo changed the file"
+            await page.locator("#history-result button.force").click()
+            await expect(page.locator("#history-result")).to_contain_text("Undid")
+            assert not (ws / "drift.txt").exists(), "the forced undo left drift.txt"
+            step("the drift guard refused the undo; the explicit force step undid it")
+
+            # Approve a waiting call from the page: the MCP call completes.
+            await tab(page, "confirmations")
+            deleting = asyncio.create_task(a.call_tool("io_fs_delete", {"path": "notes.txt"}))
+            pending = page.locator('.pending[data-capability="io.fs.delete"]')
+            await expect(pending).to_have_count(1)
+            await expect(pending).to_contain_text("notes.txt")
+            await expect(page.locator("#pending-count")).to_have_text("1")
+            await shot(page, cfg, "confirmations")
+            assert (ws / "notes.txt").exists(), "the delete ran before the yes"
+            await pending.locator("button.approve").click()
+            r = await asyncio.wait_for(deleting, 30)
+            assert not r.is_error, r.content
+            assert not (ws / "notes.txt").exists(), "the approved delete did not run"
+            await expect(pending).to_have_count(0)
+            step("approved from the page: the MCP call completed")
+
+            # Deny one: the call is refused and the file stays.
+            (ws / "keep.txt").write_text("keep me\n")
+            refusing = asyncio.create_task(a.call_tool("io_fs_delete", {"path": "keep.txt"}))
+            await expect(pending).to_have_count(1)
+            await pending.locator("button.deny").click()
+            r = await asyncio.wait_for(refusing, 30)
+            assert r.is_error, "a denied call must come back as an error"
+            assert (ws / "keep.txt").read_text() == "keep me\n"
+            step("denied from the page: the MCP call was refused, the file is untouched")
+
+        # Undo a whole agent session ("undo this task").
+        async with mcp_client(base, "agent-b") as b:
+            for name in ("task-1.txt", "task-2.txt"):
+                r = await b.call_tool("io_fs_write_file", {"path": name, "content": name + "\n"})
+                assert not r.is_error, r.content
+        await tab(page, "history")
+        await page.click("#history-refresh")
+        task = page.locator("section.session", has_text="task-1.txt")
+        await expect(task).to_have_count(1)
+        await expect(task.locator("header .client")).to_have_text("agent-b 1 · http")
+        await expect(task.locator("li.op")).to_have_count(2)
+        await task.locator("button.undo-session").click()
+        await expect(page.locator("#history-result")).to_contain_text("Undid session")
+        assert not (ws / "task-1.txt").exists() and not (ws / "task-2.txt").exists()
+        assert (ws / "keep.txt").exists(), "another session's file was touched"
+        step("undo this task reverted the agent session's two writes only")
+
+        # The audit log: the chain is intact, filters work, the approval names who.
+        await tab(page, "audit")
+        await expect(page.locator("#chain.ok")).to_contain_text("intact")
+        await page.fill('#audit-filters input[name="capability"]', "io.fs.delete")
+        await page.click('#audit-filters button[type="submit"]')
+        rows = page.locator("#audit tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(page.locator("#audit tbody")).to_contain_text("approved_by_console:operator@console")
+        await expect(page.locator("#audit tbody")).to_contain_text("declined")
+        await shot(page, cfg, "audit")
+        # Paged: one record a page, the next page holds the other.
+        await page.fill('#audit-filters input[name="limit"]', "1")
+        await page.click('#audit-filters button[type="submit"]')
+        await expect(rows).to_have_count(1)
+        first = await rows.first.get_attribute("data-seq")
+        await page.click("#audit-next")
+        await expect(rows.first).not_to_have_attribute("data-seq", first)
+        await expect(rows).to_have_count(1)
+        step("the audit page shows the intact chain, filters by capability and pages")
+
+        # The catalog: a form made from the input schema; a dry run changes nothing.
+        await tab(page, "catalog")
+        await page.click('#catalog button[data-id="io.fs.edit_file"]')
+        await page.fill("#f-path", "keep.txt")
+        await page.fill("#f-edits", '[{"old_text": "keep", "new_text": "lose"}]')
+        await page.click("#cap-detail button.dry-run")
+        await expect(page.locator("#call-result .diff span.add")).to_have_text("+lose me")
+        assert (ws / "keep.txt").read_text() == "keep me\n", "a dry run changed the file"
+        await shot(page, cfg, "catalog")
+        step("the capability form made a dry run that changed nothing")
+
+        await tab(page, "policy")
+        await expect(page.locator("#policy")).to_contain_text("auto_approve")
+        await expect(page.locator("#policy")).to_contain_text("io.fs.write_file")
+        await shot(page, cfg, "policy")
+        step("the policy page shows the effective settings")
+
+        await page.click("#logout")
+        await page.wait_for_url(base + "/login")
+        await page.goto(base + "/")
+        assert page.url == base + "/login", "the session outlived the logout"
+        step("logout ended the session")
+
+        # A read-only server: no button that would change anything.
+        ro = await browser.new_context(viewport={"width": 1200, "height": 800})
+        ro.set_default_timeout(TIMEOUT_MS)
+        rpage = await ro.new_page()
+        rpage.on("pageerror", lambda e: problems.append(f"read-only page error: {e}"))
+        rpage.on("console", lambda m: note_console(problems, m))
+        await login(rpage, cfg["read_only_base"], cfg["read_only_token"])
+        await expect(rpage.locator("#mode")).to_have_text("read-only")
+        await tab(rpage, "catalog")
+        await rpage.click('#catalog button[data-id="io.fs.read_file"]')
+        await expect(rpage.locator("#call-form")).to_be_visible()
+        await tab(rpage, "confirmations")
+        await tab(rpage, "history")
+        # The same workspace's operations, with their diffs, and nothing to undo them.
+        await expect(rpage.locator("li.op").first).to_be_visible()
+        await expect(rpage.locator("li.op button.diff-button").first).to_be_visible()
+        mutating = await rpage.locator("button.mut").count()
+        assert mutating == 0, f"{mutating} mutating buttons on a read-only server"
+        assert await rpage.locator("#redo").count() == 0
+        assert await rpage.locator("button.undo, button.undo-to, button.undo-session").count() == 0
+        await shot(rpage, cfg, "read-only")
+        step("the read-only server's pages show no mutating button")
+
+        await browser.close()
+
+    if problems:
+        sys.exit("the browser reported problems:\n" + "\n".join(problems))
+    print("every console check passed")
+
+
+asyncio.run(main())
