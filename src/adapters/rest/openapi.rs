@@ -552,13 +552,16 @@ pub fn document_for(caps: &[&Capability]) -> Value {
         "info": {
             "title": "airun",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Watch, call and undo what the workspace's capabilities do. Every request needs the operator's token as `Authorization: Bearer <token>`.",
+            "description": "Watch, call and undo what the workspace's capabilities do. Every request needs the operator's token as `Authorization: Bearer <token>`, or the console's session cookie (from `POST /login`); a request with the cookie that changes anything also sends the session's CSRF token (`GET /api/v1/session`) in `X-CSRF-Token`.",
         },
         "servers": [{"url": API_PREFIX}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}],
         "paths": Value::Object(paths),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "airun_session", "description": "The console's login session (HttpOnly, SameSite=Strict)."},
+            },
             "schemas": Value::Object(common_schemas()),
         },
     })
