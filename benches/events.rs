@@ -3,8 +3,8 @@
 //! - `publish`: one event published with 0 and with 64 subscribers (who do not read:
 //!   publishing never waits for them), against the baseline of building the same event
 //!   without a bus.
-//! - `io.fs.exists`: the whole pipeline per call with no bus, and with a bus nobody
-//!   watches, in the same run.
+//! - `io.fs.exists`: the whole pipeline per call with no bus, with a bus nobody
+//!   watches, and with the Prometheus metrics counting every event, in the same run.
 //! - fan-out (printed, not timed): a real `airun serve --port` process with 64 viewers on
 //!   `GET /events` over loopback HTTP while REST calls (reads and journaled writes) arrive
 //!   at 200 calls/s (two events each) for a few seconds; every viewer's count of events
@@ -12,7 +12,9 @@
 //!   `AIRUN_FANOUT_SECONDS` sets the duration (default 5).
 
 use airun::events::{Draft, EventBus, EventKind};
+use airun::metrics::Metrics;
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
+use airun::powers::CapabilitySet;
 use airun::sandbox::Workspace;
 use criterion::Criterion;
 use std::hint::black_box;
@@ -64,10 +66,19 @@ fn pipeline_cost(c: &mut Criterion) {
     let (_d2, ws2) = workspace();
     let watched = Pipeline::new(airun::stdlib::capabilities(), ws2, Settings::default())
         .with_events(Arc::new(EventBus::default()));
+    let (_d3, ws3) = workspace();
+    let counted_bus = Arc::new(EventBus::default());
+    let metrics = Arc::new(Metrics::new(
+        airun::stdlib::capabilities().catalog().iter().map(|c| c.id),
+    ));
+    metrics.watch(&counted_bus);
+    let counted = Pipeline::new(airun::stdlib::capabilities(), ws3, Settings::default())
+        .with_events(counted_bus);
     let mut g = c.benchmark_group("io.fs.exists");
     for (name, p) in [
         ("baseline: execute, no bus", &plain),
         ("execute, bus with 0 subscribers", &watched),
+        ("execute, bus with the metrics counting", &counted),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
