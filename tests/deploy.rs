@@ -51,7 +51,7 @@ fn the_kubernetes_example_validates_against_the_api_schemas() {
 }
 
 #[test]
-fn the_deploy_guide_covers_container_probes_metrics_and_scale_out() {
+fn the_deploy_guide_covers_container_probes_metrics_traces_and_scale_out() {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deploy.md"))
         .unwrap();
     for needed in [
@@ -61,6 +61,8 @@ fn the_deploy_guide_covers_container_probes_metrics_and_scale_out() {
         "/readyz",
         "## Metrics",
         "airun_calls_total",
+        "## Traces",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
         "## Scale-out and its limits",
         "network filesystems",
         "### Kubernetes",

@@ -11,6 +11,7 @@ pub mod openai;
 pub mod policy;
 pub mod render;
 pub mod serve;
+pub mod telemetry;
 pub mod term;
 mod user;
 

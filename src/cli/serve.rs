@@ -14,6 +14,7 @@ use crate::powers::CapabilitySet;
 use crate::server::app::{AppOptions, router};
 use crate::server::{HttpOptions, HttpServer, check_options};
 use clap::{ArgGroup, Args, ValueEnum};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +63,13 @@ pub enum LogLevel {
     Trace,
 }
 
-fn init_logging(level: LogLevel) {
+/// Logs to stderr at `level`, and, when the environment asks for them, exports the
+/// pipeline's traces (see [`telemetry`](super::telemetry)). Call inside the runtime.
+fn init_logging(level: LogLevel) -> Result<Option<SdkTracerProvider>, CapError> {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = match level {
         LogLevel::Off => LevelFilter::OFF,
         LogLevel::Error => LevelFilter::ERROR,
@@ -72,10 +78,20 @@ fn init_logging(level: LogLevel) {
         LogLevel::Debug => LevelFilter::DEBUG,
         LogLevel::Trace => LevelFilter::TRACE,
     };
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_max_level(filter)
+        .with_filter(filter);
+    let (provider, traces) = if super::telemetry::wanted() {
+        let (provider, layer) = super::telemetry::start()?;
+        (Some(provider), Some(layer))
+    } else {
+        (None, None)
+    };
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
         .try_init();
+    Ok(provider)
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.
@@ -133,7 +149,21 @@ pub fn run<S: CapabilitySet>(
             )
         })?;
     }
-    init_logging(args.log_level);
+    // One client on stdio needs no worker threads (calls still run on the blocking pool);
+    // HTTP serves many clients at once.
+    let mut builder = if http.is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder
+        .enable_all()
+        .build()
+        .map_err(|e| CapError::execution(format!("cannot start the async runtime: {e}")))?;
+    let traces = {
+        let _inside = runtime.enter();
+        init_logging(args.log_level)?
+    };
     let (pipeline, state) = super::pipeline_deferred_and_state(set, global)?;
     tracing::info!(workspace = %pipeline.workspace().root().display(), tools = pipeline.capabilities().len(), "airun MCP server");
     // Over HTTP, every call's stages go out on the events bus (`GET /api/v1/events`), and a
@@ -158,17 +188,6 @@ pub fn run<S: CapabilitySet>(
         None => (new_token()?, true),
     };
     let kept = server.clone();
-    // One client on stdio needs no worker threads (calls still run on the blocking pool);
-    // HTTP serves many clients at once.
-    let mut builder = if http.is_some() {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    let runtime = builder
-        .enable_all()
-        .build()
-        .map_err(|e| CapError::execution(format!("cannot start the async runtime: {e}")))?;
     let shutdown = CancellationToken::new();
     let result = runtime.block_on(async {
         tokio::spawn(on_signal(shutdown.clone()));
@@ -220,6 +239,11 @@ pub fn run<S: CapabilitySet>(
             }
         }
     });
+    // The spans still batched go out before the runtime stops (from a blocking thread,
+    // so a one-thread runtime keeps running the exporter meanwhile).
+    if let Some(provider) = traces {
+        let _ = runtime.block_on(tokio::task::spawn_blocking(move || provider.shutdown()));
+    }
     // A pending read on stdin cannot be cancelled; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     // Calls still running hold the pipeline; the records of those that ended are written.

@@ -45,6 +45,24 @@ pub struct CallOptions<'a> {
     pub within: Option<&'a [PathBuf]>,
     /// The agent session making the call, recorded with its operation.
     pub session: Option<&'a crate::hooks::Session>,
+    /// Who makes the call (a trace attribute); `None` is the operator.
+    pub principal: Option<&'a str>,
+}
+
+/// The `tracing` target of the call and stage spans: one `airun.call` span per call with
+/// a child span per stage (`validate`, `policy`, `sandbox`, `confirm`, `journal`,
+/// `execute`, `audit`). Nothing listens unless `airun serve` exports traces over OTLP;
+/// then these spans, and only these, are exported.
+pub const TRACE_TARGET: &str = "airun::trace";
+
+/// A stage's span, entered until the guard drops.
+macro_rules! stage {
+    ($name:literal) => {
+        tracing::info_span!(target: "airun::trace", $name).entered()
+    };
+    ($name:literal, $($field:tt)+) => {
+        tracing::info_span!(target: "airun::trace", $name, $($field)+).entered()
+    };
 }
 
 /// A call that passed validation, permission and sandbox, ready to confirm and run.
@@ -237,9 +255,12 @@ impl<S: CapabilitySet> Pipeline<S> {
         within: Option<&[PathBuf]>,
     ) -> Result<Prepared<S::Call>, CapError> {
         // 1. Validation.
+        let stage = stage!("validate");
         let call = self.set.parse(name, args)?;
         let cap = call.capability();
+        drop(stage);
         // 2. Permission.
+        let stage = stage!("policy");
         if let Some(why) = self.settings.refusal(cap) {
             return Err(CapError::new(ErrorKind::DeniedPolicy, why)
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
@@ -247,7 +268,9 @@ impl<S: CapabilitySet> Pipeline<S> {
         // The powers' own checks (the exec allowlist, ...), before anything is confirmed
         // or snapshotted.
         self.set.precheck(&call, &self.settings, &self.workspace)?;
+        drop(stage);
         // 3. Sandbox: every path input, for the access its spec declares.
+        let _stage = stage!("sandbox");
         let mut undo_targets = Vec::new();
         let mut resolved_inputs = Vec::new();
         for input in call.params().paths() {
@@ -302,6 +325,18 @@ impl<S: CapabilitySet> Pipeline<S> {
         let started = Instant::now();
         let cap = self.find(name);
         let call = self.events.as_ref().map_or(0, |b| b.next_call());
+        // Never a parameter: only the capability (or `unknown`), the principal, and the
+        // outcome once known.
+        let span = tracing::info_span!(
+            target: "airun::trace",
+            "airun.call",
+            airun.capability = cap.map_or("unknown", |c| c.id),
+            airun.principal = options.principal.unwrap_or("operator"),
+            airun.outcome = tracing::field::Empty,
+            airun.decision = tracing::field::Empty,
+            airun.op = tracing::field::Empty,
+        );
+        let _call = span.enter();
         let Staged {
             decision,
             op,
@@ -315,6 +350,12 @@ impl<S: CapabilitySet> Pipeline<S> {
         let reply_first = result.is_ok()
             && decision == Decision::Allowed
             && cap.is_some_and(Capability::reads_locally);
+        span.record("airun.outcome", outcome);
+        span.record("airun.decision", decision.as_str());
+        if let Some(op) = op {
+            span.record("airun.op", op);
+        }
+        let audit_stage = stage!("audit");
         let mut event = AuditEvent {
             capability: cap.map_or(name, |c| c.id),
             params: shown,
@@ -331,6 +372,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         } else {
             self.audit.record(&event);
         }
+        drop(audit_stage);
         // The call's last event, after its audit record and before its answer.
         if let Some(bus) = &self.events {
             let kind = match (&result, decision) {
@@ -405,6 +447,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         // and leaves no undo point.
         let changes_nothing = prepared.changes_nothing();
         // 4. Confirmation.
+        let stage = stage!("confirm");
         staged.decision = match self.confirmation(cap, changes_nothing) {
             Confirmation::NotNeeded => Decision::Allowed,
             Confirmation::ByPolicy => Decision::Approved(ApprovedBy::Policy),
@@ -422,7 +465,9 @@ impl<S: CapabilitySet> Pipeline<S> {
                 }
             }
         };
+        drop(stage);
         // HOOK(time-machine): intent record and before-images of the undo targets.
+        let stage = stage!("journal", phase = "begin");
         let journal_op = if cap.is_mutating()
             && cap.undo_strategy != UndoStrategy::Journal
             && !changes_nothing
@@ -440,6 +485,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         } else {
             None
         };
+        drop(stage);
         staged.op = journal_op.as_ref().map(|o| o.id());
         // 5. Execution, with the spec's time limit.
         let never = AtomicBool::new(false);
@@ -493,6 +539,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 .side_effects
                 .iter()
                 .all(|e| *e == crate::catalog::SideEffect::ReadOnly);
+        let stage = stage!("execute");
         let result = if pure {
             let env = Env {
                 progress: None,
@@ -504,11 +551,13 @@ impl<S: CapabilitySet> Pipeline<S> {
         } else {
             self.set.dispatch(prepared.call, &env)
         };
+        drop(stage);
         // HOOK(time-machine): after-images and commit, or the before-images put back.
-        if let Some(jop) = journal_op
-            && let Err(e) = jop.finish(&self.workspace, result.as_ref())
-        {
-            return staged.failed(e);
+        if let Some(jop) = journal_op {
+            let _stage = stage!("journal", phase = "commit");
+            if let Err(e) = jop.finish(&self.workspace, result.as_ref()) {
+                return staged.failed(e);
+            }
         }
         staged.result = result;
         staged

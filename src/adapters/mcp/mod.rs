@@ -395,6 +395,7 @@ impl<S: CapabilitySet> McpServer<S> {
                     .as_ref()
                     .map(|f| f as &(dyn Fn(u64, Option<u64>, &str) + Sync)),
                 session: Some(&session),
+                ..CallOptions::default()
             };
             inner
                 .pipeline
