@@ -3,8 +3,11 @@
 //! - `publish`: one event published with 0 and with 64 subscribers (who do not read:
 //!   publishing never waits for them), against the baseline of building the same event
 //!   without a bus.
-//! - `io.fs.exists`: the whole pipeline per call with no bus, with a bus nobody
-//!   watches, and with the Prometheus metrics counting every event, in the same run.
+//! - `io.fs.read_file (small)`: the whole pipeline per call with no bus, with a bus
+//!   nobody watches, and with the Prometheus metrics counting every event, in the same
+//!   run;
+//! - `tracing off`: the nine spans of a call with no trace exporter, against nothing (to
+//!   set beside a small read's time).
 //! - fan-out (printed, not timed): a real `airun serve --port` process with 64 viewers on
 //!   `GET /events` over loopback HTTP while REST calls (reads and journaled writes) arrive
 //!   at 200 calls/s (two events each) for a few seconds; every viewer's count of events
@@ -59,6 +62,29 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
     (dir, ws)
 }
 
+/// The spans a call opens (one call span, eight stage spans) with no trace exporter: what
+/// tracing costs a call when it is off, against building nothing.
+fn spans_off(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tracing off");
+    g.bench_function("baseline: nothing", |b| b.iter(|| black_box(1u64)));
+    g.bench_function("a call's nine spans, disabled", |b| {
+        b.iter(|| {
+            let call = tracing::info_span!(
+                target: "airun::trace",
+                "airun.call",
+                airun.capability = black_box("io.fs.read_file"),
+                airun.outcome = tracing::field::Empty,
+            );
+            let _c = call.enter();
+            for _ in 0..8 {
+                let _s = tracing::info_span!(target: "airun::trace", "stage").entered();
+            }
+            call.record("airun.outcome", "ok");
+        })
+    });
+    g.finish();
+}
+
 fn pipeline_cost(c: &mut Criterion) {
     let args = serde_json::json!({"path": "file.rs"});
     let (_d1, ws1) = workspace();
@@ -74,7 +100,7 @@ fn pipeline_cost(c: &mut Criterion) {
     metrics.watch(&counted_bus);
     let counted = Pipeline::new(airun::stdlib::capabilities(), ws3, Settings::default())
         .with_events(counted_bus);
-    let mut g = c.benchmark_group("io.fs.exists");
+    let mut g = c.benchmark_group("io.fs.read_file (small)");
     for (name, p) in [
         ("baseline: execute, no bus", &plain),
         ("execute, bus with 0 subscribers", &watched),
@@ -84,7 +110,7 @@ fn pipeline_cost(c: &mut Criterion) {
             b.iter(|| {
                 black_box(
                     p.execute(
-                        "io.fs.exists",
+                        "io.fs.read_file",
                         black_box(args.clone()),
                         &FlagConfirmer,
                         CallOptions::default(),
@@ -308,6 +334,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     publish(&mut c);
     pipeline_cost(&mut c);
+    spans_off(&mut c);
     c.final_summary();
     // AIRUN_FANOUT_SECONDS=0 leaves the fan-out out.
     if std::env::var("AIRUN_FANOUT_SECONDS").as_deref() != Ok("0") {
