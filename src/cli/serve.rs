@@ -3,6 +3,7 @@
 //!
 //! Only JSON-RPC goes to stdout; logs go to stderr (`--log-level`).
 
+use crate::adapters::mcp::Seals;
 use crate::adapters::mcp::http::MCP_PATH;
 use crate::adapters::mcp::{McpServer, ServerOptions};
 use crate::adapters::rest::{API_PREFIX, Api};
@@ -41,6 +42,19 @@ pub struct ServeArgs {
     /// Approve, as the operator, every call that needs confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// A secret (at least 32 characters) every instance behind one load balancer shares,
+    /// so each accepts the confirmation states another issued. Instances on one host
+    /// also share AIRUN_HOME. Without it, a random per-process key.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "AIRUN_SEAL_KEY",
+        hide_env_values = true
+    )]
+    pub seal_key: Option<String>,
+    /// Read the shared seal key from this file instead (its content, trimmed).
+    #[arg(long, value_name = "FILE", conflicts_with = "seal_key")]
+    pub seal_key_file: Option<std::path::PathBuf>,
     /// How much to log on stderr (`info` adds one line per tool call).
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
@@ -121,6 +135,50 @@ async fn on_signal(token: CancellationToken) {
     token.cancel();
 }
 
+/// The confirmation-state sealer: a shared key (`--seal-key`, `AIRUN_SEAL_KEY`,
+/// `--seal-key-file`) with its redeemed marks under `$AIRUN_HOME/seals`, or a random key
+/// of this process.
+fn seals(args: &ServeArgs) -> Result<Seals, CapError> {
+    let given = match (&args.seal_key, &args.seal_key_file) {
+        (Some(k), _) => Some(k.trim().to_string()),
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| {
+                    CapError::new(
+                        ErrorKind::InvalidInput,
+                        format!("cannot read the seal key file {}: {e}", file.display()),
+                    )
+                })?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let Some(secret) = given else {
+        return Ok(Seals::new());
+    };
+    if secret.len() < 32 {
+        return Err(CapError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the seal key has {} characters; it needs at least 32",
+                secret.len()
+            ),
+        )
+        .with_hint("make one with `openssl rand -hex 32` and give every instance the same"));
+    }
+    // A key of its own for confirmation states, derived from the shared secret.
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha512> as KeyInit>::new_from_slice(secret.as_bytes())
+        .map_err(|e| CapError::execution(format!("cannot derive the seal key: {e}")))?;
+    mac.update(b"airun requestState v1");
+    let key = mac.finalize().into_bytes();
+    Seals::shared(
+        &key,
+        super::home::airun_home().join("seals").join("redeemed"),
+    )
+}
+
 /// A random 256-bit operator token, in hex.
 fn new_token() -> Result<String, CapError> {
     let mut bytes = [0u8; 32];
@@ -178,7 +236,7 @@ pub fn run<S: CapabilitySet>(
         Some((bus, _)) => pipeline.with_events(bus.clone()),
         None => pipeline,
     };
-    let server = McpServer::new(pipeline, ServerOptions { yes: args.yes });
+    let server = McpServer::with_seals(pipeline, ServerOptions { yes: args.yes }, seals(args)?);
     let server = match &console {
         Some((_, broker)) => server.with_console(broker.clone()),
         None => server,

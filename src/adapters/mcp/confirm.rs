@@ -7,8 +7,9 @@
 //! - 2026-07-28 and later, which forbids server-to-client requests: the call returns an
 //!   `input_required` result carrying the elicitation and a sealed `requestState`
 //!   ([`Seals`]); the client asks, then retries the call with the answer and the state.
-//!   The state is HMAC-sealed with a per-process key, bound to a hash of the exact tool
-//!   name and arguments, expires after [`STATE_TTL`], and is accepted once.
+//!   The state is HMAC-sealed with a per-process key (or, for several instances behind
+//!   a load balancer, a key they share: [`Seals::shared`]), bound to a hash of the exact
+//!   tool name and arguments, expires after [`STATE_TTL`], and is accepted once.
 
 use crate::adapters::mcp::error_result;
 use crate::catalog::Capability;
@@ -140,7 +141,54 @@ fn elicitation(request: &ConfirmRequest<'_>) -> ElicitRequestParams {
 /// Seals and opens the `requestState` of confirmation round trips (protocol 2026-07-28).
 pub struct Seals {
     codec: RequestStateCodec,
-    redeemed: Mutex<HashMap<String, Instant>>,
+    redeemed: Redeemed,
+}
+
+/// Where the nonces of states already answered are kept, so each is accepted once.
+enum Redeemed {
+    /// In this process (its key is its own: no other process accepts its states).
+    Memory(Mutex<HashMap<String, Instant>>),
+    /// One empty file per nonce in a folder every instance sharing the key uses (on one
+    /// host): creating it is atomic, so exactly one instance redeems a state.
+    Folder(std::path::PathBuf),
+}
+
+impl Redeemed {
+    /// Marks `nonce` redeemed; false when it already was.
+    fn first_use(&self, nonce: &str) -> bool {
+        match self {
+            Redeemed::Memory(seen) => {
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                seen.retain(|_, at| at.elapsed() < STATE_TTL);
+                seen.insert(nonce.to_string(), Instant::now()).is_none()
+            }
+            Redeemed::Folder(dir) => {
+                // Old marks go; a state they stood for has expired anyway.
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        let old = e
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age > STATE_TTL * 2);
+                        if old {
+                            let _ = std::fs::remove_file(e.path());
+                        }
+                    }
+                }
+                let name: String = nonce.chars().filter(char::is_ascii_hexdigit).collect();
+                if name.is_empty() || name.len() != nonce.len() {
+                    return false;
+                }
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join(name))
+                    .is_ok()
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Seals {
@@ -166,8 +214,31 @@ impl Seals {
         }
         Seals {
             codec: RequestStateCodec::try_new(key.to_vec()).expect("a 64-byte key is long enough"),
-            redeemed: Mutex::new(HashMap::new()),
+            redeemed: Redeemed::Memory(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Seals with `key` (at least 32 bytes), so that every server with the same key
+    /// accepts the states the others issued; `redeemed` is a folder those servers share
+    /// (on one host), where each state is marked answered, once.
+    pub fn shared(key: &[u8], redeemed: std::path::PathBuf) -> Result<Self, CapError> {
+        std::fs::create_dir_all(&redeemed).map_err(|e| {
+            CapError::execution(format!(
+                "cannot create {} for confirmation states: {e}",
+                redeemed.display()
+            ))
+        })?;
+        let codec = RequestStateCodec::try_new(key.to_vec()).map_err(|e| {
+            CapError::new(
+                ErrorKind::InvalidInput,
+                format!("the seal key cannot be used: {e}"),
+            )
+            .with_hint("use at least 32 random bytes, e.g. `openssl rand -hex 32`")
+        })?;
+        Ok(Seals {
+            codec,
+            redeemed: Redeemed::Folder(redeemed),
+        })
     }
 
     /// The `input_required` result that asks the person to approve this exact call.
@@ -224,13 +295,9 @@ impl Seals {
         if payload["tool"] != tool {
             return Err(stale("it belongs to another tool"));
         }
-        let nonce = payload["nonce"].as_str().unwrap_or_default().to_string();
-        {
-            let mut redeemed = self.redeemed.lock().unwrap_or_else(|p| p.into_inner());
-            redeemed.retain(|_, at| at.elapsed() < STATE_TTL);
-            if redeemed.insert(nonce, Instant::now()).is_some() {
-                return Err(stale("it was already used"));
-            }
+        let nonce = payload["nonce"].as_str().unwrap_or_default();
+        if !self.redeemed.first_use(nonce) {
+            return Err(stale("it was already used"));
         }
         let action = responses
             .and_then(|r| r.get(CONFIRM_KEY))
@@ -274,6 +341,37 @@ mod tests {
             serde_json::from_str(r#"{"a":{"x":[1,{"p":2,"q":1}],"y":2},"b":1}"#).unwrap();
         assert_eq!(binding("t", &a), binding("t", &b));
         assert_ne!(binding("t", &a), binding("u", &a));
+    }
+
+    #[test]
+    fn shared_seals_accept_each_others_states_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [7u8; 48];
+        let a = Seals::shared(&key, dir.path().join("redeemed")).unwrap();
+        let b = Seals::shared(&key, dir.path().join("redeemed")).unwrap();
+        let args = json!({"path": "a.txt"});
+        let state = a.seal("io_fs_delete", &args);
+        let mut responses = InputResponses::new();
+        responses.insert(CONFIRM_KEY.into(), json!({"action": "accept"}));
+        assert_eq!(
+            b.answer(&state, "io_fs_delete", &args, Some(&responses))
+                .ok(),
+            Some(true)
+        );
+        // Redeemed on b: a refuses it too.
+        assert!(
+            a.answer(&state, "io_fs_delete", &args, Some(&responses))
+                .is_err()
+        );
+        // Another key: refused.
+        let other = Seals::shared(&[8u8; 48], dir.path().join("other")).unwrap();
+        let state = a.seal("io_fs_delete", &args);
+        assert!(
+            other
+                .answer(&state, "io_fs_delete", &args, Some(&responses))
+                .is_err()
+        );
+        assert!(Seals::shared(b"short", dir.path().join("x")).is_err());
     }
 
     #[test]

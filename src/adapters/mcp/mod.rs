@@ -35,7 +35,8 @@ use crate::catalog::Capability;
 use crate::error::CapError;
 use crate::pipeline::{CallOptions, ConfirmRequest, Confirmation, Pipeline, redact};
 use crate::powers::CapabilitySet;
-use confirm::{McpConfirmer, Seals};
+use confirm::McpConfirmer;
+pub use confirm::Seals;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
@@ -98,12 +99,18 @@ impl<S: CapabilitySet> McpServer<S> {
     /// A server over `pipeline`; the tool list is built from its allowed capabilities when
     /// first asked for.
     pub fn new(pipeline: Pipeline<S>, options: ServerOptions) -> Self {
+        Self::with_seals(pipeline, options, Seals::new())
+    }
+
+    /// A server whose confirmation states are sealed by `seals` (a key shared with other
+    /// instances: [`Seals::shared`]).
+    pub fn with_seals(pipeline: Pipeline<S>, options: ServerOptions, seals: Seals) -> Self {
         McpServer {
             inner: Arc::new(Inner {
                 pipeline,
                 tools: OnceLock::new(),
                 options,
-                seals: Seals::new(),
+                seals,
                 console: OnceLock::new(),
             }),
             roots: Arc::default(),
