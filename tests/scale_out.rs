@@ -2,7 +2,8 @@
 //! (round-robin, started by the test on loopback): a protocol 2026-07-28 client's
 //! confirmation round trip lands on another instance than the one that asked, which
 //! accepts it only because they share `AIRUN_SEAL_KEY`; history and undo from any
-//! instance see every operation; an instance killed in the middle of a change loses
+//! instance see every operation; a console login on one instance works on the others
+//! (and a logout ends it on all); an instance killed in the middle of a change loses
 //! nothing (the change is rolled back, never half done).
 
 mod support;
@@ -112,6 +113,36 @@ fn haproxy(dir: &std::path::Path, backends: &[&str]) -> (Kill, String) {
     (Kill(child), addr)
 }
 
+/// One request with `headers`; the status, the response's headers and its body.
+fn raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
 /// One REST request; the status and the JSON body.
 fn rest(addr: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -204,6 +235,62 @@ async fn instances_behind_haproxy_share_confirmations_history_and_undo() {
     assert_eq!(status, 200, "{body}");
     assert!(!dirs.path("shared.txt").exists());
     assert_eq!(history(&a)[0].1, "undone");
+
+    // A console login on one instance is a login on the other; so is a logout.
+    let form = format!("token={TOKEN}");
+    let origin = format!("http://{a}");
+    let (status, head, _) = raw(
+        &a,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+        ],
+        &form,
+    );
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let (status, _, body) = raw(&b, "GET", "/api/v1/session", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200, "{body}");
+    let csrf = serde_json::from_str::<Value>(&body).unwrap()["csrf_token"]
+        .as_str()
+        .expect("a CSRF token")
+        .to_string();
+    let (status, _, body) = raw(
+        &b,
+        "POST",
+        "/api/v1/redo",
+        &[
+            ("Cookie", &cookie),
+            ("X-CSRF-Token", &csrf),
+            ("Content-Type", "application/json"),
+        ],
+        "{}",
+    );
+    assert_eq!(
+        status, 200,
+        "a change from a session another instance issued: {body}"
+    );
+    assert!(dirs.path("shared.txt").exists());
+    let (status, _, body) = raw(
+        &a,
+        "POST",
+        "/logout",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = raw(&b, "GET", "/api/v1/session", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 401, "logged out on every instance");
 
     // The same round trip fails without the shared key: it did cross instances.
     let (_c, c) = instance(&dirs, &[], &[]);

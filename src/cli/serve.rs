@@ -13,6 +13,7 @@ use crate::events::{DEFAULT_RING, EventBus};
 use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
 use crate::server::app::{AppOptions, router};
+use crate::server::session::Sessions;
 use crate::server::{HttpOptions, HttpServer, check_options};
 use clap::{ArgGroup, Args, ValueEnum};
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -135,10 +136,8 @@ async fn on_signal(token: CancellationToken) {
     token.cancel();
 }
 
-/// The confirmation-state sealer: a shared key (`--seal-key`, `AIRUN_SEAL_KEY`,
-/// `--seal-key-file`) with its redeemed marks under `$AIRUN_HOME/seals`, or a random key
-/// of this process.
-fn seals(args: &ServeArgs) -> Result<Seals, CapError> {
+/// The shared seal key (`--seal-key`, `AIRUN_SEAL_KEY`, `--seal-key-file`), if given.
+fn shared_secret(args: &ServeArgs) -> Result<Option<String>, CapError> {
     let given = match (&args.seal_key, &args.seal_key_file) {
         (Some(k), _) => Some(k.trim().to_string()),
         (None, Some(file)) => Some(
@@ -154,29 +153,46 @@ fn seals(args: &ServeArgs) -> Result<Seals, CapError> {
         ),
         (None, None) => None,
     };
-    let Some(secret) = given else {
-        return Ok(Seals::new());
-    };
-    if secret.len() < 32 {
-        return Err(CapError::new(
+    match given {
+        Some(secret) if secret.len() < 32 => Err(CapError::new(
             ErrorKind::InvalidInput,
             format!(
                 "the seal key has {} characters; it needs at least 32",
                 secret.len()
             ),
         )
-        .with_hint("make one with `openssl rand -hex 32` and give every instance the same"));
+        .with_hint("make one with `openssl rand -hex 32` and give every instance the same")),
+        other => Ok(other),
     }
-    // A key of its own for confirmation states, derived from the shared secret.
+}
+
+/// A key of its own for one use (`label`), derived from the shared secret.
+fn derive(secret: &str, label: &[u8]) -> Vec<u8> {
     use hmac::{KeyInit, Mac};
     let mut mac = <hmac::Hmac<sha2::Sha512> as KeyInit>::new_from_slice(secret.as_bytes())
-        .map_err(|e| CapError::execution(format!("cannot derive the seal key: {e}")))?;
-    mac.update(b"airun requestState v1");
-    let key = mac.finalize().into_bytes();
-    Seals::shared(
-        &key,
-        super::home::airun_home().join("seals").join("redeemed"),
+        .expect("HMAC takes a key of any length");
+    mac.update(label);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The confirmation-state sealer and the browsers' sessions: under keys derived from
+/// the shared secret (marks under `$AIRUN_HOME/seals`, which the instances of one host
+/// share), or this process's own.
+fn shared_state(secret: Option<&str>) -> Result<(Seals, Sessions), CapError> {
+    let Some(secret) = secret else {
+        return Ok((Seals::new(), Sessions::default()));
+    };
+    let dir = super::home::airun_home().join("seals");
+    let seals = Seals::shared(
+        &derive(secret, b"airun requestState v1"),
+        dir.join("redeemed"),
+    )?;
+    let sessions = Sessions::sealed(
+        derive(secret, b"airun console session v1"),
+        dir.join("logged-out"),
     )
+    .map_err(|e| CapError::execution(format!("cannot create {}: {e}", dir.display())))?;
+    Ok((seals, sessions))
 }
 
 /// A random 256-bit operator token, in hex.
@@ -236,7 +252,8 @@ pub fn run<S: CapabilitySet>(
         Some((bus, _)) => pipeline.with_events(bus.clone()),
         None => pipeline,
     };
-    let server = McpServer::with_seals(pipeline, ServerOptions { yes: args.yes }, seals(args)?);
+    let (seals, browsers) = shared_state(shared_secret(args)?.as_deref())?;
+    let server = McpServer::with_seals(pipeline, ServerOptions { yes: args.yes }, seals);
     let server = match &console {
         Some((_, broker)) => server.with_console(broker.clone()),
         None => server,
@@ -280,6 +297,7 @@ pub fn run<S: CapabilitySet>(
                         api_token: token,
                         sessions: sessions.clone(),
                         console: console.expect("made for HTTP"),
+                        browsers,
                     },
                 );
                 listener.serve(app, shutdown, sessions).await

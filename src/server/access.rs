@@ -80,6 +80,12 @@ impl Access {
         }
     }
 
+    /// The same rules with `sessions` (shared between instances) for the browsers.
+    pub fn with_sessions(mut self, sessions: Sessions) -> Access {
+        self.sessions = Arc::new(sessions);
+        self
+    }
+
     /// The browsers' sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions

@@ -12,6 +12,7 @@
 use super::access::{Access, guard};
 use super::health;
 use super::login;
+use super::session::Sessions;
 use crate::adapters::mcp::McpServer;
 use crate::adapters::mcp::http::{MCP_PATH, endpoint, not_found};
 use crate::adapters::rest::{self, API_PREFIX, Api, ApiError, BODY_LIMIT};
@@ -114,12 +115,17 @@ pub struct AppOptions {
     /// The events bus the pipeline publishes on, and the broker the MCP server's calls
     /// wait in for the console.
     pub console: (Arc<EventBus>, Arc<Broker>),
+    /// The browsers' sessions: in memory by default, sealed with a key instances share
+    /// behind a load balancer.
+    pub browsers: Sessions,
 }
 
 /// The whole router: `/mcp`, `/api/v1/...`, the console at `/` with its login, and a
 /// plain 404 elsewhere.
 pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppOptions) -> Router {
-    let access = Arc::new(Access::new(&options.bound_host, options.api_token));
+    let access = Arc::new(
+        Access::new(&options.bound_host, options.api_token).with_sessions(options.browsers),
+    );
     let (events, broker) = options.console;
     let metrics = Arc::new(Metrics::new(
         api.pipeline().capabilities().iter().map(|c| c.id),

@@ -3,11 +3,16 @@
 //! from `GET /api/v1/session` and sends back in `X-CSRF-Token` with every request that
 //! changes something.
 //!
-//! Sessions live in memory only (a restart logs every browser out), expire after
-//! [`SESSION_TTL`] without use, and are capped at [`MAX_SESSIONS`] (the oldest goes).
+//! By default sessions live in memory only (a restart logs every browser out), expire
+//! after [`SESSION_TTL`] without use, and are capped at [`MAX_SESSIONS`] (the oldest
+//! goes). With a key several instances share ([`Sessions::sealed`]) a session is instead
+//! its own proof: the cookie carries its expiry and a random nonce under an HMAC, the
+//! CSRF token is an HMAC of the nonce, so every instance accepts what another issued; a
+//! logout marks the nonce in a folder the instances share, and they all refuse it.
 
 use http::HeaderMap;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,6 +39,101 @@ struct Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    sealed: Option<Sealed>,
+}
+
+/// Self-proving sessions under a shared key.
+struct Sealed {
+    key: Vec<u8>,
+    revoked: PathBuf,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("revoked", &self.revoked)
+            .finish()
+    }
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Sealed {
+    fn mac(&self, text: &str) -> HmacSha256 {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
+        mac.update(text.as_bytes());
+        mac
+    }
+
+    fn create(&self) -> Option<String> {
+        use hmac::Mac;
+        let nonce = random_hex()?;
+        let body = format!("{}.{nonce}", unix_now() + SESSION_TTL.as_secs());
+        Some(format!(
+            "{body}.{}",
+            hex(&self.mac(&body).finalize().into_bytes())
+        ))
+    }
+
+    /// The nonce and expiry of a genuine, unexpired, not logged-out session.
+    fn open<'a>(&self, id: &'a str) -> Option<(&'a str, u64)> {
+        use hmac::Mac;
+        let (body, tag) = id.rsplit_once('.')?;
+        let (expiry, nonce) = body.split_once('.')?;
+        let tag: Vec<u8> = (0..tag.len())
+            .step_by(2)
+            .map(|i| {
+                tag.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<_>>()?;
+        // Constant-time comparison of the tag.
+        self.mac(body).verify_slice(&tag).ok()?;
+        let expiry: u64 = expiry.parse().ok()?;
+        let now = unix_now();
+        if expiry <= now || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        if self.revoked.join(nonce).exists() {
+            return None;
+        }
+        Some((nonce, expiry - now))
+    }
+
+    fn csrf(&self, nonce: &str) -> String {
+        use hmac::Mac;
+        hex(&self.mac(&format!("csrf.{nonce}")).finalize().into_bytes())
+    }
+
+    fn revoke(&self, nonce: &str) {
+        // Marks older than a session's life stand for sessions that expired anyway.
+        if let Ok(entries) = std::fs::read_dir(&self.revoked) {
+            for e in entries.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > SESSION_TTL);
+                if old {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let _ = std::fs::File::create(self.revoked.join(nonce));
+    }
 }
 
 /// A session as a request found it.
@@ -83,12 +183,25 @@ pub fn clear_cookie() -> String {
 }
 
 impl Sessions {
+    /// Sessions every instance with `key` accepts; logouts are marked in `revoked`, a
+    /// folder those instances share (on one host).
+    pub fn sealed(key: Vec<u8>, revoked: PathBuf) -> std::io::Result<Sessions> {
+        std::fs::create_dir_all(&revoked)?;
+        Ok(Sessions {
+            map: Mutex::default(),
+            sealed: Some(Sealed { key, revoked }),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts a session: its id (for the cookie), or `None` without randomness.
     pub fn create(&self) -> Option<String> {
+        if let Some(sealed) = &self.sealed {
+            return sealed.create();
+        }
         let id = random_hex()?;
         let csrf = random_hex()?;
         let now = Instant::now();
@@ -114,6 +227,13 @@ impl Sessions {
 
     /// The live session `id`, its expiry pushed back; `None` when unknown or expired.
     pub fn touch(&self, id: &str) -> Option<Found> {
+        if let Some(sealed) = &self.sealed {
+            let (nonce, expires_in) = sealed.open(id)?;
+            return Some(Found {
+                csrf: sealed.csrf(nonce),
+                expires_in,
+            });
+        }
         let now = Instant::now();
         let mut map = self.lock();
         // Look up by comparing every key in constant time, so timing tells nothing
@@ -136,6 +256,12 @@ impl Sessions {
 
     /// Ends the session `id` (no-op when unknown).
     pub fn remove(&self, id: &str) {
+        if let Some(sealed) = &self.sealed {
+            if let Some((nonce, _)) = sealed.open(id) {
+                sealed.revoke(nonce);
+            }
+            return;
+        }
         let mut map = self.lock();
         let key = map
             .keys()
@@ -146,7 +272,7 @@ impl Sessions {
         }
     }
 
-    /// How many sessions are live.
+    /// How many sessions are live (in memory; sealed sessions are not counted).
     pub fn len(&self) -> usize {
         let now = Instant::now();
         self.lock().values().filter(|s| s.expires > now).count()
@@ -174,6 +300,25 @@ mod tests {
         s.remove(&id);
         assert!(s.touch(&id).is_none());
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn sealed_sessions_are_shared_and_revocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Sessions::sealed(vec![1; 32], dir.path().join("revoked")).unwrap();
+        let b = Sessions::sealed(vec![1; 32], dir.path().join("revoked")).unwrap();
+        let other = Sessions::sealed(vec![2; 32], dir.path().join("other")).unwrap();
+        let id = a.create().unwrap();
+        let on_a = a.touch(&id).unwrap();
+        let on_b = b.touch(&id).unwrap();
+        assert_eq!(on_a.csrf, on_b.csrf);
+        assert!(on_b.expires_in > SESSION_TTL.as_secs() - 5);
+        assert!(other.touch(&id).is_none(), "another key");
+        let mut forged = id.clone();
+        forged.replace_range(0..1, if id.starts_with('9') { "8" } else { "9" });
+        assert!(a.touch(&forged).is_none(), "a changed expiry");
+        b.remove(&id);
+        assert!(a.touch(&id).is_none(), "logged out everywhere");
     }
 
     #[test]

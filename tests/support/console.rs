@@ -97,6 +97,7 @@ impl Console {
                 api_token: TOKEN.into(),
                 sessions: CancellationToken::new(),
                 console: (bus.clone(), broker.clone()),
+                browsers: Default::default(),
             },
         );
         let listener = HttpServer::bind(&HttpOptions {
