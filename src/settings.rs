@@ -1,6 +1,7 @@
 //! Operator settings the permission stage enforces. The model cannot change them.
 
 mod check;
+mod narrow;
 pub(crate) mod program;
 
 use crate::catalog::{Capability, SideEffect};
