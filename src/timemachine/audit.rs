@@ -119,18 +119,23 @@ pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> 
     Ok(r)
 }
 
-/// Appends records in order, in one transaction (seq, prev_hash and hash are filled in).
+/// Appends records in order, in one transaction (seq, prev_hash and hash are filled in),
+/// and publishes the head file.
 pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Result<()> {
-    append_records(conn, records, true)
+    append_records(conn, records, None)?;
+    if let Err(e) = super::head::publish(conn) {
+        tracing::warn!(error = %e, "cannot write the state's head file");
+    }
+    Ok(())
 }
 
-/// [`append_all`], publishing the head file only when `publish` is true. The head may
-/// lag behind the log (it is checked as a prefix of it), so a batch of read records can
-/// leave it to the next change's record.
+/// Appends records in order, in one transaction, and publishes the head file through
+/// `head` when given. The head may lag behind the log (it is checked as a prefix of it),
+/// so a batch of read records can leave it to the next durable batch.
 pub fn append_records(
     conn: &mut Connection,
     records: &mut [Record],
-    publish: bool,
+    head: Option<&super::head::Writer>,
 ) -> rusqlite::Result<()> {
     let Some(last_index) = records.len().checked_sub(1) else {
         return Ok(());
@@ -147,13 +152,12 @@ pub fn append_records(
         prev = r.hash.clone();
     }
     db::insert_audit(&tx, records)?;
-    let head = &records[last_index];
-    db::set_meta(&tx, "audit_head", &format!("{}:{}", head.seq, head.hash))?;
+    let last = &records[last_index];
+    db::set_meta(&tx, "audit_head", &format!("{}:{}", last.seq, last.hash))?;
     tx.commit()?;
-    if !publish {
-        return Ok(());
-    }
-    if let Err(e) = super::head::publish(conn) {
+    if let Some(head) = head
+        && let Err(e) = head.publish(conn)
+    {
         tracing::warn!(error = %e, "cannot write the state's head file");
     }
     Ok(())

@@ -198,24 +198,44 @@ pub fn images(conn: &Connection, op: i64, phase: Phase) -> rusqlite::Result<Vec<
 
 /// A meta value.
 pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 
 /// Sets a meta value.
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
-/// The stat cache: the hash of each workspace file as of its last snapshot, by path.
-pub fn stat_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache")?;
-    let rows = stmt.query_map([], |r| {
+/// The stat cache of `under` (a workspace-relative path, `.` for all) and everything
+/// below it: the hash of each file as of its last snapshot, by path.
+pub fn stat_cache(
+    conn: &Connection,
+    under: &str,
+) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
+    // Paths below `under` sort from `under/` up to (not including) `under0`: '0' follows
+    // '/' in every collation by bytes.
+    let (mut stmt, args) = if under == "." {
+        (
+            conn.prepare_cached(
+                "SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache",
+            )?,
+            Vec::new(),
+        )
+    } else {
+        (
+            conn.prepare_cached(
+                "SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+            )?,
+            vec![under.to_string(), format!("{under}/"), format!("{under}0")],
+        )
+    };
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok((
             r.get::<_, String>(0)?,
             (
@@ -616,11 +636,25 @@ pub fn unsynced<T>(
     conn: &mut Connection,
     f: impl FnOnce(&mut Connection) -> T,
 ) -> rusqlite::Result<T> {
-    let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let level: i64 = conn
+        .prepare_cached("PRAGMA synchronous")?
+        .query_row([], |r| r.get(0))?;
+    set_level(conn, 1)?;
     let out = f(conn);
-    conn.pragma_update(None, "synchronous", level)?;
+    set_level(conn, level)?;
     Ok(out)
+}
+
+/// Sets `synchronous` to a level by number, through a cached statement.
+fn set_level(conn: &Connection, level: i64) -> rusqlite::Result<()> {
+    let sql = match level {
+        0 => "PRAGMA synchronous = 0",
+        1 => "PRAGMA synchronous = 1",
+        2 => "PRAGMA synchronous = 2",
+        _ => "PRAGMA synchronous = 3",
+    };
+    conn.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
 }
 
 /// Counts one journal commit (inside the committing transaction).

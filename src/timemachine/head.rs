@@ -13,6 +13,7 @@ use crate::fsutil::{AtomicFile, Publish};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use rusqlite::Connection;
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -108,20 +109,50 @@ pub fn publish(conn: &Connection) -> io::Result<()> {
     let Some(path) = file_of(conn) else {
         return Ok(());
     };
-    let head = of_db(conn).map_err(io::Error::other)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let _lock = super::lock::locked_file(&dir.join("head.lock"))?;
-    if let Ok(Some(old)) = read(dir)
-        && (old == head || !head.covers(&old))
-    {
-        return Ok(());
+    Writer::open(path.parent().unwrap_or(Path::new(".")))?.publish(conn)
+}
+
+/// Writes the head file of one state folder, holding the folder and its lock file open
+/// so each write opens neither again.
+#[derive(Debug)]
+pub struct Writer {
+    dir: PathBuf,
+    state: Dir,
+    lock: File,
+}
+
+impl Writer {
+    /// A writer for the head file of the state folder `dir`.
+    pub fn open(dir: &Path) -> io::Result<Writer> {
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            state: Dir::open_ambient_dir(dir, ambient_authority())?,
+            lock: super::lock::lock_file(&dir.join("head.lock"))?,
+        })
     }
-    let state = Dir::open_ambient_dir(dir, ambient_authority())?;
-    // One writer at a time (the lock), so one temp name: a killed writer's is reused.
-    let mut temp = AtomicFile::at(&state, PathBuf::from(format!("{FILE}.tmp")))?;
-    temp.file().write_all(head.render().as_bytes())?;
-    temp.sync()?;
-    temp.commit(Path::new(FILE), Publish::Replace)
+
+    /// Writes the database's current head (see [`publish`]).
+    pub fn publish(&self, conn: &Connection) -> io::Result<()> {
+        let head = of_db(conn).map_err(io::Error::other)?;
+        self.lock.lock()?;
+        let written = self.replace(&head);
+        let unlocked = self.lock.unlock();
+        written.and(unlocked)
+    }
+
+    /// Replaces the head file with `head` (the caller holds the lock).
+    fn replace(&self, head: &Head) -> io::Result<()> {
+        if let Ok(Some(old)) = read(&self.dir)
+            && (old == *head || !head.covers(&old))
+        {
+            return Ok(());
+        }
+        // One writer at a time (the lock), so one temp name: a killed writer's is reused.
+        let mut temp = AtomicFile::at(&self.state, PathBuf::from(format!("{FILE}.tmp")))?;
+        temp.file().write_all(head.render().as_bytes())?;
+        temp.sync()?;
+        temp.commit(Path::new(FILE), Publish::Replace)
+    }
 }
 
 /// Checks the database against the head file of its folder: `Err` says what was lost.

@@ -13,7 +13,6 @@ use crate::sandbox::{Resolved, Workspace};
 use crate::types::OpState;
 use rusqlite::Connection;
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A recorded operation between intent and commit.
@@ -23,7 +22,7 @@ struct Op<'a> {
     targets: Vec<PathBuf>,
     capability: &'static crate::Capability,
     params: serde_json::Value,
-    _lock: File,
+    _lock: super::lock::OpLock<'a>,
 }
 
 impl Journal for TimeMachine {
@@ -172,7 +171,14 @@ impl JournalOp for Op<'_> {
         let bytes = changed_bytes(&before, &after);
         {
             let mut conn = tm.conn();
-            if let Err(e) = commit_done(&mut conn, self.id, &after, &summary, bytes) {
+            // Not synced here: the audit record the pipeline writes before the answer
+            // is, and a sync of the write-ahead log carries every commit before it (see
+            // `TimeMachine::record`, which syncs the log itself should that record fail).
+            let committed = db::unsynced(&mut conn, |c| {
+                commit_done(c, self.id, &after, &summary, bytes)
+            })
+            .and_then(|r| r);
+            if let Err(e) = committed {
                 drop(conn);
                 // The change cannot be recorded (a full disk): it is rolled back, so the
                 // failed call leaves the workspace as it was. Should forgetting the op

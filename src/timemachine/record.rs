@@ -106,6 +106,9 @@ impl AuditSink for TimeMachine {
     fn record(&self, event: &AuditEvent<'_>) {
         if let Err(e) = self.reads.write(Some(self.audit_record(event))) {
             eprintln!("airun: could not write the audit record: {e}");
+            // The record's sync would have carried the change's commit to disk: an
+            // answered change survives a power cut all the same.
+            self.sync_log();
         }
     }
 
