@@ -4,7 +4,7 @@
 //! p50 / p99 latency of reads and of writes.
 //!
 //! Each client sends one request at a time: a 1 KiB `io.fs.write_file` (overwriting a
-//! file of its own) for every fourth request, an `io.fs.read_file` of one of 64 small
+//! file of its own with new content) for every fourth request, an `io.fs.read_file` of one of 64 small
 //! files otherwise. Every answer must be a success; the run fails otherwise.
 //!
 //! ```text
@@ -118,7 +118,7 @@ async fn client(
     end: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
-    let content = "x".repeat(1024);
+    let filler = "x".repeat(1000);
     let mut n: u64 = id as u64;
     while Instant::now() < end {
         n += 1;
@@ -126,7 +126,8 @@ async fn client(
         let (cap, body) = if write {
             (
                 "io.fs.write_file",
-                serde_json::json!({"path": format!("w/{id}.txt"), "content": content}),
+                // New content every time (a new blob to keep for undo).
+                serde_json::json!({"path": format!("w/{id}.txt"), "content": format!("{n:>24}{filler}")}),
             )
         } else {
             (
@@ -198,6 +199,8 @@ fn main() {
         .build()
         .expect("runtime");
     let (tallies, wall) = rt.block_on(async {
+        // Plain HTTP on loopback, but the client is built with TLS support all the same.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(clients)
             .build()

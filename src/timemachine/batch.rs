@@ -11,8 +11,7 @@
 //! queued without waiting (before their answer goes out, so a later call's record can
 //! never be written ahead of them) and written on a thread of their own: when
 //! [`MAX_PENDING`] are queued, [`MAX_DELAY`] after the first one, with the next durable
-//! record, before a change starts, before the log is read, and when the time machine
-//! closes. A batch holding a durable record is synced and publishes the head file; a
+//! record, before the log is read, and when the time machine closes. A batch holding a durable record is synced and publishes the head file; a
 //! batch of read records only is not (a power cut may lose such records, as a kill may
 //! lose the queued ones, never an answered change's).
 
@@ -103,25 +102,31 @@ impl Shared {
             return Ok(());
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if durable {
-            self.append(&mut conn, batch, Some(&self.head))?;
-            drop(conn);
-            if let Some(c) = self.checkpoints.get() {
-                c.committed();
-            }
-            return Ok(());
+        if !durable {
+            return super::db::unsynced(&mut conn, |c| self.append(c, batch))?;
         }
-        super::db::unsynced(&mut conn, |c| self.append(c, batch, None))?
+        self.append(&mut conn, batch)?;
+        // The head as committed, written out without holding the database: a change
+        // under way goes on with its own transactions meanwhile.
+        let head = head::of_db(&conn);
+        drop(conn);
+        match head {
+            Ok(head) => {
+                if let Err(e) = self.head.write(&head) {
+                    tracing::warn!(error = %e, "cannot write the state's head file");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the state's head"),
+        }
+        if let Some(c) = self.checkpoints.get() {
+            c.committed();
+        }
+        Ok(())
     }
 
     /// Appends `batch`, into the reserved space when the disk is full.
-    fn append(
-        &self,
-        conn: &mut Connection,
-        batch: &mut Vec<Record>,
-        head: Option<&head::Writer>,
-    ) -> rusqlite::Result<()> {
-        let mut written = audit::append_records(conn, batch, head);
+    fn append(&self, conn: &mut Connection, batch: &mut Vec<Record>) -> rusqlite::Result<()> {
+        let mut written = audit::append_records(conn, batch, None);
         // A full disk: give up the reserved space and write the records into it.
         if let Err(e) = &written
             && super::reserve::is_full(e)
@@ -131,7 +136,7 @@ impl Shared {
             && super::reserve::release(&dir)
         {
             tracing::warn!("the disk is full: writing the audit log into the reserved space");
-            written = audit::append_records(conn, batch, head);
+            written = audit::append_records(conn, batch, None);
         }
         batch.clear();
         written

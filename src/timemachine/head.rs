@@ -133,9 +133,14 @@ impl Writer {
 
     /// Writes the database's current head (see [`publish`]).
     pub fn publish(&self, conn: &Connection) -> io::Result<()> {
-        let head = of_db(conn).map_err(io::Error::other)?;
+        self.write(&of_db(conn).map_err(io::Error::other)?)
+    }
+
+    /// Writes `head`, read from the database after a commit, unless the file already
+    /// holds a newer one.
+    pub fn write(&self, head: &Head) -> io::Result<()> {
         self.lock.lock()?;
-        let written = self.replace(&head);
+        let written = self.replace(head);
         let unlocked = self.lock.unlock();
         written.and(unlocked)
     }

@@ -64,11 +64,10 @@ impl TimeMachine {
         Ok(OpLock { file })
     }
 
-    /// Takes the operation lock for a change, undo or redo: queued read records are
-    /// written first (what was read before a change is on record before it starts), and
-    /// calls a crash interrupted are rolled back under the lock.
+    /// Takes the operation lock for a change, undo or redo, and rolls back calls a crash
+    /// interrupted. Read records still queued need not be written first: every record
+    /// goes through one queue, so they reach the log ahead of the change's record.
     pub(super) fn lock_for_change(&self, ws: &Workspace) -> Result<OpLock<'_>, CapError> {
-        self.reads.write(None).map_err(state_err)?;
         let lock = self.lock()?;
         self.recover_locked(ws)?;
         Ok(lock)

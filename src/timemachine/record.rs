@@ -53,8 +53,8 @@ impl TimeMachine {
     ) -> Result<(), CapError> {
         let params = serde_json::from_str(&row.params).unwrap_or_default();
         let record = self.journal_record(&row.capability, params, "recovered", outcome, Some(id));
-        audit::append(&mut self.conn(), record).map_err(state_err)?;
-        Ok(())
+        // Through the queue, behind the records queued before it.
+        self.reads.write(Some(record)).map_err(state_err)
     }
 
     /// Audit records, oldest first (`limit` keeps the newest).
