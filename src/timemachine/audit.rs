@@ -122,23 +122,23 @@ pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> 
 /// Appends records in order, in one transaction (seq, prev_hash and hash are filled in),
 /// and publishes the head file.
 pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Result<()> {
-    append_records(conn, records, None)?;
+    append_records(conn, records)?;
     if let Err(e) = super::head::publish(conn) {
         tracing::warn!(error = %e, "cannot write the state's head file");
     }
     Ok(())
 }
 
-/// Appends records in order, in one transaction, and publishes the head file through
-/// `head` when given. The head may lag behind the log (it is checked as a prefix of it),
-/// so a batch of read records can leave it to the next durable batch.
+/// Appends records in order, in one transaction; returns the head that transaction
+/// committed (none for no records), to publish once it is synced. The head may lag behind
+/// the log (it is checked as a prefix of it), so a batch of read records can leave it to
+/// the next durable batch.
 pub fn append_records(
     conn: &mut Connection,
     records: &mut [Record],
-    head: Option<&super::head::Writer>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<super::head::Head>> {
     let Some(last_index) = records.len().checked_sub(1) else {
-        return Ok(());
+        return Ok(None);
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (mut seq, mut prev) = db::last_audit(&tx)?
@@ -154,13 +154,16 @@ pub fn append_records(
     db::insert_audit(&tx, records)?;
     let last = &records[last_index];
     db::set_meta(&tx, "audit_head", &format!("{}:{}", last.seq, last.hash))?;
+    // Read in the transaction: what this commit holds, not what another process commits
+    // (unsynced) right after it.
+    let commits = db::meta(&tx, "commits")?;
+    let head = super::head::Head {
+        audit_records: last.seq,
+        audit_hash: last.hash.clone(),
+        commits: commits.and_then(|c| c.parse().ok()).unwrap_or(0),
+    };
     tx.commit()?;
-    if let Some(head) = head
-        && let Err(e) = head.publish(conn)
-    {
-        tracing::warn!(error = %e, "cannot write the state's head file");
-    }
-    Ok(())
+    Ok(Some(head))
 }
 
 /// Records, oldest first; `limit` keeps the newest ones.

@@ -79,7 +79,7 @@ impl Failure {
 struct Shared {
     conn: Arc<Mutex<Connection>>,
     /// Writes the head file of the state folder after each durable batch.
-    head: head::Writer,
+    head: Arc<head::Writer>,
     /// Checkpoints the log in the background, once a server started it.
     checkpoints: OnceLock<Checkpointer>,
     queue: Mutex<Queue>,
@@ -103,20 +103,16 @@ impl Shared {
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if !durable {
-            return super::db::unsynced(&mut conn, |c| self.append(c, batch))?;
+            return super::db::unsynced(&mut conn, |c| self.append(c, batch))?.map(|_| ());
         }
-        self.append(&mut conn, batch)?;
-        // The head as committed, written out without holding the database: a change
-        // under way goes on with its own transactions meanwhile.
-        let head = head::of_db(&conn);
+        let head = self.append(&mut conn, batch)?;
+        // The head the synced commit holds, written out without holding the database: a
+        // change under way goes on with its own transactions meanwhile.
         drop(conn);
-        match head {
-            Ok(head) => {
-                if let Err(e) = self.head.write(&head) {
-                    tracing::warn!(error = %e, "cannot write the state's head file");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the state's head"),
+        if let Some(head) = head
+            && let Err(e) = self.head.write(&head)
+        {
+            tracing::warn!(error = %e, "cannot write the state's head file");
         }
         if let Some(c) = self.checkpoints.get() {
             c.committed();
@@ -125,8 +121,12 @@ impl Shared {
     }
 
     /// Appends `batch`, into the reserved space when the disk is full.
-    fn append(&self, conn: &mut Connection, batch: &mut Vec<Record>) -> rusqlite::Result<()> {
-        let mut written = audit::append_records(conn, batch, None);
+    fn append(
+        &self,
+        conn: &mut Connection,
+        batch: &mut Vec<Record>,
+    ) -> rusqlite::Result<Option<head::Head>> {
+        let mut written = audit::append_records(conn, batch);
         // A full disk: give up the reserved space and write the records into it.
         if let Err(e) = &written
             && super::reserve::is_full(e)
@@ -136,7 +136,7 @@ impl Shared {
             && super::reserve::release(&dir)
         {
             tracing::warn!("the disk is full: writing the audit log into the reserved space");
-            written = audit::append_records(conn, batch, None);
+            written = audit::append_records(conn, batch);
         }
         batch.clear();
         written
@@ -228,6 +228,7 @@ pub struct ReadBatch {
 impl ReadBatch {
     /// A queue writing through `conn`, publishing the head file through `head`.
     pub fn new(conn: Arc<Mutex<Connection>>, head: head::Writer) -> Self {
+        let head = Arc::new(head);
         ReadBatch {
             shared: Arc::new(Shared {
                 conn,
@@ -264,9 +265,14 @@ impl ReadBatch {
         self.shared.flush(record)
     }
 
-    /// Hands the log's checkpoints to `c`, which is told of every durable batch.
-    pub fn checkpoint_with(&self, c: Checkpointer) {
-        let _ = self.shared.checkpoints.set(c);
+    /// Starts checkpointing the database at `db` on a thread of its own, told of every
+    /// durable batch; it syncs the head file after each checkpoint. Once only.
+    pub fn checkpoint_in_background(&self, db: std::path::PathBuf) -> std::io::Result<()> {
+        if self.shared.checkpoints.get().is_none() {
+            let c = Checkpointer::start(db, self.shared.head.clone())?;
+            let _ = self.shared.checkpoints.set(c);
+        }
+        Ok(())
     }
 
     fn start_flusher(&self) {

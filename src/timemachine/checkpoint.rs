@@ -5,9 +5,11 @@
 //! thread that committed: every few dozen changes one call waited for it. A long-running
 //! server turns that off and runs passive checkpoints on a thread of its own, through a
 //! connection of its own, every [`EVERY`] durable batches and once the journal has been
-//! idle for [`IDLE`]; a passive checkpoint never blocks a writer. Short-lived processes
+//! idle for [`IDLE`]; a passive checkpoint never blocks a writer. The head file (written
+//! in place without a sync, see [`head`]) is synced after each one. Short-lived processes
 //! (the command line) keep SQLite's own checkpoints.
 
+use super::head;
 use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +30,8 @@ struct State {
 
 struct Shared {
     db: PathBuf,
+    /// Synced after each checkpoint.
+    head: Arc<head::Writer>,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -72,6 +76,9 @@ impl Shared {
             {
                 tracing::warn!(error = %e, "cannot checkpoint the state database's log");
             }
+            if let Err(e) = self.head.sync() {
+                tracing::warn!(error = %e, "cannot sync the state's head file");
+            }
         }
     }
 }
@@ -95,9 +102,10 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts checkpointing the database at `db` in the background. The caller turns the
     /// connection's own checkpoints off (`wal_autocheckpoint = 0`) once this returns.
-    pub fn start(db: PathBuf) -> std::io::Result<Checkpointer> {
+    pub fn start(db: PathBuf, head: Arc<head::Writer>) -> std::io::Result<Checkpointer> {
         let shared = Arc::new(Shared {
             db,
+            head,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });

@@ -69,7 +69,7 @@ impl TimeMachine {
     /// goes through one queue, so they reach the log ahead of the change's record.
     pub(super) fn lock_for_change(&self, ws: &Workspace) -> Result<OpLock<'_>, CapError> {
         let lock = self.lock()?;
-        self.recover_locked(ws)?;
+        self.recover_locked(ws, false)?;
         Ok(lock)
     }
 }

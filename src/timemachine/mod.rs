@@ -170,7 +170,7 @@ impl TimeMachine {
         // recovers, like every change, before its next one: opening does not wait for it,
         // so `history` and `audit` answer during a long call elsewhere.
         if let Some(_lock) = tm.try_lock()? {
-            tm.recover_locked(ws)?;
+            tm.recover_locked(ws, true)?;
         }
         Ok(tm)
     }
@@ -286,12 +286,12 @@ impl TimeMachine {
     /// own runs them (see [`checkpoint`]) and commits no longer do. For long-running
     /// servers; a second call does nothing.
     pub fn checkpoint_in_background(&self) -> Result<(), CapError> {
-        let c = checkpoint::Checkpointer::start(self.dir.join("airun.db")).map_err(state_err)?;
+        self.reads
+            .checkpoint_in_background(self.dir.join("airun.db"))
+            .map_err(state_err)?;
         self.conn()
             .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(state_err)?;
-        self.reads.checkpoint_with(c);
-        Ok(())
+            .map_err(state_err)
     }
 
     /// Syncs the database's write-ahead log: a change commits without a sync, and the
