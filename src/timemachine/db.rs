@@ -101,6 +101,8 @@ fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
 /// share it; commits are synced.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let mut conn = Connection::open(path)?;
+    // Room for every statement a call runs, so none is parsed again.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // Every commit is synced before it returns, so an answered change survives a power
@@ -336,37 +338,33 @@ pub fn insert_op(
 
 /// An op's row.
 pub fn op_row(conn: &Connection, id: OpId) -> rusqlite::Result<OpRow> {
-    conn.query_row(
-        "SELECT capability, params, summary, targets FROM ops WHERE id = ?1",
-        [id],
-        |r| {
+    conn.prepare_cached("SELECT capability, params, summary, targets FROM ops WHERE id = ?1")?
+        .query_row([id], |r| {
             Ok(OpRow {
                 capability: r.get(0)?,
                 params: r.get(1)?,
                 summary: r.get(2)?,
                 targets: r.get(3)?,
             })
-        },
-    )
+        })
 }
 
 /// An op as history shows it, with its undo targets (a JSON list).
 pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT id, started, capability, summary, state, targets, session FROM ops WHERE id = ?1",
-        [id],
-        |r| {
-            let info = OpInfo {
-                op: r.get(0)?,
-                time: r.get(1)?,
-                capability: r.get(2)?,
-                summary: r.get(3)?,
-                state: state_of(r, 4)?,
-                session: r.get(6)?,
-            };
-            Ok((info, r.get(5)?))
-        },
-    )
+    )?
+    .query_row([id], |r| {
+        let info = OpInfo {
+            op: r.get(0)?,
+            time: r.get(1)?,
+            capability: r.get(2)?,
+            summary: r.get(3)?,
+            state: state_of(r, 4)?,
+            session: r.get(6)?,
+        };
+        Ok((info, r.get(5)?))
+    })
 }
 
 /// Reads an op state stored in column `i`.
@@ -388,10 +386,8 @@ pub fn set_state(
     state: OpState,
     finished: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3",
-        params![state.as_str(), finished, id],
-    )?;
+    conn.prepare_cached("UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3")?
+        .execute(params![state.as_str(), finished, id])?;
     Ok(())
 }
 
@@ -404,9 +400,7 @@ pub fn settle(
     finished: &str,
     bytes: Option<u64>,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE ops SET state = ?1, summary = ?2, finished = ?3, bytes = COALESCE(?4, bytes) WHERE id = ?5",
-        params![
+    conn.prepare_cached("UPDATE ops SET state = ?1, summary = ?2, finished = ?3, bytes = COALESCE(?4, bytes) WHERE id = ?5")?.execute(params![
             state.as_str(),
             summary,
             finished,
@@ -419,32 +413,30 @@ pub fn settle(
 
 /// Gives an op its history line.
 pub fn set_summary(conn: &Connection, id: OpId, summary: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE ops SET summary = ?1 WHERE id = ?2",
-        params![summary, id],
-    )?;
+    conn.prepare_cached("UPDATE ops SET summary = ?1 WHERE id = ?2")?
+        .execute(params![summary, id])?;
     Ok(())
 }
 
 /// Removes an op and its images.
 pub fn forget(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
     drop_images(conn, id)?;
-    conn.execute("DELETE FROM ops WHERE id = ?1", [id])?;
+    conn.prepare_cached("DELETE FROM ops WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
 /// Gives up an op's undo point: its images go, it stays in history as `expired`.
 pub fn expire(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
     drop_images(conn, id)?;
-    conn.execute(
-        "UPDATE ops SET state = ?1 WHERE id = ?2",
-        params![OpState::Expired.as_str(), id],
-    )?;
+    conn.prepare_cached("UPDATE ops SET state = ?1 WHERE id = ?2")?
+        .execute(params![OpState::Expired.as_str(), id])?;
     Ok(())
 }
 
 fn drop_images(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM images WHERE op = ?1", [id])?;
+    conn.prepare_cached("DELETE FROM images WHERE op = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -501,11 +493,8 @@ pub fn session_history(
 
 /// True when the journal has ever recorded `session`.
 pub fn session_known(conn: &Connection, session: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
-        [session],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+        .query_row([session], |r| r.get(0))
 }
 
 /// The sessions with operations in history, the most recently active first.
@@ -576,27 +565,31 @@ pub fn history(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<OpId>> {
 
 /// How many ops can be undone.
 pub fn count_done(conn: &Connection) -> rusqlite::Result<usize> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM ops WHERE state = ?1",
-        [OpState::Done.as_str()],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM ops WHERE state = ?1")?
+        .query_row([OpState::Done.as_str()], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-/// True when the ops holding undo points are more than `max_ops` or keep more than
-/// `max_bytes`.
-pub fn over_limits(conn: &Connection, max_ops: usize, max_bytes: u64) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT COUNT(*) > ?1 OR COALESCE(SUM(bytes), 0) > ?2 FROM ops WHERE state IN (?3, ?4, ?5)",
+/// How many ops hold undo points, and the bytes they keep.
+pub fn kept_totals(conn: &Connection) -> rusqlite::Result<(usize, u64)> {
+    conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM ops WHERE state IN (?1, ?2, ?3)",
+    )?
+    .query_row(
         params![
-            count(max_ops),
-            i64::try_from(max_bytes).unwrap_or(i64::MAX),
             OpState::Done.as_str(),
             OpState::Undone.as_str(),
             OpState::Interrupted.as_str()
         ],
-        |r| r.get(0),
+        |r| {
+            let n: i64 = r.get(0)?;
+            let b: i64 = r.get(1)?;
+            Ok((
+                usize::try_from(n).unwrap_or(0),
+                u64::try_from(b).unwrap_or(0),
+            ))
+        },
     )
 }
 
@@ -675,7 +668,8 @@ pub fn last_audit(conn: &Connection) -> rusqlite::Result<Option<(i64, String)>> 
 
 /// The hash of audit record `seq`.
 pub fn audit_hash(conn: &Connection, seq: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+    conn.prepare_cached("SELECT hash FROM audit WHERE seq = ?1")?
+        .query_row([seq], |r| r.get(0))
         .optional()
 }
 

@@ -77,6 +77,8 @@ pub struct TimeMachine {
     workspace: String,
     user: String,
     retention: Retention,
+    /// What the journal keeps, as last counted (see [`TimeMachine::gc_if_over`]).
+    kept: Mutex<Option<gc::Kept>>,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -163,6 +165,7 @@ impl TimeMachine {
             workspace: ws.root().to_string_lossy().into_owned(),
             user: std::env::var("USER").unwrap_or_default(),
             retention,
+            kept: Mutex::new(None),
             stats: Mutex::new(SnapshotStats::default()),
             synced: std::sync::atomic::AtomicBool::new(true),
         };

@@ -22,6 +22,8 @@ struct Op<'a> {
     targets: Vec<PathBuf>,
     capability: &'static crate::Capability,
     params: serde_json::Value,
+    /// The before-images, as recorded.
+    before: Vec<Vec<Entry>>,
     _lock: super::lock::OpLock<'a>,
 }
 
@@ -75,6 +77,7 @@ impl Journal for TimeMachine {
             targets,
             capability: cap,
             params: intent.params.clone(),
+            before: images,
             _lock: lock,
         })))
     }
@@ -166,9 +169,8 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_after_images");
-        let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
-        let summary = summary::line(self.capability, &self.params, &before, &after);
-        let bytes = changed_bytes(&before, &after);
+        let summary = summary::line(self.capability, &self.params, &self.before, &after);
+        let bytes = changed_bytes(&self.before, &after);
         {
             let mut conn = tm.conn();
             // Not synced here: the audit record the pipeline writes before the answer
@@ -191,7 +193,7 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_commit");
-        tm.gc_if_over()
+        tm.gc_if_over(bytes)
     }
 }
 
