@@ -80,6 +80,8 @@ struct Shared {
     conn: Arc<Mutex<Connection>>,
     /// Writes the head file of the state folder after each durable batch.
     head: Arc<head::Writer>,
+    /// The write-ahead log, once opened (see [`Shared::log`]).
+    wal: Mutex<Option<Arc<std::fs::File>>>,
     /// Checkpoints the log in the background, once a server started it.
     checkpoints: OnceLock<Checkpointer>,
     queue: Mutex<Queue>,
@@ -105,10 +107,21 @@ impl Shared {
         if !durable {
             return super::db::unsynced(&mut conn, |c| self.append(c, batch))?.map(|_| ());
         }
-        let head = self.append(&mut conn, batch)?;
-        // The head the synced commit holds, written out without holding the database: a
-        // change under way goes on with its own transactions meanwhile.
+        // Committed without a sync, then the log synced without holding the database: a
+        // change under way goes on with its own transactions meanwhile, instead of
+        // waiting for the disk. The sync carries every commit written before it.
+        let synced = super::db::synced(&conn)?;
+        let head = if synced {
+            super::db::unsynced(&mut conn, |c| self.append(c, batch))??
+        } else {
+            self.append(&mut conn, batch)?
+        };
+        let log = if synced { Some(self.log(&conn)?) } else { None };
         drop(conn);
+        if let Some(log) = log {
+            log.sync_data().map_err(io_failure)?;
+        }
+        // The head of the commit now on disk.
         if let Some(head) = head
             && let Err(e) = self.head.write(&head)
         {
@@ -118,6 +131,18 @@ impl Shared {
             c.committed();
         }
         Ok(())
+    }
+
+    /// The database's write-ahead log, opened once (to sync it).
+    fn log(&self, conn: &Connection) -> rusqlite::Result<Arc<std::fs::File>> {
+        let mut log = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = &*log {
+            return Ok(f.clone());
+        }
+        let path = format!("{}-wal", conn.path().unwrap_or_default());
+        let f = Arc::new(std::fs::File::open(path).map_err(io_failure)?);
+        *log = Some(f.clone());
+        Ok(f)
     }
 
     /// Appends `batch`, into the reserved space when the disk is full.
@@ -215,6 +240,14 @@ impl Shared {
     }
 }
 
+/// An I/O error as the database's errors are.
+fn io_failure(e: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        Some(format!("cannot sync the state database's log: {e}")),
+    )
+}
+
 fn report(e: &rusqlite::Error) {
     eprintln!("airun: could not write the audit records: {e}");
 }
@@ -233,6 +266,7 @@ impl ReadBatch {
             shared: Arc::new(Shared {
                 conn,
                 head,
+                wal: Mutex::new(None),
                 checkpoints: OnceLock::new(),
                 queue: Mutex::new(Queue::default()),
                 wake: Condvar::new(),

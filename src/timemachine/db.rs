@@ -105,9 +105,10 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // Every commit is synced before it returns, so an answered change survives a power
-    // cut (a torn log cannot roll it back). Only the intent of a change is written
-    // without (see `TimeMachine::begin`).
+    // Commits are synced before they return unless written with `unsynced`: the intent
+    // of a change (see `TimeMachine::begin`), its commit, and the audit records, whose
+    // batch writer syncs the log itself before any answer goes out (see `batch`). So an
+    // answered change survives a power cut (a torn log cannot roll it back).
     conn.pragma_update(None, "synchronous", "FULL")?;
     // Leave the write-ahead log for the next process instead of checkpointing it on every
     // exit (SQLite still checkpoints it as it grows): short CLI runs stay cheap.
@@ -622,6 +623,14 @@ pub fn checkpoint_wal(conn: &Connection) -> rusqlite::Result<()> {
 /// Whether commits are synced before they return: `FULL` or `NORMAL`.
 pub fn set_synchronous(conn: &Connection, level: &str) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", level)
+}
+
+/// True when commits are synced (`FULL` or more).
+pub fn synced(conn: &Connection) -> rusqlite::Result<bool> {
+    let level: i64 = conn
+        .prepare_cached("PRAGMA synchronous")?
+        .query_row([], |r| r.get(0))?;
+    Ok(level >= 2)
 }
 
 /// Runs `f` with commits not synced (`NORMAL`), then puts the level it had back.
