@@ -127,7 +127,7 @@ async fn client(
             (
                 "io.fs.write_file",
                 // New content every time (a new blob to keep for undo).
-                serde_json::json!({"path": format!("w/{id}.txt"), "content": format!("{n:>24}{filler}")}),
+                serde_json::json!({"path": format!("w/{id}.txt"), "content": format!("{id:>8} {n:>15}{filler}")}),
             )
         } else {
             (

@@ -7,7 +7,7 @@ use crate::error::CapError;
 use crate::sandbox::Workspace;
 use std::fs::File;
 use std::path::Path;
-use std::sync::MutexGuard;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Opens (creating it when missing) a file of the state folder used only as a lock.
 pub(super) fn lock_file(path: &Path) -> std::io::Result<File> {
@@ -25,43 +25,92 @@ pub(super) fn locked_file(path: &Path) -> std::io::Result<File> {
     Ok(f)
 }
 
-/// The workspace's operation lock, held: the file lock (across processes) on the state
-/// folder's `lock` file, opened once per time machine, and the mutex that orders this
-/// process's threads (a file lock is shared by everything using the same open file).
+/// The workspace's operation lock: the state folder's `lock` file, opened once per time
+/// machine and locked exclusively (across processes) by the holder, and a queue that
+/// hands it to this process's threads in the order they asked (a file lock is shared by
+/// everything using the same open file, and wakes waiters in no order: under load, a
+/// change could wait behind dozens that asked after it).
+#[derive(Debug)]
+pub(super) struct OpLockFile {
+    file: File,
+    /// (tickets handed out, ticket being served).
+    queue: Mutex<(u64, u64)>,
+    turn: Condvar,
+}
+
+impl OpLockFile {
+    /// The operation lock of the state folder `dir`.
+    pub(super) fn open(dir: &Path) -> std::io::Result<OpLockFile> {
+        Ok(OpLockFile {
+            file: lock_file(&dir.join("lock"))?,
+            queue: Mutex::new((0, 0)),
+            turn: Condvar::new(),
+        })
+    }
+
+    fn queue(&self) -> MutexGuard<'_, (u64, u64)> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends this thread's turn, letting the next in line go.
+    fn next_turn(&self) {
+        self.queue().1 += 1;
+        self.turn.notify_all();
+    }
+}
+
+/// The operation lock, held.
 pub(super) struct OpLock<'a> {
-    file: MutexGuard<'a, File>,
+    of: &'a OpLockFile,
 }
 
 impl Drop for OpLock<'_> {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        let _ = self.of.file.unlock();
+        self.of.next_turn();
     }
 }
 
 impl TimeMachine {
-    fn op_file(&self) -> MutexGuard<'_, File> {
-        self.op_lock.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Takes the workspace's operation lock if no other call holds it.
     pub(super) fn try_lock(&self) -> Result<Option<OpLock<'_>>, CapError> {
-        let file = match self.op_lock.try_lock() {
-            Ok(f) => f,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
-        };
-        match file.try_lock() {
-            Ok(()) => Ok(Some(OpLock { file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(state_err(e)),
+        let of = &self.op_lock;
+        {
+            let mut q = of.queue();
+            if q.0 != q.1 {
+                return Ok(None);
+            }
+            q.0 += 1;
+        }
+        match of.file.try_lock() {
+            Ok(()) => Ok(Some(OpLock { of })),
+            Err(e) => {
+                of.next_turn();
+                match e {
+                    std::fs::TryLockError::WouldBlock => Ok(None),
+                    std::fs::TryLockError::Error(e) => Err(state_err(e)),
+                }
+            }
         }
     }
 
-    /// Takes the workspace's operation lock (blocks while another call holds it).
+    /// Takes the workspace's operation lock (waits while another call holds it; this
+    /// process's calls get it in the order they asked).
     pub(super) fn lock(&self) -> Result<OpLock<'_>, CapError> {
-        let file = self.op_file();
-        file.lock().map_err(state_err)?;
-        Ok(OpLock { file })
+        let of = &self.op_lock;
+        {
+            let mut q = of.queue();
+            let mine = q.0;
+            q.0 += 1;
+            while q.1 != mine {
+                q = of.turn.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        if let Err(e) = of.file.lock() {
+            of.next_turn();
+            return Err(state_err(e));
+        }
+        Ok(OpLock { of })
     }
 
     /// Takes the operation lock for a change, undo or redo, and rolls back calls a crash

@@ -70,8 +70,8 @@ pub struct ResetReport {
 pub struct TimeMachine {
     dir: PathBuf,
     conn: Arc<Mutex<Connection>>,
-    /// The state folder's `lock` file (see [`lock::OpLock`]).
-    op_lock: Mutex<std::fs::File>,
+    /// The operation lock (see [`lock::OpLockFile`]).
+    op_lock: lock::OpLockFile,
     reads: ReadBatch,
     blobs: BlobStore,
     workspace: String,
@@ -154,7 +154,7 @@ impl TimeMachine {
         let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
         reserve::ensure(&dir);
         let head = head::Writer::open(&dir).map_err(state_err)?;
-        let op_lock = Mutex::new(lock::lock_file(&dir.join("lock")).map_err(state_err)?);
+        let op_lock = lock::OpLockFile::open(&dir).map_err(state_err)?;
         let conn = Arc::new(Mutex::new(conn));
         let tm = TimeMachine {
             dir,
