@@ -31,8 +31,11 @@ impl Opener {
         self.state
             .get_or_init(|| {
                 let tm = TimeMachine::open(&self.home, &self.ws, self.retention)?;
-                // A server lives long: the log's checkpoints run off the calls' path.
-                tm.checkpoint_in_background()?;
+                // A server lives long: the log's checkpoints run off the calls' path
+                // (SQLite's own ones stay on should the thread not start).
+                if let Err(e) = tm.checkpoint_in_background() {
+                    tracing::warn!(error = %e.message, "cannot checkpoint the state database's log in the background");
+                }
                 Ok(tm)
             })
             .as_ref()
