@@ -12,9 +12,15 @@
 //! mode): the difference to the default is what it costs that an answered change survives
 //! a power cut.
 //!
+//! A second group sets the smallest durable write beside it, in the same run: a plain
+//! atomic write of the same 1 KiB (`fsutil::AtomicFile`: a temporary sibling, synced, then
+//! renamed), against the journaled write of it through the pipeline (the undo point, the
+//! atomic write, the commit and the synced, hash-chained audit record).
+//!
 //! The workspaces live in the system temp folder; `AIRUN_BENCH_DIR=/dev/shm` measures on
 //! tmpfs instead (no fsync, so the journal's own cost is not hidden behind the disk's).
 
+use airun::fsutil::{AtomicFile, Publish, TempKind};
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
@@ -107,6 +113,30 @@ fn bench(c: &mut Criterion) {
         b.iter(|| write(&unsynced, &args))
     });
     g.finish();
+
+    let atomic_root = dir.path().join("atomic");
+    std::fs::create_dir_all(&atomic_root).expect("mkdir");
+    let atomic_dir = cap_std::fs::Dir::open_ambient_dir(&atomic_root, cap_std::ambient_authority())
+        .expect("open");
+    let content = "x".repeat(1024);
+    let mut g = c.benchmark_group("1 KiB small write");
+    g.bench_function("baseline: plain atomic write (fsutil::AtomicFile)", |b| {
+        b.iter(|| atomic_write(&atomic_dir, black_box(content.as_bytes())))
+    });
+    g.bench_function("journaled write (pipeline + time machine)", |b| {
+        b.iter(|| write(&journaled, &args))
+    });
+    g.finish();
+}
+
+/// A durable atomic replace of `notes.txt`: a temporary sibling, synced, renamed.
+fn atomic_write(dir: &cap_std::fs::Dir, data: &[u8]) {
+    use std::io::Write;
+    let target = Path::new("notes.txt");
+    let mut f = AtomicFile::beside(dir, target, TempKind::Write).expect("temp");
+    f.file().write_all(data).expect("write");
+    f.finish(0o644).expect("sync");
+    f.commit(target, Publish::Replace).expect("rename");
 }
 
 criterion_group!(benches, bench);

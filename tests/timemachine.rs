@@ -641,3 +641,86 @@ fn state_lives_outside_the_workspace_and_is_refused_when_inside() {
         "the state folder is hidden: {listing}"
     );
 }
+
+/// Concurrent changes share durable audit batches (group commit), yet the record of each
+/// is in the database (read through a connection of its own) before its call answers,
+/// and the chain holds.
+#[test]
+fn concurrent_changes_are_each_on_record_before_their_answer() {
+    let e = env();
+    let db = e.tm.dir().join("airun.db");
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (e, db) = (&e, &db);
+            s.spawn(move || {
+                let conn = rusqlite::Connection::open(db).unwrap();
+                for i in 0..5 {
+                    let path = format!("c/{t}-{i}.txt");
+                    e.call(
+                        "io.fs.write_file",
+                        json!({"path": path, "content": format!("{t} {i}"), "create_dirs": true}),
+                    )
+                    .unwrap();
+                    let on_record: i64 = conn
+                        .query_row(
+                            "SELECT COUNT(*) FROM audit WHERE json_extract(params, '$.path') = ?1 AND op IS NOT NULL AND outcome = 'ok'",
+                            [&path],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    assert_eq!(on_record, 1, "{path} answered before its audit record");
+                }
+            });
+        }
+    });
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(40));
+    assert_eq!(e.k.journal().history(100).unwrap().len(), 40);
+}
+
+/// A read never waits for the workspace's operation lock: with the lock held by another
+/// process (here, the test holding the lock file), a read answers while a change waits,
+/// and the change goes through once the lock is let go.
+#[test]
+fn a_read_answers_while_the_operation_lock_is_held_and_a_change_waits() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let e = env();
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(e.tm.dir().join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    std::thread::scope(|s| {
+        let (read_tx, read_rx) = mpsc::channel();
+        let (write_tx, write_rx) = mpsc::channel();
+        let e = &e;
+        s.spawn(move || {
+            let r = e.call("io.fs.read_file", json!({"path": "notes.txt"}));
+            read_tx.send(r.is_ok()).unwrap();
+        });
+        s.spawn(move || {
+            let r = e.call(
+                "io.fs.write_file",
+                json!({"path": "notes.txt", "content": "changed\n"}),
+            );
+            write_tx.send(r.is_ok()).unwrap();
+        });
+        // Generous bounds: this checks that the read is not held up, not how fast it is.
+        assert_eq!(read_rx.recv_timeout(Duration::from_secs(60)), Ok(true));
+        assert_eq!(
+            write_rx.recv_timeout(Duration::from_millis(300)),
+            Err(mpsc::RecvTimeoutError::Timeout),
+            "a change went through while another process held the operation lock"
+        );
+        assert_eq!(
+            std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
+            "first line\nsecond line\n"
+        );
+        lock.unlock().unwrap();
+        assert_eq!(write_rx.recv_timeout(Duration::from_secs(60)), Ok(true));
+    });
+    assert_eq!(
+        std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
+        "changed\n"
+    );
+}

@@ -119,21 +119,26 @@ pub fn append(conn: &mut Connection, mut r: Record) -> rusqlite::Result<Record> 
     Ok(r)
 }
 
-/// Appends records in order, in one transaction (seq, prev_hash and hash are filled in).
+/// Appends records in order, in one transaction (seq, prev_hash and hash are filled in),
+/// and publishes the head file.
 pub fn append_all(conn: &mut Connection, records: &mut [Record]) -> rusqlite::Result<()> {
-    append_records(conn, records, true)
+    append_records(conn, records)?;
+    if let Err(e) = super::head::publish(conn) {
+        tracing::warn!(error = %e, "cannot write the state's head file");
+    }
+    Ok(())
 }
 
-/// [`append_all`], publishing the head file only when `publish` is true. The head may
-/// lag behind the log (it is checked as a prefix of it), so a batch of read records can
-/// leave it to the next change's record.
+/// Appends records in order, in one transaction; returns the head that transaction
+/// committed (none for no records), to publish once it is synced. The head may lag behind
+/// the log (it is checked as a prefix of it), so a batch of read records can leave it to
+/// the next durable batch.
 pub fn append_records(
     conn: &mut Connection,
     records: &mut [Record],
-    publish: bool,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<super::head::Head>> {
     let Some(last_index) = records.len().checked_sub(1) else {
-        return Ok(());
+        return Ok(None);
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (mut seq, mut prev) = db::last_audit(&tx)?
@@ -147,16 +152,18 @@ pub fn append_records(
         prev = r.hash.clone();
     }
     db::insert_audit(&tx, records)?;
-    let head = &records[last_index];
-    db::set_meta(&tx, "audit_head", &format!("{}:{}", head.seq, head.hash))?;
+    let last = &records[last_index];
+    db::set_meta(&tx, "audit_head", &format!("{}:{}", last.seq, last.hash))?;
+    // Read in the transaction: what this commit holds, not what another process commits
+    // (unsynced) right after it.
+    let commits = db::meta(&tx, "commits")?;
+    let head = super::head::Head {
+        audit_records: last.seq,
+        audit_hash: last.hash.clone(),
+        commits: commits.and_then(|c| c.parse().ok()).unwrap_or(0),
+    };
     tx.commit()?;
-    if !publish {
-        return Ok(());
-    }
-    if let Err(e) = super::head::publish(conn) {
-        tracing::warn!(error = %e, "cannot write the state's head file");
-    }
-    Ok(())
+    Ok(Some(head))
 }
 
 /// Records, oldest first; `limit` keeps the newest ones.

@@ -1,66 +1,157 @@
-//! Audit records of local reads, written in batches.
+//! The queue every audit record of a time machine goes through, written in batches.
 //!
-//! A record costs one SQLite transaction; an agent reading many small files would spend
-//! most of each call on it. Records of calls that succeeded and could only read local
-//! files or facts are queued (before their answer goes out, so a later call's record can
-//! never be written ahead of them) and written together on a thread of their own: when
-//! [`MAX_PENDING`] are queued,
-//! [`MAX_DELAY`] after the first one, before any other record (so the log keeps the
-//! order calls finished in), before a change starts, before the log is read, and when
-//! the time machine closes. A refused, failed, mutating, networked or executing call is
-//! never queued: its record is written before its answer.
+//! A record costs one SQLite transaction and a durable one a sync; an agent reading many
+//! small files would spend most of each call on it, and concurrent changes would queue
+//! behind each other's syncs. So records are appended to one queue, in the order calls
+//! finished, and whoever writes takes everything queued and writes it in one transaction
+//! (group commit): a call whose record must be on disk before its answer (a refused,
+//! failed, mutating, networked or executing call) queues it and waits until a batch that
+//! holds it is written and synced, writing that batch itself when no other writer is at
+//! work; records of calls that succeeded and could only read local files or facts are
+//! queued without waiting (before their answer goes out, so a later call's record can
+//! never be written ahead of them) and written on a thread of their own: when
+//! [`MAX_PENDING`] are queued, [`MAX_DELAY`] after the first one, with the next durable
+//! record, before the log is read, and when the time machine closes. A batch holding a durable record is synced and publishes the head file; a
+//! batch of read records only is not (a power cut may lose such records, as a kill may
+//! lose the queued ones, never an answered change's).
 
 use super::audit::{self, Record};
+use super::checkpoint::Checkpointer;
+use super::head;
 use rusqlite::Connection;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Most records kept queued; the one that fills the queue writes it.
+/// Most read records kept queued; the one that fills the queue wakes the writer thread.
 pub const MAX_PENDING: usize = 16;
-/// Longest a queued record waits for its batch.
+/// Longest a queued read record waits for its batch.
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
+
+/// Failed batches remembered, so a caller whose record was in one learns of it.
+const KEPT_FAILURES: usize = 16;
+
+/// The queue and how far it has been written. Records are numbered in the order they
+/// were queued, from 1.
+#[derive(Default)]
+struct Queue {
+    records: Vec<Record>,
+    /// True when a queued record must be synced before its caller answers.
+    durable: bool,
+    /// How many records were ever queued.
+    queued: u64,
+    /// Every record numbered up to this one is written (or its batch failed).
+    written: u64,
+    /// A writer is writing a batch (taken from the queue) now.
+    writing: bool,
+    /// Numbers (first, last) of recent failed batches, with what went wrong.
+    failures: Vec<(u64, u64, Failure)>,
+    closed: bool,
+}
+
+/// What went wrong with a batch, kept to hand to every caller whose record was in it.
+#[derive(Clone)]
+struct Failure {
+    code: Option<rusqlite::ffi::Error>,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        let code = match e {
+            rusqlite::Error::SqliteFailure(code, _) => Some(*code),
+            _ => None,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+
+    fn error(&self) -> rusqlite::Error {
+        let code = self
+            .code
+            .unwrap_or_else(|| rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR));
+        rusqlite::Error::SqliteFailure(code, Some(self.message.clone()))
+    }
+}
 
 struct Shared {
     conn: Arc<Mutex<Connection>>,
-    /// Held while records are written, so batches reach the log in the order they were
-    /// taken from the queue; the queue itself is only held to push or take, never while
-    /// writing, so a call queueing its record never waits for the disk.
-    order: Mutex<()>,
-    pending: Mutex<Vec<Record>>,
+    /// Writes the head file of the state folder after each durable batch.
+    head: Arc<head::Writer>,
+    /// The write-ahead log, once opened (see [`Shared::log`]).
+    wal: Mutex<Option<Arc<std::fs::File>>>,
+    /// Checkpoints the log in the background, once a server started it.
+    checkpoints: OnceLock<Checkpointer>,
+    queue: Mutex<Queue>,
+    /// Wakes the writer thread (a read record was queued, or the queue closes).
     wake: Condvar,
-    closed: AtomicBool,
+    /// Wakes callers waiting for their record (a batch was written).
+    written: Condvar,
 }
 
 impl Shared {
-    fn pending(&self) -> MutexGuard<'_, Vec<Record>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes a batch of records (the caller holds `order`, so nothing jumps ahead).
-    /// A batch of read records only (`durable` false) is committed without a sync and
-    /// leaves the head file to the next change: a power cut may lose such records, as a
-    /// kill may lose the queued ones, never an answered change's.
-    fn write(&self, pending: &mut Vec<Record>, durable: bool) -> rusqlite::Result<()> {
-        if pending.is_empty() {
+    /// Writes a batch of records. A durable batch is synced and publishes the head file;
+    /// one of read records only is committed without a sync and leaves the head file to
+    /// the next durable batch.
+    fn write(&self, batch: &mut Vec<Record>, durable: bool) -> rusqlite::Result<()> {
+        if batch.is_empty() {
             return Ok(());
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if durable {
-            return self.append(&mut conn, pending, true);
+        if !durable {
+            return super::db::unsynced(&mut conn, |c| self.append(c, batch))?.map(|_| ());
         }
-        super::db::unsynced(&mut conn, |c| self.append(c, pending, false))?
+        // Committed without a sync, then the log synced without holding the database: a
+        // change under way goes on with its own transactions meanwhile, instead of
+        // waiting for the disk. The sync carries every commit written before it.
+        let synced = super::db::synced(&conn)?;
+        let head = if synced {
+            super::db::unsynced(&mut conn, |c| self.append(c, batch))??
+        } else {
+            self.append(&mut conn, batch)?
+        };
+        let log = if synced { Some(self.log(&conn)?) } else { None };
+        drop(conn);
+        if let Some(log) = log {
+            log.sync_data().map_err(io_failure)?;
+        }
+        // The head of the commit now on disk.
+        if let Some(head) = head
+            && let Err(e) = self.head.write(&head)
+        {
+            tracing::warn!(error = %e, "cannot write the state's head file");
+        }
+        if let Some(c) = self.checkpoints.get() {
+            c.committed();
+        }
+        Ok(())
     }
 
-    /// Appends `pending`, into the reserved space when the disk is full.
+    /// The database's write-ahead log, opened once (to sync it).
+    fn log(&self, conn: &Connection) -> rusqlite::Result<Arc<std::fs::File>> {
+        let mut log = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = &*log {
+            return Ok(f.clone());
+        }
+        let path = format!("{}-wal", conn.path().unwrap_or_default());
+        let f = Arc::new(std::fs::File::open(path).map_err(io_failure)?);
+        *log = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Appends `batch`, into the reserved space when the disk is full.
     fn append(
         &self,
         conn: &mut Connection,
-        pending: &mut Vec<Record>,
-        publish: bool,
-    ) -> rusqlite::Result<()> {
-        let mut written = audit::append_records(conn, pending, publish);
+        batch: &mut Vec<Record>,
+    ) -> rusqlite::Result<Option<head::Head>> {
+        let mut written = audit::append_records(conn, batch);
         // A full disk: give up the reserved space and write the records into it.
         if let Err(e) = &written
             && super::reserve::is_full(e)
@@ -70,43 +161,78 @@ impl Shared {
             && super::reserve::release(&dir)
         {
             tracing::warn!("the disk is full: writing the audit log into the reserved space");
-            written = audit::append_records(conn, pending, publish);
+            written = audit::append_records(conn, batch);
         }
-        pending.clear();
+        batch.clear();
         written
     }
 
-    /// Takes every queued record, adds `extra`, and writes them, in the order batches
-    /// were taken.
+    /// Queues `extra` (when given) and returns once every record queued so far is
+    /// written: by this caller, which takes the whole queue when no other writer is at
+    /// work, or by the writer before it.
     fn flush(&self, extra: Option<Record>) -> rusqlite::Result<()> {
-        let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let durable = extra.is_some();
-        let mut batch = {
-            let mut pending = self.pending();
-            pending.extend(extra);
-            std::mem::take(&mut *pending)
-        };
-        self.write(&mut batch, durable)
-    }
-
-    fn flusher(&self) {
+        let mut q = self.queue();
+        if let Some(r) = extra {
+            q.records.push(r);
+            q.queued += 1;
+            q.durable = true;
+        }
+        let mine = q.queued;
         loop {
-            let mut pending = self.pending();
-            if pending.is_empty() {
-                if self.closed.load(Ordering::Acquire) {
-                    return;
-                }
-                drop(self.wake.wait(pending).unwrap_or_else(|p| p.into_inner()));
+            if q.written >= mine {
+                return match q
+                    .failures
+                    .iter()
+                    .find(|(lo, hi, _)| *lo <= mine && mine <= *hi)
+                {
+                    Some((_, _, f)) => Err(f.error()),
+                    None => Ok(()),
+                };
+            }
+            if q.writing {
+                q = self.written.wait(q).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
-            if !self.closed.load(Ordering::Acquire) && pending.len() < MAX_PENDING {
-                pending = self
+            // Nobody is writing: this caller writes everything queued, in one batch.
+            q.writing = true;
+            let mut batch = std::mem::take(&mut q.records);
+            let durable = std::mem::take(&mut q.durable);
+            let (first, last) = (q.written + 1, q.queued);
+            drop(q);
+            let res = self.write(&mut batch, durable);
+            q = self.queue();
+            q.writing = false;
+            q.written = last;
+            if let Err(e) = &res {
+                if q.failures.len() == KEPT_FAILURES {
+                    q.failures.remove(0);
+                }
+                q.failures.push((first, last, Failure::of(e)));
+            }
+            self.written.notify_all();
+        }
+    }
+
+    /// The writer thread of read records: writes them when enough are queued or the
+    /// first has waited [`MAX_DELAY`].
+    fn flusher(&self) {
+        loop {
+            let mut q = self.queue();
+            if q.records.is_empty() {
+                if q.closed {
+                    return;
+                }
+                drop(self.wake.wait(q).unwrap_or_else(|p| p.into_inner()));
+                continue;
+            }
+            if !q.closed && q.records.len() < MAX_PENDING {
+                q = self
                     .wake
-                    .wait_timeout(pending, MAX_DELAY)
+                    .wait_timeout(q, MAX_DELAY)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
-            drop(pending);
+            drop(q);
             if let Err(e) = self.flush(None) {
                 report(&e);
             }
@@ -114,26 +240,37 @@ impl Shared {
     }
 }
 
+/// An I/O error as the database's errors are.
+fn io_failure(e: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        Some(format!("cannot sync the state database's log: {e}")),
+    )
+}
+
 fn report(e: &rusqlite::Error) {
     eprintln!("airun: could not write the audit records: {e}");
 }
 
-/// The queue of read records of one time machine.
+/// The queue of audit records of one time machine.
 pub struct ReadBatch {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ReadBatch {
-    /// A queue writing through `conn`.
-    pub fn new(conn: Arc<Mutex<Connection>>) -> Self {
+    /// A queue writing through `conn`, publishing the head file through `head`.
+    pub fn new(conn: Arc<Mutex<Connection>>, head: head::Writer) -> Self {
+        let head = Arc::new(head);
         ReadBatch {
             shared: Arc::new(Shared {
                 conn,
-                order: Mutex::new(()),
-                pending: Mutex::new(Vec::new()),
+                head,
+                wal: Mutex::new(None),
+                checkpoints: OnceLock::new(),
+                queue: Mutex::new(Queue::default()),
                 wake: Condvar::new(),
-                closed: AtomicBool::new(false),
+                written: Condvar::new(),
             }),
             flusher: Mutex::new(None),
         }
@@ -142,11 +279,12 @@ impl ReadBatch {
     /// Queues the record of a local read (never writes, so a caller can queue it before
     /// its answer goes out); a full batch wakes the writer thread at once.
     pub fn push(&self, record: Record) {
-        let mut pending = self.shared.pending();
-        pending.push(record);
-        let first = pending.len() == 1;
-        let full = pending.len() >= MAX_PENDING;
-        drop(pending);
+        let mut q = self.shared.queue();
+        q.records.push(record);
+        q.queued += 1;
+        let first = q.records.len() == 1;
+        let full = q.records.len() >= MAX_PENDING;
+        drop(q);
         if first {
             self.start_flusher();
         }
@@ -155,9 +293,20 @@ impl ReadBatch {
         }
     }
 
-    /// Writes the queued records and then `record`, in one transaction.
+    /// Writes the queued records and then `record` (synced), in one transaction or with
+    /// the batch of a writer at work; returns once they are written.
     pub fn write(&self, record: Option<Record>) -> rusqlite::Result<()> {
         self.shared.flush(record)
+    }
+
+    /// Starts checkpointing the database at `db` on a thread of its own, told of every
+    /// durable batch; it syncs the head file after each checkpoint. Once only.
+    pub fn checkpoint_in_background(&self, db: std::path::PathBuf) -> std::io::Result<()> {
+        if self.shared.checkpoints.get().is_none() {
+            let c = Checkpointer::start(db, self.shared.head.clone())?;
+            let _ = self.shared.checkpoints.set(c);
+        }
+        Ok(())
     }
 
     fn start_flusher(&self) {
@@ -174,10 +323,10 @@ impl ReadBatch {
 
 impl Drop for ReadBatch {
     fn drop(&mut self) {
-        self.shared.closed.store(true, Ordering::Release);
         {
-            // Taking the queue's lock orders this wake-up after the flusher's check.
-            let _pending = self.shared.pending();
+            // Closing under the queue's lock orders this wake-up after the flusher's check.
+            let mut q = self.shared.queue();
+            q.closed = true;
             self.shared.wake.notify_all();
         }
         let flusher = self

@@ -101,11 +101,14 @@ fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
 /// share it; commits are synced.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let mut conn = Connection::open(path)?;
+    // Room for every statement a call runs, so none is parsed again.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // Every commit is synced before it returns, so an answered change survives a power
-    // cut (a torn log cannot roll it back). Only the intent of a change is written
-    // without (see `TimeMachine::begin`).
+    // Commits are synced before they return unless written with `unsynced`: the intent
+    // of a change (see `TimeMachine::begin`), its commit, and the audit records, whose
+    // batch writer syncs the log itself before any answer goes out (see `batch`). So an
+    // answered change survives a power cut (a torn log cannot roll it back).
     conn.pragma_update(None, "synchronous", "FULL")?;
     // Leave the write-ahead log for the next process instead of checkpointing it on every
     // exit (SQLite still checkpoints it as it grows): short CLI runs stay cheap.
@@ -198,24 +201,44 @@ pub fn images(conn: &Connection, op: i64, phase: Phase) -> rusqlite::Result<Vec<
 
 /// A meta value.
 pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 
 /// Sets a meta value.
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
-/// The stat cache: the hash of each workspace file as of its last snapshot, by path.
-pub fn stat_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache")?;
-    let rows = stmt.query_map([], |r| {
+/// The stat cache of `under` (a workspace-relative path, `.` for all) and everything
+/// below it: the hash of each file as of its last snapshot, by path.
+pub fn stat_cache(
+    conn: &Connection,
+    under: &str,
+) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
+    // Paths below `under` sort from `under/` up to (not including) `under0`: '0' follows
+    // '/' in every collation by bytes.
+    let (mut stmt, args) = if under == "." {
+        (
+            conn.prepare_cached(
+                "SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache",
+            )?,
+            Vec::new(),
+        )
+    } else {
+        (
+            conn.prepare_cached(
+                "SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+            )?,
+            vec![under.to_string(), format!("{under}/"), format!("{under}0")],
+        )
+    };
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok((
             r.get::<_, String>(0)?,
             (
@@ -316,37 +339,33 @@ pub fn insert_op(
 
 /// An op's row.
 pub fn op_row(conn: &Connection, id: OpId) -> rusqlite::Result<OpRow> {
-    conn.query_row(
-        "SELECT capability, params, summary, targets FROM ops WHERE id = ?1",
-        [id],
-        |r| {
+    conn.prepare_cached("SELECT capability, params, summary, targets FROM ops WHERE id = ?1")?
+        .query_row([id], |r| {
             Ok(OpRow {
                 capability: r.get(0)?,
                 params: r.get(1)?,
                 summary: r.get(2)?,
                 targets: r.get(3)?,
             })
-        },
-    )
+        })
 }
 
 /// An op as history shows it, with its undo targets (a JSON list).
 pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT id, started, capability, summary, state, targets, session FROM ops WHERE id = ?1",
-        [id],
-        |r| {
-            let info = OpInfo {
-                op: r.get(0)?,
-                time: r.get(1)?,
-                capability: r.get(2)?,
-                summary: r.get(3)?,
-                state: state_of(r, 4)?,
-                session: r.get(6)?,
-            };
-            Ok((info, r.get(5)?))
-        },
-    )
+    )?
+    .query_row([id], |r| {
+        let info = OpInfo {
+            op: r.get(0)?,
+            time: r.get(1)?,
+            capability: r.get(2)?,
+            summary: r.get(3)?,
+            state: state_of(r, 4)?,
+            session: r.get(6)?,
+        };
+        Ok((info, r.get(5)?))
+    })
 }
 
 /// Reads an op state stored in column `i`.
@@ -368,10 +387,8 @@ pub fn set_state(
     state: OpState,
     finished: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3",
-        params![state.as_str(), finished, id],
-    )?;
+    conn.prepare_cached("UPDATE ops SET state = ?1, finished = ?2 WHERE id = ?3")?
+        .execute(params![state.as_str(), finished, id])?;
     Ok(())
 }
 
@@ -384,9 +401,7 @@ pub fn settle(
     finished: &str,
     bytes: Option<u64>,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE ops SET state = ?1, summary = ?2, finished = ?3, bytes = COALESCE(?4, bytes) WHERE id = ?5",
-        params![
+    conn.prepare_cached("UPDATE ops SET state = ?1, summary = ?2, finished = ?3, bytes = COALESCE(?4, bytes) WHERE id = ?5")?.execute(params![
             state.as_str(),
             summary,
             finished,
@@ -399,32 +414,30 @@ pub fn settle(
 
 /// Gives an op its history line.
 pub fn set_summary(conn: &Connection, id: OpId, summary: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE ops SET summary = ?1 WHERE id = ?2",
-        params![summary, id],
-    )?;
+    conn.prepare_cached("UPDATE ops SET summary = ?1 WHERE id = ?2")?
+        .execute(params![summary, id])?;
     Ok(())
 }
 
 /// Removes an op and its images.
 pub fn forget(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
     drop_images(conn, id)?;
-    conn.execute("DELETE FROM ops WHERE id = ?1", [id])?;
+    conn.prepare_cached("DELETE FROM ops WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
 /// Gives up an op's undo point: its images go, it stays in history as `expired`.
 pub fn expire(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
     drop_images(conn, id)?;
-    conn.execute(
-        "UPDATE ops SET state = ?1 WHERE id = ?2",
-        params![OpState::Expired.as_str(), id],
-    )?;
+    conn.prepare_cached("UPDATE ops SET state = ?1 WHERE id = ?2")?
+        .execute(params![OpState::Expired.as_str(), id])?;
     Ok(())
 }
 
 fn drop_images(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM images WHERE op = ?1", [id])?;
+    conn.prepare_cached("DELETE FROM images WHERE op = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -481,11 +494,8 @@ pub fn session_history(
 
 /// True when the journal has ever recorded `session`.
 pub fn session_known(conn: &Connection, session: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
-        [session],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+        .query_row([session], |r| r.get(0))
 }
 
 /// The sessions with operations in history, the most recently active first.
@@ -556,27 +566,31 @@ pub fn history(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<OpId>> {
 
 /// How many ops can be undone.
 pub fn count_done(conn: &Connection) -> rusqlite::Result<usize> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM ops WHERE state = ?1",
-        [OpState::Done.as_str()],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM ops WHERE state = ?1")?
+        .query_row([OpState::Done.as_str()], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-/// True when the ops holding undo points are more than `max_ops` or keep more than
-/// `max_bytes`.
-pub fn over_limits(conn: &Connection, max_ops: usize, max_bytes: u64) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT COUNT(*) > ?1 OR COALESCE(SUM(bytes), 0) > ?2 FROM ops WHERE state IN (?3, ?4, ?5)",
+/// How many ops hold undo points, and the bytes they keep.
+pub fn kept_totals(conn: &Connection) -> rusqlite::Result<(usize, u64)> {
+    conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM ops WHERE state IN (?1, ?2, ?3)",
+    )?
+    .query_row(
         params![
-            count(max_ops),
-            i64::try_from(max_bytes).unwrap_or(i64::MAX),
             OpState::Done.as_str(),
             OpState::Undone.as_str(),
             OpState::Interrupted.as_str()
         ],
-        |r| r.get(0),
+        |r| {
+            let n: i64 = r.get(0)?;
+            let b: i64 = r.get(1)?;
+            Ok((
+                usize::try_from(n).unwrap_or(0),
+                u64::try_from(b).unwrap_or(0),
+            ))
+        },
     )
 }
 
@@ -611,16 +625,38 @@ pub fn set_synchronous(conn: &Connection, level: &str) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", level)
 }
 
+/// True when commits are synced (`FULL` or more).
+pub fn synced(conn: &Connection) -> rusqlite::Result<bool> {
+    let level: i64 = conn
+        .prepare_cached("PRAGMA synchronous")?
+        .query_row([], |r| r.get(0))?;
+    Ok(level >= 2)
+}
+
 /// Runs `f` with commits not synced (`NORMAL`), then puts the level it had back.
 pub fn unsynced<T>(
     conn: &mut Connection,
     f: impl FnOnce(&mut Connection) -> T,
 ) -> rusqlite::Result<T> {
-    let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let level: i64 = conn
+        .prepare_cached("PRAGMA synchronous")?
+        .query_row([], |r| r.get(0))?;
+    set_level(conn, 1)?;
     let out = f(conn);
-    conn.pragma_update(None, "synchronous", level)?;
+    set_level(conn, level)?;
     Ok(out)
+}
+
+/// Sets `synchronous` to a level by number, through a cached statement.
+fn set_level(conn: &Connection, level: i64) -> rusqlite::Result<()> {
+    let sql = match level {
+        0 => "PRAGMA synchronous = 0",
+        1 => "PRAGMA synchronous = 1",
+        2 => "PRAGMA synchronous = 2",
+        _ => "PRAGMA synchronous = 3",
+    };
+    conn.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
 }
 
 /// Counts one journal commit (inside the committing transaction).
@@ -641,7 +677,8 @@ pub fn last_audit(conn: &Connection) -> rusqlite::Result<Option<(i64, String)>> 
 
 /// The hash of audit record `seq`.
 pub fn audit_hash(conn: &Connection, seq: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+    conn.prepare_cached("SELECT hash FROM audit WHERE seq = ?1")?
+        .query_row([seq], |r| r.get(0))
         .optional()
 }
 

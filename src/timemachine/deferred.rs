@@ -29,7 +29,15 @@ impl Opener {
     /// The open time machine; whoever comes first opens it, the others wait for that.
     fn get(&self) -> Result<&TimeMachine, CapError> {
         self.state
-            .get_or_init(|| TimeMachine::open(&self.home, &self.ws, self.retention))
+            .get_or_init(|| {
+                let tm = TimeMachine::open(&self.home, &self.ws, self.retention)?;
+                // A server lives long: the log's checkpoints run off the calls' path
+                // (SQLite's own ones stay on should the thread not start).
+                if let Err(e) = tm.checkpoint_in_background() {
+                    tracing::warn!(error = %e.message, "cannot checkpoint the state database's log in the background");
+                }
+                Ok(tm)
+            })
             .as_ref()
             .map_err(Clone::clone)
     }

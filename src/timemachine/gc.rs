@@ -8,6 +8,19 @@ use crate::error::CapError;
 /// Size past which a server empties the write-ahead log after opening the database.
 pub const WAL_TRIM_BYTES: u64 = 1 << 20;
 
+/// Changes after which the journal's totals are counted again (see
+/// [`TimeMachine::gc_if_over`]).
+pub const RECOUNT_EVERY: u32 = 32;
+
+/// What the journal keeps, as last counted and estimated since.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Kept {
+    ops: usize,
+    bytes: u64,
+    /// Changes this process made since the count.
+    changes: u32,
+}
+
 /// What `gc` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
@@ -44,17 +57,38 @@ impl TimeMachine {
     }
 
     /// Runs [`gc`](Self::gc)'s work (under the operation lock the caller holds) when the
-    /// journal is over a retention limit.
-    pub(super) fn gc_if_over(&self) -> Result<(), CapError> {
-        let over = db::over_limits(
-            &self.conn(),
-            self.retention.max_ops,
-            self.retention.max_bytes,
-        )
-        .map_err(state_err)?;
-        if over {
-            self.gc_locked()?;
+    /// journal is over a retention limit, after a change that keeps `bytes`.
+    ///
+    /// Counting what the journal keeps reads every op holding an undo point, so it is not
+    /// done after every change: the totals last counted, plus what this process's changes
+    /// added since, are an estimate; the journal is counted again once that estimate
+    /// nears a limit (nine tenths of it) or [`RECOUNT_EVERY`] changes after the last count
+    /// (other processes add changes this one does not see).
+    pub(super) fn gc_if_over(&self, bytes: u64) -> Result<(), CapError> {
+        let r = &self.retention;
+        let mut est = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = est.as_mut() {
+            k.ops += 1;
+            k.bytes = k.bytes.saturating_add(bytes);
+            k.changes += 1;
+            let near =
+                k.ops >= r.max_ops - r.max_ops / 10 || k.bytes >= r.max_bytes - r.max_bytes / 10;
+            if !near && k.changes < RECOUNT_EVERY {
+                return Ok(());
+            }
         }
+        let (ops, kept) = db::kept_totals(&self.conn()).map_err(state_err)?;
+        if ops > r.max_ops || kept > r.max_bytes {
+            *est = None;
+            drop(est);
+            self.gc_locked()?;
+            return Ok(());
+        }
+        *est = Some(Kept {
+            ops,
+            bytes: kept,
+            changes: 0,
+        });
         Ok(())
     }
 

@@ -17,6 +17,7 @@ pub mod audit;
 mod batch;
 mod blobs;
 pub mod changes;
+mod checkpoint;
 mod db;
 mod deferred;
 mod gc;
@@ -69,11 +70,15 @@ pub struct ResetReport {
 pub struct TimeMachine {
     dir: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// The operation lock (see [`lock::OpLockFile`]).
+    op_lock: lock::OpLockFile,
     reads: ReadBatch,
     blobs: BlobStore,
     workspace: String,
     user: String,
     retention: Retention,
+    /// What the journal keeps, as last counted (see [`TimeMachine::gc_if_over`]).
+    kept: Mutex<Option<gc::Kept>>,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -148,15 +153,19 @@ impl TimeMachine {
         drop(init);
         let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
         reserve::ensure(&dir);
+        let head = head::Writer::open(&dir).map_err(state_err)?;
+        let op_lock = lock::OpLockFile::open(&dir).map_err(state_err)?;
         let conn = Arc::new(Mutex::new(conn));
         let tm = TimeMachine {
             dir,
-            reads: ReadBatch::new(conn.clone()),
+            op_lock,
+            reads: ReadBatch::new(conn.clone(), head),
             conn,
             blobs,
             workspace: ws.root().to_string_lossy().into_owned(),
             user: std::env::var("USER").unwrap_or_default(),
             retention,
+            kept: Mutex::new(None),
             stats: Mutex::new(SnapshotStats::default()),
             synced: std::sync::atomic::AtomicBool::new(true),
         };
@@ -164,7 +173,7 @@ impl TimeMachine {
         // recovers, like every change, before its next one: opening does not wait for it,
         // so `history` and `audit` answer during a long call elsewhere.
         if let Some(_lock) = tm.try_lock()? {
-            tm.recover_locked(ws)?;
+            tm.recover_locked(ws, true)?;
         }
         Ok(tm)
     }
@@ -246,7 +255,9 @@ impl TimeMachine {
     /// Takes the image of `target`, saving contents in the blob store when `store` is set
     /// (only hashing otherwise); files unchanged since an earlier snapshot are not re-read.
     fn snap(&self, ws: &Workspace, target: &Path, store: bool) -> Result<Vec<Entry>, CapError> {
-        let known = db::stat_cache(&self.conn()).map_err(state_err)?;
+        let under = target.to_string_lossy();
+        let under = if under.is_empty() { ".".into() } else { under };
+        let known = db::stat_cache(&self.conn(), &under).map_err(state_err)?;
         let mut cache = image::StatCache::new(known);
         let blobs = store.then_some(&self.blobs);
         let skip = ws.protected().state();
@@ -266,12 +277,34 @@ impl TimeMachine {
                 }
             },
         )?;
-        let gone = cache.gone_under(&target.to_string_lossy());
+        let gone = cache.gone_under(&under);
         db::update_stat_cache(&mut self.conn(), &cache.updates, &gone).map_err(state_err)?;
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.files_read += cache.reads;
         stats.files_cached += cache.hits;
         Ok(img)
+    }
+
+    /// Moves the write-ahead log's checkpoints off the answer's path: a thread of their
+    /// own runs them (see [`checkpoint`]) and commits no longer do. For long-running
+    /// servers; a second call does nothing.
+    pub fn checkpoint_in_background(&self) -> Result<(), CapError> {
+        self.reads
+            .checkpoint_in_background(self.dir.join("airun.db"))
+            .map_err(state_err)?;
+        self.conn()
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(state_err)
+    }
+
+    /// Syncs the database's write-ahead log: a change commits without a sync, and the
+    /// synced audit record that follows it carries it to disk; when that record cannot be
+    /// written, this does.
+    fn sync_log(&self) {
+        let wal = self.dir.join("airun.db-wal");
+        if let Err(e) = std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
+            eprintln!("airun: could not sync {}: {e}", wal.display());
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -13,7 +13,6 @@ use crate::sandbox::{Resolved, Workspace};
 use crate::types::OpState;
 use rusqlite::Connection;
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A recorded operation between intent and commit.
@@ -23,7 +22,9 @@ struct Op<'a> {
     targets: Vec<PathBuf>,
     capability: &'static crate::Capability,
     params: serde_json::Value,
-    _lock: File,
+    /// The before-images, as recorded.
+    before: Vec<Vec<Entry>>,
+    _lock: super::lock::OpLock<'a>,
 }
 
 impl Journal for TimeMachine {
@@ -76,6 +77,7 @@ impl Journal for TimeMachine {
             targets,
             capability: cap,
             params: intent.params.clone(),
+            before: images,
             _lock: lock,
         })))
     }
@@ -167,12 +169,18 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_after_images");
-        let before = db::images(&tm.conn(), self.id, Phase::Before).map_err(state_err)?;
-        let summary = summary::line(self.capability, &self.params, &before, &after);
-        let bytes = changed_bytes(&before, &after);
+        let summary = summary::line(self.capability, &self.params, &self.before, &after);
+        let bytes = changed_bytes(&self.before, &after);
         {
             let mut conn = tm.conn();
-            if let Err(e) = commit_done(&mut conn, self.id, &after, &summary, bytes) {
+            // Not synced here: the audit record the pipeline writes before the answer
+            // is, and a sync of the write-ahead log carries every commit before it (see
+            // `TimeMachine::record`, which syncs the log itself should that record fail).
+            let committed = db::unsynced(&mut conn, |c| {
+                commit_done(c, self.id, &after, &summary, bytes)
+            })
+            .and_then(|r| r);
+            if let Err(e) = committed {
                 drop(conn);
                 // The change cannot be recorded (a full disk): it is rolled back, so the
                 // failed call leaves the workspace as it was. Should forgetting the op
@@ -185,7 +193,7 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_commit");
-        tm.gc_if_over()
+        tm.gc_if_over(bytes)
     }
 }
 

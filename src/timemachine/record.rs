@@ -53,8 +53,8 @@ impl TimeMachine {
     ) -> Result<(), CapError> {
         let params = serde_json::from_str(&row.params).unwrap_or_default();
         let record = self.journal_record(&row.capability, params, "recovered", outcome, Some(id));
-        audit::append(&mut self.conn(), record).map_err(state_err)?;
-        Ok(())
+        // Through the queue, behind the records queued before it.
+        self.reads.write(Some(record)).map_err(state_err)
     }
 
     /// Audit records, oldest first (`limit` keeps the newest).
@@ -106,6 +106,9 @@ impl AuditSink for TimeMachine {
     fn record(&self, event: &AuditEvent<'_>) {
         if let Err(e) = self.reads.write(Some(self.audit_record(event))) {
             eprintln!("airun: could not write the audit record: {e}");
+            // The record's sync would have carried the change's commit to disk: an
+            // answered change survives a power cut all the same.
+            self.sync_log();
         }
     }
 

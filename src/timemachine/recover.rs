@@ -17,11 +17,15 @@ impl TimeMachine {
     /// Finds calls interrupted by a crash and puts their before-images back; finishes
     /// interrupted undos and redos. The caller holds the operation lock, so whatever is
     /// still in progress was left by a process that died, perhaps after this one opened
-    /// the state (another airun beside a long-running server).
-    pub(super) fn recover_locked(&self, ws: &Workspace) -> Result<(), CapError> {
-        // No call is writing a blob now: any temp left is a killed writer's.
-        self.blobs.sweep_temps().map_err(state_err)?;
+    /// the state (another airun beside a long-running server). Partly written blobs are
+    /// removed when `sweep` is set (on opening) or anything was interrupted; others a
+    /// killed process left meanwhile wait for the next start or `gc`.
+    pub(super) fn recover_locked(&self, ws: &Workspace, sweep: bool) -> Result<(), CapError> {
         let unsettled = db::unsettled(&self.conn()).map_err(state_err)?;
+        if sweep || !unsettled.is_empty() {
+            // No call is writing a blob now: any temp left is a killed writer's.
+            self.blobs.sweep_temps().map_err(state_err)?;
+        }
         for (id, state) in unsettled {
             let (phase, end) = match state {
                 // The intent was recorded but the handler never started.
