@@ -171,6 +171,14 @@ fn prometheus_scrapes_the_calls_the_server_made() {
         "{text}"
     );
     assert!(text.contains("airun_undo_points 2"), "{text}");
+    for gauge in [
+        "airun_journal_bytes ",
+        "airun_audit_queue_depth ",
+        "airun_confirmations_pending 0",
+        "airun_event_viewers 0",
+    ] {
+        assert!(text.contains(gauge), "no {gauge} in {text}");
+    }
 
     // A real Prometheus scrapes it with the token and answers PromQL.
     let tmp = tempfile::tempdir().unwrap();

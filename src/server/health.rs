@@ -57,12 +57,17 @@ pub async fn metrics<S: CapabilitySet>(
         let state = api.clone();
         let looked = tokio::task::spawn_blocking(move || {
             let tm = state.state().ok()?;
-            Some((tm.undoable().unwrap_or(0) as i64, tm.blobs().bytes() as i64))
+            Some((
+                tm.undoable().unwrap_or(0) as i64,
+                tm.blobs().bytes() as i64,
+                tm.audit_queue_depth() as i64,
+            ))
         })
         .await
         .ok()
         .flatten();
-        if let Some((undo_points, bytes)) = looked {
+        if let Some((undo_points, bytes, queued)) = looked {
+            gauges.audit_queue_depth = queued;
             gauges.undo_points = undo_points;
             gauges.journal_bytes = bytes;
         }

@@ -293,6 +293,11 @@ impl ReadBatch {
         }
     }
 
+    /// How many records are queued and not yet written.
+    pub fn depth(&self) -> usize {
+        self.shared.queue().records.len()
+    }
+
     /// Writes the queued records and then `record` (synced), in one transaction or with
     /// the batch of a writer at work; returns once they are written.
     pub fn write(&self, record: Option<Record>) -> rusqlite::Result<()> {

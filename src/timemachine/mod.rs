@@ -247,6 +247,11 @@ impl TimeMachine {
         &self.blobs
     }
 
+    /// Audit records accepted and not yet written (the queue of reads' records).
+    pub fn audit_queue_depth(&self) -> usize {
+        self.reads.depth()
+    }
+
     /// Files read and files skipped (unchanged) by snapshots so far.
     pub fn snapshot_stats(&self) -> SnapshotStats {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner())
