@@ -45,7 +45,10 @@ struct Edge {
 }
 
 fn src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("src")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -165,7 +165,7 @@ fn the_image_runs_airun_as_nonroot_on_a_workspace_volume() {
     std::fs::copy(binary, out.join("airun")).unwrap();
     let context = tmp.path().join("context");
     std::fs::create_dir_all(&context).unwrap();
-    let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile");
+    let dockerfile = support::manifest_dir().join("Dockerfile");
     podman(&[
         "build",
         "-q",

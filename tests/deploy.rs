@@ -17,7 +17,7 @@ fn validate(file: &Path) -> std::process::Output {
 
 #[test]
 fn the_kubernetes_example_validates_against_the_api_schemas() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/kubernetes/airun.yaml");
+    let manifest = support::manifest_dir().join("docs/kubernetes/airun.yaml");
     let out = validate(&manifest);
     assert!(
         out.status.success(),
@@ -52,8 +52,7 @@ fn the_kubernetes_example_validates_against_the_api_schemas() {
 
 #[test]
 fn the_deploy_guide_covers_container_probes_metrics_traces_and_scale_out() {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deploy.md"))
-        .unwrap();
+    let doc = std::fs::read_to_string(support::manifest_dir().join("docs/deploy.md")).unwrap();
     for needed in [
         "## The container",
         "docker run",

@@ -887,7 +887,10 @@ fn set_tokens(entries: &[Entry]) -> TokenStream {
 mod tests {
     /// The generated code of airun's own `sys.undo` and `sys.history` specs.
     fn generated_sys() -> String {
-        let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
+        let specs = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+            .join("../specs");
         let files: Vec<(String, String)> = ["sys.undo.yaml", "sys.history.yaml"]
             .iter()
             .map(|name| {
