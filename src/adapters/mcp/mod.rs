@@ -3,8 +3,8 @@
 //! listener in [`crate::server`]).
 //!
 //! - `tools/list`: every capability the operator's settings allow, named by its tool name
-//!   (`io_fs_read_file`), with its title (and dotted id), description, input and output
-//!   schemas, annotations derived from the spec, and the dotted id in `_meta`.
+//!   (`io_fs_read_file`), with its title, description, input and output schemas,
+//!   and annotations derived from the spec (see [`listing`]).
 //! - `tools/call`: runs [`Pipeline::execute`] on a blocking thread. Success is
 //!   `structuredContent` (matching the output schema) plus the same JSON as text; a result
 //!   carrying a file's bytes (`media_type` and `data`) becomes image, audio or resource
@@ -24,11 +24,14 @@
 pub mod confirm;
 pub mod http;
 pub mod lines;
+pub mod listing;
 pub mod media;
 mod resources;
 mod roots;
 mod session;
 pub mod stdio;
+
+pub use listing::tool_for;
 
 use crate::adapters::{error_json, error_text};
 use crate::catalog::Capability;
@@ -40,7 +43,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
@@ -53,8 +56,6 @@ use tokio_util::sync::CancellationToken;
 /// rmcp's JSON-RPC error type.
 pub use rmcp::ErrorData as McpError;
 
-/// The `_meta` key carrying a tool's dotted capability id.
-pub const META_ID: &str = "airun/id";
 /// The `_meta` key carrying a failed call's error as JSON (`kind`, `message`, `field`,
 /// `hint`).
 pub const META_ERROR: &str = "airun/error";
@@ -425,27 +426,6 @@ pub fn error_result(e: &CapError) -> CallToolResult {
     let mut meta = MetaObject::new();
     meta.insert(META_ERROR.into(), error_json(e));
     CallToolResult::error(vec![ContentBlock::text(error_text(e))]).with_meta(Some(meta))
-}
-
-/// The MCP tool for a capability.
-pub fn tool_for(cap: &Capability) -> Tool {
-    let a = cap.annotations;
-    let annotations = ToolAnnotations::new()
-        .read_only(a.read_only)
-        .destructive(a.destructive)
-        .idempotent(a.idempotent)
-        .open_world(a.open_world);
-    let mut meta = MetaObject::new();
-    meta.insert(META_ID.into(), cap.id.into());
-    Tool::new(
-        cap.tool_name,
-        cap.description,
-        Arc::new(cap.input_schema.object().clone()),
-    )
-    .with_title(format!("{} ({})", cap.title, cap.id))
-    .with_raw_output_schema(Arc::new(cap.output_schema.object().clone()))
-    .with_annotations(annotations)
-    .with_meta(meta)
 }
 
 impl<S: CapabilitySet> ServerHandler for McpServer<S> {
