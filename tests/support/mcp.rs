@@ -211,8 +211,17 @@ pub fn ok_structured(tools: &[Tool], name: &str, r: &CallToolResult) -> Value {
     if let Some(Err(e)) = cap.map(|c| jsonschema::validate(&c.output_schema_json(), &structured)) {
         panic!("{name}: structuredContent does not match the spec's outputs: {e}\n{structured}");
     }
-    // The text rendering carries the same JSON.
-    let rendered: Value = serde_json::from_str(&text(r)).expect("text is JSON");
+    // The text rendering carries the same JSON, but for large texts, sent once (in
+    // structuredContent) and noted in the text.
+    let mut rendered: Value = serde_json::from_str(&text(r)).expect("text is JSON");
+    for (field, bytes) in airun::adapters::mcp::media::large_texts(&structured) {
+        let note = rendered[field].as_str().unwrap_or_default().to_string();
+        assert!(
+            note.contains(&bytes.to_string()) && note.contains("structuredContent"),
+            "{name}: the text block's {field} is not a note: {note:.200}"
+        );
+        rendered[field] = structured[field].clone();
+    }
     assert_eq!(rendered, structured);
     structured
 }
