@@ -450,17 +450,15 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
         *self.roots.lock().await = roots::Known::Unknown;
     }
 
-    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
-        // The client has its answer: now open the undo journal and audit log, so the
-        // first call does not wait for it.
-        self.inner.pipeline.journal().open_in_background();
-    }
-
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        // A client lists the tools before it calls one: open the undo journal and audit
+        // log now, in the background, so the first call does not wait for it. Not sooner: a
+        // session that never gets that far (a client probing the server, a health check)
+        // spends neither the memory nor the time.
         self.inner.pipeline.journal().open_in_background();
         Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
     }
