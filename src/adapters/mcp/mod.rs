@@ -71,7 +71,8 @@ struct Inner<S: CapabilitySet> {
     pipeline: Pipeline<S>,
     tools: OnceLock<Vec<Tool>>,
     options: ServerOptions,
-    seals: Seals,
+    /// Made on the first confirmation asked through `input_required` (2026-07-28 on).
+    seals: OnceLock<Seals>,
     console: OnceLock<Arc<crate::pipeline::Broker>>,
 }
 
@@ -104,7 +105,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 pipeline,
                 tools: OnceLock::new(),
                 options,
-                seals: Seals::new(),
+                seals: OnceLock::new(),
                 console: OnceLock::new(),
             }),
             roots: Arc::default(),
@@ -262,7 +263,7 @@ impl<S: CapabilitySet> McpServer<S> {
             });
         }
         match &request.request_state {
-            Some(state) => match inner.seals.answer(
+            Some(state) => match inner.seals.get_or_init(Seals::new).answer(
                 state,
                 cap.tool_name,
                 args,
@@ -291,11 +292,12 @@ impl<S: CapabilitySet> McpServer<S> {
                     capability: cap,
                     params: &shown,
                 };
-                Err(Box::new(CallToolResponse::InputRequired(inner.seals.ask(
-                    &ask,
-                    cap.tool_name,
-                    args,
-                ))))
+                Err(Box::new(CallToolResponse::InputRequired(
+                    inner
+                        .seals
+                        .get_or_init(Seals::new)
+                        .ask(&ask, cap.tool_name, args),
+                )))
             }
         }
     }
