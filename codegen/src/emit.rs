@@ -182,7 +182,7 @@ fn into_output_tokens(e: &Entry) -> TokenStream {
         let value = if o.moved {
             quote! { ::core::convert::Into::<::airun::__private::serde_json::Value>::into(v) }
         } else {
-            quote! { ::airun::__private::serde_json::to_value(&v)? }
+            quote! { ::airun::__private::serde_json::to_value(v)? }
         };
         if o.optional {
             quote! {

@@ -642,11 +642,11 @@ impl ::airun::__private::IntoOutput for fixture::files::PeekResult {
     > {
         let mut m = ::airun::__private::serde_json::Map::new();
         let v = self.size;
-        m.insert("size".into(), ::airun::__private::serde_json::to_value(&v)?);
+        m.insert("size".into(), ::airun::__private::serde_json::to_value(v)?);
         let v = self.kind;
-        m.insert("kind".into(), ::airun::__private::serde_json::to_value(&v)?);
+        m.insert("kind".into(), ::airun::__private::serde_json::to_value(v)?);
         let v = self.head;
-        m.insert("head".into(), ::airun::__private::serde_json::to_value(&v)?);
+        m.insert("head".into(), ::airun::__private::serde_json::to_value(v)?);
         if let ::core::option::Option::Some(v) = self.encoding {
             m.insert(
                 "encoding".into(),
@@ -670,7 +670,7 @@ impl ::airun::__private::IntoOutput for fixture::greet::SayResult {
             ::core::convert::Into::<::airun::__private::serde_json::Value>::into(v),
         );
         let v = self.length;
-        m.insert("length".into(), ::airun::__private::serde_json::to_value(&v)?);
+        m.insert("length".into(), ::airun::__private::serde_json::to_value(v)?);
         ::core::result::Result::Ok(::airun::__private::serde_json::Value::Object(m))
     }
 }
@@ -683,9 +683,9 @@ impl ::airun::__private::IntoOutput for fixture::notes::AppendResult {
     > {
         let mut m = ::airun::__private::serde_json::Map::new();
         let v = self.bytes_written;
-        m.insert("bytes_written".into(), ::airun::__private::serde_json::to_value(&v)?);
+        m.insert("bytes_written".into(), ::airun::__private::serde_json::to_value(v)?);
         let v = self.created;
-        m.insert("created".into(), ::airun::__private::serde_json::to_value(&v)?);
+        m.insert("created".into(), ::airun::__private::serde_json::to_value(v)?);
         ::core::result::Result::Ok(::airun::__private::serde_json::Value::Object(m))
     }
 }
