@@ -5,7 +5,6 @@ pub use serde;
 pub use serde_json;
 
 use crate::error::{CapError, ErrorKind};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Deserializes a call's arguments into typed params and checks their constraints,
@@ -79,10 +78,16 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// A handler result as JSON: what serde writes for it, its text moved rather than
+/// copied (generated for every result type).
+pub trait IntoOutput {
+    /// The result as a JSON object.
+    fn into_output(self) -> Result<serde_json::Value, serde_json::Error>;
+}
+
 /// Turns a handler result into JSON.
-pub fn to_output<R: Serialize>(r: Result<R, CapError>) -> Result<serde_json::Value, CapError> {
-    let r = r?;
-    serde_json::to_value(r)
+pub fn to_output<R: IntoOutput>(r: Result<R, CapError>) -> Result<serde_json::Value, CapError> {
+    r?.into_output()
         .map_err(|e| CapError::execution(format!("cannot encode the result: {e}")))
 }
 

@@ -200,6 +200,17 @@ fn generated_code_parses_and_describes_the_fixture_specs() {
         serde_json::to_value(&result).unwrap(),
         json!({"size": 2, "kind": "text", "head": [{"number": 1, "text": "a"}]})
     );
+    // The pipeline's conversion (text moved, not copied) gives the same JSON as serde,
+    // key order included.
+    use airun::__private::IntoOutput;
+    let with_encoding = files::PeekResult {
+        encoding: Some("utf-8".into()),
+        ..result.clone()
+    };
+    for r in [result, with_encoding] {
+        let serde = serde_json::to_string(&r).unwrap();
+        assert_eq!(r.into_output().unwrap().to_string(), serde);
+    }
 
     // The catalog carries the contracts of each spec, in id order.
     let set = Capabilities(Fixture);

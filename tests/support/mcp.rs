@@ -205,8 +205,23 @@ pub fn ok_structured(tools: &[Tool], name: &str, r: &CallToolResult) -> Value {
     if let Err(e) = jsonschema::validate(&schema, &structured) {
         panic!("{name}: structuredContent does not match the outputSchema: {e}\n{structured}");
     }
-    // The text rendering carries the same JSON.
-    let rendered: Value = serde_json::from_str(&text(r)).expect("text is JSON");
+    // And the catalog's own output schema, whose objects are closed: no field the spec
+    // does not declare.
+    let cap = airun::stdlib::CATALOG.iter().find(|c| c.tool_name == name);
+    if let Some(Err(e)) = cap.map(|c| jsonschema::validate(&c.output_schema_json(), &structured)) {
+        panic!("{name}: structuredContent does not match the spec's outputs: {e}\n{structured}");
+    }
+    // The text rendering carries the same JSON, but for large texts, sent once (in
+    // structuredContent) and noted in the text.
+    let mut rendered: Value = serde_json::from_str(&text(r)).expect("text is JSON");
+    for (field, bytes) in airun::adapters::mcp::media::large_texts(&structured) {
+        let note = rendered[field].as_str().unwrap_or_default().to_string();
+        assert!(
+            note.contains(&bytes.to_string()) && note.contains("structuredContent"),
+            "{name}: the text block's {field} is not a note: {note:.200}"
+        );
+        rendered[field] = structured[field].clone();
+    }
     assert_eq!(rendered, structured);
     structured
 }
@@ -247,32 +262,12 @@ pub fn check_tool_list(tools: &[Tool]) {
             .as_ref()
             .unwrap_or_else(|| panic!("{} has no annotations", t.name));
         assert_eq!(
-            a.read_only_hint,
-            Some(cap.annotations.read_only),
+            airun::adapters::mcp::listing::read_hints(a),
+            cap.annotations,
             "{}",
             t.name
         );
-        assert_eq!(
-            a.destructive_hint,
-            Some(cap.annotations.destructive),
-            "{}",
-            t.name
-        );
-        assert_eq!(
-            a.idempotent_hint,
-            Some(cap.annotations.idempotent),
-            "{}",
-            t.name
-        );
-        assert_eq!(
-            a.open_world_hint,
-            Some(cap.annotations.open_world),
-            "{}",
-            t.name
-        );
-        let meta = t.meta.as_ref().expect("_meta");
-        assert_eq!(meta.get("airun/id"), Some(&json!(cap.id)));
-        assert!(t.title.as_deref().unwrap_or_default().contains(cap.id));
+        assert_eq!(t.title.as_deref(), Some(cap.title));
         assert_eq!(t.description.as_deref(), Some(cap.description));
         assert_eq!(
             Value::Object(t.input_schema.as_ref().clone()),
@@ -280,8 +275,8 @@ pub fn check_tool_list(tools: &[Tool]) {
         );
         let out = t.output_schema.as_ref().expect("outputSchema");
         assert_eq!(
-            Value::Object(out.as_ref().clone()),
-            cap.output_schema_json()
+            out.as_ref(),
+            &airun::adapters::mcp::listing::contract(cap.output_schema.object())
         );
     }
     let read = tools.iter().find(|t| t.name == "io_fs_read_file").unwrap();
@@ -290,10 +285,8 @@ pub fn check_tool_list(tools: &[Tool]) {
         Some(true)
     );
     let write = tools.iter().find(|t| t.name == "io_fs_write_file").unwrap();
-    assert_eq!(
-        write.annotations.as_ref().unwrap().read_only_hint,
-        Some(false)
-    );
+    // Not read-only: MCP's default when the hint is absent.
+    assert_eq!(write.annotations.as_ref().unwrap().read_only_hint, None);
 }
 
 /// Makes `n` small files under `dir` (in a few subfolders).

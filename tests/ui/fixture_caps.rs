@@ -633,3 +633,59 @@ impl<H: Handlers> ::airun::CapabilitySet for Capabilities<H> {
         }
     }
 }
+impl ::airun::__private::IntoOutput for fixture::files::PeekResult {
+    fn into_output(
+        self,
+    ) -> ::core::result::Result<
+        ::airun::__private::serde_json::Value,
+        ::airun::__private::serde_json::Error,
+    > {
+        let mut m = ::airun::__private::serde_json::Map::new();
+        let v = self.size;
+        m.insert("size".into(), ::airun::__private::serde_json::to_value(v)?);
+        let v = self.kind;
+        m.insert("kind".into(), ::airun::__private::serde_json::to_value(v)?);
+        let v = self.head;
+        m.insert("head".into(), ::airun::__private::serde_json::to_value(v)?);
+        if let ::core::option::Option::Some(v) = self.encoding {
+            m.insert(
+                "encoding".into(),
+                ::core::convert::Into::<::airun::__private::serde_json::Value>::into(v),
+            );
+        }
+        ::core::result::Result::Ok(::airun::__private::serde_json::Value::Object(m))
+    }
+}
+impl ::airun::__private::IntoOutput for fixture::greet::SayResult {
+    fn into_output(
+        self,
+    ) -> ::core::result::Result<
+        ::airun::__private::serde_json::Value,
+        ::airun::__private::serde_json::Error,
+    > {
+        let mut m = ::airun::__private::serde_json::Map::new();
+        let v = self.message;
+        m.insert(
+            "message".into(),
+            ::core::convert::Into::<::airun::__private::serde_json::Value>::into(v),
+        );
+        let v = self.length;
+        m.insert("length".into(), ::airun::__private::serde_json::to_value(v)?);
+        ::core::result::Result::Ok(::airun::__private::serde_json::Value::Object(m))
+    }
+}
+impl ::airun::__private::IntoOutput for fixture::notes::AppendResult {
+    fn into_output(
+        self,
+    ) -> ::core::result::Result<
+        ::airun::__private::serde_json::Value,
+        ::airun::__private::serde_json::Error,
+    > {
+        let mut m = ::airun::__private::serde_json::Map::new();
+        let v = self.bytes_written;
+        m.insert("bytes_written".into(), ::airun::__private::serde_json::to_value(v)?);
+        let v = self.created;
+        m.insert("created".into(), ::airun::__private::serde_json::to_value(v)?);
+        ::core::result::Result::Ok(::airun::__private::serde_json::Value::Object(m))
+    }
+}

@@ -7,26 +7,87 @@
 //! text types such as SVG, a blob for the rest. A text block with the other fields follows.
 //! `structuredContent` keeps the whole result, valid against the output schema, for
 //! protocols that have it (2025-06-18 on).
+//!
+//! Any other result is `structuredContent` plus the same JSON as text, as MCP asks for
+//! backwards compatibility, except when a text field of the result is large (from
+//! [`LARGE_TEXT`] bytes, e.g. a whole-file read): the content then goes out once.
+//!
+//! - From 2025-06-18 on, `structuredContent` carries the whole result (the tool declares
+//!   an output schema, so it must), and the text block carries the same JSON with each
+//!   large text replaced by a short note saying where it is and how to page through it.
+//! - Before 2025-06-18, clients know only the text block: it carries the whole JSON, and
+//!   there is no `structuredContent`.
 
 use base64::Engine;
 use rmcp::model::{CallToolResult, ContentBlock, ProtocolVersion, ResourceContents};
 use serde_json::Value;
 use std::path::Path;
 
+/// Bytes from which a text field of a result is sent once (see the module docs).
+pub const LARGE_TEXT: usize = 1 << 20;
+
 /// The MCP result for a successful call's JSON `value`.
 pub fn call_result(value: Value, protocol: Option<&str>, root: &Path) -> CallToolResult {
     let Some(block) = media_block(&value, protocol, root) else {
-        return CallToolResult::structured(value);
+        return plain_result(value, protocol);
     };
     let mut rest = value.clone();
     if let Some(o) = rest.as_object_mut() {
         o.remove("data");
     }
     let mut result = CallToolResult::success(vec![block, ContentBlock::text(rest.to_string())]);
-    let structured = protocol.is_none_or(|v| v >= ProtocolVersion::V_2025_06_18.as_str());
-    if structured {
+    if has_structured(protocol) {
         result.structured_content = Some(value);
     }
+    result
+}
+
+/// Whether the client's protocol has `structuredContent` (2025-06-18 on; an unknown
+/// protocol is taken to be the newest).
+fn has_structured(protocol: Option<&str>) -> bool {
+    protocol.is_none_or(|v| v >= ProtocolVersion::V_2025_06_18.as_str())
+}
+
+/// The top-level text fields of `value` of [`LARGE_TEXT`] bytes or more, with their
+/// sizes.
+pub fn large_texts(value: &Value) -> Vec<(&str, usize)> {
+    match value {
+        Value::Object(o) => o
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) if s.len() >= LARGE_TEXT => Some((k.as_str(), s.len())),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A result that is not media: structured content and JSON text, large texts once.
+fn plain_result(value: Value, protocol: Option<&str>) -> CallToolResult {
+    let large = large_texts(&value);
+    if large.is_empty() {
+        return CallToolResult::structured(value);
+    }
+    if !has_structured(protocol) {
+        return CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+    }
+    let mut text = serde_json::Map::new();
+    if let Value::Object(o) = &value {
+        for (k, v) in o {
+            let v = match large.iter().find(|(name, _)| name == k) {
+                Some((_, bytes)) => Value::String(format!(
+                    "({bytes} bytes, sent once: in structuredContent.{k}. To read it as text, \
+                     ask for pages of at most {LARGE_TEXT} bytes.)"
+                )),
+                None => v.clone(),
+            };
+            text.insert(k.clone(), v);
+        }
+    }
+    let mut result =
+        CallToolResult::success(vec![ContentBlock::text(Value::Object(text).to_string())]);
+    result.structured_content = Some(value);
     result
 }
 

@@ -3,8 +3,8 @@
 //! listener in [`crate::server`]).
 //!
 //! - `tools/list`: every capability the operator's settings allow, named by its tool name
-//!   (`io_fs_read_file`), with its title (and dotted id), description, input and output
-//!   schemas, annotations derived from the spec, and the dotted id in `_meta`.
+//!   (`io_fs_read_file`), with its title, description, input and output schemas,
+//!   and annotations derived from the spec (see [`listing`]).
 //! - `tools/call`: runs [`Pipeline::execute`] on a blocking thread. Success is
 //!   `structuredContent` (matching the output schema) plus the same JSON as text; a result
 //!   carrying a file's bytes (`media_type` and `data`) becomes image, audio or resource
@@ -24,11 +24,14 @@
 pub mod confirm;
 pub mod http;
 pub mod lines;
+pub mod listing;
 pub mod media;
 mod resources;
 mod roots;
 mod session;
 pub mod stdio;
+
+pub use listing::tool_for;
 
 use crate::adapters::{error_json, error_text};
 use crate::catalog::Capability;
@@ -41,7 +44,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
@@ -54,8 +57,6 @@ use tokio_util::sync::CancellationToken;
 /// rmcp's JSON-RPC error type.
 pub use rmcp::ErrorData as McpError;
 
-/// The `_meta` key carrying a tool's dotted capability id.
-pub const META_ID: &str = "airun/id";
 /// The `_meta` key carrying a failed call's error as JSON (`kind`, `message`, `field`,
 /// `hint`).
 pub const META_ERROR: &str = "airun/error";
@@ -71,7 +72,8 @@ struct Inner<S: CapabilitySet> {
     pipeline: Pipeline<S>,
     tools: OnceLock<Vec<Tool>>,
     options: ServerOptions,
-    seals: Seals,
+    /// Made on the first confirmation asked through `input_required` (2026-07-28 on).
+    seals: OnceLock<Seals>,
     console: OnceLock<Arc<crate::pipeline::Broker>>,
 }
 
@@ -99,12 +101,17 @@ impl<S: CapabilitySet> McpServer<S> {
     /// A server over `pipeline`; the tool list is built from its allowed capabilities when
     /// first asked for.
     pub fn new(pipeline: Pipeline<S>, options: ServerOptions) -> Self {
-        Self::with_seals(pipeline, options, Seals::new())
+        // The process's own sealing key is made when a confirmation first needs it.
+        Self::build(pipeline, options, OnceLock::new())
     }
 
     /// A server whose confirmation states are sealed by `seals` (a key shared with other
     /// instances: [`Seals::shared`]).
     pub fn with_seals(pipeline: Pipeline<S>, options: ServerOptions, seals: Seals) -> Self {
+        Self::build(pipeline, options, OnceLock::from(seals))
+    }
+
+    fn build(pipeline: Pipeline<S>, options: ServerOptions, seals: OnceLock<Seals>) -> Self {
         McpServer {
             inner: Arc::new(Inner {
                 pipeline,
@@ -268,7 +275,7 @@ impl<S: CapabilitySet> McpServer<S> {
             });
         }
         match &request.request_state {
-            Some(state) => match inner.seals.answer(
+            Some(state) => match inner.seals.get_or_init(Seals::new).answer(
                 state,
                 cap.tool_name,
                 args,
@@ -297,11 +304,12 @@ impl<S: CapabilitySet> McpServer<S> {
                     capability: cap,
                     params: &shown,
                 };
-                Err(Box::new(CallToolResponse::InputRequired(inner.seals.ask(
-                    &ask,
-                    cap.tool_name,
-                    args,
-                ))))
+                Err(Box::new(CallToolResponse::InputRequired(
+                    inner
+                        .seals
+                        .get_or_init(Seals::new)
+                        .ask(&ask, cap.tool_name, args),
+                )))
             }
         }
     }
@@ -435,27 +443,6 @@ pub fn error_result(e: &CapError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error_text(e))]).with_meta(Some(meta))
 }
 
-/// The MCP tool for a capability.
-pub fn tool_for(cap: &Capability) -> Tool {
-    let a = cap.annotations;
-    let annotations = ToolAnnotations::new()
-        .read_only(a.read_only)
-        .destructive(a.destructive)
-        .idempotent(a.idempotent)
-        .open_world(a.open_world);
-    let mut meta = MetaObject::new();
-    meta.insert(META_ID.into(), cap.id.into());
-    Tool::new(
-        cap.tool_name,
-        cap.description,
-        Arc::new(cap.input_schema.object().clone()),
-    )
-    .with_title(format!("{} ({})", cap.title, cap.id))
-    .with_raw_output_schema(Arc::new(cap.output_schema.object().clone()))
-    .with_annotations(annotations)
-    .with_meta(meta)
-}
-
 impl<S: CapabilitySet> ServerHandler for McpServer<S> {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -478,17 +465,15 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
         *self.roots.lock().await = roots::Known::Unknown;
     }
 
-    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
-        // The client has its answer: now open the undo journal and audit log, so the
-        // first call does not wait for it.
-        self.inner.pipeline.journal().open_in_background();
-    }
-
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        // A client lists the tools before it calls one: open the undo journal and audit
+        // log now, in the background, so the first call does not wait for it. Not sooner: a
+        // session that never gets that far (a client probing the server, a health check)
+        // spends neither the memory nor the time.
         self.inner.pipeline.journal().open_in_background();
         Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
     }

@@ -4,8 +4,8 @@
 //! sent before `initialize` are dropped with a log line instead of ending the session.
 //!
 //! rmcp's codec writes each message into a growing buffer before sending it; for a
-//! 50 MiB file read (its structured content plus the same JSON as text) that buffer is a
-//! third copy of the reply, doubled on growth. Messages whose text content passes
+//! 50 MiB file read that buffer is a second copy of the reply, doubled on growth.
+//! Messages whose text (content, or large texts of the structured content) passes
 //! [`STREAM_FROM`] are instead serialized on a blocking thread straight into a small
 //! buffered writer on standard output. Both paths take turns under one lock, each
 //! finishing its write before the next message starts, so messages never interleave.
@@ -82,15 +82,22 @@ impl<T, R: AsyncRead + Unpin> Stdio<T, R> {
     }
 }
 
-/// Bytes of text content in a tool result (0 for any other message).
+/// Bytes of text in a tool result: its text content and the large texts of its
+/// structured content (0 for any other message).
 fn text_bytes(m: &TxJsonRpcMessage<RoleServer>) -> usize {
     match m {
         JsonRpcMessage::Response(r) => match &r.result {
-            ServerResult::CallToolResult(c) => c
-                .content
-                .iter()
-                .map(|b| b.as_text().map_or(0, |t| t.text.len()))
-                .sum(),
+            ServerResult::CallToolResult(c) => {
+                let text: usize = c
+                    .content
+                    .iter()
+                    .map(|b| b.as_text().map_or(0, |t| t.text.len()))
+                    .sum();
+                let structured: usize = c.structured_content.as_ref().map_or(0, |v| {
+                    super::media::large_texts(v).iter().map(|(_, n)| n).sum()
+                });
+                text + structured
+            }
             _ => 0,
         },
         _ => 0,
