@@ -6,8 +6,9 @@
 //! - `io.fs.read_file (small)`: the whole pipeline per call with no bus, with a bus
 //!   nobody watches, and with the Prometheus metrics counting every event, in the same
 //!   run;
-//! - `tracing off`: the nine spans of a call with no trace exporter, against nothing (to
-//!   set beside a small read's time).
+//! - `tracing off`: the nine spans of a call with no trace exporter, and `metrics`: what
+//!   counting a call's events costs, each against nothing (to set beside a small read's
+//!   time).
 //! - fan-out (printed, not timed): a real `airun serve --port` process with 64 viewers on
 //!   `GET /events` over loopback HTTP while REST calls (reads and journaled writes) arrive
 //!   at 200 calls/s (two events each) for a few seconds; every viewer's count of events
@@ -60,6 +61,38 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
     std::fs::write(root.join("file.rs"), "fn main() {}\n").expect("write");
     let ws = Workspace::open(&root, false, None).expect("workspace");
     (dir, ws)
+}
+
+/// What the metrics cost a call: counting its two events (requested, then finished with
+/// its duration), against building nothing.
+fn metrics_cost(c: &mut Criterion) {
+    let metrics = Metrics::new(airun::stdlib::capabilities().catalog().iter().map(|c| c.id));
+    let event = |kind, detail| airun::events::Event {
+        id: 1,
+        time: jiff::Timestamp::now(),
+        kind,
+        draft: Draft {
+            call: 7,
+            capability: "io.fs.read_file".into(),
+            outcome: (kind == EventKind::Finished).then(|| "ok".into()),
+            detail,
+            ..Draft::default()
+        },
+    };
+    let requested = event(EventKind::Requested, serde_json::Value::Null);
+    let finished = event(
+        EventKind::Finished,
+        serde_json::json!({"decision": "allowed", "duration_ms": 0, "duration_us": 120}),
+    );
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function("baseline: nothing", |b| b.iter(|| black_box(1u64)));
+    g.bench_function("count a call's two events", |b| {
+        b.iter(|| {
+            metrics.observe(black_box(&requested));
+            metrics.observe(black_box(&finished));
+        })
+    });
+    g.finish();
 }
 
 /// The spans a call opens (one call span, eight stage spans) with no trace exporter: what
@@ -341,6 +374,7 @@ fn main() {
     publish(&mut c);
     pipeline_cost(&mut c);
     spans_off(&mut c);
+    metrics_cost(&mut c);
     c.final_summary();
     // AIRUN_FANOUT_SECONDS=0 leaves the fan-out out.
     if std::env::var("AIRUN_FANOUT_SECONDS").as_deref() != Ok("0") {

@@ -28,6 +28,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::DeniedPolicy,
+        ErrorKind::DeniedSandbox,
+        ErrorKind::Declined,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::Timeout,
+        ErrorKind::Cancelled,
+        ErrorKind::Execution,
+    ];
+
     /// The process exit code for this kind.
     pub fn exit_code(self) -> u8 {
         match self {

@@ -18,6 +18,7 @@
 //! | `airun_audit_queue_depth` | gauge | |
 //! | `airun_event_viewers` | gauge | |
 
+use crate::error::ErrorKind;
 use crate::events::{Event, EventBus, EventKind};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,35 +26,44 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Calls still open (requested, not yet finished) whose start is remembered; beyond this
-/// the oldest are forgotten (their duration is then not measured).
-const OPEN_CALLS_MAX: usize = 16_384;
-
+// Labels are static strings: counting a call allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    capability: String,
-    outcome: String,
+    capability: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CapabilityLabel {
-    capability: String,
+    capability: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
-    reason: String,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabel {
-    action: String,
+    action: &'static str,
+}
+
+/// An event's outcome as a static label: `ok`, an error kind, or `other`.
+fn outcome(given: Option<&str>) -> &'static str {
+    match given {
+        None | Some("ok") => "ok",
+        Some(kind) => ErrorKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .find(|k| *k == kind)
+            .unwrap_or("other"),
+    }
 }
 
 /// What the server looks up before a scrape.
@@ -85,7 +95,6 @@ pub struct Metrics {
     denials: Family<ReasonLabel, Counter>,
     history: Family<ActionLabel, Counter>,
     gauges: [Gauge; 5],
-    open: Mutex<HashMap<u64, jiff::Timestamp>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -111,7 +120,7 @@ impl Metrics {
             );
         registry.register(
             "call_duration_seconds",
-            "Time from a call's request (after validation) to its answer, confirmation waits included",
+            "Time from a call's arrival to its answer, confirmation waits included",
             durations.clone(),
         );
         let denials = Family::<ReasonLabel, Counter>::default();
@@ -150,7 +159,6 @@ impl Metrics {
             denials,
             history,
             gauges,
-            open: Mutex::new(HashMap::new()),
         }
     }
 
@@ -160,41 +168,30 @@ impl Metrics {
         bus.observe(Arc::new(move |e| me.observe(e)));
     }
 
-    fn label(&self, capability: &str) -> String {
-        if self.known.contains(capability) {
-            capability.to_string()
-        } else {
-            "unknown".to_string()
-        }
+    fn capability(&self, name: &str) -> &'static str {
+        self.known.get(name).copied().unwrap_or("unknown")
     }
 
-    /// Counts one event.
+    /// Counts one event: a call's last event (finished, denied, failed) counts the call
+    /// and its duration (from the event's `duration_us`); undo and redo count as such.
     pub fn observe(&self, event: &Event) {
-        let call = event.draft.call;
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         match event.kind {
-            EventKind::Requested => {
-                if open.len() >= OPEN_CALLS_MAX {
-                    open.clear();
-                }
-                open.insert(call, event.time);
-            }
             EventKind::Finished | EventKind::Denied | EventKind::Failed => {
-                let capability = self.label(&event.draft.capability);
-                let outcome = event.draft.outcome.clone().unwrap_or_else(|| "ok".into());
-                if let Some(start) = open.remove(&call) {
-                    let seconds = event.time.duration_since(start).as_secs_f64().max(0.0);
+                let capability = self.capability(&event.draft.capability);
+                let outcome = outcome(event.draft.outcome.as_deref());
+                if let Some(us) = event
+                    .draft
+                    .detail
+                    .get("duration_us")
+                    .and_then(|v| v.as_u64())
+                {
                     self.durations
-                        .get_or_create(&CapabilityLabel {
-                            capability: capability.clone(),
-                        })
-                        .observe(seconds);
+                        .get_or_create(&CapabilityLabel { capability })
+                        .observe(us as f64 / 1e6);
                 }
                 if event.kind == EventKind::Denied {
                     self.denials
-                        .get_or_create(&ReasonLabel {
-                            reason: outcome.clone(),
-                        })
+                        .get_or_create(&ReasonLabel { reason: outcome })
                         .inc();
                 }
                 self.calls
@@ -204,19 +201,20 @@ impl Metrics {
                     })
                     .inc();
             }
-            EventKind::Undone | EventKind::Redone => {
-                let action = if event.kind == EventKind::Undone {
-                    "undone"
-                } else {
-                    "redone"
-                };
+            EventKind::Undone => {
                 self.history
-                    .get_or_create(&ActionLabel {
-                        action: action.into(),
-                    })
+                    .get_or_create(&ActionLabel { action: "undone" })
                     .inc();
             }
-            EventKind::ConfirmationWaiting | EventKind::Progress | EventKind::Missed => {}
+            EventKind::Redone => {
+                self.history
+                    .get_or_create(&ActionLabel { action: "redone" })
+                    .inc();
+            }
+            EventKind::Requested
+            | EventKind::ConfirmationWaiting
+            | EventKind::Progress
+            | EventKind::Missed => {}
         }
     }
 
@@ -248,6 +246,7 @@ mod tests {
             call,
             capability: capability.into(),
             outcome: outcome.map(String::from),
+            detail: serde_json::json!({"duration_us": 1500}),
             ..Draft::default()
         }
     }

@@ -393,6 +393,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                     detail: serde_json::json!({
                         "decision": decision.label(),
                         "duration_ms": event.duration_ms,
+                        "duration_us": started.elapsed().as_micros() as u64,
                     }),
                 },
             );
