@@ -15,6 +15,9 @@
 //!   received in order, and the server process's resident memory (now and peak).
 //!   `AIRUN_FANOUT_SECONDS` sets the duration (default 5).
 
+#[path = "../tests/support/serve.rs"]
+mod serve;
+
 use airun::events::{Draft, EventBus, EventKind};
 use airun::metrics::Metrics;
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings};
@@ -212,58 +215,23 @@ async fn viewer(mut response: reqwest::Response, expected: u64) -> Seen {
     seen
 }
 
-/// A real `airun serve --port 0` over a fresh workspace, and its address.
-struct Server {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const TOKEN: &str = "fan-out-token-0123456789";
 
-fn serve() -> Server {
-    use std::io::BufRead;
+/// A real `airun serve --port 0` over a fresh workspace: the process, its address, and
+/// the folder it lives in.
+fn serve() -> (serve::Running, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
     std::fs::write(ws.join("file.rs"), "fn main() {}\n").expect("write");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airun"))
-        .arg("--workspace")
-        .arg(&ws)
-        .args(["serve", "--port", "0", "--log-level", "warn", "--yes"])
-        .args(["--token", TOKEN])
-        .env("AIRUN_HOME", dir.path().join("home"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn airun serve");
-    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("airun: REST API at ").map(|u| {
-                u.trim()
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/api/v1")
-                    .to_string()
-            })
-        })
-        .expect("the server prints its address");
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    Server {
-        child,
-        addr,
-        _dir: dir,
-    }
+    let cmd = serve::command(
+        std::path::Path::new(env!("CARGO_BIN_EXE_airun")),
+        &ws,
+        &dir.path().join("home"),
+        &["--yes", "--token", TOKEN],
+    );
+    let (running, addr) = serve::start(cmd);
+    (running, addr, dir)
 }
 
 /// 64 viewers on `GET /events` of a real `airun serve` process while REST calls (reads
@@ -280,10 +248,10 @@ fn fan_out() {
         .enable_all()
         .build()
         .expect("runtime");
-    let server = serve();
-    let pid = server.child.id();
+    let (server, addr, _dir) = serve();
+    let pid = server.0.id();
     let (rss_idle, _) = rss_kib(pid);
-    let base = format!("http://{}/api/v1", server.addr);
+    let base = format!("http://{addr}/api/v1");
     rt.block_on(async {
         let client = reqwest::Client::new();
         let calls = 200 * seconds;

@@ -5,22 +5,14 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::mcp::{AIRUN, Dirs};
+use support::serve::{Running, command, free_port, start};
 
 const TOKEN: &str = "metrics-test-token-0123456789";
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One HTTP/1.1 request; the status and the body.
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
@@ -44,50 +36,13 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
     (status, body)
 }
 
-fn serve(dirs: &Dirs) -> (Kill, String) {
-    let mut child = Command::new(AIRUN)
-        .arg("--workspace")
-        .arg(&dirs.ws)
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-level",
-            "warn",
-            "--yes",
-            "--token",
-            TOKEN,
-        ])
-        .env("AIRUN_HOME", &dirs.home)
-        .env_remove("AIRUN_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn airun");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("airun: REST API at ").map(|u| {
-                u.trim()
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/api/v1")
-                    .to_string()
-            })
-        })
-        .expect("the server prints its address");
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    (Kill(child), addr)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn serve(dirs: &Dirs) -> (Running, String) {
+    start(command(
+        std::path::Path::new(AIRUN),
+        &dirs.ws,
+        &dirs.home,
+        &["--yes", "--token", TOKEN],
+    ))
 }
 
 /// Polls a PromQL instant query until its single value is `want` (or 60 s pass).
@@ -193,7 +148,7 @@ fn prometheus_scrapes_the_calls_the_server_made() {
     )
     .unwrap();
     let prom = format!("127.0.0.1:{}", free_port());
-    let _prometheus = Kill(
+    let _prometheus = Running(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(

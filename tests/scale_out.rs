@@ -11,80 +11,29 @@ mod support;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::mcp::*;
+use support::serve::{Running, command, free_port, start};
 
 const TOKEN: &str = "scale-out-token-0123456789";
 const SEAL_KEY: &str = "a-seal-key-every-instance-shares-0123456789";
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `airun serve --port 0` on the shared workspace; returns it and its address.
-fn instance(dirs: &Dirs, extra: &[&str], env: &[(&str, &str)]) -> (Kill, String) {
-    let mut cmd = Command::new(AIRUN);
-    cmd.arg("--workspace")
-        .arg(&dirs.ws)
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-level",
-            "warn",
-            "--token",
-            TOKEN,
-        ])
-        .args(extra)
-        .env("AIRUN_HOME", &dirs.home)
-        .env_remove("AIRUN_SEAL_KEY")
-        .env_remove("FAILPOINTS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+fn instance(dirs: &Dirs, extra: &[&str], env: &[(&str, &str)]) -> (Running, String) {
+    let mut args = vec!["--token", TOKEN];
+    args.extend(extra);
+    let mut cmd = command(std::path::Path::new(AIRUN), &dirs.ws, &dirs.home, &args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn airun");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("airun: REST API at ").map(|u| {
-                u.trim()
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/api/v1")
-                    .to_string()
-            })
-        })
-        .expect("the server prints its address");
-    std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .for_each(|l| eprintln!("[airun] {l}"))
-    });
-    (Kill(child), addr)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    start(cmd)
 }
 
 /// HAProxy on a free loopback port, round-robin over `backends`.
-fn haproxy(dir: &std::path::Path, backends: &[&str]) -> (Kill, String) {
+fn haproxy(dir: &std::path::Path, backends: &[&str]) -> (Running, String) {
     let port = free_port();
     let mut config = format!(
         "global\n  maxconn 256\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
@@ -110,7 +59,7 @@ fn haproxy(dir: &std::path::Path, backends: &[&str]) -> (Kill, String) {
         assert!(Instant::now() < deadline, "haproxy did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Kill(child), addr)
+    (Running(child), addr)
 }
 
 /// One request with `headers`; the status, the response's headers and its body.

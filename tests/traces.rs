@@ -14,12 +14,13 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::mcp::{AIRUN, Dirs};
+use support::serve::{command, start};
 
 const TOKEN: &str = "traces-test-token-0123456789";
 const SECRET: &str = "content-that-must-not-be-traced";
@@ -71,45 +72,15 @@ fn attr(span: &Span, key: &str) -> Option<String> {
 async fn each_call_is_a_span_tree_sent_over_otlp() {
     let (endpoint, got) = receiver().await;
     let dirs = Dirs::new();
-    let mut child = Command::new(AIRUN)
-        .arg("--workspace")
-        .arg(&dirs.ws)
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-level",
-            "warn",
-            "--yes",
-            "--token",
-            TOKEN,
-        ])
-        .env("AIRUN_HOME", &dirs.home)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn airun");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("airun: REST API at ").map(|u| {
-                u.trim()
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/api/v1")
-                    .to_string()
-            })
-        })
-        .expect("the server prints its address");
-    std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .for_each(|l| eprintln!("[airun] {l}"))
-    });
+    let mut cmd = command(
+        std::path::Path::new(AIRUN),
+        &dirs.ws,
+        &dirs.home,
+        &["--yes", "--token", TOKEN],
+    );
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let (mut server, addr) = start(cmd);
 
     let write = tokio::task::spawn_blocking({
         let addr = addr.clone();
@@ -137,7 +108,7 @@ async fn each_call_is_a_span_tree_sent_over_otlp() {
         .status()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
+    while server.0.try_wait().unwrap().is_none() {
         assert!(
             Instant::now() < deadline,
             "the server did not stop on SIGTERM"

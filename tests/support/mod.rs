@@ -4,6 +4,7 @@
 //!   capabilities, and checks that a refused call changed nothing;
 //! - [`mcp`]: a real MCP client handler, the `airun` binary, checks on tool results;
 //! - [`python`]: the Python (with pinned packages) the interoperability tests drive;
+//! - [`serve`]: a real `airun serve --port 0` process and free loopback ports;
 //! - [`snapshot`]: everything on disk under a folder, to compare before and after;
 //! - [`ci`]: tests that need something this machine may lack (they fail under CI).
 //!
@@ -16,6 +17,7 @@ pub mod console;
 pub mod mcp;
 pub mod pipeline;
 pub mod python;
+pub mod serve;
 pub mod snapshot;
 
 use std::path::PathBuf;

@@ -1,0 +1,70 @@
+//! A real `airun serve --port 0` process: started, its address read from what it prints,
+//! killed when dropped; and a free loopback port for the other servers a test starts.
+//! (Also used by the benches, so it stands alone.)
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A process killed (and reaped) when dropped.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `airun --workspace WS serve --port 0 --log-level warn ARGS` with `AIRUN_HOME` set and
+/// the environment's token and seal key left out.
+pub fn command(airun: &Path, workspace: &Path, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(airun);
+    cmd.arg("--workspace")
+        .arg(workspace)
+        .args(["serve", "--port", "0", "--log-level", "warn"])
+        .args(args)
+        .env("AIRUN_HOME", home)
+        .env_remove("AIRUN_TOKEN")
+        .env_remove("AIRUN_SEAL_KEY")
+        .env_remove("FAILPOINTS");
+    cmd
+}
+
+/// Starts `cmd` and waits for the REST API's address it prints (`127.0.0.1:PORT`); the
+/// rest of its output goes to this process's stderr, marked.
+pub fn start(mut cmd: Command) -> (Running, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn airun serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("airun: REST API at ").map(|u| {
+                u.trim()
+                    .trim_start_matches("http://")
+                    .trim_end_matches("/api/v1")
+                    .to_string()
+            })
+        })
+        .expect("the server prints its address");
+    std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .for_each(|l| eprintln!("[airun] {l}"))
+    });
+    (Running(child), addr)
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
