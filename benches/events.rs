@@ -16,6 +16,7 @@
 //!   `AIRUN_FANOUT_SECONDS` sets the duration (default 5).
 
 #[path = "../tests/support/serve.rs"]
+#[allow(dead_code)]
 mod serve;
 
 use airun::events::{Draft, EventBus, EventKind};

@@ -9,13 +9,13 @@
 
 mod support;
 
-use support::serve::free_port;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use support::serve::free_port;
 
 const TOKEN: &str = "container-test-token-0123456789";
 
@@ -115,7 +115,6 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
     Some((status, body))
 }
-
 
 #[test]
 fn the_image_runs_airun_as_nonroot_on_a_workspace_volume() {

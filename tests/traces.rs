@@ -104,7 +104,7 @@ async fn each_call_is_a_span_tree_sent_over_otlp() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(server.0.id().to_string())
         .status()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
