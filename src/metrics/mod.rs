@@ -26,8 +26,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -54,15 +53,16 @@ struct ActionLabel {
     action: &'static str,
 }
 
-/// An event's outcome as a static label: `ok`, an error kind, or `other`.
-fn outcome(given: Option<&str>) -> &'static str {
+/// An event's outcome as a slot and a static label: `ok`, an error kind, or `other`.
+fn outcome(given: Option<&str>) -> (usize, &'static str) {
     match given {
-        None | Some("ok") => "ok",
+        None | Some("ok") => (0, "ok"),
         Some(kind) => ErrorKind::ALL
             .iter()
-            .map(|k| k.as_str())
-            .find(|k| *k == kind)
-            .unwrap_or("other"),
+            .position(|k| k.as_str() == kind)
+            .map_or((OUTCOMES - 1, "other"), |i| {
+                (i + 1, ErrorKind::ALL[i].as_str())
+            }),
     }
 }
 
@@ -86,10 +86,24 @@ fn histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+/// The outcomes a call can have: `ok`, each error kind, and `other` for anything else.
+const OUTCOMES: usize = ErrorKind::ALL.len() + 2;
+
+/// A capability's counters and histogram, taken from their families the first time it is
+/// counted (a series appears once it has something to say) and kept, so counting a call
+/// is a lookup and two atomic updates.
+#[derive(Default)]
+struct Handles {
+    duration: OnceLock<Histogram>,
+    calls: [OnceLock<Counter>; OUTCOMES],
+}
+
 /// The metrics of one server.
 pub struct Metrics {
     registry: Registry,
-    known: HashSet<&'static str>,
+    /// The capability ids, sorted (the last slot of `handles` is `unknown`).
+    known: Vec<&'static str>,
+    handles: Vec<Handles>,
     calls: Family<CallLabels, Counter>,
     durations: Family<CapabilityLabel, Histogram, fn() -> Histogram>,
     denials: Family<ReasonLabel, Counter>,
@@ -151,9 +165,14 @@ impl Metrics {
         ]) {
             registry.register(name, help, gauge.clone());
         }
+        let mut known: Vec<&'static str> = known.into_iter().collect();
+        known.sort_unstable();
+        known.dedup();
+        let handles = (0..=known.len()).map(|_| Handles::default()).collect();
         Metrics {
             registry,
-            known: known.into_iter().collect(),
+            known,
+            handles,
             calls,
             durations,
             denials,
@@ -168,8 +187,12 @@ impl Metrics {
         bus.observe(Arc::new(move |e| me.observe(e)));
     }
 
-    fn capability(&self, name: &str) -> &'static str {
-        self.known.get(name).copied().unwrap_or("unknown")
+    /// The slot and label of a capability name (`unknown` for one the server lacks).
+    fn capability(&self, name: &str) -> (usize, &'static str) {
+        match self.known.binary_search(&name) {
+            Ok(i) => (i, self.known[i]),
+            Err(_) => (self.known.len(), "unknown"),
+        }
     }
 
     /// Counts one event: a call's last event (finished, denied, failed) counts the call
@@ -177,16 +200,22 @@ impl Metrics {
     pub fn observe(&self, event: &Event) {
         match event.kind {
             EventKind::Finished | EventKind::Denied | EventKind::Failed => {
-                let capability = self.capability(&event.draft.capability);
-                let outcome = outcome(event.draft.outcome.as_deref());
+                let (slot, capability) = self.capability(&event.draft.capability);
+                let (o, outcome) = outcome(event.draft.outcome.as_deref());
+                let handles = &self.handles[slot];
                 if let Some(us) = event
                     .draft
                     .detail
                     .get("duration_us")
                     .and_then(|v| v.as_u64())
                 {
-                    self.durations
-                        .get_or_create(&CapabilityLabel { capability })
+                    handles
+                        .duration
+                        .get_or_init(|| {
+                            self.durations
+                                .get_or_create(&CapabilityLabel { capability })
+                                .clone()
+                        })
                         .observe(us as f64 / 1e6);
                 }
                 if event.kind == EventKind::Denied {
@@ -194,10 +223,14 @@ impl Metrics {
                         .get_or_create(&ReasonLabel { reason: outcome })
                         .inc();
                 }
-                self.calls
-                    .get_or_create(&CallLabels {
-                        capability,
-                        outcome,
+                handles.calls[o]
+                    .get_or_init(|| {
+                        self.calls
+                            .get_or_create(&CallLabels {
+                                capability,
+                                outcome,
+                            })
+                            .clone()
                     })
                     .inc();
             }
