@@ -93,20 +93,23 @@ fn init_logging(level: LogLevel) -> Result<Option<SdkTracerProvider>, CapError> 
         LogLevel::Debug => LevelFilter::DEBUG,
         LogLevel::Trace => LevelFilter::TRACE,
     };
+    if !super::telemetry::wanted() {
+        // Logs alone: the plain subscriber (no per-layer filters to set up).
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(filter)
+            .try_init();
+        return Ok(None);
+    }
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(filter);
-    let (provider, traces) = if super::telemetry::wanted() {
-        let (provider, layer) = super::telemetry::start()?;
-        (Some(provider), Some(layer))
-    } else {
-        (None, None)
-    };
+    let (provider, traces) = super::telemetry::start()?;
     let _ = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
         .try_init();
-    Ok(provider)
+    Ok(Some(provider))
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.
@@ -178,9 +181,10 @@ fn derive(secret: &str, label: &[u8]) -> Vec<u8> {
 /// The confirmation-state sealer and the browsers' sessions: under keys derived from
 /// the shared secret (marks under `$AIRUN_HOME/seals`, which the instances of one host
 /// share), or this process's own.
-fn shared_state(secret: Option<&str>) -> Result<(Seals, Sessions), CapError> {
+fn shared_state(secret: Option<&str>) -> Result<(Option<Seals>, Sessions), CapError> {
     let Some(secret) = secret else {
-        return Ok((Seals::new(), Sessions::default()));
+        // The server makes its own key when a confirmation first needs one.
+        return Ok((None, Sessions::default()));
     };
     let dir = super::home::airun_home().join("seals");
     let seals = Seals::shared(
@@ -192,7 +196,7 @@ fn shared_state(secret: Option<&str>) -> Result<(Seals, Sessions), CapError> {
         dir.join("logged-out"),
     )
     .map_err(|e| CapError::execution(format!("cannot create {}: {e}", dir.display())))?;
-    Ok((seals, sessions))
+    Ok((Some(seals), sessions))
 }
 
 /// A random 256-bit operator token, in hex.
@@ -253,7 +257,11 @@ pub fn run<S: CapabilitySet>(
         None => pipeline,
     };
     let (seals, browsers) = shared_state(shared_secret(args)?.as_deref())?;
-    let server = McpServer::with_seals(pipeline, ServerOptions { yes: args.yes }, seals);
+    let options = ServerOptions { yes: args.yes };
+    let server = match seals {
+        Some(seals) => McpServer::with_seals(pipeline, options, seals),
+        None => McpServer::new(pipeline, options),
+    };
     let server = match &console {
         Some((_, broker)) => server.with_console(broker.clone()),
         None => server,
