@@ -231,8 +231,8 @@ fn serve() -> (serve::Running, String, tempfile::TempDir) {
         &dir.path().join("home"),
         &["--yes", "--token", TOKEN],
     );
-    let (running, addr) = serve::start(cmd);
-    (running, addr, dir)
+    let started = serve::start(cmd);
+    (started.process, started.addr, dir)
 }
 
 /// 64 viewers on `GET /events` of a real `airun serve` process while REST calls (reads

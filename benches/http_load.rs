@@ -16,8 +16,10 @@
 //! often a client writes (every 4th request), `AIRUN_BENCH_DIR` where the workspace lives
 //! (the system temp folder).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "../tests/support/serve.rs"]
+#[allow(dead_code)]
+mod serve;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,52 +36,25 @@ fn env_num(name: &str, default: u64) -> u64 {
     }
 }
 
-/// The server process, killed when dropped.
+/// The server process (killed when dropped) and its REST API's base URL.
 struct Server {
-    child: Child,
+    _process: serve::Running,
     base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `airun serve --port 0 --yes` on `ws` and reads the REST API's address from its
 /// standard error.
 fn start(bin: &str, ws: &std::path::Path, home: &std::path::Path) -> Server {
-    let mut child = Command::new(bin)
-        .arg("--workspace")
-        .arg(ws)
-        .args(["serve", "--port", "0", "--yes", "--log-level", "warn"])
-        .args(["--token", TOKEN])
-        .env("AIRUN_HOME", home)
-        .env_remove("AIRUN_TOKEN")
-        .env_remove("AIRUN_WORKSPACE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line.expect("stderr");
-        if let Some(url) = line.strip_prefix("airun: REST API at ") {
-            base = Some(url.trim().to_string());
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("[airun] {line}");
-        }
-    });
+    let cmd = serve::command(
+        std::path::Path::new(bin),
+        ws,
+        home,
+        &["--yes", "--token", TOKEN],
+    );
+    let started = serve::start(cmd);
     Server {
-        child,
-        base: base.expect("the server prints the REST API's address"),
+        _process: started.process,
+        base: format!("http://{}/api/v1", started.addr),
     }
 }
 

@@ -11,73 +11,34 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use support::mcp::{AIRUN, Dirs};
+use support::serve::{Running, command, start};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A running `airun serve --port 0`.
 struct Served {
-    child: Child,
+    _process: Running,
     /// `http://127.0.0.1:PORT`.
     base: String,
     /// The operator token it made and printed.
     token: String,
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the server without `--token`: it makes one and prints it, and `/mcp` needs
 /// none on loopback.
 fn serve(dirs: &Dirs, policy: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(AIRUN)
-        .arg("--workspace")
-        .arg(&dirs.ws)
-        .arg("--policy")
-        .arg(policy)
-        .args(extra)
-        .args(["serve", "--port", "0", "--log-level", "warn"])
-        .env("AIRUN_HOME", &dirs.home)
-        .env_remove("AIRUN_TOKEN")
-        .env_remove("AIRUN_WORKSPACE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn airun");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (mut base, mut token) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.expect("stderr");
-        if let Some(rest) = line.strip_prefix("airun: console at ") {
-            base = rest
-                .split_whitespace()
-                .next()
-                .map(|u| u.trim_end_matches('/').to_string());
-        }
-        if let Some(t) = line.strip_prefix("airun: operator token (") {
-            token = t.rsplit(": ").next().map(|t| t.trim().to_string());
-        }
-        if base.is_some() && token.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("[airun] {line}");
-        }
-    });
+    let mut args = vec!["--policy", policy.to_str().expect("a UTF-8 path")];
+    args.extend(extra);
+    let started = start(command(Path::new(AIRUN), &dirs.ws, &dirs.home, &args));
     Served {
-        child,
-        base: base.expect("the server prints the console's address"),
-        token: token.expect("the server prints the token it made"),
+        _process: started.process,
+        base: format!("http://{}", started.addr),
+        token: started
+            .made_token
+            .expect("the server prints the token it made"),
     }
 }
 

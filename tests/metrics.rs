@@ -37,12 +37,13 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
 }
 
 fn serve(dirs: &Dirs) -> (Running, String) {
-    start(command(
+    let s = start(command(
         std::path::Path::new(AIRUN),
         &dirs.ws,
         &dirs.home,
         &["--yes", "--token", TOKEN],
-    ))
+    ));
+    (s.process, s.addr)
 }
 
 /// Polls a PromQL instant query until its single value is `want` (or 60 s pass).

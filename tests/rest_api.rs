@@ -5,26 +5,21 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 use support::mcp::{AIRUN, Dirs};
+use support::serve::{Running, command, start};
 use support::snapshot::Snapshot;
 
 const TOKEN: &str = "rest-test-token-0123456789";
 
 struct Server {
-    child: Child,
+    _process: Running,
     addr: String,
     token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One HTTP answer.
@@ -89,51 +84,17 @@ impl Server {
     /// Starts `airun serve --port 0` with `extra` and reads the address (and the token,
     /// when the server makes one) from stderr.
     fn start(dirs: &Dirs, extra: &[&str]) -> Server {
-        let mut child = Command::new(AIRUN)
-            .arg("--workspace")
-            .arg(&dirs.ws)
-            .args(["serve", "--port", "0", "--log-level", "warn"])
-            .args(extra)
-            .env("AIRUN_HOME", &dirs.home)
-            .env_remove("AIRUN_TOKEN")
-            .env_remove("AIRUN_WORKSPACE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn airun");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut addr, mut token) = (None, None);
+        let started = start(command(Path::new(AIRUN), &dirs.ws, &dirs.home, extra));
         let given = extra
             .iter()
             .position(|a| *a == "--token")
             .map(|i| extra[i + 1].to_string());
-        for line in lines.by_ref() {
-            let line = line.expect("stderr");
-            if let Some(url) = line.strip_prefix("airun: REST API at ") {
-                addr = Some(
-                    url.trim()
-                        .trim_start_matches("http://")
-                        .trim_end_matches("/api/v1")
-                        .to_string(),
-                );
-            }
-            if let Some(t) = line.strip_prefix("airun: operator token (") {
-                token = t.rsplit(": ").next().map(|t| t.trim().to_string());
-            }
-            if addr.is_some() && (given.is_some() || token.is_some()) {
-                break;
-            }
-        }
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                eprintln!("[airun] {line}");
-            }
-        });
         Server {
-            child,
-            addr: addr.expect("the server prints the REST API's address"),
-            token: given.or(token).expect("the server prints its token"),
+            _process: started.process,
+            addr: started.addr,
+            token: given
+                .or(started.made_token)
+                .expect("the server prints its token"),
         }
     }
 

@@ -29,7 +29,8 @@ fn instance(dirs: &Dirs, extra: &[&str], env: &[(&str, &str)]) -> (Running, Stri
     for (k, v) in env {
         cmd.env(k, v);
     }
-    start(cmd)
+    let s = start(cmd);
+    (s.process, s.addr)
 }
 
 /// HAProxy on a free loopback port, round-robin over `backends`.

@@ -80,7 +80,8 @@ async fn each_call_is_a_span_tree_sent_over_otlp() {
     );
     cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100");
-    let (mut server, addr) = start(cmd);
+    let started = start(cmd);
+    let (mut server, addr) = (started.process, started.addr);
 
     let write = tokio::task::spawn_blocking({
         let addr = addr.clone();

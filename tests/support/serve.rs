@@ -26,14 +26,27 @@ pub fn command(airun: &Path, workspace: &Path, home: &Path, args: &[&str]) -> Co
         .args(args)
         .env("AIRUN_HOME", home)
         .env_remove("AIRUN_TOKEN")
+        .env_remove("AIRUN_WORKSPACE")
         .env_remove("AIRUN_SEAL_KEY")
         .env_remove("FAILPOINTS");
     cmd
 }
 
-/// Starts `cmd` and waits for the REST API's address it prints (`127.0.0.1:PORT`); the
-/// rest of its output goes to this process's stderr, marked.
-pub fn start(mut cmd: Command) -> (Running, String) {
+/// A started server: the process, the REST API's address (`127.0.0.1:PORT`), and the
+/// operator token it made and printed when none was given.
+pub struct Started {
+    /// The process.
+    pub process: Running,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The token the server made (`None` when `--token` was given).
+    pub made_token: Option<String>,
+}
+
+/// Starts `cmd` and waits for the REST API's address it prints (and the operator token,
+/// when `cmd` gives none); the rest of its output goes to this process's stderr, marked.
+pub fn start(mut cmd: Command) -> Started {
+    let given = cmd.get_args().any(|a| a == "--token");
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -41,24 +54,34 @@ pub fn start(mut cmd: Command) -> (Running, String) {
         .spawn()
         .expect("spawn airun serve");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("airun: REST API at ").map(|u| {
-                u.trim()
+    let (mut addr, mut made_token) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.expect("the server's stderr");
+        if let Some(url) = line.strip_prefix("airun: REST API at ") {
+            addr = Some(
+                url.trim()
                     .trim_start_matches("http://")
                     .trim_end_matches("/api/v1")
-                    .to_string()
-            })
-        })
-        .expect("the server prints its address");
+                    .to_string(),
+            );
+        }
+        if let Some(t) = line.strip_prefix("airun: operator token (") {
+            made_token = t.rsplit(": ").next().map(|t| t.trim().to_string());
+        }
+        if addr.is_some() && (given || made_token.is_some()) {
+            break;
+        }
+    }
     std::thread::spawn(move || {
         lines
             .map_while(Result::ok)
             .for_each(|l| eprintln!("[airun] {l}"))
     });
-    (Running(child), addr)
+    Started {
+        process: Running(child),
+        addr: addr.expect("the server prints its address"),
+        made_token,
+    }
 }
 
 /// A loopback port nothing listens on right now.
