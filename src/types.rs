@@ -161,6 +161,12 @@ impl PartialEq<&str> for OpState {
     }
 }
 
+/// True when two secrets (tokens, hashes, session ids) are equal, compared in time that
+/// does not depend on where they differ, so timing tells a guesser nothing.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
 #[cfg(test)]
 mod op_state_tests {
     use super::OpState;
@@ -172,5 +178,13 @@ mod op_state_tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(OpState::parse("finished"), None);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(super::same_secret(b"abc", b"abc"));
+        assert!(!super::same_secret(b"abc", b"abd"));
+        assert!(!super::same_secret(b"abc", b"ab"));
+        assert!(!super::same_secret(b"abc", b"abcd"));
     }
 }

@@ -11,6 +11,7 @@ use super::confirm::{ConfirmRequest, Confirmer, declined};
 use crate::error::CapError;
 use crate::events::{Draft, EventBus, EventKind};
 use crate::hooks::{ApprovedBy, Operator};
+use crate::types::same_secret;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -176,7 +177,7 @@ impl Broker {
         if w.answer.is_some() {
             return Err(DecideError::AlreadyDecided(id));
         }
-        if !constant_time_eq(w.pending.args_hash.as_bytes(), args_hash.as_bytes()) {
+        if !same_secret(w.pending.args_hash.as_bytes(), args_hash.as_bytes()) {
             return Err(DecideError::WrongHash(id));
         }
         w.answer = Some(if approve {
@@ -356,11 +357,6 @@ pub fn canonical_json(v: &Value, out: &mut String) {
     }
 }
 
-/// Compares two byte strings in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,12 +372,5 @@ mod tests {
             args_hash("io.fs.delete", &a),
             args_hash("io.fs.delete", &json!({"b": 2, "a": a["a"]}))
         );
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_strings() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

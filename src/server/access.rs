@@ -10,11 +10,12 @@
 //!    (any method but GET, HEAD, OPTIONS) must also carry the session's CSRF token in
 //!    `X-CSRF-Token` (403 otherwise). [`Caller`] names the way in.
 
-use super::session::{CSRF_HEADER, Sessions, cookie_id, same};
+use super::session::{CSRF_HEADER, Sessions, cookie_id};
 use crate::adapters::mcp::http::{allowed_hosts, bearer_matches, on_every_interface};
 use crate::adapters::rest::ApiError;
 use crate::adapters::rest::confirmations::Decider;
 use crate::hooks::Operator;
+use crate::types::same_secret;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -93,7 +94,7 @@ impl Access {
 
     /// True when `given` is the operator's token (compared in constant time).
     pub fn token_matches(&self, given: &str) -> bool {
-        same(given.as_bytes(), self.token.as_bytes())
+        same_secret(given.as_bytes(), self.token.as_bytes())
     }
 
     /// Checks the `Host` and `Origin` rules alone (for the login form).
@@ -147,7 +148,7 @@ impl Access {
             let csrf_ok = headers
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| same(t.as_bytes(), found.csrf.as_bytes()));
+                .is_some_and(|t| same_secret(t.as_bytes(), found.csrf.as_bytes()));
             if !safe && !csrf_ok {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,

@@ -10,6 +10,7 @@
 //! CSRF token is an HMAC of the nonce, so every instance accepts what another issued; a
 //! logout marks the nonce in a folder the instances share, and they all refuse it.
 
+use crate::types::same_secret;
 use http::HeaderMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -152,11 +153,6 @@ pub fn random_hex() -> Option<String> {
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a guess matched.
-pub fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The session id a request's `Cookie` headers carry, if any.
 pub fn cookie_id(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -240,7 +236,7 @@ impl Sessions {
         // about how close a guessed id came.
         let key = map
             .keys()
-            .find(|k| same(k.as_bytes(), id.as_bytes()))
+            .find(|k| same_secret(k.as_bytes(), id.as_bytes()))
             .cloned()?;
         let s = map.get_mut(&key)?;
         if s.expires <= now {
@@ -265,7 +261,7 @@ impl Sessions {
         let mut map = self.lock();
         let key = map
             .keys()
-            .find(|k| same(k.as_bytes(), id.as_bytes()))
+            .find(|k| same_secret(k.as_bytes(), id.as_bytes()))
             .cloned();
         if let Some(key) = key {
             map.remove(&key);

@@ -10,6 +10,7 @@
 
 use super::McpServer;
 use crate::powers::CapabilitySet;
+use crate::types::same_secret;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Request, StatusCode};
@@ -49,11 +50,6 @@ pub fn on_every_interface(bound_host: &str) -> bool {
         .is_ok_and(|ip| ip.is_unspecified())
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a guess matched.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// True when `headers` carry `Authorization: Bearer <token>`.
 pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
     headers
@@ -63,7 +59,7 @@ pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()))
+        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
 
 fn config(bound_host: &str, sessions: CancellationToken) -> StreamableHttpServerConfig {
@@ -154,13 +150,6 @@ mod tests {
         assert!(on_every_interface("0.0.0.0"));
         assert!(on_every_interface("[::]"));
         assert!(!on_every_interface("127.0.0.1"));
-    }
-
-    #[test]
-    fn constant_time_compare() {
-        assert!(same(b"abc", b"abc"));
-        assert!(!same(b"abc", b"abd"));
-        assert!(!same(b"abc", b"abcd"));
     }
 
     #[test]
