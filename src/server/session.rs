@@ -10,6 +10,7 @@
 //! CSRF token is an HMAC of the nonce, so every instance accepts what another issued; a
 //! logout marks the nonce in a folder the instances share, and they all refuse it.
 
+use crate::fsutil::Marks;
 use crate::types::same_secret;
 use http::HeaderMap;
 use std::collections::HashMap;
@@ -46,13 +47,13 @@ pub struct Sessions {
 /// Self-proving sessions under a shared key.
 struct Sealed {
     key: Vec<u8>,
-    revoked: PathBuf,
+    revoked: Marks,
 }
 
 impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sealed")
-            .field("revoked", &self.revoked)
+            .field("revoked", &self.revoked.dir())
             .finish()
     }
 }
@@ -107,7 +108,7 @@ impl Sealed {
         if expiry <= now || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        if self.revoked.join(nonce).exists() {
+        if self.revoked.contains(nonce) {
             return None;
         }
         Some((nonce, expiry - now))
@@ -119,21 +120,7 @@ impl Sealed {
     }
 
     fn revoke(&self, nonce: &str) {
-        // Marks older than a session's life stand for sessions that expired anyway.
-        if let Ok(entries) = std::fs::read_dir(&self.revoked) {
-            for e in entries.flatten() {
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > SESSION_TTL);
-                if old {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        let _ = std::fs::File::create(self.revoked.join(nonce));
+        self.revoked.mark(nonce);
     }
 }
 
@@ -182,7 +169,8 @@ impl Sessions {
     /// Sessions every instance with `key` accepts; logouts are marked in `revoked`, a
     /// folder those instances share (on one host).
     pub fn sealed(key: Vec<u8>, revoked: PathBuf) -> std::io::Result<Sessions> {
-        std::fs::create_dir_all(&revoked)?;
+        // A mark older than a session's life stands for a session that expired anyway.
+        let revoked = Marks::open(revoked, SESSION_TTL)?;
         Ok(Sessions {
             map: Mutex::default(),
             sealed: Some(Sealed { key, revoked }),

@@ -14,6 +14,7 @@
 use crate::adapters::mcp::error_result;
 use crate::catalog::Capability;
 use crate::error::{CapError, ErrorKind};
+use crate::fsutil::Marks;
 use crate::pipeline::{ApprovedBy, ConfirmRequest, Confirmer, confirm::declined};
 use rmcp::model::{
     CallToolResult, ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema,
@@ -148,9 +149,9 @@ pub struct Seals {
 enum Redeemed {
     /// In this process (its key is its own: no other process accepts its states).
     Memory(Mutex<HashMap<String, Instant>>),
-    /// One empty file per nonce in a folder every instance sharing the key uses (on one
-    /// host): creating it is atomic, so exactly one instance redeems a state.
-    Folder(std::path::PathBuf),
+    /// A folder every instance sharing the key uses (on one host): marking a nonce is
+    /// atomic, so exactly one instance redeems a state.
+    Folder(Marks),
 }
 
 impl Redeemed {
@@ -162,31 +163,7 @@ impl Redeemed {
                 seen.retain(|_, at| at.elapsed() < STATE_TTL);
                 seen.insert(nonce.to_string(), Instant::now()).is_none()
             }
-            Redeemed::Folder(dir) => {
-                // Old marks go; a state they stood for has expired anyway.
-                if let Ok(entries) = std::fs::read_dir(dir) {
-                    for e in entries.flatten() {
-                        let old = e
-                            .metadata()
-                            .and_then(|m| m.modified())
-                            .ok()
-                            .and_then(|t| t.elapsed().ok())
-                            .is_some_and(|age| age > STATE_TTL * 2);
-                        if old {
-                            let _ = std::fs::remove_file(e.path());
-                        }
-                    }
-                }
-                let name: String = nonce.chars().filter(char::is_ascii_hexdigit).collect();
-                if name.is_empty() || name.len() != nonce.len() {
-                    return false;
-                }
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(dir.join(name))
-                    .is_ok()
-            }
+            Redeemed::Folder(marks) => marks.mark(nonce),
         }
     }
 }
@@ -222,7 +199,8 @@ impl Seals {
     /// accepts the states the others issued; `redeemed` is a folder those servers share
     /// (on one host), where each state is marked answered, once.
     pub fn shared(key: &[u8], redeemed: std::path::PathBuf) -> Result<Self, CapError> {
-        std::fs::create_dir_all(&redeemed).map_err(|e| {
+        // A mark outlives the state it stands for (kept twice its life).
+        let marks = Marks::open(redeemed.clone(), STATE_TTL * 2).map_err(|e| {
             CapError::execution(format!(
                 "cannot create {} for confirmation states: {e}",
                 redeemed.display()
@@ -237,7 +215,7 @@ impl Seals {
         })?;
         Ok(Seals {
             codec,
-            redeemed: Redeemed::Folder(redeemed),
+            redeemed: Redeemed::Folder(marks),
         })
     }
 
