@@ -6,9 +6,11 @@
 //! operator's own token (`--token` / `AIRUN_TOKEN`) stays the bootstrap admin and is
 //! not a user here.
 
+pub mod principal;
 pub mod store;
 pub mod token;
 
+pub use principal::Principal;
 pub use store::UserStore;
 pub use token::Token;
 
