@@ -24,6 +24,9 @@ pub const STRING_MAX: usize = 1024;
 /// How much of a long string an event shows.
 pub const PREVIEW_CHARS: usize = 200;
 
+/// The principal of events whose call names none: the operator (the server's own token).
+pub const OPERATOR: &str = "operator";
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +78,10 @@ pub struct Draft {
     pub call: u64,
     /// The capability id (or the unknown name as given).
     pub capability: String,
+    /// Who made the call (the user's name; [`OPERATOR`] for the server's own token).
+    /// Left empty by a publisher, it is [`OPERATOR`].
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub principal: String,
     /// The journal operation, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub op: Option<i64>,
@@ -205,6 +212,9 @@ impl EventBus {
     /// of its params are shortened (see [`STRING_MAX`]).
     pub fn publish(&self, kind: EventKind, mut draft: Draft) -> u64 {
         compact(&mut draft.params);
+        if draft.principal.is_empty() && kind != EventKind::Missed {
+            draft.principal = OPERATOR.to_string();
+        }
         let time = jiff::Timestamp::now();
         let mut ring = self.lock();
         let id = ring.next_id;
@@ -244,6 +254,7 @@ impl EventBus {
             backlog: VecDeque::new(),
             rx,
             last: last_seen.unwrap_or(ring.next_id - 1),
+            only: None,
         };
         sub.fill_backlog(&ring);
         sub
@@ -257,9 +268,27 @@ pub struct Subscription {
     rx: broadcast::Receiver<Arc<Event>>,
     /// The id of the last event handed out (or resumed from).
     last: u64,
+    /// The one principal whose events this viewer gets; `None` for everyone's.
+    only: Option<String>,
 }
 
 impl Subscription {
+    /// Narrows the stream to the events of `principal`'s own calls (and the `missed`
+    /// events every viewer needs); the events of other principals are skipped, live and
+    /// in the replay alike.
+    pub fn only(mut self, principal: &str) -> Subscription {
+        self.only = Some(principal.to_string());
+        self
+    }
+
+    /// True when this viewer is to get `e`.
+    fn shows(&self, e: &Event) -> bool {
+        match &self.only {
+            None => true,
+            Some(name) => e.kind == EventKind::Missed || e.draft.principal == *name,
+        }
+    }
+
     /// Queues the ring's events after `self.last`, or a `Missed` event first when the
     /// ring no longer reaches back that far.
     fn fill_backlog(&mut self, ring: &Ring) {
@@ -300,13 +329,18 @@ impl Subscription {
         loop {
             if let Some(e) = self.backlog.pop_front() {
                 self.last = e.id;
-                return Some(e);
+                if self.shows(&e) {
+                    return Some(e);
+                }
+                continue;
             }
             match self.rx.recv().await {
                 Ok(e) if e.id <= self.last => continue,
                 Ok(e) => {
                     self.last = e.id;
-                    return Some(e);
+                    if self.shows(&e) {
+                        return Some(e);
+                    }
                 }
                 // Fell behind the live channel: start again from the ring.
                 Err(broadcast::error::RecvError::Lagged(_)) => self.resync(),
@@ -320,13 +354,18 @@ impl Subscription {
         loop {
             if let Some(e) = self.backlog.pop_front() {
                 self.last = e.id;
-                return Some(e);
+                if self.shows(&e) {
+                    return Some(e);
+                }
+                continue;
             }
             match self.rx.try_recv() {
                 Ok(e) if e.id <= self.last => continue,
                 Ok(e) => {
                     self.last = e.id;
-                    return Some(e);
+                    if self.shows(&e) {
+                        return Some(e);
+                    }
                 }
                 Err(broadcast::error::TryRecvError::Lagged(_)) => self.resync(),
                 Err(_) => return None,
@@ -369,6 +408,38 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids, (1..=6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_viewer_narrowed_to_one_principal_gets_only_their_events() {
+        let bus = Arc::new(EventBus::new(16));
+        let of = |who: &str, n: u64| Draft {
+            principal: who.into(),
+            ..draft(n)
+        };
+        bus.publish(EventKind::Requested, of("ann", 1));
+        bus.publish(EventKind::Requested, of("bob", 2));
+        bus.publish(EventKind::Requested, draft(3));
+        // The replay after an id, then the live stream: ann's only.
+        let mut ann = bus.subscribe(Some(0)).only("ann");
+        let mut all = bus.subscribe(Some(0));
+        bus.publish(EventKind::Finished, of("bob", 2));
+        bus.publish(EventKind::Finished, of("ann", 1));
+        let seen: Vec<(u64, String)> = std::iter::from_fn(|| ann.try_next())
+            .map(|e| (e.id, e.draft.principal.clone()))
+            .collect();
+        assert_eq!(seen, vec![(1, "ann".into()), (5, "ann".into())]);
+        let names: Vec<String> = std::iter::from_fn(|| all.try_next())
+            .map(|e| e.draft.principal.clone())
+            .collect();
+        assert_eq!(names, ["ann", "bob", OPERATOR, "bob", "ann"]);
+        // Missed events reach every viewer.
+        for i in 0..40 {
+            bus.publish(EventKind::Progress, of("bob", i));
+        }
+        let mut late = bus.subscribe(Some(5)).only("ann");
+        assert_eq!(late.try_next().map(|e| e.kind), Some(EventKind::Missed));
+        assert!(late.try_next().is_none());
     }
 
     #[test]

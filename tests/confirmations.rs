@@ -416,6 +416,7 @@ async fn a_cancelled_caller_stops_waiting_and_leaves_the_list() {
             let request = ConfirmRequest {
                 capability: cap,
                 params: &params,
+                principal: None,
             };
             broker.wait(&request, &|| gave_up.load(Ordering::Relaxed))
         })

@@ -6,12 +6,17 @@
 //! decision names the call by its id and by the hash of its arguments, so it approves
 //! that exact call and nothing else, and it counts once: a second decision is refused.
 //! The decision is the operator's, never the model's: no capability reaches the broker.
+//!
+//! On a team server each waiting call carries its principal (who made it): a user sees
+//! and decides only their own ([`Broker::pending_for`], [`Broker::decide_as`]), an admin
+//! everyone's, and a viewer, who makes no calls, decides none.
 
 use super::confirm::{ConfirmRequest, Confirmer, declined};
 use crate::error::CapError;
 use crate::events::{Draft, EventBus, EventKind};
 use crate::hooks::{ApprovedBy, Operator};
 use crate::types::same_secret;
+use crate::users::Principal;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -33,6 +38,8 @@ pub struct Pending {
     pub id: u64,
     /// The capability id.
     pub capability: String,
+    /// Who made the call (a user's name; `operator` for the server's own token).
+    pub principal: String,
     /// What the capability does.
     pub description: String,
     /// The parameters, with sensitive values hidden.
@@ -58,6 +65,8 @@ pub enum DecideError {
     AlreadyDecided(u64),
     /// The hash does not match the waiting call's arguments.
     WrongHash(u64),
+    /// The one deciding may not decide (a viewer).
+    NotAllowed(u64),
 }
 
 impl DecideError {
@@ -72,6 +81,9 @@ impl DecideError {
             ),
             DecideError::WrongHash(id) => format!(
                 "args_hash does not match the arguments of the call waiting as confirmation {id}; send the args_hash GET /confirmations shows for it"
+            ),
+            DecideError::NotAllowed(id) => format!(
+                "a viewer cannot decide confirmation {id}: only the user whose call it is, or an admin, can"
             ),
         }
     }
@@ -93,7 +105,8 @@ struct Waiting {
 #[derive(Default)]
 struct State {
     waiting: BTreeMap<u64, Waiting>,
-    decided: VecDeque<u64>,
+    /// The ids of decided calls, with whose call each was.
+    decided: VecDeque<(u64, String)>,
     next: u64,
 }
 
@@ -145,11 +158,21 @@ impl Broker {
 
     /// The calls waiting now, oldest first.
     pub fn pending(&self) -> Vec<Pending> {
+        self.pending_where(|_| true)
+    }
+
+    /// The calls waiting now that `viewer` may see (their own; all for an admin), oldest
+    /// first.
+    pub fn pending_for(&self, viewer: &Principal) -> Vec<Pending> {
+        self.pending_where(|p| viewer.may_see(&p.principal))
+    }
+
+    fn pending_where(&self, shown: impl Fn(&Pending) -> bool) -> Vec<Pending> {
         let now = Instant::now();
         self.lock()
             .waiting
             .values()
-            .filter(|w| w.answer.is_none())
+            .filter(|w| w.answer.is_none() && shown(&w.pending))
             .map(|w| Pending {
                 expires_in_seconds: w.deadline.saturating_duration_since(now).as_secs(),
                 ..w.pending.clone()
@@ -158,7 +181,7 @@ impl Broker {
     }
 
     /// Decides the waiting call `id`, whose arguments hash to `args_hash`: approve or
-    /// deny, in the name of `by`.
+    /// deny, in the name of `by`, as the operator.
     pub fn decide(
         &self,
         id: u64,
@@ -166,9 +189,37 @@ impl Broker {
         approve: bool,
         by: Operator,
     ) -> Result<(), DecideError> {
+        self.decide_as(&Principal::operator(), id, args_hash, approve, by)
+    }
+
+    /// [`Broker::decide`] by `who`: a viewer may decide nothing
+    /// ([`DecideError::NotAllowed`]); a call `who` may not see is
+    /// [`DecideError::Unknown`] to them, as if it did not exist.
+    pub fn decide_as(
+        &self,
+        who: &Principal,
+        id: u64,
+        args_hash: &str,
+        approve: bool,
+        by: Operator,
+    ) -> Result<(), DecideError> {
+        if !who.may_act() {
+            return Err(DecideError::NotAllowed(id));
+        }
         let mut state = self.lock();
+        if state
+            .waiting
+            .get(&id)
+            .is_some_and(|w| !who.may_see(&w.pending.principal))
+        {
+            return Err(DecideError::Unknown(id));
+        }
         let Some(w) = state.waiting.get_mut(&id) else {
-            return Err(if state.decided.contains(&id) {
+            let seen = state
+                .decided
+                .iter()
+                .any(|(d, owner)| *d == id && who.may_see(owner));
+            return Err(if seen {
                 DecideError::AlreadyDecided(id)
             } else {
                 DecideError::Unknown(id)
@@ -200,6 +251,7 @@ impl Broker {
         let cap = request.capability;
         let args_hash = args_hash(cap.id, request.params);
         let call = self.events.as_ref().map(|b| b.next_call());
+        let principal = request.principal.unwrap_or(crate::events::OPERATOR);
         let now = Instant::now();
         let deadline = now + self.timeout;
         let id = {
@@ -212,6 +264,7 @@ impl Broker {
                     pending: Pending {
                         id,
                         capability: cap.id.to_string(),
+                        principal: principal.to_string(),
                         description: cap.description.to_string(),
                         params: request.params.clone(),
                         args_hash: args_hash.clone(),
@@ -231,6 +284,7 @@ impl Broker {
                 Draft {
                     call,
                     capability: cap.id.to_string(),
+                    principal: principal.to_string(),
                     params: request.params.clone(),
                     detail: serde_json::json!({ "confirmation": id, "args_hash": args_hash }),
                     ..Draft::default()
@@ -258,7 +312,7 @@ impl Broker {
         if state.decided.len() == DECIDED_KEPT {
             state.decided.pop_front();
         }
-        state.decided.push_back(id);
+        state.decided.push_back((id, principal.to_string()));
         drop(state);
         match answer {
             Some(Answer::Approve(by)) => Ok(ApprovedBy::Console(by)),
@@ -361,6 +415,81 @@ pub fn canonical_json(v: &Value, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_user_sees_and_decides_only_their_own_calls() {
+        use crate::powers::CapabilitySet;
+        use crate::users::Role;
+        let broker = Arc::new(Broker::new(Duration::from_secs(30)));
+        let cap = crate::stdlib::capabilities()
+            .catalog()
+            .iter()
+            .copied()
+            .find(|c| c.id == "io.fs.delete")
+            .expect("io.fs.delete");
+        let user = |name: &str, role| Principal {
+            name: name.into(),
+            role,
+            workspace: None,
+            policy: None,
+        };
+        let (ann, bob, viewer) = (
+            user("ann", Role::Agent),
+            user("bob", Role::Agent),
+            user("vic", Role::Viewer),
+        );
+        let waiting = {
+            let broker = broker.clone();
+            std::thread::spawn(move || {
+                let params = json!({"path": "a.txt"});
+                let request = ConfirmRequest {
+                    capability: cap,
+                    params: &params,
+                    principal: Some("ann"),
+                };
+                broker.confirm(&request)
+            })
+        };
+        let start = Instant::now();
+        while broker.pending().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the call never waited"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let p = broker.pending_for(&ann).remove(0);
+        assert_eq!(p.principal, "ann");
+        assert!(broker.pending_for(&bob).is_empty());
+        assert!(broker.pending_for(&viewer).is_empty());
+        assert_eq!(broker.pending_for(&Principal::operator()).len(), 1);
+        let by = Operator::default();
+        assert_eq!(
+            broker.decide_as(&bob, p.id, &p.args_hash, true, by),
+            Err(DecideError::Unknown(p.id))
+        );
+        assert_eq!(
+            broker.decide_as(&viewer, p.id, &p.args_hash, true, by),
+            Err(DecideError::NotAllowed(p.id))
+        );
+        let ann_by = Operator::named("ann").unwrap();
+        broker
+            .decide_as(&ann, p.id, &p.args_hash, true, ann_by)
+            .expect("her own call");
+        assert!(matches!(
+            waiting.join().unwrap(),
+            Ok(ApprovedBy::Console(o)) if o.name() == "ann"
+        ));
+        // Once decided, it stays unknown to another user and "decided" to its owner.
+        assert_eq!(
+            broker.decide_as(&bob, p.id, &p.args_hash, true, by),
+            Err(DecideError::Unknown(p.id))
+        );
+        assert_eq!(
+            broker.decide_as(&ann, p.id, &p.args_hash, true, by),
+            Err(DecideError::AlreadyDecided(p.id))
+        );
+    }
 
     #[test]
     fn the_args_hash_ignores_key_order_and_names_the_capability() {

@@ -42,6 +42,8 @@ pub struct ConfirmRequest<'a> {
     pub capability: &'static Capability,
     /// The parameters, with sensitive values hidden.
     pub params: &'a serde_json::Value,
+    /// Who makes the call (a user's name); `None` is the operator.
+    pub principal: Option<&'a str>,
 }
 
 impl ConfirmRequest<'_> {

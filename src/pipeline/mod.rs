@@ -141,26 +141,43 @@ impl<S: CapabilitySet> Pipeline<S> {
 
     /// Undoes operations through the journal and publishes an `undone` event for each.
     pub fn undo(&self, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
+        self.undo_as(req, None)
+    }
+
+    /// [`Pipeline::undo`] by `principal` (a user's name; `None` is the operator), whom
+    /// its `undone` events name.
+    pub fn undo_as(
+        &self,
+        req: UndoRequest,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpInfo>, CapError> {
         let done = self.journal.undo(&self.workspace, req)?;
-        self.publish_ops(EventKind::Undone, &done);
+        self.publish_ops(EventKind::Undone, &done, principal);
         Ok(done)
     }
 
     /// Redoes undone operations through the journal and publishes a `redone` event for
     /// each.
     pub fn redo(&self, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.redo_as(steps, None)
+    }
+
+    /// [`Pipeline::redo`] by `principal` (`None` is the operator), whom its `redone`
+    /// events name.
+    pub fn redo_as(&self, steps: usize, principal: Option<&str>) -> Result<Vec<OpInfo>, CapError> {
         let done = self.journal.redo(&self.workspace, steps)?;
-        self.publish_ops(EventKind::Redone, &done);
+        self.publish_ops(EventKind::Redone, &done, principal);
         Ok(done)
     }
 
-    fn publish_ops(&self, kind: EventKind, ops: &[OpInfo]) {
+    fn publish_ops(&self, kind: EventKind, ops: &[OpInfo], principal: Option<&str>) {
         if let Some(bus) = &self.events {
             for op in ops {
                 bus.publish(
                     kind,
                     Draft {
                         capability: op.capability.clone(),
+                        principal: principal.unwrap_or(crate::events::OPERATOR).into(),
                         op: Some(op.op),
                         outcome: Some("ok".into()),
                         detail: serde_json::json!({ "summary": op.summary }),
@@ -325,6 +342,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         let started = Instant::now();
         let cap = self.find(name);
         let call = self.events.as_ref().map_or(0, |b| b.next_call());
+        let principal = options.principal.unwrap_or(crate::events::OPERATOR);
         // Never a parameter: only the capability (or `unknown`), the principal, and the
         // outcome once known.
         let span = tracing::info_span!(
@@ -387,6 +405,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 Draft {
                     call,
                     capability: event.capability.to_string(),
+                    principal: principal.to_string(),
                     op,
                     outcome: Some(outcome.to_string()),
                     params: std::mem::take(&mut event.params),
@@ -439,6 +458,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 Draft {
                     call,
                     capability: cap.id.to_string(),
+                    principal: options.principal.unwrap_or(crate::events::OPERATOR).into(),
                     params: staged.shown.clone(),
                     ..Draft::default()
                 },
@@ -456,6 +476,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 let request = ConfirmRequest {
                     capability: cap,
                     params: &staged.shown,
+                    principal: options.principal,
                 };
                 match confirmer.confirm(&request) {
                     Ok(by) => Decision::Approved(by),
@@ -507,6 +528,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 Draft {
                     call,
                     capability: cap.id.to_string(),
+                    principal: options.principal.unwrap_or(crate::events::OPERATOR).into(),
                     detail: serde_json::json!({
                         "done": done, "total": total, "message": message,
                     }),

@@ -303,6 +303,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 let ask = ConfirmRequest {
                     capability: cap,
                     params: &shown,
+                    principal: None,
                 };
                 Err(Box::new(CallToolResponse::InputRequired(
                     inner

@@ -9,10 +9,16 @@
 //! the audit log records it (`approved_by_console:operator@console`). These routes are
 //! the operator's, behind the server's credentials: no capability reaches them, so a
 //! model cannot approve its own call.
+//!
+//! On a team server the request's principal decides what it sees: a user lists and
+//! decides only the calls their own agents made (another user's is 404, as if it did not
+//! exist), an admin everyone's; a viewer decides nothing (403). The audit records the
+//! decider's user name.
 
 use super::ApiError;
 use crate::hooks::Operator;
 use crate::pipeline::{Broker, DecideError, Pending};
+use crate::users::Principal;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, FromRef, Path, State};
@@ -33,8 +39,16 @@ where
         .route("/confirmations/{id}", post(decide))
 }
 
-async fn list(State(broker): State<Arc<Broker>>) -> Json<Vec<Pending>> {
-    Json(broker.pending())
+/// The request's principal: the one the access guard found, the operator without one.
+fn principal_of(found: Option<Extension<Principal>>) -> Principal {
+    found.map_or_else(Principal::operator, |Extension(p)| p)
+}
+
+async fn list(
+    State(broker): State<Arc<Broker>>,
+    principal: Option<Extension<Principal>>,
+) -> Json<Vec<Pending>> {
+    Json(broker.pending_for(&principal_of(principal)))
 }
 
 /// The body of `POST /confirmations/{id}`.
@@ -55,6 +69,7 @@ pub struct Decider(pub Operator);
 async fn decide(
     State(broker): State<Arc<Broker>>,
     decider: Option<Extension<Decider>>,
+    principal: Option<Extension<Principal>>,
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Response {
@@ -81,8 +96,13 @@ async fn decide(
             .into_response();
         }
     };
-    let by = decider.map(|Extension(d)| d.0).unwrap_or_default();
-    match broker.decide(id, &decision.args_hash, decision.approve, by) {
+    let who = principal_of(principal);
+    // A user decides in their own name; the operator as the way they came in.
+    let by = match Operator::named(&who.name) {
+        Ok(named) if !who.is_operator() => named,
+        _ => decider.map(|Extension(d)| d.0).unwrap_or_default(),
+    };
+    match broker.decide_as(&who, id, &decision.args_hash, decision.approve, by) {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({
@@ -97,6 +117,11 @@ async fn decide(
         }
         Err(e @ DecideError::AlreadyDecided(_)) => {
             ApiError::new(StatusCode::CONFLICT, "conflict", e.message()).into_response()
+        }
+        Err(e @ DecideError::NotAllowed(_)) => {
+            ApiError::new(StatusCode::FORBIDDEN, "denied_policy", e.message())
+                .with_hint("ask the user whose call it is, or an admin, to decide it")
+                .into_response()
         }
         Err(e @ DecideError::WrongHash(_)) => {
             ApiError::new(StatusCode::CONFLICT, "conflict", e.message())

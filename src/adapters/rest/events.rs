@@ -7,12 +7,17 @@
 //! while the ring still holds them, else a `missed` event saying how many are gone.
 //! `?after=ID` does the same for a first connection. A comment line every 15 seconds
 //! keeps idle connections open.
+//!
+//! Each event names its `principal` (who made the call). An admin (the operator is one)
+//! gets everyone's events; any other user only those of their own calls, live and in the
+//! replay alike.
 
 use super::ApiError;
 use crate::events::{Event, EventBus, Subscription};
+use crate::users::Principal;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{Extension, FromRef, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +44,7 @@ struct Resume {
 
 async fn stream(
     State(bus): State<Arc<EventBus>>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     resume: Result<Query<Resume>, QueryRejection>,
 ) -> Response {
@@ -59,7 +65,10 @@ async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(resume.after);
-    let sub = bus.subscribe(last);
+    let mut sub = bus.subscribe(last);
+    if let Some(Extension(p)) = principal.filter(|Extension(p)| !p.is_admin()) {
+        sub = sub.only(&p.name);
+    }
     drop(bus);
     let events = futures_util::stream::unfold(sub, |mut sub: Subscription| async move {
         let event = sub.next().await?;
