@@ -57,6 +57,48 @@ pub struct Settings {
     /// Access tokens from an external identity provider (OAuth 2.1, as the MCP
     /// authorization spec describes): off until `issuer` is set.
     pub oauth: OAuthPolicy,
+    /// How many calls each principal (the operator, each user) may make over HTTP.
+    pub limits: LimitsPolicy,
+}
+
+/// The `[limits]` table: the load one principal may put on `airun serve --port`, so that
+/// one agent's flood cannot starve the others. Each principal (the operator, each user)
+/// has its own allowance; a user's policy may only lower it. Counted on the call paths
+/// (`POST /api/v1/capabilities/{id}/calls`, `POST /mcp`); a call beyond it is answered 429
+/// with `Retry-After` and changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsPolicy {
+    /// Calls a second one principal may make, on average.
+    #[serde(deserialize_with = "check::per_second")]
+    pub calls_per_second: u64,
+    /// Calls one principal may make at once after being idle, beyond the average.
+    #[serde(deserialize_with = "check::calls")]
+    pub burst: u64,
+    /// Calls of one principal running at the same time.
+    #[serde(deserialize_with = "check::calls")]
+    pub concurrent_calls: u64,
+}
+
+impl Default for LimitsPolicy {
+    fn default() -> Self {
+        LimitsPolicy {
+            calls_per_second: 10_000,
+            burst: 10_000,
+            concurrent_calls: 256,
+        }
+    }
+}
+
+impl LimitsPolicy {
+    /// Each limit the smaller of these (the operator's) and `user`'s.
+    pub fn narrowed_by(&self, user: &LimitsPolicy) -> LimitsPolicy {
+        LimitsPolicy {
+            calls_per_second: self.calls_per_second.min(user.calls_per_second),
+            burst: self.burst.min(user.burst),
+            concurrent_calls: self.concurrent_calls.min(user.concurrent_calls),
+        }
+    }
 }
 
 /// The `[oauth]` table: airun as an OAuth resource server that accepts JWT access tokens
@@ -354,6 +396,7 @@ impl Default for Settings {
             fs: FsPolicy::default(),
             confirm: ConfirmPolicy::default(),
             oauth: OAuthPolicy::default(),
+            limits: LimitsPolicy::default(),
         }
     }
 }

@@ -47,6 +47,9 @@ deny_hosts = ["old.example.com"]
 max_body = 500
 [confirm]
 timeout_seconds = 30
+[limits]
+calls_per_second = 5
+concurrent_calls = 100000
 "#,
     );
     let n = operator.narrowed_by(&user, catalog);
@@ -71,6 +74,12 @@ timeout_seconds = 30
     assert_eq!(n.net.deny_hosts, ["evil.example.com", "old.example.com"]);
     assert_eq!(n.net.max_body, 500);
     assert_eq!(n.confirm.timeout_seconds, 30);
+    assert_eq!(n.limits.calls_per_second, 5, "a user may lower a limit");
+    assert_eq!(
+        n.limits.concurrent_calls, operator.limits.concurrent_calls,
+        "and never raise one"
+    );
+    assert_eq!(n.limits.burst, operator.limits.burst);
 
     // Read-only from either side holds.
     let ro = settings("read_only = true\n");

@@ -129,6 +129,12 @@ fn a_bad_value_is_refused_with_its_line() {
     e.policy("[confirm]\ntimeout_seconds = 0\n");
     let err = stderr(&e.run(&["list"]));
     assert!(err.contains("`confirm.timeout_seconds`"), "{err}");
+    e.policy("[limits]\nconcurrent_calls = 0\n");
+    let err = stderr(&e.run(&["list"]));
+    assert!(
+        err.contains("`limits.concurrent_calls`: must be at least 1 call"),
+        "{err}"
+    );
 }
 
 #[test]

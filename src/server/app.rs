@@ -141,7 +141,11 @@ pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppO
     let scraped = Router::new()
         .route("/metrics", get(health::metrics::<S>))
         .layer(axum::middleware::from_fn_with_state(access.clone(), guard));
+    // Calls per principal: inside the access check, which finds the principal.
+    let limits = Arc::new(super::limits::Limits::new(state.api.pipeline().settings()));
+    let limited = || axum::middleware::from_fn_with_state(limits.clone(), super::limits::limit);
     let api = api_routes::<S>()
+        .layer(limited())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(access, guard));
     Router::new()
@@ -162,7 +166,8 @@ pub fn router<S: CapabilitySet>(server: McpServer<S>, api: Api<S>, options: AppO
                 &options.bound_host,
                 options.mcp_token.as_deref().map(Arc::from),
                 options.sessions,
-            ),
+            )
+            .layer(limited()),
         )
         .nest(API_PREFIX, api)
         .route("/healthz", get(health::healthz))

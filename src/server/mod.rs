@@ -6,12 +6,14 @@
 //! - [`app`] assembles the router and the state its handlers share.
 //! - [`login`] and [`session`]: the browser's login, session cookie and CSRF token, and
 //!   the console page for a browser that logged in.
+//! - [`limits`]: calls a second and calls at once per principal, on the call paths.
 //! - Stops accepting on the shutdown signal, ends the MCP sessions and lets open
 //!   connections finish (up to a grace period).
 
 pub mod access;
 pub mod app;
 pub mod health;
+pub mod limits;
 pub mod login;
 pub mod session;
 

@@ -290,6 +290,16 @@ pub(super) fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Er
     at_least(d, 1, "operation").map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// `limits.calls_per_second`: at least 1 call a second.
+pub(super) fn per_second<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    at_least(d, 1, "call a second")
+}
+
+/// `limits.burst`, `limits.concurrent_calls`: at least 1 call.
+pub(super) fn calls<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    at_least(d, 1, "call")
+}
+
 /// The longest MCP message: at least 1024 bytes.
 pub(super) fn message_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     at_least(d, 1024, "byte")

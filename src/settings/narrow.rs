@@ -87,6 +87,7 @@ impl Settings {
             .confirm
             .timeout_seconds
             .min(user.confirm.timeout_seconds);
+        s.limits = self.limits.narrowed_by(&user.limits);
         // Who may sign in is the server's, not a user's.
         s.oauth = self.oauth.clone();
         s
