@@ -78,8 +78,9 @@ async def main():
         cookie = next(c for c in await ctx.cookies() if c["name"] == "airun_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
         await expect(page.locator("#stream-state")).to_have_text("live")
-        await expect(page.locator("#operator")).to_have_text("operator@console")
-        step("logged in; the cookie is HttpOnly and SameSite=Strict; the live feed is connected")
+        await expect(page.locator("#operator")).to_contain_text("operator@console")
+        await expect(page.locator("#role")).to_have_text("admin")
+        step("logged in as the operator, an admin; the cookie is HttpOnly and SameSite=Strict; the live feed is connected")
 
         async with mcp_client(base, "agent-a") as a:
             # A write over MCP appears in the live feed.
@@ -90,13 +91,17 @@ async def main():
             writes = page.locator('#feed li[data-kind="finished"][data-capability="io.fs.write_file"]')
             await expect(writes).to_have_count(2)
             await expect(writes.first).to_contain_text("notes.txt")
+            # An admin's feed names who made each call: here the operator.
+            await expect(writes.first.locator(".user")).to_have_text("operator")
+            assert await writes.first.get_attribute("data-user") == "operator"
             await shot(page, cfg, "live")
-            step("two writes made over MCP appeared in the live feed")
+            step("two writes made over MCP appeared in the live feed, each naming its user")
 
             # Its diff.
             await tab(page, "history")
             newest = page.locator("li.op").first
             await expect(newest).to_contain_text("notes.txt")
+            await expect(newest.locator(".user")).to_contain_text("operator")
             await newest.locator("button.diff-button").click()
             await expect(page.locator("#op-detail .diff span.del")).to_have_text("-first line")
             await expect(page.locator("#op-detail .diff span.add")).to_have_text("+second line")
@@ -135,6 +140,7 @@ async def main():
             pending = page.locator('.pending[data-capability="io.fs.delete"]')
             await expect(pending).to_have_count(1)
             await expect(pending).to_contain_text("notes.txt")
+            await expect(pending.locator(".user")).to_have_text("by operator")
             await expect(page.locator("#pending-count")).to_have_text("1")
             await shot(page, cfg, "confirmations")
             assert (ws / "notes.txt").exists(), "the delete ran before the yes"

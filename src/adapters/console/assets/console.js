@@ -3,7 +3,10 @@
 "use strict";
 
 const API = "/api/v1";
-const state = { csrf: null, readOnly: true, auditCursor: null, auditFilters: {}, selected: null };
+// `canAct`: the user may call capabilities and undo (agents and admins, on a server
+// that is not read-only); `admin`: they see every user's lane, so rows name their user.
+const state = { csrf: null, readOnly: true, canAct: false, admin: false, user: "", role: "",
+  auditCursor: null, auditFilters: {}, selected: null };
 const EVENT_KINDS = ["requested", "confirmation_waiting", "progress", "finished", "denied",
   "failed", "undone", "redone", "missed"];
 const FEED_MAX = 300;
@@ -32,9 +35,9 @@ function $(sel) { return document.querySelector(sel); }
 
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
-// A button that changes something: not made at all in read-only mode.
+// A button that changes something: not made at all in read-only mode or for a viewer.
 function mutButton(label, onclick, cls) {
-  if (state.readOnly) return null;
+  if (!state.canAct) return null;
   return el("button", { type: "button", class: "mut " + (cls || ""), onclick, text: label });
 }
 
@@ -106,6 +109,11 @@ function showTab(name) {
 
 // ---- live feed ----
 
+// Who made a call, as a cell of its own (admins only: others see only their own).
+function userCell(name) {
+  return state.admin ? el("span", { class: "user mono", text: name || "operator" }) : null;
+}
+
 function feedItem(kind, data) {
   const what = [];
   if (data.op) what.push("op " + data.op);
@@ -113,8 +121,10 @@ function feedItem(kind, data) {
   if (data.detail && data.detail.decision) what.push(data.detail.decision);
   if (data.detail && data.detail.message) what.push(data.detail.message);
   if (data.params && typeof data.params === "object") what.push(shortJson(data.params, 200));
-  return el("li", { class: "event", "data-kind": kind, "data-capability": data.capability || "" },
+  return el("li", { class: "event", "data-kind": kind, "data-capability": data.capability || "",
+    "data-user": data.principal || "" },
     el("span", { class: "time mono", text: new Date(data.time || Date.now()).toLocaleTimeString() }),
+    userCell(data.principal),
     el("span", { class: "kind kind-" + kind, text: kind.replace("_", " ") }),
     el("span", { class: "cap mono", text: data.capability || "" }),
     el("span", { class: "what mono", text: what.join("  ") }));
@@ -207,10 +217,13 @@ function opRow(o, newestUndoable) {
       ? mutButton("Undo", () => undo({ steps: 1 }, "operation " + o.op), "undo")
       : mutButton("Undo from here", () => undo({ to: o.op }, "operation " + o.op + " and every later one"), "undo-to"));
   }
-  return el("li", { class: "op state-" + o.state, "data-op": o.op, "data-session": o.session || "" },
+  const who = o.principal || o.user;
+  return el("li", { class: "op state-" + o.state, "data-op": o.op, "data-session": o.session || "",
+    "data-user": who || "" },
     el("span", { class: "mono", text: "#" + o.op }),
     el("span", { class: "state", text: localTime(o.time) }),
-    el("span", {}, el("span", { class: "mono", text: o.capability + "  " }), el("span", { class: "summary", text: o.summary })),
+    el("span", {}, state.admin ? el("span", { class: "user mono", text: (who || "operator") + "  " }) : null,
+      el("span", { class: "mono", text: o.capability + "  " }), el("span", { class: "summary", text: o.summary })),
     el("span", { class: "state", text: o.state }),
     actions);
 }
@@ -265,8 +278,10 @@ async function loadPending() {
   if (!res.ok) { root.append(el("p", { class: "empty", text: errorOf(res).message })); return; }
   if (list.length === 0) { root.append(el("p", { class: "empty", text: "No call is waiting." })); return; }
   for (const p of list) {
-    root.append(el("div", { class: "pending", "data-id": p.id, "data-capability": p.capability },
+    root.append(el("div", { class: "pending", "data-id": p.id, "data-capability": p.capability,
+      "data-user": p.principal || "" },
       el("div", {}, el("strong", { class: "mono", text: p.capability }),
+        state.admin ? el("span", { class: "user mono", text: "  by " + (p.principal || "operator") }) : null,
         el("span", { class: "state", text: "  waiting since " + localTime(p.since) + ", declined in " + p.expires_in_seconds + " s" })),
       el("div", { class: "desc", text: p.description }),
       el("pre", { class: "mono", text: JSON.stringify(p.params, null, 2) }),
@@ -398,10 +413,12 @@ async function showCapability(id) {
     out.append(el("pre", { class: "mono", text: JSON.stringify(r.data, null, 2) }));
   };
   const mutating = (c.side_effects || []).some((s) => !["read_only", "filesystem_read", "system_read", "network_read"].includes(s));
+  // A viewer calls nothing; a read-only server runs only what changes nothing.
+  const calls = state.role !== "viewer";
   const buttons = el("div", { class: "toolbar" },
     mutating ? mutButton("Run", () => run(false), "primary run") :
-      el("button", { type: "button", class: "primary run", onclick: () => run(false), text: "Run" }),
-    hasDryRun ? el("button", { type: "button", class: "dry-run", onclick: () => run(true), text: "Dry run" }) : null);
+      calls ? el("button", { type: "button", class: "primary run", onclick: () => run(false), text: "Run" }) : null,
+    hasDryRun && calls ? el("button", { type: "button", class: "dry-run", onclick: () => run(true), text: "Dry run" }) : null);
   form.addEventListener("submit", (e) => { e.preventDefault(); });
   box.append(form, buttons, out);
 }
@@ -440,11 +457,21 @@ async function start() {
   if (!who.ok) { notice(errorOf(who).message, true); return; }
   state.csrf = who.data.csrf_token;
   state.readOnly = !!who.data.read_only;
-  $("#operator").textContent = who.data.operator;
+  // A server without users names only the operator, an admin.
+  state.user = who.data.user || who.data.operator || "operator";
+  state.role = who.data.role || "admin";
+  state.admin = state.role === "admin";
+  state.canAct = !state.readOnly && state.role !== "viewer";
+  $("#operator").textContent = who.data.operator && who.data.operator !== state.user
+    ? state.user + " (" + who.data.operator + ")" : state.user;
+  const role = $("#role");
+  role.textContent = state.role;
+  role.className = "badge role-" + state.role;
+  $("#feed").classList.toggle("with-user", state.admin);
   const mode = $("#mode");
-  mode.textContent = state.readOnly ? "read-only" : "read-write";
-  mode.className = state.readOnly ? "badge ro" : "badge";
-  if (state.readOnly) for (const b of document.querySelectorAll(".mut")) b.remove();
+  mode.textContent = state.readOnly ? "read-only" : state.canAct ? "read-write" : "view only";
+  mode.className = state.canAct ? "badge" : "badge ro";
+  if (!state.canAct) for (const b of document.querySelectorAll(".mut")) b.remove();
 
   loaders.history = loadHistory;
   loaders.confirmations = loadPending;
