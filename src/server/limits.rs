@@ -234,27 +234,43 @@ pub fn is_call(method: &Method, path: &str) -> bool {
         .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
+impl Limits {
+    /// [`Limits::admit`] for a request of `who` that is a call ([`is_call`]); `None`
+    /// for any other request, which is not counted.
+    pub fn admit_request(
+        &self,
+        who: &Principal,
+        req: &Request,
+    ) -> Result<Option<OwnedSemaphorePermit>, Refusal> {
+        if !is_call(req.method(), req.uri().path()) {
+            return Ok(None);
+        }
+        self.admit(who).map(Some).inspect_err(|refusal| {
+            tracing::debug!(principal = %who.name, ?refusal, "call refused by the limits");
+        })
+    }
+}
+
+/// `response`, with `permit` (a running call) held until its body has been sent.
+pub fn holding(response: Response, permit: Option<OwnedSemaphorePermit>) -> Response {
+    match permit {
+        Some(permit) => response.map(|body| Body::new(Held { body, permit })),
+        None => response,
+    }
+}
+
 /// The middleware: a call of the request's principal (the operator when the access
 /// check put none in the request) passes [`Limits::admit`] or is answered 429; other
 /// requests pass untouched.
 pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    if !is_call(req.method(), req.uri().path()) {
-        return next.run(req).await;
-    }
     let who = req
         .extensions()
         .get::<Principal>()
         .cloned()
         .unwrap_or_else(Principal::operator);
-    match limits.admit(&who) {
-        Ok(permit) => next
-            .run(req)
-            .await
-            .map(|body| Body::new(Held { body, permit })),
-        Err(refusal) => {
-            tracing::debug!(principal = %who.name, ?refusal, "call refused by the limits");
-            refusal.into_response()
-        }
+    match limits.admit_request(&who, &req) {
+        Ok(permit) => holding(next.run(req).await, permit),
+        Err(refusal) => refusal.into_response(),
     }
 }
 

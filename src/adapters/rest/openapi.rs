@@ -2,13 +2,13 @@
 //! call path per capability the operator's policy allows, with its input schema as the
 //! request body and its output schema in the answer.
 
+use super::API_PREFIX;
 use super::audit::MAX_PAGE;
 use super::history::MAX_OPS;
-use super::{API_PREFIX, Api};
+use super::lane::Lane;
 use crate::catalog::Capability;
 use crate::powers::CapabilitySet;
 use axum::Json;
-use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 /// A reference to a component schema.
@@ -568,6 +568,6 @@ pub fn document_for(caps: &[&Capability]) -> Value {
 }
 
 /// `GET /openapi.json`.
-pub async fn document<S: CapabilitySet>(State(api): State<Api<S>>) -> Json<Value> {
+pub async fn document<S: CapabilitySet>(Lane { api, .. }: Lane<S>) -> Json<Value> {
     Json(document_for(&api.pipeline().capabilities()))
 }
