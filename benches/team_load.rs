@@ -18,7 +18,6 @@ mod serve;
 
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,31 +32,6 @@ fn env_num(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name} must be a whole number, not `{v}`")),
         Err(_) => default,
     }
-}
-
-/// `airun user add NAME --role agent --json [ARGS]`: the user's token and workspace.
-fn add_user(bin: &str, home: &Path, name: &str, args: &[&str]) -> (String, String) {
-    let out = Command::new(bin)
-        .args(["user", "add", name, "--role", "agent", "--json"])
-        .args(args)
-        .env("AIRUN_HOME", home)
-        .env_remove("AIRUN_WORKSPACE")
-        .env_remove("AIRUN_TOKEN")
-        .output()
-        .expect("run airun user add");
-    assert!(
-        out.status.success(),
-        "airun user add {name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from airun user add");
-    (
-        v["token"].as_str().expect("a token").to_string(),
-        v["user"]["workspace"]
-            .as_str()
-            .expect("a workspace")
-            .to_string(),
-    )
 }
 
 /// Latencies in microseconds.
@@ -131,14 +105,17 @@ fn main() {
         "auto_approve = [\"io.fs.write_file\"]\n[limits]\ncalls_per_second = 50\nburst = 10\nconcurrent_calls = 2\n",
     )
     .expect("A's policy");
-    let (a_token, _) = add_user(
-        &bin,
+    let a_token = serve::add_user(
+        Path::new(&bin),
         &home,
         "agent-a",
+        "agent",
         &["--policy", a_policy.to_str().expect("UTF-8")],
-    );
-    let (b_token, b_ws) = add_user(&bin, &home, "agent-b", &[]);
-    std::fs::write(Path::new(&b_ws).join("b.txt"), "line of text\n".repeat(80)).expect("B's file");
+    )
+    .token;
+    let b = serve::add_user(Path::new(&bin), &home, "agent-b", "agent", &[]);
+    let b_token = b.token;
+    std::fs::write(b.workspace.join("b.txt"), "line of text\n".repeat(80)).expect("B's file");
     let operator = home.join("policy.toml");
     std::fs::write(&operator, "auto_approve = [\"io.fs.write_file\"]\n").expect("the policy");
     let started = serve::start(serve::command(

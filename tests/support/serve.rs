@@ -91,3 +91,34 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
         .port()
 }
+
+/// A user `airun user add NAME --role ROLE --json ARGS` made in `home`: their token and
+/// workspace.
+pub struct NewUser {
+    /// The token, shown once.
+    pub token: String,
+    /// Their workspace.
+    pub workspace: std::path::PathBuf,
+}
+
+/// Runs `airun user add NAME --role ROLE --json ARGS` with `AIRUN_HOME=home`.
+pub fn add_user(airun: &Path, home: &Path, name: &str, role: &str, args: &[&str]) -> NewUser {
+    let out = Command::new(airun)
+        .args(["user", "add", name, "--role", role, "--json"])
+        .args(args)
+        .env("AIRUN_HOME", home)
+        .env_remove("AIRUN_WORKSPACE")
+        .env_remove("AIRUN_TOKEN")
+        .output()
+        .expect("run airun user add");
+    assert!(
+        out.status.success(),
+        "airun user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from user add");
+    NewUser {
+        token: v["token"].as_str().expect("a token").to_string(),
+        workspace: v["user"]["workspace"].as_str().expect("a workspace").into(),
+    }
+}
