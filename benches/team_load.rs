@@ -11,6 +11,9 @@
 //! cargo bench --bench team_load
 //! AIRUN_BIN=target/release/airun AIRUN_TEAM_SECS=5 AIRUN_FLOOD_RATE=500 cargo bench --bench team_load
 //! ```
+//!
+//! `AIRUN_TEAM_SECS` is how long each phase lasts (3), `AIRUN_FLOOD_RATE` how many calls a
+//! second A sends (500), `AIRUN_FLOOD_ALLOWED` A's `limits.calls_per_second` (50).
 
 #[path = "../tests/support/serve.rs"]
 #[allow(dead_code)]
@@ -91,6 +94,7 @@ fn main() {
     let bin = std::env::var("AIRUN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_airun").into());
     let secs = Duration::from_secs(env_num("AIRUN_TEAM_SECS", 3));
     let rate = env_num("AIRUN_FLOOD_RATE", 500).max(1);
+    let allowed = env_num("AIRUN_FLOOD_ALLOWED", 50).max(1);
     let dir = tempfile::Builder::new()
         .prefix("airun-team-load-")
         .tempdir()
@@ -102,7 +106,9 @@ fn main() {
     let a_policy = home.join("a-policy.toml");
     std::fs::write(
         &a_policy,
-        "auto_approve = [\"io.fs.write_file\"]\n[limits]\ncalls_per_second = 50\nburst = 10\nconcurrent_calls = 2\n",
+        format!(
+            "auto_approve = [\"io.fs.write_file\"]\n[limits]\ncalls_per_second = {allowed}\nburst = 10\nconcurrent_calls = 2\n"
+        ),
     )
     .expect("A's policy");
     let a_token = serve::add_user(
