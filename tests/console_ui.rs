@@ -4,7 +4,9 @@
 //! undo and redo it from the page (the file on disk follows), force an undo past the
 //! drift guard, approve and deny waiting calls, undo a whole agent session, page the
 //! audit log, dry-run a capability from its generated form, read the policy; then a
-//! read-only server whose pages show no button that would change anything.
+//! read-only server whose pages show no button that would change anything; then a team
+//! server where a viewer gets no button that acts and an agent user sees their own calls
+//! (no user column: that is an admin's) and approves their own waiting call.
 //!
 //! One browser session does every check (`tests/python/console_ui.py`). Screenshots of
 //! each page are saved under the target folder; the test prints where.
@@ -14,7 +16,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::mcp::{AIRUN, Dirs};
-use support::serve::{Running, command, start};
+use support::serve::{Running, add_user, command, start};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -78,6 +80,27 @@ fn the_console_in_a_real_browser() {
     // The same workspace served read-only: its history has operations, and no button
     // to undo them.
     let ro = serve(&dirs, &policy, &["--read-only"]);
+    // A team server on a workspace of its own, shared by a viewer and an agent.
+    let team_dirs = Dirs::new();
+    let team_policy = team_dirs.home.join("team-policy.toml");
+    std::fs::write(&team_policy, "auto_approve = [\"io.fs.write_file\"]\n").expect("policy");
+    let shared = team_dirs.ws.to_str().expect("a UTF-8 path");
+    let airun = Path::new(AIRUN);
+    let vic = add_user(
+        airun,
+        &team_dirs.home,
+        "vic",
+        "viewer",
+        &["--workspace", shared],
+    );
+    let ann = add_user(
+        airun,
+        &team_dirs.home,
+        "ann",
+        "agent",
+        &["--workspace", shared],
+    );
+    let team = serve(&team_dirs, &team_policy, &[]);
     let shots = artifacts();
     let config = serde_json::json!({
         "chromium": CHROMIUM,
@@ -86,6 +109,10 @@ fn the_console_in_a_real_browser() {
         "read_only_token": ro.token,
         "workspace": dirs.ws,
         "read_only_base": ro.base,
+        "team_base": team.base,
+        "team_workspace": team_dirs.ws,
+        "viewer_token": vic.token,
+        "agent_token": ann.token,
         "screenshots": shots,
     });
     let out = Command::new(&py)
@@ -109,6 +136,8 @@ fn the_console_in_a_real_browser() {
         "catalog",
         "policy",
         "read-only",
+        "viewer",
+        "agent",
     ] {
         let shot = shots.join(format!("{page}.png"));
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);

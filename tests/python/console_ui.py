@@ -4,7 +4,8 @@ official MCP Python SDK over HTTP.
 
 Usage: console_ui.py CONFIG_JSON
 CONFIG_JSON: {"chromium", "base", "token", "workspace", "read_only_base",
-"read_only_token", "screenshots"}.
+"read_only_token", "team_base", "team_workspace", "viewer_token", "agent_token",
+"screenshots"}.
 Exits non-zero, with the reason, when anything is off.
 """
 
@@ -12,6 +13,8 @@ import asyncio
 import json
 import pathlib
 import sys
+import urllib.error
+import urllib.request
 
 from mcp.client import Client
 from mcp.types import Implementation
@@ -47,6 +50,21 @@ def note_console(problems, message):
     # is an error (a script error, a Content-Security-Policy violation) is a problem.
     if message.type == "error" and "Failed to load resource" not in message.text:
         problems.append(f"console error: {message.text}")
+
+
+def rest_call(base, token, capability, params):
+    """One call over the REST API as `token`: (status, body)."""
+    req = urllib.request.Request(
+        f"{base}/api/v1/capabilities/{capability}/calls",
+        data=json.dumps(params).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
 
 
 def mcp_client(base, name):
@@ -243,6 +261,71 @@ async def main():
         assert await rpage.locator("button.undo, button.undo-to, button.undo-session").count() == 0
         await shot(rpage, cfg, "read-only")
         step("the read-only server's pages show no mutating button")
+
+        # A team server: the agent ann and the viewer vic share one workspace.
+        tbase, tws = cfg["team_base"], pathlib.Path(cfg["team_workspace"])
+        status, body = await asyncio.to_thread(
+            rest_call, tbase, cfg["agent_token"], "io.fs.write_file",
+            {"path": "shared.txt", "content": "by ann\n"})
+        assert status == 200, body
+        (tws / "doomed.txt").write_text("doomed\n")
+
+        # The viewer: who they are, and no button that acts anywhere.
+        vctx = await browser.new_context(viewport={"width": 1200, "height": 800})
+        vctx.set_default_timeout(TIMEOUT_MS)
+        vpage = await vctx.new_page()
+        vpage.on("pageerror", lambda e: problems.append(f"viewer page error: {e}"))
+        vpage.on("console", lambda m: note_console(problems, m))
+        await login(vpage, tbase, cfg["viewer_token"])
+        await expect(vpage.locator("#operator")).to_have_text("vic")
+        await expect(vpage.locator("#role")).to_have_text("viewer")
+        await expect(vpage.locator("#mode")).to_have_text("view only")
+        await tab(vpage, "catalog")
+        await vpage.click('#catalog button[data-id="io.fs.read_file"]')
+        await expect(vpage.locator("#call-form")).to_be_visible()
+        assert await vpage.locator("#cap-detail button.run, #cap-detail button.dry-run").count() == 0, \
+            "a viewer may not call capabilities"
+        await tab(vpage, "history")
+        await tab(vpage, "confirmations")
+        assert await vpage.locator("button.mut").count() == 0
+        assert await vpage.locator("#redo").count() == 0
+        await shot(vpage, cfg, "viewer")
+        step("a viewer's console names them and their role, and shows no button that acts")
+
+        # The agent: their own calls in the feed (no user column: not an admin), and
+        # their own waiting call to approve.
+        actx = await browser.new_context(viewport={"width": 1200, "height": 800})
+        actx.set_default_timeout(TIMEOUT_MS)
+        apage = await actx.new_page()
+        apage.on("pageerror", lambda e: problems.append(f"agent page error: {e}"))
+        apage.on("console", lambda m: note_console(problems, m))
+        await login(apage, tbase, cfg["agent_token"])
+        await expect(apage.locator("#operator")).to_have_text("ann")
+        await expect(apage.locator("#role")).to_have_text("agent")
+        await expect(apage.locator("#stream-state")).to_have_text("live")
+        await tab(apage, "confirmations")
+        deleting = asyncio.create_task(asyncio.to_thread(
+            rest_call, tbase, cfg["agent_token"], "io.fs.delete", {"path": "doomed.txt"}))
+        mine = apage.locator('.pending[data-capability="io.fs.delete"]')
+        await expect(mine).to_have_count(1)
+        assert await mine.get_attribute("data-user") == "ann"
+        assert await mine.locator(".user").count() == 0, "a user column for a non-admin"
+        # The viewer is not asked: it is not their call, and they may not decide.
+        await vpage.reload()
+        await vpage.wait_for_selector("body[data-ready=true]")
+        await tab(vpage, "confirmations")
+        await expect(vpage.locator(".pending")).to_have_count(0)
+        await mine.locator("button.approve").click()
+        status, body = await asyncio.wait_for(deleting, 30)
+        assert status == 200, body
+        assert not (tws / "doomed.txt").exists(), "the approved delete did not run"
+        await tab(apage, "live")
+        mine_live = apage.locator('#feed li[data-kind="finished"][data-capability="io.fs.delete"]')
+        await expect(mine_live).to_have_count(1)
+        assert await mine_live.get_attribute("data-user") == "ann"
+        assert await apage.locator("#feed li .user").count() == 0
+        await shot(apage, cfg, "agent")
+        step("an agent user approved their own waiting call; their feed shows their calls")
 
         await browser.close()
 
