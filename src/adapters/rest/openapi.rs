@@ -130,10 +130,11 @@ fn common_schemas() -> Map<String, Value> {
     });
     let pending = json!({
         "type": "object",
-        "required": ["id", "capability", "description", "params", "args_hash", "since", "expires_in_seconds"],
+        "required": ["id", "capability", "principal", "description", "params", "args_hash", "since", "expires_in_seconds"],
         "properties": {
             "id": {"type": "integer"},
             "capability": {"type": "string"},
+            "principal": {"type": "string", "description": "Who made the call (a user's name, or `operator`)."},
             "description": {"type": "string"},
             "params": {"description": "The call's parameters, sensitive values hidden."},
             "args_hash": {"type": "string"},
@@ -151,6 +152,7 @@ fn common_schemas() -> Map<String, Value> {
             "kind": {"type": "string", "enum": ["requested", "confirmation_waiting", "progress", "finished", "denied", "failed", "undone", "redone", "missed"]},
             "call": {"type": "integer"},
             "capability": {"type": "string"},
+            "principal": {"type": "string", "description": "Who made the call (a user's name, or `operator`); absent on `missed`."},
             "op": {"type": ["integer", "null"]},
             "outcome": {"type": ["string", "null"]},
             "params": {},
@@ -240,6 +242,10 @@ fn call_path(cap: &Capability) -> Value {
         ),
         ("413", "The request body is too large."),
         ("422", "The call needs confirmation and nobody approved it."),
+        (
+            "429",
+            "Beyond the caller's [limits] (calls a second or at once): not run; see Retry-After.",
+        ),
         ("500", "The call could not do its work."),
         ("504", "The call ran past its time limit."),
     ] {
@@ -480,7 +486,7 @@ pub fn document_for(caps: &[&Capability]) -> Value {
                     "decision": {"type": "string", "enum": ["approved", "denied"]},
                     "by": {"type": "string"},
                 },
-            })), &[("404", "No call waits under this id."), ("409", "Already decided, timed out, or the args_hash does not match.")]),
+            })), &[("404", "No call of the caller's (or, for an admin, anyone's) waits under this id."), ("409", "Already decided, timed out, or the args_hash does not match.")]),
         }}),
     );
     paths.insert(
