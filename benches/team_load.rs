@@ -13,7 +13,10 @@
 //! ```
 //!
 //! `AIRUN_TEAM_SECS` is how long each phase lasts (3), `AIRUN_FLOOD_RATE` how many calls a
-//! second A sends (500), `AIRUN_FLOOD_ALLOWED` A's `limits.calls_per_second` (50).
+//! second A sends (500), `AIRUN_FLOOD_ALLOWED` A's `limits.calls_per_second` (50),
+//! `AIRUN_FLOOD_BURST` A's `limits.burst` (10), `AIRUN_FLOOD_AT_ONCE` A's
+//! `limits.concurrent_calls` (2). The same flood under the default limits:
+//! `AIRUN_FLOOD_ALLOWED=10000 AIRUN_FLOOD_BURST=10000 AIRUN_FLOOD_AT_ONCE=256`.
 
 #[path = "../tests/support/serve.rs"]
 #[allow(dead_code)]
@@ -95,6 +98,8 @@ fn main() {
     let secs = Duration::from_secs(env_num("AIRUN_TEAM_SECS", 3));
     let rate = env_num("AIRUN_FLOOD_RATE", 500).max(1);
     let allowed = env_num("AIRUN_FLOOD_ALLOWED", 50).max(1);
+    let at_once = env_num("AIRUN_FLOOD_AT_ONCE", 2).max(1);
+    let burst = env_num("AIRUN_FLOOD_BURST", 10).max(1);
     let dir = tempfile::Builder::new()
         .prefix("airun-team-load-")
         .tempdir()
@@ -107,7 +112,7 @@ fn main() {
     std::fs::write(
         &a_policy,
         format!(
-            "auto_approve = [\"io.fs.write_file\"]\n[limits]\ncalls_per_second = {allowed}\nburst = 10\nconcurrent_calls = 2\n"
+            "auto_approve = [\"io.fs.write_file\"]\n[limits]\ncalls_per_second = {allowed}\nburst = {burst}\nconcurrent_calls = {at_once}\n"
         ),
     )
     .expect("A's policy");
@@ -224,7 +229,7 @@ fn main() {
     let (i50, i99, ni, f50, f99, nf, sent, ran, refused, other) = report;
     let ratio = f99 / i99;
     println!(
-        "team_load: agent-a floods {rate} calls/s for {} s while agent-b reads, {bin}",
+        "team_load: agent-a floods {rate} calls/s for {} s while agent-b reads; A's limits: {allowed} calls/s, burst {burst}, {at_once} at once; {bin}",
         secs.as_secs()
     );
     println!("  B read idle   p50 {i50:.2} ms  p99 {i99:.2} ms  ({ni} reads)");
