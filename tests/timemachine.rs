@@ -90,6 +90,7 @@ impl Env {
                 to: None,
                 force: false,
                 session: None,
+                principal: None,
             },
         )
     }
@@ -270,6 +271,7 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
                     to: None,
                     force: true,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap();
@@ -324,6 +326,7 @@ fn undo_to_an_op_undoes_everything_after_it() {
                     to: Some(first),
                     force: false,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap();
@@ -421,6 +424,130 @@ fn undo_of_a_session_takes_back_only_its_interleaved_operations() {
     let sessions = e.k.journal().sessions().unwrap();
     assert_eq!((sessions[1].ops, sessions[1].undoable), (2, 0));
     assert_eq!((sessions[0].ops, sessions[0].undoable), (2, 2));
+}
+
+/// Two principals and the operator sharing one workspace, through the library API:
+/// every operation and audit record names who made it, history and counts by principal,
+/// an undo of one principal takes back only theirs (newest first among theirs), and the
+/// drift guard refuses to overwrite a file another principal changed after it, unless
+/// forced.
+#[test]
+fn undo_of_one_principal_leaves_the_others_and_the_drift_guard_protects_their_edit() {
+    use airun::pipeline::OpInfo;
+    let e = env();
+    let call = |who: Option<&str>, path: &str, content: &str| {
+        let options = CallOptions {
+            principal: who,
+            ..CallOptions::default()
+        };
+        e.k.execute(
+            "io.fs.write_file",
+            json!({"path": path, "content": content}),
+            &FlagConfirmer,
+            options,
+        )
+        .unwrap();
+    };
+    let ids = |ops: &[OpInfo]| ops.iter().map(|o| o.op).collect::<Vec<_>>();
+    let undo = |who: &str, force: bool| {
+        e.k.journal().undo(
+            e.k.workspace(),
+            UndoRequest {
+                steps: 1,
+                force,
+                principal: Some(who.to_string()),
+                ..UndoRequest::default()
+            },
+        )
+    };
+    let read = |p: &str| std::fs::read_to_string(e.ws.join(p)).unwrap();
+    call(Some("alice"), "a1.txt", "a"); // op 1
+    call(Some("bob"), "b1.txt", "b"); // op 2
+    call(Some("alice"), "notes.txt", "by alice\n"); // op 3
+    call(None, "o1.txt", "o"); // op 4: the operator
+
+    let j = e.k.journal();
+    let all = j.history(10).unwrap();
+    let who: Vec<&str> = all.iter().map(|o| o.principal.as_str()).collect();
+    assert_eq!(who, ["operator", "alice", "bob", "alice"]);
+    assert_eq!(ids(&j.history_of(Some("alice"), 10).unwrap()), [3, 1]);
+    assert_eq!(ids(&j.history_of(Some("bob"), 10).unwrap()), [2]);
+    assert_eq!(ids(&j.history_of(Some("operator"), 10).unwrap()), [4]);
+    assert!(j.history_of(Some("carol"), 10).unwrap().is_empty());
+    let counts: Vec<(String, usize, usize)> = j
+        .principals()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.principal, p.ops, p.undoable))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("alice".into(), 2, 2),
+            ("bob".into(), 1, 1),
+            ("operator".into(), 1, 1)
+        ]
+    );
+    // Every audit record names its principal, and the chain covers it.
+    let audit = e.tm.audit_records(None).unwrap();
+    let who: Vec<&str> = audit.iter().map(|r| r.principal.as_str()).collect();
+    assert_eq!(who, ["alice", "bob", "alice", "operator"]);
+    let of_alice = e.tm.audit_records_of(Some("alice"), None).unwrap();
+    assert_eq!(
+        of_alice.iter().map(|r| r.op.unwrap()).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    let page =
+        e.tm.audit_page(&airun::timemachine::audit::AuditQuery {
+            limit: 10,
+            principal: Some("bob".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].op, Some(2));
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(4));
+
+    // Alice's undo takes back her newest operation; bob's and the operator's later ones
+    // stay.
+    assert_eq!(ids(&undo("alice", false).unwrap()), [3]);
+    assert_eq!(read("notes.txt"), "first line\nsecond line\n");
+    assert_eq!((read("b1.txt"), read("o1.txt")), ("b".into(), "o".into()));
+    // Her redo is not ended by the others' later operations.
+    assert!(j.redo(e.k.workspace(), 1).unwrap().is_empty());
+    assert_eq!(
+        ids(&j.redo_of(e.k.workspace(), 1, Some("alice")).unwrap()),
+        [3]
+    );
+    assert_eq!(read("notes.txt"), "by alice\n");
+
+    // Bob edits the file alice's operation 3 wrote: her undo is refused, naming the file,
+    // and changes nothing.
+    call(Some("bob"), "notes.txt", "by bob\n"); // op 5
+    let before = tree(&e.ws);
+    let err = undo("alice", false).unwrap_err();
+    assert_eq!(
+        err.message,
+        "`notes.txt` changed after operation 3; undoing it would overwrite that change"
+    );
+    assert_eq!(
+        err.hint.as_deref(),
+        Some("look at the file, then run `airun undo --user alice --force` to restore it anyway")
+    );
+    assert_eq!(tree(&e.ws), before);
+    assert_eq!(j.history_of(Some("alice"), 1).unwrap()[0].state, "done");
+    // Forced, it restores the file as it was before operation 3 (bob's edit is lost, as
+    // --force says); bob's operations stay done.
+    assert_eq!(ids(&undo("alice", true).unwrap()), [3]);
+    assert_eq!(read("notes.txt"), "first line\nsecond line\n");
+    let bobs = j.history_of(Some("bob"), 10).unwrap();
+    assert!(bobs.iter().all(|o| o.state == "done"), "{bobs:?}");
+    // Alice's next undo takes her operation 1, past bob's and the operator's.
+    assert_eq!(ids(&undo("alice", false).unwrap()), [1]);
+    assert!(!e.ws.join("a1.txt").exists());
+    assert!(undo("alice", false).unwrap().is_empty());
+    assert!(e.ws.join("b1.txt").exists() && e.ws.join("o1.txt").exists());
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(5));
 }
 
 #[test]

@@ -21,6 +21,7 @@ impl TimeMachine {
         ws: &Workspace,
         req: UndoRequest,
     ) -> Result<Vec<OpId>, CapError> {
+        let principal = req.principal.as_deref();
         let ids = match (&req.session, req.to) {
             (Some(session), to) => {
                 if !db::session_known(&self.conn(), session).map_err(state_err)? {
@@ -30,17 +31,13 @@ impl TimeMachine {
                     )
                     .with_hint("`airun history --sessions` lists the sessions and their ids"));
                 }
-                db::session_done(&self.conn(), session, to)
+                db::session_done(&self.conn(), session, to, principal)
             }
-            (None, Some(to)) => db::done_since(&self.conn(), to),
-            (None, None) => db::newest_done(&self.conn(), req.steps.max(1)),
+            (None, Some(to)) => db::done_since(&self.conn(), to, principal),
+            (None, None) => db::newest_done(&self.conn(), req.steps.max(1), principal),
         }
         .map_err(state_err)?;
-        // The command that retries this undo with force, for the refusals' hints.
-        let retry = match &req.session {
-            Some(session) => format!("airun undo --session {session} --force"),
-            None => "airun undo --force".to_string(),
-        };
+        let retry = retry_command(&req);
         let mut undone = Vec::new();
         for id in ids {
             if !req.force
@@ -87,8 +84,13 @@ impl TimeMachine {
 
     /// Redoes up to `steps` undone ops, oldest first, under the operation lock the caller
     /// holds; returns the ops redone.
-    pub(super) fn redo_locked(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpId>, CapError> {
-        let ids = db::redoable(&self.conn(), steps.max(1)).map_err(state_err)?;
+    pub(super) fn redo_locked(
+        &self,
+        ws: &Workspace,
+        steps: usize,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpId>, CapError> {
+        let ids = db::redoable(&self.conn(), steps.max(1), principal).map_err(state_err)?;
         let mut redone = Vec::new();
         for id in ids {
             if let Some(path) = self.drift(ws, id, Phase::Before)? {
@@ -142,6 +144,18 @@ impl TimeMachine {
             ),
         }
     }
+}
+
+/// The command that retries an undo with force, for the refusals' hints.
+fn retry_command(req: &UndoRequest) -> String {
+    let mut retry = "airun undo".to_string();
+    if let Some(principal) = &req.principal {
+        retry.push_str(&format!(" --user {principal}"));
+    }
+    if let Some(session) = &req.session {
+        retry.push_str(&format!(" --session {session}"));
+    }
+    retry + " --force"
 }
 
 /// Adds to an undo's refusal which newer operations it had already undone.
