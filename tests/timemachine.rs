@@ -582,6 +582,86 @@ fn sys_undo_and_sys_history_let_the_model_take_back_its_change() {
     assert_eq!(e.k.journal().history(10).unwrap().len(), 1);
 }
 
+/// Called by a user, the model's `sys.history` and `sys.undo` see only that user's
+/// operations (the operator's see everyone's), and the journal lists each user's sessions.
+#[test]
+fn sys_history_and_sys_undo_act_on_the_callers_own_operations() {
+    use airun::hooks::{Session, Transport};
+    let e = env();
+    let sa = Session::new(Transport::Http);
+    let sb = Session::new(Transport::Http);
+    let call = |who: Option<&str>, session: Option<&Session>, id: &str, args: Value| {
+        let options = CallOptions {
+            principal: who,
+            session,
+            ..CallOptions::default()
+        };
+        e.k.execute(id, args, &FlagConfirmer, options).unwrap()
+    };
+    let write = |who, session, path: &str| {
+        call(
+            who,
+            session,
+            "io.fs.write_file",
+            json!({"path": path, "content": path}),
+        )
+    };
+    write(Some("alice"), Some(&sa), "a1.txt"); // op 1
+    write(Some("bob"), Some(&sb), "b1.txt"); // op 2
+    write(Some("alice"), Some(&sa), "a2.txt"); // op 3
+    write(None, None, "o1.txt"); // op 4
+    let seen = |who| -> Vec<i64> {
+        let h = call(who, None, "sys.history", json!({"limit": 10}));
+        h["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["op"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(seen(Some("alice")), [3, 1]);
+    assert_eq!(seen(Some("bob")), [2]);
+    assert_eq!(seen(None), [4, 3, 2, 1]);
+    assert_eq!(seen(Some("operator")), [4, 3, 2, 1], "the operator by name");
+
+    let sessions = e.k.journal().sessions_of(Some("alice")).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (sessions[0].session.as_str(), sessions[0].ops),
+        (&*sa.id, 2)
+    );
+    assert_eq!(sessions[0].principal, "alice");
+    let all = e.k.journal().sessions_of(None).unwrap();
+    let who: Vec<&str> = all.iter().map(|s| s.principal.as_str()).collect();
+    assert_eq!(who, ["alice", "bob"]);
+
+    // Alice's model undoes as many steps as it asks for, of hers only.
+    let u = call(Some("alice"), None, "sys.undo", json!({"steps": 5}));
+    let undone: Vec<i64> = u["undone"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_i64().unwrap())
+        .collect();
+    assert_eq!(undone, [3, 1]);
+    assert_eq!(u["remaining"], 0, "none of hers is left");
+    assert!(!e.ws.join("a1.txt").exists() && !e.ws.join("a2.txt").exists());
+    assert!(e.ws.join("b1.txt").exists() && e.ws.join("o1.txt").exists());
+    let u = call(Some("bob"), None, "sys.undo", json!({}));
+    assert_eq!(u["undone"][0]["op"], 2);
+    assert_eq!(u["remaining"], 0);
+    assert!(e.ws.join("o1.txt").exists());
+    // Every record of the calls names its caller.
+    let who: Vec<String> =
+        e.tm.audit_records(None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.capability == "sys.undo")
+            .map(|r| r.principal)
+            .collect();
+    assert_eq!(who, ["alice", "bob"]);
+}
+
 #[test]
 fn sys_undo_is_refused_in_read_only_mode() {
     let tmp = tempfile::tempdir().unwrap();
