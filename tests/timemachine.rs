@@ -662,6 +662,37 @@ fn sys_history_and_sys_undo_act_on_the_callers_own_operations() {
     assert_eq!(who, ["alice", "bob"]);
 }
 
+/// A change a crash interrupted (its journal left between intent and commit, as a kill
+/// leaves it) is rolled back at the next start, and that record is in the name of the
+/// principal whose call it was.
+#[test]
+fn an_interrupted_change_is_recovered_in_its_principals_name() {
+    let e = env();
+    let before = tree(&e.ws);
+    let options = CallOptions {
+        principal: Some("alice"),
+        ..CallOptions::default()
+    };
+    e.k.execute(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "half done"}),
+        &FlagConfirmer,
+        options,
+    )
+    .unwrap();
+    e.tm.raw_sql("UPDATE ops SET state = 'running' WHERE id = 1")
+        .unwrap();
+    let ws = Workspace::open(&e.ws, false, Some(&e.home)).unwrap();
+    let tm = TimeMachine::open(&e.home, &ws, Retention::default()).unwrap();
+    assert_eq!(tree(&e.ws), before, "rolled back");
+    let last = tm.audit_records(Some(1)).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.decision.as_str(), last.op, last.principal.as_str()),
+        ("recovered", Some(1), "alice")
+    );
+    assert_eq!(tm.audit_verify().unwrap(), Ok(2));
+}
+
 #[test]
 fn sys_undo_is_refused_in_read_only_mode() {
     let tmp = tempfile::tempdir().unwrap();
