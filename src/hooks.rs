@@ -269,7 +269,8 @@ pub trait Journal: Send + Sync {
 
     /// Re-applies the undone operations of one principal (everyone's with `None`),
     /// oldest first; another principal's later operations do not end their redo chain
-    /// (the drift guard refuses to overwrite a file changed since).
+    /// (the drift guard refuses to overwrite a file changed since). A journal that keeps
+    /// principals implements it; the default redoes only everyone's.
     fn redo_of(
         &self,
         ws: &Workspace,
@@ -278,30 +279,56 @@ pub trait Journal: Send + Sync {
     ) -> Result<Vec<OpInfo>, CapError> {
         match principal {
             None => self.redo(ws, steps),
-            Some(_) => Err(no_journal()),
+            Some(p) => Err(CapError::execution(format!(
+                "this journal cannot redo the operations of {p} alone"
+            ))
+            .with_hint("redo without naming a user")),
         }
     }
 
     /// The newest operations of one principal (everyone's with `None`), newest first.
+    /// The default reads the whole history; a journal that keeps principals asks its
+    /// index.
     fn history_of(&self, principal: Option<&str>, limit: usize) -> Result<Vec<OpInfo>, CapError> {
-        match principal {
-            None => self.history(limit),
-            Some(_) => Ok(Vec::new()),
-        }
+        let Some(p) = principal else {
+            return self.history(limit);
+        };
+        let mut ops = self.history(usize::MAX)?;
+        ops.retain(|o| o.principal == p);
+        ops.truncate(limit);
+        Ok(ops)
     }
 
     /// The sessions of one principal (everyone's with `None`), the most recently active
     /// first.
     fn sessions_of(&self, principal: Option<&str>) -> Result<Vec<SessionSummary>, CapError> {
-        match principal {
-            None => self.sessions(),
-            Some(_) => Ok(Vec::new()),
+        let mut list = self.sessions()?;
+        if let Some(p) = principal {
+            list.retain(|s| s.principal == p);
         }
+        Ok(list)
     }
 
-    /// Everyone who recorded operations, with their counts, by name.
+    /// Everyone who recorded operations, with their counts, by name. The default sums up
+    /// the whole history.
     fn principals(&self) -> Result<Vec<PrincipalSummary>, CapError> {
-        Ok(Vec::new())
+        let mut by: std::collections::BTreeMap<String, PrincipalSummary> = Default::default();
+        for o in self.history(usize::MAX)? {
+            let s = by
+                .entry(o.principal.clone())
+                .or_insert_with(|| PrincipalSummary {
+                    principal: o.principal.clone(),
+                    first: o.time.clone(),
+                    last: o.time.clone(),
+                    ops: 0,
+                    undoable: 0,
+                });
+            s.ops += 1;
+            s.undoable += usize::from(o.state == crate::types::OpState::Done);
+            s.first = s.first.clone().min(o.time.clone());
+            s.last = s.last.clone().max(o.time);
+        }
+        Ok(by.into_values().collect())
     }
 }
 

@@ -662,6 +662,62 @@ fn sys_history_and_sys_undo_act_on_the_callers_own_operations() {
     assert_eq!(who, ["alice", "bob"]);
 }
 
+/// The servers' journal (the time machine opened off the start-up path) answers by
+/// principal too.
+#[test]
+fn the_deferred_journal_answers_by_principal() {
+    use airun::timemachine::Deferred;
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, home) = (tmp.path().join("ws"), tmp.path().join("home"));
+    std::fs::create_dir_all(&ws).unwrap();
+    let workspace = Workspace::open(&ws, false, Some(&home)).unwrap();
+    let tm = Arc::new(Deferred::new(home, &workspace, Retention::default()).unwrap());
+    let k = Pipeline::new(
+        airun::stdlib::capabilities(),
+        workspace,
+        Settings::default(),
+    )
+    .with_journal(Box::new(tm.clone()))
+    .with_audit(Box::new(tm));
+    for who in ["alice", "bob", "alice"] {
+        let options = CallOptions {
+            principal: Some(who),
+            ..CallOptions::default()
+        };
+        let args = json!({"path": format!("{who}.txt"), "content": who});
+        k.execute("io.fs.write_file", args, &FlagConfirmer, options)
+            .unwrap();
+    }
+    let j = k.journal();
+    let ids: Vec<i64> = j
+        .history_of(Some("alice"), 10)
+        .unwrap()
+        .iter()
+        .map(|o| o.op)
+        .collect();
+    assert_eq!(ids, [3, 1]);
+    let counts: Vec<(String, usize)> = j
+        .principals()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.principal, p.ops))
+        .collect();
+    assert_eq!(counts, [("alice".into(), 2), ("bob".into(), 1)]);
+    let undone = j
+        .undo(
+            k.workspace(),
+            UndoRequest {
+                steps: 1,
+                principal: Some("bob".into()),
+                ..UndoRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(undone[0].op, 2);
+    let redone = j.redo_of(k.workspace(), 1, Some("bob")).unwrap();
+    assert_eq!(redone[0].op, 2);
+}
+
 /// A change a crash interrupted (its journal left between intent and commit, as a kill
 /// leaves it) is rolled back at the next start, and that record is in the name of the
 /// principal whose call it was.
