@@ -342,7 +342,7 @@ fn undo_and_redo_of_one_user_and_history_by_user() {
     let err = fails(&dirs, &["undo", "--user", "alice"], 1);
     assert_eq!(
         err,
-        "error: `notes.txt` changed after operation 3; undoing it would overwrite that change\n\
+        "error: `notes.txt` changed after operation 3 (by operation 5 of bob); undoing it would overwrite that change\n\
          hint: look at the file, then run `airun undo --user alice --force` to restore it anyway\n"
     );
     assert_eq!(read(&dirs, "notes.txt").as_deref(), Some("by bob\n"));

@@ -256,7 +256,11 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
     .unwrap();
     std::fs::write(e.ws.join("notes.txt"), "edited by a person").unwrap();
     let err = e.undo(1).unwrap_err();
-    assert!(err.message.contains("notes.txt"), "{}", err.message);
+    assert_eq!(
+        err.message,
+        "`notes.txt` changed after operation 1; undoing it would overwrite that change",
+        "a person's edit, not an operation's"
+    );
     assert!(err.hint.unwrap().contains("--force"));
     assert_eq!(
         std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
@@ -528,7 +532,7 @@ fn undo_of_one_principal_leaves_the_others_and_the_drift_guard_protects_their_ed
     let err = undo("alice", false).unwrap_err();
     assert_eq!(
         err.message,
-        "`notes.txt` changed after operation 3; undoing it would overwrite that change"
+        "`notes.txt` changed after operation 3 (by operation 5 of bob); undoing it would overwrite that change"
     );
     assert_eq!(
         err.hint.as_deref(),

@@ -620,6 +620,26 @@ pub fn principals(conn: &Connection) -> rusqlite::Result<Vec<PrincipalSummary>> 
     rows.collect()
 }
 
+/// The ops after `after` whose changes stand (done or irreversible), newest first: id,
+/// principal and undo targets (a JSON list).
+pub fn standing_after(
+    conn: &Connection,
+    after: OpId,
+) -> rusqlite::Result<Vec<(OpId, String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, principal, targets FROM ops WHERE id > ?1 AND state IN (?2, ?3) ORDER BY id DESC",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            after,
+            OpState::Done.as_str(),
+            OpState::Irreversible.as_str()
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    rows.collect()
+}
+
 /// Ids of the newest `n` done ops (of `principal` only, when given), newest first.
 pub fn newest_done(
     conn: &Connection,

@@ -12,6 +12,7 @@ use crate::hooks::{OpId, UndoRequest};
 use crate::sandbox::Workspace;
 use crate::types::OpState;
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 impl TimeMachine {
     /// Undoes what `req` asks for, newest first, under the operation lock the caller
@@ -43,8 +44,12 @@ impl TimeMachine {
             if !req.force
                 && let Some(path) = self.drift(ws, id, Phase::After)?
             {
+                let by = match self.later_change(id, &path)? {
+                    Some((op, who)) => format!(" (by operation {op} of {who})"),
+                    None => String::new(),
+                };
                 let msg = format!(
-                    "`{path}` changed after operation {id}; undoing it would overwrite that change"
+                    "`{path}` changed after operation {id}{by}; undoing it would overwrite that change"
                 );
                 let err = CapError::new(ErrorKind::Execution, msg).with_hint(format!(
                     "look at the file, then run `{retry}` to restore it anyway"
@@ -120,6 +125,26 @@ impl TimeMachine {
             redone.push(id);
         }
         Ok(redone)
+    }
+
+    /// The newest later operation whose change stands and whose undo targets hold `path`
+    /// (a workspace-relative path): its id and who made it. In a shared workspace, whose
+    /// change an undo of `id` would overwrite.
+    fn later_change(&self, id: OpId, path: &str) -> Result<Option<(OpId, String)>, CapError> {
+        let path = Path::new(path);
+        let later = db::standing_after(&self.conn(), id).map_err(state_err)?;
+        Ok(later.into_iter().find_map(|(op, who, targets)| {
+            let targets: Vec<PathBuf> = serde_json::from_str(&targets).unwrap_or_default();
+            targets
+                .iter()
+                .any(|t| {
+                    t.as_os_str().is_empty()
+                        || t == Path::new(".")
+                        || path.starts_with(t)
+                        || t.starts_with(path)
+                })
+                .then_some((op, who))
+        }))
     }
 
     /// After a failed undo or redo of `id` (from `from` toward the other phase): puts the
