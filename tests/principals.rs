@@ -261,6 +261,11 @@ fn a_removed_user_keeps_their_records_and_the_audit_still_verifies() {
         ok(&dirs, &["history", "--user", "carol"]),
         "no operations of carol in this workspace\n"
     );
+    // Her calls here came with no agent session.
+    assert_eq!(
+        ok(&dirs, &["history", "--sessions", "--user", "alice"]),
+        "no agent sessions of alice have recorded operations in this workspace\n"
+    );
     let err = fails(&dirs, &["history", "--user", "Not A Name"], 2);
     assert!(
         err.starts_with("error: --user: `Not A Name` is not a valid user name\n"),
