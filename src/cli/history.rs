@@ -15,8 +15,7 @@ use std::process::ExitCode;
 pub fn principal_arg(user: Option<String>) -> Result<Option<String>, CapError> {
     match user {
         Some(name) if name != OPERATOR => {
-            users::check_name(&name).map_err(|e| {
-                let mut e = e;
+            users::check_name(&name).map_err(|mut e| {
                 e.message = format!("--user: {}", e.message);
                 e
             })?;
