@@ -175,6 +175,7 @@ pub async fn undo<S: CapabilitySet>(
             to: b.to,
             force: b.force,
             session: b.session,
+            principal: None,
         };
         let res = k.undo(req);
         finish(&api, "sys.undo", params, res, started, "undone")
