@@ -24,6 +24,9 @@ pub struct CallIntent<'a> {
     pub undo_targets: Vec<(&'static str, Resolved)>,
     /// The agent session that made the call, when the adapter knows it.
     pub session: Option<&'a Session>,
+    /// Who made the call: a user name, `operator` for the server's own token and the
+    /// command line.
+    pub principal: &'a str,
 }
 
 /// How an agent session reached airun.
@@ -125,6 +128,31 @@ pub struct SessionSummary {
     pub ops: usize,
     /// How many of them can still be undone.
     pub undoable: usize,
+    /// Who made its operations (`operator` for those recorded before airun kept
+    /// principals).
+    #[serde(default = "operator")]
+    pub principal: String,
+}
+
+/// One principal as `airun history --by-user` sums it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PrincipalSummary {
+    /// The user name, `operator` for the operator.
+    pub principal: String,
+    /// When their first operation started (RFC 3339).
+    pub first: String,
+    /// When their newest operation started (RFC 3339).
+    pub last: String,
+    /// How many operations they recorded.
+    pub ops: usize,
+    /// How many of them can still be undone.
+    pub undoable: usize,
+}
+
+/// The principal of records made before airun kept principals, and of calls that name
+/// none: the operator (the same name as `users::OPERATOR`, which sits above this module).
+fn operator() -> String {
+    Operator::default().name().to_string()
 }
 
 /// The id the journal gives a recorded operation.
@@ -148,6 +176,10 @@ pub struct OpInfo {
     /// airun kept sessions).
     #[serde(default)]
     pub session: Option<String>,
+    /// Who made it: a user name, `operator` for the operator (and for operations recorded
+    /// before airun kept principals).
+    #[serde(default = "operator")]
+    pub principal: String,
 }
 
 /// What to undo.
@@ -162,6 +194,10 @@ pub struct UndoRequest {
     /// Undo every operation of this session that is not undone yet (overrides `steps`;
     /// with `to`, only those from that operation on).
     pub session: Option<String>,
+    /// Only the operations this principal made (newest first among theirs; the others'
+    /// operations stay, and the drift guard refuses to overwrite a file one of them
+    /// changed later); `None` for everyone's.
+    pub principal: Option<String>,
 }
 
 /// An operation in progress: the journal holds the workspace's operation lock until
@@ -230,6 +266,70 @@ pub trait Journal: Send + Sync {
     fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
         Ok(Vec::new())
     }
+
+    /// Re-applies the undone operations of one principal (everyone's with `None`),
+    /// oldest first; another principal's later operations do not end their redo chain
+    /// (the drift guard refuses to overwrite a file changed since). A journal that keeps
+    /// principals implements it; the default redoes only everyone's.
+    fn redo_of(
+        &self,
+        ws: &Workspace,
+        steps: usize,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpInfo>, CapError> {
+        match principal {
+            None => self.redo(ws, steps),
+            Some(p) => Err(CapError::execution(format!(
+                "this journal cannot redo the operations of {p} alone"
+            ))
+            .with_hint("redo without naming a user")),
+        }
+    }
+
+    /// The newest operations of one principal (everyone's with `None`), newest first.
+    /// The default reads the whole history; a journal that keeps principals asks its
+    /// index.
+    fn history_of(&self, principal: Option<&str>, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        let Some(p) = principal else {
+            return self.history(limit);
+        };
+        let mut ops = self.history(usize::MAX)?;
+        ops.retain(|o| o.principal == p);
+        ops.truncate(limit);
+        Ok(ops)
+    }
+
+    /// The sessions of one principal (everyone's with `None`), the most recently active
+    /// first.
+    fn sessions_of(&self, principal: Option<&str>) -> Result<Vec<SessionSummary>, CapError> {
+        let mut list = self.sessions()?;
+        if let Some(p) = principal {
+            list.retain(|s| s.principal == p);
+        }
+        Ok(list)
+    }
+
+    /// Everyone who recorded operations, with their counts, by name. The default sums up
+    /// the whole history.
+    fn principals(&self) -> Result<Vec<PrincipalSummary>, CapError> {
+        let mut by: std::collections::BTreeMap<String, PrincipalSummary> = Default::default();
+        for o in self.history(usize::MAX)? {
+            let s = by
+                .entry(o.principal.clone())
+                .or_insert_with(|| PrincipalSummary {
+                    principal: o.principal.clone(),
+                    first: o.time.clone(),
+                    last: o.time.clone(),
+                    ops: 0,
+                    undoable: 0,
+                });
+            s.ops += 1;
+            s.undoable += usize::from(o.state == crate::types::OpState::Done);
+            s.first = s.first.clone().min(o.time.clone());
+            s.last = s.last.clone().max(o.time);
+        }
+        Ok(by.into_values().collect())
+    }
 }
 
 /// The journal that records nothing.
@@ -277,6 +377,23 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
     }
     fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
         (**self).sessions()
+    }
+    fn redo_of(
+        &self,
+        ws: &Workspace,
+        steps: usize,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpInfo>, CapError> {
+        (**self).redo_of(ws, steps, principal)
+    }
+    fn history_of(&self, principal: Option<&str>, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        (**self).history_of(principal, limit)
+    }
+    fn sessions_of(&self, principal: Option<&str>) -> Result<Vec<SessionSummary>, CapError> {
+        (**self).sessions_of(principal)
+    }
+    fn principals(&self) -> Result<Vec<PrincipalSummary>, CapError> {
+        (**self).principals()
     }
 }
 
@@ -419,6 +536,9 @@ pub struct AuditEvent<'a> {
     pub duration_ms: u64,
     /// The journal's operation id, for mutating calls.
     pub op: Option<OpId>,
+    /// Who made the call: a user name, `operator` for the server's own token and the
+    /// command line.
+    pub principal: &'a str,
 }
 
 /// The audit log.

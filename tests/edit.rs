@@ -253,6 +253,7 @@ fn an_edit_is_undone_exactly_by_the_time_machine() {
                 to: None,
                 force: false,
                 session: None,
+                principal: None,
             },
         )
         .expect("undo");

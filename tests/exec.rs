@@ -126,6 +126,7 @@ impl Env {
                     to: None,
                     force: false,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap();
@@ -528,6 +529,7 @@ fn undo_refuses_to_clobber_a_later_edit() {
                     to: None,
                     force: false,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap_err();

@@ -256,6 +256,7 @@ fn a_failed_undo_roll_back_does_not_wedge_later_writes() {
             to: None,
             force: true,
             session: None,
+            principal: None,
         },
     );
     assert!(undo.is_err(), "{undo:?}");
@@ -279,6 +280,7 @@ fn a_failed_undo_roll_back_does_not_wedge_later_writes() {
                 to: None,
                 force: false,
                 session: None,
+                principal: None,
             },
         )
         .unwrap();

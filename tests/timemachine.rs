@@ -90,6 +90,7 @@ impl Env {
                 to: None,
                 force: false,
                 session: None,
+                principal: None,
             },
         )
     }
@@ -255,7 +256,11 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
     .unwrap();
     std::fs::write(e.ws.join("notes.txt"), "edited by a person").unwrap();
     let err = e.undo(1).unwrap_err();
-    assert!(err.message.contains("notes.txt"), "{}", err.message);
+    assert_eq!(
+        err.message,
+        "`notes.txt` changed after operation 1; undoing it would overwrite that change",
+        "a person's edit, not an operation's"
+    );
     assert!(err.hint.unwrap().contains("--force"));
     assert_eq!(
         std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
@@ -270,6 +275,7 @@ fn drift_guard_refuses_to_clobber_a_later_edit_and_force_overrides() {
                     to: None,
                     force: true,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap();
@@ -324,6 +330,7 @@ fn undo_to_an_op_undoes_everything_after_it() {
                     to: Some(first),
                     force: false,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap();
@@ -423,6 +430,130 @@ fn undo_of_a_session_takes_back_only_its_interleaved_operations() {
     assert_eq!((sessions[0].ops, sessions[0].undoable), (2, 2));
 }
 
+/// Two principals and the operator sharing one workspace, through the library API:
+/// every operation and audit record names who made it, history and counts by principal,
+/// an undo of one principal takes back only theirs (newest first among theirs), and the
+/// drift guard refuses to overwrite a file another principal changed after it, unless
+/// forced.
+#[test]
+fn undo_of_one_principal_leaves_the_others_and_the_drift_guard_protects_their_edit() {
+    use airun::pipeline::OpInfo;
+    let e = env();
+    let call = |who: Option<&str>, path: &str, content: &str| {
+        let options = CallOptions {
+            principal: who,
+            ..CallOptions::default()
+        };
+        e.k.execute(
+            "io.fs.write_file",
+            json!({"path": path, "content": content}),
+            &FlagConfirmer,
+            options,
+        )
+        .unwrap();
+    };
+    let ids = |ops: &[OpInfo]| ops.iter().map(|o| o.op).collect::<Vec<_>>();
+    let undo = |who: &str, force: bool| {
+        e.k.journal().undo(
+            e.k.workspace(),
+            UndoRequest {
+                steps: 1,
+                force,
+                principal: Some(who.to_string()),
+                ..UndoRequest::default()
+            },
+        )
+    };
+    let read = |p: &str| std::fs::read_to_string(e.ws.join(p)).unwrap();
+    call(Some("alice"), "a1.txt", "a"); // op 1
+    call(Some("bob"), "b1.txt", "b"); // op 2
+    call(Some("alice"), "notes.txt", "by alice\n"); // op 3
+    call(None, "o1.txt", "o"); // op 4: the operator
+
+    let j = e.k.journal();
+    let all = j.history(10).unwrap();
+    let who: Vec<&str> = all.iter().map(|o| o.principal.as_str()).collect();
+    assert_eq!(who, ["operator", "alice", "bob", "alice"]);
+    assert_eq!(ids(&j.history_of(Some("alice"), 10).unwrap()), [3, 1]);
+    assert_eq!(ids(&j.history_of(Some("bob"), 10).unwrap()), [2]);
+    assert_eq!(ids(&j.history_of(Some("operator"), 10).unwrap()), [4]);
+    assert!(j.history_of(Some("carol"), 10).unwrap().is_empty());
+    let counts: Vec<(String, usize, usize)> = j
+        .principals()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.principal, p.ops, p.undoable))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("alice".into(), 2, 2),
+            ("bob".into(), 1, 1),
+            ("operator".into(), 1, 1)
+        ]
+    );
+    // Every audit record names its principal, and the chain covers it.
+    let audit = e.tm.audit_records(None).unwrap();
+    let who: Vec<&str> = audit.iter().map(|r| r.principal.as_str()).collect();
+    assert_eq!(who, ["alice", "bob", "alice", "operator"]);
+    let of_alice = e.tm.audit_records_of(Some("alice"), None).unwrap();
+    assert_eq!(
+        of_alice.iter().map(|r| r.op.unwrap()).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    let page =
+        e.tm.audit_page(&airun::timemachine::audit::AuditQuery {
+            limit: 10,
+            principal: Some("bob".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].op, Some(2));
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(4));
+
+    // Alice's undo takes back her newest operation; bob's and the operator's later ones
+    // stay.
+    assert_eq!(ids(&undo("alice", false).unwrap()), [3]);
+    assert_eq!(read("notes.txt"), "first line\nsecond line\n");
+    assert_eq!((read("b1.txt"), read("o1.txt")), ("b".into(), "o".into()));
+    // Her redo is not ended by the others' later operations.
+    assert!(j.redo(e.k.workspace(), 1).unwrap().is_empty());
+    assert_eq!(
+        ids(&j.redo_of(e.k.workspace(), 1, Some("alice")).unwrap()),
+        [3]
+    );
+    assert_eq!(read("notes.txt"), "by alice\n");
+
+    // Bob edits the file alice's operation 3 wrote: her undo is refused, naming the file,
+    // and changes nothing.
+    call(Some("bob"), "notes.txt", "by bob\n"); // op 5
+    let before = tree(&e.ws);
+    let err = undo("alice", false).unwrap_err();
+    assert_eq!(
+        err.message,
+        "`notes.txt` changed after operation 3 (by operation 5 of bob); undoing it would overwrite that change"
+    );
+    assert_eq!(
+        err.hint.as_deref(),
+        Some("look at the file, then run `airun undo --user alice --force` to restore it anyway")
+    );
+    assert_eq!(tree(&e.ws), before);
+    assert_eq!(j.history_of(Some("alice"), 1).unwrap()[0].state, "done");
+    // Forced, it restores the file as it was before operation 3 (bob's edit is lost, as
+    // --force says); bob's operations stay done.
+    assert_eq!(ids(&undo("alice", true).unwrap()), [3]);
+    assert_eq!(read("notes.txt"), "first line\nsecond line\n");
+    let bobs = j.history_of(Some("bob"), 10).unwrap();
+    assert!(bobs.iter().all(|o| o.state == "done"), "{bobs:?}");
+    // Alice's next undo takes her operation 1, past bob's and the operator's.
+    assert_eq!(ids(&undo("alice", false).unwrap()), [1]);
+    assert!(!e.ws.join("a1.txt").exists());
+    assert!(undo("alice", false).unwrap().is_empty());
+    assert!(e.ws.join("b1.txt").exists() && e.ws.join("o1.txt").exists());
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(5));
+}
+
 #[test]
 fn a_new_change_after_undo_ends_the_redo_chain() {
     let e = env();
@@ -453,6 +584,173 @@ fn sys_undo_and_sys_history_let_the_model_take_back_its_change() {
     assert_eq!(tree(&e.ws), before);
     // sys.undo is a move through the journal, not an operation of its own.
     assert_eq!(e.k.journal().history(10).unwrap().len(), 1);
+}
+
+/// Called by a user, the model's `sys.history` and `sys.undo` see only that user's
+/// operations (the operator's see everyone's), and the journal lists each user's sessions.
+#[test]
+fn sys_history_and_sys_undo_act_on_the_callers_own_operations() {
+    use airun::hooks::{Session, Transport};
+    let e = env();
+    let sa = Session::new(Transport::Http);
+    let sb = Session::new(Transport::Http);
+    let call = |who: Option<&str>, session: Option<&Session>, id: &str, args: Value| {
+        let options = CallOptions {
+            principal: who,
+            session,
+            ..CallOptions::default()
+        };
+        e.k.execute(id, args, &FlagConfirmer, options).unwrap()
+    };
+    let write = |who, session, path: &str| {
+        call(
+            who,
+            session,
+            "io.fs.write_file",
+            json!({"path": path, "content": path}),
+        )
+    };
+    write(Some("alice"), Some(&sa), "a1.txt"); // op 1
+    write(Some("bob"), Some(&sb), "b1.txt"); // op 2
+    write(Some("alice"), Some(&sa), "a2.txt"); // op 3
+    write(None, None, "o1.txt"); // op 4
+    let seen = |who| -> Vec<i64> {
+        let h = call(who, None, "sys.history", json!({"limit": 10}));
+        h["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["op"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(seen(Some("alice")), [3, 1]);
+    assert_eq!(seen(Some("bob")), [2]);
+    assert_eq!(seen(None), [4, 3, 2, 1]);
+    assert_eq!(seen(Some("operator")), [4, 3, 2, 1], "the operator by name");
+
+    let sessions = e.k.journal().sessions_of(Some("alice")).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (sessions[0].session.as_str(), sessions[0].ops),
+        (&*sa.id, 2)
+    );
+    assert_eq!(sessions[0].principal, "alice");
+    let all = e.k.journal().sessions_of(None).unwrap();
+    let who: Vec<&str> = all.iter().map(|s| s.principal.as_str()).collect();
+    assert_eq!(who, ["alice", "bob"]);
+
+    // Alice's model undoes as many steps as it asks for, of hers only.
+    let u = call(Some("alice"), None, "sys.undo", json!({"steps": 5}));
+    let undone: Vec<i64> = u["undone"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_i64().unwrap())
+        .collect();
+    assert_eq!(undone, [3, 1]);
+    assert_eq!(u["remaining"], 0, "none of hers is left");
+    assert!(!e.ws.join("a1.txt").exists() && !e.ws.join("a2.txt").exists());
+    assert!(e.ws.join("b1.txt").exists() && e.ws.join("o1.txt").exists());
+    let u = call(Some("bob"), None, "sys.undo", json!({}));
+    assert_eq!(u["undone"][0]["op"], 2);
+    assert_eq!(u["remaining"], 0);
+    assert!(e.ws.join("o1.txt").exists());
+    // Every record of the calls names its caller.
+    let who: Vec<String> =
+        e.tm.audit_records(None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.capability == "sys.undo")
+            .map(|r| r.principal)
+            .collect();
+    assert_eq!(who, ["alice", "bob"]);
+}
+
+/// The servers' journal (the time machine opened off the start-up path) answers by
+/// principal too.
+#[test]
+fn the_deferred_journal_answers_by_principal() {
+    use airun::timemachine::Deferred;
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, home) = (tmp.path().join("ws"), tmp.path().join("home"));
+    std::fs::create_dir_all(&ws).unwrap();
+    let workspace = Workspace::open(&ws, false, Some(&home)).unwrap();
+    let tm = Arc::new(Deferred::new(home, &workspace, Retention::default()).unwrap());
+    let k = Pipeline::new(
+        airun::stdlib::capabilities(),
+        workspace,
+        Settings::default(),
+    )
+    .with_journal(Box::new(tm.clone()))
+    .with_audit(Box::new(tm));
+    for who in ["alice", "bob", "alice"] {
+        let options = CallOptions {
+            principal: Some(who),
+            ..CallOptions::default()
+        };
+        let args = json!({"path": format!("{who}.txt"), "content": who});
+        k.execute("io.fs.write_file", args, &FlagConfirmer, options)
+            .unwrap();
+    }
+    let j = k.journal();
+    let ids: Vec<i64> = j
+        .history_of(Some("alice"), 10)
+        .unwrap()
+        .iter()
+        .map(|o| o.op)
+        .collect();
+    assert_eq!(ids, [3, 1]);
+    let counts: Vec<(String, usize)> = j
+        .principals()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.principal, p.ops))
+        .collect();
+    assert_eq!(counts, [("alice".into(), 2), ("bob".into(), 1)]);
+    let undone = j
+        .undo(
+            k.workspace(),
+            UndoRequest {
+                steps: 1,
+                principal: Some("bob".into()),
+                ..UndoRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(undone[0].op, 2);
+    let redone = j.redo_of(k.workspace(), 1, Some("bob")).unwrap();
+    assert_eq!(redone[0].op, 2);
+}
+
+/// A change a crash interrupted (its journal left between intent and commit, as a kill
+/// leaves it) is rolled back at the next start, and that record is in the name of the
+/// principal whose call it was.
+#[test]
+fn an_interrupted_change_is_recovered_in_its_principals_name() {
+    let e = env();
+    let before = tree(&e.ws);
+    let options = CallOptions {
+        principal: Some("alice"),
+        ..CallOptions::default()
+    };
+    e.k.execute(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "half done"}),
+        &FlagConfirmer,
+        options,
+    )
+    .unwrap();
+    e.tm.raw_sql("UPDATE ops SET state = 'running' WHERE id = 1")
+        .unwrap();
+    let ws = Workspace::open(&e.ws, false, Some(&e.home)).unwrap();
+    let tm = TimeMachine::open(&e.home, &ws, Retention::default()).unwrap();
+    assert_eq!(tree(&e.ws), before, "rolled back");
+    let last = tm.audit_records(Some(1)).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.decision.as_str(), last.op, last.principal.as_str()),
+        ("recovered", Some(1), "alice")
+    );
+    assert_eq!(tm.audit_verify().unwrap(), Ok(2));
 }
 
 #[test]

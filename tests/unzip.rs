@@ -397,6 +397,7 @@ impl TmEnv {
                     to: None,
                     force: false,
                     session: None,
+                    principal: None,
                 },
             )
             .expect("undo");

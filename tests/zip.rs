@@ -94,6 +94,7 @@ impl Env {
                     to: None,
                     force: false,
                     session: None,
+                    principal: None,
                 },
             )
             .unwrap();

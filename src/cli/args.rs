@@ -99,7 +99,7 @@ pub enum Command {
     Openai(super::openai::OpenaiArgs),
     /// Undo the newest operations (refuses where a file changed since, unless --force).
     #[command(
-        after_help = "Examples:\n  airun undo                    the newest operation\n  airun undo --steps 3          the three newest\n  airun undo --to 12            operation 12 and everything after it\n  airun undo --force            even where a file changed since (that change is lost)\n  airun undo --session 3f9a0c2e71   everything one agent session did, newest first"
+        after_help = "Examples:\n  airun undo                    the newest operation\n  airun undo --steps 3          the three newest\n  airun undo --to 12            operation 12 and everything after it\n  airun undo --force            even where a file changed since (that change is lost)\n  airun undo --session 3f9a0c2e71   everything one agent session did, newest first\n  airun undo --user alice       alice's newest operation (others' later ones stay)"
     )]
     Undo {
         /// How many operations to undo.
@@ -112,6 +112,10 @@ pub enum Command {
         /// first (`airun history --sessions` lists the sessions).
         #[arg(long, value_name = "S")]
         session: Option<String>,
+        /// Only this user's operations (`operator` for the operator's), newest first
+        /// among theirs; everyone else's operations stay as they are.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
         /// Restore even where a file changed after the operation.
         #[arg(long)]
         force: bool,
@@ -120,18 +124,23 @@ pub enum Command {
         json: bool,
     },
     /// Re-apply undone operations.
-    #[command(after_help = "Examples:\n  airun redo\n  airun redo --steps 2")]
+    #[command(
+        after_help = "Examples:\n  airun redo\n  airun redo --steps 2\n  airun redo --user alice       alice's oldest undone operation"
+    )]
     Redo {
         /// How many operations to redo.
         #[arg(long, default_value_t = 1)]
         steps: usize,
+        /// Only this user's undone operations (`operator` for the operator's).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// List the operations of this workspace, newest first.
     #[command(
-        after_help = "Examples:\n  airun history\n  airun history --limit 100 --json\n  airun history --sessions          the agent sessions, with how much each can undo\n  airun history --session 3f9a0c2e71   one session's operations"
+        after_help = "Examples:\n  airun history\n  airun history --limit 100 --json\n  airun history --sessions          the agent sessions, with how much each can undo\n  airun history --session 3f9a0c2e71   one session's operations\n  airun history --user alice        one user's operations\n  airun history --by-user           a section per user, with their counts"
     )]
     History {
         /// Most operations to show.
@@ -144,13 +153,21 @@ pub enum Command {
         /// operations and how many can be undone.
         #[arg(long, conflicts_with = "session")]
         sessions: bool,
+        /// Only the operations (or with --sessions, the sessions) of this user
+        /// (`operator` for the operator's).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// A section per user: how many operations they made and can still undo, and
+        /// their newest operations (--limit of them).
+        #[arg(long, conflicts_with_all = ["session", "sessions", "user"])]
+        by_user: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show, verify or export the audit log.
     #[command(
-        after_help = "Examples:\n  airun audit                   the newest records\n  airun audit verify            check the hash chain\n  airun audit export > audit.jsonl"
+        after_help = "Examples:\n  airun audit                   the newest records\n  airun audit verify            check the hash chain\n  airun audit export > audit.jsonl\n  airun audit --user alice      alice's newest records\n  airun audit export --user alice > alice.jsonl"
     )]
     Audit {
         /// verify or export; without one, lists the newest records.
@@ -159,6 +176,10 @@ pub enum Command {
         /// Most records to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only this user's records (`operator` for the operator's), when listing or
+        /// exporting.
+        #[arg(long, global = true, value_name = "NAME")]
+        user: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

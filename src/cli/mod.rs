@@ -212,6 +212,7 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             steps,
             to,
             session,
+            user,
             force,
             json,
         } => history::undo(
@@ -222,27 +223,44 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
                 to,
                 force,
                 session,
+                principal: history::principal_arg(user)?,
             },
             json,
         ),
-        Command::Redo { steps, json } => history::redo(set, &cli.global, steps, json),
+        Command::Redo { steps, user, json } => {
+            let user = history::principal_arg(user)?;
+            history::redo(set, &cli.global, steps, user.as_deref(), json)
+        }
         Command::History {
             limit,
             session,
             sessions,
+            user,
+            by_user,
             json,
         } => {
+            let user = history::principal_arg(user)?;
             if sessions {
-                history::sessions(set, &cli.global, json)
+                history::sessions(set, &cli.global, user.as_deref(), json)
+            } else if by_user {
+                history::by_user(set, &cli.global, limit, json)
             } else {
-                history::history(set, &cli.global, limit, session.as_deref(), json)
+                let of = history::Of {
+                    session: session.as_deref(),
+                    user: user.as_deref(),
+                };
+                history::history(set, &cli.global, limit, of, json)
             }
         }
         Command::Audit {
             action,
             limit,
+            user,
             json,
-        } => history::audit(set, &cli.global, action, limit, json),
+        } => {
+            let user = history::principal_arg(user)?;
+            history::audit(set, &cli.global, action, limit, user.as_deref(), json)
+        }
         Command::Gc { json } => history::gc(set, &cli.global, json),
         Command::State {
             action: StateAction::Reset { force, json },

@@ -45,7 +45,8 @@ pub struct CallOptions<'a> {
     pub within: Option<&'a [PathBuf]>,
     /// The agent session making the call, recorded with its operation.
     pub session: Option<&'a crate::hooks::Session>,
-    /// Who makes the call (a trace attribute); `None` is the operator.
+    /// Who makes the call: a user name, recorded with its operation and its audit record
+    /// and a trace attribute; `None` is the operator.
     pub principal: Option<&'a str>,
 }
 
@@ -341,6 +342,7 @@ impl<S: CapabilitySet> Pipeline<S> {
     ) {
         let started = Instant::now();
         let cap = self.find(name);
+        let principal = options.principal.unwrap_or(crate::users::OPERATOR);
         let call = self.events.as_ref().map_or(0, |b| b.next_call());
         let principal = options.principal.unwrap_or(crate::events::OPERATOR);
         // Never a parameter: only the capability (or `unknown`), the principal, and the
@@ -349,7 +351,7 @@ impl<S: CapabilitySet> Pipeline<S> {
             target: "airun::trace",
             "airun.call",
             airun.capability = cap.map_or("unknown", |c| c.id),
-            airun.principal = options.principal.unwrap_or("operator"),
+            airun.principal = principal,
             airun.outcome = tracing::field::Empty,
             airun.decision = tracing::field::Empty,
             airun.op = tracing::field::Empty,
@@ -381,6 +383,7 @@ impl<S: CapabilitySet> Pipeline<S> {
             outcome,
             duration_ms: started.elapsed().as_millis() as u64,
             op,
+            principal,
         };
         // HOOK(audit): exactly one record per call, allowed or not.
         if reply_first {
@@ -499,6 +502,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 params: &staged.shown,
                 undo_targets: prepared.undo_targets.clone(),
                 session: options.session,
+                principal: options.principal.unwrap_or(crate::users::OPERATOR),
             };
             match self.journal.begin(&self.workspace, &intent) {
                 Ok(op) => op,
@@ -549,6 +553,8 @@ impl<S: CapabilitySet> Pipeline<S> {
             cancel: options.cancel.unwrap_or(&never),
             progress,
             journal: self.journal.as_ref(),
+            // The operator sees and undoes everyone's operations.
+            principal: options.principal.filter(|p| *p != crate::users::OPERATOR),
             resolved: if cap.is_mutating() || cap.requires_confirmation {
                 &[]
             } else {

@@ -111,6 +111,9 @@ pub struct Env<'a> {
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) progress: Option<ProgressFn<'a>>,
     pub(crate) journal: &'a dyn crate::hooks::Journal,
+    /// Who makes the call; `None` for the operator. The model's history and undo
+    /// (`sys.history`, `sys.undo`) see only this principal's operations.
+    pub(crate) principal: Option<&'a str>,
     /// Path inputs the sandbox stage resolved, reused by the handler's first lookups.
     /// The pipeline fills it only for calls that change nothing and need no confirmation,
     /// so no slow step (a person, a snapshot) sits between the check and the use.

@@ -1,5 +1,9 @@
 //! The hash-chained audit log: one record per call, each carrying the hash of the one
 //! before it, so a changed, removed or reordered record is found by `verify`.
+//!
+//! Every record names its principal (who made the call). Records written before airun
+//! kept principals (state schema 2 and older) store none, read as the operator's, and keep
+//! the hash they were written with; every later record's hash covers its principal.
 
 use super::db;
 use rusqlite::types::Value as SqlValue;
@@ -39,6 +43,13 @@ pub struct Record {
     pub prev_hash: String,
     /// Hash of this record.
     pub hash: String,
+    /// Who made the call: a user name, `operator` for the operator (and for records
+    /// written before airun kept principals).
+    pub principal: String,
+    /// True when the hash covers `principal`: every record written since airun keeps
+    /// principals. Records written before store none and keep their older hash.
+    #[serde(skip)]
+    pub principal_chained: bool,
 }
 
 /// Which audit records one page holds: those after `after` (a record number, 0 for the
@@ -57,6 +68,9 @@ pub struct AuditQuery {
     pub since: Option<String>,
     /// Only records before this time (same format).
     pub until: Option<String>,
+    /// Only the records of this principal (`operator` includes the records written before
+    /// airun kept principals).
+    pub principal: Option<String>,
 }
 
 /// Replaces long strings by their hash and length.
@@ -96,12 +110,25 @@ impl Record {
             text(&self.hash),
         ]
     }
+
+    /// The principal column as stored: NULL for a record whose hash does not cover it.
+    pub(super) fn stored_principal(&self) -> SqlValue {
+        if self.principal_chained {
+            SqlValue::Text(self.principal.clone())
+        } else {
+            SqlValue::Null
+        }
+    }
 }
 
-/// The hash of a record: of its chained columns as one compact JSON array.
-fn record_hash(r: &Record) -> String {
-    let chained: Vec<serde_json::Value> = r.columns()[..11]
+/// The hash of a record: of its chained columns as one compact JSON array, its principal
+/// last (for records that store one).
+pub(super) fn record_hash(r: &Record) -> String {
+    let columns = r.columns();
+    let principal = r.principal_chained.then(|| r.stored_principal());
+    let chained: Vec<serde_json::Value> = columns[..11]
         .iter()
+        .chain(principal.as_ref())
         .map(|v| match v {
             SqlValue::Integer(i) => serde_json::Value::from(*i),
             SqlValue::Text(s) => serde_json::Value::from(s.as_str()),
@@ -168,7 +195,7 @@ pub fn append_records(
 
 /// Records, oldest first; `limit` keeps the newest ones.
 pub fn list(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
-    db::audit_records(conn, limit)
+    db::audit_records(conn, limit, None)
 }
 
 /// Checks the chain; returns the number of records, or says which record is the first
@@ -238,6 +265,8 @@ mod tests {
             op: None,
             prev_hash: GENESIS.into(),
             hash: "ignored".into(),
+            principal: "operator".into(),
+            principal_chained: false,
         };
         for op in [None, Some(3)] {
             r.op = op;
@@ -256,6 +285,14 @@ mod tests {
             ]);
             let want = blake3::hash(expected.to_string().as_bytes()).to_hex();
             assert_eq!(record_hash(&r), want.as_str());
+            // Since airun keeps principals, the principal is the last chained field.
+            let mut with = r.clone();
+            with.principal = "alice".into();
+            with.principal_chained = true;
+            let mut expected = expected;
+            expected.as_array_mut().unwrap().push("alice".into());
+            let want = blake3::hash(expected.to_string().as_bytes()).to_hex();
+            assert_eq!(record_hash(&with), want.as_str());
         }
     }
 }

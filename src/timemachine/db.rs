@@ -2,7 +2,7 @@
 
 use super::audit::{AuditQuery, Record};
 use super::image::{Entry, Kind, StatKey};
-use crate::hooks::{OpId, OpInfo, Session, SessionSummary, Transport};
+use crate::hooks::{OpId, OpInfo, PrincipalSummary, Session, SessionSummary, Transport};
 use crate::types::OpState;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema's version, kept in the database's `user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,6 +79,28 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 "#;
 
+/// Version 3: every operation and audit record names its principal (who made it). Existing
+/// operations read as the operator's; existing audit records keep no principal (NULL, read
+/// as the operator's), so their hashes, which never covered one, still verify.
+fn add_principals(tx: &Connection) -> rusqlite::Result<()> {
+    if !has_column(tx, "ops", "principal")? {
+        tx.execute_batch(&format!(
+            "ALTER TABLE ops ADD COLUMN principal TEXT NOT NULL DEFAULT '{}';",
+            crate::users::OPERATOR
+        ))?;
+    }
+    if !has_column(tx, "audit", "principal")? {
+        tx.execute_batch("ALTER TABLE audit ADD COLUMN principal TEXT;")?;
+    }
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS ops_principal ON ops(principal);")
+}
+
+/// True when `table` has a column `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.prepare("SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)")?
+        .query_row(params![table, column], |r| r.get(0))
+}
+
 /// Brings a database of schema `version` up to [`SCHEMA_VERSION`], in one transaction
 /// (a crash leaves it at the version it had).
 fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
@@ -92,6 +114,9 @@ fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
     }
     if version < 2 {
         tx.execute_batch(SESSIONS)?;
+    }
+    if version < 3 {
+        add_principals(&tx)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -291,6 +316,8 @@ pub fn update_stat_cache(
 
 /// The columns of an op a journal event names it by.
 pub struct OpRow {
+    /// Who made it.
+    pub principal: String,
     /// The capability id.
     pub capability: String,
     /// The call's parameters, as JSON text.
@@ -301,16 +328,36 @@ pub struct OpRow {
     pub targets: String,
 }
 
+/// A new op's columns.
+#[derive(Clone, Copy)]
+pub struct NewOp<'a> {
+    /// When it started.
+    pub started: &'a str,
+    /// The capability id.
+    pub capability: &'a str,
+    /// The call's parameters, as JSON text.
+    pub params: &'a str,
+    /// Its first state.
+    pub state: OpState,
+    /// Its undo targets, as a JSON list.
+    pub targets: &'a str,
+    /// The agent session that made it, when known.
+    pub session: Option<&'a Session>,
+    /// Who made it.
+    pub principal: &'a str,
+}
+
 /// Records a new op; returns its id.
-pub fn insert_op(
-    conn: &Connection,
-    started: &str,
-    capability: &str,
-    params: &str,
-    state: OpState,
-    targets: &str,
-    session: Option<&Session>,
-) -> rusqlite::Result<OpId> {
+pub fn insert_op(conn: &Connection, op: &NewOp<'_>) -> rusqlite::Result<OpId> {
+    let NewOp {
+        started,
+        capability,
+        params,
+        state,
+        targets,
+        session,
+        principal,
+    } = *op;
     if let Some(s) = session {
         conn.prepare_cached(
             "INSERT OR IGNORE INTO sessions (id, transport, client_name, client_version, started) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -324,7 +371,7 @@ pub fn insert_op(
         ])?;
     }
     conn.prepare_cached(
-        "INSERT INTO ops (started, capability, params, state, targets, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO ops (started, capability, params, state, targets, session, principal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         started,
@@ -332,28 +379,32 @@ pub fn insert_op(
         params,
         state.as_str(),
         targets,
-        session.map(|s| s.id.as_str())
+        session.map(|s| s.id.as_str()),
+        principal
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// An op's row.
 pub fn op_row(conn: &Connection, id: OpId) -> rusqlite::Result<OpRow> {
-    conn.prepare_cached("SELECT capability, params, summary, targets FROM ops WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(OpRow {
-                capability: r.get(0)?,
-                params: r.get(1)?,
-                summary: r.get(2)?,
-                targets: r.get(3)?,
-            })
+    conn.prepare_cached(
+        "SELECT capability, params, summary, targets, principal FROM ops WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(OpRow {
+            capability: r.get(0)?,
+            params: r.get(1)?,
+            summary: r.get(2)?,
+            targets: r.get(3)?,
+            principal: r.get(4)?,
         })
+    })
 }
 
 /// An op as history shows it, with its undo targets (a JSON list).
 pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)> {
     conn.prepare_cached(
-        "SELECT id, started, capability, summary, state, targets, session FROM ops WHERE id = ?1",
+        "SELECT id, started, capability, summary, state, targets, session, principal FROM ops WHERE id = ?1",
     )?
     .query_row([id], |r| {
         let info = OpInfo {
@@ -363,6 +414,7 @@ pub fn op_info(conn: &Connection, id: OpId) -> rusqlite::Result<(OpInfo, String)
             summary: r.get(3)?,
             state: state_of(r, 4)?,
             session: r.get(6)?,
+            principal: r.get(7)?,
         };
         Ok((info, r.get(5)?))
     })
@@ -457,25 +509,36 @@ pub fn unsettled(conn: &Connection) -> rusqlite::Result<Vec<(OpId, OpState)>> {
         .collect()
 }
 
-/// Ids of the done ops from `from` on, newest first.
-pub fn done_since(conn: &Connection, from: OpId) -> rusqlite::Result<Vec<OpId>> {
+/// Ids of the done ops from `from` on (of `principal` only, when given), newest first.
+pub fn done_since(
+    conn: &Connection,
+    from: OpId,
+    principal: Option<&str>,
+) -> rusqlite::Result<Vec<OpId>> {
     ids(
         conn,
-        "SELECT id FROM ops WHERE state = ?1 AND id >= ?2 ORDER BY id DESC",
-        params![OpState::Done.as_str(), from],
+        "SELECT id FROM ops WHERE state = ?1 AND id >= ?2 AND (?3 IS NULL OR principal = ?3) ORDER BY id DESC",
+        params![OpState::Done.as_str(), from, principal],
     )
 }
 
-/// Ids of the done ops of `session` (from `from` on, when given), newest first.
+/// Ids of the done ops of `session` (from `from` on, when given; of `principal` only,
+/// when given), newest first.
 pub fn session_done(
     conn: &Connection,
     session: &str,
     from: Option<OpId>,
+    principal: Option<&str>,
 ) -> rusqlite::Result<Vec<OpId>> {
     ids(
         conn,
-        "SELECT id FROM ops WHERE state = ?1 AND session = ?2 AND id >= ?3 ORDER BY id DESC",
-        params![OpState::Done.as_str(), session, from.unwrap_or(0)],
+        "SELECT id FROM ops WHERE state = ?1 AND session = ?2 AND id >= ?3 AND (?4 IS NULL OR principal = ?4) ORDER BY id DESC",
+        params![
+            OpState::Done.as_str(),
+            session,
+            from.unwrap_or(0),
+            principal
+        ],
     )
 }
 
@@ -498,15 +561,20 @@ pub fn session_known(conn: &Connection, session: &str) -> rusqlite::Result<bool>
         .query_row([session], |r| r.get(0))
 }
 
-/// The sessions with operations in history, the most recently active first.
-pub fn sessions(conn: &Connection) -> rusqlite::Result<Vec<SessionSummary>> {
+/// The sessions with operations in history (of `principal` only, when given), the most
+/// recently active first; a session is listed once per principal it recorded operations
+/// for.
+pub fn sessions(
+    conn: &Connection,
+    principal: Option<&str>,
+) -> rusqlite::Result<Vec<SessionSummary>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT s.id, s.transport, s.client_name, s.client_version, MIN(o.started), MAX(o.started), COUNT(o.id), SUM(o.state = ?1) \
-         FROM sessions s JOIN ops o ON o.session = s.id WHERE o.state != ?2 \
-         GROUP BY s.id ORDER BY MAX(o.id) DESC",
+        "SELECT s.id, s.transport, s.client_name, s.client_version, MIN(o.started), MAX(o.started), COUNT(o.id), SUM(o.state = ?1), o.principal \
+         FROM sessions s JOIN ops o ON o.session = s.id WHERE o.state != ?2 AND (?3 IS NULL OR o.principal = ?3) \
+         GROUP BY s.id, o.principal ORDER BY MAX(o.id) DESC",
     )?;
     let rows = stmt.query_map(
-        params![OpState::Done.as_str(), OpState::Pending.as_str()],
+        params![OpState::Done.as_str(), OpState::Pending.as_str(), principal],
         |r| {
             let transport: String = r.get(1)?;
             Ok(SessionSummary {
@@ -524,43 +592,100 @@ pub fn sessions(conn: &Connection) -> rusqlite::Result<Vec<SessionSummary>> {
                 last: r.get(5)?,
                 ops: usize::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
                 undoable: usize::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+                principal: r.get(8)?,
             })
         },
     )?;
     rows.collect()
 }
 
-/// Ids of the newest `n` done ops, newest first.
-pub fn newest_done(conn: &Connection, n: usize) -> rusqlite::Result<Vec<OpId>> {
+/// Everyone with operations in history, by name, with their counts.
+pub fn principals(conn: &Connection) -> rusqlite::Result<Vec<PrincipalSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT principal, MIN(started), MAX(started), COUNT(id), SUM(state = ?1) FROM ops \
+         WHERE state != ?2 GROUP BY principal ORDER BY principal",
+    )?;
+    let rows = stmt.query_map(
+        params![OpState::Done.as_str(), OpState::Pending.as_str()],
+        |r| {
+            Ok(PrincipalSummary {
+                principal: r.get(0)?,
+                first: r.get(1)?,
+                last: r.get(2)?,
+                ops: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                undoable: usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+            })
+        },
+    )?;
+    rows.collect()
+}
+
+/// The ops after `after` whose changes stand (done or irreversible), newest first: id,
+/// principal and undo targets (a JSON list).
+pub fn standing_after(
+    conn: &Connection,
+    after: OpId,
+) -> rusqlite::Result<Vec<(OpId, String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, principal, targets FROM ops WHERE id > ?1 AND state IN (?2, ?3) ORDER BY id DESC",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            after,
+            OpState::Done.as_str(),
+            OpState::Irreversible.as_str()
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    rows.collect()
+}
+
+/// Ids of the newest `n` done ops (of `principal` only, when given), newest first.
+pub fn newest_done(
+    conn: &Connection,
+    n: usize,
+    principal: Option<&str>,
+) -> rusqlite::Result<Vec<OpId>> {
     ids(
         conn,
-        "SELECT id FROM ops WHERE state = ?1 ORDER BY id DESC LIMIT ?2",
-        params![OpState::Done.as_str(), count(n)],
+        "SELECT id FROM ops WHERE state = ?1 AND (?3 IS NULL OR principal = ?3) ORDER BY id DESC LIMIT ?2",
+        params![OpState::Done.as_str(), count(n), principal],
     )
 }
 
 /// Ids of the oldest `n` undone ops that nothing newer has settled after, oldest first.
-pub fn redoable(conn: &Connection, n: usize) -> rusqlite::Result<Vec<OpId>> {
+/// With a `principal`, only theirs, and only their own newer ops end the chain.
+pub fn redoable(
+    conn: &Connection,
+    n: usize,
+    principal: Option<&str>,
+) -> rusqlite::Result<Vec<OpId>> {
     ids(
         conn,
-        "SELECT id FROM ops WHERE state = ?1 AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN (?2, ?3, ?4, ?5)), 0) ORDER BY id ASC LIMIT ?6",
+        "SELECT id FROM ops WHERE state = ?1 AND (?7 IS NULL OR principal = ?7) AND id > COALESCE((SELECT MAX(id) FROM ops WHERE state IN (?2, ?3, ?4, ?5) AND (?7 IS NULL OR principal = ?7)), 0) ORDER BY id ASC LIMIT ?6",
         params![
             OpState::Undone.as_str(),
             OpState::Done.as_str(),
             OpState::Irreversible.as_str(),
             OpState::Interrupted.as_str(),
             OpState::Damaged.as_str(),
-            count(n)
+            count(n),
+            principal
         ],
     )
 }
 
-/// Ids of the newest `limit` ops history shows, newest first.
-pub fn history(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<OpId>> {
+/// Ids of the newest `limit` ops history shows (of `principal` only, when given), newest
+/// first.
+pub fn history(
+    conn: &Connection,
+    limit: usize,
+    principal: Option<&str>,
+) -> rusqlite::Result<Vec<OpId>> {
     ids(
         conn,
-        "SELECT id FROM ops WHERE state != ?1 ORDER BY id DESC LIMIT ?2",
-        params![OpState::Pending.as_str(), count(limit)],
+        "SELECT id FROM ops WHERE state != ?1 AND (?3 IS NULL OR principal = ?3) ORDER BY id DESC LIMIT ?2",
+        params![OpState::Pending.as_str(), count(limit), principal],
     )
 }
 
@@ -685,33 +810,44 @@ pub fn audit_hash(conn: &Connection, seq: i64) -> rusqlite::Result<Option<String
 /// Appends audit records whose numbers and hashes are set.
 pub fn insert_audit(conn: &Connection, records: &[Record]) -> rusqlite::Result<()> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash, principal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     for r in records {
-        insert.execute(rusqlite::params_from_iter(r.columns()))?;
+        let columns = r.columns().into_iter().chain([r.stored_principal()]);
+        insert.execute(rusqlite::params_from_iter(columns))?;
     }
     Ok(())
 }
 
-/// Audit records, oldest first; `limit` keeps the newest ones.
-pub fn audit_records(conn: &Connection, limit: Option<usize>) -> rusqlite::Result<Vec<Record>> {
+/// The audit columns a [`Record`] is read from, in [`audit_row`]'s order.
+const AUDIT_COLUMNS: &str = "seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash, principal";
+
+/// Audit records (of `principal` only, when given), oldest first; `limit` keeps the newest
+/// ones.
+pub fn audit_records(
+    conn: &Connection,
+    limit: Option<usize>,
+    principal: Option<&str>,
+) -> rusqlite::Result<Vec<Record>> {
     // The newest `limit` records (all with -1), oldest first.
-    let mut stmt = conn.prepare(
-        "SELECT * FROM (SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT * FROM (SELECT {AUDIT_COLUMNS} FROM audit WHERE ?2 IS NULL OR COALESCE(principal, ?3) = ?2 ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+    ))?;
     let limit = limit.map_or(-1, count);
-    let rows = stmt.query_map([limit], audit_row)?;
+    // Rows written before airun kept principals (NULL) are the operator's.
+    let rows = stmt.query_map(params![limit, principal, crate::users::OPERATOR], audit_row)?;
     rows.collect()
 }
 
 /// One page of audit records, oldest first: at most `q.limit` records after `q.after`
 /// that match the query's filters.
 pub fn audit_page(conn: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<Record>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash FROM audit \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit \
          WHERE seq > ?1 AND (?2 IS NULL OR capability = ?2) AND (?3 IS NULL OR decision = ?3) \
-         AND (?4 IS NULL OR time >= ?4) AND (?5 IS NULL OR time < ?5) ORDER BY seq LIMIT ?6",
-    )?;
+         AND (?4 IS NULL OR time >= ?4) AND (?5 IS NULL OR time < ?5) \
+         AND (?7 IS NULL OR COALESCE(principal, ?8) = ?7) ORDER BY seq LIMIT ?6",
+    ))?;
     let rows = stmt.query_map(
         params![
             q.after,
@@ -719,7 +855,9 @@ pub fn audit_page(conn: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<Rec
             q.decision,
             q.since,
             q.until,
-            count(q.limit)
+            count(q.limit),
+            q.principal,
+            crate::users::OPERATOR
         ],
         audit_row,
     )?;
@@ -727,6 +865,7 @@ pub fn audit_page(conn: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<Rec
 }
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let principal: Option<String> = r.get(12)?;
     Ok(Record {
         seq: r.get(0)?,
         time: r.get(1)?,
@@ -740,6 +879,8 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         op: r.get(9)?,
         prev_hash: r.get(10)?,
         hash: r.get(11)?,
+        principal_chained: principal.is_some(),
+        principal: principal.unwrap_or_else(|| crate::users::OPERATOR.to_string()),
     })
 }
 
@@ -782,7 +923,7 @@ mod tests {
         let (info, _) = op_info(&conn, 1).unwrap();
         assert_eq!(info.state, OpState::Done);
         assert_eq!(info.session, None);
-        assert!(sessions(&conn).unwrap().is_empty());
+        assert!(sessions(&conn, None).unwrap().is_empty());
         let s = Session {
             id: "s1".into(),
             transport: Transport::Stdio,
@@ -791,22 +932,177 @@ mod tests {
         };
         let id = insert_op(
             &conn,
-            "t",
-            "io.fs.write_file",
-            "{}",
-            OpState::Done,
-            "[]",
-            Some(&s),
+            &NewOp {
+                started: "t",
+                capability: "io.fs.write_file",
+                params: "{}",
+                state: OpState::Done,
+                targets: "[]",
+                session: Some(&s),
+                principal: "operator",
+            },
         )
         .unwrap();
         assert_eq!(op_info(&conn, id).unwrap().0.session.as_deref(), Some("s1"));
-        assert_eq!(session_done(&conn, "s1", None).unwrap(), vec![id]);
-        let list = sessions(&conn).unwrap();
+        assert_eq!(session_done(&conn, "s1", None, None).unwrap(), vec![id]);
+        let list = sessions(&conn, None).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].ops, list[0].undoable), (1, 1));
         drop(conn);
         // Opening again does not migrate twice.
         let conn = open(&path).unwrap();
-        assert_eq!(history(&conn, 10).unwrap(), vec![id, 1]);
+        assert_eq!(history(&conn, 10, None).unwrap(), vec![id, 1]);
+    }
+
+    /// A database of schema 2, as airun wrote it before principals: one op, and two
+    /// audit records chained the way airun chained them then (no principal).
+    fn schema_2(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(SESSIONS).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO ops (started, capability, params, state, targets) VALUES ('2026-01-01T00:00:00.000Z', 'io.fs.write_file', '{}', 'done', '[\"a.txt\"]')",
+            [],
+        )
+        .unwrap();
+        let mut prev = super::super::audit::GENESIS.to_string();
+        for seq in 1..=2 {
+            let mut r = Record {
+                seq,
+                time: format!("2026-01-01T00:00:0{seq}.000Z"),
+                user: "ann".into(),
+                workspace: "/w".into(),
+                capability: "io.fs.write_file".into(),
+                params: serde_json::json!({"path": "a.txt"}),
+                decision: "approved_by_flag".into(),
+                outcome: "ok".into(),
+                duration_ms: 3,
+                op: Some(1),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+                principal: "ignored: schema 2 has no principal".into(),
+                principal_chained: false,
+            };
+            r.hash = super::super::audit::record_hash(&r);
+            conn.execute(
+                "INSERT INTO audit (seq, time, user, workspace, capability, params, decision, outcome, duration_ms, op, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                rusqlite::params_from_iter(r.columns()),
+            )
+            .unwrap();
+            prev = r.hash;
+        }
+    }
+
+    /// Schema 2 -> 3: the old op and audit records read as the operator's, the old chain
+    /// still verifies, new records chain their principal, and a changed principal (of a
+    /// new record, or given to an old one) is caught.
+    #[test]
+    fn a_schema_2_database_gets_principals_and_its_audit_chain_still_verifies() {
+        use super::super::audit;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("airun.db");
+        schema_2(&path);
+        let mut conn = open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+        assert_eq!(op_info(&conn, 1).unwrap().0.principal, "operator");
+        assert_eq!(audit::verify(&conn).unwrap(), Ok(2));
+        let old = audit_records(&conn, None, None).unwrap();
+        assert!(
+            old.iter()
+                .all(|r| r.principal == "operator" && !r.principal_chained)
+        );
+
+        // New ops and records name their principal.
+        let id = insert_op(
+            &conn,
+            &NewOp {
+                started: "2026-01-02T00:00:00.000Z",
+                capability: "io.fs.write_file",
+                params: "{}",
+                state: OpState::Done,
+                targets: "[]",
+                session: None,
+                principal: "alice",
+            },
+        )
+        .unwrap();
+        let mut r = old[0].clone();
+        r.principal = "alice".into();
+        r.principal_chained = true;
+        r.op = Some(id);
+        let r = audit::append(&mut conn, r).unwrap();
+        assert_eq!(r.seq, 3);
+        assert_eq!(audit::verify(&conn).unwrap(), Ok(3));
+        assert_eq!(history(&conn, 10, Some("alice")).unwrap(), vec![id]);
+        assert_eq!(history(&conn, 10, Some("operator")).unwrap(), vec![1]);
+        assert_eq!(history(&conn, 10, None).unwrap(), vec![id, 1]);
+        let of = |p: &str| -> Vec<i64> {
+            audit_records(&conn, None, Some(p))
+                .unwrap()
+                .iter()
+                .map(|r| r.seq)
+                .collect()
+        };
+        assert_eq!(of("alice"), vec![3]);
+        assert_eq!(of("operator"), vec![1, 2], "old records are the operator's");
+        let page = |p: &str| {
+            let q = AuditQuery {
+                limit: 10,
+                principal: Some(p.into()),
+                ..AuditQuery::default()
+            };
+            audit_page(&conn, &q).unwrap().len()
+        };
+        assert_eq!((page("alice"), page("operator"), page("bob")), (1, 2, 0));
+        let counts: Vec<(String, usize)> = principals(&conn)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.principal, p.ops))
+            .collect();
+        assert_eq!(
+            counts,
+            [("alice".to_string(), 1), ("operator".to_string(), 1)]
+        );
+
+        // Any change of a principal breaks the chain.
+        for (tamper, bad) in [
+            ("UPDATE audit SET principal = 'bob' WHERE seq = 3", 3),
+            ("UPDATE audit SET principal = NULL WHERE seq = 3", 3),
+            ("UPDATE audit SET principal = 'operator' WHERE seq = 1", 1),
+            ("UPDATE audit SET principal = 'alice' WHERE seq = 2", 2),
+        ] {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(tamper).unwrap();
+            let why = audit::verify(&tx).unwrap().unwrap_err();
+            assert_eq!(
+                why,
+                format!("record {bad} was changed after it was written")
+            );
+            tx.rollback().unwrap();
+        }
+        assert_eq!(audit::verify(&conn).unwrap(), Ok(3));
+        drop(conn);
+        // Opening again does not migrate twice.
+        let conn = open(&path).unwrap();
+        assert_eq!(audit::verify(&conn).unwrap(), Ok(3));
+    }
+
+    /// A database whose columns are already there but whose version says 2 (as after a
+    /// migration whose version bump was lost) opens all the same.
+    #[test]
+    fn the_principal_step_is_safe_to_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("airun.db");
+        drop(open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        drop(conn);
+        let conn = open(&path).unwrap();
+        assert!(has_column(&conn, "ops", "principal").unwrap());
+        assert!(has_column(&conn, "audit", "principal").unwrap());
     }
 }

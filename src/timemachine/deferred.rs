@@ -11,7 +11,8 @@
 use super::{Retention, TimeMachine};
 use crate::error::CapError;
 use crate::hooks::{
-    AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, SessionSummary, UndoRequest,
+    AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, PrincipalSummary,
+    SessionSummary, UndoRequest,
 };
 use crate::sandbox::Workspace;
 use std::path::PathBuf;
@@ -155,6 +156,27 @@ impl Journal for Deferred {
 
     fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
         self.get()?.sessions()
+    }
+
+    fn redo_of(
+        &self,
+        ws: &Workspace,
+        steps: usize,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpInfo>, CapError> {
+        self.get()?.redo_of(ws, steps, principal)
+    }
+
+    fn history_of(&self, principal: Option<&str>, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.get()?.history_of(principal, limit)
+    }
+
+    fn sessions_of(&self, principal: Option<&str>) -> Result<Vec<SessionSummary>, CapError> {
+        self.get()?.sessions_of(principal)
+    }
+
+    fn principals(&self) -> Result<Vec<PrincipalSummary>, CapError> {
+        self.get()?.principals()
     }
 }
 

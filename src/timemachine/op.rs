@@ -8,7 +8,9 @@ use super::{TimeMachine, now, state_err, summary};
 use crate::catalog::UndoStrategy;
 use crate::error::CapError;
 use crate::failpoint::crash_point;
-use crate::hooks::{CallIntent, Journal, JournalOp, OpId, OpInfo, SessionSummary, UndoRequest};
+use crate::hooks::{
+    CallIntent, Journal, JournalOp, OpId, OpInfo, PrincipalSummary, SessionSummary, UndoRequest,
+};
 use crate::sandbox::{Resolved, Workspace};
 use crate::types::OpState;
 use rusqlite::Connection;
@@ -89,8 +91,17 @@ impl Journal for TimeMachine {
     }
 
     fn redo(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpInfo>, CapError> {
+        self.redo_of(ws, steps, None)
+    }
+
+    fn redo_of(
+        &self,
+        ws: &Workspace,
+        steps: usize,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpInfo>, CapError> {
         let _lock = self.lock_for_change(ws)?;
-        let redone = self.redo_locked(ws, steps)?;
+        let redone = self.redo_locked(ws, steps, principal)?;
         self.op_info(&redone)
     }
 
@@ -99,7 +110,11 @@ impl Journal for TimeMachine {
     }
 
     fn history(&self, limit: usize) -> Result<Vec<OpInfo>, CapError> {
-        let ids = db::history(&self.conn(), limit).map_err(state_err)?;
+        self.history_of(None, limit)
+    }
+
+    fn history_of(&self, principal: Option<&str>, limit: usize) -> Result<Vec<OpInfo>, CapError> {
+        let ids = db::history(&self.conn(), limit, principal).map_err(state_err)?;
         self.op_info(&ids)
     }
 
@@ -109,7 +124,15 @@ impl Journal for TimeMachine {
     }
 
     fn sessions(&self) -> Result<Vec<SessionSummary>, CapError> {
-        db::sessions(&self.conn()).map_err(state_err)
+        self.sessions_of(None)
+    }
+
+    fn sessions_of(&self, principal: Option<&str>) -> Result<Vec<SessionSummary>, CapError> {
+        db::sessions(&self.conn(), principal).map_err(state_err)
+    }
+
+    fn principals(&self) -> Result<Vec<PrincipalSummary>, CapError> {
+        db::principals(&self.conn()).map_err(state_err)
     }
 }
 
@@ -349,14 +372,18 @@ fn write_intent(
         OpState::Running
     };
     let targets = serde_json::to_string(targets).unwrap_or_default();
+    let params = intent.params.to_string();
     let id = db::insert_op(
         &tx,
-        &now(),
-        cap.id,
-        &intent.params.to_string(),
-        state,
-        &targets,
-        intent.session,
+        &db::NewOp {
+            started: &now(),
+            capability: cap.id,
+            params: &params,
+            state,
+            targets: &targets,
+            session: intent.session,
+            principal: intent.principal,
+        },
     )
     .map_err(state_err)?;
     for (i, img) in images.iter().enumerate() {

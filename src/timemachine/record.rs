@@ -5,6 +5,7 @@ use super::db::{self, OpRow};
 use super::{TimeMachine, audit, head, now, state_err};
 use crate::error::CapError;
 use crate::hooks::{AuditEvent, AuditSink, OpId};
+use crate::users::OPERATOR;
 
 impl TimeMachine {
     fn audit_record(&self, event: &AuditEvent<'_>) -> audit::Record {
@@ -15,11 +16,13 @@ impl TimeMachine {
             event.outcome,
             event.op,
         );
+        record.principal = event.principal.to_string();
         record.duration_ms = i64::try_from(event.duration_ms).unwrap_or(i64::MAX);
         record
     }
 
-    /// An audit record for a journal event (recovery, undo, redo, reset).
+    /// An audit record for a journal event (recovery, undo, redo, reset), the operator's
+    /// until the caller names another principal.
     pub(super) fn journal_record(
         &self,
         capability: &str,
@@ -41,10 +44,13 @@ impl TimeMachine {
             op,
             prev_hash: String::new(),
             hash: String::new(),
+            principal: OPERATOR.to_string(),
+            principal_chained: true,
         }
     }
 
-    /// Writes the audit record of an op recovery settled, with its `outcome`.
+    /// Writes the audit record of an op recovery settled, with its `outcome`, in the name
+    /// of the principal whose op it was.
     pub(super) fn record_recovered(
         &self,
         row: &OpRow,
@@ -52,15 +58,27 @@ impl TimeMachine {
         id: OpId,
     ) -> Result<(), CapError> {
         let params = serde_json::from_str(&row.params).unwrap_or_default();
-        let record = self.journal_record(&row.capability, params, "recovered", outcome, Some(id));
+        let mut record =
+            self.journal_record(&row.capability, params, "recovered", outcome, Some(id));
+        record.principal = row.principal.clone();
         // Through the queue, behind the records queued before it.
         self.reads.write(Some(record)).map_err(state_err)
     }
 
     /// Audit records, oldest first (`limit` keeps the newest).
     pub fn audit_records(&self, limit: Option<usize>) -> Result<Vec<audit::Record>, CapError> {
+        self.audit_records_of(None, limit)
+    }
+
+    /// The audit records of one principal (everyone's with `None`), oldest first
+    /// (`limit` keeps the newest).
+    pub fn audit_records_of(
+        &self,
+        principal: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<audit::Record>, CapError> {
         self.reads.write(None).map_err(state_err)?;
-        audit::list(&self.conn(), limit).map_err(state_err)
+        db::audit_records(&self.conn(), limit, principal).map_err(state_err)
     }
 
     /// One page of audit records, oldest first (see [`audit::AuditQuery`]).
@@ -88,7 +106,21 @@ impl TimeMachine {
         outcome: &str,
         duration_ms: u64,
     ) -> Result<(), CapError> {
+        self.record_event_as(OPERATOR, capability, params, outcome, duration_ms)
+    }
+
+    /// [`record_event`](TimeMachine::record_event) in the name of `principal`: the user
+    /// who asked for the undo or redo.
+    pub fn record_event_as(
+        &self,
+        principal: &str,
+        capability: &str,
+        params: serde_json::Value,
+        outcome: &str,
+        duration_ms: u64,
+    ) -> Result<(), CapError> {
         let mut record = self.journal_record(capability, params, "allowed", outcome, None);
+        record.principal = principal.to_string();
         record.duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
         self.reads.write(Some(record)).map_err(state_err)
     }

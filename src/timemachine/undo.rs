@@ -12,6 +12,7 @@ use crate::hooks::{OpId, UndoRequest};
 use crate::sandbox::Workspace;
 use crate::types::OpState;
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 impl TimeMachine {
     /// Undoes what `req` asks for, newest first, under the operation lock the caller
@@ -21,6 +22,7 @@ impl TimeMachine {
         ws: &Workspace,
         req: UndoRequest,
     ) -> Result<Vec<OpId>, CapError> {
+        let principal = req.principal.as_deref();
         let ids = match (&req.session, req.to) {
             (Some(session), to) => {
                 if !db::session_known(&self.conn(), session).map_err(state_err)? {
@@ -30,24 +32,24 @@ impl TimeMachine {
                     )
                     .with_hint("`airun history --sessions` lists the sessions and their ids"));
                 }
-                db::session_done(&self.conn(), session, to)
+                db::session_done(&self.conn(), session, to, principal)
             }
-            (None, Some(to)) => db::done_since(&self.conn(), to),
-            (None, None) => db::newest_done(&self.conn(), req.steps.max(1)),
+            (None, Some(to)) => db::done_since(&self.conn(), to, principal),
+            (None, None) => db::newest_done(&self.conn(), req.steps.max(1), principal),
         }
         .map_err(state_err)?;
-        // The command that retries this undo with force, for the refusals' hints.
-        let retry = match &req.session {
-            Some(session) => format!("airun undo --session {session} --force"),
-            None => "airun undo --force".to_string(),
-        };
+        let retry = retry_command(&req);
         let mut undone = Vec::new();
         for id in ids {
             if !req.force
                 && let Some(path) = self.drift(ws, id, Phase::After)?
             {
+                let by = match self.later_change(id, &path)? {
+                    Some((op, who)) => format!(" (by operation {op} of {who})"),
+                    None => String::new(),
+                };
                 let msg = format!(
-                    "`{path}` changed after operation {id}; undoing it would overwrite that change"
+                    "`{path}` changed after operation {id}{by}; undoing it would overwrite that change"
                 );
                 let err = CapError::new(ErrorKind::Execution, msg).with_hint(format!(
                     "look at the file, then run `{retry}` to restore it anyway"
@@ -87,8 +89,13 @@ impl TimeMachine {
 
     /// Redoes up to `steps` undone ops, oldest first, under the operation lock the caller
     /// holds; returns the ops redone.
-    pub(super) fn redo_locked(&self, ws: &Workspace, steps: usize) -> Result<Vec<OpId>, CapError> {
-        let ids = db::redoable(&self.conn(), steps.max(1)).map_err(state_err)?;
+    pub(super) fn redo_locked(
+        &self,
+        ws: &Workspace,
+        steps: usize,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpId>, CapError> {
+        let ids = db::redoable(&self.conn(), steps.max(1), principal).map_err(state_err)?;
         let mut redone = Vec::new();
         for id in ids {
             if let Some(path) = self.drift(ws, id, Phase::Before)? {
@@ -120,6 +127,26 @@ impl TimeMachine {
         Ok(redone)
     }
 
+    /// The newest later operation whose change stands and whose undo targets hold `path`
+    /// (a workspace-relative path): its id and who made it. In a shared workspace, whose
+    /// change an undo of `id` would overwrite.
+    fn later_change(&self, id: OpId, path: &str) -> Result<Option<(OpId, String)>, CapError> {
+        let path = Path::new(path);
+        let later = db::standing_after(&self.conn(), id).map_err(state_err)?;
+        Ok(later.into_iter().find_map(|(op, who, targets)| {
+            let targets: Vec<PathBuf> = serde_json::from_str(&targets).unwrap_or_default();
+            targets
+                .iter()
+                .any(|t| {
+                    t.as_os_str().is_empty()
+                        || t == Path::new(".")
+                        || path.starts_with(t)
+                        || t.starts_with(path)
+                })
+                .then_some((op, who))
+        }))
+    }
+
     /// After a failed undo or redo of `id` (from `from` toward the other phase): puts the
     /// op's `from` images back and settles it in `from_state`, so the workspace is as it
     /// was before the attempt; when even that fails, ends the op as `damaged`. Either way
@@ -142,6 +169,18 @@ impl TimeMachine {
             ),
         }
     }
+}
+
+/// The command that retries an undo with force, for the refusals' hints.
+fn retry_command(req: &UndoRequest) -> String {
+    let mut retry = "airun undo".to_string();
+    if let Some(principal) = &req.principal {
+        retry.push_str(&format!(" --user {principal}"));
+    }
+    if let Some(session) = &req.session {
+        retry.push_str(&format!(" --session {session}"));
+    }
+    retry + " --force"
 }
 
 /// Adds to an undo's refusal which newer operations it had already undone.

@@ -83,6 +83,7 @@ impl AuditParams {
             decision: self.decision,
             since: stored_time("since", self.since)?,
             until: stored_time("until", self.until)?,
+            principal: None,
         })
     }
 }

@@ -180,6 +180,7 @@ pub async fn undo<S: CapabilitySet>(
             to: b.to,
             force: b.force,
             session: b.session,
+            principal: None,
         };
         let res = k.undo_as(req, api.principal());
         finish(&api, "sys.undo", params, res, started, "undone")
