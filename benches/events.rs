@@ -33,6 +33,7 @@ fn draft() -> Draft {
     Draft {
         call: 7,
         capability: "io.fs.write_file".into(),
+        principal: "operator".into(),
         op: Some(3),
         outcome: Some("ok".into()),
         params: serde_json::json!({"path": "notes.txt", "content": "<redacted>"}),
