@@ -140,9 +140,11 @@ impl<S: CapabilitySet> Pipeline<S> {
         self.events.as_ref()
     }
 
-    /// Undoes operations through the journal and publishes an `undone` event for each.
+    /// Undoes operations through the journal and publishes an `undone` event for each,
+    /// in the name of the request's principal (the operator when it names none).
     pub fn undo(&self, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
-        self.undo_as(req, None)
+        let who = req.principal.clone();
+        self.undo_as(req, who.as_deref())
     }
 
     /// [`Pipeline::undo`] by `principal` (a user's name; `None` is the operator), whom
@@ -181,7 +183,8 @@ impl<S: CapabilitySet> Pipeline<S> {
                         principal: principal.unwrap_or(crate::events::OPERATOR).into(),
                         op: Some(op.op),
                         outcome: Some("ok".into()),
-                        detail: serde_json::json!({ "summary": op.summary }),
+                        // Whose operation it was, when another undid or redid it.
+                        detail: serde_json::json!({ "summary": op.summary, "owner": op.principal }),
                         ..Draft::default()
                     },
                 );
@@ -344,7 +347,6 @@ impl<S: CapabilitySet> Pipeline<S> {
         let cap = self.find(name);
         let principal = options.principal.unwrap_or(crate::users::OPERATOR);
         let call = self.events.as_ref().map_or(0, |b| b.next_call());
-        let principal = options.principal.unwrap_or(crate::events::OPERATOR);
         // Never a parameter: only the capability (or `unknown`), the principal, and the
         // outcome once known.
         let span = tracing::info_span!(
