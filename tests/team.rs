@@ -619,3 +619,84 @@ async fn every_endpoint_for_every_caller() {
     assert!(checked > 100);
     let _ = &t.bob;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_in_to_the_console_until_removed() {
+    let t = Team::start();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |token: String| {
+        browser
+            .post(t.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let wrong = login("airun_0000".into()).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = login(t.vic.token.clone()).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = ok
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        !cookie.contains(&t.vic.token),
+        "the cookie is not the token"
+    );
+    let session = |cookie: String| {
+        browser
+            .get(t.url("/api/v1/session"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let v: Value = session(cookie.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(v["user"], "vic");
+    assert_eq!(v["role"], "viewer");
+    assert_eq!(v["via"], "cookie");
+    assert_eq!(v["operator"], "vic", "decisions are recorded as the user");
+    // The page is the console while vic exists, the login form once he is removed.
+    let page = browser
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let out = Command::new(AIRUN)
+        .args(["user", "remove", "vic"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(session(cookie.clone()).await.unwrap().status(), 401);
+    let page = browser
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303, "back to the login form");
+    // The operator's browser is still `operator@console`.
+    let ok = login(OPERATOR.into()).await.unwrap();
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let v: Value = session(cookie).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (v["user"].as_str(), v["operator"].as_str()),
+        (Some("operator"), Some("operator@console"))
+    );
+}
