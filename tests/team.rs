@@ -700,3 +700,67 @@ async fn a_user_logs_in_to_the_console_until_removed() {
         (Some("operator"), Some("operator@console"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
+    let t = Team::start();
+    // carol acts in the server's own workspace under a read-only policy of her own;
+    // dan in the server's workspace under the operator's policy.
+    let policy = t.dirs.home.join("carol.toml");
+    std::fs::write(&policy, "read_only = true\n").unwrap();
+    let add = |name: &str, policy: Option<&std::path::Path>| {
+        let mut cmd = Command::new(AIRUN);
+        cmd.arg("--workspace").arg(&t.dirs.ws);
+        if let Some(p) = policy {
+            cmd.arg("--policy").arg(p);
+        }
+        let out = cmd
+            .args(["user", "add", name, "--role", "agent", "--json"])
+            .env("AIRUN_HOME", &t.dirs.home)
+            .env_remove("AIRUN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    let carol = add("carol", Some(&policy));
+    let dan = add("dan", None);
+    let (s, v) = t.send(&carol, "GET", "/api/v1/policy", Value::Null).await;
+    assert_eq!((s, &v["read_only"]), (200, &json!(true)), "{v}");
+    let (s, v) = t
+        .call(
+            &carol,
+            "io.fs.write_file",
+            json!({"path": "c.txt", "content": "c\n"}),
+        )
+        .await;
+    assert_eq!((s, kind(&v)), (403, "denied_policy"), "{v}");
+    assert!(!t.dirs.ws.join("c.txt").exists());
+    let (s, v) = t
+        .call(&carol, "io.fs.read_file", json!({"path": "server.txt"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // The operator's own policy is not narrowed by hers.
+    let (s, v) = t.send(OPERATOR, "GET", "/api/v1/policy", Value::Null).await;
+    assert_eq!((s, &v["read_only"]), (200, &json!(false)), "{v}");
+    // dan's write lands in the server's workspace, in the journal the operator sees.
+    let (s, v) = t
+        .call(
+            &dan,
+            "io.fs.write_file",
+            json!({"path": "d.txt", "content": "d\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(t.dirs.ws.join("d.txt").is_file());
+    let (s, v) = t
+        .send(OPERATOR, "GET", "/api/v1/history", Value::Null)
+        .await;
+    assert_eq!(s, 200);
+    assert!(v.to_string().contains("d.txt"), "{v}");
+}
