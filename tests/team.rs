@@ -764,3 +764,29 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
     assert_eq!(s, 200);
     assert!(v.to_string().contains("d.txt"), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_stops_working_at_once() {
+    let t = Team::start();
+    let old = &t.alice.token;
+    let (s, _) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 200);
+    let out = Command::new(AIRUN)
+        .args(["user", "token", "rotate", "alice", "--json"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = v["token"].as_str().expect("the new token");
+    let (s, v) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 401, "{v}");
+    let (s, _) = t.send(old, "POST", "/mcp", init()).await;
+    assert_eq!(s, 401);
+    let (s, v) = t.send(new, "GET", "/api/v1/session", Value::Null).await;
+    assert_eq!((s, v["user"].as_str()), (200, Some("alice")), "{v}");
+}
