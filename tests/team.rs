@@ -619,3 +619,174 @@ async fn every_endpoint_for_every_caller() {
     assert!(checked > 100);
     let _ = &t.bob;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_in_to_the_console_until_removed() {
+    let t = Team::start();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |token: String| {
+        browser
+            .post(t.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let wrong = login("airun_0000".into()).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = login(t.vic.token.clone()).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = ok
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        !cookie.contains(&t.vic.token),
+        "the cookie is not the token"
+    );
+    let session = |cookie: String| {
+        browser
+            .get(t.url("/api/v1/session"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let v: Value = session(cookie.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(v["user"], "vic");
+    assert_eq!(v["role"], "viewer");
+    assert_eq!(v["via"], "cookie");
+    assert_eq!(v["operator"], "vic", "decisions are recorded as the user");
+    // The page is the console while vic exists, the login form once he is removed.
+    let page = browser
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let out = Command::new(AIRUN)
+        .args(["user", "remove", "vic"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(session(cookie.clone()).await.unwrap().status(), 401);
+    let page = browser
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303, "back to the login form");
+    // The operator's browser is still `operator@console`.
+    let ok = login(OPERATOR.into()).await.unwrap();
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let v: Value = session(cookie).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (v["user"].as_str(), v["operator"].as_str()),
+        (Some("operator"), Some("operator@console"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
+    let t = Team::start();
+    // carol acts in the server's own workspace under a read-only policy of her own;
+    // dan in the server's workspace under the operator's policy.
+    let policy = t.dirs.home.join("carol.toml");
+    std::fs::write(&policy, "read_only = true\n").unwrap();
+    let add = |name: &str, policy: Option<&std::path::Path>| {
+        let mut cmd = Command::new(AIRUN);
+        cmd.arg("--workspace").arg(&t.dirs.ws);
+        if let Some(p) = policy {
+            cmd.arg("--policy").arg(p);
+        }
+        let out = cmd
+            .args(["user", "add", name, "--role", "agent", "--json"])
+            .env("AIRUN_HOME", &t.dirs.home)
+            .env_remove("AIRUN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    let carol = add("carol", Some(&policy));
+    let dan = add("dan", None);
+    let (s, v) = t.send(&carol, "GET", "/api/v1/policy", Value::Null).await;
+    assert_eq!((s, &v["read_only"]), (200, &json!(true)), "{v}");
+    let (s, v) = t
+        .call(
+            &carol,
+            "io.fs.write_file",
+            json!({"path": "c.txt", "content": "c\n"}),
+        )
+        .await;
+    assert_eq!((s, kind(&v)), (403, "denied_policy"), "{v}");
+    assert!(!t.dirs.ws.join("c.txt").exists());
+    let (s, v) = t
+        .call(&carol, "io.fs.read_file", json!({"path": "server.txt"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // The operator's own policy is not narrowed by hers.
+    let (s, v) = t.send(OPERATOR, "GET", "/api/v1/policy", Value::Null).await;
+    assert_eq!((s, &v["read_only"]), (200, &json!(false)), "{v}");
+    // dan's write lands in the server's workspace, in the journal the operator sees.
+    let (s, v) = t
+        .call(
+            &dan,
+            "io.fs.write_file",
+            json!({"path": "d.txt", "content": "d\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(t.dirs.ws.join("d.txt").is_file());
+    let (s, v) = t
+        .send(OPERATOR, "GET", "/api/v1/history", Value::Null)
+        .await;
+    assert_eq!(s, 200);
+    assert!(v.to_string().contains("d.txt"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_stops_working_at_once() {
+    let t = Team::start();
+    let old = &t.alice.token;
+    let (s, _) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 200);
+    let out = Command::new(AIRUN)
+        .args(["user", "token", "rotate", "alice", "--json"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = v["token"].as_str().expect("the new token");
+    let (s, v) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 401, "{v}");
+    let (s, _) = t.send(old, "POST", "/mcp", init()).await;
+    assert_eq!(s, 401);
+    let (s, v) = t.send(new, "GET", "/api/v1/session", Value::Null).await;
+    assert_eq!((s, v["user"].as_str()), (200, Some("alice")), "{v}");
+}

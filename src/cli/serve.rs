@@ -352,6 +352,22 @@ pub fn run<S: CapabilitySet>(
                         listener.url(&format!("{API_PREFIX}/capabilities"))
                     );
                 }
+                if let Some(t) = &team {
+                    let users = t.access.users.as_ref().and_then(|u| u.list().ok());
+                    let users = users.map_or(0, |u| u.len());
+                    if users > 0 {
+                        eprintln!(
+                            "airun: team server: {users} user(s) (`airun user list`), each in their own lane; /mcp needs a token"
+                        );
+                    }
+                    if let Some(o) = &t.access.oauth {
+                        eprintln!(
+                            "airun: accepting access tokens of {} (metadata at {})",
+                            o.verifier().policy().issuer,
+                            o.metadata_url()
+                        );
+                    }
+                }
                 let sessions = CancellationToken::new();
                 let api = Api::new(server.clone(), state, args.yes);
                 // Open the state (and run recovery) now, so /readyz turns ready without

@@ -26,10 +26,12 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
+use crate::users::Principal;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -153,9 +155,13 @@ pub struct TeamOptions<S: CapabilitySet> {
     pub maker: Maker<S>,
 }
 
-/// `/mcp`: the caller's principal (when credentials are needed), then their lane's MCP
-/// service. Viewers may not call capabilities, so they get 403 here.
-async fn mcp<S: CapabilitySet>(State(state): State<AppState<S>>, req: Request<Body>) -> Response {
+/// Who a `/mcp` request comes from, put in its extensions (401 when credentials are
+/// needed and missing or refused).
+async fn mcp_guard<S: CapabilitySet>(
+    State(state): State<AppState<S>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let access = state.access.clone();
     let open = state.mcp_open && {
         let a = access.clone();
@@ -163,16 +169,28 @@ async fn mcp<S: CapabilitySet>(State(state): State<AppState<S>>, req: Request<Bo
             .await
             .unwrap_or(true)
     };
-    let principal = match access.check_mcp(req.headers(), open).await {
-        Ok(p) => p,
+    match access.check_mcp(req.headers(), open).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
         Err(refused) => {
             let why = match &refused {
                 access::Refused::Invalid(why) => Some(why.as_str()),
                 access::Refused::Missing => None,
             };
-            return unauthorized(&access.challenge(&refused), why);
+            unauthorized(&access.challenge(&refused), why)
         }
-    };
+    }
+}
+
+/// `/mcp`: the caller's lane's MCP service. Viewers may not call capabilities, so they
+/// get 403 here.
+async fn mcp<S: CapabilitySet>(
+    State(state): State<AppState<S>>,
+    Extension(principal): Extension<Principal>,
+    req: Request<Body>,
+) -> Response {
     if !principal.may_act() {
         return (
             StatusCode::FORBIDDEN,
@@ -283,7 +301,13 @@ pub fn team_router<S: CapabilitySet>(
         .route("/logout", post(login::logout))
         .route("/console.js", get(login::asset))
         .route("/console.css", get(login::asset))
-        .route(MCP_PATH, axum::routing::any(mcp::<S>))
+        .route(
+            MCP_PATH,
+            axum::routing::any(mcp::<S>).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                mcp_guard::<S>,
+            )),
+        )
         .nest(API_PREFIX, api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))

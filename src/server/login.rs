@@ -32,8 +32,11 @@ pub const WRONG_TOKEN_PAUSE: Duration = Duration::from_millis(300);
 /// The largest login form read (the token is 64 characters).
 pub const FORM_LIMIT: usize = 16 << 10;
 
+/// True when the request's session is live and its user still exists.
 fn logged_in(access: &Access, headers: &HeaderMap) -> bool {
-    cookie_id(headers).is_some_and(|id| access.sessions().touch(id).is_some())
+    cookie_id(headers)
+        .and_then(|id| access.sessions().touch(id))
+        .is_some_and(|found| access.user_named(&found.name).is_some())
 }
 
 /// `GET /`: the console for a browser that logged in, else a redirect to the form.

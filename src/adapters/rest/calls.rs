@@ -34,6 +34,9 @@ pub async fn call<S: CapabilitySet>(
     if let Err(e) = lane.act() {
         return e.into_response();
     }
+    // The call is recorded as made by the caller, also when an admin acts in another
+    // user's lane.
+    let caller = lane.caller.name;
     let api = lane.api;
     let params: Value = match json_body(body) {
         Ok(p) => p,
@@ -78,7 +81,7 @@ pub async fn call<S: CapabilitySet>(
             &NoConfirmer
         };
         let options = CallOptions {
-            principal: runner.principal(),
+            principal: Some(&caller),
             ..CallOptions::default()
         };
         Ok(runner
