@@ -31,19 +31,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// One principal's allowance: its limits, its token bucket and its running calls.
+/// One principal's allowance: its limits (and the policy file they were read from), its
+/// token bucket and its running calls.
 struct Lane {
+    file: Option<std::path::PathBuf>,
     policy: LimitsPolicy,
     rate: DefaultDirectRateLimiter,
     running: Arc<Semaphore>,
 }
 
 impl Lane {
-    fn new(policy: LimitsPolicy) -> Lane {
+    fn new(file: Option<std::path::PathBuf>, policy: LimitsPolicy) -> Lane {
         let count = |n: u64| NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX).max(1));
         let quota = Quota::per_second(count(policy.calls_per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(count(policy.burst).unwrap_or(NonZeroU32::MIN));
         Lane {
+            file,
             policy,
             rate: RateLimiter::direct(quota),
             running: Arc::new(Semaphore::new(
@@ -137,7 +140,8 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The limits of every principal, made on their first call.
+/// The limits of every principal, made on their first call (and again when their
+/// policy file changes to another).
 pub struct Limits {
     operator: LimitsPolicy,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
@@ -180,10 +184,11 @@ impl Limits {
 
     fn lane(&self, who: &Principal) -> Result<Arc<Lane>, Refusal> {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lane) = lanes.get(&who.name) {
+        // Made again when an admin gave the user another policy file.
+        if let Some(lane) = lanes.get(&who.name).filter(|l| l.file == who.policy) {
             return Ok(lane.clone());
         }
-        let lane = Arc::new(Lane::new(self.policy_of(who)?));
+        let lane = Arc::new(Lane::new(who.policy.clone(), self.policy_of(who)?));
         lanes.insert(who.name.clone(), lane.clone());
         Ok(lane)
     }
@@ -377,13 +382,16 @@ mod tests {
             (low.calls_per_second, low.burst, low.concurrent_calls),
             (2, 2, 4)
         );
-        let high = l.of(&user("high", Some(higher))).unwrap();
+        let high = l.of(&user("high", Some(higher.clone()))).unwrap();
         assert_eq!(
             (high.calls_per_second, high.burst, high.concurrent_calls),
             (10, 10, 4)
         );
         let missing = user("gone", Some(dir.path().join("missing.toml")));
         assert!(matches!(l.admit(&missing), Err(Refusal::Policy(_))));
+        // Given another policy file, the same user's limits follow it.
+        let moved = l.of(&user("low", Some(higher))).unwrap();
+        assert_eq!(moved.calls_per_second, 10);
     }
 
     #[test]
