@@ -6,7 +6,8 @@
 //! audit log, dry-run a capability from its generated form, read the policy; then a
 //! read-only server whose pages show no button that would change anything; then a team
 //! server where a viewer gets no button that acts and an agent user sees their own calls
-//! (no user column: that is an admin's) and approves their own waiting call.
+//! (no user column: that is an admin's) and approves their own waiting call, and an admin
+//! opens another user's lane.
 //!
 //! One browser session does every check (`tests/python/console_ui.py`). Screenshots of
 //! each page are saved under the target folder; the test prints where.
@@ -100,6 +101,8 @@ fn the_console_in_a_real_browser() {
         "agent",
         &["--workspace", shared],
     );
+    // An agent in a workspace of their own, whose lane an admin opens from the console.
+    let bo = add_user(airun, &team_dirs.home, "bo", "agent", &[]);
     let team = serve(&team_dirs, &team_policy, &[]);
     let shots = artifacts();
     let config = serde_json::json!({
@@ -113,6 +116,8 @@ fn the_console_in_a_real_browser() {
         "team_workspace": team_dirs.ws,
         "viewer_token": vic.token,
         "agent_token": ann.token,
+        "team_token": team.token,
+        "own_lane_token": bo.token,
         "screenshots": shots,
     });
     let out = Command::new(&py)
@@ -138,6 +143,7 @@ fn the_console_in_a_real_browser() {
         "read-only",
         "viewer",
         "agent",
+        "admin-lane",
     ] {
         let shot = shots.join(format!("{page}.png"));
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);

@@ -5,7 +5,7 @@ official MCP Python SDK over HTTP.
 Usage: console_ui.py CONFIG_JSON
 CONFIG_JSON: {"chromium", "base", "token", "workspace", "read_only_base",
 "read_only_token", "team_base", "team_workspace", "viewer_token", "agent_token",
-"screenshots"}.
+"team_token", "own_lane_token", "screenshots"}.
 Exits non-zero, with the reason, when anything is off.
 """
 
@@ -326,6 +326,31 @@ async def main():
         assert await apage.locator("#feed li .user").count() == 0
         await shot(apage, cfg, "agent")
         step("an agent user approved their own waiting call; their feed shows their calls")
+
+        # An admin (the operator) opens the lane of bo, who works in a workspace of his own.
+        status, body = await asyncio.to_thread(
+            rest_call, tbase, cfg["own_lane_token"], "io.fs.write_file",
+            {"path": "bo.txt", "content": "by bo\n"})
+        assert status == 200, body
+        octx = await browser.new_context(viewport={"width": 1200, "height": 800})
+        octx.set_default_timeout(TIMEOUT_MS)
+        opage = await octx.new_page()
+        opage.on("pageerror", lambda e: problems.append(f"admin page error: {e}"))
+        opage.on("console", lambda m: note_console(problems, m))
+        await login(opage, tbase, cfg["team_token"])
+        await expect(opage.locator("#lane-picker")).to_be_visible()
+        await tab(opage, "history")
+        await expect(opage.locator("li.op", has_text="shared.txt")).to_have_count(1)
+        assert await opage.locator("li.op", has_text="bo.txt").count() == 0, "bo's lane in the operator's"
+        await opage.fill("#lane", "bo")
+        await opage.locator("#lane").dispatch_event("change")
+        bos = opage.locator("li.op", has_text="bo.txt")
+        await expect(bos).to_have_count(1)
+        assert await bos.get_attribute("data-user") == "bo"
+        await expect(bos.locator(".user")).to_contain_text("bo")
+        await expect(opage.locator("li.op", has_text="shared.txt")).to_have_count(0)
+        await shot(opage, cfg, "admin-lane")
+        step("an admin opened another user's lane: its history, naming its user")
 
         await browser.close()
 

@@ -5,8 +5,12 @@
 const API = "/api/v1";
 // `canAct`: the user may call capabilities and undo (agents and admins, on a server
 // that is not read-only); `admin`: they see every user's lane, so rows name their user.
+// `lane`: the user whose lane an admin looks at (history, audit, calls); "" for their own.
 const state = { csrf: null, readOnly: true, canAct: false, admin: false, user: "", role: "",
-  auditCursor: null, auditFilters: {}, selected: null };
+  lane: "", auditCursor: null, auditFilters: {}, selected: null };
+// The endpoints that act in a lane (an admin names another with ?user=).
+const LANE_PATHS = ["/history", "/operations/", "/undo", "/redo", "/audit", "/sessions",
+  "/policy", "/capabilities"];
 const EVENT_KINDS = ["requested", "confirmation_waiting", "progress", "finished", "denied",
   "failed", "undone", "redone", "missed"];
 const FEED_MAX = 300;
@@ -41,7 +45,20 @@ function mutButton(label, onclick, cls) {
   return el("button", { type: "button", class: "mut " + (cls || ""), onclick, text: label });
 }
 
+function lanePath(path) {
+  if (!state.lane || !LANE_PATHS.some((p) => path.startsWith(p))) return path;
+  return path + (path.includes("?") ? "&" : "?") + "user=" + encodeURIComponent(state.lane);
+}
+
+// A user name seen in the feed or the confirmations, offered in the admin's lane picker.
+function knownUser(name) {
+  const list = $("#lanes");
+  if (!state.admin || !name || !list) return;
+  if (![...list.options].some((o) => o.value === name)) list.append(el("option", { value: name }));
+}
+
 async function api(method, path, body) {
+  path = lanePath(path);
   const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
   if (method !== "GET" && state.csrf) opts.headers["X-CSRF-Token"] = state.csrf;
   if (body !== undefined) {
@@ -115,6 +132,7 @@ function userCell(name) {
 }
 
 function feedItem(kind, data) {
+  knownUser(data.principal);
   const what = [];
   if (data.op) what.push("op " + data.op);
   if (data.outcome && data.outcome !== "ok") what.push(data.outcome);
@@ -278,6 +296,7 @@ async function loadPending() {
   if (!res.ok) { root.append(el("p", { class: "empty", text: errorOf(res).message })); return; }
   if (list.length === 0) { root.append(el("p", { class: "empty", text: "No call is waiting." })); return; }
   for (const p of list) {
+    knownUser(p.principal);
     root.append(el("div", { class: "pending", "data-id": p.id, "data-capability": p.capability,
       "data-user": p.principal || "" },
       el("div", {}, el("strong", { class: "mono", text: p.capability }),
@@ -468,6 +487,14 @@ async function start() {
   role.textContent = state.role;
   role.className = "badge role-" + state.role;
   $("#feed").classList.toggle("with-user", state.admin);
+  // An admin may look at (and act in) any user's lane.
+  $("#lane-picker").hidden = !state.admin;
+  $("#lane").addEventListener("change", (e) => {
+    state.lane = e.target.value.trim();
+    state.auditCursor = null;
+    $("#op-detail").hidden = true;
+    showTab(location.hash.slice(1) || "live");
+  });
   const mode = $("#mode");
   mode.textContent = state.readOnly ? "read-only" : state.canAct ? "read-write" : "view only";
   mode.className = state.canAct ? "badge" : "badge ro";
