@@ -288,7 +288,11 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
     assert!(!v.to_string().contains("alice"), "{v}");
     // The viewer cannot decide.
     let (s, v) = t.decide(&t.vic.token, &p, true).await;
-    assert_eq!(s, 403, "{v}");
+    assert_eq!(
+        (s, v["error"]["kind"].as_str()),
+        (403, Some("denied_role")),
+        "{v}"
+    );
     assert!(
         t.alice.workspace.join("old.txt").exists(),
         "decided by a refusal"

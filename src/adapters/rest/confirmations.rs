@@ -118,11 +118,11 @@ async fn decide(
         Err(e @ DecideError::AlreadyDecided(_)) => {
             ApiError::new(StatusCode::CONFLICT, "conflict", e.message()).into_response()
         }
-        Err(e @ DecideError::NotAllowed(_)) => {
-            ApiError::new(StatusCode::FORBIDDEN, "denied_policy", e.message())
-                .with_hint("ask the user whose call it is, or an admin, to decide it")
-                .into_response()
-        }
+        Err(e @ DecideError::NotAllowed(_)) => super::lane::denied_role(
+            e.message(),
+            "ask the user whose call it is, or an admin, to decide it",
+        )
+        .into_response(),
         Err(e @ DecideError::WrongHash(_)) => {
             ApiError::new(StatusCode::CONFLICT, "conflict", e.message())
                 .with_hint("reload GET /confirmations and decide on what it shows")
