@@ -9,87 +9,14 @@ mod support;
 use airun::identity::Verifier;
 use airun::settings::{OAuthPolicy, RoleRule};
 use airun::users::Role;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use support::jwt::{Rsa, ec, have_openssl, jwks_server, now, rsa, sign, unsigned};
 
 const ISSUER: &str = "https://idp.test/";
 const AUDIENCE: &str = "http://127.0.0.1:8765/mcp";
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// An RSA key: its signing key, its JWK (as `kid`) and its public key in PEM.
-struct Rsa {
-    signing: EncodingKey,
-    jwk: Value,
-    public_pem: Vec<u8>,
-}
-
-fn rsa(dir: &Path, kid: &str) -> Rsa {
-    let pem = dir.join(format!("{kid}.pem"));
-    let pem = pem.to_str().unwrap();
-    openssl(&["genrsa", "-out", pem, "2048"]);
-    let der = openssl(&["rsa", "-in", pem, "-outform", "DER", "-traditional"]);
-    let modulus = String::from_utf8(openssl(&["rsa", "-in", pem, "-noout", "-modulus"])).unwrap();
-    let hex = modulus.trim().trim_start_matches("Modulus=");
-    let n: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    Rsa {
-        signing: EncodingKey::from_rsa_der(&der),
-        jwk: json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": B64.encode(n), "e": "AQAB"}),
-        public_pem: openssl(&["rsa", "-in", pem, "-pubout"]),
-    }
-}
-
-/// A P-256 key: its signing key and its JWK.
-fn ec(dir: &Path, kid: &str) -> (EncodingKey, Value) {
-    let pem = dir.join(format!("{kid}.pem"));
-    let pem = pem.to_str().unwrap();
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        pem,
-    ]);
-    let pkcs8 = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", pem, "-outform", "DER"]);
-    let spki = openssl(&["ec", "-in", pem, "-pubout", "-outform", "DER"]);
-    let point = &spki[spki.len() - 65..];
-    assert_eq!(point[0], 4, "an uncompressed point");
-    let jwk = json!({"kty": "EC", "kid": kid, "crv": "P-256", "alg": "ES256",
-        "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])});
-    (EncodingKey::from_ec_der(&pkcs8), jwk)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn claims(extra: Value) -> Value {
     let mut c = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "u-1", "email": "ann@example.com",
@@ -102,24 +29,6 @@ fn claims(extra: Value) -> Value {
         }
     }
     c
-}
-
-fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.to_string());
-    encode(&header, claims, key).unwrap()
-}
-
-/// Serves `keys` as a JWKS document at `http://127.0.0.1:PORT/jwks.json`.
-async fn jwks_server(keys: Arc<Mutex<Value>>) -> String {
-    async fn doc(State(keys): State<Arc<Mutex<Value>>>) -> axum::Json<Value> {
-        axum::Json(keys.lock().unwrap().clone())
-    }
-    let app = Router::new().route("/jwks.json", get(doc)).with_state(keys);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/jwks.json")
 }
 
 fn policy(jwks_url: &str) -> OAuthPolicy {
@@ -147,10 +56,7 @@ fn policy(jwks_url: &str) -> OAuthPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_checked_against_the_providers_keys() {
-    if !support::ci::require(
-        "openssl",
-        Command::new("openssl").arg("version").output().is_ok(),
-    ) {
+    if !support::ci::require("openssl", have_openssl()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -211,9 +117,7 @@ async fn tokens_are_checked_against_the_providers_keys() {
     .await;
 
     // alg: none, with or without a signature part.
-    let none_header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let body = B64.encode(claims(json!({})).to_string());
-    refused(format!("{none_header}.{body}."), "not a signed JWT").await;
+    refused(unsigned(&claims(json!({}))), "not a signed JWT").await;
 
     // HS/RS confusion: HMAC with the RSA public key as the secret, naming the RSA key.
     let hs = sign(

@@ -12,9 +12,13 @@ use crate::error::{CapError, ErrorKind};
 use crate::events::{DEFAULT_RING, EventBus};
 use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
-use crate::server::app::{AppOptions, router};
+use crate::server::access::Team;
+use crate::server::app::{AppOptions, TeamOptions, team_router};
+use crate::server::lanes::Maker;
+use crate::server::oauth::OAuth;
 use crate::server::session::Sessions;
 use crate::server::{HttpOptions, HttpServer, check_options};
+use crate::users::UserStore;
 use clap::{ArgGroup, Args, ValueEnum};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::process::ExitCode;
@@ -199,6 +203,56 @@ fn shared_state(secret: Option<&str>) -> Result<(Option<Seals>, Sessions), CapEr
     Ok((Some(seals), sessions))
 }
 
+/// Each lane's confirmation-state sealer: under a key derived from the shared secret and
+/// the principal's name (so a state one lane issued is refused in every other), or, with
+/// no shared secret, one of the lane's own.
+fn lane_seals(secret: Option<String>) -> Box<crate::server::lanes::MakeSeals> {
+    Box::new(move |name: &str| {
+        let Some(secret) = &secret else {
+            return Ok(None);
+        };
+        let dir = super::home::airun_home().join("seals");
+        let label = format!("airun requestState v1 lane {name}");
+        Seals::shared(&derive(secret, label.as_bytes()), dir.join("redeemed")).map(Some)
+    })
+}
+
+/// The users and identity provider of a team server, and how their lanes are made.
+fn team<S: CapabilitySet + Clone>(
+    set: S,
+    settings: &crate::settings::Settings,
+    secret: Option<String>,
+) -> Result<TeamOptions<S>, CapError> {
+    let home = super::home::airun_home();
+    let users = Arc::new(UserStore::open(&home)?);
+    let oauth = if settings.oauth.enabled() {
+        Some(Arc::new(OAuth::new(&settings.oauth).map_err(|why| {
+            CapError::new(
+                ErrorKind::InvalidInput,
+                format!("the policy's [oauth]: {why}"),
+            )
+            .with_hint("set oauth.issuer, oauth.audience and oauth.jwks_url (README: Team server)")
+        })?))
+    } else {
+        None
+    };
+    Ok(TeamOptions {
+        access: Team {
+            users: Some(users.clone()),
+            oauth,
+            home: home.clone(),
+        },
+        maker: Maker {
+            pipeline: Box::new(move |ws, settings| {
+                crate::pipeline::Pipeline::new(set.clone(), ws, settings)
+            }),
+            seals: lane_seals(secret),
+            home,
+            users: Some(users),
+        },
+    })
+}
+
 /// A random 256-bit operator token, in hex.
 fn new_token() -> Result<String, CapError> {
     let mut bytes = [0u8; 32];
@@ -242,7 +296,9 @@ pub fn run<S: CapabilitySet>(
         let _inside = runtime.enter();
         init_logging(args.log_level)?
     };
-    let (pipeline, state) = super::pipeline_deferred_and_state(set, global)?;
+    // One set for every lane of a team server.
+    let set = Arc::new(set);
+    let (pipeline, state) = super::pipeline_deferred_and_state(set.clone(), global)?;
     tracing::info!(workspace = %pipeline.workspace().root().display(), tools = pipeline.capabilities().len(), "airun MCP server");
     // Over HTTP, every call's stages go out on the events bus (`GET /api/v1/events`), and a
     // call that needs a yes the client cannot give waits in the broker for the console.
@@ -256,7 +312,12 @@ pub fn run<S: CapabilitySet>(
         Some((bus, _)) => pipeline.with_events(bus.clone()),
         None => pipeline,
     };
-    let (seals, browsers) = shared_state(shared_secret(args)?.as_deref())?;
+    let secret = shared_secret(args)?;
+    let (seals, browsers) = shared_state(secret.as_deref())?;
+    let team = match &http {
+        Some(_) => Some(team(set, pipeline.settings(), secret)?),
+        None => None,
+    };
     let options = ServerOptions { yes: args.yes };
     let server = match seals {
         Some(seals) => McpServer::with_seals(pipeline, options, seals),
@@ -281,7 +342,7 @@ pub fn run<S: CapabilitySet>(
                 let (token, made) = api_token;
                 eprintln!("airun: REST API at {}", listener.url(API_PREFIX));
                 eprintln!(
-                    "airun: console at {} (log in with the operator token)",
+                    "airun: console at {} (log in with the operator token or a user's)",
                     listener.url("/")
                 );
                 if made {
@@ -291,12 +352,28 @@ pub fn run<S: CapabilitySet>(
                         listener.url(&format!("{API_PREFIX}/capabilities"))
                     );
                 }
+                if let Some(t) = &team {
+                    let users = t.access.users.as_ref().and_then(|u| u.list().ok());
+                    let users = users.map_or(0, |u| u.len());
+                    if users > 0 {
+                        eprintln!(
+                            "airun: team server: {users} user(s) (`airun user list`), each in their own lane; /mcp needs a token"
+                        );
+                    }
+                    if let Some(o) = &t.access.oauth {
+                        eprintln!(
+                            "airun: accepting access tokens of {} (metadata at {})",
+                            o.verifier().policy().issuer,
+                            o.metadata_url()
+                        );
+                    }
+                }
                 let sessions = CancellationToken::new();
                 let api = Api::new(server.clone(), state, args.yes);
                 // Open the state (and run recovery) now, so /readyz turns ready without
                 // waiting for a first client.
                 server.pipeline().journal().open_in_background();
-                let app = router(
+                let app = team_router(
                     server,
                     api,
                     AppOptions {
@@ -307,6 +384,7 @@ pub fn run<S: CapabilitySet>(
                         console: console.expect("made for HTTP"),
                         browsers,
                     },
+                    team,
                 );
                 listener.serve(app, shutdown, sessions).await
             }

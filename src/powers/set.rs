@@ -61,3 +61,30 @@ pub fn precheck(
         .filter_map(|e| precheck_of(*e))
         .try_for_each(|check| check(params, settings, ws))
 }
+
+/// A shared set is a set: the server of a team builds one pipeline per user's lane over
+/// one set.
+impl<S: CapabilitySet> CapabilitySet for std::sync::Arc<S> {
+    type Call = S::Call;
+
+    fn catalog(&self) -> &'static [&'static Capability] {
+        (**self).catalog()
+    }
+
+    fn parse(&self, name: &str, args: serde_json::Value) -> Result<Self::Call, CapError> {
+        (**self).parse(name, args)
+    }
+
+    fn dispatch(&self, call: Self::Call, env: &Env<'_>) -> Result<serde_json::Value, CapError> {
+        (**self).dispatch(call, env)
+    }
+
+    fn precheck(
+        &self,
+        call: &Self::Call,
+        settings: &Settings,
+        ws: &Workspace,
+    ) -> Result<(), CapError> {
+        (**self).precheck(call, settings, ws)
+    }
+}

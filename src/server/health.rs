@@ -4,15 +4,17 @@
 //! - `GET /readyz`: the workspace's state is open and recovery is done (200), or not yet
 //!   or not at all (503 with the reason), no credentials: only a yes or no and why;
 //! - `GET /metrics`: the Prometheus exposition ([`crate::metrics`]), behind the same
-//!   token as the API (Prometheus sends it with `authorization: { credentials: ... }`).
+//!   token as the API (Prometheus sends it with `authorization: { credentials: ... }`);
+//!   admins only (403 `denied_role` for agents and viewers).
 
-use crate::adapters::rest::Api;
+use crate::adapters::rest::{Api, ApiError};
 use crate::events::EventBus;
 use crate::hooks::Journal;
 use crate::metrics::{CONTENT_TYPE, Gauges, Metrics};
 use crate::pipeline::Broker;
 use crate::powers::CapabilitySet;
-use axum::extract::State;
+use crate::users::Principal;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Json, Response};
 use http::StatusCode;
 use serde_json::json;
@@ -40,13 +42,25 @@ pub async fn readyz<S: CapabilitySet>(State(api): State<Api<S>>) -> Response {
     }
 }
 
-/// `GET /metrics`.
+/// `GET /metrics` (admins only: the figures cover every lane).
 pub async fn metrics<S: CapabilitySet>(
+    principal: Option<Extension<Principal>>,
     State(api): State<Api<S>>,
     State(metrics): State<Arc<Metrics>>,
     State(broker): State<Arc<Broker>>,
     State(bus): State<Arc<EventBus>>,
 ) -> Response {
+    if let Some(Extension(p)) = principal
+        && !p.is_admin()
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "denied_role",
+            format!("`{}` is a {}: the metrics are for admins", p.name, p.role),
+        )
+        .with_hint("ask an admin, or scrape with the operator's token")
+        .into_response();
+    }
     let mut gauges = Gauges {
         confirmations_pending: broker.pending().len() as i64,
         event_viewers: bus.subscribers() as i64,

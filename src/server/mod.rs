@@ -2,7 +2,10 @@
 //! MCP at `/mcp` and the REST API under `/api/v1`.
 //!
 //! - Binds loopback unless told otherwise; any other address requires a token.
-//! - [`access`] guards the API: the operator's token, the `Host`/`Origin` rules of `/mcp`.
+//! - [`access`] guards the API and `/mcp`: who a request comes from (the operator, a
+//!   user, an identity provider's identity), the `Host`/`Origin` rules.
+//! - [`lanes`]: each principal's own workspace, settings, journal, MCP server and API.
+//! - [`oauth`]: the protected-resource metadata and the `WWW-Authenticate` challenges.
 //! - [`app`] assembles the router and the state its handlers share.
 //! - [`login`] and [`session`]: the browser's login, session cookie and CSRF token, and
 //!   the console page for a browser that logged in.
@@ -12,7 +15,9 @@
 pub mod access;
 pub mod app;
 pub mod health;
+pub mod lanes;
 pub mod login;
+pub mod oauth;
 pub mod session;
 
 use axum::Router;

@@ -1,4 +1,4 @@
-//! The browser's sessions: after a login with the operator's token, a random 256-bit
+//! The browser's sessions: after a login with the operator's or a user's token, a random 256-bit
 //! session id in an HttpOnly, SameSite=Strict cookie, and a CSRF token the page reads
 //! from `GET /api/v1/session` and sends back in `X-CSRF-Token` with every request that
 //! changes something.
@@ -9,6 +9,9 @@
 //! its own proof: the cookie carries its expiry and a random nonce under an HMAC, the
 //! CSRF token is an HMAC of the nonce, so every instance accepts what another issued; a
 //! logout marks the nonce in a folder the instances share, and they all refuse it.
+//!
+//! A session keeps the name of who logged in (never their token): the access check reads
+//! that user again on every request, so a removed user's browser is out at once.
 
 use crate::fsutil::Marks;
 use crate::types::same_secret;
@@ -35,6 +38,7 @@ pub const MAX_SESSIONS: usize = 256;
 struct Session {
     csrf: String,
     expires: Instant,
+    name: String,
 }
 
 /// The sessions of one listener.
@@ -64,6 +68,16 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -79,28 +93,27 @@ impl Sealed {
         mac
     }
 
-    fn create(&self) -> Option<String> {
+    fn create(&self, name: &str) -> Option<String> {
         use hmac::Mac;
         let nonce = random_hex()?;
-        let body = format!("{}.{nonce}", unix_now() + SESSION_TTL.as_secs());
+        let body = format!(
+            "{}.{nonce}.{}",
+            unix_now() + SESSION_TTL.as_secs(),
+            hex(name.as_bytes())
+        );
         Some(format!(
             "{body}.{}",
             hex(&self.mac(&body).finalize().into_bytes())
         ))
     }
 
-    /// The nonce and expiry of a genuine, unexpired, not logged-out session.
-    fn open<'a>(&self, id: &'a str) -> Option<(&'a str, u64)> {
+    /// The nonce, expiry and name of a genuine, unexpired, not logged-out session.
+    fn open<'a>(&self, id: &'a str) -> Option<(&'a str, u64, String)> {
         use hmac::Mac;
         let (body, tag) = id.rsplit_once('.')?;
-        let (expiry, nonce) = body.split_once('.')?;
-        let tag: Vec<u8> = (0..tag.len())
-            .step_by(2)
-            .map(|i| {
-                tag.get(i..i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .collect::<Option<_>>()?;
+        let mut parts = body.splitn(3, '.');
+        let (expiry, nonce, name) = (parts.next()?, parts.next()?, parts.next()?);
+        let tag = unhex(tag)?;
         // Constant-time comparison of the tag.
         self.mac(body).verify_slice(&tag).ok()?;
         let expiry: u64 = expiry.parse().ok()?;
@@ -111,7 +124,8 @@ impl Sealed {
         if self.revoked.contains(nonce) {
             return None;
         }
-        Some((nonce, expiry - now))
+        let name = String::from_utf8(unhex(name)?).ok()?;
+        Some((nonce, expiry - now, name))
     }
 
     fn csrf(&self, nonce: &str) -> String {
@@ -131,6 +145,8 @@ pub struct Found {
     pub csrf: String,
     /// Seconds until it expires unless used again.
     pub expires_in: u64,
+    /// Who logged in: `operator` or a user's name.
+    pub name: String,
 }
 
 /// 256 random bits in hex, or `None` when the system has no randomness to give.
@@ -181,10 +197,11 @@ impl Sessions {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a session: its id (for the cookie), or `None` without randomness.
-    pub fn create(&self) -> Option<String> {
+    /// Starts a session for `name` (`operator` or a user's): its id (for the cookie), or
+    /// `None` without randomness.
+    pub fn create(&self, name: &str) -> Option<String> {
         if let Some(sealed) = &self.sealed {
-            return sealed.create();
+            return sealed.create(name);
         }
         let id = random_hex()?;
         let csrf = random_hex()?;
@@ -204,6 +221,7 @@ impl Sessions {
             Session {
                 csrf,
                 expires: now + SESSION_TTL,
+                name: name.to_string(),
             },
         );
         Some(id)
@@ -212,10 +230,11 @@ impl Sessions {
     /// The live session `id`, its expiry pushed back; `None` when unknown or expired.
     pub fn touch(&self, id: &str) -> Option<Found> {
         if let Some(sealed) = &self.sealed {
-            let (nonce, expires_in) = sealed.open(id)?;
+            let (nonce, expires_in, name) = sealed.open(id)?;
             return Some(Found {
                 csrf: sealed.csrf(nonce),
                 expires_in,
+                name,
             });
         }
         let now = Instant::now();
@@ -235,13 +254,14 @@ impl Sessions {
         Some(Found {
             csrf: s.csrf.clone(),
             expires_in: SESSION_TTL.as_secs(),
+            name: s.name.clone(),
         })
     }
 
     /// Ends the session `id` (no-op when unknown).
     pub fn remove(&self, id: &str) {
         if let Some(sealed) = &self.sealed {
-            if let Some((nonce, _)) = sealed.open(id) {
+            if let Some((nonce, _, _)) = sealed.open(id) {
                 sealed.revoke(nonce);
             }
             return;
@@ -275,9 +295,10 @@ mod tests {
     #[test]
     fn create_touch_remove() {
         let s = Sessions::default();
-        let id = s.create().unwrap();
+        let id = s.create("ann").unwrap();
         assert_eq!(id.len(), 64);
         let found = s.touch(&id).unwrap();
+        assert_eq!(found.name, "ann");
         assert_eq!(found.csrf.len(), 64);
         assert_ne!(found.csrf, id);
         assert!(s.touch("nope").is_none());
@@ -292,10 +313,11 @@ mod tests {
         let a = Sessions::sealed(vec![1; 32], dir.path().join("revoked")).unwrap();
         let b = Sessions::sealed(vec![1; 32], dir.path().join("revoked")).unwrap();
         let other = Sessions::sealed(vec![2; 32], dir.path().join("other")).unwrap();
-        let id = a.create().unwrap();
+        let id = a.create("bob@example.com").unwrap();
         let on_a = a.touch(&id).unwrap();
         let on_b = b.touch(&id).unwrap();
         assert_eq!(on_a.csrf, on_b.csrf);
+        assert_eq!(on_b.name, "bob@example.com");
         assert!(on_b.expires_in > SESSION_TTL.as_secs() - 5);
         assert!(other.touch(&id).is_none(), "another key");
         let mut forged = id.clone();
@@ -308,10 +330,10 @@ mod tests {
     #[test]
     fn capped() {
         let s = Sessions::default();
-        let first = s.create().unwrap();
+        let first = s.create("operator").unwrap();
         std::thread::sleep(Duration::from_millis(2));
         for _ in 0..MAX_SESSIONS {
-            s.create().unwrap();
+            s.create("operator").unwrap();
         }
         assert_eq!(s.len(), MAX_SESSIONS);
         assert!(s.touch(&first).is_none(), "the oldest went");

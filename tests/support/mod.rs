@@ -6,7 +6,8 @@
 //! - [`python`]: the Python (with pinned packages) the interoperability tests drive;
 //! - [`serve`]: a real `airun serve --port 0` process and free loopback ports;
 //! - [`snapshot`]: everything on disk under a folder, to compare before and after;
-//! - [`ci`]: tests that need something this machine may lack (they fail under CI).
+//! - [`ci`]: tests that need something this machine may lack (they fail under CI);
+//! - [`jwt`]: an identity provider's keys, JWKS on loopback and signed tokens.
 //!
 //! Each test file takes it whole with `mod support;`; a file uses only some helpers.
 
@@ -14,6 +15,7 @@
 
 pub mod ci;
 pub mod console;
+pub mod jwt;
 pub mod mcp;
 pub mod pipeline;
 pub mod python;

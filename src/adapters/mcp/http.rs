@@ -1,8 +1,9 @@
 //! MCP over Streamable HTTP at `/mcp`: the endpoint the HTTP listener
 //! ([`crate::server`]) mounts.
 //!
-//! - With a token, every request must carry `Authorization: Bearer <token>` (401
-//!   otherwise, as plain text).
+//! - Who may call is the listener's to decide (its access check); it answers
+//!   the 401s (as plain text, [`unauthorized`]) and picks the caller's lane, whose own
+//!   [`service`] then answers.
 //! - DNS-rebinding defence (rmcp's own checks): the `Host` header must name localhost,
 //!   127.0.0.1, `[::1]` or the bound host, and a browser `Origin` must be one of those (403
 //!   otherwise).
@@ -93,41 +94,52 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
         .into_response()
 }
 
-/// The `/mcp` endpoint over `server` as an axum route: the token check (when `token` is
-/// set), then rmcp's Streamable HTTP service.
-pub fn endpoint<S: CapabilitySet, St: Clone + Send + Sync + 'static>(
+/// The Streamable HTTP service of one MCP server (a lane of a team server): its own
+/// session manager, so a session id one lane issued is unknown in every other.
+pub type McpService<S> = StreamableHttpService<McpServer<S>, LocalSessionManager>;
+
+/// The Streamable HTTP service over `server` for a listener bound on `bound_host`; its
+/// sessions end when `sessions` is cancelled.
+pub fn service<S: CapabilitySet>(
     server: McpServer<S>,
     bound_host: &str,
-    token: Option<Arc<str>>,
     sessions: CancellationToken,
-) -> axum::routing::MethodRouter<St> {
-    let mcp = StreamableHttpService::new(
+) -> McpService<S> {
+    StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         config(bound_host, sessions),
-    );
-    axum::routing::any(move |req: Request<Body>| {
-        let (mut mcp, token) = (mcp.clone(), token.clone());
-        async move {
-            if let Some(t) = token.as_deref()
-                && !bearer_matches(req.headers(), t)
-            {
-                let mut r = plain(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized: send the server's token as `Authorization: Bearer <token>`\n",
-                );
-                r.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer realm=\"airun\""),
-                );
-                return r;
-            }
-            match tower_service::Service::call(&mut mcp, req).await {
-                Ok(r) => r.into_response(),
-                Err(never) => match never {},
-            }
-        }
-    })
+    )
+}
+
+/// Answers one `/mcp` request with `service`.
+pub async fn answer<S: CapabilitySet>(service: &McpService<S>, req: Request<Body>) -> Response {
+    let mut service = service.clone();
+    match tower_service::Service::call(&mut service, req).await {
+        Ok(r) => r.into_response(),
+        Err(never) => match never {},
+    }
+}
+
+/// The 401 of `/mcp`, as plain text, with the `WWW-Authenticate` value `challenge`.
+pub fn unauthorized(challenge: &str, why: Option<&str>) -> Response {
+    let text = match why {
+        Some(why) => format!("unauthorized: {why}\n"),
+        None => "unauthorized: send the server's token, your user token or an access token as \
+                 `Authorization: Bearer <token>`\n"
+            .to_string(),
+    };
+    let mut r = (
+        StatusCode::UNAUTHORIZED,
+        [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response();
+    let value = http::HeaderValue::from_str(challenge)
+        .unwrap_or(http::HeaderValue::from_static("Bearer realm=\"airun\""));
+    r.headers_mut()
+        .insert(http::header::WWW_AUTHENTICATE, value);
+    r
 }
 
 /// The answer for a path that is neither `/mcp` nor the REST API.

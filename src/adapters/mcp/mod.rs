@@ -75,6 +75,9 @@ struct Inner<S: CapabilitySet> {
     /// Made on the first confirmation asked through `input_required` (2026-07-28 on).
     seals: OnceLock<Seals>,
     console: OnceLock<Arc<crate::pipeline::Broker>>,
+    /// Who every call of this server is made by (a team server's lane); the operator
+    /// when unset.
+    principal: OnceLock<String>,
 }
 
 /// The MCP server over a pipeline. Cheap to clone (one per HTTP session); a clone starts
@@ -119,6 +122,7 @@ impl<S: CapabilitySet> McpServer<S> {
                 options,
                 seals,
                 console: OnceLock::new(),
+                principal: OnceLock::new(),
             }),
             roots: Arc::default(),
             session: Arc::default(),
@@ -131,6 +135,23 @@ impl<S: CapabilitySet> McpServer<S> {
     pub fn with_console(self, broker: Arc<crate::pipeline::Broker>) -> Self {
         let _ = self.inner.console.set(broker);
         self
+    }
+
+    /// Makes every call of this server (and of each session cloned from it) on behalf
+    /// of the principal `name`: a team server's lane.
+    pub fn with_principal(self, name: &str) -> Self {
+        let _ = self.inner.principal.set(name.to_string());
+        self
+    }
+
+    /// Who this server's calls are made by; `None` is the operator.
+    pub fn principal(&self) -> Option<&str> {
+        self.inner.principal.get().map(String::as_str)
+    }
+
+    /// How the server treats calls that need a person's yes.
+    pub fn options(&self) -> ServerOptions {
+        self.inner.options
     }
 
     /// The pipeline the server runs calls on.
@@ -410,7 +431,7 @@ impl<S: CapabilitySet> McpServer<S> {
                     .as_ref()
                     .map(|f| f as &(dyn Fn(u64, Option<u64>, &str) + Sync)),
                 session: Some(&session),
-                ..CallOptions::default()
+                principal: inner.principal.get().map(String::as_str),
             };
             inner
                 .pipeline

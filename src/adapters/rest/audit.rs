@@ -2,13 +2,14 @@
 //! streamed from the database a page at a time, never held whole).
 
 use super::error::query;
-use super::{Api, ApiError, blocking};
+use super::lane::Lane;
+use super::{ApiError, blocking};
 use crate::powers::CapabilitySet;
 use crate::timemachine::audit::AuditQuery;
 use axum::Json;
 use axum::body::{Body, Bytes};
+use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use hyper::body::Frame;
@@ -39,6 +40,8 @@ pub struct AuditParams {
     pub since: Option<String>,
     /// Only records before this time (RFC 3339).
     pub until: Option<String>,
+    /// Another user's lane (admins only; read by the lane, not here).
+    pub user: Option<String>,
 }
 
 fn bad(message: String, hint: &str) -> ApiError {
@@ -87,7 +90,7 @@ impl AuditParams {
 
 /// `GET /audit`: one page of records, oldest first, and the cursor of the next page.
 pub async fn page<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    Lane { api, .. }: Lane<S>,
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?.into_query(100)?;
@@ -102,7 +105,7 @@ pub async fn page<S: CapabilitySet>(
 }
 
 /// `GET /audit/verify`: whether the hash chain is intact, and how many records it holds.
-pub async fn verify<S: CapabilitySet>(State(api): State<Api<S>>) -> Result<Json<Value>, ApiError> {
+pub async fn verify<S: CapabilitySet>(Lane { api, .. }: Lane<S>) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         Ok(Json(match api.state()?.audit_verify()? {
             Ok(n) => json!({"intact": true, "records": n, "problem": null}),
@@ -130,7 +133,7 @@ impl hyper::body::Body for ChannelBody {
 /// `GET /audit/export`: every matching record as one JSON line, oldest first, read from
 /// the database a page at a time while the client takes them.
 pub async fn export<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    Lane { api, .. }: Lane<S>,
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let mut q = query(q)?.into_query(EXPORT_PAGE)?;

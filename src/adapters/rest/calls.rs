@@ -9,7 +9,8 @@
 //! without `console` it is declined (422) at once.
 
 use super::error::{json_body, status_of};
-use super::{Api, ApiError, blocking};
+use super::lane::Lane;
+use super::{ApiError, blocking};
 use crate::pipeline::{Broker, CallOptions, Confirmer, FlagConfirmer, NoConfirmer, Waiter};
 use crate::powers::CapabilitySet;
 use axum::Json;
@@ -25,11 +26,18 @@ use tokio_util::sync::CancellationToken;
 
 /// `POST /capabilities/{id}/calls` with the parameters as the body.
 pub async fn call<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    lane: Lane<S>,
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Err(e) = lane.act() {
+        return e.into_response();
+    }
+    // The call is recorded as made by the caller, also when an admin acts in another
+    // user's lane.
+    let caller = lane.caller.name;
+    let api = lane.api;
     let params: Value = match json_body(body) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -72,9 +80,13 @@ pub async fn call<S: CapabilitySet>(
         } else {
             &NoConfirmer
         };
+        let options = CallOptions {
+            principal: Some(&caller),
+            ..CallOptions::default()
+        };
         Ok(runner
             .pipeline()
-            .execute(cap.id, params, confirmer, CallOptions::default()))
+            .execute(cap.id, params, confirmer, options))
     })
     .await;
     let ms = started.elapsed().as_millis() as u64;

@@ -1,11 +1,12 @@
 //! `GET /capabilities` and `GET /capabilities/{id}`: what the operator's settings let
 //! callers use, from the generated catalog.
 
+use super::lane::Lane;
 use super::{Api, ApiError};
 use crate::catalog::Capability;
 use crate::powers::CapabilitySet;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -26,7 +27,7 @@ pub fn find<S: CapabilitySet>(api: &Api<S>, id: &str) -> Result<&'static Capabil
 }
 
 /// `GET /capabilities`.
-pub async fn list<S: CapabilitySet>(State(api): State<Api<S>>) -> Json<Value> {
+pub async fn list<S: CapabilitySet>(Lane { api, .. }: Lane<S>) -> Json<Value> {
     let caps: Vec<Value> = api
         .pipeline()
         .capabilities()
@@ -38,7 +39,7 @@ pub async fn list<S: CapabilitySet>(State(api): State<Api<S>>) -> Json<Value> {
 
 /// `GET /capabilities/{id}`.
 pub async fn detail<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    Lane { api, .. }: Lane<S>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(find(&api, &id)?.detail_json()))

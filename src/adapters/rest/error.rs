@@ -21,6 +21,8 @@ pub struct ApiError {
     pub message: String,
     /// What to do instead.
     pub hint: Option<String>,
+    /// The `WWW-Authenticate` value of a 401 (`Bearer realm="airun"` when `None`).
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
@@ -31,12 +33,19 @@ impl ApiError {
             kind: kind.into(),
             message: message.into(),
             hint: None,
+            challenge: None,
         }
     }
 
     /// Adds what to do instead.
     pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the `WWW-Authenticate` header a 401 carries (RFC 6750, RFC 9728).
+    pub fn with_challenge(mut self, challenge: impl Into<String>) -> ApiError {
+        self.challenge = Some(challenge.into());
         self
     }
 
@@ -70,6 +79,7 @@ impl From<CapError> for ApiError {
             kind: e.kind.as_str().into(),
             message,
             hint: e.hint,
+            challenge: None,
         }
     }
 }
@@ -78,10 +88,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(self.body())).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer realm=\"airun\""),
-            );
+            let challenge = self
+                .challenge
+                .as_deref()
+                .and_then(|c| http::HeaderValue::from_str(c).ok())
+                .unwrap_or(http::HeaderValue::from_static("Bearer realm=\"airun\""));
+            r.headers_mut()
+                .insert(http::header::WWW_AUTHENTICATE, challenge);
         }
         r
     }

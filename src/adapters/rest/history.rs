@@ -6,6 +6,7 @@
 //! workspace's current state (a file changed since, saved copies lost): 409.
 
 use super::error::{json_body, query};
+use super::lane::Lane;
 use super::{Api, ApiError, blocking};
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{OpInfo, UndoRequest};
@@ -13,7 +14,7 @@ use crate::powers::CapabilitySet;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +29,8 @@ pub const MAX_OPS: usize = 1000;
 pub struct HistoryQuery {
     /// Most operations to list, newest first (1 to 1000, default 50).
     pub limit: Option<usize>,
+    /// Another user's lane (admins only; read by the lane, not here).
+    pub user: Option<String>,
 }
 
 /// `POST /undo` body.
@@ -75,7 +78,7 @@ fn in_range(name: &str, n: usize) -> Result<usize, ApiError> {
 
 /// `GET /history`: the newest operations, newest first.
 pub async fn list<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    Lane { api, .. }: Lane<S>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
@@ -90,7 +93,7 @@ pub async fn list<S: CapabilitySet>(
 /// `GET /operations/{op}`: what one operation changed (paths, kinds, sizes, and a
 /// unified diff for text files up to 1 MiB).
 pub async fn operation<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    Lane { api, .. }: Lane<S>,
     op: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(op) = op.map_err(|e| {
@@ -149,9 +152,11 @@ fn finish<S: CapabilitySet>(
 
 /// `POST /undo`: undoes the newest `steps` operations, or every one from `to` on.
 pub async fn undo<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    lane: Lane<S>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    lane.act()?;
+    let api = lane.api;
     api.writable()?;
     let b: UndoBody = json_body(body)?;
     let steps = in_range("steps", b.steps)?;
@@ -185,9 +190,11 @@ pub async fn undo<S: CapabilitySet>(
 
 /// `POST /redo`: redoes the oldest `steps` undone operations.
 pub async fn redo<S: CapabilitySet>(
-    State(api): State<Api<S>>,
+    lane: Lane<S>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    lane.act()?;
+    let api = lane.api;
     api.writable()?;
     let b: RedoBody = json_body(body)?;
     let steps = in_range("steps", b.steps)?;

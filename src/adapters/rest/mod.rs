@@ -16,6 +16,7 @@
 //! - [`sessions`]: `GET /sessions`, the agent sessions and their clients;
 //! - [`confirmations`]: `GET /confirmations`, `POST /confirmations/{id}`, calls waiting
 //!   for a person's yes;
+//! - [`lane`]: whose lane (workspace, journal, audit, policy) a request acts in;
 //! - [`error`]: the JSON errors and their statuses.
 
 pub mod audit;
@@ -25,6 +26,7 @@ pub mod confirmations;
 pub mod error;
 pub mod events;
 pub mod history;
+pub mod lane;
 pub mod openapi;
 pub mod policy;
 pub mod sessions;
@@ -83,6 +85,21 @@ impl<S: CapabilitySet> Api<S> {
         self.inner.server.pipeline()
     }
 
+    /// The MCP server whose pipeline this API runs calls on.
+    pub fn server(&self) -> &McpServer<S> {
+        &self.inner.server
+    }
+
+    /// Who this API's calls are made by (a team server's lane); `None` is the operator.
+    pub fn principal(&self) -> Option<&str> {
+        self.inner.server.principal()
+    }
+
+    /// The workspace's state, shared with every lane acting in the same workspace.
+    pub fn deferred(&self) -> &Arc<Deferred> {
+        &self.inner.state
+    }
+
     /// The workspace's journal and audit log (waits for them to open).
     pub fn state(&self) -> Result<&TimeMachine, CapError> {
         self.inner.state.get()
@@ -131,7 +148,7 @@ pub async fn blocking<T: Send + 'static>(
 /// taken from.
 pub fn routes<S: CapabilitySet, St>() -> Router<St>
 where
-    Api<S>: FromRef<St>,
+    lane::Lanes<S>: FromRef<St>,
     Arc<crate::pipeline::Broker>: FromRef<St>,
     St: Clone + Send + Sync + 'static,
 {

@@ -2,13 +2,13 @@
 //! call path per capability the operator's policy allows, with its input schema as the
 //! request body and its output schema in the answer.
 
+use super::API_PREFIX;
 use super::audit::MAX_PAGE;
 use super::history::MAX_OPS;
-use super::{API_PREFIX, Api};
+use super::lane::Lane;
 use crate::catalog::Capability;
 use crate::powers::CapabilitySet;
 use axum::Json;
-use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 /// A reference to a component schema.
@@ -30,10 +30,10 @@ fn responses(ok: Value, extra: &[(&str, &str)]) -> Value {
             "400",
             "Bad input: malformed JSON, wrong types, unknown fields.",
         ),
-        ("401", "The operator's token is missing or wrong."),
+        ("401", "No token, or one that is not valid."),
         (
             "403",
-            "A foreign Host or Origin, or refused by the operator's policy.",
+            "A foreign Host or Origin, refused by the policy, or by the caller's role (`denied_role`).",
         ),
         ("413", "The request body is too large."),
     ];
@@ -42,6 +42,35 @@ fn responses(ok: Value, extra: &[(&str, &str)]) -> Value {
         r.insert(status.into(), answer(why, schema_ref("Error")));
     }
     Value::Object(r)
+}
+
+/// The endpoints that act the same in every lane (no `user` parameter).
+const LANELESS: &[&str] = &["/events", "/confirmations", "/confirmations/{id}"];
+
+/// Adds the `user` parameter (an admin's way into another user's lane) and its 404 to
+/// every operation of a path item.
+fn in_lanes(item: &mut Value) {
+    let Some(ops) = item.as_object_mut() else {
+        return;
+    };
+    for op in ops.values_mut() {
+        let Some(op) = op.as_object_mut() else {
+            continue;
+        };
+        let params = op.entry("parameters").or_insert_with(|| json!([]));
+        if let Some(list) = params.as_array_mut() {
+            list.push(query_param(
+                "user",
+                "Act in this user's lane instead of the caller's own (admins only; 403 `denied_role` for others).",
+                json!({"type": "string"}),
+            ));
+        }
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            responses.entry("404").or_insert_with(|| {
+                answer("No such user (or no such resource).", schema_ref("Error"))
+            });
+        }
+    }
 }
 
 fn query_param(name: &str, description: &str, schema: Value) -> Value {
@@ -532,14 +561,16 @@ pub fn document_for(caps: &[&Capability]) -> Value {
         "/session".into(),
         json!({"get": {
             "operationId": "session",
-            "summary": "How this request got in; a browser session's CSRF token; whether the server is read-only.",
+            "summary": "How this request got in and who it is from; a browser session's CSRF token; whether the caller's lane is read-only.",
             "tags": ["meta"],
             "responses": responses(answer("The session.", json!({
                 "type": "object",
-                "required": ["via", "operator", "csrf_token", "expires_in_seconds", "read_only"],
+                "required": ["via", "operator", "user", "role", "csrf_token", "expires_in_seconds", "read_only"],
                 "properties": {
                     "via": {"type": "string", "enum": ["bearer", "cookie"]},
-                    "operator": {"type": "string"},
+                    "operator": {"type": "string", "description": "Who the caller's decisions are recorded as."},
+                    "user": {"type": "string", "description": "The caller: `operator` or a user's name."},
+                    "role": {"type": "string", "enum": ["viewer", "agent", "admin"]},
                     "csrf_token": {"type": ["string", "null"]},
                     "expires_in_seconds": {"type": ["integer", "null"]},
                     "read_only": {"type": "boolean"},
@@ -547,12 +578,17 @@ pub fn document_for(caps: &[&Capability]) -> Value {
             })), &[]),
         }}),
     );
+    for (path, item) in paths.iter_mut() {
+        if !LANELESS.contains(&path.as_str()) {
+            in_lanes(item);
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "airun",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Watch, call and undo what the workspace's capabilities do. Every request needs the operator's token as `Authorization: Bearer <token>`, or the console's session cookie (from `POST /login`); a request with the cookie that changes anything also sends the session's CSRF token (`GET /api/v1/session`) in `X-CSRF-Token`.",
+            "description": "Watch, call and undo what the workspace's capabilities do. Every request needs a token as `Authorization: Bearer <token>` (the operator's, a user's, or an identity provider's access token), or the console's session cookie (from `POST /login`); a request with the cookie that changes anything also sends the session's CSRF token (`GET /api/v1/session`) in `X-CSRF-Token`. Each caller acts in their own lane (workspace, journal, audit log, policy); an admin names another user's with `?user=NAME`. Viewers may not call capabilities, undo or redo (403 `denied_role`).",
         },
         "servers": [{"url": API_PREFIX}],
         "security": [{"bearer": []}, {"session": []}],
@@ -568,6 +604,6 @@ pub fn document_for(caps: &[&Capability]) -> Value {
 }
 
 /// `GET /openapi.json`.
-pub async fn document<S: CapabilitySet>(State(api): State<Api<S>>) -> Json<Value> {
+pub async fn document<S: CapabilitySet>(Lane { api, .. }: Lane<S>) -> Json<Value> {
     Json(document_for(&api.pipeline().capabilities()))
 }

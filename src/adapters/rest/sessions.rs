@@ -3,14 +3,14 @@
 //! the most recently active first, what `airun history --sessions --json` prints. The
 //! console labels its history groups with them.
 
-use super::{Api, ApiError, blocking};
+use super::lane::Lane;
+use super::{ApiError, blocking};
 use crate::powers::CapabilitySet;
 use axum::Json;
-use axum::extract::State;
 use serde_json::{Value, json};
 
 /// `GET /sessions`.
-pub async fn list<S: CapabilitySet>(State(api): State<Api<S>>) -> Result<Json<Value>, ApiError> {
+pub async fn list<S: CapabilitySet>(Lane { api, .. }: Lane<S>) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let sessions = api.pipeline().journal().sessions()?;
         Ok(Json(json!({ "sessions": sessions })))

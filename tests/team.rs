@@ -1,0 +1,792 @@
+//! A team server over real HTTP on 127.0.0.1: two agents (alice and bob, each in their own
+//! workspace), a viewer (vic) and an admin (ada), added with `airun user add`, and the
+//! operator. Alice cannot read, write, list, search, unzip into or undo anything of bob's
+//! through REST or MCP, nor see his history, audit or sessions; the viewer cannot call or
+//! undo; the admin can do all with `?user=`. A matrix covers every endpoint of the
+//! OpenAPI document (plus `/metrics` and `/mcp`) for every kind of caller.
+
+mod support;
+
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use support::mcp::{AIRUN, Answer, Dirs, TestClient, connect};
+use support::serve::{Started, command, start};
+use support::snapshot::Snapshot;
+
+const OPERATOR: &str = "team-operator-token-0123456789";
+
+/// An MCP `initialize` request.
+fn init() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}})
+}
+
+/// One user as `airun user add` made them.
+struct User {
+    token: String,
+    workspace: PathBuf,
+}
+
+fn add_user(dirs: &Dirs, name: &str, role: &str) -> User {
+    let out = Command::new(AIRUN)
+        .args(["user", "add", name, "--role", role, "--json"])
+        .env("AIRUN_HOME", &dirs.home)
+        .env_remove("AIRUN_WORKSPACE")
+        .env_remove("AIRUN_TOKEN")
+        .output()
+        .expect("run airun user add");
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    User {
+        token: v["token"].as_str().expect("a token").to_string(),
+        workspace: PathBuf::from(v["user"]["workspace"].as_str().expect("a workspace")),
+    }
+}
+
+struct Team {
+    dirs: Dirs,
+    server: Started,
+    alice: User,
+    bob: User,
+    vic: User,
+    ada: User,
+    http: reqwest::Client,
+}
+
+impl Team {
+    fn start() -> Team {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dirs = Dirs::new();
+        let alice = add_user(&dirs, "alice", "agent");
+        let bob = add_user(&dirs, "bob", "agent");
+        let vic = add_user(&dirs, "vic", "viewer");
+        let ada = add_user(&dirs, "ada", "admin");
+        std::fs::write(bob.workspace.join("secret.txt"), "bob's secret\n").unwrap();
+        std::fs::write(dirs.ws.join("server.txt"), "the server's\n").unwrap();
+        let server = start(command(
+            std::path::Path::new(AIRUN),
+            &dirs.ws,
+            &dirs.home,
+            &["--token", OPERATOR, "--yes"],
+        ));
+        Team {
+            dirs,
+            server,
+            alice,
+            bob,
+            vic,
+            ada,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr)
+    }
+
+    /// `method path` with `token` (none when empty) and a JSON body: status and body.
+    async fn send(&self, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .timeout(std::time::Duration::from_secs(30))
+            .header("accept", "application/json, text/event-stream");
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if method != "GET" {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status().as_u16();
+        let streaming = resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
+        if streaming {
+            return (status, Value::Null);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn call(&self, token: &str, cap: &str, params: Value) -> (u16, Value) {
+        self.send(
+            token,
+            "POST",
+            &format!("/api/v1/capabilities/{cap}/calls"),
+            params,
+        )
+        .await
+    }
+
+    async fn mcp(&self, token: &str) -> support::mcp::Client {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"))
+            .auth_header(token.to_string());
+        connect(
+            TestClient::new(Answer::Accept),
+            StreamableHttpClientTransport::from_config(config),
+        )
+        .await
+    }
+}
+
+fn kind(v: &Value) -> &str {
+    v["error"]["kind"].as_str().unwrap_or("")
+}
+
+/// The ways alice might reach into bob's workspace, as `(capability, params)`.
+fn reaches_into(bob: &std::path::Path) -> Vec<(&'static str, Value)> {
+    let abs = bob.join("secret.txt");
+    let abs = abs.to_str().unwrap();
+    let dir = bob.to_str().unwrap();
+    let up = "../../bob/workspace/secret.txt";
+    vec![
+        ("io.fs.read_file", json!({"path": abs})),
+        ("io.fs.read_file", json!({"path": up})),
+        ("io.fs.read_file", json!({"path": "to-bob/secret.txt"})),
+        ("io.fs.write_file", json!({"path": abs, "content": "mine"})),
+        ("io.fs.write_file", json!({"path": up, "content": "mine"})),
+        (
+            "io.fs.write_file",
+            json!({"path": "to-bob/new.txt", "content": "mine"}),
+        ),
+        ("io.fs.list_dir", json!({"path": dir})),
+        ("io.fs.list_dir", json!({"path": "../../bob/workspace"})),
+        ("io.fs.list_dir", json!({"path": "to-bob"})),
+        ("io.fs.search", json!({"path": dir, "content": "secret"})),
+        (
+            "io.fs.search",
+            json!({"path": "to-bob", "content": "secret"}),
+        ),
+        ("io.fs.delete", json!({"path": abs})),
+        (
+            "sys.archive.unzip",
+            json!({"archive": "mine.zip", "destination": dir}),
+        ),
+        (
+            "sys.archive.unzip",
+            json!({"archive": "mine.zip", "destination": "to-bob"}),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_agent_stays_in_their_lane() {
+    let t = Team::start();
+    let (alice, bob) = (&t.alice.token, &t.bob.token);
+
+    // Each agent's call lands in their own workspace.
+    let (s, v) = t
+        .call(
+            bob,
+            "io.fs.write_file",
+            json!({"path": "plan.txt", "content": "bob's plan\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t
+        .call(
+            alice,
+            "io.fs.write_file",
+            json!({"path": "mine.txt", "content": "alice\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(t.alice.workspace.join("mine.txt").is_file());
+    assert!(!t.bob.workspace.join("mine.txt").exists());
+    assert!(!t.dirs.ws.join("mine.txt").exists());
+    let (s, v) = t
+        .call(
+            alice,
+            "sys.archive.zip",
+            json!({"sources": ["mine.txt"], "output": "mine.zip"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.call(alice, "io.fs.list_dir", json!({"path": "."})).await;
+    assert_eq!(s, 200, "{v}");
+    let listed = v.to_string();
+    assert!(
+        listed.contains("mine.txt")
+            && !listed.contains("secret.txt")
+            && !listed.contains("server.txt"),
+        "{listed}"
+    );
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&t.bob.workspace, t.alice.workspace.join("to-bob")).unwrap();
+
+    // Nothing of bob's can be reached, and a refusal changes nothing.
+    let before = Snapshot::of(&t.bob.workspace);
+    for (cap, params) in reaches_into(&t.bob.workspace) {
+        let (s, v) = t.call(alice, cap, params.clone()).await;
+        assert!(
+            (400..500).contains(&s) && s != 401,
+            "{cap} {params}: {s} {v}"
+        );
+        assert!(!v.to_string().contains("bob's secret"), "{cap}: {v}");
+    }
+    before.assert_same(&Snapshot::of(&t.bob.workspace), "bob's workspace");
+
+    // Nor his history, audit or sessions.
+    let (s, v) = t.send(alice, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 200);
+    assert!(!v.to_string().contains("plan.txt"), "{v}");
+    assert!(v.to_string().contains("mine.txt"), "{v}");
+    for path in [
+        "/api/v1/history?user=bob",
+        "/api/v1/audit?user=bob",
+        "/api/v1/audit/export?user=bob",
+        "/api/v1/sessions?user=bob",
+        "/api/v1/operations/1?user=bob",
+        "/api/v1/policy?user=bob",
+    ] {
+        let (s, v) = t.send(alice, "GET", path, Value::Null).await;
+        assert_eq!((s, kind(&v)), (403, "denied_role"), "{path}: {v}");
+    }
+    let (s, v) = t.send(alice, "GET", "/api/v1/audit", Value::Null).await;
+    assert_eq!(s, 200);
+    assert!(!v.to_string().contains("plan.txt"), "{v}");
+    for (method, path) in [
+        ("POST", "/api/v1/undo?user=bob"),
+        ("POST", "/api/v1/redo?user=bob"),
+        (
+            "POST",
+            "/api/v1/capabilities/io.fs.read_file/calls?user=bob",
+        ),
+    ] {
+        let (s, v) = t
+            .send(alice, method, path, json!({"path": "plan.txt"}))
+            .await;
+        assert_eq!((s, kind(&v)), (403, "denied_role"), "{path}: {v}");
+    }
+
+    // Undo in her own lane undoes her own operations, never bob's.
+    let (s, v) = t
+        .send(alice, "POST", "/api/v1/undo", json!({"steps": 2}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!t.alice.workspace.join("mine.txt").exists());
+    assert!(!t.alice.workspace.join("mine.zip").exists());
+    assert_eq!(
+        std::fs::read_to_string(t.bob.workspace.join("plan.txt")).unwrap(),
+        "bob's plan\n"
+    );
+    // sys.undo, the capability, acts in her lane too.
+    let (s, v) = t
+        .call(
+            alice,
+            "io.fs.write_file",
+            json!({"path": "again.txt", "content": "a\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.call(alice, "sys.undo", json!({"steps": 1})).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!t.alice.workspace.join("again.txt").exists());
+    assert!(t.bob.workspace.join("plan.txt").is_file());
+    // The zip to unzip into bob's workspace, made again.
+    let (s, v) = t
+        .call(
+            alice,
+            "io.fs.write_file",
+            json!({"path": "mine.txt", "content": "alice\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t
+        .call(
+            alice,
+            "sys.archive.zip",
+            json!({"sources": ["mine.txt"], "output": "mine.zip"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    // Over MCP: the same lane, the same walls.
+    let client = t.mcp(alice).await;
+    let r = support::mcp::call(
+        &client,
+        "io_fs_write_file",
+        json!({"path": "m.txt", "content": "over mcp\n"}),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    assert!(t.alice.workspace.join("m.txt").is_file());
+    let before = Snapshot::of(&t.bob.workspace);
+    for (cap, params) in reaches_into(&t.bob.workspace) {
+        let tool = cap.replace('.', "_");
+        let r = support::mcp::call(&client, &tool, params.clone()).await;
+        assert_eq!(r.is_error, Some(true), "{tool} {params}: {r:?}");
+        assert!(!format!("{r:?}").contains("bob's secret"), "{tool}");
+    }
+    before.assert_same(&Snapshot::of(&t.bob.workspace), "bob's workspace");
+    let r = support::mcp::call(&client, "sys_history", json!({"limit": 50})).await;
+    assert!(!format!("{r:?}").contains("plan.txt"), "{r:?}");
+    assert!(format!("{r:?}").contains("m.txt"), "{r:?}");
+    client.cancel().await.ok();
+
+    // A session id of bob's lane is unknown in alice's.
+    let resp = t
+        .http
+        .post(t.url("/mcp"))
+        .bearer_auth(bob)
+        .header("accept", "application/json, text/event-stream")
+        .json(&init())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    drop(resp);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    for (token, known) in [(alice, false), (bob, true)] {
+        let resp = t
+            .http
+            .post(t.url("/mcp"))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().is_success(),
+            known,
+            "bob's session with {}'s token: {}",
+            if known { "bob" } else { "alice" },
+            resp.status()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_look_and_admins_reach_every_lane() {
+    let t = Team::start();
+    let vic = &t.vic.token;
+    // The viewer may call no capability at all, nor undo or redo.
+    let (s, v) = t
+        .send(vic, "GET", "/api/v1/capabilities", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let ids: Vec<String> = v["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() > 10);
+    for id in &ids {
+        let (s, v) = t.call(vic, id, json!({})).await;
+        assert_eq!((s, kind(&v)), (403, "denied_role"), "{id}: {v}");
+    }
+    for path in ["/api/v1/undo", "/api/v1/redo"] {
+        let (s, v) = t.send(vic, "POST", path, json!({})).await;
+        assert_eq!((s, kind(&v)), (403, "denied_role"), "{path}: {v}");
+    }
+    let (s, v) = t.send(vic, "GET", "/api/v1/session", Value::Null).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (v["user"].as_str(), v["role"].as_str()),
+        (Some("vic"), Some("viewer"))
+    );
+    // Over MCP a viewer is refused at the door.
+    let (s, _) = t.send(vic, "POST", "/mcp", init()).await;
+    assert_eq!(s, 403);
+
+    // Bob works; the admin sees and acts in his lane with ?user=bob.
+    let (s, v) = t
+        .call(
+            &t.bob.token,
+            "io.fs.write_file",
+            json!({"path": "plan.txt", "content": "v1\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let ada = &t.ada.token;
+    let (s, v) = t
+        .send(ada, "GET", "/api/v1/history?user=bob", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("plan.txt"), "{v}");
+    let (s, v) = t
+        .send(
+            ada,
+            "POST",
+            "/api/v1/capabilities/io.fs.read_file/calls?user=bob",
+            json!({"path": "secret.txt"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("bob's secret"), "{v}");
+    let (s, v) = t
+        .send(ada, "GET", "/api/v1/audit?user=bob", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("io.fs.write_file"), "{v}");
+    let (s, v) = t
+        .send(ada, "GET", "/api/v1/audit/verify?user=bob", Value::Null)
+        .await;
+    assert_eq!((s, &v["intact"]), (200, &json!(true)), "{v}");
+    let (s, v) = t
+        .send(ada, "POST", "/api/v1/undo?user=bob", json!({"steps": 1}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!t.bob.workspace.join("plan.txt").exists());
+    let (s, v) = t
+        .send(ada, "GET", "/api/v1/history?user=nobody", Value::Null)
+        .await;
+    assert_eq!(s, 404, "{v}");
+    // The operator too, and /metrics is for admins only.
+    let (s, v) = t
+        .send(OPERATOR, "GET", "/api/v1/history?user=bob", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = t.send(ada, "GET", "/metrics", Value::Null).await;
+    assert_eq!(s, 200);
+    let (s, v) = t.send(&t.alice.token, "GET", "/metrics", Value::Null).await;
+    assert_eq!((s, kind(&v)), (403, "denied_role"));
+    // The server's own workspace is the operator's lane.
+    let (s, v) = t
+        .call(OPERATOR, "io.fs.read_file", json!({"path": "server.txt"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // A removed user is out at once.
+    let out = Command::new(AIRUN)
+        .args(["user", "remove", "bob"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, v) = t
+        .send(&t.bob.token, "GET", "/api/v1/history", Value::Null)
+        .await;
+    assert_eq!(s, 401, "{v}");
+    let (s, _) = t.send(&t.bob.token, "POST", "/mcp", init()).await;
+    assert_eq!(s, 401);
+    let (s, _) = t.send("", "POST", "/mcp", init()).await;
+    assert_eq!(s, 401, "a team server's /mcp needs credentials");
+}
+
+/// What a cell of the matrix expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    /// 401: who is calling is not known.
+    Unknown,
+    /// 403 `denied_role` (or a plain 403 from `/mcp`): the caller's role may not.
+    Role,
+    /// Through the access check: neither of the above, and no server error.
+    In,
+}
+
+use Cell::{In, Role, Unknown};
+
+/// `(method, path template, [none, viewer, agent, admin, operator] in their own lane,
+/// the same naming another user's lane with ?user=, when the endpoint takes it)`.
+type Row = (&'static str, &'static str, [Cell; 5], Option<[Cell; 5]>);
+
+const LOOK: [Cell; 5] = [Unknown, In, In, In, In];
+const ACT: [Cell; 5] = [Unknown, Role, In, In, In];
+const OTHER: Option<[Cell; 5]> = Some([Unknown, Role, Role, In, In]);
+
+const MATRIX: &[Row] = &[
+    ("GET", "/capabilities", LOOK, OTHER),
+    ("GET", "/capabilities/{id}", LOOK, OTHER),
+    ("POST", "/capabilities/{id}/calls", ACT, OTHER),
+    ("GET", "/history", LOOK, OTHER),
+    ("GET", "/operations/{op}", LOOK, OTHER),
+    ("POST", "/undo", ACT, OTHER),
+    ("POST", "/redo", ACT, OTHER),
+    ("GET", "/audit", LOOK, OTHER),
+    ("GET", "/audit/verify", LOOK, OTHER),
+    ("GET", "/audit/export", LOOK, OTHER),
+    ("GET", "/events", LOOK, None),
+    ("GET", "/confirmations", LOOK, None),
+    ("POST", "/confirmations/{id}", LOOK, None),
+    ("GET", "/openapi.json", LOOK, OTHER),
+    ("GET", "/policy", LOOK, OTHER),
+    ("GET", "/sessions", LOOK, OTHER),
+    ("GET", "/session", LOOK, OTHER),
+];
+
+/// Endpoints outside the OpenAPI document, with their full paths.
+const OUTSIDE: &[Row] = &[
+    ("GET", "/metrics", [Unknown, Role, Role, In, In], None),
+    ("POST", "/mcp", [Unknown, Role, In, In, In], None),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_for_every_caller() {
+    let t = Team::start();
+    let (s, doc) = t
+        .send(OPERATOR, "GET", "/api/v1/openapi.json", Value::Null)
+        .await;
+    assert_eq!(s, 200);
+    // Every endpoint of the document has a row, and every row an endpoint.
+    let mut endpoints = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_ascii_uppercase();
+            let template = if path.starts_with("/capabilities/") && path.ends_with("/calls") {
+                "/capabilities/{id}/calls".to_string()
+            } else {
+                path.clone()
+            };
+            let row = MATRIX
+                .iter()
+                .find(|r| r.0 == method && r.1 == template)
+                .unwrap_or_else(|| panic!("{method} {path} has no row in the matrix: add one"));
+            endpoints.push((row, path.clone()));
+        }
+    }
+    let covered: BTreeSet<_> = endpoints.iter().map(|(r, _)| (r.0, r.1)).collect();
+    for r in MATRIX {
+        assert!(
+            covered.contains(&(r.0, r.1)),
+            "{} {} is not in the document",
+            r.0,
+            r.1
+        );
+    }
+    let callers = [
+        ("none", String::new()),
+        ("viewer", t.vic.token.clone()),
+        ("agent", t.alice.token.clone()),
+        ("admin", t.ada.token.clone()),
+        ("operator", OPERATOR.to_string()),
+    ];
+    let mut checked = 0;
+    let mut cases: Vec<(&Row, String)> = endpoints
+        .iter()
+        .map(|(r, p)| (*r, format!("/api/v1{p}")))
+        .collect();
+    cases.extend(OUTSIDE.iter().map(|r| (r, r.1.to_string())));
+    for (row, path) in cases {
+        let path = path.replace("{id}", "io.fs.exists").replace("{op}", "1");
+        // A parameter no capability has: past the access check, every call is refused
+        // (400) before it could change anything.
+        let body = if path.ends_with("/calls") {
+            json!({"not_a_parameter": true})
+        } else if path == "/mcp" {
+            init()
+        } else {
+            json!({})
+        };
+        let mut runs = vec![(path.clone(), row.2)];
+        if let Some(other) = row.3 {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            runs.push((format!("{path}{sep}user=bob"), other));
+        }
+        for (path, cells) in runs {
+            for ((who, token), want) in callers.iter().zip(cells) {
+                let (s, v) = t.send(token, row.0, &path, body.clone()).await;
+                let got = match s {
+                    401 => Unknown,
+                    403 if kind(&v) == "denied_role" || path == "/mcp" => Role,
+                    _ => In,
+                };
+                assert_eq!(got, want, "{} {path} as {who}: {s} {v}", row.0);
+                assert!(s < 500, "{} {path} as {who}: {s} {v}", row.0);
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("matrix: {checked} cells");
+    assert!(checked > 100);
+    let _ = &t.bob;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_in_to_the_console_until_removed() {
+    let t = Team::start();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |token: String| {
+        browser
+            .post(t.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let wrong = login("airun_0000".into()).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = login(t.vic.token.clone()).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = ok
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        !cookie.contains(&t.vic.token),
+        "the cookie is not the token"
+    );
+    let session = |cookie: String| {
+        browser
+            .get(t.url("/api/v1/session"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let v: Value = session(cookie.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(v["user"], "vic");
+    assert_eq!(v["role"], "viewer");
+    assert_eq!(v["via"], "cookie");
+    assert_eq!(v["operator"], "vic", "decisions are recorded as the user");
+    // The page is the console while vic exists, the login form once he is removed.
+    let page = browser
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let out = Command::new(AIRUN)
+        .args(["user", "remove", "vic"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(session(cookie.clone()).await.unwrap().status(), 401);
+    let page = browser
+        .get(t.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303, "back to the login form");
+    // The operator's browser is still `operator@console`.
+    let ok = login(OPERATOR.into()).await.unwrap();
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let v: Value = session(cookie).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (v["user"].as_str(), v["operator"].as_str()),
+        (Some("operator"), Some("operator@console"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
+    let t = Team::start();
+    // carol acts in the server's own workspace under a read-only policy of her own;
+    // dan in the server's workspace under the operator's policy.
+    let policy = t.dirs.home.join("carol.toml");
+    std::fs::write(&policy, "read_only = true\n").unwrap();
+    let add = |name: &str, policy: Option<&std::path::Path>| {
+        let mut cmd = Command::new(AIRUN);
+        cmd.arg("--workspace").arg(&t.dirs.ws);
+        if let Some(p) = policy {
+            cmd.arg("--policy").arg(p);
+        }
+        let out = cmd
+            .args(["user", "add", name, "--role", "agent", "--json"])
+            .env("AIRUN_HOME", &t.dirs.home)
+            .env_remove("AIRUN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    let carol = add("carol", Some(&policy));
+    let dan = add("dan", None);
+    let (s, v) = t.send(&carol, "GET", "/api/v1/policy", Value::Null).await;
+    assert_eq!((s, &v["read_only"]), (200, &json!(true)), "{v}");
+    let (s, v) = t
+        .call(
+            &carol,
+            "io.fs.write_file",
+            json!({"path": "c.txt", "content": "c\n"}),
+        )
+        .await;
+    assert_eq!((s, kind(&v)), (403, "denied_policy"), "{v}");
+    assert!(!t.dirs.ws.join("c.txt").exists());
+    let (s, v) = t
+        .call(&carol, "io.fs.read_file", json!({"path": "server.txt"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // The operator's own policy is not narrowed by hers.
+    let (s, v) = t.send(OPERATOR, "GET", "/api/v1/policy", Value::Null).await;
+    assert_eq!((s, &v["read_only"]), (200, &json!(false)), "{v}");
+    // dan's write lands in the server's workspace, in the journal the operator sees.
+    let (s, v) = t
+        .call(
+            &dan,
+            "io.fs.write_file",
+            json!({"path": "d.txt", "content": "d\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(t.dirs.ws.join("d.txt").is_file());
+    let (s, v) = t
+        .send(OPERATOR, "GET", "/api/v1/history", Value::Null)
+        .await;
+    assert_eq!(s, 200);
+    assert!(v.to_string().contains("d.txt"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_stops_working_at_once() {
+    let t = Team::start();
+    let old = &t.alice.token;
+    let (s, _) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 200);
+    let out = Command::new(AIRUN)
+        .args(["user", "token", "rotate", "alice", "--json"])
+        .env("AIRUN_HOME", &t.dirs.home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = v["token"].as_str().expect("the new token");
+    let (s, v) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 401, "{v}");
+    let (s, _) = t.send(old, "POST", "/mcp", init()).await;
+    assert_eq!(s, 401);
+    let (s, v) = t.send(new, "GET", "/api/v1/session", Value::Null).await;
+    assert_eq!((s, v["user"].as_str()), (200, Some("alice")), "{v}");
+}
