@@ -40,8 +40,9 @@ pub struct CallOptions<'a> {
     pub cancel: Option<&'a AtomicBool>,
     /// Receives progress reports.
     pub progress: Option<ProgressFn<'a>>,
-    /// Folders of the workspace (relative to its root) that this caller's paths must lie
-    /// in, when its client narrowed the workspace (MCP roots); `None` for all of it.
+    /// Folders that this caller's paths must lie in, when its client narrowed the
+    /// workspace (MCP roots); `None` for all of it. A relative folder is one of the first
+    /// root; an absolute one may lie in any root.
     pub within: Option<&'a [PathBuf]>,
     /// The agent session making the call, recorded with its operation.
     pub session: Option<&'a crate::hooks::Session>,
@@ -70,6 +71,8 @@ macro_rules! stage {
 #[derive(Debug)]
 pub struct Prepared<C> {
     call: C,
+    /// The root the call works in: 0 for the first, `i` for the `i`-th extra root.
+    root: usize,
     undo_targets: Vec<(&'static str, Resolved)>,
     resolved: Vec<(crate::WsPath, Access, Resolved)>,
 }
@@ -104,10 +107,30 @@ impl Staged {
     }
 }
 
+/// A workspace root beyond the first, with its own undo journal.
+struct ExtraRoot {
+    workspace: Workspace,
+    read_only: bool,
+    journal: Box<dyn Journal>,
+}
+
+/// One workspace root as callers see it: its folder and whether it is read-only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RootInfo {
+    /// The root's absolute, canonical path.
+    pub path: PathBuf,
+    /// True when nothing in it may be changed.
+    pub read_only: bool,
+}
+
 /// The pipeline: a capability set bound to a workspace and the operator's settings.
 pub struct Pipeline<S: CapabilitySet> {
     set: S,
     workspace: Workspace,
+    /// The first root is read-only.
+    read_only_first: bool,
+    /// The roots after the first (`--workspace` given several times).
+    extra: Vec<ExtraRoot>,
     settings: Settings,
     journal: Box<dyn Journal>,
     audit: Box<dyn AuditSink>,
@@ -120,6 +143,8 @@ impl<S: CapabilitySet> Pipeline<S> {
         Pipeline {
             set,
             workspace,
+            read_only_first: false,
+            extra: Vec::new(),
             settings,
             journal: Box::new(NoJournal),
             audit: Box::new(NoAudit),
@@ -184,9 +209,115 @@ impl<S: CapabilitySet> Pipeline<S> {
         self
     }
 
-    /// The workspace.
+    /// The workspace (its first root).
     pub fn workspace(&self) -> &Workspace {
         &self.workspace
+    }
+
+    /// Makes the first root read-only (or writable again): every call that could change
+    /// something in it is refused before anything runs.
+    pub fn with_first_root_read_only(mut self, read_only: bool) -> Self {
+        self.read_only_first = read_only;
+        self
+    }
+
+    /// Adds a workspace root after the first, read-only or with its own undo journal.
+    /// Its paths are reached by their absolute path, and results name them absolutely.
+    /// Roots must not overlap (see [`overlapping_roots`]).
+    pub fn with_root(
+        mut self,
+        workspace: Workspace,
+        read_only: bool,
+        journal: Box<dyn Journal>,
+    ) -> Self {
+        self.extra.push(ExtraRoot {
+            workspace: workspace.shown_absolute(),
+            read_only,
+            journal,
+        });
+        self
+    }
+
+    /// Every workspace root, the first first.
+    pub fn roots(&self) -> Vec<RootInfo> {
+        std::iter::once(RootInfo {
+            path: self.workspace.root().to_path_buf(),
+            read_only: self.read_only_first,
+        })
+        .chain(self.extra.iter().map(|r| RootInfo {
+            path: r.workspace.root().to_path_buf(),
+            read_only: r.read_only,
+        }))
+        .collect()
+    }
+
+    /// The journals of the roots after the first (to open them early, for example).
+    pub fn extra_journals(&self) -> impl Iterator<Item = &dyn Journal> {
+        self.extra.iter().map(|r| r.journal.as_ref())
+    }
+
+    /// The workspace, read-only flag and journal of root `i` (0 is the first).
+    fn root_at(&self, i: usize) -> (&Workspace, bool, &dyn Journal) {
+        match i.checked_sub(1).and_then(|j| self.extra.get(j)) {
+            Some(r) => (&r.workspace, r.read_only, r.journal.as_ref()),
+            None => (&self.workspace, self.read_only_first, self.journal.as_ref()),
+        }
+    }
+
+    /// The root a call's paths lie in: a relative path is in the first root, an absolute
+    /// one in the root that holds it. A call works in one root.
+    fn choose_root(&self, call: &S::Call) -> Result<usize, CapError> {
+        let mut chosen: Option<(usize, &str, &str)> = None;
+        for input in call.params().paths() {
+            let raw = input.path.as_str();
+            let path = std::path::Path::new(raw);
+            let i = if path.is_absolute() {
+                (0..=self.extra.len())
+                    .find(|i| self.root_at(*i).0.below_root(path).is_some())
+                    .ok_or_else(|| {
+                        CapError::new(
+                            ErrorKind::DeniedSandbox,
+                            format!(
+                                "`{raw}` is an absolute path outside every workspace root ({})",
+                                self.roots_shown()
+                            ),
+                        )
+                        .with_hint("use a path relative to the first root, or an absolute path inside one of the roots")
+                        .with_field(input.field)
+                    })?
+            } else {
+                0
+            };
+            match chosen {
+                None => chosen = Some((i, raw, input.field)),
+                Some((j, other, _)) if j != i => {
+                    return Err(CapError::new(
+                        ErrorKind::DeniedSandbox,
+                        format!(
+                            "`{other}` is in the root {} and `{raw}` in the root {}; one call works in one root",
+                            self.root_at(j).0.root().display(),
+                            self.root_at(i).0.root().display()
+                        ),
+                    )
+                    .with_hint("use two calls: read from one root, then write into the other")
+                    .with_field(input.field));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(chosen.map_or(0, |(i, _, _)| i))
+    }
+
+    /// The roots as one line of text, read-only ones marked.
+    fn roots_shown(&self) -> String {
+        self.roots()
+            .iter()
+            .map(|r| {
+                let ro = if r.read_only { " (read-only)" } else { "" };
+                format!("{}{ro}", r.path.display())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The operator's settings.
@@ -266,21 +397,59 @@ impl<S: CapabilitySet> Pipeline<S> {
             return Err(CapError::new(ErrorKind::DeniedPolicy, why)
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
+        let root = self.choose_root(&call)?;
+        let (workspace, read_only, _) = self.root_at(root);
+        // What could change files of the root: a path written or deleted, a program run
+        // in it, an undo or redo of its history.
+        let changes = cap.side_effects.iter().any(|e| {
+            matches!(
+                e,
+                crate::catalog::SideEffect::FilesystemWrite
+                    | crate::catalog::SideEffect::FilesystemDelete
+                    | crate::catalog::SideEffect::SystemExec
+                    | crate::catalog::SideEffect::StateMutation
+            )
+        }) || call
+            .params()
+            .paths()
+            .iter()
+            .any(|p| matches!(p.access, Access::Write | Access::Delete));
+        if read_only && changes && !call.params().changes_nothing() {
+            let what = call
+                .params()
+                .paths()
+                .iter()
+                .find(|p| matches!(p.access, Access::Write | Access::Delete))
+                .map(|p| format!("`{}`", p.path.as_str()))
+                .unwrap_or_else(|| "files".into());
+            return Err(CapError::new(
+                ErrorKind::DeniedPolicy,
+                format!(
+                    "`{}` would change {what} in the read-only root {}",
+                    cap.id,
+                    workspace.root().display()
+                ),
+            )
+            .with_hint(format!(
+                "the operator gave this root as read-only (`DIR:ro`); it can be read, not changed. Roots: {}",
+                self.roots_shown()
+            )));
+        }
         // The powers' own checks (the exec allowlist, ...), before anything is confirmed
         // or snapshotted.
-        self.set.precheck(&call, &self.settings, &self.workspace)?;
+        self.set.precheck(&call, &self.settings, workspace)?;
         drop(stage);
         // 3. Sandbox: every path input, for the access its spec declares.
         let _stage = stage!("sandbox");
         let mut undo_targets = Vec::new();
         let mut resolved_inputs = Vec::new();
         for input in call.params().paths() {
-            let resolved = self
-                .workspace
+            let resolved = workspace
                 .resolve(input.path, input.access)
                 .map_err(|e| e.with_field(input.field))?;
             if let Some(roots) = within {
-                outside_roots(resolved.rel(), roots).map_err(|e| e.with_field(input.field))?;
+                outside_roots(self.workspace.root(), workspace.root(), &resolved, roots)
+                    .map_err(|e| e.with_field(input.field))?;
             }
             if cap.undo_targets.contains(&input.field) {
                 undo_targets.push((input.field, resolved.clone()));
@@ -289,6 +458,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         }
         Ok(Prepared {
             call,
+            root,
             undo_targets,
             resolved: resolved_inputs,
         })
@@ -435,6 +605,12 @@ impl<S: CapabilitySet> Pipeline<S> {
             }
         };
         let cap = prepared.capability();
+        let (workspace, _, journal) = self.root_at(prepared.root);
+        if prepared.root != 0
+            && let Err(e) = journal.ready()
+        {
+            return staged.failed(e);
+        }
         staged.shown = redact(cap, prepared.call.params().to_json());
         if let Some(bus) = &self.events {
             bus.publish(
@@ -483,7 +659,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 session: options.session,
                 principal: options.principal.unwrap_or(crate::users::OPERATOR),
             };
-            match self.journal.begin(&self.workspace, &intent) {
+            match journal.begin(workspace, &intent) {
                 Ok(op) => op,
                 Err(e) => return staged.failed(e),
             }
@@ -525,7 +701,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 None
             };
         let env = Env {
-            workspace: &self.workspace,
+            workspace,
             settings: &self.settings,
             deadline: Instant::now() + Duration::from_secs(cap.timeout_seconds),
             cancel: options.cancel.unwrap_or(&never),
@@ -562,7 +738,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         // HOOK(time-machine): after-images and commit, or the before-images put back.
         if let Some(jop) = journal_op {
             let _stage = stage!("journal", phase = "commit");
-            if let Err(e) = jop.finish(&self.workspace, result.as_ref()) {
+            if let Err(e) = jop.finish(workspace, result.as_ref()) {
                 return staged.failed(e);
             }
         }
@@ -619,11 +795,38 @@ pub fn path_access(cap: &Capability, field: &str) -> Option<Access> {
         .map(|(_, a)| *a)
 }
 
-/// Refuses a workspace path outside every one of the client's roots.
-fn outside_roots(rel: &std::path::Path, roots: &[PathBuf]) -> Result<(), CapError> {
-    if roots.iter().any(|r| rel.starts_with(r)) {
+/// Two of `roots` that overlap (one is the other or lies inside it), if any: a path in
+/// both would be writable through one and read-only through the other, and journaled
+/// twice.
+pub fn overlapping_roots(roots: &[&std::path::Path]) -> Option<(PathBuf, PathBuf)> {
+    for (i, a) in roots.iter().enumerate() {
+        for b in &roots[i + 1..] {
+            if a.starts_with(b) || b.starts_with(a) {
+                return Some((a.to_path_buf(), b.to_path_buf()));
+            }
+        }
+    }
+    None
+}
+
+/// Refuses a path outside every one of the client's roots. `first` is the first
+/// workspace root (relative client roots are in it), `root` the root `resolved` is in.
+fn outside_roots(
+    first: &std::path::Path,
+    root: &std::path::Path,
+    resolved: &Resolved,
+    roots: &[PathBuf],
+) -> Result<(), CapError> {
+    let rel = resolved.rel();
+    let absolute = if resolved.is_root() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    if roots.iter().any(|r| absolute.starts_with(first.join(r))) {
         return Ok(());
     }
+    let rel = std::path::PathBuf::from(resolved.display());
     let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     Err(CapError::new(
         ErrorKind::DeniedSandbox,
