@@ -205,6 +205,12 @@ fn writes_in_a_second_writable_root_are_journaled_and_undone() {
     // Each root keeps its own history: the first root has none of these operations.
     let h = out(&e.run(&["history", "--json"]));
     assert_eq!(h.as_array().map(Vec::len), Some(0), "{h}");
+    let o = e.run(&["history"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("the history of the first root {}", e.p("app"))),
+        "{err}"
+    );
     // With the data root first, its history has both and `undo` puts them back.
     let data_first = |args: &[&str]| {
         let mut c = e.command();
@@ -303,4 +309,28 @@ fn roots_come_from_airun_workspace_too_and_overlaps_are_refused() {
     assert_eq!(code(&o), 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("overlap") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn a_call_killed_in_a_second_root_is_rolled_back_on_the_next_start() {
+    let e = Env::new();
+    let table = e.p("data/table.csv");
+    let before = e.snapshot();
+    let p = json!({"path": table, "content": "half-done\n"}).to_string();
+    let mut c = e.command();
+    c.args(["--workspace", &e.p("app"), "--workspace", &e.p("data")])
+        .args(["execute", "io.fs.write_file", "--params", &p, "--yes"])
+        // Killed after the handler wrote the file, before the operation committed.
+        .env("FAILPOINTS", "tm_before_after_images=return");
+    let o = c.output().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        Some(9),
+        "the failpoint kills the process: {o:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), "half-done\n");
+    // Any next start with that root rolls the call back.
+    let o = e.run(&["history", "--json"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(e.snapshot(), before);
 }
