@@ -138,6 +138,20 @@ fn reads_work_in_every_root_and_results_name_reusable_paths() {
     assert!(paths.contains(&intro.as_str()), "{paths:?}");
     let again = e.execute("io.fs.read_file", json!({"path": intro}));
     assert_eq!(out(&again)["result"]["content"], "# Intro\n");
+    // Search and tree name the entries of another root absolutely too.
+    let v = out(&e.execute(
+        "io.fs.search",
+        json!({"path": e.p("docs"), "content": "Intro"}),
+    ));
+    assert_eq!(v["result"]["matches"][0]["path"], intro.as_str(), "{v}");
+    let v = out(&e.execute("io.fs.tree", json!({"path": e.p("docs")})));
+    let tree: Vec<&str> = v["result"]["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert!(tree.contains(&intro.as_str()), "{v}");
     // The first root's listing stays relative.
     let v = out(&e.execute("io.fs.list_dir", json!({"path": "."})));
     assert_eq!(v["result"]["entries"][0]["path"], "main.txt", "{v}");
@@ -201,6 +215,18 @@ fn writes_in_a_second_writable_root_are_journaled_and_undone() {
     );
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), "changed\n");
+    // A recursive copy inside that root, from one absolute path to another.
+    std::fs::create_dir_all(e.base.join("data/in/deep")).unwrap();
+    std::fs::write(e.base.join("data/in/deep/f.txt"), "f").unwrap();
+    let o = e.execute(
+        "io.fs.copy",
+        json!({"source": e.p("data/in"), "destination": e.p("data/out")}),
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert_eq!(
+        std::fs::read_to_string(e.base.join("data/out/deep/f.txt")).unwrap(),
+        "f"
+    );
 
     // Each root keeps its own history: the first root has none of these operations.
     let h = out(&e.run(&["history", "--json"]));
@@ -220,11 +246,12 @@ fn writes_in_a_second_writable_root_are_journaled_and_undone() {
         c.output().unwrap()
     };
     let h = out(&data_first(&["history", "--json"]));
-    assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
-    let o = data_first(&["undo", "--steps", "2"]);
+    assert_eq!(h.as_array().map(Vec::len), Some(3), "{h}");
+    let o = data_first(&["undo", "--steps", "3"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), "a,b\n1,2\n");
     assert!(!Path::new(&e.p("data/new.txt")).exists());
+    assert!(!Path::new(&e.p("data/out")).exists());
 }
 
 #[test]
