@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod confirm;
 mod isolate;
+mod roots;
 
 /// The hook traits and types, re-exported where they were first defined.
 pub use crate::hooks;
@@ -21,12 +22,14 @@ pub use confirm::{
     ApprovedBy, ConfirmRequest, Confirmation, Confirmer, FlagConfirmer, NoConfirmer,
     TerminalConfirmer, needs_confirmation,
 };
+pub use roots::{RootInfo, overlapping_roots};
 
 use crate::catalog::{Access, CallInfo, Capability, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::events::{Draft, EventBus, EventKind};
 use crate::powers::{CapabilitySet, Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
+use roots::{ExtraRoot, outside_roots};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -105,22 +108,6 @@ impl Staged {
         self.result = Err(e);
         self
     }
-}
-
-/// A workspace root beyond the first, with its own undo journal.
-struct ExtraRoot {
-    workspace: Workspace,
-    read_only: bool,
-    journal: Box<dyn Journal>,
-}
-
-/// One workspace root as callers see it: its folder and whether it is read-only.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RootInfo {
-    /// The root's absolute, canonical path.
-    pub path: PathBuf,
-    /// True when nothing in it may be changed.
-    pub read_only: bool,
 }
 
 /// The pipeline: a capability set bound to a workspace and the operator's settings.
@@ -214,112 +201,6 @@ impl<S: CapabilitySet> Pipeline<S> {
         &self.workspace
     }
 
-    /// Makes the first root read-only (or writable again): every call that could change
-    /// something in it is refused before anything runs.
-    pub fn with_first_root_read_only(mut self, read_only: bool) -> Self {
-        self.read_only_first = read_only;
-        self
-    }
-
-    /// Adds a workspace root after the first, read-only or with its own undo journal.
-    /// Its paths are reached by their absolute path, and results name them absolutely.
-    /// Roots must not overlap (see [`overlapping_roots`]).
-    pub fn with_root(
-        mut self,
-        workspace: Workspace,
-        read_only: bool,
-        journal: Box<dyn Journal>,
-    ) -> Self {
-        self.extra.push(ExtraRoot {
-            workspace: workspace.shown_absolute(),
-            read_only,
-            journal,
-        });
-        self
-    }
-
-    /// Every workspace root, the first first.
-    pub fn roots(&self) -> Vec<RootInfo> {
-        std::iter::once(RootInfo {
-            path: self.workspace.root().to_path_buf(),
-            read_only: self.read_only_first,
-        })
-        .chain(self.extra.iter().map(|r| RootInfo {
-            path: r.workspace.root().to_path_buf(),
-            read_only: r.read_only,
-        }))
-        .collect()
-    }
-
-    /// The journals of the roots after the first (to open them early, for example).
-    pub fn extra_journals(&self) -> impl Iterator<Item = &dyn Journal> {
-        self.extra.iter().map(|r| r.journal.as_ref())
-    }
-
-    /// The workspace, read-only flag and journal of root `i` (0 is the first).
-    fn root_at(&self, i: usize) -> (&Workspace, bool, &dyn Journal) {
-        match i.checked_sub(1).and_then(|j| self.extra.get(j)) {
-            Some(r) => (&r.workspace, r.read_only, r.journal.as_ref()),
-            None => (&self.workspace, self.read_only_first, self.journal.as_ref()),
-        }
-    }
-
-    /// The root a call's paths lie in: a relative path is in the first root, an absolute
-    /// one in the root that holds it. A call works in one root.
-    fn choose_root(&self, call: &S::Call) -> Result<usize, CapError> {
-        let mut chosen: Option<(usize, &str, &str)> = None;
-        for input in call.params().paths() {
-            let raw = input.path.as_str();
-            let path = std::path::Path::new(raw);
-            let i = if path.is_absolute() {
-                (0..=self.extra.len())
-                    .find(|i| self.root_at(*i).0.below_root(path).is_some())
-                    .ok_or_else(|| {
-                        CapError::new(
-                            ErrorKind::DeniedSandbox,
-                            format!(
-                                "`{raw}` is an absolute path outside every workspace root ({})",
-                                self.roots_shown()
-                            ),
-                        )
-                        .with_hint("use a path relative to the first root, or an absolute path inside one of the roots")
-                        .with_field(input.field)
-                    })?
-            } else {
-                0
-            };
-            match chosen {
-                None => chosen = Some((i, raw, input.field)),
-                Some((j, other, _)) if j != i => {
-                    return Err(CapError::new(
-                        ErrorKind::DeniedSandbox,
-                        format!(
-                            "`{other}` is in the root {} and `{raw}` in the root {}; one call works in one root",
-                            self.root_at(j).0.root().display(),
-                            self.root_at(i).0.root().display()
-                        ),
-                    )
-                    .with_hint("use two calls: read from one root, then write into the other")
-                    .with_field(input.field));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(chosen.map_or(0, |(i, _, _)| i))
-    }
-
-    /// The roots as one line of text, read-only ones marked.
-    fn roots_shown(&self) -> String {
-        self.roots()
-            .iter()
-            .map(|r| {
-                let ro = if r.read_only { " (read-only)" } else { "" };
-                format!("{}{ro}", r.path.display())
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     /// The operator's settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -398,43 +279,8 @@ impl<S: CapabilitySet> Pipeline<S> {
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
         let root = self.choose_root(&call)?;
-        let (workspace, read_only, _) = self.root_at(root);
-        // What could change files of the root: a path written or deleted, a program run
-        // in it, an undo or redo of its history.
-        let changes = cap.side_effects.iter().any(|e| {
-            matches!(
-                e,
-                crate::catalog::SideEffect::FilesystemWrite
-                    | crate::catalog::SideEffect::FilesystemDelete
-                    | crate::catalog::SideEffect::SystemExec
-                    | crate::catalog::SideEffect::StateMutation
-            )
-        }) || call
-            .params()
-            .paths()
-            .iter()
-            .any(|p| matches!(p.access, Access::Write | Access::Delete));
-        if read_only && changes && !call.params().changes_nothing() {
-            let what = call
-                .params()
-                .paths()
-                .iter()
-                .find(|p| matches!(p.access, Access::Write | Access::Delete))
-                .map(|p| format!("`{}`", p.path.as_str()))
-                .unwrap_or_else(|| "files".into());
-            return Err(CapError::new(
-                ErrorKind::DeniedPolicy,
-                format!(
-                    "`{}` would change {what} in the read-only root {}",
-                    cap.id,
-                    workspace.root().display()
-                ),
-            )
-            .with_hint(format!(
-                "the operator gave this root as read-only (`DIR:ro`); it can be read, not changed. Roots: {}",
-                self.roots_shown()
-            )));
-        }
+        let (workspace, _, _) = self.root_at(root);
+        self.refuse_read_only(root, &call)?;
         // The powers' own checks (the exec allowlist, ...), before anything is confirmed
         // or snapshotted.
         self.set.precheck(&call, &self.settings, workspace)?;
@@ -793,52 +639,6 @@ pub fn path_access(cap: &Capability, field: &str) -> Option<Access> {
         .iter()
         .find(|(n, _)| *n == field)
         .map(|(_, a)| *a)
-}
-
-/// Two of `roots` that overlap (one is the other or lies inside it), if any: a path in
-/// both would be writable through one and read-only through the other, and journaled
-/// twice.
-pub fn overlapping_roots(roots: &[&std::path::Path]) -> Option<(PathBuf, PathBuf)> {
-    for (i, a) in roots.iter().enumerate() {
-        for b in &roots[i + 1..] {
-            if a.starts_with(b) || b.starts_with(a) {
-                return Some((a.to_path_buf(), b.to_path_buf()));
-            }
-        }
-    }
-    None
-}
-
-/// Refuses a path outside every one of the client's roots. `first` is the first
-/// workspace root (relative client roots are in it), `root` the root `resolved` is in.
-fn outside_roots(
-    first: &std::path::Path,
-    root: &std::path::Path,
-    resolved: &Resolved,
-    roots: &[PathBuf],
-) -> Result<(), CapError> {
-    let rel = resolved.rel();
-    let absolute = if resolved.is_root() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
-    if roots.iter().any(|r| absolute.starts_with(first.join(r))) {
-        return Ok(());
-    }
-    let rel = std::path::PathBuf::from(resolved.display());
-    let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    Err(CapError::new(
-        ErrorKind::DeniedSandbox,
-        format!(
-            "`{}` is outside the folders this client gave as its roots ({})",
-            rel.display(),
-            shown.join(", ")
-        ),
-    )
-    .with_hint(
-        "use a path inside one of the client's roots (paths stay relative to the workspace root)",
-    ))
 }
 
 #[cfg(test)]

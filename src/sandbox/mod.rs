@@ -1,6 +1,8 @@
 //! The workspace sandbox.
 //!
-//! Every path is resolved one component at a time against an open handle on the workspace
+//! A path is relative to the workspace root, or absolute and inside it (the root's prefix
+//! is taken off by names, then the rest is resolved like a relative path). Every path is
+//! resolved one component at a time against an open handle on the workspace
 //! root (a cap-std [`Dir`]), never by comparing strings: `..` may not climb above the root,
 //! a symlink is followed only when its target stays inside, and the operation itself then
 //! runs through the same handle, which the kernel also confines (openat2 `RESOLVE_BENEATH`
