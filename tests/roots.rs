@@ -215,6 +215,19 @@ fn writes_in_a_second_writable_root_are_journaled_and_undone() {
     );
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), "changed\n");
+    // An edit there: its diff names the file as git names an absolute path.
+    let o = e.execute(
+        "io.fs.edit_file",
+        json!({"path": e.p("data/new.txt"), "edits": [{"old_text": "n", "new_text": "m"}]}),
+    );
+    let v = out(&o);
+    let diff = v["result"]["diff"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        diff.starts_with(&format!("--- a{}\n", e.p("data/new.txt"))),
+        "{diff}"
+    );
     // A recursive copy inside that root, from one absolute path to another.
     std::fs::create_dir_all(e.base.join("data/in/deep")).unwrap();
     std::fs::write(e.base.join("data/in/deep/f.txt"), "f").unwrap();
@@ -246,8 +259,8 @@ fn writes_in_a_second_writable_root_are_journaled_and_undone() {
         c.output().unwrap()
     };
     let h = out(&data_first(&["history", "--json"]));
-    assert_eq!(h.as_array().map(Vec::len), Some(3), "{h}");
-    let o = data_first(&["undo", "--steps", "3"]);
+    assert_eq!(h.as_array().map(Vec::len), Some(4), "{h}");
+    let o = data_first(&["undo", "--steps", "4"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), "a,b\n1,2\n");
     assert!(!Path::new(&e.p("data/new.txt")).exists());
