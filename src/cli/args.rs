@@ -24,15 +24,17 @@ pub struct Cli {
 /// Options for every command.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The workspace folder capabilities act in [default: ~/.ai-first/workspaces/$USER/default]
+    /// A workspace folder capabilities act in [default: ~/.ai-first/workspaces/$USER/default].
+    /// Give it several times (or `:`-separated, as PATH) for several roots; `DIR:ro` makes
+    /// one read-only. Relative paths are in the first; the others are reached by absolute path
     #[arg(
         long,
         global = true,
         env = "AIRUN_WORKSPACE",
         hide_env_values = true,
-        value_name = "DIR"
+        value_name = "DIR[:ro]"
     )]
-    pub workspace: Option<PathBuf>,
+    pub workspace: Vec<PathBuf>,
     /// Refuse, and hide, every capability that changes state.
     #[arg(long, global = true)]
     pub read_only: bool,

@@ -66,9 +66,11 @@ pub fn run<S: CapabilitySet>(
             "refuse_all: files with other hard links are neither written nor read"
         }
     };
+    let roots = k.roots();
     if json_out {
         let v = json!({
             "workspace": root,
+            "roots": roots,
             "airun_home": home.display().to_string(),
             "state_dir": state.display().to_string(),
             "sandbox": mechanism,
@@ -90,6 +92,17 @@ pub fn run<S: CapabilitySet>(
         super::render::print_json(&v);
     } else {
         println!("workspace:    {root}");
+        if roots.len() > 1 || roots.iter().any(|r| r.read_only) {
+            for (i, r) in roots.iter().enumerate() {
+                let mode = if r.read_only { "read-only" } else { "writable" };
+                let first = if i == 0 {
+                    ", relative paths resolve here"
+                } else {
+                    ""
+                };
+                println!("root:         {} ({mode}{first})", r.path.display());
+            }
+        }
         println!("airun home:   {}", home.display());
         println!("state folder: {}", state.display());
         println!("sandbox:      {mechanism}");

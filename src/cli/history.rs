@@ -10,6 +10,19 @@ use crate::types::OpState;
 use crate::users::{self, OPERATOR};
 use std::process::ExitCode;
 
+/// With several writable roots, says on stderr (not with `--json`) that history, undo
+/// and redo act on the first root's journal: each root keeps its own.
+fn first_root_note<S: CapabilitySet>(k: &crate::pipeline::Pipeline<S>, json: bool) {
+    let roots = k.roots();
+    if json || roots.iter().skip(1).all(|r| r.read_only) {
+        return;
+    }
+    eprintln!(
+        "note: the history of the first root {}; each root keeps its own (give another root first to see or undo its operations)",
+        roots[0].path.display()
+    );
+}
+
 /// The principal a `--user NAME` option names: a user name (one that was removed still
 /// names their records), or `operator`.
 pub fn principal_arg(user: Option<String>) -> Result<Option<String>, CapError> {
@@ -118,6 +131,7 @@ pub fn undo<S: CapabilitySet>(
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, tm) = pipeline_and_state(set, global)?;
+    first_root_note(&k, json);
     if let Some(op) = req.to {
         let found = k
             .journal()
@@ -234,6 +248,7 @@ pub fn redo<S: CapabilitySet>(
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, tm) = pipeline_and_state(set, global)?;
+    first_root_note(&k, json);
     let started = std::time::Instant::now();
     let res = k.journal().redo_of(k.workspace(), steps, user);
     audit_journal_command(
@@ -276,6 +291,7 @@ pub fn history<S: CapabilitySet>(
     json: bool,
 ) -> Result<ExitCode, CapError> {
     let (k, _) = pipeline_and_state(set, global)?;
+    first_root_note(&k, json);
     let ops = match of.session {
         Some(s) => {
             let mut ops = k.journal().session_history(s, HISTORY_ALL)?;

@@ -10,6 +10,7 @@ pub mod home;
 pub mod openai;
 pub mod policy;
 pub mod render;
+pub mod roots;
 pub mod serve;
 pub mod telemetry;
 pub mod term;
@@ -72,10 +73,21 @@ pub fn pipeline_and_state<S: CapabilitySet>(
     global: &Global,
 ) -> Result<(Pipeline<S>, Arc<TimeMachine>), CapError> {
     let (workspace, settings, home) = open_workspace(global)?;
-    let tm = Arc::new(TimeMachine::open(&home, &workspace, settings.retention)?);
-    let pipeline = Pipeline::new(set, workspace, settings)
+    let extra = open_extra_roots(global, &workspace, &home)?;
+    let retention = settings.retention;
+    let tm = Arc::new(TimeMachine::open(&home, &workspace, retention)?);
+    let mut pipeline = Pipeline::new(set, workspace, settings)
+        .with_first_root_read_only(first_read_only(global)?)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm.clone()));
+    for (ws, read_only) in extra {
+        let journal: Box<dyn crate::hooks::Journal> = if read_only {
+            Box::new(crate::hooks::NoJournal)
+        } else {
+            Box::new(TimeMachine::open(&home, &ws, retention)?)
+        };
+        pipeline = pipeline.with_root(ws, read_only, journal);
+    }
     Ok((pipeline, tm))
 }
 
@@ -95,10 +107,24 @@ pub fn pipeline_deferred_and_state<S: CapabilitySet>(
     global: &Global,
 ) -> Result<(Pipeline<S>, Arc<Deferred>), CapError> {
     let (workspace, settings, home) = open_workspace(global)?;
-    let tm = Arc::new(Deferred::new(home, &workspace, settings.retention)?);
-    let pipeline = Pipeline::new(set, workspace, settings)
+    let extra = open_extra_roots(global, &workspace, &home)?;
+    let retention = settings.retention;
+    let tm = Arc::new(Deferred::new(home.clone(), &workspace, retention)?);
+    let mut pipeline = Pipeline::new(set, workspace, settings)
+        .with_first_root_read_only(first_read_only(global)?)
         .with_journal(Box::new(tm.clone()))
         .with_audit(Box::new(tm.clone()));
+    for (ws, read_only) in extra {
+        let journal: Box<dyn crate::hooks::Journal> = if read_only {
+            Box::new(crate::hooks::NoJournal)
+        } else {
+            // Opened (and rolled back after a crash) at once, on a thread of its own.
+            let deferred = Deferred::new(home.clone(), &ws, retention)?;
+            crate::hooks::Journal::open_in_background(&deferred);
+            Box::new(deferred)
+        };
+        pipeline = pipeline.with_root(ws, read_only, journal);
+    }
     Ok((pipeline, tm))
 }
 
@@ -108,27 +134,60 @@ pub fn pipeline_to_inspect<S: CapabilitySet>(
     set: S,
     global: &Global,
 ) -> Result<Pipeline<S>, CapError> {
-    let (workspace, settings, _) = open_workspace_unchecked(global)?;
-    Ok(Pipeline::new(set, workspace, settings))
-}
-
-/// The workspace and settings the global options describe, and airun's home folder
-/// (which may lie inside the workspace).
-fn open_workspace_unchecked(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
-    let (root, create) = match &global.workspace {
-        Some(dir) => (dir.clone(), false),
-        None => (home::default_workspace(), true),
-    };
-    let loaded = policy::load(global)?;
-    let home = home::airun_home();
-    let workspace = Workspace::open(&root, create, Some(&home))?;
-    policy::check_outside(&loaded, &workspace)?;
-    Ok((workspace, loaded.settings, home))
-}
-
-/// The workspace and settings the global options describe, and airun's home folder.
-pub(crate) fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
     let (workspace, settings, home) = open_workspace_unchecked(global)?;
+    let extra = open_extra_roots(global, &workspace, &home)?;
+    let mut pipeline =
+        Pipeline::new(set, workspace, settings).with_first_root_read_only(first_read_only(global)?);
+    for (ws, read_only) in extra {
+        pipeline = pipeline.with_root(ws, read_only, Box::new(crate::hooks::NoJournal));
+    }
+    Ok(pipeline)
+}
+
+/// Whether the first root the global options name is read-only (`DIR:ro`).
+fn first_read_only(global: &Global) -> Result<bool, CapError> {
+    Ok(roots::parse(&global.workspace)?
+        .first()
+        .is_some_and(|r| r.read_only))
+}
+
+/// The roots after the first the global options name, opened, each with whether it is
+/// read-only. Each is checked as the first is ($AIRUN_HOME and, for a writable root, the
+/// policy file may not lie inside), and no two roots may overlap.
+fn open_extra_roots(
+    global: &Global,
+    first: &Workspace,
+    home: &std::path::Path,
+) -> Result<Vec<(Workspace, bool)>, CapError> {
+    let specs = roots::parse(&global.workspace)?;
+    let mut out: Vec<(Workspace, bool)> = Vec::new();
+    for spec in specs.iter().skip(1) {
+        let ws = Workspace::open(&spec.path, false, Some(home))?;
+        home_outside(&ws, home)?;
+        if !spec.read_only {
+            policy::check_outside(&policy::load(global)?, &ws)?;
+        }
+        out.push((ws, spec.read_only));
+    }
+    let all: Vec<&std::path::Path> = std::iter::once(first.root())
+        .chain(out.iter().map(|(w, _)| w.root()))
+        .collect();
+    if let Some((a, b)) = crate::pipeline::overlapping_roots(&all) {
+        return Err(CapError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the workspace roots {} and {} overlap (one is inside the other)",
+                a.display(),
+                b.display()
+            ),
+        )
+        .with_hint("give folders side by side, none inside another: --workspace ~/app --workspace ~/docs:ro"));
+    }
+    Ok(out)
+}
+
+/// Refuses a root that holds airun's home folder.
+fn home_outside(workspace: &Workspace, home: &std::path::Path) -> Result<(), CapError> {
     // $AIRUN_HOME holds the policy, the undo journal and the audit log: inside the
     // workspace (by any spelling: compared as canonical paths) a capability or a program
     // could change them, so airun does not start.
@@ -144,6 +203,27 @@ pub(crate) fn open_workspace(global: &Global) -> Result<(Workspace, Settings, Pa
         )
         .with_hint("set AIRUN_HOME to a folder outside the workspace, or choose another workspace"));
     }
+    Ok(())
+}
+
+/// The workspace and settings the global options describe, and airun's home folder
+/// (which may lie inside the workspace).
+fn open_workspace_unchecked(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+    let (root, create) = match roots::parse(&global.workspace)?.first() {
+        Some(r) => (r.path.clone(), false),
+        None => (home::default_workspace(), true),
+    };
+    let loaded = policy::load(global)?;
+    let home = home::airun_home();
+    let workspace = Workspace::open(&root, create, Some(&home))?;
+    policy::check_outside(&loaded, &workspace)?;
+    Ok((workspace, loaded.settings, home))
+}
+
+/// The workspace and settings the global options describe, and airun's home folder.
+pub(crate) fn open_workspace(global: &Global) -> Result<(Workspace, Settings, PathBuf), CapError> {
+    let (workspace, settings, home) = open_workspace_unchecked(global)?;
+    home_outside(&workspace, &home)?;
     Ok((workspace, settings, home))
 }
 
@@ -155,9 +235,9 @@ fn visible<S: CapabilitySet>(
 ) -> Result<Vec<&'static crate::catalog::Capability>, CapError> {
     // When the workspace exists, the same checks as every other command (a policy file
     // or $AIRUN_HOME a capability could change is refused); listing creates nothing.
-    let root = global
-        .workspace
-        .clone()
+    let root = roots::parse(&global.workspace)?
+        .first()
+        .map(|r| r.path.clone())
         .unwrap_or_else(home::default_workspace);
     let settings = if root.is_dir() {
         open_workspace(global)?.1

@@ -48,6 +48,25 @@ pub fn check_outside(loaded: &Loaded, workspace: &Workspace) -> Result<(), CapEr
     ))
 }
 
+/// The workspace roots the command line names, as TOML comment lines (none for the
+/// default single workspace).
+fn roots_comment(global: &Global) -> Result<Vec<String>, CapError> {
+    let roots = super::roots::parse(&global.workspace)?;
+    Ok(roots
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mode = if r.read_only { "read-only" } else { "writable" };
+            let first = if i == 0 {
+                ", relative paths resolve here"
+            } else {
+                ""
+            };
+            format!("# Workspace root: {} ({mode}{first})", r.path.display())
+        })
+        .collect())
+}
+
 /// Runs `airun policy ...`.
 pub fn run(global: &Global, action: &PolicyAction) -> Result<ExitCode, CapError> {
     match action {
@@ -66,6 +85,9 @@ pub fn run(global: &Global, action: &PolicyAction) -> Result<ExitCode, CapError>
                         "# Effective policy: the defaults ({} does not exist).",
                         p.display()
                     ),
+                }
+                for line in roots_comment(global)? {
+                    println!("{line}");
                 }
                 print!("{}", effective.to_toml());
             }

@@ -20,7 +20,11 @@ pub fn run(global: &Global, action: &UserAction) -> Result<ExitCode, CapError> {
                     a == flag || a.starts_with(&format!("{flag}="))
                 })
             };
-            let workspace = global.workspace.as_deref().filter(|_| given("--workspace"));
+            let workspace = global
+                .workspace
+                .first()
+                .map(std::path::PathBuf::as_path)
+                .filter(|_| given("--workspace"));
             let policy = global.policy.as_deref();
             if let Some(p) = policy {
                 // The same checks as the operator's --policy: the file must read and parse.

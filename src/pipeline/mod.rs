@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod confirm;
 mod isolate;
+mod roots;
 
 /// The hook traits and types, re-exported where they were first defined.
 pub use crate::hooks;
@@ -21,12 +22,14 @@ pub use confirm::{
     ApprovedBy, ConfirmRequest, Confirmation, Confirmer, FlagConfirmer, NoConfirmer,
     TerminalConfirmer, needs_confirmation,
 };
+pub use roots::{RootInfo, overlapping_roots};
 
 use crate::catalog::{Access, CallInfo, Capability, UndoStrategy};
 use crate::error::{CapError, ErrorKind};
 use crate::events::{Draft, EventBus, EventKind};
 use crate::powers::{CapabilitySet, Env, ProgressFn};
 use crate::sandbox::{Resolved, Workspace};
+use roots::{ExtraRoot, outside_roots};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -40,8 +43,9 @@ pub struct CallOptions<'a> {
     pub cancel: Option<&'a AtomicBool>,
     /// Receives progress reports.
     pub progress: Option<ProgressFn<'a>>,
-    /// Folders of the workspace (relative to its root) that this caller's paths must lie
-    /// in, when its client narrowed the workspace (MCP roots); `None` for all of it.
+    /// Folders that this caller's paths must lie in, when its client narrowed the
+    /// workspace (MCP roots); `None` for all of it. A relative folder is one of the first
+    /// root; an absolute one may lie in any root.
     pub within: Option<&'a [PathBuf]>,
     /// The agent session making the call, recorded with its operation.
     pub session: Option<&'a crate::hooks::Session>,
@@ -70,6 +74,8 @@ macro_rules! stage {
 #[derive(Debug)]
 pub struct Prepared<C> {
     call: C,
+    /// The root the call works in: 0 for the first, `i` for the `i`-th extra root.
+    root: usize,
     undo_targets: Vec<(&'static str, Resolved)>,
     resolved: Vec<(crate::WsPath, Access, Resolved)>,
 }
@@ -108,6 +114,10 @@ impl Staged {
 pub struct Pipeline<S: CapabilitySet> {
     set: S,
     workspace: Workspace,
+    /// The first root is read-only.
+    read_only_first: bool,
+    /// The roots after the first (`--workspace` given several times).
+    extra: Vec<ExtraRoot>,
     settings: Settings,
     journal: Box<dyn Journal>,
     audit: Box<dyn AuditSink>,
@@ -120,6 +130,8 @@ impl<S: CapabilitySet> Pipeline<S> {
         Pipeline {
             set,
             workspace,
+            read_only_first: false,
+            extra: Vec::new(),
             settings,
             journal: Box::new(NoJournal),
             audit: Box::new(NoAudit),
@@ -204,7 +216,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         self
     }
 
-    /// The workspace.
+    /// The workspace (its first root).
     pub fn workspace(&self) -> &Workspace {
         &self.workspace
     }
@@ -286,21 +298,24 @@ impl<S: CapabilitySet> Pipeline<S> {
             return Err(CapError::new(ErrorKind::DeniedPolicy, why)
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
+        let root = self.choose_root(&call)?;
+        let (workspace, _, _) = self.root_at(root);
+        self.refuse_read_only(root, &call)?;
         // The powers' own checks (the exec allowlist, ...), before anything is confirmed
         // or snapshotted.
-        self.set.precheck(&call, &self.settings, &self.workspace)?;
+        self.set.precheck(&call, &self.settings, workspace)?;
         drop(stage);
         // 3. Sandbox: every path input, for the access its spec declares.
         let _stage = stage!("sandbox");
         let mut undo_targets = Vec::new();
         let mut resolved_inputs = Vec::new();
         for input in call.params().paths() {
-            let resolved = self
-                .workspace
+            let resolved = workspace
                 .resolve(input.path, input.access)
                 .map_err(|e| e.with_field(input.field))?;
             if let Some(roots) = within {
-                outside_roots(resolved.rel(), roots).map_err(|e| e.with_field(input.field))?;
+                outside_roots(self.workspace.root(), workspace.root(), &resolved, roots)
+                    .map_err(|e| e.with_field(input.field))?;
             }
             if cap.undo_targets.contains(&input.field) {
                 undo_targets.push((input.field, resolved.clone()));
@@ -309,6 +324,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         }
         Ok(Prepared {
             call,
+            root,
             undo_targets,
             resolved: resolved_inputs,
         })
@@ -456,6 +472,12 @@ impl<S: CapabilitySet> Pipeline<S> {
             }
         };
         let cap = prepared.capability();
+        let (workspace, _, journal) = self.root_at(prepared.root);
+        if prepared.root != 0
+            && let Err(e) = journal.ready()
+        {
+            return staged.failed(e);
+        }
         staged.shown = redact(cap, prepared.call.params().to_json());
         if let Some(bus) = &self.events {
             bus.publish(
@@ -506,7 +528,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 session: options.session,
                 principal: options.principal.unwrap_or(crate::users::OPERATOR),
             };
-            match self.journal.begin(&self.workspace, &intent) {
+            match journal.begin(workspace, &intent) {
                 Ok(op) => op,
                 Err(e) => return staged.failed(e),
             }
@@ -549,7 +571,7 @@ impl<S: CapabilitySet> Pipeline<S> {
                 None
             };
         let env = Env {
-            workspace: &self.workspace,
+            workspace,
             settings: &self.settings,
             deadline: Instant::now() + Duration::from_secs(cap.timeout_seconds),
             cancel: options.cancel.unwrap_or(&never),
@@ -586,7 +608,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         // HOOK(time-machine): after-images and commit, or the before-images put back.
         if let Some(jop) = journal_op {
             let _stage = stage!("journal", phase = "commit");
-            if let Err(e) = jop.finish(&self.workspace, result.as_ref()) {
+            if let Err(e) = jop.finish(workspace, result.as_ref()) {
                 return staged.failed(e);
             }
         }
@@ -641,25 +663,6 @@ pub fn path_access(cap: &Capability, field: &str) -> Option<Access> {
         .iter()
         .find(|(n, _)| *n == field)
         .map(|(_, a)| *a)
-}
-
-/// Refuses a workspace path outside every one of the client's roots.
-fn outside_roots(rel: &std::path::Path, roots: &[PathBuf]) -> Result<(), CapError> {
-    if roots.iter().any(|r| rel.starts_with(r)) {
-        return Ok(());
-    }
-    let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    Err(CapError::new(
-        ErrorKind::DeniedSandbox,
-        format!(
-            "`{}` is outside the folders this client gave as its roots ({})",
-            rel.display(),
-            shown.join(", ")
-        ),
-    )
-    .with_hint(
-        "use a path inside one of the client's roots (paths stay relative to the workspace root)",
-    ))
 }
 
 #[cfg(test)]

@@ -392,7 +392,7 @@ impl<P> Ctx<'_, P> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_err(e, &rel, "inspecting")),
             };
-            out.push(EntryInfo::from_meta(Resolved::from_rel(rel), &meta));
+            out.push(EntryInfo::from_meta(dir_path.with_rel(rel), &meta));
         }
         out.sort_by(|a, b| a.path.rel().cmp(b.path.rel()));
         Ok(out)
@@ -817,7 +817,7 @@ impl<P> Ctx<'_, P> {
     where
         P: FsWrite,
     {
-        Resolved::from_rel(if parent.is_root() {
+        parent.with_rel(if parent.is_root() {
             PathBuf::from(name)
         } else {
             parent.rel().join(name)
@@ -1000,7 +1000,7 @@ impl<P> Ctx<'_, P> {
             let moved = if below.as_os_str().is_empty() {
                 dst.clone()
             } else {
-                Resolved::from_rel(dst.rel().join(below))
+                dst.with_rel(dst.rel().join(below))
             };
             // Where the link lands after the move, judged lexically from its new folder.
             // An absolute target leads to the same place from anywhere.

@@ -1,6 +1,8 @@
 //! The workspace sandbox.
 //!
-//! Every path is resolved one component at a time against an open handle on the workspace
+//! A path is relative to the workspace root, or absolute and inside it (the root's prefix
+//! is taken off by names, then the rest is resolved like a relative path). Every path is
+//! resolved one component at a time against an open handle on the workspace
 //! root (a cap-std [`Dir`]), never by comparing strings: `..` may not climb above the root,
 //! a symlink is followed only when its target stays inside, and the operation itself then
 //! runs through the same handle, which the kernel also confines (openat2 `RESOLVE_BENEATH`
@@ -23,13 +25,19 @@ use crate::types::WsPath;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An open workspace: the root handle, its absolute path, and what is protected in it.
 #[derive(Debug)]
 pub struct Workspace {
     dir: Dir,
     root: PathBuf,
+    /// The root as the operator spelled it (absolute, symlinks kept), when that differs.
+    spelled: Option<PathBuf>,
     protected: Protected,
+    /// Set for a root other than the first: results name its paths absolutely, so a
+    /// caller can pass them back (a relative path always means the first root).
+    shown_base: Option<Arc<Path>>,
 }
 
 /// A path that passed the sandbox: workspace-relative, with every symlink on the way
@@ -37,6 +45,8 @@ pub struct Workspace {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     rel: PathBuf,
+    /// The absolute root its display starts from (only for roots other than the first).
+    base: Option<Arc<Path>>,
 }
 
 impl Resolved {
@@ -59,9 +69,22 @@ impl Resolved {
         self.rel.components().count()
     }
 
-    /// The workspace-relative path as text (`/` separators), as shown in results.
+    /// The path as shown in results: workspace-relative (`/` separators) in the first
+    /// root, absolute in any other root (so the caller can pass it back).
     pub fn display(&self) -> String {
-        self.rel().to_string_lossy().into_owned()
+        match &self.base {
+            Some(base) if self.is_root() => base.to_string_lossy().into_owned(),
+            Some(base) => base.join(&self.rel).to_string_lossy().into_owned(),
+            None => self.rel().to_string_lossy().into_owned(),
+        }
+    }
+
+    /// Another path of the same root, `rel` below it.
+    pub fn with_rel(&self, rel: PathBuf) -> Resolved {
+        Resolved {
+            rel,
+            base: self.base.clone(),
+        }
     }
 
     /// The final component, if any.
@@ -73,11 +96,8 @@ impl Resolved {
     pub fn parent(&self) -> Resolved {
         Resolved {
             rel: self.rel.parent().map(Path::to_path_buf).unwrap_or_default(),
+            base: self.base.clone(),
         }
-    }
-
-    pub(crate) fn from_rel(rel: PathBuf) -> Self {
-        Resolved { rel }
     }
 }
 
@@ -113,10 +133,45 @@ impl Workspace {
         let state_rel = state_dir
             .map(canonical_lenient)
             .and_then(|s| s.strip_prefix(&canonical).ok().map(Path::to_path_buf));
+        let spelled = if root.is_absolute() {
+            Some(root.to_path_buf())
+        } else {
+            std::env::current_dir().ok().map(|d| d.join(root))
+        }
+        .filter(|s| *s != canonical);
         Ok(Workspace {
             dir,
             root: canonical,
+            spelled,
             protected: Protected::new(state_rel),
+            shown_base: None,
+        })
+    }
+
+    /// Marks this workspace as a root other than the first: its paths are shown in
+    /// results as absolute paths.
+    pub fn shown_absolute(mut self) -> Workspace {
+        self.shown_base = Some(Arc::from(self.root.as_path()));
+        self
+    }
+
+    /// The root's path when results show this root's paths as absolute paths (a root
+    /// other than the first).
+    pub fn shown_base(&self) -> Option<&Path> {
+        self.shown_base.as_deref()
+    }
+
+    /// The part of an absolute `path` below this root (judged by names, component by
+    /// component, against the root's real path and the spelling it was opened with), or
+    /// `None` when it does not start with the root.
+    pub fn below_root<'p>(&self, path: &'p Path) -> Option<&'p Path> {
+        if !path.is_absolute() {
+            return None;
+        }
+        path.strip_prefix(&self.root).ok().or_else(|| {
+            self.spelled
+                .as_deref()
+                .and_then(|s| path.strip_prefix(s).ok())
         })
     }
 
@@ -131,7 +186,9 @@ impl Workspace {
         Ok(Workspace {
             dir,
             root: self.root.clone(),
+            spelled: self.spelled.clone(),
             protected: self.protected.clone(),
+            shown_base: self.shown_base.clone(),
         })
     }
 
@@ -150,10 +207,19 @@ impl Workspace {
         &self.protected
     }
 
-    /// Resolves a path input for the given access, or says why it is refused.
+    /// Resolves a path input for the given access, or says why it is refused. A path
+    /// is relative to the root, or absolute and inside the root.
     pub fn resolve(&self, path: &WsPath, access: Access) -> Result<Resolved, CapError> {
-        let rel = resolve::resolve(&self.dir, &self.root, path.as_str(), access)?;
-        let resolved = Resolved { rel };
+        let raw = path.as_str();
+        let below = self.below_root(Path::new(raw));
+        let rel = match below {
+            Some(below) => resolve::resolve_below(&self.dir, &self.root, raw, below, access)?,
+            None => resolve::resolve(&self.dir, &self.root, raw, access)?,
+        };
+        let resolved = Resolved {
+            rel,
+            base: self.shown_base.clone(),
+        };
         self.protected.check(&resolved, access)?;
         Ok(resolved)
     }

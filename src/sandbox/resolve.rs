@@ -22,10 +22,22 @@ pub fn resolve(dir: &Dir, root: &Path, raw: &str, access: Access) -> Result<Path
     let given = Path::new(raw);
     if given.is_absolute() {
         return Err(denied(
-            format!("`{raw}` is an absolute path; paths must be relative to the workspace"),
+            format!("`{raw}` is an absolute path outside the workspace"),
             HINT_INSIDE,
         ));
     }
+    resolve_below(dir, root, raw, given, access)
+}
+
+/// Resolves `given` (relative: `raw` itself, or what of an absolute `raw` lies below
+/// the root) beneath `dir`, as [`resolve`] does.
+pub fn resolve_below(
+    dir: &Dir,
+    root: &Path,
+    raw: &str,
+    given: &Path,
+    access: Access,
+) -> Result<PathBuf, CapError> {
     let follow_final = matches!(access, Access::Read | Access::Write);
     let mut queue: VecDeque<OsString> = VecDeque::new();
     push_components(&mut queue, given, raw)?;

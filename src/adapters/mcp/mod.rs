@@ -354,7 +354,14 @@ impl<S: CapabilitySet> McpServer<S> {
         let within = match context.peer.list_roots().await {
             Ok(list) => {
                 let uris: Vec<String> = list.roots.into_iter().map(|r| r.uri).collect();
-                roots::narrow(self.inner.pipeline.workspace().root(), &uris)
+                let configured: Vec<PathBuf> = self
+                    .inner
+                    .pipeline
+                    .roots()
+                    .into_iter()
+                    .map(|r| r.path)
+                    .collect();
+                roots::narrow_roots(&configured, &uris)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the client did not list its roots");
@@ -459,6 +466,29 @@ impl<S: CapabilitySet> McpServer<S> {
 
 /// A failed call as an MCP result: `isError: true`, the error as text the model can act
 /// on, and as JSON in `_meta` under [`META_ERROR`].
+/// The server's instructions to the model: what the tools work on, and which roots exist
+/// when there are several or one is read-only.
+fn instructions(roots: &[crate::pipeline::RootInfo]) -> String {
+    let mut text = String::from(
+        "Typed, sandboxed tools over one workspace folder. Paths are relative to the \
+         workspace root. Calls that change files may ask the user to confirm; a declined \
+         call changed nothing.",
+    );
+    let read_only = roots.iter().any(|r| r.read_only);
+    if roots.len() > 1 || read_only {
+        text.push_str(" Workspace roots:");
+        for (i, r) in roots.iter().enumerate() {
+            let first = if i == 0 { ", relative paths" } else { "" };
+            let mode = if r.read_only { "read-only" } else { "writable" };
+            text.push_str(&format!(" {} ({mode}{first});", r.path.display()));
+        }
+        text.push_str(
+            " reach a root other than the first by absolute path; one call works in one root.",
+        );
+    }
+    text
+}
+
 pub fn error_result(e: &CapError) -> CallToolResult {
     let mut meta = MetaObject::new();
     meta.insert(META_ERROR.into(), error_json(e));
@@ -476,11 +506,7 @@ impl<S: CapabilitySet> ServerHandler for McpServer<S> {
         .with_server_info(
             Implementation::new("airun", env!("CARGO_PKG_VERSION")).with_title("airun"),
         )
-        .with_instructions(
-            "Typed, sandboxed tools over one workspace folder. Paths are relative to the \
-                 workspace root. Calls that change files may ask the user to confirm; a \
-                 declined call changed nothing.",
-        )
+        .with_instructions(instructions(&self.inner.pipeline.roots()))
     }
 
     async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {

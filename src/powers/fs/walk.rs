@@ -87,6 +87,8 @@ pub struct WalkEntry<'a> {
     /// The entry's name in `parent` (for a single-file walk, its path from the root).
     name: OsString,
     rel: PathBuf,
+    /// The root's absolute path, when results name this root's paths absolutely.
+    base: Option<&'a Path>,
     kind: EntryKind,
     depth: usize,
     hardlinks: HardLinks,
@@ -99,9 +101,13 @@ impl WalkEntry<'_> {
         &self.rel
     }
 
-    /// The workspace-relative path as text (`/` separators), as shown in results.
+    /// The path as text, as shown in results: workspace-relative (`/` separators), or
+    /// absolute in a root other than the first.
     pub fn display(&self) -> String {
-        self.rel.to_string_lossy().into_owned()
+        match self.base {
+            Some(base) => base.join(&self.rel).to_string_lossy().into_owned(),
+            None => self.rel.to_string_lossy().into_owned(),
+        }
     }
 
     /// What the entry is (a symlink is not followed).
@@ -277,6 +283,7 @@ impl Queue {
 /// What every worker of one walk shares.
 struct Shared<'w> {
     root: &'w Dir,
+    base: Option<&'w Path>,
     options: WalkOptions,
     respect: bool,
     state: Option<PathBuf>,
@@ -355,6 +362,7 @@ impl Shared<'_> {
                 parent: &dir,
                 name,
                 rel,
+                base: self.base,
                 kind,
                 depth: job.depth + 1,
                 hardlinks: self.hardlinks,
@@ -412,6 +420,7 @@ impl<P> Ctx<'_, P> {
                 parent: dir,
                 name: resolved.rel().as_os_str().to_os_string(),
                 rel: resolved.rel().to_path_buf(),
+                base: w.shown_base(),
                 kind,
                 depth: 0,
                 hardlinks,
@@ -457,6 +466,7 @@ impl<P> Ctx<'_, P> {
         };
         let shared = Shared {
             root: dir,
+            base: w.shown_base(),
             options,
             respect: options.respect_gitignore,
             state: w.protected().state().map(Path::to_path_buf),

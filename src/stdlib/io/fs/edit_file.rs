@@ -80,7 +80,11 @@ pub fn edit_file(ctx: &mut EditFileCtx<'_>, p: EditFileParams) -> Result<EditFil
         similar::TextDiff::from_lines(&original, &current)
             .unified_diff()
             .context_radius(3)
-            .header(&format!("a/{shown}"), &format!("b/{shown}"))
+            // A path of another root is absolute: `a/tmp/x`, as git writes it.
+            .header(
+                &format!("a/{}", shown.trim_start_matches('/')),
+                &format!("b/{}", shown.trim_start_matches('/')),
+            )
             .to_string()
     };
     let applied = !p.dry_run && current != original;

@@ -110,12 +110,7 @@ pub fn tree(ctx: &mut TreeCtx<'_>, p: TreeParams) -> Result<TreeResult, CapError
                 .with_hint("use io.fs.stat to look at a file, or give its folder"),
         );
     }
-    Ok(build(
-        &base.display(),
-        base.is_root(),
-        found,
-        p.max_entries as usize,
-    ))
+    Ok(build(&base, found, p.max_entries as usize))
 }
 
 /// A visitor's findings, handed to the shared set when the visitor is dropped.
@@ -138,8 +133,8 @@ fn merge_into(into: &mut Found, f: Found) {
 }
 
 /// Sums the counts, picks the entries to list and renders the text.
-fn build(base: &str, base_is_root: bool, found: Found, max_entries: usize) -> TreeResult {
-    let stop = (!base_is_root).then(|| Path::new(base));
+fn build(base: &crate::sandbox::Resolved, found: Found, max_entries: usize) -> TreeResult {
+    let stop = (!base.is_root()).then(|| base.rel());
     let mut below: HashMap<&Path, Counts> = HashMap::new();
     let mut total = Counts::default();
     for e in &found.listed {
@@ -161,7 +156,8 @@ fn build(base: &str, base_is_root: bool, found: Found, max_entries: usize) -> Tr
     listed.truncate(max_entries);
     listed.sort_by(|a, b| a.rel.cmp(&b.rel));
 
-    let shown_base = if base_is_root { "." } else { base };
+    // The first root shows as `.`; another root (and any folder) as results name it.
+    let shown_base = base.display();
     let mut text = format!("{shown_base}/  ({})\n", counts_text(&total));
     let mut entries = Vec::with_capacity(listed.len());
     for e in listed {
@@ -183,7 +179,7 @@ fn build(base: &str, base_is_root: bool, found: Found, max_entries: usize) -> Tr
         text.push('\n');
         let is_dir = e.kind == EntryKind::Dir;
         entries.push(TreeEntriesItem {
-            path: e.rel.to_string_lossy().into_owned(),
+            path: base.with_rel(e.rel.clone()).display(),
             depth: e.depth as i64,
             kind: e.kind.into(),
             size: size as i64,
