@@ -763,6 +763,81 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
         .await;
     assert_eq!(s, 200);
     assert!(v.to_string().contains("d.txt"), "{v}");
+
+    // In the workspace they share, dan sees and undoes only his own operations; a later
+    // change of the operator's to a file of his keeps his undo from taking it back.
+    let (s, v) = t
+        .call(
+            OPERATOR,
+            "io.fs.write_file",
+            json!({"path": "o.txt", "content": "o\n"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let operators_op = v["op"].as_i64().or_else(|| v["operation"].as_i64());
+    let (s, v) = t.send(&dan, "GET", "/api/v1/history", Value::Null).await;
+    assert_eq!(s, 200, "{v}");
+    let ops = v["operations"].as_array().unwrap();
+    assert!(!ops.is_empty());
+    assert!(ops.iter().all(|o| o["principal"] == "dan"), "{v}");
+    let (s, v) = t
+        .send(OPERATOR, "GET", "/api/v1/history", Value::Null)
+        .await;
+    assert_eq!(s, 200);
+    let mine = v["operations"].as_array().unwrap();
+    let operators = mine
+        .iter()
+        .find(|o| o["principal"] == "operator")
+        .expect("the operator's write in the operator's history");
+    let op = operators_op.unwrap_or_else(|| operators["op"].as_i64().unwrap());
+    let (s, v) = t
+        .send(
+            &dan,
+            "GET",
+            &format!("/api/v1/operations/{op}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!((s, kind(&v)), (404, "not_found"), "{v}");
+    let (s, v) = t
+        .send(&dan, "POST", "/api/v1/undo", json!({"to": op}))
+        .await;
+    assert_eq!((s, kind(&v)), (404, "not_found"), "{v}");
+    let (s, v) = t
+        .send(&dan, "GET", "/api/v1/audit?limit=1000", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let records = v["records"].as_array().unwrap();
+    assert!(!records.is_empty());
+    assert!(records.iter().all(|r| r["principal"] == "dan"), "{v}");
+    // dan's undo takes back d.txt, his newest, and leaves the operator's later o.txt.
+    let (s, v) = t.send(&dan, "POST", "/api/v1/undo", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!t.dirs.ws.join("d.txt").exists());
+    assert!(t.dirs.ws.join("o.txt").is_file());
+    // His redo brings d.txt back although the operator changed something since.
+    let (s, v) = t.send(&dan, "POST", "/api/v1/redo", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["redone"].as_array().map(Vec::len), Some(1), "{v}");
+    assert!(t.dirs.ws.join("d.txt").is_file(), "{v}");
+    // dan writes f.txt, the operator changes it after him: dan's undo is refused (409)
+    // and the file keeps the operator's content.
+    for (who, content) in [(&dan, "dan's\n"), (&OPERATOR.to_string(), "operator's\n")] {
+        let (s, v) = t
+            .call(
+                who,
+                "io.fs.write_file",
+                json!({"path": "f.txt", "content": content}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = t.send(&dan, "POST", "/api/v1/undo", json!({})).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(t.dirs.ws.join("f.txt")).unwrap(),
+        "operator's\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

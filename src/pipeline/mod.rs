@@ -185,6 +185,19 @@ impl<S: CapabilitySet> Pipeline<S> {
         Ok(done)
     }
 
+    /// Redoes the undone operations of `whose` alone (everyone's for `None`), oldest
+    /// first, by `principal`, whom its `redone` events name.
+    pub fn redo_of(
+        &self,
+        steps: usize,
+        whose: Option<&str>,
+        principal: Option<&str>,
+    ) -> Result<Vec<OpInfo>, CapError> {
+        let done = self.journal.redo_of(&self.workspace, steps, whose)?;
+        self.publish_ops(EventKind::Redone, &done, principal);
+        Ok(done)
+    }
+
     fn publish_ops(&self, kind: EventKind, ops: &[OpInfo], principal: Option<&str>) {
         if let Some(bus) = &self.events {
             for op in ops {

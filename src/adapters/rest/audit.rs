@@ -90,10 +90,12 @@ impl AuditParams {
 
 /// `GET /audit`: one page of records, oldest first, and the cursor of the next page.
 pub async fn page<S: CapabilitySet>(
-    Lane { api, .. }: Lane<S>,
+    lane: Lane<S>,
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?.into_query(100)?;
+    let mut q = query(q)?.into_query(100)?;
+    q.principal = lane.whose();
+    let api = lane.api;
     blocking(move || {
         let records = api.state()?.audit_page(&q)?;
         let next = (records.len() == q.limit)
@@ -133,11 +135,13 @@ impl hyper::body::Body for ChannelBody {
 /// `GET /audit/export`: every matching record as one JSON line, oldest first, read from
 /// the database a page at a time while the client takes them.
 pub async fn export<S: CapabilitySet>(
-    Lane { api, .. }: Lane<S>,
+    lane: Lane<S>,
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let mut q = query(q)?.into_query(EXPORT_PAGE)?;
     q.limit = EXPORT_PAGE;
+    q.principal = lane.whose();
+    let api = lane.api;
     // Fail before the answer starts when the state cannot be read.
     let api2 = api.clone();
     blocking(move || api2.state().map(|_| ()).map_err(ApiError::from)).await?;

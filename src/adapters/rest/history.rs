@@ -11,6 +11,7 @@ use super::{Api, ApiError, blocking};
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{OpInfo, UndoRequest};
 use crate::powers::CapabilitySet;
+use crate::types::OpState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -78,13 +79,18 @@ fn in_range(name: &str, n: usize) -> Result<usize, ApiError> {
 
 /// `GET /history`: the newest operations, newest first.
 pub async fn list<S: CapabilitySet>(
-    Lane { api, .. }: Lane<S>,
+    lane: Lane<S>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let limit = in_range("limit", q.limit.unwrap_or(50))?;
+    let whose = lane.whose();
+    let api = lane.api;
     blocking(move || {
-        let ops = api.pipeline().journal().history(limit)?;
+        let ops = api
+            .pipeline()
+            .journal()
+            .history_of(whose.as_deref(), limit)?;
         Ok(Json(json!({ "operations": ops })))
     })
     .await
@@ -93,9 +99,11 @@ pub async fn list<S: CapabilitySet>(
 /// `GET /operations/{op}`: what one operation changed (paths, kinds, sizes, and a
 /// unified diff for text files up to 1 MiB).
 pub async fn operation<S: CapabilitySet>(
-    Lane { api, .. }: Lane<S>,
+    lane: Lane<S>,
     op: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let whose = lane.whose();
+    let api = lane.api;
     let Path(op) = op.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -105,10 +113,38 @@ pub async fn operation<S: CapabilitySet>(
         .with_hint("GET /api/v1/history lists the operations and their ids")
     })?;
     blocking(move || {
+        // In a workspace several users share, a user sees only their own operations.
+        if whose.is_some() && !is_theirs(&api, whose.as_deref(), op)? {
+            return Err(no_such_op(op));
+        }
         let changes = api.state()?.op_changes(op)?;
         Ok(Json(serde_json::to_value(changes).unwrap_or_default()))
     })
     .await
+}
+
+/// True when operation `op` is one of `whose`'s (anyone's for `None`) in this workspace.
+fn is_theirs<S: CapabilitySet>(
+    api: &Api<S>,
+    whose: Option<&str>,
+    op: i64,
+) -> Result<bool, CapError> {
+    Ok(api
+        .pipeline()
+        .journal()
+        .history_of(whose, usize::MAX)?
+        .iter()
+        .any(|o| o.op == op))
+}
+
+/// The 404 of an operation the caller does not have.
+fn no_such_op(op: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("there is no operation {op} of yours in this workspace"),
+    )
+    .with_hint("GET /api/v1/history lists your operations and their ids")
 }
 
 /// A journal command's refusal: bad input stays 400, the rest conflict with the
@@ -125,6 +161,7 @@ fn conflict(e: CapError) -> ApiError {
 /// Records an undo or redo in the audit log and answers with the operations it acted on.
 fn finish<S: CapabilitySet>(
     api: &Api<S>,
+    (caller, whose): (&str, Option<&str>),
     capability: &str,
     mut params: Value,
     res: Result<Vec<OpInfo>, CapError>,
@@ -139,14 +176,23 @@ fn finish<S: CapabilitySet>(
         }
         Err(e) => e.kind.as_str(),
     };
-    api.state()?.record_event(
+    api.state()?.record_event_as(
+        caller,
         capability,
         params,
         outcome,
         started.elapsed().as_millis() as u64,
     )?;
     let ops = res.map_err(conflict)?;
-    let remaining = api.pipeline().journal().undoable()?;
+    let journal = api.pipeline().journal();
+    let remaining = match whose {
+        None => journal.undoable()?,
+        Some(_) => journal
+            .history_of(whose, usize::MAX)?
+            .iter()
+            .filter(|o| o.state == OpState::Done)
+            .count(),
+    };
     Ok(Json(json!({ key: ops, "undoable": remaining })))
 }
 
@@ -156,22 +202,18 @@ pub async fn undo<S: CapabilitySet>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     lane.act()?;
+    let whose = lane.whose();
+    let caller = lane.caller.name.clone();
     let api = lane.api;
     api.writable()?;
     let b: UndoBody = json_body(body)?;
     let steps = in_range("steps", b.steps)?;
     blocking(move || {
         let k = api.pipeline();
-        if let Some(op) = b.to {
-            let known = k.journal().history(1 << 40)?.iter().any(|o| o.op == op);
-            if !known {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("there is no operation {op} in this workspace"),
-                )
-                .with_hint("GET /api/v1/history lists the operations and their ids"));
-            }
+        if let Some(op) = b.to
+            && !is_theirs(&api, whose.as_deref(), op)?
+        {
+            return Err(no_such_op(op));
         }
         let started = Instant::now();
         let params = json!({"steps": steps, "to": b.to, "force": b.force, "session": b.session});
@@ -180,10 +222,12 @@ pub async fn undo<S: CapabilitySet>(
             to: b.to,
             force: b.force,
             session: b.session,
-            principal: None,
+            principal: whose.clone(),
         };
+        // Its events name the lane's user (who sees them); its audit record, the caller.
         let res = k.undo_as(req, api.principal());
-        finish(&api, "sys.undo", params, res, started, "undone")
+        let who = (caller.as_str(), whose.as_deref());
+        finish(&api, who, "sys.undo", params, res, started, "undone")
     })
     .await
 }
@@ -194,6 +238,8 @@ pub async fn redo<S: CapabilitySet>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     lane.act()?;
+    let whose = lane.whose();
+    let caller = lane.caller.name.clone();
     let api = lane.api;
     api.writable()?;
     let b: RedoBody = json_body(body)?;
@@ -201,9 +247,10 @@ pub async fn redo<S: CapabilitySet>(
     blocking(move || {
         let k = api.pipeline();
         let started = Instant::now();
-        let res = k.redo_as(steps, api.principal());
+        let res = k.redo_of(steps, whose.as_deref(), api.principal());
         finish(
             &api,
+            (&caller, whose.as_deref()),
             "sys.redo",
             json!({"steps": steps}),
             res,

@@ -7,7 +7,7 @@
 
 use super::{Api, ApiError};
 use crate::powers::CapabilitySet;
-use crate::users::Principal;
+use crate::users::{OPERATOR, Principal};
 use axum::extract::{FromRef, FromRequestParts};
 use http::StatusCode;
 use http::request::Parts;
@@ -44,6 +44,18 @@ pub fn denied_role(message: impl Into<String>, hint: &str) -> ApiError {
 }
 
 impl<S: CapabilitySet> Lane<S> {
+    /// Whose operations and audit records the request sees and acts on: the lane's
+    /// owner's (a workspace may be shared by several users), or everyone's in the
+    /// workspace for an admin in their own lane (`None`).
+    pub fn whose(&self) -> Option<String> {
+        let owner = self.api.principal().unwrap_or(OPERATOR);
+        if self.caller.is_admin() && owner == self.caller.name {
+            None
+        } else {
+            Some(owner.to_string())
+        }
+    }
+
     /// Refuses a viewer: calling capabilities, undo and redo need an agent or an admin.
     pub fn act(&self) -> Result<(), ApiError> {
         if self.caller.may_act() {

@@ -10,9 +10,11 @@ use axum::Json;
 use serde_json::{Value, json};
 
 /// `GET /sessions`.
-pub async fn list<S: CapabilitySet>(Lane { api, .. }: Lane<S>) -> Result<Json<Value>, ApiError> {
+pub async fn list<S: CapabilitySet>(lane: Lane<S>) -> Result<Json<Value>, ApiError> {
+    let whose = lane.whose();
+    let api = lane.api;
     blocking(move || {
-        let sessions = api.pipeline().journal().sessions()?;
+        let sessions = api.pipeline().journal().sessions_of(whose.as_deref())?;
         Ok(Json(json!({ "sessions": sessions })))
     })
     .await
