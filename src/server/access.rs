@@ -16,7 +16,7 @@
 
 use super::oauth::{self, OAuth};
 use super::session::{CSRF_HEADER, Sessions, cookie_id};
-use crate::adapters::mcp::http::{allowed_hosts, on_every_interface};
+use crate::adapters::mcp::http::{allowed_hosts, bearer, on_every_interface};
 use crate::adapters::rest::ApiError;
 use crate::adapters::rest::confirmations::Decider;
 use crate::hooks::Operator;
@@ -89,18 +89,6 @@ fn host_part(authority: &str) -> Option<String> {
 
 fn forbidden(message: String) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "denied_policy", message)
-}
-
-/// The token of `Authorization: Bearer <token>`, if the request carries one.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
 }
 
 /// Why a request was refused its way in.

@@ -51,8 +51,8 @@ pub fn on_every_interface(bound_host: &str) -> bool {
         .is_ok_and(|ip| ip.is_unspecified())
 }
 
-/// True when `headers` carry `Authorization: Bearer <token>`.
-pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+/// The token of `Authorization: Bearer <token>`, if the request carries one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -60,7 +60,12 @@ pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
+        .map(str::trim)
+}
+
+/// True when `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    bearer(headers).is_some_and(|given| same_secret(given.as_bytes(), token.as_bytes()))
 }
 
 fn config(bound_host: &str, sessions: CancellationToken) -> StreamableHttpServerConfig {
