@@ -5,6 +5,7 @@
 //! - [`mcp`]: a real MCP client handler, the `airun` binary, checks on tool results;
 //! - [`python`]: the Python (with pinned packages) the interoperability tests drive;
 //! - [`serve`]: a real `airun serve --port 0` process and free loopback ports;
+//! - [`http`]: requests to a running server (status, challenge, JSON body);
 //! - [`snapshot`]: everything on disk under a folder, to compare before and after;
 //! - [`ci`]: tests that need something this machine may lack (they fail under CI);
 //! - [`jwt`]: an identity provider's keys, JWKS on loopback and signed tokens.
@@ -15,6 +16,7 @@
 
 pub mod ci;
 pub mod console;
+pub mod http;
 pub mod jwt;
 pub mod mcp;
 pub mod pipeline;
@@ -45,4 +47,17 @@ pub fn within<T: Send + 'static>(
     });
     rx.recv_timeout(std::time::Duration::from_secs(secs))
         .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s (hang?)"))
+}
+
+/// Runs `cmd` and fails, showing what it printed on stderr, unless it exits with success:
+/// its output.
+pub fn succeeds(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
