@@ -182,7 +182,7 @@ async fn each_agent_stays_in_their_lane() {
     before.assert_same(&Snapshot::of(&t.bob.workspace), "bob's workspace");
 
     // Nor his history, audit or sessions.
-    let v = t.ok(alice, "GET", "/api/v1/history", Value::Null).await;
+    let v = t.get_ok(alice, "/api/v1/history").await;
     assert!(!v.to_string().contains("plan.txt"), "{v}");
     assert!(v.to_string().contains("mine.txt"), "{v}");
     for path in [
@@ -196,7 +196,7 @@ async fn each_agent_stays_in_their_lane() {
         t.refused(alice, "GET", path, Value::Null, (403, "denied_role"))
             .await;
     }
-    let v = t.ok(alice, "GET", "/api/v1/audit", Value::Null).await;
+    let v = t.get_ok(alice, "/api/v1/audit").await;
     assert!(!v.to_string().contains("plan.txt"), "{v}");
     for (method, path) in [
         ("POST", "/api/v1/undo?user=bob"),
@@ -300,7 +300,7 @@ async fn viewers_look_and_admins_reach_every_lane() {
     let t = Team::start();
     let vic = &t.vic.token;
     // The viewer may call no capability at all, nor undo or redo.
-    let v = t.ok(vic, "GET", "/api/v1/capabilities", Value::Null).await;
+    let v = t.get_ok(vic, "/api/v1/capabilities").await;
     let ids: Vec<String> = v["capabilities"]
         .as_array()
         .unwrap()
@@ -317,7 +317,7 @@ async fn viewers_look_and_admins_reach_every_lane() {
         t.refused(vic, "POST", path, json!({}), (403, "denied_role"))
             .await;
     }
-    let v = t.ok(vic, "GET", "/api/v1/session", Value::Null).await;
+    let v = t.get_ok(vic, "/api/v1/session").await;
     assert_eq!(
         (v["user"].as_str(), v["role"].as_str()),
         (Some("vic"), Some("viewer"))
@@ -329,9 +329,7 @@ async fn viewers_look_and_admins_reach_every_lane() {
     // Bob works; the admin sees and acts in his lane with ?user=bob.
     t.write(&t.bob.token, "plan.txt", "v1\n").await;
     let ada = &t.ada.token;
-    let v = t
-        .ok(ada, "GET", "/api/v1/history?user=bob", Value::Null)
-        .await;
+    let v = t.get_ok(ada, "/api/v1/history?user=bob").await;
     assert!(v.to_string().contains("plan.txt"), "{v}");
     let v = t
         .ok(
@@ -342,9 +340,7 @@ async fn viewers_look_and_admins_reach_every_lane() {
         )
         .await;
     assert!(v.to_string().contains("bob's secret"), "{v}");
-    let v = t
-        .ok(ada, "GET", "/api/v1/audit?user=bob", Value::Null)
-        .await;
+    let v = t.get_ok(ada, "/api/v1/audit?user=bob").await;
     assert!(v.to_string().contains("io.fs.write_file"), "{v}");
     let (s, v) = t.get(ada, "/api/v1/audit/verify?user=bob").await;
     assert_eq!((s, &v["intact"]), (200, &json!(true)), "{v}");
@@ -354,9 +350,8 @@ async fn viewers_look_and_admins_reach_every_lane() {
     let (s, v) = t.get(ada, "/api/v1/history?user=nobody").await;
     assert_eq!(s, 404, "{v}");
     // The operator too, and /metrics is for admins only.
-    t.ok(OPERATOR, "GET", "/api/v1/history?user=bob", Value::Null)
-        .await;
-    t.ok(ada, "GET", "/metrics", Value::Null).await;
+    t.get_ok(OPERATOR, "/api/v1/history?user=bob").await;
+    t.get_ok(ada, "/metrics").await;
     let alice = &t.alice.token;
     t.refused(alice, "GET", "/metrics", Value::Null, (403, "denied_role"))
         .await;
@@ -425,9 +420,7 @@ const OUTSIDE: &[Row] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_for_every_caller() {
     let t = Team::start();
-    let doc = t
-        .ok(OPERATOR, "GET", "/api/v1/openapi.json", Value::Null)
-        .await;
+    let doc = t.get_ok(OPERATOR, "/api/v1/openapi.json").await;
     // Every endpoint of the document has a row, and every row an endpoint.
     let mut endpoints = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -610,18 +603,18 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
     // dan's write lands in the server's workspace, in the journal the operator sees.
     t.write(&dan, "d.txt", "d\n").await;
     assert!(t.dirs.ws.join("d.txt").is_file());
-    let v = t.ok(OPERATOR, "GET", "/api/v1/history", Value::Null).await;
+    let v = t.get_ok(OPERATOR, "/api/v1/history").await;
     assert!(v.to_string().contains("d.txt"), "{v}");
 
     // In the workspace they share, dan sees and undoes only his own operations; a later
     // change of the operator's to a file of his keeps his undo from taking it back.
     let v = t.write(OPERATOR, "o.txt", "o\n").await;
     let operators_op = v["op"].as_i64().or_else(|| v["operation"].as_i64());
-    let v = t.ok(&dan, "GET", "/api/v1/history", Value::Null).await;
+    let v = t.get_ok(&dan, "/api/v1/history").await;
     let ops = v["operations"].as_array().unwrap();
     assert!(!ops.is_empty());
     assert!(ops.iter().all(|o| o["principal"] == "dan"), "{v}");
-    let v = t.ok(OPERATOR, "GET", "/api/v1/history", Value::Null).await;
+    let v = t.get_ok(OPERATOR, "/api/v1/history").await;
     let mine = v["operations"].as_array().unwrap();
     let operators = mine
         .iter()
@@ -634,9 +627,7 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
     let body = json!({"to": op});
     t.refused(&dan, "POST", "/api/v1/undo", body, (404, "not_found"))
         .await;
-    let v = t
-        .ok(&dan, "GET", "/api/v1/audit?limit=1000", Value::Null)
-        .await;
+    let v = t.get_ok(&dan, "/api/v1/audit?limit=1000").await;
     let records = v["records"].as_array().unwrap();
     assert!(!records.is_empty());
     assert!(records.iter().all(|r| r["principal"] == "dan"), "{v}");
@@ -665,7 +656,7 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
 async fn a_rotated_token_stops_working_at_once() {
     let t = Team::start();
     let old = &t.alice.token;
-    t.ok(old, "GET", "/api/v1/history", Value::Null).await;
+    t.get_ok(old, "/api/v1/history").await;
     let out = t.airun(&["user", "token", "rotate", "alice", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let new = v["token"].as_str().expect("the new token");

@@ -15,6 +15,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use support::http::{Api, mcp_initialize};
 use support::mcp::{AIRUN, Dirs};
 use support::serve::{NewUser, Started, add_user, command, start};
 
@@ -22,12 +23,20 @@ const OPERATOR: &str = "views-operator-token-0123456789";
 
 struct Team {
     _dirs: Dirs,
-    server: Started,
+    _server: Started,
     alice: NewUser,
     bob: NewUser,
     vic: NewUser,
     ada: NewUser,
-    http: reqwest::Client,
+    api: Api,
+}
+
+impl std::ops::Deref for Team {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Team {
@@ -62,42 +71,13 @@ impl Team {
         ));
         Team {
             _dirs: dirs,
-            server,
+            api: Api::new(&server.addr),
+            _server: server,
             alice,
             bob,
             vic,
             ada,
-            http: reqwest::Client::new(),
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr)
-    }
-
-    async fn send(&self, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), self.url(path))
-            .timeout(Duration::from_secs(60))
-            .bearer_auth(token);
-        if method != "GET" {
-            req = req.json(&body);
-        }
-        let r = req.send().await.expect("the server answers");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn call(&self, token: &str, cap: &str, params: Value) -> (u16, Value) {
-        let path = format!("/api/v1/capabilities/{cap}/calls");
-        self.send(token, "POST", &path, params).await
-    }
-
-    async fn get(&self, token: &str, path: &str) -> Value {
-        let (status, v) = self.send(token, "GET", path, Value::Null).await;
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
     }
 
     /// `GET /api/v1/events` as `token` (after `after`, when given).
@@ -123,7 +103,7 @@ impl Team {
     /// Waits until `token`'s `GET /confirmations` lists `n` calls.
     async fn pending(&self, token: &str, n: usize) -> Vec<Value> {
         for _ in 0..500 {
-            let list = self.get(token, "/api/v1/confirmations").await;
+            let list = self.get_ok(token, "/api/v1/confirmations").await;
             let list = list.as_array().cloned().unwrap_or_default();
             if list.len() >= n {
                 return list;
@@ -280,7 +260,7 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
     assert_eq!(p["principal"], "alice", "{p}");
     // Bob sees none of it and cannot decide it: to him it does not exist.
     assert_eq!(
-        t.get(&t.bob.token, "/api/v1/confirmations").await,
+        t.get_ok(&t.bob.token, "/api/v1/confirmations").await,
         json!([])
     );
     let (s, v) = t.decide(&t.bob.token, &p, true).await;
@@ -299,7 +279,7 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
     );
     // The admin and the operator see it, naming alice.
     for token in [&t.ada.token, OPERATOR] {
-        let all = t.get(token, "/api/v1/confirmations").await;
+        let all = t.get_ok(token, "/api/v1/confirmations").await;
         assert_eq!(all[0]["principal"], "alice", "{all}");
     }
     // Alice approves her own call; the audit names her.
@@ -309,7 +289,7 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
     assert_eq!(s, 200, "{v}");
     assert!(!t.alice.workspace.join("old.txt").exists());
     let audit = t
-        .get(&t.alice.token, "/api/v1/audit?capability=io.fs.delete")
+        .get_ok(&t.alice.token, "/api/v1/audit?capability=io.fs.delete")
         .await;
     assert_eq!(
         audit["records"][0]["decision"], "approved_by_console:alice",
@@ -351,18 +331,9 @@ async fn one_users_flood_leaves_another_their_allowance() {
     assert!(v["error"]["message"].as_str().unwrap().contains("`alice`"));
     assert!(!t.alice.workspace.join("2.txt").exists());
     // Her MCP requests count against the same allowance.
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "flood", "version": "1"}}});
-    let mcp = |token: &str| {
-        t.http
-            .post(t.url("/mcp"))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .json(&init)
-            .send()
-    };
-    assert_eq!(mcp(&t.alice.token).await.unwrap().status().as_u16(), 429);
+    let init = mcp_initialize("flood");
+    let (s, v) = t.send(&t.alice.token, "POST", "/mcp", init.clone()).await;
+    assert_eq!(s, 429, "{v}");
     // Bob has the operator's allowance, untouched by hers.
     for i in 0..3 {
         let (s, v) = t
@@ -374,5 +345,6 @@ async fn one_users_flood_leaves_another_their_allowance() {
         .call(&t.bob.token, "io.fs.write_file", write("3.txt"))
         .await;
     assert_eq!(s, 429, "bob's own burst ends too");
-    assert_eq!(mcp(&t.ada.token).await.unwrap().status().as_u16(), 200);
+    let (s, v) = t.send(&t.ada.token, "POST", "/mcp", init).await;
+    assert_eq!(s, 200, "{v}");
 }

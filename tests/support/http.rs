@@ -87,6 +87,11 @@ impl Api {
         self.send(token, "GET", path, Value::Null).await
     }
 
+    /// `GET path` as `token` answers 200: its body.
+    pub async fn get_ok(&self, token: &str, path: &str) -> Value {
+        self.ok(token, "GET", path, Value::Null).await
+    }
+
     /// `POST /api/v1/capabilities/CAP/calls` as `token`: status and body.
     pub async fn call(&self, token: &str, cap: &str, params: Value) -> (u16, Value) {
         let path = format!("/api/v1/capabilities/{cap}/calls");
