@@ -49,14 +49,16 @@ pub fn within<T: Send + 'static>(
         .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s (hang?)"))
 }
 
-/// Runs `cmd` and fails, showing what it printed on stderr, unless it exits with success:
-/// its output.
+/// Runs `cmd` and fails, showing what it printed, unless it exits with success: its
+/// output.
+#[track_caller]
 pub fn succeeds(cmd: &mut std::process::Command) -> std::process::Output {
     let out = cmd.output().expect("the command starts");
     assert!(
         out.status.success(),
-        "{cmd:?}: {}\n{}",
+        "{cmd:?} failed ({}):\n{}{}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
