@@ -51,6 +51,29 @@ impl Dirs {
         c
     }
 
+    /// Runs `airun --workspace <ws> <args>` with `AIRUN_HOME` set, no colour and wide
+    /// tables, and shows what it printed (on this test's stderr): its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let out = std::process::Command::new(AIRUN)
+            .arg("--workspace")
+            .arg(&self.ws)
+            .args(args)
+            .env("AIRUN_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "200")
+            .env_remove("AIRUN_WORKSPACE")
+            .env_remove("AIRUN_TOKEN")
+            .output()
+            .expect("run airun");
+        eprintln!(
+            "airun {args:?}: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.ws.join(rel)
     }
