@@ -63,3 +63,15 @@ pub fn succeeds(cmd: &mut std::process::Command) -> std::process::Output {
     );
     out
 }
+
+/// The `airun` binary with a controlled environment: `AIRUN_HOME` and `HOME` at `home`,
+/// `USER=tester`, no `AIRUN_WORKSPACE`, and no terminal on stdin.
+pub fn isolated_airun(home: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(mcp::AIRUN);
+    c.env_remove("AIRUN_WORKSPACE")
+        .env("AIRUN_HOME", home)
+        .env("HOME", home)
+        .env("USER", "tester")
+        .stdin(std::process::Stdio::null());
+    c
+}
