@@ -109,14 +109,7 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
         (v["user"].as_str(), v["role"].as_str()),
         (Some("ann@example.com"), Some("agent"))
     );
-    let (s, v) = api
-        .call(
-            &ann,
-            "io.fs.write_file",
-            json!({"path": "hello.txt", "content": "from ann\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    api.write(&ann, "hello.txt", "from ann\n").await;
     let own = dirs.home.join("users/ann@example.com/workspace");
     assert_eq!(
         std::fs::read_to_string(own.join("hello.txt")).unwrap(),

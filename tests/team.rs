@@ -70,20 +70,6 @@ impl Team {
         }
     }
 
-    /// `token` writes `content` to `path` with `io.fs.write_file`, which succeeds: the
-    /// result.
-    async fn write(&self, token: &str, path: &str, content: &str) -> Value {
-        let (s, v) = self
-            .call(
-                token,
-                "io.fs.write_file",
-                json!({"path": path, "content": content}),
-            )
-            .await;
-        assert_eq!(s, 200, "write {path}: {v}");
-        v
-    }
-
     /// `token` zips alice's `mine.txt` into `mine.zip`, which succeeds.
     async fn zip_mine(&self, token: &str) {
         let params = json!({"sources": ["mine.txt"], "output": "mine.zip"});

@@ -172,10 +172,6 @@ fn principals(events: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-fn write(path: &str) -> Value {
-    json!({"path": path, "content": "x\n"})
-}
-
 const APPROVES_WRITES: &str = "auto_approve = [\"io.fs.write_file\"]\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,14 +186,10 @@ async fn each_user_sees_only_their_own_events() {
         (alice, "alice-1.txt"),
         (bob, "bob-2.txt"),
     ] {
-        let (s, v) = t.call(token, "io.fs.write_file", write(path)).await;
-        assert_eq!(s, 200, "{v}");
+        t.write(token, path, "x\n").await;
     }
     // A last call of alice's marks the end: everything she got before it is hers.
-    let (s, _) = t
-        .call(alice, "io.fs.write_file", write("alice-2.txt"))
-        .await;
-    assert_eq!(s, 200);
+    t.write(alice, "alice-2.txt", "x\n").await;
     let mut hers = a.until_written("alice-1.txt").await;
     hers.extend(a.until_written("alice-2.txt").await);
     assert!(
@@ -314,17 +306,14 @@ async fn one_users_flood_leaves_another_their_allowance() {
     let alice_policy = format!("{APPROVES_WRITES}[limits]\nburst = 2\n");
     let t = Team::start(&policy, Some(&alice_policy));
     for i in 0..2 {
-        let (s, v) = t
-            .call(
-                &t.alice.token,
-                "io.fs.write_file",
-                write(&format!("{i}.txt")),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
+        t.write(&t.alice.token, &format!("{i}.txt"), "x\n").await;
     }
     let (s, v) = t
-        .call(&t.alice.token, "io.fs.write_file", write("2.txt"))
+        .call(
+            &t.alice.token,
+            "io.fs.write_file",
+            json!({"path": "2.txt", "content": "x\n"}),
+        )
         .await;
     assert_eq!(s, 429, "{v}");
     assert_eq!(v["error"]["limit"], "calls_per_second");
@@ -336,13 +325,14 @@ async fn one_users_flood_leaves_another_their_allowance() {
     assert_eq!(s, 429, "{v}");
     // Bob has the operator's allowance, untouched by hers.
     for i in 0..3 {
-        let (s, v) = t
-            .call(&t.bob.token, "io.fs.write_file", write(&format!("{i}.txt")))
-            .await;
-        assert_eq!(s, 200, "bob's call {i}: {v}");
+        t.write(&t.bob.token, &format!("{i}.txt"), "x\n").await;
     }
     let (s, _) = t
-        .call(&t.bob.token, "io.fs.write_file", write("3.txt"))
+        .call(
+            &t.bob.token,
+            "io.fs.write_file",
+            json!({"path": "3.txt", "content": "x\n"}),
+        )
         .await;
     assert_eq!(s, 429, "bob's own burst ends too");
     let (s, v) = t.send(&t.ada.token, "POST", "/mcp", init).await;

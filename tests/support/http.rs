@@ -98,6 +98,15 @@ impl Api {
         self.send(token, "POST", &path, params).await
     }
 
+    /// `token` writes `content` to `path` with `io.fs.write_file`, which succeeds: the
+    /// result.
+    pub async fn write(&self, token: &str, path: &str, content: &str) -> Value {
+        let params = json!({"path": path, "content": content});
+        let (s, v) = self.call(token, "io.fs.write_file", params).await;
+        assert_eq!(s, 200, "write {path}: {v}");
+        v
+    }
+
     /// `method path` as `token` answers 200: its body.
     pub async fn ok(&self, token: &str, method: &str, path: &str, body: Value) -> Value {
         let (s, v) = self.send(token, method, path, body).await;
