@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use support::http::{Api, Reply, mcp_initialize};
+use support::http::{Api, mcp_initialize};
 use support::jwt::{have_openssl, jwks_server, now, rsa, sign, unsigned};
 use support::mcp::{AIRUN, Dirs};
 use support::serve::{command, start};
@@ -89,11 +89,8 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
     // No token: 401 pointing to the metadata, without an error code.
     let (history, mcp) = ("/api/v1/history", "/mcp");
     for (method, url) in [("GET", history), ("POST", mcp)] {
-        let Reply {
-            status: s,
-            challenge,
-            ..
-        } = api.reply("", method, url, mcp_initialize("raw")).await;
+        let r = api.reply("", method, url, mcp_initialize("raw")).await;
+        let (s, challenge) = (r.status, r.header("www-authenticate"));
         assert_eq!(s, 401, "{url}");
         assert_eq!(
             challenge,
@@ -216,11 +213,8 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
     ];
     for (why, token) in &bad {
         for (method, url) in [("GET", history), ("POST", mcp)] {
-            let Reply {
-                status: s,
-                challenge,
-                body,
-            } = api.reply(token, method, url, mcp_initialize("raw")).await;
+            let r = api.reply(token, method, url, mcp_initialize("raw")).await;
+            let (s, challenge, body) = (r.status, r.header("www-authenticate"), r.body);
             assert_eq!(s, 401, "{why} at {url}: {body}");
             assert!(
                 challenge.starts_with(&format!("Bearer resource_metadata=\"{METADATA}\", error=\"invalid_token\", error_description=\"")),

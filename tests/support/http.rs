@@ -1,5 +1,5 @@
 //! A client for a running server over real HTTP: a method, a path, a bearer token and a
-//! JSON body in; the status, the `WWW-Authenticate` challenge and the JSON body out.
+//! JSON body in; the status, the headers and the JSON body out.
 
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -16,11 +16,21 @@ pub struct Api {
 pub struct Reply {
     /// The HTTP status.
     pub status: u16,
-    /// The `WWW-Authenticate` header (empty when there is none).
-    pub challenge: String,
+    /// The response's headers.
+    pub headers: reqwest::header::HeaderMap,
     /// The body as JSON; a body that is not JSON as a string; `null` for an event stream
     /// (left unread, as it does not end).
     pub body: Value,
+}
+
+impl Reply {
+    /// The header `name` (`WWW-Authenticate`, `Retry-After`...), empty when there is none.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    }
 }
 
 impl Api {
@@ -52,28 +62,20 @@ impl Api {
             req = req.json(&body);
         }
         let resp = req.send().await.expect("the server answers");
-        let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap_or("").to_string())
-                .unwrap_or_default()
+        let mut reply = Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: Value::Null,
         };
-        let challenge = header("www-authenticate");
-        if header("content-type").starts_with("text/event-stream") {
-            return Reply {
-                status,
-                challenge,
-                body: Value::Null,
-            };
+        if reply
+            .header("content-type")
+            .starts_with("text/event-stream")
+        {
+            return reply;
         }
         let text = resp.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            challenge,
-            body,
-        }
+        reply.body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        reply
     }
 
     /// [`Api::reply`]'s status and body.
