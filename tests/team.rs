@@ -10,83 +10,27 @@ mod support;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
-use support::http::{Api, error_kind as kind, mcp_initialize};
+use support::http::{error_kind as kind, mcp_initialize};
 use support::mcp::{AIRUN, Dirs};
-use support::serve::{NewUser, Started, add_user, command, start};
+use support::serve::add_user;
 use support::snapshot::Snapshot;
+use support::team::Team;
 
 const OPERATOR: &str = "team-operator-token-0123456789";
 
-/// An MCP `initialize` request.
-fn init() -> Value {
-    mcp_initialize("raw")
+fn team() -> Team {
+    let dirs = Dirs::new();
+    std::fs::write(dirs.ws.join("server.txt"), "the server's\n").unwrap();
+    let t = Team::start(dirs, OPERATOR, &[], &["--yes"]);
+    std::fs::write(t.bob.workspace.join("secret.txt"), "bob's secret\n").unwrap();
+    t
 }
 
-struct Team {
-    dirs: Dirs,
-    _server: Started,
-    alice: NewUser,
-    bob: NewUser,
-    vic: NewUser,
-    ada: NewUser,
-    api: Api,
-}
-
-impl std::ops::Deref for Team {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
-
-impl Team {
-    fn start() -> Team {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dirs = Dirs::new();
-        let bin = Path::new(AIRUN);
-        let alice = add_user(bin, &dirs.home, "alice", "agent", &[]);
-        let bob = add_user(bin, &dirs.home, "bob", "agent", &[]);
-        let vic = add_user(bin, &dirs.home, "vic", "viewer", &[]);
-        let ada = add_user(bin, &dirs.home, "ada", "admin", &[]);
-        std::fs::write(bob.workspace.join("secret.txt"), "bob's secret\n").unwrap();
-        std::fs::write(dirs.ws.join("server.txt"), "the server's\n").unwrap();
-        let server = start(command(
-            bin,
-            &dirs.ws,
-            &dirs.home,
-            &["--token", OPERATOR, "--yes"],
-        ));
-        let api = Api::new(&server.addr);
-        Team {
-            dirs,
-            _server: server,
-            alice,
-            bob,
-            vic,
-            ada,
-            api,
-        }
-    }
-
-    /// `token` zips alice's `mine.txt` into `mine.zip`, which succeeds.
-    async fn zip_mine(&self, token: &str) {
-        let params = json!({"sources": ["mine.txt"], "output": "mine.zip"});
-        let (s, v) = self.call(token, "sys.archive.zip", params).await;
-        assert_eq!(s, 200, "{v}");
-    }
-
-    /// `airun ARGS` on this team's home, which succeeds: its output.
-    fn airun(&self, args: &[&str]) -> Output {
-        support::succeeds(
-            Command::new(AIRUN)
-                .args(args)
-                .env("AIRUN_HOME", &self.dirs.home)
-                .env_remove("AIRUN_TOKEN")
-                .env_remove("AIRUN_WORKSPACE"),
-        )
-    }
+/// `token` zips their `mine.txt` into `mine.zip`, which succeeds.
+async fn zip_mine(t: &Team, token: &str) {
+    let params = json!({"sources": ["mine.txt"], "output": "mine.zip"});
+    let (s, v) = t.call(token, "sys.archive.zip", params).await;
+    assert_eq!(s, 200, "{v}");
 }
 
 /// The ways alice might reach into bob's workspace, as `(capability, params)`.
@@ -127,7 +71,7 @@ fn reaches_into(bob: &std::path::Path) -> Vec<(&'static str, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_agent_stays_in_their_lane() {
-    let t = Team::start();
+    let t = team();
     let (alice, bob) = (&t.alice.token, &t.bob.token);
 
     // Each agent's call lands in their own workspace.
@@ -136,7 +80,7 @@ async fn each_agent_stays_in_their_lane() {
     assert!(t.alice.workspace.join("mine.txt").is_file());
     assert!(!t.bob.workspace.join("mine.txt").exists());
     assert!(!t.dirs.ws.join("mine.txt").exists());
-    t.zip_mine(alice).await;
+    zip_mine(&t, alice).await;
     let v = t
         .ok(
             alice,
@@ -214,7 +158,7 @@ async fn each_agent_stays_in_their_lane() {
     assert!(t.bob.workspace.join("plan.txt").is_file());
     // The zip to unzip into bob's workspace, made again.
     t.write(alice, "mine.txt", "alice\n").await;
-    t.zip_mine(alice).await;
+    zip_mine(&t, alice).await;
 
     // Over MCP: the same lane, the same walls.
     let client = t.mcp(alice).await;
@@ -245,7 +189,7 @@ async fn each_agent_stays_in_their_lane() {
         .post(t.url("/mcp"))
         .bearer_auth(bob)
         .header("accept", "application/json, text/event-stream")
-        .json(&init())
+        .json(&mcp_initialize("raw"))
         .send()
         .await
         .unwrap();
@@ -283,7 +227,7 @@ async fn each_agent_stays_in_their_lane() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_look_and_admins_reach_every_lane() {
-    let t = Team::start();
+    let t = team();
     let vic = &t.vic.token;
     // The viewer may call no capability at all, nor undo or redo.
     let v = t.get_ok(vic, "/api/v1/capabilities").await;
@@ -309,7 +253,7 @@ async fn viewers_look_and_admins_reach_every_lane() {
         (Some("vic"), Some("viewer"))
     );
     // Over MCP a viewer is refused at the door.
-    let (s, _) = t.send(vic, "POST", "/mcp", init()).await;
+    let (s, _) = t.send(vic, "POST", "/mcp", mcp_initialize("raw")).await;
     assert_eq!(s, 403);
 
     // Bob works; the admin sees and acts in his lane with ?user=bob.
@@ -350,9 +294,11 @@ async fn viewers_look_and_admins_reach_every_lane() {
     t.airun(&["user", "remove", "bob"]);
     let (s, v) = t.get(&t.bob.token, "/api/v1/history").await;
     assert_eq!(s, 401, "{v}");
-    let (s, _) = t.send(&t.bob.token, "POST", "/mcp", init()).await;
+    let (s, _) = t
+        .send(&t.bob.token, "POST", "/mcp", mcp_initialize("raw"))
+        .await;
     assert_eq!(s, 401);
-    let (s, _) = t.send("", "POST", "/mcp", init()).await;
+    let (s, _) = t.send("", "POST", "/mcp", mcp_initialize("raw")).await;
     assert_eq!(s, 401, "a team server's /mcp needs credentials");
 }
 
@@ -405,7 +351,7 @@ const OUTSIDE: &[Row] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_for_every_caller() {
-    let t = Team::start();
+    let t = team();
     let doc = t.get_ok(OPERATOR, "/api/v1/openapi.json").await;
     // Every endpoint of the document has a row, and every row an endpoint.
     let mut endpoints = Vec::new();
@@ -453,7 +399,7 @@ async fn every_endpoint_for_every_caller() {
         let body = if path.ends_with("/calls") {
             json!({"not_a_parameter": true})
         } else if path == "/mcp" {
-            init()
+            mcp_initialize("raw")
         } else {
             json!({})
         };
@@ -483,7 +429,7 @@ async fn every_endpoint_for_every_caller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_to_the_console_until_removed() {
-    let t = Team::start();
+    let t = team();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -559,7 +505,7 @@ async fn a_user_logs_in_to_the_console_until_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
-    let t = Team::start();
+    let t = team();
     // carol acts in the server's own workspace under a read-only policy of her own;
     // dan in the server's workspace under the operator's policy.
     let policy = t.dirs.home.join("carol.toml");
@@ -640,7 +586,7 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_token_stops_working_at_once() {
-    let t = Team::start();
+    let t = team();
     let old = &t.alice.token;
     t.get_ok(old, "/api/v1/history").await;
     let out = t.airun(&["user", "token", "rotate", "alice", "--json"]);
@@ -648,7 +594,7 @@ async fn a_rotated_token_stops_working_at_once() {
     let new = v["token"].as_str().expect("the new token");
     let (s, v) = t.get(old, "/api/v1/history").await;
     assert_eq!(s, 401, "{v}");
-    let (s, _) = t.send(old, "POST", "/mcp", init()).await;
+    let (s, _) = t.send(old, "POST", "/mcp", mcp_initialize("raw")).await;
     assert_eq!(s, 401);
     let (s, v) = t.get(new, "/api/v1/session").await;
     assert_eq!((s, v["user"].as_str()), (200, Some("alice")), "{v}");

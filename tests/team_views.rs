@@ -13,111 +13,67 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
-use support::http::{Api, mcp_initialize};
-use support::mcp::{AIRUN, Dirs};
-use support::serve::{NewUser, Started, add_user, command, start};
+use support::http::mcp_initialize;
+use support::mcp::Dirs;
+use support::team::Team;
 
 const OPERATOR: &str = "views-operator-token-0123456789";
 
-struct Team {
-    _dirs: Dirs,
-    _server: Started,
-    alice: NewUser,
-    bob: NewUser,
-    vic: NewUser,
-    ada: NewUser,
-    api: Api,
+/// Four users and a server under `policy` (no `--yes`: calls that need a yes wait in the
+/// console); `alice_policy` is alice's own, when given.
+fn team(policy: &str, alice_policy: Option<&str>) -> Team {
+    let dirs = Dirs::new();
+    let own = dirs.home.join("alice-policy.toml");
+    let mut alice_args = Vec::new();
+    if let Some(text) = alice_policy {
+        std::fs::write(&own, text).expect("alice's policy");
+        alice_args = vec!["--policy", own.to_str().expect("UTF-8")];
+    }
+    let file = dirs.home.join("policy.toml");
+    std::fs::write(&file, policy).expect("the operator's policy");
+    let file = file.to_str().expect("UTF-8").to_string();
+    Team::start(dirs, OPERATOR, &alice_args, &["--policy", &file])
 }
 
-impl std::ops::Deref for Team {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
+/// `GET /api/v1/events` as `token` (after `after`, when given).
+async fn events(t: &Team, token: &str, after: Option<u64>) -> Events {
+    let path = match after {
+        Some(id) => format!("/api/v1/events?after={id}"),
+        None => "/api/v1/events".to_string(),
+    };
+    let resp = t
+        .http
+        .get(t.url(&path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the events stream");
+    assert_eq!(resp.status().as_u16(), 200);
+    Events {
+        resp,
+        buf: String::new(),
     }
 }
 
-impl Team {
-    /// Four users and a server under `policy` (no `--yes`: calls that need a yes wait
-    /// in the console); `alice_policy` is alice's own, when given.
-    fn start(policy: &str, alice_policy: Option<&str>) -> Team {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dirs = Dirs::new();
-        let bin = Path::new(AIRUN);
-        let mut alice_args = Vec::new();
-        let own = dirs.home.join("alice-policy.toml");
-        if let Some(text) = alice_policy {
-            std::fs::write(&own, text).expect("alice's policy");
-            alice_args = vec!["--policy", own.to_str().expect("UTF-8")];
+/// Waits until `token`'s `GET /confirmations` lists `n` calls.
+async fn pending(t: &Team, token: &str, n: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let list = t.get_ok(token, "/api/v1/confirmations").await;
+        let list = list.as_array().cloned().unwrap_or_default();
+        if list.len() >= n {
+            return list;
         }
-        let alice = add_user(bin, &dirs.home, "alice", "agent", &alice_args);
-        let bob = add_user(bin, &dirs.home, "bob", "agent", &[]);
-        let vic = add_user(bin, &dirs.home, "vic", "viewer", &[]);
-        let ada = add_user(bin, &dirs.home, "ada", "admin", &[]);
-        let file = dirs.home.join("policy.toml");
-        std::fs::write(&file, policy).expect("the operator's policy");
-        let server = start(command(
-            bin,
-            &dirs.ws,
-            &dirs.home,
-            &[
-                "--token",
-                OPERATOR,
-                "--policy",
-                file.to_str().expect("UTF-8"),
-            ],
-        ));
-        Team {
-            _dirs: dirs,
-            api: Api::new(&server.addr),
-            _server: server,
-            alice,
-            bob,
-            vic,
-            ada,
-        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!("{n} calls never waited");
+}
 
-    /// `GET /api/v1/events` as `token` (after `after`, when given).
-    async fn events(&self, token: &str, after: Option<u64>) -> Events {
-        let path = match after {
-            Some(id) => format!("/api/v1/events?after={id}"),
-            None => "/api/v1/events".to_string(),
-        };
-        let resp = self
-            .http
-            .get(self.url(&path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the events stream");
-        assert_eq!(resp.status().as_u16(), 200);
-        Events {
-            resp,
-            buf: String::new(),
-        }
-    }
-
-    /// Waits until `token`'s `GET /confirmations` lists `n` calls.
-    async fn pending(&self, token: &str, n: usize) -> Vec<Value> {
-        for _ in 0..500 {
-            let list = self.get_ok(token, "/api/v1/confirmations").await;
-            let list = list.as_array().cloned().unwrap_or_default();
-            if list.len() >= n {
-                return list;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{n} calls never waited");
-    }
-
-    async fn decide(&self, token: &str, p: &Value, approve: bool) -> (u16, Value) {
-        let path = format!("/api/v1/confirmations/{}", p["id"]);
-        let body = json!({"approve": approve, "args_hash": p["args_hash"]});
-        self.send(token, "POST", &path, body).await
-    }
+/// `token` approves (or denies) the waiting call `p`: status and body.
+async fn decide(t: &Team, token: &str, p: &Value, approve: bool) -> (u16, Value) {
+    let path = format!("/api/v1/confirmations/{}", p["id"]);
+    let body = json!({"approve": approve, "args_hash": p["args_hash"]});
+    t.send(token, "POST", &path, body).await
 }
 
 /// A Server-Sent Events stream, read message by message.
@@ -176,11 +132,11 @@ const APPROVES_WRITES: &str = "auto_approve = [\"io.fs.write_file\"]\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_sees_only_their_own_events() {
-    let t = Team::start(APPROVES_WRITES, None);
+    let t = team(APPROVES_WRITES, None);
     let (alice, bob, ada) = (&t.alice.token, &t.bob.token, &t.ada.token);
-    let mut a = t.events(alice, None).await;
-    let mut admin = t.events(ada, None).await;
-    let mut op = t.events(OPERATOR, None).await;
+    let mut a = events(&t, alice, None).await;
+    let mut admin = events(&t, ada, None).await;
+    let mut op = events(&t, OPERATOR, None).await;
     for (token, path) in [
         (bob, "bob-1.txt"),
         (alice, "alice-1.txt"),
@@ -222,12 +178,12 @@ async fn each_user_sees_only_their_own_events() {
         );
     }
     // The replay after an id is narrowed the same way.
-    let mut replay = t.events(alice, Some(0)).await;
+    let mut replay = events(&t, alice, Some(0)).await;
     let again = replay.until_written("alice-2.txt").await;
     assert!(principals(&again).iter().all(|p| *p == "alice"));
     assert_eq!(again.iter().filter(|e| e["kind"] == "finished").count(), 2);
     // A viewer made no call: the replay of everything has nothing for them.
-    let mut viewer = t.events(&t.vic.token, Some(0)).await;
+    let mut viewer = events(&t, &t.vic.token, Some(0)).await;
     assert!(
         viewer.next(Duration::from_millis(500)).await.is_none(),
         "the viewer saw another's event"
@@ -237,7 +193,7 @@ async fn each_user_sees_only_their_own_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
     let policy = format!("{APPROVES_WRITES}[confirm]\nvia = [\"console\"]\ntimeout_seconds = 60\n");
-    let t = std::sync::Arc::new(Team::start(&policy, None));
+    let t = std::sync::Arc::new(team(&policy, None));
     std::fs::write(t.alice.workspace.join("old.txt"), "old\n").unwrap();
     std::fs::write(t.bob.workspace.join("old.txt"), "old\n").unwrap();
     let delete = |token: String| {
@@ -248,18 +204,18 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
         })
     };
     let hers = delete(t.alice.token.clone());
-    let p = t.pending(&t.alice.token, 1).await.remove(0);
+    let p = pending(&t, &t.alice.token, 1).await.remove(0);
     assert_eq!(p["principal"], "alice", "{p}");
     // Bob sees none of it and cannot decide it: to him it does not exist.
     assert_eq!(
         t.get_ok(&t.bob.token, "/api/v1/confirmations").await,
         json!([])
     );
-    let (s, v) = t.decide(&t.bob.token, &p, true).await;
+    let (s, v) = decide(&t, &t.bob.token, &p, true).await;
     assert_eq!(s, 404, "{v}");
     assert!(!v.to_string().contains("alice"), "{v}");
     // The viewer cannot decide.
-    let (s, v) = t.decide(&t.vic.token, &p, true).await;
+    let (s, v) = decide(&t, &t.vic.token, &p, true).await;
     assert_eq!(
         (s, v["error"]["kind"].as_str()),
         (403, Some("denied_role")),
@@ -275,7 +231,7 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
         assert_eq!(all[0]["principal"], "alice", "{all}");
     }
     // Alice approves her own call; the audit names her.
-    let (s, v) = t.decide(&t.alice.token, &p, true).await;
+    let (s, v) = decide(&t, &t.alice.token, &p, true).await;
     assert_eq!((s, v["by"].as_str()), (200, Some("alice")), "{v}");
     let (s, v) = hers.await.unwrap();
     assert_eq!(s, 200, "{v}");
@@ -289,9 +245,9 @@ async fn a_waiting_call_is_its_users_and_the_admins_to_decide() {
     );
     // The admin decides another user's call.
     let his = delete(t.bob.token.clone());
-    let p = t.pending(&t.ada.token, 1).await.remove(0);
+    let p = pending(&t, &t.ada.token, 1).await.remove(0);
     assert_eq!(p["principal"], "bob");
-    let (s, v) = t.decide(&t.ada.token, &p, false).await;
+    let (s, v) = decide(&t, &t.ada.token, &p, false).await;
     assert_eq!((s, v["by"].as_str()), (200, Some("ada")), "{v}");
     let (s, v) = his.await.unwrap();
     assert_eq!(s, 422, "a denied call: {v}");
@@ -304,7 +260,7 @@ async fn one_users_flood_leaves_another_their_allowance() {
     let policy = format!("{APPROVES_WRITES}[limits]\ncalls_per_second = 1\nburst = 3\n");
     // Alice's own policy lowers her burst to 2.
     let alice_policy = format!("{APPROVES_WRITES}[limits]\nburst = 2\n");
-    let t = Team::start(&policy, Some(&alice_policy));
+    let t = team(&policy, Some(&alice_policy));
     for i in 0..2 {
         t.write(&t.alice.token, &format!("{i}.txt"), "x\n").await;
     }

@@ -5,7 +5,8 @@
 //! - [`mcp`]: a real MCP client handler, the `airun` binary, checks on tool results;
 //! - [`python`]: the Python (with pinned packages) the interoperability tests drive;
 //! - [`serve`]: a real `airun serve --port 0` process and free loopback ports;
-//! - [`http`]: requests to a running server (status, challenge, JSON body);
+//! - [`http`]: requests to a running server (status, headers, JSON body);
+//! - [`team`]: a team server with four users of every role;
 //! - [`snapshot`]: everything on disk under a folder, to compare before and after;
 //! - [`ci`]: tests that need something this machine may lack (they fail under CI);
 //! - [`jwt`]: an identity provider's keys, JWKS on loopback and signed tokens.
@@ -23,6 +24,7 @@ pub mod pipeline;
 pub mod python;
 pub mod serve;
 pub mod snapshot;
+pub mod team;
 
 use std::path::PathBuf;
 
