@@ -14,6 +14,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use support::console::Viewer;
 use support::http::mcp_initialize;
 use support::mcp::Dirs;
 use support::team::Team;
@@ -37,7 +38,7 @@ fn team(policy: &str, alice_policy: Option<&str>) -> Team {
 }
 
 /// `GET /api/v1/events` as `token` (after `after`, when given).
-async fn events(t: &Team, token: &str, after: Option<u64>) -> Events {
+async fn events(t: &Team, token: &str, after: Option<u64>) -> Viewer {
     let path = match after {
         Some(id) => format!("/api/v1/events?after={id}"),
         None => "/api/v1/events".to_string(),
@@ -50,10 +51,7 @@ async fn events(t: &Team, token: &str, after: Option<u64>) -> Events {
         .await
         .expect("the events stream");
     assert_eq!(resp.status().as_u16(), 200);
-    Events {
-        resp,
-        buf: String::new(),
-    }
+    Viewer::new(resp)
 }
 
 /// Waits until `token`'s `GET /confirmations` lists `n` calls.
@@ -76,49 +74,17 @@ async fn decide(t: &Team, token: &str, p: &Value, approve: bool) -> (u16, Value)
     t.send(token, "POST", &path, body).await
 }
 
-/// A Server-Sent Events stream, read message by message.
-struct Events {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl Events {
-    /// The next event's JSON, or `None` when none comes within `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let message: String = self.buf.drain(..end + 2).collect();
-                let data: String = message
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data:"))
-                    .map(str::trim)
-                    .collect();
-                if !data.is_empty() {
-                    return Some(serde_json::from_str(&data).expect("an event is JSON"));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk())
-                .await
-                .ok()?
-                .expect("the stream reads");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk?));
+/// Every event until the `finished` one of a call writing `path` (inclusive).
+async fn until_written(stream: &mut Viewer, path: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Some(m) = stream.next_within(Duration::from_secs(20)).await {
+        let done = m.data["kind"] == "finished" && m.data["params"]["path"] == path;
+        seen.push(m.data);
+        if done {
+            return seen;
         }
     }
-
-    /// Every event until the `finished` one of a call writing `path` (inclusive).
-    async fn until_written(&mut self, path: &str) -> Vec<Value> {
-        let mut seen = Vec::new();
-        while let Some(e) = self.next(Duration::from_secs(20)).await {
-            let done = e["kind"] == "finished" && e["params"]["path"] == path;
-            seen.push(e);
-            if done {
-                return seen;
-            }
-        }
-        panic!("no finished event for {path}; saw {seen:?}");
-    }
+    panic!("no finished event for {path}; saw {seen:?}");
 }
 
 fn principals(events: &[Value]) -> Vec<&str> {
@@ -146,8 +112,8 @@ async fn each_user_sees_only_their_own_events() {
     }
     // A last call of alice's marks the end: everything she got before it is hers.
     t.write(alice, "alice-2.txt", "x\n").await;
-    let mut hers = a.until_written("alice-1.txt").await;
-    hers.extend(a.until_written("alice-2.txt").await);
+    let mut hers = until_written(&mut a, "alice-1.txt").await;
+    hers.extend(until_written(&mut a, "alice-2.txt").await);
     assert!(
         principals(&hers).iter().all(|p| *p == "alice"),
         "alice got another's events: {:?}",
@@ -156,7 +122,7 @@ async fn each_user_sees_only_their_own_events() {
     assert!(hers.iter().any(|e| e["kind"] == "requested"));
     // The admin and the operator see everyone's, each naming its principal.
     for stream in [&mut admin, &mut op] {
-        let all = stream.until_written("alice-2.txt").await;
+        let all = until_written(stream, "alice-2.txt").await;
         let finished: Vec<(&str, &str)> = all
             .iter()
             .filter(|e| e["kind"] == "finished")
@@ -179,13 +145,16 @@ async fn each_user_sees_only_their_own_events() {
     }
     // The replay after an id is narrowed the same way.
     let mut replay = events(&t, alice, Some(0)).await;
-    let again = replay.until_written("alice-2.txt").await;
+    let again = until_written(&mut replay, "alice-2.txt").await;
     assert!(principals(&again).iter().all(|p| *p == "alice"));
     assert_eq!(again.iter().filter(|e| e["kind"] == "finished").count(), 2);
     // A viewer made no call: the replay of everything has nothing for them.
     let mut viewer = events(&t, &t.vic.token, Some(0)).await;
     assert!(
-        viewer.next(Duration::from_millis(500)).await.is_none(),
+        viewer
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
         "the viewer saw another's event"
     );
 }
