@@ -10,6 +10,7 @@ mod support;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
+use support::browser::Browser;
 use support::http::{error_kind as kind, mcp_initialize};
 use support::mcp::{AIRUN, Dirs};
 use support::serve::add_user;
@@ -430,73 +431,33 @@ async fn every_endpoint_for_every_caller() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_to_the_console_until_removed() {
     let t = team();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = |token: String| {
-        browser
-            .post(t.url("/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={token}"))
-            .send()
-    };
-    let wrong = login("airun_0000".into()).await.unwrap();
-    assert_eq!(wrong.status(), 401);
-    let ok = login(t.vic.token.clone()).await.unwrap();
-    assert_eq!(ok.status(), 303);
-    let cookie = ok
-        .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let mut b = Browser::new(&t.url(""));
+    let wrong = b.login("airun_0000").await;
+    assert_eq!(wrong.status, 401);
+    let ok = b.login(&t.vic.token).await;
+    assert_eq!(ok.status, 303);
+    let cookie = b.cookie.clone().expect("a session cookie");
     assert!(
         !cookie.contains(&t.vic.token),
         "the cookie is not the token"
     );
-    let session = |cookie: String| {
-        browser
-            .get(t.url("/api/v1/session"))
-            .header("cookie", cookie)
-            .send()
-    };
-    let v: Value = session(cookie.clone()).await.unwrap().json().await.unwrap();
+    let v = b.send("GET", "/api/v1/session", &[], None).await.json();
     assert_eq!(v["user"], "vic");
     assert_eq!(v["role"], "viewer");
     assert_eq!(v["via"], "cookie");
     assert_eq!(v["operator"], "vic", "decisions are recorded as the user");
     // The page is the console while vic exists, the login form once he is removed.
-    let page = browser
-        .get(t.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
+    assert_eq!(b.send("GET", "/", &[], None).await.status, 200);
     t.airun(&["user", "remove", "vic"]);
-    assert_eq!(session(cookie.clone()).await.unwrap().status(), 401);
-    let page = browser
-        .get(t.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 303, "back to the login form");
+    let session = b.send("GET", "/api/v1/session", &[], None).await;
+    assert_eq!(session.status, 401);
+    let page = b.send("GET", "/", &[], None).await;
+    assert_eq!(page.status, 303, "back to the login form");
     // The operator's browser is still `operator@console`.
-    let ok = login(OPERATOR.into()).await.unwrap();
-    let cookie = ok.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let v: Value = session(cookie).await.unwrap().json().await.unwrap();
+    let mut op = Browser::new(&t.url(""));
+    op.login(OPERATOR).await;
+    assert!(op.cookie.is_some(), "a session cookie for the operator");
+    let v = op.send("GET", "/api/v1/session", &[], None).await.json();
     assert_eq!(
         (v["user"].as_str(), v["operator"].as_str()),
         (Some("operator"), Some("operator@console"))

@@ -5,6 +5,7 @@
 //! - [`mcp`]: a real MCP client handler, the `airun` binary, checks on tool results;
 //! - [`python`]: the Python (with pinned packages) the interoperability tests drive;
 //! - [`serve`]: a real `airun serve --port 0` process and free loopback ports;
+//! - [`browser`]: a browser's login, session cookie and CSRF token;
 //! - [`http`]: requests to a running server (status, headers, JSON body);
 //! - [`team`]: a team server with four users of every role;
 //! - [`snapshot`]: everything on disk under a folder, to compare before and after;
@@ -15,6 +16,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod ci;
 pub mod console;
 pub mod http;
