@@ -185,43 +185,25 @@ async fn each_agent_stays_in_their_lane() {
     client.cancel().await.ok();
 
     // A session id of bob's lane is unknown in alice's.
-    let resp = t
-        .http
-        .post(t.url("/mcp"))
-        .bearer_auth(bob)
-        .header("accept", "application/json, text/event-stream")
-        .json(&mcp_initialize("raw"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .expect("a session id")
-        .to_str()
-        .unwrap()
-        .to_string();
-    drop(resp);
+    let init = t.reply(bob, "POST", "/mcp", mcp_initialize("raw")).await;
+    assert_eq!(init.status, 200, "{}", init.body);
+    let session = init.header("mcp-session-id");
+    assert!(!session.is_empty(), "a session id");
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
     for (token, known) in [(alice, false), (bob, true)] {
-        let resp = t
-            .http
-            .post(t.url("/mcp"))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&list)
-            .send()
-            .await
-            .unwrap();
+        let r = t
+            .reply_with(token, "POST", "/mcp", &headers, list.clone())
+            .await;
         assert_eq!(
-            resp.status().is_success(),
+            (200..300).contains(&r.status),
             known,
             "bob's session with {}'s token: {}",
             if known { "bob" } else { "alice" },
-            resp.status()
+            r.status
         );
     }
 }

@@ -50,11 +50,26 @@ impl Api {
     /// `method path` with `token` (none when empty) and `body` (sent unless the method
     /// is `GET`), accepting JSON or an event stream.
     pub async fn reply(&self, token: &str, method: &str, path: &str, body: Value) -> Reply {
+        self.reply_with(token, method, path, &[], body).await
+    }
+
+    /// [`Api::reply`] with more request headers (`mcp-session-id`...).
+    pub async fn reply_with(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
         let mut req = self
             .http
             .request(method.parse().expect("an HTTP method"), self.url(path))
             .timeout(Duration::from_secs(60))
             .header("accept", "application/json, text/event-stream");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if !token.is_empty() {
             req = req.bearer_auth(token);
         }
