@@ -4,6 +4,8 @@
 //! Exit codes: 0 ok, 1 execution error, 2 invalid input, 3 denied by policy or sandbox,
 //! 4 declined.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -40,13 +42,7 @@ impl Env {
 
     /// The binary with a controlled environment and no terminal on stdin.
     fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_airun"));
-        c.env_remove("AIRUN_WORKSPACE")
-            .env("AIRUN_HOME", &self.home)
-            .env("HOME", &self.home)
-            .env("USER", "tester")
-            .stdin(Stdio::null());
-        c
+        support::isolated_airun(&self.home)
     }
 
     /// Runs `airun --workspace <ws> ARGS`.

@@ -11,106 +11,14 @@ mod support;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use support::browser::Browser;
 use support::console::{Console, TOKEN};
 use support::snapshot::Snapshot;
-
-/// A browser-like client: no bearer token, no redirects followed, cookies by hand.
-struct Browser {
-    http: reqwest::Client,
-    site: String,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-impl Browser {
-    fn new(c: &Console) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            site: c.base.trim_end_matches("/api/v1").to_string(),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<(&str, String)>,
-    ) -> Answer {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.site));
-        if let Some(cookie) = &self.cookie {
-            req = req.header("Cookie", cookie);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some((content_type, body)) = body {
-            req = req.header("Content-Type", content_type).body(body);
-        }
-        let r = req.send().await.unwrap();
-        Answer {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap_or_default(),
-        }
-    }
-
-    async fn login(&mut self, token: &str) -> Answer {
-        let body = format!("token={token}");
-        let a = self
-            .send(
-                "POST",
-                "/login",
-                &[],
-                Some(("application/x-www-form-urlencoded", body)),
-            )
-            .await;
-        if let Some(set) = a.header("set-cookie") {
-            self.cookie = set.split(';').next().map(str::to_string);
-            let session = self.send("GET", "/api/v1/session", &[], None).await;
-            self.csrf = session.json()["csrf_token"].as_str().map(str::to_string);
-        }
-        a
-    }
-
-    async fn post_json(&self, path: &str, body: Value, extra: &[(&str, &str)]) -> Answer {
-        self.send(
-            "POST",
-            &format!("/api/v1{path}"),
-            extra,
-            Some(("application/json", body.to_string())),
-        )
-        .await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_gets_the_form_again_and_no_cookie() {
     let c = Console::start(64, Duration::from_secs(30)).await;
-    let mut b = Browser::new(&c);
+    let mut b = Browser::new(&c.base);
     let home = b.send("GET", "/", &[], None).await;
     assert_eq!(home.status, 303);
     assert_eq!(home.header("location"), Some("/login"));
@@ -142,7 +50,7 @@ async fn a_wrong_token_gets_the_form_again_and_no_cookie() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_reads_and_needs_the_csrf_token_to_change_anything() {
     let c = Console::start(64, Duration::from_secs(30)).await;
-    let mut b = Browser::new(&c);
+    let mut b = Browser::new(&c.base);
     let ok = b.login(TOKEN).await;
     assert_eq!(ok.status, 303);
     assert_eq!(ok.header("location"), Some("/"));
@@ -230,7 +138,7 @@ async fn the_session_cookie_reads_and_needs_the_csrf_token_to_change_anything() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_needs_the_csrf_token_and_ends_the_session() {
     let c = Console::start(64, Duration::from_secs(30)).await;
-    let mut b = Browser::new(&c);
+    let mut b = Browser::new(&c.base);
     assert_eq!(b.login(TOKEN).await.status, 303);
     let csrf = b.csrf.clone().unwrap();
     assert_eq!(b.send("POST", "/logout", &[], None).await.status, 403);
@@ -254,7 +162,7 @@ async fn logout_needs_the_csrf_token_and_ends_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_site_cannot_log_a_browser_in() {
     let c = Console::start(64, Duration::from_secs(30)).await;
-    let b = Browser::new(&c);
+    let b = Browser::new(&c.base);
     let a = b
         .send(
             "POST",
@@ -273,7 +181,7 @@ async fn another_site_cannot_log_a_browser_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_in_the_browser_is_audited_as_the_consoles_operator() {
     let c = Console::start(1024, Duration::from_secs(60)).await;
-    let mut b = Browser::new(&c);
+    let mut b = Browser::new(&c.base);
     assert_eq!(b.login(TOKEN).await.status, 303);
     let csrf = b.csrf.clone().unwrap();
     let broker: Arc<dyn airun::pipeline::Confirmer> = c.broker.clone();

@@ -9,6 +9,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use support::http::{Api, Reply, mcp_initialize};
 use support::mcp::{AIRUN, Dirs};
 use support::serve::{Running, command, start};
 use support::snapshot::Snapshot;
@@ -17,8 +18,7 @@ const TOKEN: &str = "limits-test-token-0123456789";
 
 struct Server {
     _process: Running,
-    base: String,
-    http: reqwest::Client,
+    api: Api,
 }
 
 impl Server {
@@ -33,41 +33,20 @@ impl Server {
             &["--token", TOKEN, "--policy", file.to_str().expect("UTF-8")],
         ));
         Server {
+            api: Api::new(&started.addr),
             _process: started.process,
-            base: format!("http://{}", started.addr),
-            http: reqwest::Client::new(),
         }
     }
 
-    /// `POST /api/v1/capabilities/{id}/calls`: the status, `Retry-After`, the body.
-    async fn call(&self, id: &str, params: Value) -> (u16, Option<String>, Value) {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/capabilities/{id}/calls", self.base))
-            .bearer_auth(TOKEN)
-            .json(&params)
-            .send()
-            .await
-            .expect("the server answers");
-        let status = r.status().as_u16();
-        let retry = r
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        (status, retry, r.json().await.unwrap_or(Value::Null))
+    /// `POST /api/v1/capabilities/{id}/calls`: the status, the headers, the body.
+    async fn call(&self, id: &str, params: Value) -> Reply {
+        let path = format!("/api/v1/capabilities/{id}/calls");
+        self.api.reply(TOKEN, "POST", &path, params).await
     }
 
+    /// `GET /api/v1{path}`, which answers 200: the body.
     async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("the server answers")
-            .json()
-            .await
-            .expect("JSON")
+        self.api.get_ok(TOKEN, &format!("/api/v1{path}")).await
     }
 
     async fn audit_records(&self) -> usize {
@@ -81,13 +60,13 @@ fn write(name: &str) -> Value {
 }
 
 /// Checks a 429: `Retry-After` in whole seconds, and the JSON error naming `limit`.
-fn assert_refused(answer: &(u16, Option<String>, Value), limit: &str) {
-    let (status, retry, body) = answer;
-    assert_eq!(*status, 429, "{body}");
+fn assert_refused(answer: &Reply, limit: &str) {
+    let body = &answer.body;
+    assert_eq!(answer.status, 429, "{body}");
+    let retry = answer.header("retry-after");
     let secs: u64 = retry
-        .as_deref()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or_else(|| panic!("no Retry-After in whole seconds: {retry:?}"));
+        .parse()
+        .unwrap_or_else(|_| panic!("no Retry-After in whole seconds: {retry:?}"));
     assert!(secs >= 1, "{secs}");
     let e = &body["error"];
     assert_eq!(e["kind"], "rate_limited", "{body}");
@@ -109,10 +88,10 @@ async fn a_call_beyond_the_burst_is_refused_and_changes_nothing() {
         "auto_approve = [\"io.fs.write_file\"]\n[limits]\ncalls_per_second = 1\nburst = 3\n",
     );
     for i in 0..3 {
-        let (status, _, body) = server
+        let r = server
             .call("io.fs.write_file", write(&format!("{i}.txt")))
             .await;
-        assert_eq!(status, 200, "call {i} of the burst: {body}");
+        assert_eq!(r.status, 200, "call {i} of the burst: {}", r.body);
     }
     let before = Snapshot::of(&dirs.ws);
     let records = server.audit_records().await;
@@ -120,20 +99,11 @@ async fn a_call_beyond_the_burst_is_refused_and_changes_nothing() {
     assert_refused(&refused, "calls_per_second");
     // The MCP path counts against the same allowance.
     let mcp = server
-        .http
-        .post(format!("{}/mcp", server.base))
-        .bearer_auth(TOKEN)
-        .header("accept", "application/json, text/event-stream")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "limits-test", "version": "1"}}}),
-        )
-        .send()
-        .await
-        .expect("the server answers");
-    assert_eq!(mcp.status().as_u16(), 429);
-    assert!(mcp.headers().contains_key("retry-after"));
+        .api
+        .reply(TOKEN, "POST", "/mcp", mcp_initialize("limits-test"))
+        .await;
+    assert_eq!(mcp.status, 429, "{}", mcp.body);
+    assert!(mcp.headers.contains_key("retry-after"));
     Snapshot::of(&dirs.ws).assert_same(&before, "after the refused calls");
     assert!(!dirs.ws.join("3.txt").exists());
     assert_eq!(
@@ -144,8 +114,8 @@ async fn a_call_beyond_the_burst_is_refused_and_changes_nothing() {
     // Other endpoints are not counted; after the wait a call passes again.
     assert!(server.get("/history").await["operations"].is_array());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, _, body) = server.call("io.fs.write_file", write("3.txt")).await;
-    assert_eq!(status, 200, "after Retry-After: {body}");
+    let r = server.call("io.fs.write_file", write("3.txt")).await;
+    assert_eq!(r.status, 200, "after Retry-After: {}", r.body);
     assert!(dirs.ws.join("3.txt").exists());
 }
 
@@ -179,21 +149,12 @@ async fn a_call_beyond_the_running_ones_waits_for_none_and_is_refused() {
     assert_refused(&refused, "concurrent_calls");
     assert!(!dirs.ws.join("second.txt").exists());
     // Deny the waiting call: it ends, and the next call runs.
-    let decided = server
-        .http
-        .post(format!(
-            "{}/api/v1/confirmations/{}",
-            server.base, pending["id"]
-        ))
-        .bearer_auth(TOKEN)
-        .json(&json!({"approve": false, "args_hash": pending["args_hash"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(decided.status().as_u16(), 200);
-    let (status, _, _) = waiting.await.unwrap();
-    assert_eq!(status, 422, "the denied call");
+    let path = format!("/api/v1/confirmations/{}", pending["id"]);
+    let body = json!({"approve": false, "args_hash": pending["args_hash"]});
+    server.api.ok(TOKEN, "POST", &path, body).await;
+    let denied = waiting.await.unwrap();
+    assert_eq!(denied.status, 422, "the denied call: {}", denied.body);
     assert!(dirs.ws.join("doomed.txt").exists());
-    let (status, _, body) = server.call("io.fs.write_file", write("second.txt")).await;
-    assert_eq!(status, 200, "{body}");
+    let r = server.call("io.fs.write_file", write("second.txt")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

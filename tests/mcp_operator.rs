@@ -9,19 +9,17 @@
 
 mod support;
 
-use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, ListRootsResult, ProtocolVersion,
-    ReadResourceRequestParams, ResourceContents, Root,
-};
-use rmcp::service::{RequestContext, RunningService, ServiceExt};
+use rmcp::RoleClient;
+use rmcp::model::{ReadResourceRequestParams, ResourceContents};
+use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, ErrorData, RoleClient};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use support::mcp::{
-    AIRUN, Answer, Client, Dirs, TestClient, call, catalog_names, connect, is_error,
+    AIRUN, Answer, Client, Dirs, RootsClient, TestClient, call, catalog_names, connect, file_uri,
+    is_error, serve_with_roots,
 };
 
 /// Writes a policy file beside the workspace and returns its path.
@@ -197,57 +195,12 @@ async fn history_and_audit_are_resources() {
     assert!(missing.to_string().contains("airun://history"), "{missing}");
 }
 
-/// A client that declares roots and answers `roots/list` with what the test sets.
-#[derive(Clone)]
-struct RootsClient {
-    roots: Arc<Mutex<Vec<String>>>,
-}
-
-impl ClientHandler for RootsClient {
-    fn get_info(&self) -> ClientConfig {
-        let caps = ClientCapabilities::builder()
-            .enable_roots()
-            .enable_roots_list_changed()
-            .build();
-        ClientConfig::new(caps, Implementation::new("airun-roots-test", "1.0.0"))
-            .with_protocol_version(ProtocolVersion::V_2025_11_25)
-    }
-
-    async fn list_roots(
-        &self,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<ListRootsResult, ErrorData> {
-        let roots = self.roots.lock().unwrap().clone();
-        Ok(ListRootsResult::new(
-            roots.into_iter().map(Root::new).collect(),
-        ))
-    }
-}
-
 async fn start_with_roots(
     dirs: &Dirs,
     roots: Arc<Mutex<Vec<String>>>,
 ) -> RunningService<RoleClient, RootsClient> {
-    let (transport, _) = TokioChildProcess::builder(dirs.command(&[
-        "serve",
-        "--mcp",
-        "--yes",
-        "--log-level",
-        "error",
-    ]))
-    .stderr(Stdio::inherit())
-    .spawn()
-    .expect("spawn airun");
-    RootsClient { roots }
-        .serve(transport)
-        .await
-        .expect("the client connects")
-}
-
-fn file_uri(path: &std::path::Path) -> String {
-    url::Url::from_file_path(path)
-        .expect("an absolute path")
-        .to_string()
+    let cmd = dirs.command(&["serve", "--mcp", "--yes", "--log-level", "error"]);
+    serve_with_roots(cmd, Some(roots)).await
 }
 
 #[tokio::test]
@@ -267,13 +220,7 @@ async fn client_roots_narrow_the_workspace_and_never_widen_it() {
         let client = &client;
         async move {
             let args = json!({"path": path, "content": "x", "create_dirs": true});
-            client
-                .call_tool(
-                    rmcp::model::CallToolRequestParams::new("io_fs_write_file")
-                        .with_arguments(args.as_object().unwrap().clone()),
-                )
-                .await
-                .expect("tools/call")
+            call(client, "io_fs_write_file", args).await
         }
     };
     let r = write("app/src/main.rs").await;

@@ -9,18 +9,13 @@
 
 mod support;
 
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    ListRootsResult, ProtocolVersion, Root,
-};
-use rmcp::service::{RequestContext, RunningService, ServiceExt};
-use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, ErrorData, RoleClient};
-use serde_json::{Value, json};
+use rmcp::RoleClient;
+use rmcp::service::RunningService;
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use support::mcp::{AIRUN, Dirs, text};
+use support::mcp::{AIRUN, Dirs, RootsClient, call, file_uri, serve_with_roots, text};
 use support::snapshot::Snapshot;
 
 /// `<tmp>/ws` (first root, from [`Dirs`]), `<tmp>/data` (writable), `<tmp>/docs`
@@ -56,41 +51,6 @@ impl Roots {
     }
 }
 
-/// A client that declares roots and answers `roots/list` with what the test sets.
-#[derive(Clone)]
-struct RootsClient {
-    roots: Option<Arc<Mutex<Vec<String>>>>,
-}
-
-impl ClientHandler for RootsClient {
-    fn get_info(&self) -> ClientConfig {
-        let caps = if self.roots.is_some() {
-            ClientCapabilities::builder()
-                .enable_roots()
-                .enable_roots_list_changed()
-                .build()
-        } else {
-            ClientCapabilities::default()
-        };
-        ClientConfig::new(caps, Implementation::new("airun-multi-root-test", "1.0.0"))
-            .with_protocol_version(ProtocolVersion::V_2025_11_25)
-    }
-
-    async fn list_roots(
-        &self,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<ListRootsResult, ErrorData> {
-        let roots = self
-            .roots
-            .as_ref()
-            .map(|r| r.lock().unwrap().clone())
-            .unwrap_or_default();
-        Ok(ListRootsResult::new(
-            roots.into_iter().map(Root::new).collect(),
-        ))
-    }
-}
-
 async fn start(
     r: &Roots,
     roots: Option<Arc<Mutex<Vec<String>>>>,
@@ -98,34 +58,7 @@ async fn start(
     let mut args: Vec<String> = r.args();
     args.extend(["serve", "--mcp", "--yes", "--log-level", "error"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (transport, _) = TokioChildProcess::builder(r.dirs.command(&args))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn airun");
-    RootsClient { roots }
-        .serve(transport)
-        .await
-        .expect("the client connects")
-}
-
-async fn call(
-    client: &RunningService<RoleClient, RootsClient>,
-    name: &str,
-    args: Value,
-) -> CallToolResult {
-    client
-        .call_tool(
-            CallToolRequestParams::new(name.to_string())
-                .with_arguments(args.as_object().unwrap().clone()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("calling {name} failed at the protocol level: {e}"))
-}
-
-fn file_uri(path: &Path) -> String {
-    url::Url::from_file_path(path)
-        .expect("an absolute path")
-        .to_string()
+    serve_with_roots(r.dirs.command(&args), roots).await
 }
 
 fn s(p: &Path) -> String {

@@ -9,13 +9,12 @@
 mod support;
 
 use jsonwebtoken::{Algorithm, EncodingKey};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use support::http::{Api, mcp_initialize};
 use support::jwt::{have_openssl, jwks_server, now, rsa, sign, unsigned};
-use support::mcp::{AIRUN, Answer, Dirs, TestClient, connect};
+use support::mcp::{AIRUN, Dirs};
 use support::serve::{command, start};
 
 const ISSUER: &str = "https://idp.test/";
@@ -55,41 +54,6 @@ role = "admin"
     )
 }
 
-/// One answer: status, `WWW-Authenticate`, body.
-async fn get(
-    http: &reqwest::Client,
-    method: &str,
-    url: &str,
-    token: &str,
-    body: Value,
-) -> (u16, String, Value) {
-    let mut req = http
-        .request(method.parse().unwrap(), url)
-        .header("accept", "application/json, text/event-stream");
-    if !token.is_empty() {
-        req = req.bearer_auth(token);
-    }
-    if method != "GET" {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("the server answers");
-    let status = resp.status().as_u16();
-    let challenge = resp
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let text = resp.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, challenge, body)
-}
-
-fn init() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}})
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_name_users_and_bad_ones_are_refused() {
     if !support::ci::require("openssl", have_openssl()) {
@@ -108,15 +72,14 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
         &dirs.home,
         &["--token", OPERATOR, "--yes"],
     ));
-    let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    let api = Api::new(&server.addr);
 
     // The protected-resource metadata (RFC 9728), at both well-known paths.
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
     ] {
-        let (s, _, doc) = get(&http, "GET", &format!("{base}{path}"), "", Value::Null).await;
+        let (s, doc) = api.get("", path).await;
         assert_eq!(s, 200, "{path}: {doc}");
         assert_eq!(doc["resource"], RESOURCE);
         assert_eq!(doc["authorization_servers"], json!([ISSUER]));
@@ -124,10 +87,10 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
     }
 
     // No token: 401 pointing to the metadata, without an error code.
-    let history = format!("{base}/api/v1/history");
-    let mcp = format!("{base}/mcp");
-    for (method, url) in [("GET", &history), ("POST", &mcp)] {
-        let (s, challenge, _) = get(&http, method, url, "", init()).await;
+    let (history, mcp) = ("/api/v1/history", "/mcp");
+    for (method, url) in [("GET", history), ("POST", mcp)] {
+        let r = api.reply("", method, url, mcp_initialize("raw")).await;
+        let (s, challenge) = (r.status, r.header("www-authenticate"));
         assert_eq!(s, 401, "{url}");
         assert_eq!(
             challenge,
@@ -137,28 +100,13 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
 
     // A valid token: ann, an agent by her group, in her own workspace.
     let ann = sign(Algorithm::RS256, "k1", &k1.signing, &claims(json!({})));
-    let (s, _, v) = get(
-        &http,
-        "GET",
-        &format!("{base}/api/v1/session"),
-        &ann,
-        Value::Null,
-    )
-    .await;
+    let (s, v) = api.get(&ann, "/api/v1/session").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
         (v["user"].as_str(), v["role"].as_str()),
         (Some("ann@example.com"), Some("agent"))
     );
-    let (s, _, v) = get(
-        &http,
-        "POST",
-        &format!("{base}/api/v1/capabilities/io.fs.write_file/calls"),
-        &ann,
-        json!({"path": "hello.txt", "content": "from ann\n"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    api.write(&ann, "hello.txt", "from ann\n").await;
     let own = dirs.home.join("users/ann@example.com/workspace");
     assert_eq!(
         std::fs::read_to_string(own.join("hello.txt")).unwrap(),
@@ -169,13 +117,7 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
         "not the server's workspace"
     );
     // Over MCP with the same token.
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(mcp.clone()).auth_header(ann.clone());
-    let client = connect(
-        TestClient::new(Answer::Accept),
-        StreamableHttpClientTransport::from_config(config),
-    )
-    .await;
+    let client = api.mcp(&ann).await;
     let r = support::mcp::call(
         &client,
         "io_fs_write_file",
@@ -192,14 +134,9 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
         &k1.signing,
         &claims(json!({"sub": "u-2", "email": "bo@example.com", "groups": ["ops"]})),
     );
-    let (s, _, v) = get(
-        &http,
-        "GET",
-        &format!("{history}?user=ann@example.com"),
-        &bo,
-        Value::Null,
-    )
-    .await;
+    let (s, v) = api
+        .get(&bo, &format!("{history}?user=ann@example.com"))
+        .await;
     assert_eq!(s, 200, "{v}");
     assert!(v.to_string().contains("hello.txt"), "{v}");
     let guest = sign(
@@ -208,14 +145,7 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
         &k1.signing,
         &claims(json!({"sub": "u-3", "email": "guest@example.com", "groups": []})),
     );
-    let (s, _, v) = get(
-        &http,
-        "POST",
-        &format!("{base}/api/v1/capabilities/io.fs.exists/calls"),
-        &guest,
-        json!({"path": "."}),
-    )
-    .await;
+    let (s, v) = api.call(&guest, "io.fs.exists", json!({"path": "."})).await;
     assert_eq!(
         (s, v["error"]["kind"].as_str()),
         (403, Some("denied_role")),
@@ -282,8 +212,9 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
         ),
     ];
     for (why, token) in &bad {
-        for (method, url) in [("GET", &history), ("POST", &mcp)] {
-            let (s, challenge, body) = get(&http, method, url, token, init()).await;
+        for (method, url) in [("GET", history), ("POST", mcp)] {
+            let r = api.reply(token, method, url, mcp_initialize("raw")).await;
+            let (s, challenge, body) = (r.status, r.header("www-authenticate"), r.body);
             assert_eq!(s, 401, "{why} at {url}: {body}");
             assert!(
                 challenge.starts_with(&format!("Bearer resource_metadata=\"{METADATA}\", error=\"invalid_token\", error_description=\"")),
@@ -298,13 +229,13 @@ async fn access_tokens_name_users_and_bad_ones_are_refused() {
     *keys.lock().unwrap() = json!({"keys": [k2.jwk.clone()]});
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let rotated = sign(Algorithm::RS256, "k2", &k2.signing, &claims(json!({})));
-    let (s, _, v) = get(&http, "GET", &history, &rotated, Value::Null).await;
+    let (s, v) = api.get(&rotated, history).await;
     assert_eq!(s, 200, "{v}");
     assert!(
         v.to_string().contains("hello.txt"),
         "ann's own history: {v}"
     );
     // The operator's token still works.
-    let (s, _, v) = get(&http, "GET", &history, OPERATOR, Value::Null).await;
+    let (s, v) = api.get(OPERATOR, history).await;
     assert_eq!(s, 200, "{v}");
 }

@@ -13,29 +13,7 @@ use airun::timemachine::{Retention, TimeMachine};
 use serde_json::{Value, json};
 use std::process::Output;
 use std::sync::Arc;
-use support::mcp::{AIRUN, Dirs};
-
-/// Runs `airun --workspace <ws> <args>` with `AIRUN_HOME` set.
-fn cli(dirs: &Dirs, args: &[&str]) -> Output {
-    let out = std::process::Command::new(AIRUN)
-        .arg("--workspace")
-        .arg(&dirs.ws)
-        .args(args)
-        .env("AIRUN_HOME", &dirs.home)
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "200")
-        .env_remove("AIRUN_WORKSPACE")
-        .env_remove("AIRUN_TOKEN")
-        .output()
-        .expect("run airun");
-    eprintln!(
-        "airun {args:?}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use support::mcp::Dirs;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -47,7 +25,7 @@ fn stderr(o: &Output) -> String {
 
 /// Runs a command that must succeed; its stdout.
 fn ok(dirs: &Dirs, args: &[&str]) -> String {
-    let o = cli(dirs, args);
+    let o = dirs.cli(args);
     assert!(o.status.success(), "{args:?} failed: {}", stderr(&o));
     stdout(&o)
 }
@@ -58,7 +36,7 @@ fn ok_json(dirs: &Dirs, args: &[&str]) -> Value {
 
 /// A command that must fail with `code`; its stderr.
 fn fails(dirs: &Dirs, args: &[&str], code: i32) -> String {
-    let o = cli(dirs, args);
+    let o = dirs.cli(args);
     assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
     stderr(&o)
 }
@@ -374,7 +352,7 @@ fn undo_and_redo_of_one_user_and_history_by_user() {
     assert_eq!(ok(&dirs, &["undo", "--user", "alice"]), line);
     assert_eq!(read(&dirs, "notes.txt"), None);
     // More steps than she has left: her last one, and a note of the rest.
-    let o = cli(&dirs, &["undo", "--user", "alice", "--steps", "5"]);
+    let o = dirs.cli(&["undo", "--user", "alice", "--steps", "5"]);
     assert!(o.status.success());
     assert_eq!(stdout(&o), format!("undone: {}\n", summary_of(1)));
     assert_eq!(

@@ -852,18 +852,13 @@ fn undo_of_one_session_over_the_api() {
     let dirs = Dirs::new();
     // Two `airun execute` processes: two sessions in the same workspace.
     for (file, text) in [("a.txt", "from a\n"), ("b.txt", "from b\n")] {
-        let out = std::process::Command::new(AIRUN)
-            .args(["--workspace"])
-            .arg(&dirs.ws)
-            .args(["execute", "io.fs.write_file", "--yes", "--params"])
-            .arg(json!({"path": file, "content": text}).to_string())
-            .env("AIRUN_HOME", &dirs.home)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        support::succeeds(
+            Command::new(AIRUN)
+                .args(["--workspace"])
+                .arg(&dirs.ws)
+                .args(["execute", "io.fs.write_file", "--yes", "--params"])
+                .arg(json!({"path": file, "content": text}).to_string())
+                .env("AIRUN_HOME", &dirs.home),
         );
     }
     let s = Server::start(&dirs, &["--token", TOKEN, "--yes"]);

@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use support::snapshot::Snapshot;
 
 struct Env {
@@ -43,13 +43,8 @@ impl Env {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_airun"));
-        c.env_remove("AIRUN_WORKSPACE")
-            .env_remove("NO_COLOR")
-            .env("AIRUN_HOME", &self.home)
-            .env("HOME", &self.home)
-            .env("USER", "tester")
-            .stdin(Stdio::null());
+        let mut c = support::isolated_airun(&self.home);
+        c.env_remove("NO_COLOR");
         c
     }
 

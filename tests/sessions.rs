@@ -37,28 +37,8 @@ async fn mcp_run_with(dirs: &Dirs, global: &[&str], writes: &[(&str, &str)]) {
     client.cancel().await.ok();
 }
 
-/// Runs the CLI on the workspace.
-fn cli(dirs: &Dirs, args: &[&str]) -> Output {
-    let out = std::process::Command::new(AIRUN)
-        .arg("--workspace")
-        .arg(&dirs.ws)
-        .args(args)
-        .env("AIRUN_HOME", &dirs.home)
-        .env("NO_COLOR", "1")
-        .env_remove("AIRUN_WORKSPACE")
-        .output()
-        .expect("run airun");
-    eprintln!(
-        "airun {args:?}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn cli_json(dirs: &Dirs, args: &[&str]) -> Value {
-    let out = cli(dirs, args);
+    let out = dirs.cli(args);
     assert!(out.status.success(), "airun {args:?} failed");
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
@@ -130,7 +110,7 @@ async fn undo_session_restores_only_that_sessions_files() {
     };
     assert_eq!(of(&one), vec![2, 1]);
     assert_eq!(of(&two), vec![4, 3]);
-    let table = stdout(&cli(&dirs, &["history"]));
+    let table = stdout(&dirs.cli(&["history"]));
     assert!(table.contains("session") && table.contains(&one), "{table}");
     let only = cli_json(&dirs, &["history", "--session", &two, "--json"]);
     let only: Vec<i64> = only
@@ -142,7 +122,7 @@ async fn undo_session_restores_only_that_sessions_files() {
     assert_eq!(only, vec![4, 3]);
 
     // Undo the first session: its files come back, the second session's stay.
-    let out = cli(&dirs, &["undo", "--session", &one]);
+    let out = dirs.cli(&["undo", "--session", &one]);
     assert!(out.status.success());
     let said = stdout(&out);
     assert!(
@@ -165,7 +145,7 @@ async fn undo_session_restores_only_that_sessions_files() {
     assert_eq!(list[0]["undoable"], 0);
     assert_eq!(list[1]["undoable"], 2);
     // Nothing of the first session is left to undo.
-    let again = cli(&dirs, &["undo", "--session", &one]);
+    let again = dirs.cli(&["undo", "--session", &one]);
     assert!(again.status.success());
     assert!(
         stdout(&again).contains("nothing to undo"),
@@ -186,10 +166,10 @@ async fn undo_session_restores_only_that_sessions_files() {
 
     // Undone operations are redoable as usual: redo walks them oldest first, whichever
     // session made them.
-    assert!(cli(&dirs, &["undo", "--session", &two]).status.success());
+    assert!(dirs.cli(&["undo", "--session", &two]).status.success());
     assert_eq!(read(&dirs, "b.txt"), None);
     assert_eq!(read(&dirs, "other.txt").as_deref(), Some("left alone\n"));
-    let out = cli(&dirs, &["redo", "--steps", "4"]);
+    let out = dirs.cli(&["redo", "--steps", "4"]);
     assert!(out.status.success());
     let said = stdout(&out);
     let order: Vec<usize> = ["op 1 ", "op 2 ", "op 3 ", "op 4 "]
@@ -270,7 +250,7 @@ async fn two_http_sessions_on_one_server_are_recorded_apart() {
     // Ordered by their newest operation: the second client's (op 2), then the first's.
     assert_eq!((&list[0]["ops"], &list[1]["ops"]), (&json!(1), &json!(2)));
     assert!(
-        cli(&dirs, &["undo", "--session", &id(&list[1])])
+        dirs.cli(&["undo", "--session", &id(&list[1])])
             .status
             .success()
     );
@@ -292,7 +272,7 @@ async fn undo_session_refuses_where_a_later_change_would_be_lost() {
     // overwrite the second session's change: refused, naming the file, and that
     // operation is left exactly as it was.
     let before = snapshot::tree(&dirs.ws);
-    let out = cli(&dirs, &["undo", "--session", &one]);
+    let out = dirs.cli(&["undo", "--session", &one]);
     assert_eq!(out.status.code(), Some(1), "refused");
     let err = stderr(&out);
     assert!(
@@ -318,7 +298,7 @@ async fn undo_session_refuses_where_a_later_change_would_be_lost() {
 
     // Asked again, the refusal changes nothing at all.
     let before = snapshot::tree(&dirs.ws);
-    let out = cli(&dirs, &["undo", "--session", &one]);
+    let out = dirs.cli(&["undo", "--session", &one]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!stderr(&out).contains("undone first"), "{}", stderr(&out));
     snapshot::assert_snap(
@@ -330,7 +310,7 @@ async fn undo_session_refuses_where_a_later_change_would_be_lost() {
     // With --force the first session's write is taken back (the later change is lost,
     // as the operator asked).
     assert!(
-        cli(&dirs, &["undo", "--session", &one, "--force"])
+        dirs.cli(&["undo", "--session", &one, "--force"])
             .status
             .success()
     );
@@ -343,19 +323,16 @@ async fn undo_session_refuses_where_a_later_change_would_be_lost() {
 #[test]
 fn undo_session_of_an_unknown_session_is_a_clear_error() {
     let dirs = Dirs::new();
-    let out = cli(
-        &dirs,
-        &[
-            "execute",
-            "io.fs.write_file",
-            "--params",
-            r#"{"path":"x.txt","content":"x"}"#,
-            "--yes",
-        ],
-    );
+    let out = dirs.cli(&[
+        "execute",
+        "io.fs.write_file",
+        "--params",
+        r#"{"path":"x.txt","content":"x"}"#,
+        "--yes",
+    ]);
     assert!(out.status.success());
     let before = snapshot::tree(&dirs.ws);
-    let out = cli(&dirs, &["undo", "--session", "no-such-session"]);
+    let out = dirs.cli(&["undo", "--session", "no-such-session"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("no session `no-such-session`"), "{err}");
@@ -395,10 +372,7 @@ fn an_old_state_database_is_migrated_and_keeps_working() {
     let dirs = Dirs::new();
     let write = |path: &str, content: &str| {
         let params = json!({"path": path, "content": content}).to_string();
-        let out = cli(
-            &dirs,
-            &["execute", "io.fs.write_file", "--params", &params, "--yes"],
-        );
+        let out = dirs.cli(&["execute", "io.fs.write_file", "--params", &params, "--yes"]);
         assert!(out.status.success());
     };
     write("old.txt", "old\n");
@@ -418,7 +392,7 @@ fn an_old_state_database_is_migrated_and_keeps_working() {
     let ops = cli_json(&dirs, &["history", "--json"]);
     assert_eq!(ops.as_array().unwrap().len(), 1);
     assert_eq!(ops[0]["session"], Value::Null);
-    assert!(stdout(&cli(&dirs, &["history"])).contains("write old.txt"));
+    assert!(stdout(&dirs.cli(&["history"])).contains("write old.txt"));
     assert_eq!(sessions(&dirs).len(), 0);
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
@@ -434,11 +408,11 @@ fn an_old_state_database_is_migrated_and_keeps_working() {
     let list = sessions(&dirs);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["ops"], 1);
-    assert!(cli(&dirs, &["undo", "--steps", "2"]).status.success());
+    assert!(dirs.cli(&["undo", "--steps", "2"]).status.success());
     assert_eq!(read(&dirs, "old.txt"), None);
     assert_eq!(read(&dirs, "new.txt"), None);
     // The audit chain survived the migration.
-    assert!(cli(&dirs, &["audit", "verify"]).status.success());
+    assert!(dirs.cli(&["audit", "verify"]).status.success());
 }
 
 /// An undo of a session says which of its operations it could not take back.
@@ -460,10 +434,7 @@ async fn undo_session_names_the_operations_it_cannot_take_back() {
         (&list[0]["ops"], &list[0]["undoable"]),
         (&json!(2), &json!(1))
     );
-    let out = cli(
-        &dirs,
-        &["--policy", policy, "undo", "--session", &id(&list[0])],
-    );
+    let out = dirs.cli(&["--policy", policy, "undo", "--session", &id(&list[0])]);
     assert!(out.status.success());
     assert!(
         stdout(&out).contains("undone: op 2 write second.txt"),

@@ -54,15 +54,7 @@ impl Env {
 
     #[track_caller]
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "`airun {}` failed ({}):\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = support::succeeds(&mut self.cmd(args));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -439,12 +431,7 @@ fn an_interrupted_undo_with_a_lost_blob_does_not_wedge_the_state() {
         .unwrap();
     assert!(!out.status.success());
     std::fs::remove_file(blob_of(&e, "the original\n")).unwrap();
-    let out = e.run(&["history", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = support::succeeds(&mut e.cmd(&["history", "--json"]));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("damaged"),
         "the operator is told: {}",
@@ -623,16 +610,7 @@ fn gc_removes_program_temp_folders_of_dead_processes() {
         std::fs::create_dir_all(d.join("sub")).unwrap();
         std::fs::write(d.join("sub/f"), "x").unwrap();
     }
-    let out = e
-        .cmd(&["gc", "--json"])
-        .env("TMPDIR", tmpdir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = support::succeeds(e.cmd(&["gc", "--json"]).env("TMPDIR", tmpdir.path()));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["removed_exec_temps"], 1, "{report}");
     assert!(!stale.exists());
@@ -687,16 +665,7 @@ fn a_killed_program_run_leaves_a_temp_folder_that_gc_removes() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(exec_temps().len(), 1, "the killed run left no temp folder");
-    let out = e
-        .cmd(&["gc", "--json"])
-        .env("TMPDIR", tmpdir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = support::succeeds(e.cmd(&["gc", "--json"]).env("TMPDIR", tmpdir.path()));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["removed_exec_temps"], 1, "{report}");
     assert!(exec_temps().is_empty());

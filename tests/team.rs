@@ -7,144 +7,31 @@
 
 mod support;
 
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
-use support::mcp::{AIRUN, Answer, Dirs, TestClient, connect};
-use support::serve::{Started, command, start};
+use std::path::Path;
+use support::browser::Browser;
+use support::http::{error_kind as kind, mcp_initialize};
+use support::mcp::{AIRUN, Dirs};
+use support::serve::add_user;
 use support::snapshot::Snapshot;
+use support::team::Team;
 
 const OPERATOR: &str = "team-operator-token-0123456789";
 
-/// An MCP `initialize` request.
-fn init() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}})
+fn team() -> Team {
+    let dirs = Dirs::new();
+    std::fs::write(dirs.ws.join("server.txt"), "the server's\n").unwrap();
+    let t = Team::start(dirs, OPERATOR, &[], &["--yes"]);
+    std::fs::write(t.bob.workspace.join("secret.txt"), "bob's secret\n").unwrap();
+    t
 }
 
-/// One user as `airun user add` made them.
-struct User {
-    token: String,
-    workspace: PathBuf,
-}
-
-fn add_user(dirs: &Dirs, name: &str, role: &str) -> User {
-    let out = Command::new(AIRUN)
-        .args(["user", "add", name, "--role", role, "--json"])
-        .env("AIRUN_HOME", &dirs.home)
-        .env_remove("AIRUN_WORKSPACE")
-        .env_remove("AIRUN_TOKEN")
-        .output()
-        .expect("run airun user add");
-    assert!(
-        out.status.success(),
-        "user add {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    User {
-        token: v["token"].as_str().expect("a token").to_string(),
-        workspace: PathBuf::from(v["user"]["workspace"].as_str().expect("a workspace")),
-    }
-}
-
-struct Team {
-    dirs: Dirs,
-    server: Started,
-    alice: User,
-    bob: User,
-    vic: User,
-    ada: User,
-    http: reqwest::Client,
-}
-
-impl Team {
-    fn start() -> Team {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dirs = Dirs::new();
-        let alice = add_user(&dirs, "alice", "agent");
-        let bob = add_user(&dirs, "bob", "agent");
-        let vic = add_user(&dirs, "vic", "viewer");
-        let ada = add_user(&dirs, "ada", "admin");
-        std::fs::write(bob.workspace.join("secret.txt"), "bob's secret\n").unwrap();
-        std::fs::write(dirs.ws.join("server.txt"), "the server's\n").unwrap();
-        let server = start(command(
-            std::path::Path::new(AIRUN),
-            &dirs.ws,
-            &dirs.home,
-            &["--token", OPERATOR, "--yes"],
-        ));
-        Team {
-            dirs,
-            server,
-            alice,
-            bob,
-            vic,
-            ada,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr)
-    }
-
-    /// `method path` with `token` (none when empty) and a JSON body: status and body.
-    async fn send(&self, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), self.url(path))
-            .timeout(std::time::Duration::from_secs(30))
-            .header("accept", "application/json, text/event-stream");
-        if !token.is_empty() {
-            req = req.bearer_auth(token);
-        }
-        if method != "GET" {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("the server answers");
-        let status = resp.status().as_u16();
-        let streaming = resp
-            .headers()
-            .get("content-type")
-            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
-        if streaming {
-            return (status, Value::Null);
-        }
-        let text = resp.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn call(&self, token: &str, cap: &str, params: Value) -> (u16, Value) {
-        self.send(
-            token,
-            "POST",
-            &format!("/api/v1/capabilities/{cap}/calls"),
-            params,
-        )
-        .await
-    }
-
-    async fn mcp(&self, token: &str) -> support::mcp::Client {
-        let config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"))
-            .auth_header(token.to_string());
-        connect(
-            TestClient::new(Answer::Accept),
-            StreamableHttpClientTransport::from_config(config),
-        )
-        .await
-    }
-}
-
-fn kind(v: &Value) -> &str {
-    v["error"]["kind"].as_str().unwrap_or("")
+/// `token` zips their `mine.txt` into `mine.zip`, which succeeds.
+async fn zip_mine(t: &Team, token: &str) {
+    let params = json!({"sources": ["mine.txt"], "output": "mine.zip"});
+    let (s, v) = t.call(token, "sys.archive.zip", params).await;
+    assert_eq!(s, 200, "{v}");
 }
 
 /// The ways alice might reach into bob's workspace, as `(capability, params)`.
@@ -185,39 +72,24 @@ fn reaches_into(bob: &std::path::Path) -> Vec<(&'static str, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_agent_stays_in_their_lane() {
-    let t = Team::start();
+    let t = team();
     let (alice, bob) = (&t.alice.token, &t.bob.token);
 
     // Each agent's call lands in their own workspace.
-    let (s, v) = t
-        .call(
-            bob,
-            "io.fs.write_file",
-            json!({"path": "plan.txt", "content": "bob's plan\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = t
-        .call(
-            alice,
-            "io.fs.write_file",
-            json!({"path": "mine.txt", "content": "alice\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    t.write(bob, "plan.txt", "bob's plan\n").await;
+    t.write(alice, "mine.txt", "alice\n").await;
     assert!(t.alice.workspace.join("mine.txt").is_file());
     assert!(!t.bob.workspace.join("mine.txt").exists());
     assert!(!t.dirs.ws.join("mine.txt").exists());
-    let (s, v) = t
-        .call(
+    zip_mine(&t, alice).await;
+    let v = t
+        .ok(
             alice,
-            "sys.archive.zip",
-            json!({"sources": ["mine.txt"], "output": "mine.zip"}),
+            "POST",
+            "/api/v1/capabilities/io.fs.list_dir/calls",
+            json!({"path": "."}),
         )
         .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = t.call(alice, "io.fs.list_dir", json!({"path": "."})).await;
-    assert_eq!(s, 200, "{v}");
     let listed = v.to_string();
     assert!(
         listed.contains("mine.txt")
@@ -241,8 +113,7 @@ async fn each_agent_stays_in_their_lane() {
     before.assert_same(&Snapshot::of(&t.bob.workspace), "bob's workspace");
 
     // Nor his history, audit or sessions.
-    let (s, v) = t.send(alice, "GET", "/api/v1/history", Value::Null).await;
-    assert_eq!(s, 200);
+    let v = t.get_ok(alice, "/api/v1/history").await;
     assert!(!v.to_string().contains("plan.txt"), "{v}");
     assert!(v.to_string().contains("mine.txt"), "{v}");
     for path in [
@@ -253,11 +124,10 @@ async fn each_agent_stays_in_their_lane() {
         "/api/v1/operations/1?user=bob",
         "/api/v1/policy?user=bob",
     ] {
-        let (s, v) = t.send(alice, "GET", path, Value::Null).await;
-        assert_eq!((s, kind(&v)), (403, "denied_role"), "{path}: {v}");
+        t.refused(alice, "GET", path, Value::Null, (403, "denied_role"))
+            .await;
     }
-    let (s, v) = t.send(alice, "GET", "/api/v1/audit", Value::Null).await;
-    assert_eq!(s, 200);
+    let v = t.get_ok(alice, "/api/v1/audit").await;
     assert!(!v.to_string().contains("plan.txt"), "{v}");
     for (method, path) in [
         ("POST", "/api/v1/undo?user=bob"),
@@ -267,17 +137,14 @@ async fn each_agent_stays_in_their_lane() {
             "/api/v1/capabilities/io.fs.read_file/calls?user=bob",
         ),
     ] {
-        let (s, v) = t
-            .send(alice, method, path, json!({"path": "plan.txt"}))
+        let body = json!({"path": "plan.txt"});
+        t.refused(alice, method, path, body, (403, "denied_role"))
             .await;
-        assert_eq!((s, kind(&v)), (403, "denied_role"), "{path}: {v}");
     }
 
     // Undo in her own lane undoes her own operations, never bob's.
-    let (s, v) = t
-        .send(alice, "POST", "/api/v1/undo", json!({"steps": 2}))
+    t.ok(alice, "POST", "/api/v1/undo", json!({"steps": 2}))
         .await;
-    assert_eq!(s, 200, "{v}");
     assert!(!t.alice.workspace.join("mine.txt").exists());
     assert!(!t.alice.workspace.join("mine.zip").exists());
     assert_eq!(
@@ -285,35 +152,14 @@ async fn each_agent_stays_in_their_lane() {
         "bob's plan\n"
     );
     // sys.undo, the capability, acts in her lane too.
-    let (s, v) = t
-        .call(
-            alice,
-            "io.fs.write_file",
-            json!({"path": "again.txt", "content": "a\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    t.write(alice, "again.txt", "a\n").await;
     let (s, v) = t.call(alice, "sys.undo", json!({"steps": 1})).await;
     assert_eq!(s, 200, "{v}");
     assert!(!t.alice.workspace.join("again.txt").exists());
     assert!(t.bob.workspace.join("plan.txt").is_file());
     // The zip to unzip into bob's workspace, made again.
-    let (s, v) = t
-        .call(
-            alice,
-            "io.fs.write_file",
-            json!({"path": "mine.txt", "content": "alice\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = t
-        .call(
-            alice,
-            "sys.archive.zip",
-            json!({"sources": ["mine.txt"], "output": "mine.zip"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    t.write(alice, "mine.txt", "alice\n").await;
+    zip_mine(&t, alice).await;
 
     // Over MCP: the same lane, the same walls.
     let client = t.mcp(alice).await;
@@ -339,56 +185,35 @@ async fn each_agent_stays_in_their_lane() {
     client.cancel().await.ok();
 
     // A session id of bob's lane is unknown in alice's.
-    let resp = t
-        .http
-        .post(t.url("/mcp"))
-        .bearer_auth(bob)
-        .header("accept", "application/json, text/event-stream")
-        .json(&init())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .expect("a session id")
-        .to_str()
-        .unwrap()
-        .to_string();
-    drop(resp);
+    let init = t.reply(bob, "POST", "/mcp", mcp_initialize("raw")).await;
+    assert_eq!(init.status, 200, "{}", init.body);
+    let session = init.header("mcp-session-id");
+    assert!(!session.is_empty(), "a session id");
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
     for (token, known) in [(alice, false), (bob, true)] {
-        let resp = t
-            .http
-            .post(t.url("/mcp"))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&list)
-            .send()
-            .await
-            .unwrap();
+        let r = t
+            .reply_with(token, "POST", "/mcp", &headers, list.clone())
+            .await;
         assert_eq!(
-            resp.status().is_success(),
+            (200..300).contains(&r.status),
             known,
             "bob's session with {}'s token: {}",
             if known { "bob" } else { "alice" },
-            resp.status()
+            r.status
         );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_look_and_admins_reach_every_lane() {
-    let t = Team::start();
+    let t = team();
     let vic = &t.vic.token;
     // The viewer may call no capability at all, nor undo or redo.
-    let (s, v) = t
-        .send(vic, "GET", "/api/v1/capabilities", Value::Null)
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.get_ok(vic, "/api/v1/capabilities").await;
     let ids: Vec<String> = v["capabilities"]
         .as_array()
         .unwrap()
@@ -397,98 +222,66 @@ async fn viewers_look_and_admins_reach_every_lane() {
         .collect();
     assert!(ids.len() > 10);
     for id in &ids {
-        let (s, v) = t.call(vic, id, json!({})).await;
-        assert_eq!((s, kind(&v)), (403, "denied_role"), "{id}: {v}");
+        let path = format!("/api/v1/capabilities/{id}/calls");
+        t.refused(vic, "POST", &path, json!({}), (403, "denied_role"))
+            .await;
     }
     for path in ["/api/v1/undo", "/api/v1/redo"] {
-        let (s, v) = t.send(vic, "POST", path, json!({})).await;
-        assert_eq!((s, kind(&v)), (403, "denied_role"), "{path}: {v}");
+        t.refused(vic, "POST", path, json!({}), (403, "denied_role"))
+            .await;
     }
-    let (s, v) = t.send(vic, "GET", "/api/v1/session", Value::Null).await;
-    assert_eq!(s, 200);
+    let v = t.get_ok(vic, "/api/v1/session").await;
     assert_eq!(
         (v["user"].as_str(), v["role"].as_str()),
         (Some("vic"), Some("viewer"))
     );
     // Over MCP a viewer is refused at the door.
-    let (s, _) = t.send(vic, "POST", "/mcp", init()).await;
+    let (s, _) = t.send(vic, "POST", "/mcp", mcp_initialize("raw")).await;
     assert_eq!(s, 403);
 
     // Bob works; the admin sees and acts in his lane with ?user=bob.
-    let (s, v) = t
-        .call(
-            &t.bob.token,
-            "io.fs.write_file",
-            json!({"path": "plan.txt", "content": "v1\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    t.write(&t.bob.token, "plan.txt", "v1\n").await;
     let ada = &t.ada.token;
-    let (s, v) = t
-        .send(ada, "GET", "/api/v1/history?user=bob", Value::Null)
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.get_ok(ada, "/api/v1/history?user=bob").await;
     assert!(v.to_string().contains("plan.txt"), "{v}");
-    let (s, v) = t
-        .send(
+    let v = t
+        .ok(
             ada,
             "POST",
             "/api/v1/capabilities/io.fs.read_file/calls?user=bob",
             json!({"path": "secret.txt"}),
         )
         .await;
-    assert_eq!(s, 200, "{v}");
     assert!(v.to_string().contains("bob's secret"), "{v}");
-    let (s, v) = t
-        .send(ada, "GET", "/api/v1/audit?user=bob", Value::Null)
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.get_ok(ada, "/api/v1/audit?user=bob").await;
     assert!(v.to_string().contains("io.fs.write_file"), "{v}");
-    let (s, v) = t
-        .send(ada, "GET", "/api/v1/audit/verify?user=bob", Value::Null)
-        .await;
+    let (s, v) = t.get(ada, "/api/v1/audit/verify?user=bob").await;
     assert_eq!((s, &v["intact"]), (200, &json!(true)), "{v}");
-    let (s, v) = t
-        .send(ada, "POST", "/api/v1/undo?user=bob", json!({"steps": 1}))
+    t.ok(ada, "POST", "/api/v1/undo?user=bob", json!({"steps": 1}))
         .await;
-    assert_eq!(s, 200, "{v}");
     assert!(!t.bob.workspace.join("plan.txt").exists());
-    let (s, v) = t
-        .send(ada, "GET", "/api/v1/history?user=nobody", Value::Null)
-        .await;
+    let (s, v) = t.get(ada, "/api/v1/history?user=nobody").await;
     assert_eq!(s, 404, "{v}");
     // The operator too, and /metrics is for admins only.
-    let (s, v) = t
-        .send(OPERATOR, "GET", "/api/v1/history?user=bob", Value::Null)
+    t.get_ok(OPERATOR, "/api/v1/history?user=bob").await;
+    t.get_ok(ada, "/metrics").await;
+    let alice = &t.alice.token;
+    t.refused(alice, "GET", "/metrics", Value::Null, (403, "denied_role"))
         .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, _) = t.send(ada, "GET", "/metrics", Value::Null).await;
-    assert_eq!(s, 200);
-    let (s, v) = t.send(&t.alice.token, "GET", "/metrics", Value::Null).await;
-    assert_eq!((s, kind(&v)), (403, "denied_role"));
     // The server's own workspace is the operator's lane.
     let (s, v) = t
         .call(OPERATOR, "io.fs.read_file", json!({"path": "server.txt"}))
         .await;
     assert_eq!(s, 200, "{v}");
     // A removed user is out at once.
-    let out = Command::new(AIRUN)
-        .args(["user", "remove", "bob"])
-        .env("AIRUN_HOME", &t.dirs.home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (s, v) = t
-        .send(&t.bob.token, "GET", "/api/v1/history", Value::Null)
-        .await;
+    t.airun(&["user", "remove", "bob"]);
+    let (s, v) = t.get(&t.bob.token, "/api/v1/history").await;
     assert_eq!(s, 401, "{v}");
-    let (s, _) = t.send(&t.bob.token, "POST", "/mcp", init()).await;
+    let (s, _) = t
+        .send(&t.bob.token, "POST", "/mcp", mcp_initialize("raw"))
+        .await;
     assert_eq!(s, 401);
-    let (s, _) = t.send("", "POST", "/mcp", init()).await;
+    let (s, _) = t.send("", "POST", "/mcp", mcp_initialize("raw")).await;
     assert_eq!(s, 401, "a team server's /mcp needs credentials");
 }
 
@@ -541,11 +334,8 @@ const OUTSIDE: &[Row] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_for_every_caller() {
-    let t = Team::start();
-    let (s, doc) = t
-        .send(OPERATOR, "GET", "/api/v1/openapi.json", Value::Null)
-        .await;
-    assert_eq!(s, 200);
+    let t = team();
+    let doc = t.get_ok(OPERATOR, "/api/v1/openapi.json").await;
     // Every endpoint of the document has a row, and every row an endpoint.
     let mut endpoints = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -592,7 +382,7 @@ async fn every_endpoint_for_every_caller() {
         let body = if path.ends_with("/calls") {
             json!({"not_a_parameter": true})
         } else if path == "/mcp" {
-            init()
+            mcp_initialize("raw")
         } else {
             json!({})
         };
@@ -622,79 +412,34 @@ async fn every_endpoint_for_every_caller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_to_the_console_until_removed() {
-    let t = Team::start();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = |token: String| {
-        browser
-            .post(t.url("/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={token}"))
-            .send()
-    };
-    let wrong = login("airun_0000".into()).await.unwrap();
-    assert_eq!(wrong.status(), 401);
-    let ok = login(t.vic.token.clone()).await.unwrap();
-    assert_eq!(ok.status(), 303);
-    let cookie = ok
-        .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let t = team();
+    let mut b = Browser::new(&t.url(""));
+    let wrong = b.login("airun_0000").await;
+    assert_eq!(wrong.status, 401);
+    let ok = b.login(&t.vic.token).await;
+    assert_eq!(ok.status, 303);
+    let cookie = b.cookie.clone().expect("a session cookie");
     assert!(
         !cookie.contains(&t.vic.token),
         "the cookie is not the token"
     );
-    let session = |cookie: String| {
-        browser
-            .get(t.url("/api/v1/session"))
-            .header("cookie", cookie)
-            .send()
-    };
-    let v: Value = session(cookie.clone()).await.unwrap().json().await.unwrap();
+    let v = b.send("GET", "/api/v1/session", &[], None).await.json();
     assert_eq!(v["user"], "vic");
     assert_eq!(v["role"], "viewer");
     assert_eq!(v["via"], "cookie");
     assert_eq!(v["operator"], "vic", "decisions are recorded as the user");
     // The page is the console while vic exists, the login form once he is removed.
-    let page = browser
-        .get(t.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let out = Command::new(AIRUN)
-        .args(["user", "remove", "vic"])
-        .env("AIRUN_HOME", &t.dirs.home)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(session(cookie.clone()).await.unwrap().status(), 401);
-    let page = browser
-        .get(t.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 303, "back to the login form");
+    assert_eq!(b.send("GET", "/", &[], None).await.status, 200);
+    t.airun(&["user", "remove", "vic"]);
+    let session = b.send("GET", "/api/v1/session", &[], None).await;
+    assert_eq!(session.status, 401);
+    let page = b.send("GET", "/", &[], None).await;
+    assert_eq!(page.status, 303, "back to the login form");
     // The operator's browser is still `operator@console`.
-    let ok = login(OPERATOR.into()).await.unwrap();
-    let cookie = ok.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let v: Value = session(cookie).await.unwrap().json().await.unwrap();
+    let mut op = Browser::new(&t.url(""));
+    op.login(OPERATOR).await;
+    assert!(op.cookie.is_some(), "a session cookie for the operator");
+    let v = op.send("GET", "/api/v1/session", &[], None).await.json();
     assert_eq!(
         (v["user"].as_str(), v["operator"].as_str()),
         (Some("operator"), Some("operator@console"))
@@ -703,134 +448,76 @@ async fn a_user_logs_in_to_the_console_until_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
-    let t = Team::start();
+    let t = team();
     // carol acts in the server's own workspace under a read-only policy of her own;
     // dan in the server's workspace under the operator's policy.
     let policy = t.dirs.home.join("carol.toml");
     std::fs::write(&policy, "read_only = true\n").unwrap();
-    let add = |name: &str, policy: Option<&std::path::Path>| {
-        let mut cmd = Command::new(AIRUN);
-        cmd.arg("--workspace").arg(&t.dirs.ws);
-        if let Some(p) = policy {
-            cmd.arg("--policy").arg(p);
-        }
-        let out = cmd
-            .args(["user", "add", name, "--role", "agent", "--json"])
-            .env("AIRUN_HOME", &t.dirs.home)
-            .env_remove("AIRUN_TOKEN")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["token"].as_str().unwrap().to_string()
+    let ws = t.dirs.ws.to_str().expect("UTF-8");
+    let add = |name: &str, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--workspace", ws]);
+        add_user(Path::new(AIRUN), &t.dirs.home, name, "agent", &args).token
     };
-    let carol = add("carol", Some(&policy));
-    let dan = add("dan", None);
-    let (s, v) = t.send(&carol, "GET", "/api/v1/policy", Value::Null).await;
+    let carol = add("carol", &["--policy", policy.to_str().expect("UTF-8")]);
+    let dan = add("dan", &[]);
+    let (s, v) = t.get(&carol, "/api/v1/policy").await;
     assert_eq!((s, &v["read_only"]), (200, &json!(true)), "{v}");
-    let (s, v) = t
-        .call(
-            &carol,
-            "io.fs.write_file",
-            json!({"path": "c.txt", "content": "c\n"}),
-        )
+    let path = "/api/v1/capabilities/io.fs.write_file/calls";
+    let body = json!({"path": "c.txt", "content": "c\n"});
+    t.refused(&carol, "POST", path, body, (403, "denied_policy"))
         .await;
-    assert_eq!((s, kind(&v)), (403, "denied_policy"), "{v}");
     assert!(!t.dirs.ws.join("c.txt").exists());
     let (s, v) = t
         .call(&carol, "io.fs.read_file", json!({"path": "server.txt"}))
         .await;
     assert_eq!(s, 200, "{v}");
     // The operator's own policy is not narrowed by hers.
-    let (s, v) = t.send(OPERATOR, "GET", "/api/v1/policy", Value::Null).await;
+    let (s, v) = t.get(OPERATOR, "/api/v1/policy").await;
     assert_eq!((s, &v["read_only"]), (200, &json!(false)), "{v}");
     // dan's write lands in the server's workspace, in the journal the operator sees.
-    let (s, v) = t
-        .call(
-            &dan,
-            "io.fs.write_file",
-            json!({"path": "d.txt", "content": "d\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    t.write(&dan, "d.txt", "d\n").await;
     assert!(t.dirs.ws.join("d.txt").is_file());
-    let (s, v) = t
-        .send(OPERATOR, "GET", "/api/v1/history", Value::Null)
-        .await;
-    assert_eq!(s, 200);
+    let v = t.get_ok(OPERATOR, "/api/v1/history").await;
     assert!(v.to_string().contains("d.txt"), "{v}");
 
     // In the workspace they share, dan sees and undoes only his own operations; a later
     // change of the operator's to a file of his keeps his undo from taking it back.
-    let (s, v) = t
-        .call(
-            OPERATOR,
-            "io.fs.write_file",
-            json!({"path": "o.txt", "content": "o\n"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.write(OPERATOR, "o.txt", "o\n").await;
     let operators_op = v["op"].as_i64().or_else(|| v["operation"].as_i64());
-    let (s, v) = t.send(&dan, "GET", "/api/v1/history", Value::Null).await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.get_ok(&dan, "/api/v1/history").await;
     let ops = v["operations"].as_array().unwrap();
     assert!(!ops.is_empty());
     assert!(ops.iter().all(|o| o["principal"] == "dan"), "{v}");
-    let (s, v) = t
-        .send(OPERATOR, "GET", "/api/v1/history", Value::Null)
-        .await;
-    assert_eq!(s, 200);
+    let v = t.get_ok(OPERATOR, "/api/v1/history").await;
     let mine = v["operations"].as_array().unwrap();
     let operators = mine
         .iter()
         .find(|o| o["principal"] == "operator")
         .expect("the operator's write in the operator's history");
     let op = operators_op.unwrap_or_else(|| operators["op"].as_i64().unwrap());
-    let (s, v) = t
-        .send(
-            &dan,
-            "GET",
-            &format!("/api/v1/operations/{op}"),
-            Value::Null,
-        )
+    let path = format!("/api/v1/operations/{op}");
+    t.refused(&dan, "GET", &path, Value::Null, (404, "not_found"))
         .await;
-    assert_eq!((s, kind(&v)), (404, "not_found"), "{v}");
-    let (s, v) = t
-        .send(&dan, "POST", "/api/v1/undo", json!({"to": op}))
+    let body = json!({"to": op});
+    t.refused(&dan, "POST", "/api/v1/undo", body, (404, "not_found"))
         .await;
-    assert_eq!((s, kind(&v)), (404, "not_found"), "{v}");
-    let (s, v) = t
-        .send(&dan, "GET", "/api/v1/audit?limit=1000", Value::Null)
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.get_ok(&dan, "/api/v1/audit?limit=1000").await;
     let records = v["records"].as_array().unwrap();
     assert!(!records.is_empty());
     assert!(records.iter().all(|r| r["principal"] == "dan"), "{v}");
     // dan's undo takes back d.txt, his newest, and leaves the operator's later o.txt.
-    let (s, v) = t.send(&dan, "POST", "/api/v1/undo", json!({})).await;
-    assert_eq!(s, 200, "{v}");
+    t.ok(&dan, "POST", "/api/v1/undo", json!({})).await;
     assert!(!t.dirs.ws.join("d.txt").exists());
     assert!(t.dirs.ws.join("o.txt").is_file());
     // His redo brings d.txt back although the operator changed something since.
-    let (s, v) = t.send(&dan, "POST", "/api/v1/redo", json!({})).await;
-    assert_eq!(s, 200, "{v}");
+    let v = t.ok(&dan, "POST", "/api/v1/redo", json!({})).await;
     assert_eq!(v["redone"].as_array().map(Vec::len), Some(1), "{v}");
     assert!(t.dirs.ws.join("d.txt").is_file(), "{v}");
     // dan writes f.txt, the operator changes it after him: dan's undo is refused (409)
     // and the file keeps the operator's content.
-    for (who, content) in [(&dan, "dan's\n"), (&OPERATOR.to_string(), "operator's\n")] {
-        let (s, v) = t
-            .call(
-                who,
-                "io.fs.write_file",
-                json!({"path": "f.txt", "content": content}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
+    for (who, content) in [(dan.as_str(), "dan's\n"), (OPERATOR, "operator's\n")] {
+        t.write(who, "f.txt", content).await;
     }
     let (s, v) = t.send(&dan, "POST", "/api/v1/undo", json!({})).await;
     assert_eq!(s, 409, "{v}");
@@ -842,26 +529,16 @@ async fn a_users_policy_narrows_and_a_shared_workspace_shares_its_journal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_token_stops_working_at_once() {
-    let t = Team::start();
+    let t = team();
     let old = &t.alice.token;
-    let (s, _) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
-    assert_eq!(s, 200);
-    let out = Command::new(AIRUN)
-        .args(["user", "token", "rotate", "alice", "--json"])
-        .env("AIRUN_HOME", &t.dirs.home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    t.get_ok(old, "/api/v1/history").await;
+    let out = t.airun(&["user", "token", "rotate", "alice", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let new = v["token"].as_str().expect("the new token");
-    let (s, v) = t.send(old, "GET", "/api/v1/history", Value::Null).await;
+    let (s, v) = t.get(old, "/api/v1/history").await;
     assert_eq!(s, 401, "{v}");
-    let (s, _) = t.send(old, "POST", "/mcp", init()).await;
+    let (s, _) = t.send(old, "POST", "/mcp", mcp_initialize("raw")).await;
     assert_eq!(s, 401);
-    let (s, v) = t.send(new, "GET", "/api/v1/session", Value::Null).await;
+    let (s, v) = t.get(new, "/api/v1/session").await;
     assert_eq!((s, v["user"].as_str()), (200, Some("alice")), "{v}");
 }

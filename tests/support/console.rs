@@ -222,10 +222,7 @@ impl Console {
             assert!(Instant::now() < until, "the viewer never subscribed");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Viewer {
-            response,
-            buf: String::new(),
-        }
+        Viewer::new(response)
     }
 }
 
@@ -247,11 +244,24 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// Reads the messages of `response`, an open event stream.
+    pub fn new(response: reqwest::Response) -> Viewer {
+        Viewer {
+            response,
+            buf: String::new(),
+        }
+    }
+
     /// The next message (comments and keep-alives skipped); fails after 20 s.
     pub async fn next(&mut self) -> Message {
-        tokio::time::timeout(Duration::from_secs(20), self.next_inner())
+        self.next_within(Duration::from_secs(20))
             .await
             .expect("an event within 20 s")
+    }
+
+    /// The next message, or `None` when none comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Message> {
+        tokio::time::timeout(wait, self.next_inner()).await.ok()
     }
 
     /// The next `n` messages.

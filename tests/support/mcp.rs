@@ -51,6 +51,29 @@ impl Dirs {
         c
     }
 
+    /// Runs `airun --workspace <ws> <args>` with `AIRUN_HOME` set, no colour and wide
+    /// tables, and shows what it printed (on this test's stderr): its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let out = std::process::Command::new(AIRUN)
+            .arg("--workspace")
+            .arg(&self.ws)
+            .args(args)
+            .env("AIRUN_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "200")
+            .env_remove("AIRUN_WORKSPACE")
+            .env_remove("AIRUN_TOKEN")
+            .output()
+            .expect("run airun");
+        eprintln!(
+            "airun {args:?}: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.ws.join(rel)
     }
@@ -171,7 +194,11 @@ impl ClientHandler for TestClient {
 pub type Client = RunningService<RoleClient, TestClient>;
 
 /// Calls a tool.
-pub async fn call(client: &Client, name: &str, args: Value) -> CallToolResult {
+pub async fn call<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments must be an object")
     };
@@ -322,4 +349,67 @@ where
         .serve_with_lifecycle(transport, lifecycle)
         .await
         .expect("the client connects")
+}
+
+/// A client that declares roots (when it has a list) and answers `roots/list` with what
+/// the test sets. (Roots are deprecated from protocol revision 2026-07-28 on; clients of
+/// earlier revisions still send them.)
+#[derive(Clone)]
+pub struct RootsClient {
+    /// The `file://` URLs it answers with; `None`: it declares no roots.
+    pub roots: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+#[allow(deprecated)]
+impl ClientHandler for RootsClient {
+    fn get_info(&self) -> ClientConfig {
+        let caps = if self.roots.is_some() {
+            ClientCapabilities::builder()
+                .enable_roots()
+                .enable_roots_list_changed()
+                .build()
+        } else {
+            ClientCapabilities::default()
+        };
+        ClientConfig::new(caps, Implementation::new("airun-roots-test", "1.0.0"))
+            .with_protocol_version(ProtocolVersion::V_2025_11_25)
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, ErrorData> {
+        let roots = self
+            .roots
+            .as_ref()
+            .map(|r| r.lock().unwrap().clone())
+            .unwrap_or_default();
+        Ok(rmcp::model::ListRootsResult::new(
+            roots.into_iter().map(rmcp::model::Root::new).collect(),
+        ))
+    }
+}
+
+/// Spawns `cmd` (an `airun ... serve --mcp`, its stderr shown) and connects a
+/// [`RootsClient`] answering with `roots` over its stdio.
+pub async fn serve_with_roots(
+    cmd: tokio::process::Command,
+    roots: Option<Arc<Mutex<Vec<String>>>>,
+) -> RunningService<RoleClient, RootsClient> {
+    use rmcp::ServiceExt;
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn airun");
+    RootsClient { roots }
+        .serve(transport)
+        .await
+        .expect("the client connects")
+}
+
+/// The `file://` URL of an absolute path.
+pub fn file_uri(path: &Path) -> String {
+    url::Url::from_file_path(path)
+        .expect("an absolute path")
+        .to_string()
 }
