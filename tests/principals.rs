@@ -400,3 +400,51 @@ fn undo_and_redo_of_one_user_and_history_by_user() {
     assert_eq!(undos[1]["params"]["user"], "alice");
     assert!(ok(&dirs, &["audit", "verify"]).starts_with("audit log intact: "));
 }
+
+#[test]
+fn a_users_records_are_found_in_their_own_workspace() {
+    let dirs = Dirs::new();
+    // carol gets a workspace of her own (under $AIRUN_HOME/users/carol); her agent's
+    // records are there, not in the workspace the command line uses by default.
+    let o = std::process::Command::new(support::mcp::AIRUN)
+        .args(["user", "add", "carol", "--role", "agent", "--json"])
+        .env("AIRUN_HOME", &dirs.home)
+        .env_remove("AIRUN_WORKSPACE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let added: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let own = std::path::PathBuf::from(added["user"]["workspace"].as_str().unwrap());
+    {
+        let ws = Workspace::open(&own, false, Some(&dirs.home)).unwrap();
+        let tm = Arc::new(TimeMachine::open(&dirs.home, &ws, Retention::default()).unwrap());
+        let k = Pipeline::new(airun::stdlib::capabilities(), ws, Settings::default())
+            .with_journal(Box::new(tm.clone()))
+            .with_audit(Box::new(tm));
+        write(&k, Some("carol"), "c.txt", "by carol");
+    }
+    // No --workspace: `--user carol` reads and acts in her workspace.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(support::mcp::AIRUN)
+            .args(args)
+            .env("AIRUN_HOME", &dirs.home)
+            .env("NO_COLOR", "1")
+            .env_remove("AIRUN_WORKSPACE")
+            .output()
+            .unwrap()
+    };
+    let o = cli(&["audit", "--user", "carol", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ops(&records), [Some(1)], "{records}");
+    let o = cli(&["history", "--user", "carol", "--json"]);
+    let history: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
+    let o = cli(&["undo", "--user", "carol"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!own.join("c.txt").exists());
+    // A workspace given on the command line is used as given: nothing of carol's there.
+    let o = dirs.cli(&["audit", "--user", "carol", "--json"]);
+    let records: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(records.as_array().map(Vec::len), Some(0), "{records}");
+}

@@ -22,7 +22,7 @@ pub struct Cli {
 }
 
 /// Options for every command.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// A workspace folder capabilities act in [default: ~/.ai-first/workspaces/$USER/default].
     /// Give it several times (or `:`-separated, as PATH) for several roots; `DIR:ro` makes

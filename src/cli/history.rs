@@ -38,6 +38,24 @@ pub fn principal_arg(user: Option<String>) -> Result<Option<String>, CapError> {
     }
 }
 
+/// The options to act on `user`'s operations and records with: in their workspace when
+/// the command line names none (no `--workspace`, no `AIRUN_WORKSPACE`) and `user` is a
+/// user of this airun; else the options as given.
+pub fn users_lane(global: &Global, user: Option<&str>) -> Result<Global, CapError> {
+    let mut lane = global.clone();
+    let Some(name) = user.filter(|n| *n != OPERATOR) else {
+        return Ok(lane);
+    };
+    let home = super::home::airun_home();
+    if !global.workspace.is_empty() || !home.join("users.db").is_file() {
+        return Ok(lane);
+    }
+    if let Some(found) = users::UserStore::open(&home)?.get(name)? {
+        lane.workspace = vec![found.workspace];
+    }
+    Ok(lane)
+}
+
 fn ops_table(ops: &[OpInfo]) -> String {
     if ops.is_empty() {
         return "no operations in this workspace yet\n".to_string();

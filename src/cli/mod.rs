@@ -295,21 +295,22 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             user,
             force,
             json,
-        } => history::undo(
-            set,
-            &cli.global,
-            UndoRequest {
+        } => {
+            let principal = history::principal_arg(user)?;
+            let global = history::users_lane(&cli.global, principal.as_deref())?;
+            let req = UndoRequest {
                 steps,
                 to,
                 force,
                 session,
-                principal: history::principal_arg(user)?,
-            },
-            json,
-        ),
+                principal,
+            };
+            history::undo(set, &global, req, json)
+        }
         Command::Redo { steps, user, json } => {
             let user = history::principal_arg(user)?;
-            history::redo(set, &cli.global, steps, user.as_deref(), json)
+            let global = history::users_lane(&cli.global, user.as_deref())?;
+            history::redo(set, &global, steps, user.as_deref(), json)
         }
         Command::History {
             limit,
@@ -320,16 +321,17 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             json,
         } => {
             let user = history::principal_arg(user)?;
+            let global = history::users_lane(&cli.global, user.as_deref())?;
             if sessions {
-                history::sessions(set, &cli.global, user.as_deref(), json)
+                history::sessions(set, &global, user.as_deref(), json)
             } else if by_user {
-                history::by_user(set, &cli.global, limit, json)
+                history::by_user(set, &global, limit, json)
             } else {
                 let of = history::Of {
                     session: session.as_deref(),
                     user: user.as_deref(),
                 };
-                history::history(set, &cli.global, limit, of, json)
+                history::history(set, &global, limit, of, json)
             }
         }
         Command::Audit {
@@ -339,7 +341,8 @@ fn dispatch<S: CapabilitySet>(set: S, cli: Cli) -> Result<ExitCode, CapError> {
             json,
         } => {
             let user = history::principal_arg(user)?;
-            history::audit(set, &cli.global, action, limit, user.as_deref(), json)
+            let global = history::users_lane(&cli.global, user.as_deref())?;
+            history::audit(set, &global, action, limit, user.as_deref(), json)
         }
         Command::Gc { json } => history::gc(set, &cli.global, json),
         Command::State {
