@@ -627,6 +627,15 @@ fn sys_history_and_sys_undo_act_on_the_callers_own_operations() {
     assert_eq!(seen(Some("bob")), [2]);
     assert_eq!(seen(None), [4, 3, 2, 1]);
     assert_eq!(seen(Some("operator")), [4, 3, 2, 1], "the operator by name");
+    // Each operation names who made it.
+    let h = call(None, None, "sys.history", json!({"limit": 10}));
+    let by: Vec<&str> = h["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["operator", "alice", "bob", "alice"]);
 
     let sessions = e.k.journal().sessions_of(Some("alice")).unwrap();
     assert_eq!(sessions.len(), 1);

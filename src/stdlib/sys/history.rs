@@ -18,6 +18,7 @@ pub fn history(ctx: &mut HistoryCtx<'_>, p: HistoryParams) -> Result<HistoryResu
                 capability: o.capability,
                 summary: o.summary,
                 session: o.session,
+                principal: o.principal,
                 state: match o.state {
                     OpState::Undone => HistoryOpsItemState::Undone,
                     OpState::Interrupted => HistoryOpsItemState::Interrupted,
