@@ -147,7 +147,7 @@ impl Access {
                 .team
                 .users
                 .as_ref()
-                .is_some_and(|u| u.list().map_or(true, |l| !l.is_empty()))
+                .is_some_and(|u| u.any().unwrap_or(true))
     }
 
     /// True when `given` is the operator's token (compared in constant time).

@@ -95,6 +95,15 @@ impl TimeMachine {
         String::from_utf8(bytes).ok()
     }
 
+    /// Who made operation `id` (`None` when there is no such operation): one row read.
+    pub fn op_principal(&self, id: OpId) -> Result<Option<String>, CapError> {
+        match db::op_info(&self.conn(), id) {
+            Ok((op, _)) => Ok(Some(op.principal)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(state_err(e)),
+        }
+    }
+
     /// What operation `id` changed.
     pub fn op_changes(&self, id: OpId) -> Result<OpChanges, CapError> {
         let (op, before, after) = {

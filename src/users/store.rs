@@ -157,6 +157,14 @@ impl UserStore {
         Ok((user, token))
     }
 
+    /// True when at least one user exists (one indexed row read, not the list).
+    pub fn any(&self) -> Result<bool, CapError> {
+        self.conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM users)")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .map_err(|e| db_error("be read", e))
+    }
+
     /// Every user, by name.
     pub fn list(&self) -> Result<Vec<User>, CapError> {
         let conn = self.conn();
@@ -250,7 +258,9 @@ mod tests {
     fn add_list_rotate_remove_and_authenticate() {
         let home = tempfile::tempdir().unwrap();
         let store = UserStore::open(home.path()).unwrap();
+        assert!(!store.any().unwrap());
         let (alice, token) = store.add("alice", Role::Agent, None, None).unwrap();
+        assert!(store.any().unwrap());
         assert_eq!(alice.workspace, default_workspace(home.path(), "alice"));
         assert!(alice.workspace.is_dir());
         assert_eq!(
@@ -266,6 +276,7 @@ mod tests {
         assert!(store.authenticate(new.expose()).unwrap().is_some());
         assert_eq!(store.list().unwrap().len(), 1);
         store.remove("alice").unwrap();
+        assert!(!store.any().unwrap());
         assert_eq!(store.authenticate(new.expose()).unwrap(), None);
         assert_eq!(store.remove("alice").unwrap_err().kind, ErrorKind::NotFound);
         assert_eq!(store.rotate("alice").unwrap_err().kind, ErrorKind::NotFound);

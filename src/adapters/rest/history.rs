@@ -11,7 +11,6 @@ use super::{Api, ApiError, blocking};
 use crate::error::{CapError, ErrorKind};
 use crate::pipeline::{OpInfo, UndoRequest};
 use crate::powers::CapabilitySet;
-use crate::types::OpState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -113,28 +112,27 @@ pub async fn operation<S: CapabilitySet>(
         .with_hint("GET /api/v1/history lists the operations and their ids")
     })?;
     blocking(move || {
+        let changes = api.state()?.op_changes(op)?;
         // In a workspace several users share, a user sees only their own operations.
-        if whose.is_some() && !is_theirs(&api, whose.as_deref(), op)? {
+        if whose.as_deref().is_some_and(|w| w != changes.op.principal) {
             return Err(no_such_op(op));
         }
-        let changes = api.state()?.op_changes(op)?;
         Ok(Json(serde_json::to_value(changes).unwrap_or_default()))
     })
     .await
 }
 
-/// True when operation `op` is one of `whose`'s (anyone's for `None`) in this workspace.
+/// True when operation `op` exists in this workspace and is one of `whose`'s (anyone's
+/// for `None`).
 fn is_theirs<S: CapabilitySet>(
     api: &Api<S>,
     whose: Option<&str>,
     op: i64,
 ) -> Result<bool, CapError> {
     Ok(api
-        .pipeline()
-        .journal()
-        .history_of(whose, usize::MAX)?
-        .iter()
-        .any(|o| o.op == op))
+        .state()?
+        .op_principal(op)?
+        .is_some_and(|p| whose.is_none_or(|w| w == p)))
 }
 
 /// The 404 of an operation the caller does not have.
@@ -187,11 +185,11 @@ fn finish<S: CapabilitySet>(
     let journal = api.pipeline().journal();
     let remaining = match whose {
         None => journal.undoable()?,
-        Some(_) => journal
-            .history_of(whose, usize::MAX)?
+        Some(w) => journal
+            .principals()?
             .iter()
-            .filter(|o| o.state == OpState::Done)
-            .count(),
+            .find(|p| p.principal == w)
+            .map_or(0, |p| p.undoable),
     };
     Ok(Json(json!({ key: ops, "undoable": remaining })))
 }
