@@ -219,6 +219,24 @@ fn made_token_is_printed_and_every_api_request_needs_it() {
     );
     assert_eq!(mcp.status, 200);
     assert_eq!(s.raw("GET", "/elsewhere", &[], b"").status, 404);
+    // Once the server has a user (added while it runs), /mcp needs credentials.
+    let added = std::process::Command::new(AIRUN)
+        .args(["user", "add", "ann", "--role", "agent"])
+        .env("AIRUN_HOME", &dirs.home)
+        .env_remove("AIRUN_WORKSPACE")
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let closed = s.raw(
+        "POST",
+        "/mcp",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+        ],
+        init.as_bytes(),
+    );
+    assert_eq!(closed.status, 401);
 }
 
 #[test]
