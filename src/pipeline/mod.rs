@@ -311,9 +311,10 @@ impl<S: CapabilitySet> Pipeline<S> {
             return Err(CapError::new(ErrorKind::DeniedPolicy, why)
                 .with_hint("the operator decides this (--read-only, allowed side effects); choose a capability that is allowed"));
         }
-        let root = self.choose_root(&call)?;
+        let paths = call.params().paths();
+        let root = self.choose_root(&paths)?;
         let (workspace, _, _) = self.root_at(root);
-        self.refuse_read_only(root, &call)?;
+        self.refuse_read_only(root, &call, &paths)?;
         // The powers' own checks (the exec allowlist, ...), before anything is confirmed
         // or snapshotted.
         self.set.precheck(&call, &self.settings, workspace)?;
@@ -322,7 +323,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         let _stage = stage!("sandbox");
         let mut undo_targets = Vec::new();
         let mut resolved_inputs = Vec::new();
-        for input in call.params().paths() {
+        for input in paths {
             let resolved = workspace
                 .resolve(input.path, input.access)
                 .map_err(|e| e.with_field(input.field))?;

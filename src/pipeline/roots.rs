@@ -2,7 +2,7 @@
 //! change a read-only root, and the check of a client's (MCP) roots across them.
 
 use super::{Journal, Pipeline};
-use crate::catalog::{Access, CallInfo, SideEffect};
+use crate::catalog::{Access, CallInfo, PathInput, SideEffect};
 use crate::error::{CapError, ErrorKind};
 use crate::powers::CapabilitySet;
 use crate::sandbox::{Resolved, Workspace};
@@ -70,11 +70,11 @@ impl<S: CapabilitySet> Pipeline<S> {
         }
     }
 
-    /// The root a call's paths lie in: a relative path is in the first root, an absolute
-    /// one in the root that holds it. A call works in one root.
-    pub(super) fn choose_root(&self, call: &S::Call) -> Result<usize, CapError> {
+    /// The root a call's `paths` lie in: a relative path is in the first root, an
+    /// absolute one in the root that holds it. A call works in one root.
+    pub(super) fn choose_root(&self, paths: &[PathInput<'_>]) -> Result<usize, CapError> {
         let mut chosen: Option<(usize, &str, &str)> = None;
-        for input in call.params().paths() {
+        for input in paths {
             let raw = input.path.as_str();
             let path = Path::new(raw);
             let i = if path.is_absolute() {
@@ -126,9 +126,18 @@ impl<S: CapabilitySet> Pipeline<S> {
             .join(", ")
     }
 
-    /// Refuses a call that could change root `root` when that root is read-only.
-    pub(super) fn refuse_read_only(&self, root: usize, call: &S::Call) -> Result<(), CapError> {
+    /// Refuses a call (with its `paths`) that could change root `root` when that root is
+    /// read-only.
+    pub(super) fn refuse_read_only(
+        &self,
+        root: usize,
+        call: &S::Call,
+        paths: &[PathInput<'_>],
+    ) -> Result<(), CapError> {
         let (workspace, read_only, _) = self.root_at(root);
+        if !read_only {
+            return Ok(());
+        }
         let cap = call.capability();
         // What could change files of the root: a path written or deleted, a program run
         // in it, an undo or redo of its history.
@@ -140,15 +149,11 @@ impl<S: CapabilitySet> Pipeline<S> {
                     | SideEffect::SystemExec
                     | SideEffect::StateMutation
             )
-        }) || call
-            .params()
-            .paths()
+        }) || paths
             .iter()
             .any(|p| matches!(p.access, Access::Write | Access::Delete));
-        if read_only && changes && !call.params().changes_nothing() {
-            let what = call
-                .params()
-                .paths()
+        if changes && !call.params().changes_nothing() {
+            let what = paths
                 .iter()
                 .find(|p| matches!(p.access, Access::Write | Access::Delete))
                 .map(|p| format!("`{}`", p.path.as_str()))
