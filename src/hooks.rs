@@ -87,7 +87,7 @@ impl Session {
             bytes.copy_from_slice(&mix.to_le_bytes()[..5]);
         }
         Session {
-            id: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            id: hex::encode(bytes),
             transport,
             client_name: None,
             client_version: None,

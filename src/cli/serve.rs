@@ -260,7 +260,7 @@ fn new_token() -> Result<String, CapError> {
         CapError::execution(format!("cannot make an operator token: {e}"))
             .with_hint("pass one with --token T or set AIRUN_TOKEN")
     })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 /// Runs `airun serve`.

@@ -79,7 +79,7 @@ const EXEC_PREFIX: &str = "airun-exec-";
 /// The name of a program run's private temporary folder: the process id, then `random`
 /// as hex digits.
 pub fn exec_dir(random: &[u8]) -> String {
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(random);
     format!("{EXEC_PREFIX}{}-{hex}", std::process::id())
 }
 

@@ -374,10 +374,7 @@ pub fn args_hash(capability: &str, params: &Value) -> String {
     text.push_str(capability);
     text.push('\n');
     canonical_json(params, &mut text);
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// Writes `v` as JSON with every object's keys sorted.

@@ -64,20 +64,6 @@ impl std::fmt::Debug for Sealed {
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect()
-}
-
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -99,11 +85,11 @@ impl Sealed {
         let body = format!(
             "{}.{nonce}.{}",
             unix_now() + SESSION_TTL.as_secs(),
-            hex(name.as_bytes())
+            hex::encode(name.as_bytes())
         );
         Some(format!(
             "{body}.{}",
-            hex(&self.mac(&body).finalize().into_bytes())
+            hex::encode(self.mac(&body).finalize().into_bytes())
         ))
     }
 
@@ -113,7 +99,7 @@ impl Sealed {
         let (body, tag) = id.rsplit_once('.')?;
         let mut parts = body.splitn(3, '.');
         let (expiry, nonce, name) = (parts.next()?, parts.next()?, parts.next()?);
-        let tag = unhex(tag)?;
+        let tag = hex::decode(tag).ok()?;
         // Constant-time comparison of the tag.
         self.mac(body).verify_slice(&tag).ok()?;
         let expiry: u64 = expiry.parse().ok()?;
@@ -124,13 +110,13 @@ impl Sealed {
         if self.revoked.contains(nonce) {
             return None;
         }
-        let name = String::from_utf8(unhex(name)?).ok()?;
+        let name = String::from_utf8(hex::decode(name).ok()?).ok()?;
         Some((nonce, expiry - now, name))
     }
 
     fn csrf(&self, nonce: &str) -> String {
         use hmac::Mac;
-        hex(&self.mac(&format!("csrf.{nonce}")).finalize().into_bytes())
+        hex::encode(self.mac(&format!("csrf.{nonce}")).finalize().into_bytes())
     }
 
     fn revoke(&self, nonce: &str) {
@@ -153,7 +139,7 @@ pub struct Found {
 pub fn random_hex() -> Option<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).ok()?;
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex::encode(bytes))
 }
 
 /// The session id a request's `Cookie` headers carry, if any.

@@ -26,7 +26,7 @@ impl Token {
                 "cannot make a token: the system's random source failed: {e}"
             ))
         })?;
-        Ok(Token(format!("{PREFIX}{}", hex(&bytes))))
+        Ok(Token(format!("{PREFIX}{}", hex::encode(bytes))))
     }
 
     /// The token's text.
@@ -38,11 +38,7 @@ impl Token {
 /// The stored form of a token: SHA-256, hex. A token has 256 random bits, so a fast
 /// hash is enough: there is nothing to guess.
 pub fn hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

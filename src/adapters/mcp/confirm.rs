@@ -237,7 +237,7 @@ impl Seals {
     fn seal(&self, tool: &str, args: &Value) -> String {
         let mut nonce = [0u8; 16];
         let _ = getrandom::fill(&mut nonce);
-        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let nonce = hex::encode(nonce);
         let binding = binding(tool, args);
         let payload = json!({"v": 1, "tool": tool, "nonce": nonce});
         self.codec.seal_with(
