@@ -1031,3 +1031,108 @@ fn a_read_answers_while_the_operation_lock_is_held_and_a_change_waits() {
         "changed\n"
     );
 }
+
+/// Changes to files apart run at once; whatever interleaving they ran in, undoing all of
+/// them, newest first, gives back the workspace as it was, byte for byte: each one's
+/// images are its own. Some threads share files and folders (created on the way), which
+/// their claims order.
+#[test]
+fn concurrent_changes_to_files_apart_and_alike_all_undo_to_the_start() {
+    let e = env();
+    let before = tree(&e.ws);
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let e = &e;
+            s.spawn(move || {
+                for i in 0..6 {
+                    // Own files, a file every thread writes, and a folder two threads
+                    // create files in.
+                    let path = match i % 3 {
+                        0 => format!("own/{t}/{i}.txt"),
+                        1 => "notes.txt".to_string(),
+                        _ => format!("pair{}/{t}-{i}.txt", t / 2),
+                    };
+                    e.call(
+                        "io.fs.write_file",
+                        json!({"path": path, "content": format!("{t} {i}\n"), "create_dirs": true}),
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(e.k.journal().history(100).unwrap().len(), 36);
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(36));
+    let undone = e.undo(36).unwrap();
+    assert_eq!(undone.len(), 36);
+    assert_eq!(
+        tree(&e.ws),
+        before,
+        "undoing every change did not give the start back"
+    );
+}
+
+/// A change whose thread unwinds between its intent and its commit (its journal op is
+/// dropped unfinished, the file already changed) is rolled back before the next change
+/// runs, even while another change keeps this process's hold on the lock.
+#[test]
+fn a_change_dropped_unfinished_is_rolled_back_before_the_next_one() {
+    use airun::Access;
+    use airun::hooks::{CallIntent, Journal};
+    let e = env();
+    let cap = e.k.find("io.fs.write_file").unwrap();
+    let ws = e.k.workspace();
+    let intent = |path: &str| {
+        let target = ws
+            .resolve(&airun::WsPath::from_spec(path), Access::Write)
+            .unwrap();
+        (target, json!({"path": path}))
+    };
+    let (held_target, held_params) = intent("held.txt");
+    let held =
+        e.tm.begin(
+            ws,
+            &CallIntent {
+                capability: cap,
+                params: &held_params,
+                undo_targets: vec![("path", held_target)],
+                session: None,
+                principal: "operator",
+            },
+        )
+        .unwrap()
+        .unwrap();
+    let (target, params) = intent("notes.txt");
+    let op =
+        e.tm.begin(
+            ws,
+            &CallIntent {
+                capability: cap,
+                params: &params,
+                undo_targets: vec![("path", target)],
+                session: None,
+                principal: "operator",
+            },
+        )
+        .unwrap()
+        .unwrap();
+    std::fs::write(e.ws.join("notes.txt"), "half written").unwrap();
+    drop(op);
+    std::thread::scope(|s| {
+        let next = s.spawn(|| {
+            e.call(
+                "io.fs.write_file",
+                json!({"path": "other.txt", "content": "next\n"}),
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!next.is_finished(), "a change ran before the rollback");
+        held.finish(ws, Ok(&json!({}))).unwrap();
+        next.join().unwrap().unwrap();
+    });
+    assert_eq!(
+        std::fs::read_to_string(e.ws.join("notes.txt")).unwrap(),
+        "first line\nsecond line\n",
+        "the unfinished change was not rolled back"
+    );
+}

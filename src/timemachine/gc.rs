@@ -56,8 +56,9 @@ impl TimeMachine {
         Ok(report)
     }
 
-    /// Runs [`gc`](Self::gc)'s work (under the operation lock the caller holds) when the
-    /// journal is over a retention limit, after a change that keeps `bytes`.
+    /// Runs [`gc`](Self::gc)'s work when the journal is over a retention limit, after a
+    /// change that keeps `bytes`; it claims the whole operation lock, so the caller must
+    /// not hold any claim.
     ///
     /// Counting what the journal keeps reads every op holding an undo point, so it is not
     /// done after every change: the totals last counted, plus what this process's changes
@@ -81,6 +82,7 @@ impl TimeMachine {
         if ops > r.max_ops || kept > r.max_bytes {
             *est = None;
             drop(est);
+            let _lock = self.lock()?;
             self.gc_locked()?;
             return Ok(());
         }

@@ -4,8 +4,9 @@
 
 use super::db::{self, Phase};
 use super::image::{self, Entry};
+use super::lock::Scope;
 use super::{TimeMachine, now, state_err, summary};
-use crate::catalog::UndoStrategy;
+use crate::catalog::{SideEffect, UndoStrategy};
 use crate::error::CapError;
 use crate::failpoint::crash_point;
 use crate::hooks::{
@@ -26,7 +27,8 @@ struct Op<'a> {
     params: serde_json::Value,
     /// The before-images, as recorded.
     before: Vec<Vec<Entry>>,
-    _lock: super::lock::OpLock<'a>,
+    /// The claim on the operation lock: its targets (and what lies beneath them).
+    lock: super::lock::OpLock<'a>,
 }
 
 impl Journal for TimeMachine {
@@ -35,15 +37,8 @@ impl Journal for TimeMachine {
         ws: &'a Workspace,
         intent: &CallIntent<'_>,
     ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
-        let lock = self.lock_for_change(ws)?;
         let cap = intent.capability;
-        let mut targets: Vec<PathBuf> = Vec::new();
-        for (_, r) in &intent.undo_targets {
-            let t = topmost_missing(ws, r);
-            if !targets.contains(&t) {
-                targets.push(t);
-            }
-        }
+        let (mut lock, targets) = self.claim_targets(ws, intent)?;
         let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
         // Before-images first (their blobs are content-addressed, so a crash here leaves
         // at most unreferenced blobs for gc), then the intent and the images in one
@@ -80,7 +75,10 @@ impl Journal for TimeMachine {
             capability: cap,
             params: intent.params.clone(),
             before: images,
-            _lock: lock,
+            lock: {
+                lock.starts_change();
+                lock
+            },
         })))
     }
 
@@ -142,7 +140,7 @@ impl JournalOp for Op<'_> {
     }
 
     fn finish(
-        self: Box<Self>,
+        mut self: Box<Self>,
         ws: &Workspace,
         outcome: Result<&serde_json::Value, &CapError>,
     ) -> Result<(), CapError> {
@@ -163,6 +161,7 @@ impl JournalOp for Op<'_> {
                 )
                 .map_err(state_err)?;
             }
+            self.lock.settled();
             return Ok(());
         }
         if outcome.is_err() {
@@ -170,7 +169,9 @@ impl JournalOp for Op<'_> {
             if tm.drift(ws, self.id, Phase::Before)?.is_some() {
                 tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
             }
-            return tm.forget(self.id);
+            tm.forget(self.id)?;
+            self.lock.settled();
+            return Ok(());
         }
         let mut after = Vec::new();
         for t in &self.targets {
@@ -181,6 +182,7 @@ impl JournalOp for Op<'_> {
                     // back, so the failed call leaves the workspace as it was.
                     tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
                     tm.forget(self.id)?;
+                    self.lock.settled();
                     let mut err = CapError::execution(format!(
                         "could not save the after-image of `{}`: {}; the change was rolled back",
                         t.display(),
@@ -210,17 +212,53 @@ impl JournalOp for Op<'_> {
                 // fail too, the next start finds it interrupted and rolls back again.
                 tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
                 let _ = tm.forget(self.id);
+                self.lock.settled();
                 let mut err = state_err(e);
                 err.message.push_str("; the change was rolled back");
                 return Err(err);
             }
         }
         crash_point!("tm_after_commit");
+        self.lock.settled();
+        // gc claims the whole lock: this change's claim ends first.
+        drop(self);
         tm.gc_if_over(bytes)
     }
 }
 
 impl TimeMachine {
+    /// Claims a change's targets on the operation lock (the whole workspace for a change
+    /// that runs programs, which may touch any file), and returns them: each undo target,
+    /// or the first missing folder above it. What is missing may change while the claim
+    /// waits: a claim that no longer covers the targets is made again.
+    fn claim_targets<'a>(
+        &'a self,
+        ws: &Workspace,
+        intent: &CallIntent<'_>,
+    ) -> Result<(super::lock::OpLock<'a>, Vec<PathBuf>), CapError> {
+        let whole = intent
+            .capability
+            .side_effects
+            .iter()
+            .any(|e| matches!(e, SideEffect::SystemExec | SideEffect::StateMutation));
+        let mut targets = targets_of(ws, intent);
+        let mut attempts = 0;
+        loop {
+            let scope = if whole || attempts >= 3 {
+                Scope::All
+            } else {
+                Scope::paths(targets.clone())
+            };
+            let lock = self.claim(scope, Some(ws))?;
+            let now = targets_of(ws, intent);
+            if lock.scope().covers(&now) {
+                return Ok((lock, now));
+            }
+            targets = now;
+            attempts += 1;
+        }
+    }
+
     /// Removes an op that changed nothing (or whose change was rolled back).
     pub(super) fn forget(&self, id: OpId) -> Result<(), CapError> {
         db::forget(&self.conn(), id).map_err(state_err)
@@ -316,6 +354,18 @@ fn changed_bytes(before: &[Vec<Entry>], after: &[Vec<Entry>]) -> u64 {
             .sum()
     };
     only_in(before, &in_after) + only_in(after, &in_before)
+}
+
+/// A change's targets: each undo target, or the first missing folder above it (once each).
+fn targets_of(ws: &Workspace, intent: &CallIntent<'_>) -> Vec<PathBuf> {
+    let mut targets: Vec<PathBuf> = Vec::new();
+    for (_, r) in &intent.undo_targets {
+        let t = topmost_missing(ws, r);
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    targets
 }
 
 /// The first missing path on the way to `target`, so undoing a call that created
