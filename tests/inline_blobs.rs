@@ -6,7 +6,7 @@
 use airun::pipeline::{CallOptions, FlagConfirmer, Pipeline, Settings, UndoRequest};
 use airun::sandbox::Workspace;
 use airun::stdlib::{Capabilities, Stdlib};
-use airun::timemachine::{INLINE_MAX, Retention, TimeMachine};
+use airun::timemachine::{INLINE_MAX, NEW_ROWS_MAX, Retention, TimeMachine};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -360,4 +360,27 @@ fn the_stat_cache_trusts_a_hash_only_while_its_row_is_there() {
     edit();
     assert_eq!(reads(), first + 1, "the row gone: the file is read again");
     assert!(has_row(&e.rows(), "the text\n"), "and stored again");
+}
+
+/// A snapshot of more small files than it holds in memory inserts them in batches ahead
+/// of its images: a tree of them is deleted and undone exactly, every content a row.
+#[test]
+fn a_tree_of_more_small_contents_than_held_in_memory_is_undone_exactly() {
+    let e = Env::new(Retention::default());
+    let size = 60 * 1024;
+    let n = (NEW_ROWS_MAX as usize / size) * 2 + 3;
+    for i in 0..n {
+        let p = e.ws().join(format!("tree/{}/f{i}.bin", i % 7));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("{i:>8}").repeat(size / 8)).unwrap();
+    }
+    let before = tree(&e.ws());
+    e.call("io.fs.delete", json!({"path": "tree", "recursive": true}))
+        .unwrap();
+    assert!(!e.ws().join("tree").exists());
+    let rows = e.rows();
+    assert!(rows.len() >= n, "{} rows for {n} files", rows.len());
+    assert!(e.files().is_empty(), "{:?}", e.files());
+    assert_eq!(e.undo(1), 1);
+    assert_eq!(tree(&e.ws()), before);
 }

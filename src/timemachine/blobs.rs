@@ -8,7 +8,10 @@
 //!
 //! A snapshot does not write rows itself: it collects the small contents it found new
 //! ([`BlobStore::take_new`]), and the transaction that records its images inserts them,
-//! so no committed image refers to a row that is not committed with it or before it.
+//! so no committed image refers to a row that is not committed with it or before it. A
+//! snapshot of many small files holds at most [`NEW_ROWS_MAX`] bytes of them in memory:
+//! beyond that, what it collected is inserted in a transaction of its own, ahead of the
+//! images (unreferenced until they commit; should the call fail, `gc` removes them).
 //!
 //! A file blob is written under `tmp/`, synced, and only then renamed to its name, so a
 //! blob the journal points at is whole on disk. A call killed mid-write leaves its temp file,
@@ -35,11 +38,18 @@ const SMALL: u64 = 1 << 20;
 /// Contents up to this size are kept as rows of the state database, larger ones as files.
 pub const INLINE_MAX: u64 = 64 * 1024;
 
+/// Most bytes of new small contents a snapshot holds in memory before inserting them.
+pub const NEW_ROWS_MAX: u64 = 4 << 20;
+
 static TEMP: AtomicU64 = AtomicU64::new(0);
 
 /// Small contents a snapshot found new, by hash, until the transaction recording its
-/// images takes them.
-type NewRows = HashMap<String, Vec<u8>>;
+/// images takes them; and their total size.
+#[derive(Default)]
+struct NewRows {
+    rows: HashMap<String, Vec<u8>>,
+    bytes: u64,
+}
 
 /// The blobs of a workspace: rows of the state database (small contents) and a folder of
 /// files, `<dir>/<first two hex digits>/<the other 62>`.
@@ -96,7 +106,12 @@ impl Read for Blob {
 }
 
 fn db_err(e: rusqlite::Error) -> io::Error {
-    io::Error::other(format!("the state database: {e}"))
+    let kind = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        io::ErrorKind::StorageFull
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, format!("the state database: {e}"))
 }
 
 impl BlobStore {
@@ -133,9 +148,38 @@ impl BlobStore {
     /// [`db::put_blobs`]) in the transaction that records their images. Only snapshots
     /// under the workspace's operation lock store contents, so these are that call's.
     pub fn take_new(&self) -> Vec<(String, Vec<u8>)> {
-        let mut rows: Vec<_> = self.new_rows().drain().collect();
+        let mut new = self.new_rows();
+        new.bytes = 0;
+        let mut rows: Vec<_> = new.rows.drain().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         rows
+    }
+
+    /// Keeps a new small content for [`BlobStore::take_new`]; past [`NEW_ROWS_MAX`] bytes
+    /// held, inserts everything held in a transaction of its own (not synced: the
+    /// transaction recording the images follows it in the write-ahead log, whose sync
+    /// carries both).
+    fn keep_new(&self, hash: String, data: Vec<u8>) -> io::Result<()> {
+        let full = {
+            let mut new = self.new_rows();
+            new.bytes += data.len() as u64;
+            new.rows.insert(hash, data);
+            new.bytes > NEW_ROWS_MAX
+        };
+        if !full {
+            return Ok(());
+        }
+        let rows = self.take_new();
+        let Some(mut conn) = self.conn() else {
+            return Ok(());
+        };
+        db::unsynced(&mut conn, |c| {
+            let tx = c.transaction()?;
+            db::put_blobs(&tx, &rows)?;
+            tx.commit()
+        })
+        .and_then(|r| r)
+        .map_err(db_err)
     }
 
     /// Where the blob with this hash lives when it is a file.
@@ -241,11 +285,11 @@ impl BlobStore {
             file.read_to_end(&mut buf)?;
             let hash = blake3::hash(&buf).to_hex().to_string();
             let size = buf.len() as u64;
-            if self.new_rows().contains_key(&hash) || self.contains(&hash) {
+            if self.new_rows().rows.contains_key(&hash) || self.contains(&hash) {
                 return Ok((hash, size));
             }
             if self.db.is_some() && size <= INLINE_MAX {
-                self.new_rows().insert(hash.clone(), buf);
+                self.keep_new(hash.clone(), buf)?;
             } else {
                 self.write_temp(&hash, |out| out.write_all(&buf))?;
             }

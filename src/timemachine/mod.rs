@@ -32,7 +32,7 @@ mod stray;
 mod summary;
 mod undo;
 
-pub use blobs::{Blob, BlobProblem, BlobStore, INLINE_MAX};
+pub use blobs::{Blob, BlobProblem, BlobStore, INLINE_MAX, NEW_ROWS_MAX};
 pub use deferred::Deferred;
 pub use gc::{GcReport, WAL_TRIM_BYTES};
 
