@@ -278,6 +278,7 @@ impl BlobStore {
 
     /// Stores the content of an open file; returns its hash and size. The same content
     /// stored twice costs one blob.
+    ///
     /// A small content new to the store waits, in memory, for [`BlobStore::take_new`].
     pub fn put_file(&self, file: &mut cap_std::fs::File, len: u64) -> io::Result<(String, u64)> {
         if len <= SMALL {
