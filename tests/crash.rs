@@ -426,6 +426,53 @@ fn kill_before_rename_in_write_file() {
     kill_at("fs_before_rename", Expect::RolledBack);
 }
 
+/// A write killed after its (small) before-image was recorded as a row of the state
+/// database, with no blob file anywhere, is rolled back from that row on the next start.
+#[test]
+fn a_killed_write_is_rolled_back_from_a_before_image_kept_as_a_row() {
+    let env = Env::new();
+    write(&env.ws, "notes.txt", b"the old notes\n", 0o640);
+    let before = env.snap();
+    let out = env
+        .cmd(&[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            r#"{"path": "notes.txt", "content": "new notes\n"}"#,
+            "--yes",
+        ])
+        .env("FAILPOINTS", "fs_before_rename=return")
+        .output()
+        .expect("run airun");
+    assert_killed(&out, "write_file killed before its rename");
+    let state = state_dir(&env);
+    let files: Vec<_> = std::fs::read_dir(state.join("blobs"))
+        .expect("blobs folder")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| n != "tmp")
+        .collect();
+    assert!(files.is_empty(), "no blob is a file: {files:?}");
+    let db = rusqlite::Connection::open_with_flags(
+        state.join("airun.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("state database");
+    let hash = blake3::hash(b"the old notes\n").to_hex().to_string();
+    let rows: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM blob_data WHERE hash = ?1",
+            [&hash],
+            |r| r.get(0),
+        )
+        .expect("blob rows");
+    assert_eq!(rows, 1, "the before-image is a row");
+    drop(db);
+    let hist = env.history();
+    assert_eq!(state_of(&hist[0]), "interrupted", "{hist:#?}");
+    assert_snap(&env.snap(), &before, "after the next start");
+    env.run_ok(&["audit", "verify"]);
+}
+
 #[test]
 fn kill_midway_through_recursive_delete() {
     kill_at("fs_delete_midway", Expect::RolledBack);

@@ -401,7 +401,7 @@ fn an_old_state_database_is_migrated_and_keeps_working() {
         let v: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, 4);
     }
     // New operations record their session; the old one is still undoable.
     write("new.txt", "new\n");

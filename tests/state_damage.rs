@@ -293,18 +293,96 @@ fn an_intact_state_opens_through_changes_undos_and_redos() {
     assert!(!e.ws.join("c.txt").exists());
 }
 
-/// Finds the blob holding `content` in the state folder.
-fn blob_of(e: &Env, content: &str) -> PathBuf {
+/// Contents up to this size are kept as rows of the state database, larger ones as files
+/// (`airun::timemachine::INLINE_MAX`).
+const INLINE_MAX: usize = 64 * 1024;
+
+/// An original content of each size: small (a row of the state database) and large (a
+/// file under `blobs/`).
+fn originals() -> [String; 2] {
+    let line = "the original\n";
+    [line.to_string(), line.repeat(INLINE_MAX / line.len() + 1)]
+}
+
+/// The file the blob holding `content` would be in, under the state folder.
+fn blob_file(e: &Env, content: &str) -> PathBuf {
     let hash = blake3::hash(content.as_bytes()).to_hex().to_string();
     e.state().join("blobs").join(&hash[..2]).join(&hash[2..])
 }
 
+/// The state database, opened beside airun (no airun process runs meanwhile).
+fn state_db(e: &Env) -> rusqlite::Connection {
+    rusqlite::Connection::open(e.state().join("airun.db")).unwrap()
+}
+
+/// Where the blob holding `content` is: a row for a small content, a file for a large one
+/// (checked here, so each test damages the place it means to).
+#[track_caller]
+fn assert_stored_where_expected(e: &Env, content: &str) {
+    let hash = blake3::hash(content.as_bytes()).to_hex().to_string();
+    let rows: i64 = state_db(e)
+        .query_row(
+            "SELECT COUNT(*) FROM blob_data WHERE hash = ?1",
+            [&hash],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let file = blob_file(e, content).exists();
+    if content.len() <= INLINE_MAX {
+        assert_eq!((rows, file), (1, false), "a small content is one row");
+    } else {
+        assert_eq!((rows, file), (0, true), "a large content is one file");
+    }
+}
+
+/// Deletes the blob holding `content`, wherever it is stored.
+#[track_caller]
+fn lose_blob(e: &Env, content: &str) {
+    assert_stored_where_expected(e, content);
+    let file = blob_file(e, content);
+    if file.exists() {
+        std::fs::remove_file(file).unwrap();
+    } else {
+        let hash = blake3::hash(content.as_bytes()).to_hex().to_string();
+        let n = state_db(e)
+            .execute("DELETE FROM blob_data WHERE hash = ?1", [&hash])
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}
+
+/// Replaces what the blob holding `content` holds by `damage`, wherever it is stored.
+#[track_caller]
+fn damage_blob(e: &Env, content: &str, damage: &[u8]) {
+    assert_stored_where_expected(e, content);
+    let file = blob_file(e, content);
+    if file.exists() {
+        std::fs::write(file, damage).unwrap();
+    } else {
+        let hash = blake3::hash(content.as_bytes()).to_hex().to_string();
+        let n = state_db(e)
+            .execute(
+                "UPDATE blob_data SET data = ?2 WHERE hash = ?1",
+                rusqlite::params![hash, damage],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}
+
+/// A lost saved copy, a row of the state database or a file, refuses the undo clearly.
 #[test]
 fn a_missing_blob_refuses_undo_clearly_and_locks_nothing_up() {
+    for original in originals() {
+        a_missing_blob_refuses_undo(&original);
+    }
+}
+
+fn a_missing_blob_refuses_undo(original: &str) {
     let e = Env::new();
-    std::fs::write(e.ws.join("f.txt"), "the original\n").unwrap();
+    std::fs::write(e.ws.join("f.txt"), original).unwrap();
     e.write_ok("f.txt", "the change\n");
-    std::fs::remove_file(blob_of(&e, "the original\n")).unwrap();
+    lose_blob(&e, original);
     let err = e.fails(&["undo"]);
     assert!(
         err.contains("`f.txt`") && err.contains("missing") && err.contains("nothing was changed"),
@@ -366,7 +444,7 @@ fn a_tree_delete_with_one_lost_blob_restores_the_rest_with_force() {
         r#"{"path": "tree", "recursive": true}"#,
         "--yes",
     ]);
-    std::fs::remove_file(blob_of(&e, "file 7\n")).unwrap();
+    lose_blob(&e, "file 7\n");
     let err = e.fails(&["undo"]);
     assert!(err.contains("tree/sub/f07.txt"), "{err}");
     assert!(
@@ -388,17 +466,26 @@ fn a_tree_delete_with_one_lost_blob_restores_the_rest_with_force() {
     e.ok(&["audit", "verify"]);
 }
 
-/// A blob changed or cut short in the store is never restored as-is.
+/// A blob changed or cut short in the store, a row of the state database or a file, is
+/// never restored as-is.
 #[test]
 fn a_modified_or_truncated_blob_is_not_restored() {
-    for (what, damage) in [
-        ("modified", b"THE ORIGINAL\n".to_vec()),
-        ("truncated", b"the orig".to_vec()),
-    ] {
+    for original in originals() {
+        for (what, damage) in [
+            ("modified", original.to_uppercase().into_bytes()),
+            ("truncated", original.as_bytes()[..8].to_vec()),
+        ] {
+            a_damaged_blob_is_not_restored(&original, what, &damage);
+        }
+    }
+}
+
+fn a_damaged_blob_is_not_restored(original: &str, what: &str, damage: &[u8]) {
+    {
         let e = Env::new();
-        std::fs::write(e.ws.join("f.txt"), "the original\n").unwrap();
+        std::fs::write(e.ws.join("f.txt"), original).unwrap();
         e.write_ok("f.txt", "the change\n");
-        std::fs::write(blob_of(&e, "the original\n"), &damage).unwrap();
+        damage_blob(&e, original, damage);
         let err = e.fails(&["undo"]);
         assert!(err.contains("damaged"), "{what}: {err}");
         assert_eq!(e.read("f.txt"), "the change\n", "{what}");
@@ -430,7 +517,7 @@ fn an_interrupted_undo_with_a_lost_blob_does_not_wedge_the_state() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    std::fs::remove_file(blob_of(&e, "the original\n")).unwrap();
+    lose_blob(&e, "the original\n");
     let out = support::succeeds(&mut e.cmd(&["history", "--json"]));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("damaged"),

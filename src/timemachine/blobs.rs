@@ -1,46 +1,188 @@
-//! The content-addressed blob store: one file per distinct content, named by its BLAKE3
-//! hash, cloned (reflink) from the source when the filesystem can, copied otherwise.
+//! The content-addressed blob store: one copy per distinct content, named by its BLAKE3
+//! hash. A small content (at most [`INLINE_MAX`] bytes) is a row of the state database,
+//! written in the same transaction as the images that refer to it, so it costs no file,
+//! no sync of its own and no inode: the write-ahead log's sync that carries the commit
+//! carries it too. A larger one is a file, cloned (reflink) from the source when the
+//! filesystem can, copied otherwise. Contents stored as files by earlier versions (of
+//! any size) stay files; either way a content is stored once, in one place.
 //!
-//! A blob is written under `tmp/`, synced, and only then renamed to its name, so a blob
-//! the journal points at is whole on disk. A call killed mid-write leaves its temp file,
+//! A snapshot does not write rows itself: it collects the small contents it found new
+//! ([`BlobStore::take_new`]), and the transaction that records its images inserts them,
+//! so no committed image refers to a row that is not committed with it or before it. A
+//! snapshot of many small files holds at most [`NEW_ROWS_MAX`] bytes of them in memory:
+//! beyond that, what it collected is inserted in a transaction of its own, ahead of the
+//! images (unreferenced until they commit; should the call fail, `gc` removes them).
+//!
+//! A file blob is written under `tmp/`, synced, and only then renamed to its name, so a
+//! blob the journal points at is whole on disk. A call killed mid-write leaves its temp file,
 //! which [`BlobStore::sweep_temps`] removes (recovery and gc call it under the operation
 //! lock, when no call is writing one). Reading a blob back checks its hash
 //! ([`BlobStore::verify`], and every restore).
 
+use super::db;
 use crate::fsutil::{AtomicFile, Publish};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
+use rusqlite::Connection;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Files up to this size are read into memory once; larger ones are hashed first and
 /// then cloned or copied.
 const SMALL: u64 = 1 << 20;
 
+/// Contents up to this size are kept as rows of the state database, larger ones as files.
+pub const INLINE_MAX: u64 = 64 * 1024;
+
+/// Most bytes of new small contents a snapshot holds in memory before inserting them.
+pub const NEW_ROWS_MAX: u64 = 4 << 20;
+
 static TEMP: AtomicU64 = AtomicU64::new(0);
 
-/// A folder of blobs: `<dir>/<first two hex digits>/<the other 62>`.
-#[derive(Debug, Clone)]
+/// Small contents a snapshot found new, by hash, until the transaction recording its
+/// images takes them; and their total size.
+#[derive(Default)]
+struct NewRows {
+    rows: HashMap<String, Vec<u8>>,
+    bytes: u64,
+}
+
+/// The blobs of a workspace: rows of the state database (small contents) and a folder of
+/// files, `<dir>/<first two hex digits>/<the other 62>`.
+#[derive(Clone)]
 pub struct BlobStore {
     dir: PathBuf,
     /// A handle on `dir`, which blobs are written through.
     handle: Arc<Dir>,
+    /// The state database holding small contents (without one, every blob is a file).
+    db: Option<Arc<Mutex<Connection>>>,
+    /// Small contents found new and not yet inserted (see [`BlobStore::take_new`]).
+    new: Arc<Mutex<NewRows>>,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("dir", &self.dir)
+            .field("rows", &self.db.is_some())
+            .finish()
+    }
+}
+
+/// A stored blob, open for reading.
+pub enum Blob {
+    /// A file under `blobs/`.
+    File(File),
+    /// A row of the state database, read whole.
+    Row(io::Cursor<Vec<u8>>),
+}
+
+impl Blob {
+    /// Its length in bytes.
+    pub fn len(&self) -> io::Result<u64> {
+        match self {
+            Blob::File(f) => f.metadata().map(|m| m.len()),
+            Blob::Row(c) => Ok(c.get_ref().len() as u64),
+        }
+    }
+
+    /// True when it holds no bytes.
+    pub fn is_empty(&self) -> io::Result<bool> {
+        self.len().map(|n| n == 0)
+    }
+}
+
+impl Read for Blob {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Blob::File(f) => f.read(buf),
+            Blob::Row(c) => c.read(buf),
+        }
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> io::Error {
+    let kind = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        io::ErrorKind::StorageFull
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, format!("the state database: {e}"))
 }
 
 impl BlobStore {
-    /// Opens (and creates) the store at `dir`.
+    /// Opens (and creates) a store of files only at `dir`.
     pub fn open(dir: &Path) -> io::Result<BlobStore> {
         fs::create_dir_all(dir.join("tmp"))?;
         Ok(BlobStore {
             dir: dir.to_path_buf(),
             handle: Arc::new(Dir::open_ambient_dir(dir, ambient_authority())?),
+            db: None,
+            new: Arc::default(),
         })
     }
 
-    /// Where the blob with this hash lives.
+    /// Opens (and creates) the store at `dir`, keeping small contents as rows of the
+    /// state database `db` (whose lock no caller of the store may hold).
+    pub fn open_with_rows(dir: &Path, db: Arc<Mutex<Connection>>) -> io::Result<BlobStore> {
+        let mut store = Self::open(dir)?;
+        store.db = Some(db);
+        Ok(store)
+    }
+
+    fn conn(&self) -> Option<MutexGuard<'_, Connection>> {
+        self.db
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn new_rows(&self) -> MutexGuard<'_, NewRows> {
+        self.new.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The small contents snapshots found new since the last call, to insert (with
+    /// [`db::put_blobs`]) in the transaction that records their images. Only snapshots
+    /// under the workspace's operation lock store contents, so these are that call's.
+    pub fn take_new(&self) -> Vec<(String, Vec<u8>)> {
+        let mut new = self.new_rows();
+        new.bytes = 0;
+        let mut rows: Vec<_> = new.rows.drain().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows
+    }
+
+    /// Keeps a new small content for [`BlobStore::take_new`]; past [`NEW_ROWS_MAX`] bytes
+    /// held, inserts everything held in a transaction of its own (not synced: the
+    /// transaction recording the images follows it in the write-ahead log, whose sync
+    /// carries both).
+    fn keep_new(&self, hash: String, data: Vec<u8>) -> io::Result<()> {
+        let full = {
+            let mut new = self.new_rows();
+            new.bytes += data.len() as u64;
+            new.rows.insert(hash, data);
+            new.bytes > NEW_ROWS_MAX
+        };
+        if !full {
+            return Ok(());
+        }
+        let rows = self.take_new();
+        let Some(mut conn) = self.conn() else {
+            return Ok(());
+        };
+        db::unsynced(&mut conn, |c| {
+            let tx = c.transaction()?;
+            db::put_blobs(&tx, &rows)?;
+            tx.commit()
+        })
+        .and_then(|r| r)
+        .map_err(db_err)
+    }
+
+    /// Where the blob with this hash lives when it is a file.
     pub fn path(&self, hash: &str) -> PathBuf {
         self.dir.join(Self::rel(hash))
     }
@@ -51,9 +193,21 @@ impl BlobStore {
         Path::new(a).join(b)
     }
 
-    /// True when the blob is stored.
+    /// True when the blob is stored, as a row or as a file.
     pub fn contains(&self, hash: &str) -> bool {
+        self.has_row(hash) || self.contains_file(hash)
+    }
+
+    /// True when the blob is stored as a file.
+    pub fn contains_file(&self, hash: &str) -> bool {
         self.path(hash).exists()
+    }
+
+    /// True when the blob is stored as a row (a database that cannot answer says no, so
+    /// the content is read and stored again).
+    fn has_row(&self, hash: &str) -> bool {
+        self.conn()
+            .is_some_and(|c| db::has_blob(&c, hash).unwrap_or(false))
     }
 
     /// Writes a blob through a temp file under `tmp/`, synced, then renamed to its name
@@ -111,7 +265,7 @@ impl BlobStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobProblem::Missing),
             Err(e) => return Err(BlobProblem::Unreadable(e.to_string())),
         };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        let len = f.len().unwrap_or(u64::MAX);
         if len != size {
             return Err(BlobProblem::Damaged);
         }
@@ -124,15 +278,23 @@ impl BlobStore {
 
     /// Stores the content of an open file; returns its hash and size. The same content
     /// stored twice costs one blob.
+    ///
+    /// A small content new to the store waits, in memory, for [`BlobStore::take_new`].
     pub fn put_file(&self, file: &mut cap_std::fs::File, len: u64) -> io::Result<(String, u64)> {
         if len <= SMALL {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf)?;
             let hash = blake3::hash(&buf).to_hex().to_string();
-            if !self.contains(&hash) {
+            let size = buf.len() as u64;
+            if self.new_rows().rows.contains_key(&hash) || self.contains(&hash) {
+                return Ok((hash, size));
+            }
+            if self.db.is_some() && size <= INLINE_MAX {
+                self.keep_new(hash.clone(), buf)?;
+            } else {
                 self.write_temp(&hash, |out| out.write_all(&buf))?;
             }
-            return Ok((hash, buf.len() as u64));
+            return Ok((hash, size));
         }
         let (hash, size) = hash_reader(&mut *file)?;
         if self.contains(&hash) {
@@ -149,13 +311,29 @@ impl BlobStore {
         Ok((hash, size))
     }
 
-    /// Opens a stored blob.
-    pub fn open_blob(&self, hash: &str) -> io::Result<File> {
-        File::open(self.path(hash))
+    /// Opens a stored blob, a row or a file (`NotFound` when it is neither).
+    pub fn open_blob(&self, hash: &str) -> io::Result<Blob> {
+        if let Some(conn) = self.conn()
+            && let Some(data) = db::blob(&conn, hash).map_err(db_err)?
+        {
+            return Ok(Blob::Row(io::Cursor::new(data)));
+        }
+        File::open(self.path(hash)).map(Blob::File)
     }
 
-    /// Every stored blob's hash.
+    /// Every stored blob's hash, rows and files.
     pub fn list(&self) -> io::Result<Vec<String>> {
+        let mut out = match self.conn() {
+            Some(c) => db::blob_hashes(&c).map_err(db_err)?,
+            None => Vec::new(),
+        };
+        out.extend(self.list_files()?);
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every blob stored as a file, by hash.
+    pub fn list_files(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         for shard in fs::read_dir(&self.dir)? {
             let shard = shard?;
@@ -171,19 +349,30 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Removes a blob.
+    /// Removes a blob, a row or a file.
     pub fn remove(&self, hash: &str) -> io::Result<()> {
+        if let Some(c) = self.conn()
+            && db::remove_blob(&c, hash).map_err(db_err)?
+        {
+            return Ok(());
+        }
         fs::remove_file(self.path(hash))
     }
 
-    /// Bytes used by the store.
+    /// Bytes used by the store: its rows' contents and its files.
     pub fn bytes(&self) -> u64 {
-        self.list()
+        let rows = self
+            .conn()
+            .map(|c| db::blob_bytes(&c).unwrap_or(0))
+            .unwrap_or(0);
+        let files: u64 = self
+            .list_files()
             .unwrap_or_default()
             .iter()
             .filter_map(|h| fs::metadata(self.path(h)).ok())
             .map(|m| m.len())
-            .sum()
+            .sum();
+        rows + files
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema's version, kept in the database's `user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 "#;
 
+/// Version 4: small contents (see [`super::blobs::INLINE_MAX`]) are rows here instead of
+/// files under `blobs/`, written in the transaction that records the images referring to
+/// them. Existing file blobs stay files and keep working.
+const BLOB_DATA: &str = r#"
+CREATE TABLE IF NOT EXISTS blob_data (hash TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+"#;
+
 /// Version 3: every operation and audit record names its principal (who made it). Existing
 /// operations read as the operator's; existing audit records keep no principal (NULL, read
 /// as the operator's), so their hashes, which never covered one, still verify.
@@ -117,6 +124,9 @@ fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
     }
     if version < 3 {
         add_principals(&tx)?;
+    }
+    if version < 4 {
+        tx.execute_batch(BLOB_DATA)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -241,25 +251,22 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<(
 }
 
 /// The stat cache of `under` (a workspace-relative path, `.` for all) and everything
-/// below it: the hash of each file as of its last snapshot, by path.
+/// below it: the hash of each file as of its last snapshot, by path, and whether that
+/// content is stored as a row of `blob_data`.
 pub fn stat_cache(
     conn: &Connection,
     under: &str,
-) -> rusqlite::Result<HashMap<String, (StatKey, String)>> {
+) -> rusqlite::Result<HashMap<String, (StatKey, String, bool)>> {
+    const SELECT: &str = "SELECT s.path, s.size, s.mtime_ns, s.ctime_ns, s.ino, s.dev, s.blob, EXISTS (SELECT 1 FROM blob_data b WHERE b.hash = s.blob) FROM stat_cache s";
     // Paths below `under` sort from `under/` up to (not including) `under0`: '0' follows
     // '/' in every collation by bytes.
     let (mut stmt, args) = if under == "." {
-        (
-            conn.prepare_cached(
-                "SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache",
-            )?,
-            Vec::new(),
-        )
+        (conn.prepare_cached(SELECT)?, Vec::new())
     } else {
         (
-            conn.prepare_cached(
-                "SELECT path, size, mtime_ns, ctime_ns, ino, dev, blob FROM stat_cache WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
-            )?,
+            conn.prepare_cached(&format!(
+                "{SELECT} WHERE s.path = ?1 OR (s.path >= ?2 AND s.path < ?3)"
+            ))?,
             vec![under.to_string(), format!("{under}/"), format!("{under}0")],
         )
     };
@@ -275,6 +282,7 @@ pub fn stat_cache(
                     dev: r.get::<_, i64>(5)? as u64,
                 },
                 r.get::<_, String>(6)?,
+                r.get::<_, bool>(7)?,
             ),
         ))
     })?;
@@ -740,6 +748,59 @@ pub fn referenced_blobs(conn: &Connection) -> rusqlite::Result<HashSet<String>> 
     stmt.query_map([], |r| r.get(0))?.collect()
 }
 
+/// Stores small contents as rows (inside the transaction that records the images
+/// referring to them); a content stored already is left as it is.
+pub fn put_blobs(conn: &Connection, blobs: &[(String, Vec<u8>)]) -> rusqlite::Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO blob_data (hash, data) VALUES (?1, ?2)")?;
+    for (hash, data) in blobs {
+        stmt.execute(params![hash, data])?;
+    }
+    Ok(())
+}
+
+/// The content stored as a row under `hash`, if any.
+pub fn blob(conn: &Connection, hash: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT data FROM blob_data WHERE hash = ?1")?
+        .query_row([hash], |r| r.get(0))
+        .optional()
+}
+
+/// True when a content is stored as a row under `hash`.
+pub fn has_blob(conn: &Connection, hash: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM blob_data WHERE hash = ?1)")?
+        .query_row([hash], |r| r.get(0))
+}
+
+/// The hashes of every content stored as a row.
+pub fn blob_hashes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT hash FROM blob_data")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Bytes of content stored as rows.
+pub fn blob_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT COALESCE(SUM(length(data)), 0) FROM blob_data")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+/// Removes the row stored under `hash`; true when there was one.
+pub fn remove_blob(conn: &Connection, hash: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM blob_data WHERE hash = ?1")?
+        .execute([hash])?
+        > 0)
+}
+
+/// Removes every row no image refers to, in one statement; returns how many.
+pub fn remove_unreferenced_blobs(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM blob_data WHERE hash NOT IN (SELECT blob FROM images WHERE blob IS NOT NULL)",
+        [],
+    )
+}
+
 /// Moves the write-ahead log into the database and empties it.
 pub fn checkpoint_wal(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -1007,7 +1068,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(op_info(&conn, 1).unwrap().0.principal, "operator");
         assert_eq!(audit::verify(&conn).unwrap(), Ok(2));
         let old = audit_records(&conn, None, None).unwrap();

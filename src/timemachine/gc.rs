@@ -122,8 +122,10 @@ impl TimeMachine {
             bytes = bytes.saturating_sub(*b);
             report.expired_ops += 1;
         }
+        // Rows in one statement (one transaction, not one per row), then files.
+        report.removed_blobs += db::remove_unreferenced_blobs(&self.conn()).map_err(state_err)?;
         let referenced = db::referenced_blobs(&self.conn()).map_err(state_err)?;
-        for blob in self.blobs.list().map_err(state_err)? {
+        for blob in self.blobs.list_files().map_err(state_err)? {
             if !referenced.contains(&blob) {
                 self.blobs.remove(&blob).map_err(state_err)?;
                 report.removed_blobs += 1;

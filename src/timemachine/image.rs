@@ -131,7 +131,8 @@ const RACY: i64 = 2_000_000_000;
 /// changes to write back; and counts of files read and skipped.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    known: HashMap<String, (StatKey, String)>,
+    /// By path: the key, the hash, and whether that content is stored as a row.
+    known: HashMap<String, (StatKey, String, bool)>,
     /// Entries to store (path, key and hash) after the snapshot.
     pub updates: Vec<(String, StatKey, String)>,
     /// Paths seen by the snapshot.
@@ -144,8 +145,9 @@ pub struct StatCache {
 }
 
 impl StatCache {
-    /// A cache over `known` entries, for a snapshot starting now.
-    pub fn new(known: HashMap<String, (StatKey, String)>) -> StatCache {
+    /// A cache over `known` entries (key, hash, and whether the content is stored as a
+    /// row of the state database), for a snapshot starting now.
+    pub fn new(known: HashMap<String, (StatKey, String, bool)>) -> StatCache {
         let started_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -169,9 +171,11 @@ impl StatCache {
             .collect()
     }
 
+    /// The recorded hash of an unchanged file; when the snapshot stores contents, only
+    /// while that content is still stored (a row, or a file).
     fn lookup(&self, path: &str, key: &StatKey, store: Option<&BlobStore>) -> Option<String> {
-        let (k, hash) = self.known.get(path)?;
-        if k != key || store.is_some_and(|s| !s.contains(hash)) {
+        let (k, hash, row) = self.known.get(path)?;
+        if k != key || store.is_some_and(|s| !row && !s.contains_file(hash)) {
             return None;
         }
         Some(hash.clone())
@@ -183,7 +187,7 @@ impl StatCache {
             && self
                 .known
                 .get(path)
-                .is_none_or(|(k, h)| *k != key || h != hash)
+                .is_none_or(|(k, h, _)| *k != key || h != hash)
         {
             self.updates.push((path.to_string(), key, hash.to_string()));
         }

@@ -32,7 +32,7 @@ mod stray;
 mod summary;
 mod undo;
 
-pub use blobs::{BlobProblem, BlobStore};
+pub use blobs::{Blob, BlobProblem, BlobStore, INLINE_MAX, NEW_ROWS_MAX};
 pub use deferred::Deferred;
 pub use gc::{GcReport, WAL_TRIM_BYTES};
 
@@ -151,11 +151,12 @@ impl TimeMachine {
             db::set_meta(&conn, "workspace", &root).map_err(state_err)?;
         }
         drop(init);
-        let blobs = BlobStore::open(&dir.join("blobs")).map_err(state_err)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let blobs =
+            BlobStore::open_with_rows(&dir.join("blobs"), conn.clone()).map_err(state_err)?;
         reserve::ensure(&dir);
         let head = head::Writer::open(&dir).map_err(state_err)?;
         let op_lock = lock::OpLockFile::open(&dir).map_err(state_err)?;
-        let conn = Arc::new(Mutex::new(conn));
         let tm = TimeMachine {
             dir,
             op_lock,
@@ -259,6 +260,8 @@ impl TimeMachine {
 
     /// Takes the image of `target`, saving contents in the blob store when `store` is set
     /// (only hashing otherwise); files unchanged since an earlier snapshot are not re-read.
+    /// Small contents new to the store wait in it (see [`BlobStore::take_new`]) for the
+    /// transaction that records the image.
     fn snap(&self, ws: &Workspace, target: &Path, store: bool) -> Result<Vec<Entry>, CapError> {
         let under = target.to_string_lossy();
         let under = if under.is_empty() { ".".into() } else { under };

@@ -40,9 +40,13 @@ impl Journal for TimeMachine {
         let cap = intent.capability;
         let (mut lock, targets) = self.claim_targets(ws, intent)?;
         let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
-        // Before-images first (their blobs are content-addressed, so a crash here leaves
-        // at most unreferenced blobs for gc), then the intent and the images in one
-        // transaction: the handler runs only once both are durable.
+        // Small contents an earlier call collected and did not record (its snapshot
+        // failed) are not this call's.
+        self.blobs.take_new();
+        // Before-images first (their file blobs are content-addressed, so a crash here
+        // leaves at most unreferenced blobs for gc), then the intent, the images and the
+        // small contents they refer to in one transaction: the handler runs only once all
+        // of them are durable.
         let mut images = Vec::new();
         if !irreversible {
             for t in &targets {
@@ -58,12 +62,13 @@ impl Journal for TimeMachine {
             }
         }
         crash_point!("tm_after_intent");
+        let rows = self.blobs.take_new();
         let id: OpId = {
             let mut conn = self.conn();
             // The intent is not synced: a power cut may lose it together with the call,
             // which was not answered yet. Every commit of an answered change is synced.
             db::unsynced(&mut conn, |c| {
-                write_intent(c, cap, intent, irreversible, &targets, &images)
+                write_intent(c, cap, intent, irreversible, &targets, &images, &rows)
             })
             .map_err(state_err)??
         };
@@ -196,13 +201,15 @@ impl JournalOp for Op<'_> {
         crash_point!("tm_after_after_images");
         let summary = summary::line(self.capability, &self.params, &self.before, &after);
         let bytes = changed_bytes(&self.before, &after);
+        let rows = tm.blobs.take_new();
         {
             let mut conn = tm.conn();
             // Not synced here: the audit record the pipeline writes before the answer
             // is, and a sync of the write-ahead log carries every commit before it (see
             // `TimeMachine::record`, which syncs the log itself should that record fail).
+            // The small contents of the after-images go in the same transaction.
             let committed = db::unsynced(&mut conn, |c| {
-                commit_done(c, self.id, &after, &summary, bytes)
+                commit_done(c, self.id, &after, &rows, &summary, bytes)
             })
             .and_then(|r| r);
             if let Err(e) = committed {
@@ -384,11 +391,13 @@ fn topmost_missing(ws: &Workspace, target: &Resolved) -> PathBuf {
     p
 }
 
-/// Commits a finished change: its after-images and its `done` state, in one transaction.
+/// Commits a finished change: its after-images, the small contents they bring (`rows`)
+/// and its `done` state, in one transaction.
 fn commit_done(
     conn: &mut Connection,
     id: OpId,
     after: &[Vec<Entry>],
+    rows: &[(String, Vec<u8>)],
     summary: &str,
     bytes: u64,
 ) -> rusqlite::Result<()> {
@@ -398,6 +407,7 @@ fn commit_done(
         Some("database or disk is full".into())
     )));
     let tx = conn.transaction()?;
+    db::put_blobs(&tx, rows)?;
     for (i, img) in after.iter().enumerate() {
         db::put_image(&tx, id, Phase::After, i, img)?;
     }
@@ -406,7 +416,8 @@ fn commit_done(
     tx.commit()
 }
 
-/// Records a change's intent and before-images in one transaction; returns its op id.
+/// Records a change's intent, its before-images and the small contents they bring
+/// (`rows`) in one transaction; returns its op id.
 fn write_intent(
     conn: &mut Connection,
     cap: &crate::Capability,
@@ -414,8 +425,10 @@ fn write_intent(
     irreversible: bool,
     targets: &[PathBuf],
     images: &[Vec<Entry>],
+    rows: &[(String, Vec<u8>)],
 ) -> Result<OpId, CapError> {
     let tx = conn.transaction().map_err(state_err)?;
+    db::put_blobs(&tx, rows).map_err(state_err)?;
     let state = if irreversible {
         OpState::Irreversible
     } else {
@@ -439,6 +452,10 @@ fn write_intent(
     for (i, img) in images.iter().enumerate() {
         db::put_image(&tx, id, Phase::Before, i, img).map_err(state_err)?;
     }
+    // Tests make the intent fail as on a full disk, its rows written but not committed.
+    fail::fail_point!("tm_intent_fails", |_| Err(state_err(
+        "database or disk is full"
+    )));
     tx.commit().map_err(state_err)?;
     Ok(id)
 }
