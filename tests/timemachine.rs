@@ -1136,3 +1136,39 @@ fn a_change_dropped_unfinished_is_rolled_back_before_the_next_one() {
         "the unfinished change was not rolled back"
     );
 }
+
+/// Undo points expired by retention leave blobs no image refers to; they are removed
+/// without `gc`, a few expiries later, when the lock is next taken with no change under
+/// way: the store stays near what the kept undo points need.
+#[test]
+fn the_blobs_of_expired_undo_points_are_removed_without_gc() {
+    let e = env_with(Retention {
+        max_ops: 4,
+        max_bytes: u64::MAX,
+    });
+    // Contents over 64 KiB are blob files, each one new.
+    let big = |i: usize| format!("{i:08}\n").repeat(10_000);
+    for i in 0..40 {
+        e.call(
+            "io.fs.write_file",
+            json!({"path": "notes.txt", "content": big(i)}),
+        )
+        .unwrap();
+    }
+    let kept =
+        e.k.journal()
+            .history(100)
+            .unwrap()
+            .iter()
+            .filter(|o| o.state.as_str() == "done")
+            .count();
+    assert!(kept <= 4, "{kept} undo points kept");
+    let files = e.tm.blobs().list().unwrap().len();
+    // Each kept write refers to two contents; a sweep is due every few expiries.
+    assert!(
+        files <= 2 * kept + 8,
+        "{files} blobs stored for {kept} undo points: expired ones were not removed"
+    );
+    assert_eq!(e.tm.gc().unwrap().expired_ops, 0);
+    assert_eq!(e.undo(10).unwrap().len(), kept);
+}

@@ -1,9 +1,12 @@
 //! Retention: the oldest undo points expire once the journal keeps more operations or
-//! bytes than the operator's limits, and blobs no image refers to are removed. The audit
+//! bytes than the operator's limits, and blobs no image refers to are removed (by `gc`,
+//! and after every few expiries when the operation lock is next taken whole). The audit
 //! log is never trimmed.
 
+use super::lock::Scope;
 use super::{TimeMachine, db, state_err, stray};
 use crate::error::CapError;
+use std::sync::atomic::Ordering;
 
 /// Size past which a server empties the write-ahead log after opening the database.
 pub const WAL_TRIM_BYTES: u64 = 1 << 20;
@@ -11,6 +14,10 @@ pub const WAL_TRIM_BYTES: u64 = 1 << 20;
 /// Changes after which the journal's totals are counted again (see
 /// [`TimeMachine::gc_if_over`]).
 pub const RECOUNT_EVERY: u32 = 32;
+
+/// Expiries of undo points (each trimming a tenth of the limit) after which the blobs they
+/// left are removed (see [`TimeMachine::sweep_if_due`]).
+pub const SWEEP_EVERY: u32 = 4;
 
 /// What the journal keeps, as last counted and estimated since.
 #[derive(Debug, Clone, Copy)]
@@ -80,10 +87,15 @@ impl TimeMachine {
         }
         let (ops, kept) = db::kept_totals(&self.conn()).map_err(state_err)?;
         if ops > r.max_ops || kept > r.max_bytes {
+            // Expiring undo points changes only the journal's rows: it runs beside
+            // changes under way (a claim on no path waits only for undo, redo and gc).
+            // Removing the blobs they leave needs the whole lock: it is done now and then,
+            // when the lock is next taken with no change under way.
             *est = None;
             drop(est);
-            let _lock = self.lock()?;
-            self.gc_locked()?;
+            let _claim = self.claim(Scope::Paths(Vec::new()), None)?;
+            self.expire_over()?;
+            self.sweeps_due.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         *est = Some(Kept {
@@ -95,15 +107,25 @@ impl TimeMachine {
     }
 
     fn gc_locked(&self) -> Result<GcReport, CapError> {
-        let mut report = GcReport {
-            removed_temps: self.blobs.sweep_temps().map_err(state_err)?,
+        let removed_temps = self.blobs.sweep_temps().map_err(state_err)?;
+        let expired_ops = self.expire_over()?;
+        self.sweeps_due.store(0, Ordering::Relaxed);
+        Ok(GcReport {
+            removed_temps,
+            expired_ops,
+            removed_blobs: self.sweep_blobs()?,
             ..GcReport::default()
-        };
-        let kept = db::kept_ops(&self.conn()).map_err(state_err)?;
+        })
+    }
+
+    /// Expires the oldest undo points beyond the retention limits (once over a limit, a
+    /// tenth below it, so this runs now and then rather than on every call), in one
+    /// transaction. Returns how many expired.
+    fn expire_over(&self) -> Result<usize, CapError> {
+        let mut conn = self.conn();
+        let kept = db::kept_ops(&conn).map_err(state_err)?;
         let mut count = kept.len();
         let mut bytes: u64 = kept.iter().map(|(_, b)| *b).sum();
-        // Once over a limit, trim a tenth below it, so gc runs now and then rather than
-        // on every call.
         let over = count > self.retention.max_ops || bytes > self.retention.max_bytes;
         let (max_ops, max_bytes) = if over {
             (
@@ -113,24 +135,46 @@ impl TimeMachine {
         } else {
             (self.retention.max_ops, self.retention.max_bytes)
         };
+        let tx = conn.transaction().map_err(state_err)?;
+        let mut expired = 0;
         for (id, b) in &kept {
             if count <= max_ops && bytes <= max_bytes {
                 break;
             }
-            db::expire(&self.conn(), *id).map_err(state_err)?;
+            db::expire(&tx, *id).map_err(state_err)?;
             count -= 1;
             bytes = bytes.saturating_sub(*b);
-            report.expired_ops += 1;
+            expired += 1;
         }
-        // Rows in one statement (one transaction, not one per row), then files.
-        report.removed_blobs += db::remove_unreferenced_blobs(&self.conn()).map_err(state_err)?;
+        tx.commit().map_err(state_err)?;
+        Ok(expired)
+    }
+
+    /// Removes the blobs no image refers to: rows in one statement, then files. Only
+    /// under the whole operation lock (a change under way may have written blobs its
+    /// images do not yet refer to). Returns how many were removed.
+    fn sweep_blobs(&self) -> Result<usize, CapError> {
+        let mut removed = db::remove_unreferenced_blobs(&self.conn()).map_err(state_err)?;
         let referenced = db::referenced_blobs(&self.conn()).map_err(state_err)?;
         for blob in self.blobs.list_files().map_err(state_err)? {
             if !referenced.contains(&blob) {
                 self.blobs.remove(&blob).map_err(state_err)?;
-                report.removed_blobs += 1;
+                removed += 1;
             }
         }
-        Ok(report)
+        Ok(removed)
+    }
+
+    /// Removes the blobs expired undo points left, once [`SWEEP_EVERY`] expiries are
+    /// due; called when the operation lock is taken with no change of this process under
+    /// way. A failure is logged: the blobs are removed at the next sweep or `gc`.
+    pub(super) fn sweep_if_due(&self) {
+        if self.sweeps_due.load(Ordering::Relaxed) < SWEEP_EVERY {
+            return;
+        }
+        self.sweeps_due.store(0, Ordering::Relaxed);
+        if let Err(e) = self.sweep_blobs() {
+            tracing::warn!(error = %e.message, "cannot remove the blobs of expired undo points");
+        }
     }
 }

@@ -300,7 +300,9 @@ impl TimeMachine {
                         Ok(()) => {
                             st.held = true;
                             st.admitted = 0;
-                            st.recover = false;
+                            if ws.is_some() {
+                                st.recover = false;
+                            }
                             st.admit(ticket);
                             drop(st);
                             of.turn.notify_all();
@@ -320,7 +322,8 @@ impl TimeMachine {
     }
 
     /// Takes the file lock (blocks while another process holds it) and, with a workspace,
-    /// rolls back the calls a crash interrupted; no claim of this process runs meanwhile.
+    /// rolls back the calls a crash interrupted; then removes the blobs of expired undo
+    /// points if due. No claim of this process runs meanwhile.
     fn take_file(&self, ws: Option<&Workspace>) -> Result<(), CapError> {
         self.op_lock.file.lock().map_err(state_err)?;
         if let Some(ws) = ws
@@ -329,6 +332,7 @@ impl TimeMachine {
             let _ = self.op_lock.file.unlock();
             return Err(e);
         }
+        self.sweep_if_due();
         Ok(())
     }
 }

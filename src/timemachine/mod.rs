@@ -79,6 +79,8 @@ pub struct TimeMachine {
     retention: Retention,
     /// What the journal keeps, as last counted (see [`TimeMachine::gc_if_over`]).
     kept: Mutex<Option<gc::Kept>>,
+    /// Expiries of undo points whose blobs are not removed yet.
+    sweeps_due: std::sync::atomic::AtomicU32,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -167,6 +169,7 @@ impl TimeMachine {
             user: std::env::var("USER").unwrap_or_default(),
             retention,
             kept: Mutex::new(None),
+            sweeps_due: std::sync::atomic::AtomicU32::new(0),
             stats: Mutex::new(SnapshotStats::default()),
             synced: std::sync::atomic::AtomicBool::new(true),
         };
