@@ -1082,40 +1082,22 @@ fn a_change_dropped_unfinished_is_rolled_back_before_the_next_one() {
     let e = env();
     let cap = e.k.find("io.fs.write_file").unwrap();
     let ws = e.k.workspace();
-    let intent = |path: &str| {
+    let begin = |path: &str| {
         let target = ws
             .resolve(&airun::WsPath::from_spec(path), Access::Write)
             .unwrap();
-        (target, json!({"path": path}))
+        let params = json!({"path": path});
+        let intent = CallIntent {
+            capability: cap,
+            params: &params,
+            undo_targets: vec![("path", target)],
+            session: None,
+            principal: "operator",
+        };
+        e.tm.begin(ws, &intent).unwrap().unwrap()
     };
-    let (held_target, held_params) = intent("held.txt");
-    let held =
-        e.tm.begin(
-            ws,
-            &CallIntent {
-                capability: cap,
-                params: &held_params,
-                undo_targets: vec![("path", held_target)],
-                session: None,
-                principal: "operator",
-            },
-        )
-        .unwrap()
-        .unwrap();
-    let (target, params) = intent("notes.txt");
-    let op =
-        e.tm.begin(
-            ws,
-            &CallIntent {
-                capability: cap,
-                params: &params,
-                undo_targets: vec![("path", target)],
-                session: None,
-                principal: "operator",
-            },
-        )
-        .unwrap()
-        .unwrap();
+    let held = begin("held.txt");
+    let op = begin("notes.txt");
     std::fs::write(e.ws.join("notes.txt"), "half written").unwrap();
     drop(op);
     std::thread::scope(|s| {
