@@ -1044,11 +1044,12 @@ fn concurrent_changes_to_files_apart_and_alike_all_undo_to_the_start() {
         for t in 0..6 {
             let e = &e;
             s.spawn(move || {
-                for i in 0..6 {
-                    // Own files, a file every thread writes, and a folder two threads
-                    // create files in.
+                for i in 0..12 {
+                    // A file of its own written again and again (each before-image is
+                    // the content before, stored by another of its changes), a file
+                    // every thread writes, and a folder two threads create files in.
                     let path = match i % 3 {
-                        0 => format!("own/{t}/{i}.txt"),
+                        0 => format!("own/{t}.txt"),
                         1 => "notes.txt".to_string(),
                         _ => format!("pair{}/{t}-{i}.txt", t / 2),
                     };
@@ -1061,10 +1062,10 @@ fn concurrent_changes_to_files_apart_and_alike_all_undo_to_the_start() {
             });
         }
     });
-    assert_eq!(e.k.journal().history(100).unwrap().len(), 36);
-    assert_eq!(e.tm.audit_verify().unwrap(), Ok(36));
-    let undone = e.undo(36).unwrap();
-    assert_eq!(undone.len(), 36);
+    assert_eq!(e.k.journal().history(100).unwrap().len(), 72);
+    assert_eq!(e.tm.audit_verify().unwrap(), Ok(72));
+    let undone = e.undo(72).unwrap();
+    assert_eq!(undone.len(), 72);
     assert_eq!(
         tree(&e.ws),
         before,

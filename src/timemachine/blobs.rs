@@ -43,8 +43,8 @@ pub const NEW_ROWS_MAX: u64 = 4 << 20;
 
 static TEMP: AtomicU64 = AtomicU64::new(0);
 
-/// Small contents a snapshot found new, by hash, until the transaction recording its
-/// images takes them; and their total size.
+/// Small contents the snapshots of one thread's call found new, by hash, until the
+/// transaction recording its images takes them; and their total size.
 #[derive(Default)]
 struct NewRows {
     rows: HashMap<String, Vec<u8>>,
@@ -60,8 +60,9 @@ pub struct BlobStore {
     handle: Arc<Dir>,
     /// The state database holding small contents (without one, every blob is a file).
     db: Option<Arc<Mutex<Connection>>>,
-    /// Small contents found new and not yet inserted (see [`BlobStore::take_new`]).
-    new: Arc<Mutex<NewRows>>,
+    /// Small contents found new and not yet inserted, by the thread whose call found them
+    /// (changes to files apart run at once; see [`BlobStore::take_new`]).
+    new: Arc<Mutex<HashMap<std::thread::ThreadId, NewRows>>>,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -140,17 +141,26 @@ impl BlobStore {
             .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    fn new_rows(&self) -> MutexGuard<'_, NewRows> {
+    fn new_rows(&self) -> MutexGuard<'_, HashMap<std::thread::ThreadId, NewRows>> {
         self.new.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The small contents snapshots found new since the last call, to insert (with
-    /// [`db::put_blobs`]) in the transaction that records their images. Only snapshots
-    /// under the workspace's operation lock store contents, so these are that call's.
+    /// Whether this thread's snapshots already hold `hash` as a new content.
+    fn holds_new(&self, hash: &str) -> bool {
+        self.new_rows()
+            .get(&std::thread::current().id())
+            .is_some_and(|n| n.rows.contains_key(hash))
+    }
+
+    /// The small contents this thread's snapshots found new since its last call, to
+    /// insert (with [`db::put_blobs`]) in the transaction that records their images. A
+    /// call's snapshots and its transactions run on the call's thread, so these are that
+    /// call's, whatever other changes run at the same time.
     pub fn take_new(&self) -> Vec<(String, Vec<u8>)> {
-        let mut new = self.new_rows();
-        new.bytes = 0;
-        let mut rows: Vec<_> = new.rows.drain().collect();
+        let Some(new) = self.new_rows().remove(&std::thread::current().id()) else {
+            return Vec::new();
+        };
+        let mut rows: Vec<_> = new.rows.into_iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         rows
     }
@@ -161,7 +171,8 @@ impl BlobStore {
     /// carries both).
     fn keep_new(&self, hash: String, data: Vec<u8>) -> io::Result<()> {
         let full = {
-            let mut new = self.new_rows();
+            let mut all = self.new_rows();
+            let new = all.entry(std::thread::current().id()).or_default();
             new.bytes += data.len() as u64;
             new.rows.insert(hash, data);
             new.bytes > NEW_ROWS_MAX
@@ -286,7 +297,7 @@ impl BlobStore {
             file.read_to_end(&mut buf)?;
             let hash = blake3::hash(&buf).to_hex().to_string();
             let size = buf.len() as u64;
-            if self.new_rows().rows.contains_key(&hash) || self.contains(&hash) {
+            if self.holds_new(&hash) || self.contains(&hash) {
                 return Ok((hash, size));
             }
             if self.db.is_some() && size <= INLINE_MAX {
@@ -423,4 +434,31 @@ fn clone_file(src: &cap_std::fs::File, dst: &cap_std::fs::File) -> bool {
 #[cfg(not(target_os = "linux"))]
 fn clone_file(_: &cap_std::fs::File, _: &cap_std::fs::File) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BlobStore;
+
+    /// Changes to files apart run at once: the new contents one call's snapshots found
+    /// are that call's transaction's to insert, never taken (and lost) by another's.
+    #[test]
+    fn each_thread_takes_only_the_new_contents_its_own_snapshots_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(tmp.path()).unwrap();
+        store.keep_new("a1".into(), b"from a".to_vec()).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                store.keep_new("b1".into(), b"from b".to_vec()).unwrap();
+                assert!(store.holds_new("b1") && !store.holds_new("a1"));
+                let taken = store.take_new();
+                assert_eq!(taken, [("b1".to_string(), b"from b".to_vec())]);
+            })
+            .join()
+            .unwrap();
+        });
+        assert!(store.holds_new("a1"));
+        assert_eq!(store.take_new(), [("a1".to_string(), b"from a".to_vec())]);
+        assert!(store.take_new().is_empty());
+    }
 }

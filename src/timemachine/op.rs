@@ -40,8 +40,8 @@ impl Journal for TimeMachine {
         let cap = intent.capability;
         let (mut lock, targets) = self.claim_targets(ws, intent)?;
         let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
-        // Small contents an earlier call collected and did not record (its snapshot
-        // failed) are not this call's.
+        // Small contents an earlier call on this thread collected and did not record
+        // (its snapshot failed) are not this call's.
         self.blobs.take_new();
         // Before-images first (their file blobs are content-addressed, so a crash here
         // leaves at most unreferenced blobs for gc), then the intent, the images and the
