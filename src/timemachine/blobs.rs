@@ -204,21 +204,9 @@ impl BlobStore {
         Path::new(a).join(b)
     }
 
-    /// True when the blob is stored, as a row or as a file.
-    pub fn contains(&self, hash: &str) -> bool {
-        self.has_row(hash) || self.contains_file(hash)
-    }
-
     /// True when the blob is stored as a file.
     pub fn contains_file(&self, hash: &str) -> bool {
         self.path(hash).exists()
-    }
-
-    /// True when the blob is stored as a row (a database that cannot answer says no, so
-    /// the content is read and stored again).
-    fn has_row(&self, hash: &str) -> bool {
-        self.conn()
-            .is_some_and(|c| db::has_blob(&c, hash).unwrap_or(false))
     }
 
     /// Writes a blob through a temp file under `tmp/`, synced, then renamed to its name
@@ -290,14 +278,17 @@ impl BlobStore {
     /// Stores the content of an open file; returns its hash and size. The same content
     /// stored twice costs one blob.
     ///
-    /// A small content new to the store waits, in memory, for [`BlobStore::take_new`].
+    /// A small content not stored as a file waits, in memory, for [`BlobStore::take_new`]:
+    /// the transaction that records its images inserts it unless that row is there
+    /// already (`INSERT OR IGNORE`), so no query asks first. Only small contents are
+    /// rows, so a larger one is stored unless its file is there.
     pub fn put_file(&self, file: &mut cap_std::fs::File, len: u64) -> io::Result<(String, u64)> {
         if len <= SMALL {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf)?;
             let hash = blake3::hash(&buf).to_hex().to_string();
             let size = buf.len() as u64;
-            if self.holds_new(&hash) || self.contains(&hash) {
+            if self.holds_new(&hash) || self.contains_file(&hash) {
                 return Ok((hash, size));
             }
             if self.db.is_some() && size <= INLINE_MAX {
@@ -308,7 +299,7 @@ impl BlobStore {
             return Ok((hash, size));
         }
         let (hash, size) = hash_reader(&mut *file)?;
-        if self.contains(&hash) {
+        if self.contains_file(&hash) {
             return Ok((hash, size));
         }
         self.write_temp(&hash, |out| {

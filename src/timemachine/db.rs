@@ -766,12 +766,6 @@ pub fn blob(conn: &Connection, hash: &str) -> rusqlite::Result<Option<Vec<u8>>> 
         .optional()
 }
 
-/// True when a content is stored as a row under `hash`.
-pub fn has_blob(conn: &Connection, hash: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM blob_data WHERE hash = ?1)")?
-        .query_row([hash], |r| r.get(0))
-}
-
 /// The hashes of every content stored as a row.
 pub fn blob_hashes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT hash FROM blob_data")?;
