@@ -57,6 +57,15 @@ function knownUser(name) {
   if (![...list.options].some((o) => o.value === name)) list.append(el("option", { value: name }));
 }
 
+// To the login page, once: a logout and a request answered 401 meanwhile would otherwise
+// start two navigations, the second cancelling the first.
+let leaving = false;
+function toLogin() {
+  if (leaving) return;
+  leaving = true;
+  location.assign("/login");
+}
+
 async function api(method, path, body) {
   path = lanePath(path);
   const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
@@ -67,8 +76,10 @@ async function api(method, path, body) {
   }
   const r = await fetch(API + path, opts);
   if (r.status === 401) {
-    location.assign("/login");
-    throw new Error("logged out");
+    // The page is leaving for the login page: the caller's work ends here, unanswered
+    // rather than failed (an error would be reported as the page's own).
+    toLogin();
+    return new Promise(() => {});
   }
   let data = null;
   try { data = await r.json(); } catch (_) { data = null; }
@@ -523,7 +534,7 @@ async function start() {
   $("#logout").addEventListener("click", async () => {
     await fetch("/logout", { method: "POST", credentials: "same-origin",
       headers: { "X-CSRF-Token": state.csrf || "" } }).catch(() => null);
-    location.assign("/login");
+    toLogin();
   });
   window.addEventListener("hashchange", () => showTab(location.hash.slice(1)));
   connectEvents();
