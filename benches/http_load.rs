@@ -14,7 +14,19 @@
 //!
 //! `AIRUN_LOAD_CLIENTS` changes the number of clients (64), `AIRUN_LOAD_WRITE_EVERY` how
 //! often a client writes (every 4th request), `AIRUN_BENCH_DIR` where the workspace lives
-//! (the system temp folder).
+//! (the system temp folder), `AIRUN_LOAD_TRACE=FILE` writes every request measured to
+//! `FILE` as CSV lines (when it was sent or due, in ms; its latency in ms; read or write),
+//! to see when slow requests happen.
+//!
+//! By default the load is a closed loop: each client sends its next request as soon as the
+//! last one is answered, so the server is always saturated and a request's latency is the
+//! time the others in flight take (Little's law). `AIRUN_LOAD_RATE=N` makes it an open
+//! loop instead: the clients together offer `N` requests a second on a fixed schedule (each
+//! its share, `N / CLIENTS`, evenly spaced), and a request's latency counts from the time
+//! it was due, not from when it went out, so a server that falls behind is charged for
+//! the wait of every request queued behind a slow one (as `wrk2` measures). There one
+//! client in `AIRUN_LOAD_WRITE_EVERY` only writes and the others only read (the same mix),
+//! so a read is never charged for a write its client waited for.
 
 #[path = "../tests/support/serve.rs"]
 #[allow(dead_code)]
@@ -62,6 +74,8 @@ fn start(bin: &str, ws: &std::path::Path, home: &std::path::Path) -> Server {
 #[derive(Default)]
 struct Samples {
     micros: Vec<u64>,
+    /// When each request was sent (or due), in microseconds after measuring began.
+    at: Vec<u64>,
 }
 
 impl Samples {
@@ -82,6 +96,16 @@ struct Tally {
     writes: Samples,
 }
 
+/// When a client sends its requests.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// Each request as soon as the one before it is answered.
+    Closed,
+    /// One request every `every`, the first at `first`; latency counts from when each
+    /// was due.
+    Open { first: Instant, every: Duration },
+}
+
 /// One client: requests one at a time until `end`; only those started after `measure`
 /// are counted.
 async fn client(
@@ -89,15 +113,24 @@ async fn client(
     base: Arc<String>,
     id: usize,
     write_every: u64,
-    measure: Instant,
-    end: Instant,
+    pace: Pace,
+    (measure, end): (Instant, Instant),
 ) -> Tally {
     let mut tally = Tally::default();
     let filler = "x".repeat(1000);
     let mut n: u64 = id as u64;
-    while Instant::now() < end {
+    let mut due = match pace {
+        Pace::Closed => Instant::now(),
+        Pace::Open { first, .. } => first,
+    };
+    while due < end {
         n += 1;
-        let write = n.is_multiple_of(write_every);
+        let write = match pace {
+            Pace::Closed => n.is_multiple_of(write_every),
+            // Open: a slow write must not make the reads due after it on the same
+            // client look slow, so a client only writes or only reads.
+            Pace::Open { .. } => (id as u64).is_multiple_of(write_every),
+        };
         let (cap, body) = if write {
             (
                 "io.fs.write_file",
@@ -110,7 +143,15 @@ async fn client(
                 serde_json::json!({"path": format!("r/{}.txt", n as usize % FILES)}),
             )
         };
-        let started = Instant::now();
+        let started = match pace {
+            Pace::Closed => Instant::now(),
+            Pace::Open { every, .. } => {
+                tokio::time::sleep_until(due.into()).await;
+                let at = due;
+                due += every;
+                at
+            }
+        };
         let answer = http
             .post(format!("{base}/capabilities/{cap}/calls"))
             .bearer_auth(TOKEN)
@@ -134,6 +175,10 @@ async fn client(
                 &mut tally.reads
             };
             samples.micros.push(took.as_micros() as u64);
+            samples.at.push((started - measure).as_micros() as u64);
+        }
+        if let Pace::Closed = pace {
+            due = Instant::now();
         }
     }
     tally
@@ -152,6 +197,7 @@ fn main() {
     let secs = env_num("AIRUN_LOAD_SECS", 5);
     let clients = env_num("AIRUN_LOAD_CLIENTS", 64) as usize;
     let write_every = env_num("AIRUN_LOAD_WRITE_EVERY", 4).max(1);
+    let rate = env_num("AIRUN_LOAD_RATE", 0);
     let base_dir = std::env::var_os("AIRUN_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -183,15 +229,28 @@ fn main() {
         let warmup = Duration::from_secs(1);
         let measure = Instant::now() + warmup;
         let end = measure + Duration::from_secs(secs);
+        let start = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|id| {
+                // Each client offers its share of the rate, the clients' schedules
+                // staggered evenly across one interval.
+                let pace = match rate {
+                    0 => Pace::Closed,
+                    _ => {
+                        let every = Duration::from_secs_f64(clients as f64 / rate as f64);
+                        Pace::Open {
+                            first: start + every.mul_f64(id as f64 / clients as f64),
+                            every,
+                        }
+                    }
+                };
                 tokio::spawn(client(
                     http.clone(),
                     base.clone(),
                     id,
                     write_every,
-                    measure,
-                    end,
+                    pace,
+                    (measure, end),
                 ))
             })
             .collect();
@@ -207,11 +266,32 @@ fn main() {
     let mut writes = Samples::default();
     for t in tallies {
         reads.micros.extend(t.reads.micros);
+        reads.at.extend(t.reads.at);
         writes.micros.extend(t.writes.micros);
+        writes.at.extend(t.writes.at);
+    }
+    if let Some(path) = std::env::var_os("AIRUN_LOAD_TRACE") {
+        let mut csv = String::from("at_ms,latency_ms,kind\n");
+        for (kind, s) in [("read", &reads), ("write", &writes)] {
+            for (at, took) in s.at.iter().zip(&s.micros) {
+                csv.push_str(&format!(
+                    "{:.3},{:.3},{kind}\n",
+                    *at as f64 / 1000.0,
+                    *took as f64 / 1000.0
+                ));
+            }
+        }
+        std::fs::write(&path, csv).expect("write the trace");
     }
     let total = reads.micros.len() + writes.micros.len();
     let per_sec = |n: usize| n as f64 / wall.as_secs_f64();
-    println!("http_load: {clients} clients, a write every {write_every} requests, {secs} s, {bin}");
+    let load = match rate {
+        0 => "closed loop".to_string(),
+        _ => format!("open loop, {rate} req/s offered, latency from when each was due"),
+    };
+    println!(
+        "http_load: {clients} clients, a write every {write_every} requests, {secs} s, {load}, {bin}"
+    );
     println!(
         "  {:.0} req/s ({:.0} reads/s, {:.0} writes/s)",
         per_sec(total),
