@@ -289,7 +289,10 @@ impl TimeMachine {
             },
         )?;
         let gone = cache.gone_under(&under);
-        db::update_stat_cache(&mut self.conn(), &cache.updates, &gone).map_err(state_err)?;
+        // Most snapshots have nothing to store: they do not wait for the connection.
+        if !cache.updates.is_empty() || !gone.is_empty() {
+            db::update_stat_cache(&mut self.conn(), &cache.updates, &gone).map_err(state_err)?;
+        }
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.files_read += cache.reads;
         stats.files_cached += cache.hits;
