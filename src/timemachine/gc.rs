@@ -70,8 +70,10 @@ impl TimeMachine {
     /// Counting what the journal keeps reads every op holding an undo point, so it is not
     /// done after every change: the totals last counted, plus what this process's changes
     /// added since, are an estimate; the journal is counted again once that estimate
-    /// nears a limit (nine tenths of it) or [`RECOUNT_EVERY`] changes after the last count
-    /// (other processes add changes this one does not see).
+    /// passes a limit or [`RECOUNT_EVERY`] changes after the last count (other processes
+    /// add changes this one does not see). Expiring leaves the journal a tenth below the
+    /// limit, where a long-running server then stays: counting there on every change
+    /// would read a thousand ops per change while holding the database.
     pub(super) fn gc_if_over(&self, bytes: u64) -> Result<(), CapError> {
         let r = &self.retention;
         let mut est = self.kept.lock().unwrap_or_else(|p| p.into_inner());
@@ -79,12 +81,12 @@ impl TimeMachine {
             k.ops += 1;
             k.bytes = k.bytes.saturating_add(bytes);
             k.changes += 1;
-            let near =
-                k.ops >= r.max_ops - r.max_ops / 10 || k.bytes >= r.max_bytes - r.max_bytes / 10;
-            if !near && k.changes < RECOUNT_EVERY {
+            let over = k.ops > r.max_ops || k.bytes > r.max_bytes;
+            if !over && k.changes < RECOUNT_EVERY {
                 return Ok(());
             }
         }
+        self.counts.fetch_add(1, Ordering::Relaxed);
         let (ops, kept) = db::kept_totals(&self.conn()).map_err(state_err)?;
         if ops > r.max_ops || kept > r.max_bytes {
             // Expiring undo points changes only the journal's rows: it runs beside
@@ -176,5 +178,59 @@ impl TimeMachine {
         if let Err(e) = self.sweep_blobs() {
             tracing::warn!(error = %e.message, "cannot remove the blobs of expired undo points");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RECOUNT_EVERY;
+    use crate::sandbox::Workspace;
+    use crate::timemachine::{Retention, TimeMachine};
+    use std::sync::atomic::Ordering;
+
+    /// Records a finished change of `bytes`, as a commit does.
+    fn change(tm: &TimeMachine, bytes: u64) {
+        tm.raw_sql(&format!(
+            "INSERT INTO ops (started, capability, params, state, targets, bytes) \
+             VALUES ('t', 'io.fs.write_file', '{{}}', 'done', '[]', {bytes})"
+        ))
+        .unwrap();
+        tm.gc_if_over(bytes).unwrap();
+    }
+
+    #[test]
+    fn at_the_limit_the_journal_is_counted_now_and_then_not_on_every_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, home) = (tmp.path().join("ws"), tmp.path().join("home"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ws = Workspace::open(&dir, false, Some(&home)).unwrap();
+        let retention = Retention {
+            max_ops: 100,
+            max_bytes: 1 << 30,
+        };
+        let tm = TimeMachine::open(&home, &ws, retention).unwrap();
+        let undoable = |tm: &TimeMachine| crate::hooks::Journal::undoable(tm).unwrap();
+        for _ in 0..100 {
+            change(&tm, 10);
+        }
+        assert_eq!(undoable(&tm), 100);
+        // Past the limit: the oldest tenth expires, and the journal stays under the limit
+        // from then on.
+        let before = tm.counts.load(Ordering::Relaxed);
+        for n in 0..300 {
+            change(&tm, 10);
+            assert!(
+                undoable(&tm) <= 100,
+                "over the limit after {n} more changes"
+            );
+        }
+        assert!(undoable(&tm) >= 90);
+        let counts = tm.counts.load(Ordering::Relaxed) - before;
+        // A count every RECOUNT_EVERY changes, and two for each expiry (once past the
+        // limit, once after it; an expiry every tenth of the limit), not one per change.
+        assert!(
+            counts as usize <= 300 / RECOUNT_EVERY as usize + 2 * 300 / 10 + 2,
+            "the journal was counted {counts} times in 300 changes"
+        );
     }
 }

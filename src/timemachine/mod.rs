@@ -81,6 +81,8 @@ pub struct TimeMachine {
     kept: Mutex<Option<gc::Kept>>,
     /// Expiries of undo points whose blobs are not removed yet.
     sweeps_due: std::sync::atomic::AtomicU32,
+    /// Times the journal's totals were counted (see [`TimeMachine::gc_if_over`]).
+    counts: std::sync::atomic::AtomicU32,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -170,6 +172,7 @@ impl TimeMachine {
             retention,
             kept: Mutex::new(None),
             sweeps_due: std::sync::atomic::AtomicU32::new(0),
+            counts: std::sync::atomic::AtomicU32::new(0),
             stats: Mutex::new(SnapshotStats::default()),
             synced: std::sync::atomic::AtomicBool::new(true),
         };
