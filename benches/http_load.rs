@@ -79,13 +79,16 @@ struct Samples {
 }
 
 impl Samples {
-    fn percentile(&mut self, p: f64) -> f64 {
+    /// The `p` quantile in milliseconds (the samples keep their order, which the trace
+    /// pairs with `at`).
+    fn percentile(&self, p: f64) -> f64 {
         if self.micros.is_empty() {
             return f64::NAN;
         }
-        self.micros.sort_unstable();
-        let i = ((self.micros.len() as f64 - 1.0) * p).round() as usize;
-        self.micros[i] as f64 / 1000.0
+        let mut sorted = self.micros.clone();
+        sorted.sort_unstable();
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i] as f64 / 1000.0
     }
 }
 
@@ -106,6 +109,24 @@ enum Pace {
     Open { first: Instant, every: Duration },
 }
 
+impl Pace {
+    /// When the first request is due.
+    fn first(self) -> Instant {
+        match self {
+            Pace::Closed => Instant::now(),
+            Pace::Open { first, .. } => first,
+        }
+    }
+
+    /// When the request after one due at `due` is due: now, or one interval later.
+    fn after(self, due: Instant) -> Instant {
+        match self {
+            Pace::Closed => Instant::now(),
+            Pace::Open { every, .. } => due + every,
+        }
+    }
+}
+
 /// One client: requests one at a time until `end`; only those started after `measure`
 /// are counted.
 async fn client(
@@ -119,10 +140,7 @@ async fn client(
     let mut tally = Tally::default();
     let filler = "x".repeat(1000);
     let mut n: u64 = id as u64;
-    let mut due = match pace {
-        Pace::Closed => Instant::now(),
-        Pace::Open { first, .. } => first,
-    };
+    let mut due = pace.first();
     while due < end {
         n += 1;
         let write = match pace {
@@ -145,11 +163,9 @@ async fn client(
         };
         let started = match pace {
             Pace::Closed => Instant::now(),
-            Pace::Open { every, .. } => {
+            Pace::Open { .. } => {
                 tokio::time::sleep_until(due.into()).await;
-                let at = due;
-                due += every;
-                at
+                due
             }
         };
         let answer = http
@@ -177,9 +193,7 @@ async fn client(
             samples.micros.push(took.as_micros() as u64);
             samples.at.push((started - measure).as_micros() as u64);
         }
-        if let Pace::Closed = pace {
-            due = Instant::now();
-        }
+        due = pace.after(due);
     }
     tally
 }

@@ -289,15 +289,13 @@ pub fn stat_cache(
     rows.collect()
 }
 
-/// Stores new stat-cache entries and forgets `gone` paths.
+/// Stores new stat-cache entries and forgets `gone` paths (one transaction: callers with
+/// neither skip it, without taking the connection).
 pub fn update_stat_cache(
     conn: &mut Connection,
     updates: &[(String, StatKey, String)],
     gone: &[String],
 ) -> rusqlite::Result<()> {
-    if updates.is_empty() && gone.is_empty() {
-        return Ok(());
-    }
     let tx = conn.transaction()?;
     {
         let mut put = tx.prepare_cached(

@@ -184,7 +184,6 @@ impl TimeMachine {
 #[cfg(test)]
 mod tests {
     use super::RECOUNT_EVERY;
-    use crate::sandbox::Workspace;
     use crate::timemachine::{Retention, TimeMachine};
     use std::sync::atomic::Ordering;
 
@@ -200,15 +199,10 @@ mod tests {
 
     #[test]
     fn at_the_limit_the_journal_is_counted_now_and_then_not_on_every_change() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (dir, home) = (tmp.path().join("ws"), tmp.path().join("home"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ws = Workspace::open(&dir, false, Some(&home)).unwrap();
-        let retention = Retention {
+        let (_tmp, _ws, tm) = crate::timemachine::test_machine(Retention {
             max_ops: 100,
             max_bytes: 1 << 30,
-        };
-        let tm = TimeMachine::open(&home, &ws, retention).unwrap();
+        });
         let undoable = |tm: &TimeMachine| crate::hooks::Journal::undoable(tm).unwrap();
         for _ in 0..100 {
             change(&tm, 10);

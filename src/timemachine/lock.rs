@@ -350,14 +350,8 @@ mod tests {
         Scope::paths(p.iter().map(PathBuf::from).collect())
     }
 
-    /// A time machine over an empty workspace in a folder of its own.
     fn machine() -> (tempfile::TempDir, Workspace, TimeMachine) {
-        let tmp = tempfile::tempdir().unwrap();
-        let (ws, home) = (tmp.path().join("ws"), tmp.path().join("home"));
-        std::fs::create_dir_all(&ws).unwrap();
-        let ws = Workspace::open(&ws, false, Some(&home)).unwrap();
-        let tm = TimeMachine::open(&home, &ws, Retention::default()).unwrap();
-        (tmp, ws, tm)
+        crate::timemachine::test_machine(Retention::default())
     }
 
     /// Claims `scope` on another thread; says when the claim runs, and holds it until

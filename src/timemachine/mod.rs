@@ -350,3 +350,14 @@ impl TimeMachine {
         self.conn().execute_batch(sql).map_err(state_err)
     }
 }
+
+/// A time machine over an empty workspace in a folder of its own, for unit tests.
+#[cfg(test)]
+fn test_machine(retention: Retention) -> (tempfile::TempDir, Workspace, TimeMachine) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, home) = (tmp.path().join("ws"), tmp.path().join("home"));
+    std::fs::create_dir_all(&ws).unwrap();
+    let ws = Workspace::open(&ws, false, Some(&home)).unwrap();
+    let tm = TimeMachine::open(&home, &ws, retention).unwrap();
+    (tmp, ws, tm)
+}
