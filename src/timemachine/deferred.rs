@@ -24,11 +24,13 @@ struct Opener {
     ws: Workspace,
     retention: Retention,
     state: OnceLock<Result<TimeMachine, CapError>>,
+    /// The thread applying retention (see [`TimeMachine::run_retention`]).
+    retainer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Opener {
     /// The open time machine; whoever comes first opens it, the others wait for that.
-    fn get(&self) -> Result<&TimeMachine, CapError> {
+    fn get(self: &Arc<Self>) -> Result<&TimeMachine, CapError> {
         self.state
             .get_or_init(|| {
                 let tm = TimeMachine::open(&self.home, &self.ws, self.retention)?;
@@ -37,10 +39,41 @@ impl Opener {
                 if let Err(e) = tm.checkpoint_in_background() {
                     tracing::warn!(error = %e.message, "cannot checkpoint the state database's log in the background");
                 }
+                // So do retention's counts and expiries (in the call should the thread
+                // not start).
+                let opener = self.clone();
+                match std::thread::Builder::new()
+                    .name("airun-retention".into())
+                    .spawn(move || {
+                        if let Ok(tm) = opener.state.wait() {
+                            tm.run_retention();
+                        }
+                    }) {
+                    Ok(thread) => {
+                        tm.retain_in_background();
+                        *self.retainer.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot apply retention in the background");
+                    }
+                }
                 Ok(tm)
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Ends the retention thread once what is due is done.
+    fn stop_retention(&self) {
+        let thread = self
+            .retainer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some(thread), Some(Ok(tm))) = (thread, self.state.get()) {
+            tm.stop_retention();
+            let _ = thread.join();
+        }
     }
 }
 
@@ -60,6 +93,7 @@ impl Deferred {
                 ws: ws.try_clone()?,
                 retention,
                 state: OnceLock::new(),
+                retainer: Mutex::new(None),
             }),
             thread: Mutex::new(None),
         })
@@ -92,6 +126,7 @@ impl Deferred {
 impl Drop for Deferred {
     fn drop(&mut self) {
         self.finish();
+        self.opener.stop_retention();
         // A long-running server leaves a short log behind, so the next start is quick.
         if let Some(Ok(tm)) = self.opener.state.get() {
             tm.flush();

@@ -15,6 +15,13 @@ pub const WAL_TRIM_BYTES: u64 = 1 << 20;
 /// [`TimeMachine::gc_if_over`]).
 pub const RECOUNT_EVERY: u32 = 32;
 
+/// Undo points expired per transaction off the answer's path (see
+/// [`TimeMachine::retain`]).
+pub const EXPIRE_STEP: usize = 16;
+
+/// Pause between two such transactions.
+const STEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Expiries of undo points (each trimming a tenth of the limit) after which the blobs they
 /// left are removed (see [`TimeMachine::sweep_if_due`]).
 pub const SWEEP_EVERY: u32 = 4;
@@ -75,17 +82,35 @@ impl TimeMachine {
     /// limit, where a long-running server then stays: counting there on every change
     /// would read a thousand ops per change while holding the database.
     pub(super) fn gc_if_over(&self, bytes: u64) -> Result<(), CapError> {
+        if !self.count_due(bytes) {
+            return Ok(());
+        }
+        if self.housekeeping.call() {
+            return Ok(());
+        }
+        self.retain()
+    }
+
+    /// Adds a change of `bytes` to the estimate of what the journal keeps; true when the
+    /// journal is to be counted (see [`gc_if_over`](Self::gc_if_over)).
+    fn count_due(&self, bytes: u64) -> bool {
         let r = &self.retention;
         let mut est = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = est.as_mut() {
-            k.ops += 1;
-            k.bytes = k.bytes.saturating_add(bytes);
-            k.changes += 1;
-            let over = k.ops > r.max_ops || k.bytes > r.max_bytes;
-            if !over && k.changes < RECOUNT_EVERY {
-                return Ok(());
-            }
-        }
+        let Some(k) = est.as_mut() else {
+            return true;
+        };
+        k.ops += 1;
+        k.bytes = k.bytes.saturating_add(bytes);
+        k.changes += 1;
+        k.ops > r.max_ops || k.bytes > r.max_bytes || k.changes >= RECOUNT_EVERY
+    }
+
+    /// Counts what the journal keeps and, when that is over a retention limit, expires
+    /// the oldest undo points. It claims the operation lock (no path), so the caller must
+    /// not hold any claim.
+    pub(super) fn retain(&self) -> Result<(), CapError> {
+        let r = &self.retention;
+        let mut est = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         self.counts.fetch_add(1, Ordering::Relaxed);
         let (ops, kept) = db::kept_totals(&self.conn()).map_err(state_err)?;
         if ops > r.max_ops || kept > r.max_bytes {
@@ -96,7 +121,14 @@ impl TimeMachine {
             *est = None;
             drop(est);
             let _claim = self.claim(Scope::Paths(Vec::new()), None)?;
-            self.expire_over()?;
+            if self.housekeeping.is_on() {
+                // Off the answer's path: in small transactions, so a change waits for
+                // the database at most one of them, then synced before any sweep.
+                self.expire_over(EXPIRE_STEP, false)?;
+                self.sync_log();
+            } else {
+                self.expire_over(usize::MAX, true)?;
+            }
             self.sweeps_due.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -110,7 +142,7 @@ impl TimeMachine {
 
     fn gc_locked(&self) -> Result<GcReport, CapError> {
         let removed_temps = self.blobs.sweep_temps().map_err(state_err)?;
-        let expired_ops = self.expire_over()?;
+        let expired_ops = self.expire_over(usize::MAX, true)?;
         self.sweeps_due.store(0, Ordering::Relaxed);
         Ok(GcReport {
             removed_temps,
@@ -121,11 +153,11 @@ impl TimeMachine {
     }
 
     /// Expires the oldest undo points beyond the retention limits (once over a limit, a
-    /// tenth below it, so this runs now and then rather than on every call), in one
-    /// transaction. Returns how many expired.
-    fn expire_over(&self) -> Result<usize, CapError> {
-        let mut conn = self.conn();
-        let kept = db::kept_ops(&conn).map_err(state_err)?;
+    /// tenth below it, so this runs now and then rather than on every call), `step` of
+    /// them per transaction; commits are `synced` or left to the log's next sync. Returns
+    /// how many expired.
+    fn expire_over(&self, step: usize, synced: bool) -> Result<usize, CapError> {
+        let kept = db::kept_ops(&self.conn()).map_err(state_err)?;
         let mut count = kept.len();
         let mut bytes: u64 = kept.iter().map(|(_, b)| *b).sum();
         let over = count > self.retention.max_ops || bytes > self.retention.max_bytes;
@@ -137,19 +169,36 @@ impl TimeMachine {
         } else {
             (self.retention.max_ops, self.retention.max_bytes)
         };
-        let tx = conn.transaction().map_err(state_err)?;
-        let mut expired = 0;
+        let mut expiring = Vec::new();
         for (id, b) in &kept {
             if count <= max_ops && bytes <= max_bytes {
                 break;
             }
-            db::expire(&tx, *id).map_err(state_err)?;
+            expiring.push(*id);
             count -= 1;
             bytes = bytes.saturating_sub(*b);
-            expired += 1;
         }
-        tx.commit().map_err(state_err)?;
-        Ok(expired)
+        for (n, ids) in expiring.chunks(step.max(1)).enumerate() {
+            if n > 0 {
+                // Lets a change waiting for the database take it between two steps.
+                std::thread::sleep(STEP_PAUSE);
+            }
+            let mut conn = self.conn();
+            let expire = |c: &mut rusqlite::Connection| -> rusqlite::Result<()> {
+                let tx = c.transaction()?;
+                for id in ids {
+                    db::expire(&tx, *id)?;
+                }
+                tx.commit()
+            };
+            if synced {
+                expire(&mut conn)
+            } else {
+                db::unsynced(&mut conn, expire).and_then(|r| r)
+            }
+            .map_err(state_err)?;
+        }
+        Ok(expiring.len())
     }
 
     /// Removes the blobs no image refers to: rows in one statement, then files. Only

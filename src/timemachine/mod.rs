@@ -9,7 +9,8 @@
 //! as before the call; history shows it as `interrupted`.
 //!
 //! Where things are: `op` begins, commits and aborts an operation; `undo` undoes and
-//! redoes; `recover` rolls back what a crash interrupted; `gc` applies retention; `record`
+//! redoes; `recover` rolls back what a crash interrupted; `gc` applies retention
+//! (on a thread of its own in a server: `housekeeping`); `record`
 //! writes and reads the audit log; `lock` holds the state folder's locks; `db` holds every
 //! SQL statement; `image` and `blobs` take and keep the content.
 
@@ -22,6 +23,7 @@ mod db;
 mod deferred;
 mod gc;
 pub mod head;
+mod housekeeping;
 pub mod image;
 mod lock;
 mod op;
@@ -83,6 +85,8 @@ pub struct TimeMachine {
     sweeps_due: std::sync::atomic::AtomicU32,
     /// Times the journal's totals were counted (see [`TimeMachine::gc_if_over`]).
     counts: std::sync::atomic::AtomicU32,
+    /// Retention's work on a thread of its own, for servers (see [`housekeeping`]).
+    housekeeping: housekeeping::Housekeeping,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -173,6 +177,7 @@ impl TimeMachine {
             kept: Mutex::new(None),
             sweeps_due: std::sync::atomic::AtomicU32::new(0),
             counts: std::sync::atomic::AtomicU32::new(0),
+            housekeeping: housekeeping::Housekeeping::default(),
             stats: Mutex::new(SnapshotStats::default()),
             synced: std::sync::atomic::AtomicBool::new(true),
         };
