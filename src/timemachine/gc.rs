@@ -236,14 +236,8 @@ mod tests {
     use crate::timemachine::{Retention, TimeMachine};
     use std::sync::atomic::Ordering;
 
-    /// Records a finished change of `bytes`, as a commit does.
     fn change(tm: &TimeMachine, bytes: u64) {
-        tm.raw_sql(&format!(
-            "INSERT INTO ops (started, capability, params, state, targets, bytes) \
-             VALUES ('t', 'io.fs.write_file', '{{}}', 'done', '[]', {bytes})"
-        ))
-        .unwrap();
-        tm.gc_if_over(bytes).unwrap();
+        crate::timemachine::test_change(tm, bytes);
     }
 
     #[test]

@@ -94,14 +94,8 @@ impl TimeMachine {
 mod tests {
     use crate::timemachine::{Retention, TimeMachine};
 
-    /// Records a finished change of `bytes`, as a commit does.
     fn change(tm: &TimeMachine) {
-        tm.raw_sql(
-            "INSERT INTO ops (started, capability, params, state, targets, bytes) \
-             VALUES ('t', 'io.fs.write_file', '{}', 'done', '[]', 10)",
-        )
-        .unwrap();
-        tm.gc_if_over(10).unwrap();
+        crate::timemachine::test_change(tm, 10);
     }
 
     fn undoable(tm: &TimeMachine) -> usize {

@@ -366,3 +366,15 @@ fn test_machine(retention: Retention) -> (tempfile::TempDir, Workspace, TimeMach
     let tm = TimeMachine::open(&home, &ws, retention).unwrap();
     (tmp, ws, tm)
 }
+
+/// Records a finished change of `bytes` as a commit does (its op, then retention), for
+/// unit tests.
+#[cfg(test)]
+fn test_change(tm: &TimeMachine, bytes: u64) {
+    tm.raw_sql(&format!(
+        "INSERT INTO ops (started, capability, params, state, targets, bytes) \
+         VALUES ('t', 'io.fs.write_file', '{{}}', 'done', '[]', {bytes})"
+    ))
+    .unwrap();
+    tm.gc_if_over(bytes).unwrap();
+}
