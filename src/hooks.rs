@@ -230,6 +230,11 @@ pub trait Journal: Send + Sync {
     /// Starts getting ready on another thread, if that is still to do; never waits.
     fn open_in_background(&self) {}
 
+    /// Waits until what the change `op` did is on disk in full (the folders whose entries
+    /// it altered synced); the pipeline calls it after the call's audit record, before the
+    /// answer.
+    fn durable(&self, _op: OpId) {}
+
     /// Records the intent and the before-images of the undo targets.
     fn begin<'a>(
         &'a self,

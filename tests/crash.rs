@@ -987,3 +987,129 @@ fn random_kills_lose_nothing() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Power cuts: what is on disk before the answer
+//
+// A power cut loses what was not synced, which a kill cannot show. What can be shown is
+// that the syncs happen, in order, on the real binary: `strace` records the process's
+// renames, removals, syncs and writes to stdout, and the folder holding a changed file is
+// synced after the file took (or lost) its name and before the answer is written.
+
+/// Runs `airun <args>` under `strace`; returns the trace's lines.
+fn traced(env: &Env, args: &[&str]) -> Vec<String> {
+    let log = env.home.join("trace.log");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-y", "-s", "64", "-o"])
+        .arg(&log)
+        .args([
+            "-e",
+            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write",
+        ])
+        .arg(BIN)
+        .arg("--workspace")
+        .arg(&env.ws)
+        .args(args)
+        .env("AIRUN_HOME", &env.home)
+        .env_remove("AIRUN_WORKSPACE")
+        .env_remove("FAILPOINTS")
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("strace runs");
+    assert!(
+        out.status.success(),
+        "traced `airun {}` failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&log)
+        .expect("the trace")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The index of the first line from `from` on that `pred` accepts.
+fn find(lines: &[String], from: usize, pred: impl Fn(&str) -> bool, what: &str) -> usize {
+    (from..lines.len())
+        .find(|&i| pred(&lines[i]))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {what} in the trace after line {from}:\n{}",
+                lines.join("\n")
+            )
+        })
+}
+
+/// Checks that `folder` (an absolute path) was synced after the line `after` and before
+/// the process wrote its answer to stdout.
+fn synced_before_answer(lines: &[String], after: usize, folder: &Path) {
+    let fd = format!("<{}>", folder.display());
+    let sync = find(
+        lines,
+        after,
+        |l| l.contains("fsync(") && l.contains(&fd),
+        &format!("fsync of {}", folder.display()),
+    );
+    // The sync may be split in two lines when another thread's call came between.
+    let done = if lines[sync].contains("<unfinished ...>") {
+        let pid = lines[sync].split_whitespace().next().unwrap_or_default();
+        find(
+            lines,
+            sync,
+            |l| l.starts_with(pid) && l.contains("<... fsync resumed>"),
+            "end of the fsync",
+        )
+    } else {
+        sync
+    };
+    assert!(
+        lines[done].ends_with("= 0"),
+        "the sync failed: {}",
+        lines[done]
+    );
+    let answer = find(lines, after, |l| l.contains("write(1<"), "answer on stdout");
+    assert!(
+        done < answer,
+        "the answer (line {answer}) went out before {} was synced (line {done}):\n{}",
+        folder.display(),
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo() {
+    if !support::ci::require("strace", Command::new("strace").arg("-V").output().is_ok()) {
+        return;
+    }
+    let env = Env::new();
+    std::fs::create_dir(env.ws.join("sub")).unwrap();
+    let params = json!({"path": "sub/new.txt", "content": "kept\n"}).to_string();
+    let lines = traced(
+        &env,
+        &[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            &params,
+            "--yes",
+            "--json",
+        ],
+    );
+    let renamed = find(
+        &lines,
+        0,
+        |l| l.contains("rename") && l.contains("\"new.txt\"") && l.ends_with("= 0"),
+        "rename to new.txt",
+    );
+    synced_before_answer(&lines, renamed, &env.ws.join("sub"));
+    // Undo removes it, and syncs the folder again before saying so.
+    let lines = traced(&env, &["undo", "--json"]);
+    assert!(!env.ws.join("sub/new.txt").exists());
+    let removed = find(
+        &lines,
+        0,
+        |l| l.contains("unlink") && l.contains("new.txt") && l.ends_with("= 0"),
+        "removal of new.txt",
+    );
+    synced_before_answer(&lines, removed, &env.ws.join("sub"));
+}

@@ -98,6 +98,8 @@ impl<C: CallInfo> Prepared<C> {
 struct Staged {
     decision: Decision,
     op: Option<OpId>,
+    /// The root whose journal recorded `op`.
+    root: usize,
     shown: serde_json::Value,
     result: Result<serde_json::Value, CapError>,
 }
@@ -392,6 +394,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         let Staged {
             decision,
             op,
+            root,
             shown,
             result,
         } = self.run_stages(name, args, confirmer, options, call);
@@ -424,6 +427,9 @@ impl<S: CapabilitySet> Pipeline<S> {
             self.audit.record_read(&event);
         } else {
             self.audit.record(&event);
+        }
+        if let Some(op) = op {
+            self.root_at(root).2.durable(op);
         }
         drop(audit_stage);
         // The call's last event, after its audit record and before its answer.
@@ -467,6 +473,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         let mut staged = Staged {
             decision: Decision::Invalid,
             op: None,
+            root: 0,
             shown: serde_json::Value::Null,
             result: Ok(serde_json::Value::Null),
         };
@@ -551,6 +558,7 @@ impl<S: CapabilitySet> Pipeline<S> {
         };
         drop(stage);
         staged.op = journal_op.as_ref().map(|o| o.id());
+        staged.root = prepared.root;
         // 5. Execution, with the spec's time limit.
         let never = AtomicBool::new(false);
         // Progress goes to the caller and, at most every PROGRESS_EVERY, to the bus.

@@ -11,7 +11,7 @@
 use super::{Retention, TimeMachine};
 use crate::error::CapError;
 use crate::hooks::{
-    AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpInfo, PrincipalSummary,
+    AuditEvent, AuditSink, CallIntent, Journal, JournalOp, OpId, OpInfo, PrincipalSummary,
     SessionSummary, UndoRequest,
 };
 use crate::sandbox::Workspace;
@@ -129,6 +129,7 @@ impl Drop for Deferred {
         self.opener.stop_retention();
         // A long-running server leaves a short log behind, so the next start is quick.
         if let Some(Ok(tm)) = self.opener.state.get() {
+            tm.wait_all_folders();
             tm.flush();
             if let Err(e) = tm.trim_wal() {
                 tracing::warn!(error = %e.message, "cannot trim the state database's log");
@@ -167,6 +168,12 @@ impl Journal for Deferred {
         intent: &CallIntent<'_>,
     ) -> Result<Option<Box<dyn JournalOp + 'a>>, CapError> {
         self.get()?.begin(ws, intent)
+    }
+
+    fn durable(&self, op: OpId) {
+        if let Some(Ok(tm)) = self.opener.state.get() {
+            tm.durable(op);
+        }
     }
 
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
@@ -236,6 +243,7 @@ impl AuditSink for Deferred {
 
     fn flush(&self) {
         if let Some(Ok(tm)) = self.opener.state.get() {
+            tm.wait_all_folders();
             tm.flush();
         }
     }

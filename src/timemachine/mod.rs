@@ -21,6 +21,7 @@ pub mod changes;
 mod checkpoint;
 mod db;
 mod deferred;
+mod folders;
 mod gc;
 pub mod head;
 mod housekeeping;
@@ -87,6 +88,8 @@ pub struct TimeMachine {
     counts: std::sync::atomic::AtomicU32,
     /// Retention's work on a thread of its own, for servers (see [`housekeeping`]).
     housekeeping: housekeeping::Housekeeping,
+    /// Folders changes altered, being synced before their answers (see [`folders`]).
+    folders: folders::FolderSyncs,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -178,6 +181,7 @@ impl TimeMachine {
             sweeps_due: std::sync::atomic::AtomicU32::new(0),
             counts: std::sync::atomic::AtomicU32::new(0),
             housekeeping: housekeeping::Housekeeping::default(),
+            folders: folders::FolderSyncs::default(),
             stats: Mutex::new(SnapshotStats::default()),
             synced: std::sync::atomic::AtomicBool::new(true),
         };

@@ -3,6 +3,7 @@
 //! put back as it was, the op forgotten); and the steps undo, redo and recovery share.
 
 use super::db::{self, Phase};
+use super::folders;
 use super::image::{self, Entry};
 use super::lock::Scope;
 use super::{TimeMachine, now, state_err, summary};
@@ -85,6 +86,10 @@ impl Journal for TimeMachine {
                 lock
             },
         })))
+    }
+
+    fn durable(&self, op: OpId) {
+        self.wait_folders(op);
     }
 
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
@@ -199,6 +204,9 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_after_images");
+        // Synced while the change commits and its audit record is written; the answer
+        // waits for it (`Journal::durable`).
+        tm.sync_folders(ws, self.id, &folders::altered(&self.before, &after));
         let summary = summary::line(self.capability, &self.params, &self.before, &after);
         let bytes = changed_bytes(&self.before, &after);
         let rows = tm.blobs.take_new();
@@ -217,6 +225,7 @@ impl JournalOp for Op<'_> {
                 // The change cannot be recorded (a full disk): it is rolled back, so the
                 // failed call leaves the workspace as it was. Should forgetting the op
                 // fail too, the next start finds it interrupted and rolls back again.
+                tm.wait_folders(self.id);
                 tm.put_back(ws, self.id, Phase::Before, &HashSet::new())?;
                 let _ = tm.forget(self.id);
                 self.lock.settled();
@@ -304,7 +313,10 @@ impl TimeMachine {
                     ))
                 })?;
         }
-        Ok(())
+        // The restored entries reach the disk with their folders' syncs.
+        folders::sync_now(ws, &folders::restored(&images)).map_err(|e| {
+            CapError::execution(format!("could not sync the restored folders to disk: {e}"))
+        })
     }
 
     /// Where the current state differs from an op's images, the first such path.
