@@ -999,6 +999,7 @@ fn random_kills_lose_nothing() {
 /// Runs `airun <args>` under `strace`; returns the trace's lines.
 fn traced(env: &Env, args: &[&str]) -> Vec<String> {
     let log = env.home.join("trace.log");
+    let airun = env.cmd(args);
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-qq", "-y", "-s", "64", "-o"])
         .arg(&log)
@@ -1006,14 +1007,15 @@ fn traced(env: &Env, args: &[&str]) -> Vec<String> {
             "-e",
             "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write",
         ])
-        .arg(BIN)
-        .arg("--workspace")
-        .arg(&env.ws)
-        .args(args)
-        .env("AIRUN_HOME", &env.home)
-        .env_remove("AIRUN_WORKSPACE")
-        .env_remove("FAILPOINTS")
+        .arg(airun.get_program())
+        .args(airun.get_args())
         .stdin(Stdio::null());
+    for (key, value) in airun.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
     let out = cmd.output().expect("strace runs");
     assert!(
         out.status.success(),
