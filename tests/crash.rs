@@ -1005,7 +1005,7 @@ fn traced(env: &Env, args: &[&str]) -> Vec<String> {
         .arg(&log)
         .args([
             "-e",
-            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write",
+            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write,pwrite64",
         ])
         .arg(airun.get_program())
         .args(airun.get_args())
@@ -1042,6 +1042,34 @@ fn find(lines: &[String], from: usize, pred: impl Fn(&str) -> bool, what: &str) 
         })
 }
 
+/// The line where the system call begun on line `at` ended, which must be a success.
+fn done_ok(lines: &[String], at: usize) -> usize {
+    let call = lines[at]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.split('(').next())
+        .unwrap_or_default();
+    let done = end_of(lines, at, call);
+    assert!(lines[done].ends_with("= 0"), "failed: {}", lines[done]);
+    done
+}
+
+/// The line where the system call `call` begun on line `at` ends: the same line, or a
+/// later one when another thread's call came between.
+fn end_of(lines: &[String], at: usize, call: &str) -> usize {
+    if !lines[at].contains("<unfinished ...>") {
+        return at;
+    }
+    let pid = lines[at].split_whitespace().next().unwrap_or_default();
+    let resumed = format!("<... {call} resumed>");
+    find(
+        lines,
+        at,
+        |l| l.starts_with(pid) && l.contains(&resumed),
+        &format!("end of the {call}"),
+    )
+}
+
 /// Checks that `folder` (an absolute path) was synced after the line `after` and before
 /// the process wrote its answer to stdout.
 fn synced_before_answer(lines: &[String], after: usize, folder: &Path) {
@@ -1052,23 +1080,7 @@ fn synced_before_answer(lines: &[String], after: usize, folder: &Path) {
         |l| l.contains("fsync(") && l.contains(&fd),
         &format!("fsync of {}", folder.display()),
     );
-    // The sync may be split in two lines when another thread's call came between.
-    let done = if lines[sync].contains("<unfinished ...>") {
-        let pid = lines[sync].split_whitespace().next().unwrap_or_default();
-        find(
-            lines,
-            sync,
-            |l| l.starts_with(pid) && l.contains("<... fsync resumed>"),
-            "end of the fsync",
-        )
-    } else {
-        sync
-    };
-    assert!(
-        lines[done].ends_with("= 0"),
-        "the sync failed: {}",
-        lines[done]
-    );
+    let done = done_ok(lines, sync);
     let answer = find(lines, after, |l| l.contains("write(1<"), "answer on stdout");
     assert!(
         done < answer,
@@ -1097,21 +1109,49 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
             "--json",
         ],
     );
-    let renamed = find(
+    let renamed = done_ok(
         &lines,
-        0,
-        |l| l.contains("rename") && l.contains("\"new.txt\"") && l.ends_with("= 0"),
-        "rename to new.txt",
+        find(
+            &lines,
+            0,
+            |l| l.contains("rename") && l.contains("\"new.txt\""),
+            "rename to new.txt",
+        ),
     );
     synced_before_answer(&lines, renamed, &env.ws.join("sub"));
+    // The intent (the last frames written to the log before the rename) was synced
+    // before the folder's sync, which carries the rename to the disk, began.
+    let log = |l: &str| l.contains("airun.db-wal>");
+    let intent = (0..renamed)
+        .rev()
+        .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
+        .expect("the intent written to the log before the rename");
+    let folder = format!("<{}>", env.ws.join("sub").display());
+    let folder_sync = find(
+        &lines,
+        renamed,
+        |l| l.contains("fsync(") && l.contains(&folder),
+        "fsync of the folder",
+    );
+    assert!(
+        (intent..folder_sync).any(|i| lines[i].contains("fdatasync(")
+            && log(&lines[i])
+            && end_of(&lines, i, "fdatasync") < folder_sync),
+        "the log was not synced between the intent (line {intent}) and the folder's sync \
+         (line {folder_sync}):\n{}",
+        lines.join("\n")
+    );
     // Undo removes it, and syncs the folder again before saying so.
     let lines = traced(&env, &["undo", "--json"]);
     assert!(!env.ws.join("sub/new.txt").exists());
-    let removed = find(
+    let removed = done_ok(
         &lines,
-        0,
-        |l| l.contains("unlink") && l.contains("new.txt") && l.ends_with("= 0"),
-        "removal of new.txt",
+        find(
+            &lines,
+            0,
+            |l| l.contains("unlink") && l.contains("new.txt"),
+            "removal of new.txt",
+        ),
     );
     synced_before_answer(&lines, removed, &env.ws.join("sub"));
 }

@@ -78,8 +78,10 @@ impl Shared {
                 }
                 std::mem::take(&mut q.jobs)
             };
-            // A folder several changes altered is synced once for all of them: each
-            // change's entries were in it before its job was queued.
+            // In the order queued, so a change's intent is on disk before its folders'
+            // syncs can carry its renames there. A folder several changes altered is
+            // synced once for all of them: each change's entries were in it before its
+            // job was queued.
             let mut outcomes: HashMap<&Path, Result<(), String>> = HashMap::new();
             for (syncs, _) in &jobs {
                 for (key, file) in syncs.files() {
@@ -198,6 +200,9 @@ pub(super) fn restored(images: &[Vec<Entry>]) -> Vec<PathBuf> {
 enum Syncs {
     Each(Vec<(PathBuf, std::fs::File)>),
     Whole(std::fs::File),
+    /// The state database's write-ahead log (its absolute path), synced before any
+    /// folder queued after it.
+    Log(PathBuf, std::fs::File),
 }
 
 impl Syncs {
@@ -226,6 +231,7 @@ impl Syncs {
         match self {
             Syncs::Each(folders) => Box::new(folders.iter().map(|(p, f)| (p.as_path(), f))),
             Syncs::Whole(root) => Box::new(std::iter::once((Path::new(""), root))),
+            Syncs::Log(path, log) => Box::new(std::iter::once((path.as_path(), log))),
         }
     }
 
@@ -234,6 +240,7 @@ impl Syncs {
         match self {
             Syncs::Each(_) => file.sync_all(),
             Syncs::Whole(_) => Ok(rustix::fs::syncfs(file)?),
+            Syncs::Log(..) => file.sync_data(),
         }
     }
 
@@ -248,6 +255,19 @@ pub(super) fn sync_now(ws: &Workspace, folders: &[PathBuf]) -> io::Result<()> {
 }
 
 impl TimeMachine {
+    /// Starts syncing the write-ahead log, which holds a change's intent (committed
+    /// without a sync): it runs while the handler prepares the change (a temporary file,
+    /// written and synced), and before the folder syncs queued after it, the first syncs
+    /// that carry the change's renames to the disk, so none of them lands ahead of its
+    /// undo point. Nothing waits for it: the audit record's sync carries the intent too.
+    pub(super) fn sync_intent(&self) {
+        let path = self.dir.join("airun.db-wal");
+        if let Ok(log) = std::fs::File::open(&path) {
+            // Without the thread, the audit record's sync carries it.
+            let _ = self.folders.queue(Syncs::Log(path, log));
+        }
+    }
+
     /// Starts syncing the folders a change altered (see [`altered`]); the change's
     /// answer waits for it in [`wait_folders`](Self::wait_folders). Without the thread
     /// that syncs them, they are synced here and now.

@@ -73,6 +73,9 @@ impl Journal for TimeMachine {
             })
             .map_err(state_err)??
         };
+        if !irreversible {
+            self.sync_intent();
+        }
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
             tm: self,
