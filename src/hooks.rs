@@ -358,6 +358,9 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
     fn open_in_background(&self) {
         (**self).open_in_background()
     }
+    fn durable(&self, op: OpId) {
+        (**self).durable(op)
+    }
     fn begin<'a>(
         &'a self,
         ws: &'a Workspace,

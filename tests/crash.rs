@@ -996,8 +996,8 @@ fn random_kills_lose_nothing() {
 // renames, removals, syncs and writes to stdout, and the folder holding a changed file is
 // synced after the file took (or lost) its name and before the answer is written.
 
-/// Runs `airun <args>` under `strace`; returns the trace's lines.
-fn traced(env: &Env, args: &[&str]) -> Vec<String> {
+/// Runs `airun <args>` under `strace`, `input` on its stdin; returns the trace's lines.
+fn traced(env: &Env, args: &[&str], input: &str) -> Vec<String> {
     let log = env.home.join("trace.log");
     let airun = env.cmd(args);
     let mut cmd = Command::new("strace");
@@ -1005,18 +1005,27 @@ fn traced(env: &Env, args: &[&str]) -> Vec<String> {
         .arg(&log)
         .args([
             "-e",
-            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write,pwrite64",
+            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write,writev,pwrite64",
         ])
         .arg(airun.get_program())
         .args(airun.get_args())
-        .stdin(Stdio::null());
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (key, value) in airun.get_envs() {
         match value {
             Some(v) => cmd.env(key, v),
             None => cmd.env_remove(key),
         };
     }
-    let out = cmd.output().expect("strace runs");
+    // The folder syncs take their time, so an answer that did not wait for them would
+    // show in the trace ahead of them.
+    cmd.env("FAILPOINTS", "tm_folder_sync=sleep(200)");
+    let mut child = cmd.spawn().expect("strace runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("input written");
+    drop(stdin);
+    let out = child.wait_with_output().expect("strace ends");
     assert!(
         out.status.success(),
         "traced `airun {}` failed:\n{}",
@@ -1070,9 +1079,24 @@ fn end_of(lines: &[String], at: usize, call: &str) -> usize {
     )
 }
 
+/// The command line's answer: its write to stdout.
+fn printed(line: &str) -> bool {
+    line.contains("write(1<")
+}
+
+/// A server's answer to the request with id 2 (written through a handle of its own).
+fn answered_2(line: &str) -> bool {
+    line.contains("write") && line.contains("\\\"id\\\":2,")
+}
+
 /// Checks that `folder` (an absolute path) was synced after the line `after` and before
-/// the process wrote its answer to stdout.
-fn synced_before_answer(lines: &[String], after: usize, folder: &Path) {
+/// the process wrote the answer `answer` accepts.
+fn synced_before_answer(
+    lines: &[String],
+    after: usize,
+    folder: &Path,
+    answer: impl Fn(&str) -> bool,
+) {
     let fd = format!("<{}>", folder.display());
     let sync = find(
         lines,
@@ -1081,7 +1105,7 @@ fn synced_before_answer(lines: &[String], after: usize, folder: &Path) {
         &format!("fsync of {}", folder.display()),
     );
     let done = done_ok(lines, sync);
-    let answer = find(lines, after, |l| l.contains("write(1<"), "answer on stdout");
+    let answer = find(lines, after, answer, "answer");
     assert!(
         done < answer,
         "the answer (line {answer}) went out before {} was synced (line {done}):\n{}",
@@ -1108,6 +1132,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
             "--yes",
             "--json",
         ],
+        "",
     );
     let renamed = done_ok(
         &lines,
@@ -1118,7 +1143,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
             "rename to new.txt",
         ),
     );
-    synced_before_answer(&lines, renamed, &env.ws.join("sub"));
+    synced_before_answer(&lines, renamed, &env.ws.join("sub"), printed);
     // The intent (the last frames written to the log before the rename) was synced
     // before the folder's sync, which carries the rename to the disk, began.
     let log = |l: &str| l.contains("airun.db-wal>");
@@ -1142,7 +1167,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
         lines.join("\n")
     );
     // Undo removes it, and syncs the folder again before saying so.
-    let lines = traced(&env, &["undo", "--json"]);
+    let lines = traced(&env, &["undo", "--json"], "");
     assert!(!env.ws.join("sub/new.txt").exists());
     let removed = done_ok(
         &lines,
@@ -1153,5 +1178,29 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
             "removal of new.txt",
         ),
     );
-    synced_before_answer(&lines, removed, &env.ws.join("sub"));
+    synced_before_answer(&lines, removed, &env.ws.join("sub"), printed);
+    // A server answers over MCP only once the folder is synced, too.
+    let input = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "trace", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "io_fs_write_file",
+            "arguments": {"path": "sub/served.txt", "content": "kept\n"}}}),
+    ]
+    .map(|m| format!("{m}\n"))
+    .concat();
+    let lines = traced(&env, &["serve", "--mcp", "--yes"], &input);
+    assert!(env.ws.join("sub/served.txt").is_file());
+    let renamed = done_ok(
+        &lines,
+        find(
+            &lines,
+            0,
+            |l| l.contains("rename") && l.contains("\"served.txt\""),
+            "rename to served.txt",
+        ),
+    );
+    synced_before_answer(&lines, renamed, &env.ws.join("sub"), answered_2);
 }

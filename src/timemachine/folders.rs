@@ -78,6 +78,7 @@ impl Shared {
                 }
                 std::mem::take(&mut q.jobs)
             };
+            crate::failpoint::crash_point!("tm_folder_sync");
             // In the order queued, so a change's intent is on disk before its folders'
             // syncs can carry its renames there. A folder several changes altered is
             // synced once for all of them: each change's entries were in it before its
