@@ -1051,6 +1051,18 @@ fn find(lines: &[String], from: usize, pred: impl Fn(&str) -> bool, what: &str) 
         })
 }
 
+/// The line where the first `call` (`rename`, `unlink`) of a file `name` ended, a success.
+fn changed(lines: &[String], call: &str, name: &str) -> usize {
+    let quoted = format!("{name}\"");
+    let at = find(
+        lines,
+        0,
+        |l| l.contains(call) && l.contains(&quoted),
+        &format!("{call} of {name}"),
+    );
+    done_ok(lines, at)
+}
+
 /// The line where the system call begun on line `at` ended, which must be a success.
 fn done_ok(lines: &[String], at: usize) -> usize {
     let call = lines[at]
@@ -1134,15 +1146,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
         ],
         "",
     );
-    let renamed = done_ok(
-        &lines,
-        find(
-            &lines,
-            0,
-            |l| l.contains("rename") && l.contains("\"new.txt\""),
-            "rename to new.txt",
-        ),
-    );
+    let renamed = changed(&lines, "rename", "new.txt");
     synced_before_answer(&lines, renamed, &env.ws.join("sub"), printed);
     // The intent (the last frames written to the log before the rename) was synced
     // before the folder's sync, which carries the rename to the disk, began.
@@ -1169,15 +1173,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     // Undo removes it, and syncs the folder again before saying so.
     let lines = traced(&env, &["undo", "--json"], "");
     assert!(!env.ws.join("sub/new.txt").exists());
-    let removed = done_ok(
-        &lines,
-        find(
-            &lines,
-            0,
-            |l| l.contains("unlink") && l.contains("new.txt"),
-            "removal of new.txt",
-        ),
-    );
+    let removed = changed(&lines, "unlink", "new.txt");
     synced_before_answer(&lines, removed, &env.ws.join("sub"), printed);
     // A server answers over MCP only once the folder is synced, too.
     let input = [
@@ -1193,14 +1189,6 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     .concat();
     let lines = traced(&env, &["serve", "--mcp", "--yes"], &input);
     assert!(env.ws.join("sub/served.txt").is_file());
-    let renamed = done_ok(
-        &lines,
-        find(
-            &lines,
-            0,
-            |l| l.contains("rename") && l.contains("\"served.txt\""),
-            "rename to served.txt",
-        ),
-    );
+    let renamed = changed(&lines, "rename", "served.txt");
     synced_before_answer(&lines, renamed, &env.ws.join("sub"), answered_2);
 }

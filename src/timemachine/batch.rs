@@ -293,6 +293,11 @@ impl ReadBatch {
         }
     }
 
+    /// The database's write-ahead log, opened once, which the batches sync.
+    pub(super) fn log(&self, conn: &Connection) -> rusqlite::Result<Arc<std::fs::File>> {
+        self.shared.log(conn)
+    }
+
     /// How many records are queued and not yet written.
     pub fn depth(&self) -> usize {
         self.shared.queue().records.len()

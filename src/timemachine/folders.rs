@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
 /// Changes whose folders are being synced past which a new one first waits for the
-/// others (their answers went out without waiting, as a root other than the first's do).
+/// others (a caller that never asked for their durability left them behind).
 const MAX_PENDING: usize = 256;
 
 /// One change's folder syncs, done once the worker sets the outcome.
@@ -203,7 +203,7 @@ enum Syncs {
     Whole(std::fs::File),
     /// The state database's write-ahead log (its absolute path), synced before any
     /// folder queued after it.
-    Log(PathBuf, std::fs::File),
+    Log(PathBuf, Arc<std::fs::File>),
 }
 
 impl Syncs {
@@ -232,7 +232,7 @@ impl Syncs {
         match self {
             Syncs::Each(folders) => Box::new(folders.iter().map(|(p, f)| (p.as_path(), f))),
             Syncs::Whole(root) => Box::new(std::iter::once((Path::new(""), root))),
-            Syncs::Log(path, log) => Box::new(std::iter::once((path.as_path(), log))),
+            Syncs::Log(path, log) => Box::new(std::iter::once((path.as_path(), &**log))),
         }
     }
 
@@ -261,12 +261,12 @@ impl TimeMachine {
     /// written and synced), and before the folder syncs queued after it, the first syncs
     /// that carry the change's renames to the disk, so none of them lands ahead of its
     /// undo point. Nothing waits for it: the audit record's sync carries the intent too.
-    pub(super) fn sync_intent(&self) {
-        let path = self.dir.join("airun.db-wal");
-        if let Ok(log) = std::fs::File::open(&path) {
-            // Without the thread, the audit record's sync carries it.
-            let _ = self.folders.queue(Syncs::Log(path, log));
-        }
+    /// `log` is the log's handle the audit batches sync, opened once.
+    pub(super) fn sync_intent(&self, log: Arc<std::fs::File>) {
+        // Without the thread, the audit record's sync carries it.
+        let _ = self
+            .folders
+            .queue(Syncs::Log(self.dir.join("airun.db-wal"), log));
     }
 
     /// Starts syncing the folders a change altered (see [`altered`]); the change's

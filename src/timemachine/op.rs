@@ -64,17 +64,24 @@ impl Journal for TimeMachine {
         }
         crash_point!("tm_after_intent");
         let rows = self.blobs.take_new();
-        let id: OpId = {
+        let (id, log) = {
             let mut conn = self.conn();
-            // The intent is not synced: a power cut may lose it together with the call,
-            // which was not answered yet. Every commit of an answered change is synced.
-            db::unsynced(&mut conn, |c| {
+            // Committed without a sync, which is queued below to run beside the
+            // handler's work: a power cut before it may lose the intent together with
+            // the call, which was not answered yet.
+            let id = db::unsynced(&mut conn, |c| {
                 write_intent(c, cap, intent, irreversible, &targets, &images, &rows)
             })
-            .map_err(state_err)??
+            .map_err(state_err)??;
+            let log = if irreversible {
+                None
+            } else {
+                self.reads.log(&conn).ok()
+            };
+            (id, log)
         };
-        if !irreversible {
-            self.sync_intent();
+        if let Some(log) = log {
+            self.sync_intent(log);
         }
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
