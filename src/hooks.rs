@@ -202,9 +202,16 @@ pub struct UndoRequest {
 
 /// An operation in progress: the journal holds the workspace's operation lock until
 /// it is finished.
-pub trait JournalOp {
+pub trait JournalOp: Sync {
     /// The operation id.
     fn id(&self) -> OpId;
+    /// Waits until the intent (the undo point) is on disk; the handler's powers call it
+    /// before their first change the workspace can show (a file published, a folder made
+    /// or removed, a rename, a program started), so no change reaches the disk ahead of
+    /// the undo point that takes it back. Later calls return at once.
+    fn before_change(&self) -> Result<(), CapError> {
+        Ok(())
+    }
     /// Records the outcome: after-images and commit on success; on failure, puts the
     /// before-images back so a failed call leaves the workspace as it was.
     fn finish(

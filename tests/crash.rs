@@ -1148,28 +1148,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     );
     let renamed = changed(&lines, "rename", "new.txt");
     synced_before_answer(&lines, renamed, &env.ws.join("sub"), printed);
-    // The intent (the last frames written to the log before the rename) was synced
-    // before the folder's sync, which carries the rename to the disk, began.
-    let log = |l: &str| l.contains("airun.db-wal>");
-    let intent = (0..renamed)
-        .rev()
-        .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
-        .expect("the intent written to the log before the rename");
-    let folder = format!("<{}>", env.ws.join("sub").display());
-    let folder_sync = find(
-        &lines,
-        renamed,
-        |l| l.contains("fsync(") && l.contains(&folder),
-        "fsync of the folder",
-    );
-    assert!(
-        (intent..folder_sync).any(|i| lines[i].contains("fdatasync(")
-            && log(&lines[i])
-            && end_of(&lines, i, "fdatasync") < folder_sync),
-        "the log was not synced between the intent (line {intent}) and the folder's sync \
-         (line {folder_sync}):\n{}",
-        lines.join("\n")
-    );
+    intent_synced_before_rename(&lines, "new.txt");
     // Undo removes it, and syncs the folder again before saying so.
     let lines = traced(&env, &["undo", "--json"], "");
     assert!(!env.ws.join("sub/new.txt").exists());
@@ -1191,4 +1170,74 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     assert!(env.ws.join("sub/served.txt").is_file());
     let renamed = changed(&lines, "rename", "served.txt");
     synced_before_answer(&lines, renamed, &env.ws.join("sub"), answered_2);
+    intent_synced_before_rename(&lines, "served.txt");
+}
+
+/// A change whose undo point cannot be synced to disk is refused before it changes
+/// anything: the file keeps its content and no operation is recorded.
+#[test]
+fn a_change_whose_undo_point_cannot_be_synced_changes_nothing() {
+    let env = Env::new();
+    write(&env.ws, "kept.txt", b"before\n", 0o644);
+    let before = env.snap();
+    let params = json!({"path": "kept.txt", "content": "after\n"}).to_string();
+    let out = env
+        .cmd(&[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            &params,
+            "--yes",
+            "--json",
+        ])
+        .env("FAILPOINTS", "tm_intent_sync=return")
+        .output()
+        .expect("run airun");
+    assert!(
+        !out.status.success(),
+        "the write succeeded though its undo point could not be synced:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("could not write the undo point to disk")
+            && said.contains("nothing was changed"),
+        "the error does not say what failed:\n{said}"
+    );
+    assert_eq!(env.snap(), before, "the workspace changed");
+    assert!(
+        env.history().is_empty(),
+        "an operation was recorded: {:?}",
+        env.history()
+    );
+    // Once the disk takes syncs again, the same write goes through.
+    env.run_ok(&["execute", "io.fs.write_file", "--params", &params, "--yes"]);
+    assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"after\n");
+}
+
+/// Checks that the intent (the last frames written to the log before the rename of the
+/// file `name`) was synced before that rename began: no sync of the folder, and no commit
+/// of the file system's own, can carry the change to the disk ahead of its undo point.
+fn intent_synced_before_rename(lines: &[String], name: &str) {
+    let quoted = format!("{name}\"");
+    let rename = find(
+        lines,
+        0,
+        |l| l.contains("rename") && l.contains(&quoted),
+        &format!("rename of {name}"),
+    );
+    let log = |l: &str| l.contains("airun.db-wal>");
+    let intent = (0..rename)
+        .rev()
+        .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
+        .expect("the intent written to the log before the rename");
+    assert!(
+        (intent..rename).any(|i| lines[i].contains("fdatasync(")
+            && log(&lines[i])
+            && end_of(lines, i, "fdatasync") < rename),
+        "the log's sync did not end between the intent (line {intent}) and the rename of \
+         {name} (line {rename}):\n{}",
+        lines.join("\n")
+    );
 }

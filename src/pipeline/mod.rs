@@ -599,6 +599,7 @@ impl<S: CapabilitySet> Pipeline<S> {
             cancel: options.cancel.unwrap_or(&never),
             progress,
             journal: self.journal.as_ref(),
+            op: journal_op.as_deref(),
             // The operator sees and undoes everyone's operations.
             principal: options.principal.filter(|p| *p != crate::users::OPERATOR),
             resolved: if cap.is_mutating() || cap.requires_confirmation {

@@ -511,6 +511,7 @@ impl<P> Ctx<'_, P> {
         unsafe {
             cmd.pre_exec(move || child_setup(cwd_raw, ruleset_raw, status_raw));
         }
+        self.before_change()?;
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
             CapError::execution(format!("could not start `{}`: {e}", program.path.display()))

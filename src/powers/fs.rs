@@ -575,6 +575,7 @@ impl<P> Ctx<'_, P> {
             }
             Publish::CreateNew => "creating",
         };
+        self.before_change()?;
         temp.commit(r.rel(), how)
             .map_err(|e| io_err(e, r.rel(), doing))?;
         Ok(WriteOutcome {
@@ -609,7 +610,9 @@ impl<P> Ctx<'_, P> {
         temp.file()
             .flush()
             .and_then(|_| temp.finish(mode))
-            .and_then(|_| temp.commit(r.rel(), Publish::Replace))
+            .map_err(|e| io_err(e, r.rel(), "writing"))?;
+        self.before_change()?;
+        temp.commit(r.rel(), Publish::Replace)
             .map_err(|e| io_err(e, r.rel(), "writing"))?;
         Ok((
             WriteOutcome {
@@ -642,8 +645,11 @@ impl<P> Ctx<'_, P> {
         let parent = r.parent();
         if create_dirs && !parent.is_root() {
             ws(self).recheck(&parent, Access::Write)?;
-            dir.create_dir_all(parent.rel())
-                .map_err(|e| io_err(e, parent.rel(), "creating"))?;
+            if lstat(dir, &parent)?.is_none() {
+                self.before_change()?;
+                dir.create_dir_all(parent.rel())
+                    .map_err(|e| io_err(e, parent.rel(), "creating"))?;
+            }
         } else if !parent.is_root() && lstat(dir, &parent)?.is_none() {
             return Err(CapError::new(
                 ErrorKind::NotFound,
@@ -668,6 +674,7 @@ impl<P> Ctx<'_, P> {
         P: FsWrite,
     {
         let dir = ws(self).dir();
+        self.before_change()?;
         match dir.create_dir(r.rel()) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match lstat(dir, r)? {
@@ -747,10 +754,13 @@ impl<P> Ctx<'_, P> {
         let res = (|| {
             let n = io::copy(&mut src, dst.file())?;
             dst.finish(meta.mode() & 0o7777)?;
-            dst.commit(to.rel(), Publish::Replace)?;
             Ok(n)
         })();
-        res.map_err(|e| io_err(e, to.rel(), "copying"))
+        let n = res.map_err(|e| io_err(e, to.rel(), "copying"))?;
+        self.before_change()?;
+        dst.commit(to.rel(), Publish::Replace)
+            .map_err(|e| io_err(e, to.rel(), "copying"))?;
+        Ok(n)
     }
 
     /// Creates a symbolic link at `link` whose stored target is `target`; refused when the
@@ -770,6 +780,7 @@ impl<P> Ctx<'_, P> {
                 ),
             ));
         }
+        self.before_change()?;
         ws(self)
             .dir()
             .symlink_contents(target, link.rel())
@@ -802,6 +813,7 @@ impl<P> Ctx<'_, P> {
         // opened and then removed, would show one link).
         open::still_named(ws(self).dir(), p.rel(), &meta)
             .map_err(|e| io_err(e, p.rel(), "setting permissions on"))?;
+        self.before_change()?;
         // An O_PATH handle cannot be fchmod'ed; its /proc/self/fd entry can (and names
         // exactly the opened inode).
         let fd = std::os::fd::AsRawFd::as_raw_fd(&handle);
@@ -849,6 +861,7 @@ impl<P> Ctx<'_, P> {
             )
         })?;
         let kind = EntryKind::of(&meta);
+        self.before_change()?;
         if kind != EntryKind::Dir {
             dir.remove_file(r.rel())
                 .map_err(|e| io_err(e, r.rel(), "deleting"))?;
@@ -955,6 +968,7 @@ impl<P> Ctx<'_, P> {
             ));
         }
         self.refuse_moving_links_out(&src, &dst, &sm)?;
+        self.before_change()?;
         dir.rename(src.rel(), dir, dst.rel())
             .map_err(|e| io_err(e, dst.rel(), "moving to"))?;
         Ok((src, dst))

@@ -111,6 +111,9 @@ pub struct Env<'a> {
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) progress: Option<ProgressFn<'a>>,
     pub(crate) journal: &'a dyn crate::hooks::Journal,
+    /// The journal's record of this call, when it keeps an undo point: the first change
+    /// the workspace can show waits for that undo point to be on disk.
+    pub(crate) op: Option<&'a (dyn crate::hooks::JournalOp + 'a)>,
     /// Who makes the call; `None` for the operator. The model's history and undo
     /// (`sys.history`, `sys.undo`) see only this principal's operations.
     pub(crate) principal: Option<&'a str>,
@@ -153,6 +156,15 @@ impl<'a, P> Ctx<'a, P> {
             );
         }
         Ok(())
+    }
+
+    /// Waits until the call's undo point is on disk. Every power that changes what the
+    /// workspace shows calls it before that change; a handler never needs to.
+    pub(crate) fn before_change(&self) -> Result<(), CapError> {
+        match self.env.op {
+            Some(op) => op.before_change(),
+            None => Ok(()),
+        }
     }
 
     /// Reports progress to whoever is watching (an MCP client with a progress token).

@@ -101,6 +101,25 @@ impl Shared {
     }
 }
 
+/// The sync of one change's intent, under way or done: waited for once, before the
+/// change's first visible step.
+pub(super) struct IntentSync(Option<Arc<Ticket>>);
+
+impl IntentSync {
+    /// Nothing to wait for (an irreversible change keeps no undo point).
+    pub(super) fn none() -> IntentSync {
+        IntentSync(None)
+    }
+
+    /// Waits for the sync the first time; later calls return at once.
+    pub(super) fn wait(&mut self) -> io::Result<()> {
+        match self.0.take() {
+            Some(ticket) => ticket.wait().map_err(io::Error::other),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The folder syncs under way, by operation, and the thread that runs them.
 #[derive(Default)]
 pub(super) struct FolderSyncs {
@@ -241,7 +260,12 @@ impl Syncs {
         match self {
             Syncs::Each(_) => file.sync_all(),
             Syncs::Whole(_) => Ok(rustix::fs::syncfs(file)?),
-            Syncs::Log(..) => file.sync_data(),
+            Syncs::Log(..) => {
+                fail::fail_point!("tm_intent_sync", |_| Err(io::Error::other(
+                    "the sync failed (injected)"
+                )));
+                file.sync_data()
+            }
         }
     }
 
@@ -258,15 +282,21 @@ pub(super) fn sync_now(ws: &Workspace, folders: &[PathBuf]) -> io::Result<()> {
 impl TimeMachine {
     /// Starts syncing the write-ahead log, which holds a change's intent (committed
     /// without a sync): it runs while the handler prepares the change (a temporary file,
-    /// written and synced), and before the folder syncs queued after it, the first syncs
-    /// that carry the change's renames to the disk, so none of them lands ahead of its
-    /// undo point. Nothing waits for it: the audit record's sync carries the intent too.
-    /// `log` is the log's handle the audit batches sync, opened once.
-    pub(super) fn sync_intent(&self, log: Arc<std::fs::File>) {
-        // Without the thread, the audit record's sync carries it.
-        let _ = self
-            .folders
-            .queue(Syncs::Log(self.dir.join("airun.db-wal"), log));
+    /// written and synced), and before the folder syncs queued after it. The handler's
+    /// first visible change waits for it ([`IntentSync::wait`], through
+    /// `JournalOp::before_change`), so no change reaches the disk ahead of its undo
+    /// point. `log` is the log's handle the audit batches sync, opened once.
+    pub(super) fn sync_intent(&self, log: Arc<std::fs::File>) -> IntentSync {
+        let syncs = Syncs::Log(self.dir.join("airun.db-wal"), log);
+        match self.folders.queue(syncs) {
+            Ok(ticket) => IntentSync(Some(ticket)),
+            // Without the thread, synced here and now.
+            Err(syncs) => {
+                let done = Arc::new(Ticket::default());
+                done.set(syncs.run().map_err(|e| e.to_string()));
+                IntentSync(Some(done))
+            }
+        }
     }
 
     /// Starts syncing the folders a change altered (see [`altered`]); the change's

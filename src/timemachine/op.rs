@@ -30,6 +30,8 @@ struct Op<'a> {
     before: Vec<Vec<Entry>>,
     /// The claim on the operation lock: its targets (and what lies beneath them).
     lock: super::lock::OpLock<'a>,
+    /// The intent's sync, which the first visible change waits for.
+    intent: std::sync::Mutex<folders::IntentSync>,
 }
 
 impl Journal for TimeMachine {
@@ -80,9 +82,10 @@ impl Journal for TimeMachine {
             };
             (id, log)
         };
-        if let Some(log) = log {
-            self.sync_intent(log);
-        }
+        let intent_sync = match log {
+            Some(log) => self.sync_intent(log),
+            None => folders::IntentSync::none(),
+        };
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
             tm: self,
@@ -95,6 +98,7 @@ impl Journal for TimeMachine {
                 lock.starts_change();
                 lock
             },
+            intent: std::sync::Mutex::new(intent_sync),
         })))
     }
 
@@ -157,6 +161,17 @@ impl Journal for TimeMachine {
 impl JournalOp for Op<'_> {
     fn id(&self) -> OpId {
         self.id
+    }
+
+    fn before_change(&self) -> Result<(), CapError> {
+        // Held while waiting, so a second caller returns only once the sync is done.
+        let mut intent = self.intent.lock().unwrap_or_else(|p| p.into_inner());
+        intent.wait().map_err(|e| {
+            CapError::execution(format!(
+                "could not write the undo point to disk before the change: {e}; nothing was changed"
+            ))
+            .with_hint("check the state folder's disk (space, errors) and try again")
+        })
     }
 
     fn finish(

@@ -98,6 +98,7 @@ impl<P> Ctx<'_, P> {
         let target = &staged.target;
         let res = (|| {
             w.recheck(target, Access::Write)?;
+            self.before_change()?;
             if let Some(m) = lstat(dir, target)? {
                 if !overwrite {
                     return Err(CapError::new(
