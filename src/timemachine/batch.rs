@@ -18,6 +18,7 @@
 use super::audit::{self, Record};
 use super::checkpoint::Checkpointer;
 use super::head;
+use super::logsync::LogSyncs;
 use rusqlite::Connection;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
@@ -82,6 +83,8 @@ struct Shared {
     head: Arc<head::Writer>,
     /// The write-ahead log, once opened (see [`Shared::log`]).
     wal: Mutex<Option<Arc<std::fs::File>>>,
+    /// What of the log is on disk (intents a sync carried).
+    log_syncs: Arc<LogSyncs>,
     /// Checkpoints the log in the background, once a server started it.
     checkpoints: OnceLock<Checkpointer>,
     queue: Mutex<Queue>,
@@ -119,7 +122,7 @@ impl Shared {
         let log = if synced { Some(self.log(&conn)?) } else { None };
         drop(conn);
         if let Some(log) = log {
-            log.sync_data().map_err(io_failure)?;
+            self.log_syncs.sync(&log).map_err(io_failure)?;
         }
         // The head of the commit now on disk.
         if let Some(head) = head
@@ -267,6 +270,7 @@ impl ReadBatch {
                 conn,
                 head,
                 wal: Mutex::new(None),
+                log_syncs: Arc::new(LogSyncs::default()),
                 checkpoints: OnceLock::new(),
                 queue: Mutex::new(Queue::default()),
                 wake: Condvar::new(),
@@ -296,6 +300,11 @@ impl ReadBatch {
     /// The database's write-ahead log, opened once, which the batches sync.
     pub(super) fn log(&self, conn: &Connection) -> rusqlite::Result<Arc<std::fs::File>> {
         self.shared.log(conn)
+    }
+
+    /// What of the log is on disk: the batches' syncs count there.
+    pub(super) fn log_syncs(&self) -> &Arc<LogSyncs> {
+        &self.shared.log_syncs
     }
 
     /// How many records are queued and not yet written.

@@ -11,6 +11,7 @@
 
 use super::TimeMachine;
 use super::image::{Entry, Kind};
+use super::logsync::LogSyncs;
 use crate::hooks::OpId;
 use crate::sandbox::Workspace;
 use std::collections::{BTreeSet, HashMap};
@@ -83,39 +84,25 @@ impl Shared {
             // syncs can carry its renames there. A folder several changes altered is
             // synced once for all of them: each change's entries were in it before its
             // job was queued.
+            // Each job's ticket is set as soon as its own syncs are done, so a change
+            // waiting for its intent goes on while the round syncs the folders after it.
             let mut outcomes: HashMap<&Path, Result<(), String>> = HashMap::new();
-            for (syncs, _) in &jobs {
+            for (syncs, ticket) in &jobs {
+                if let Syncs::Log(..) = syncs {
+                    ticket.set(syncs.run().map_err(|e| e.to_string()));
+                    continue;
+                }
+                let mut failed = None;
                 for (key, file) in syncs.files() {
-                    outcomes
+                    let outcome = outcomes
                         .entry(key)
                         .or_insert_with(|| syncs.sync(file).map_err(|e| e.to_string()));
+                    if let Err(e) = outcome {
+                        failed.get_or_insert_with(|| e.clone());
+                    }
                 }
-            }
-            for (syncs, ticket) in &jobs {
-                let failed = syncs
-                    .files()
-                    .find_map(|(key, _)| outcomes[key].clone().err());
                 ticket.set(failed.map_or(Ok(()), Err));
             }
-        }
-    }
-}
-
-/// The sync of one change's intent, under way or done: waited for once, before the
-/// change's first visible step.
-pub(super) struct IntentSync(Option<Arc<Ticket>>);
-
-impl IntentSync {
-    /// Nothing to wait for (an irreversible change keeps no undo point).
-    pub(super) fn none() -> IntentSync {
-        IntentSync(None)
-    }
-
-    /// Waits for the sync the first time; later calls return at once.
-    pub(super) fn wait(&mut self) -> io::Result<()> {
-        match self.0.take() {
-            Some(ticket) => ticket.wait().map_err(io::Error::other),
-            None => Ok(()),
         }
     }
 }
@@ -220,9 +207,10 @@ pub(super) fn restored(images: &[Vec<Entry>]) -> Vec<PathBuf> {
 enum Syncs {
     Each(Vec<(PathBuf, std::fs::File)>),
     Whole(std::fs::File),
-    /// The state database's write-ahead log (its absolute path), synced before any
-    /// folder queued after it.
-    Log(PathBuf, Arc<std::fs::File>),
+    /// The state database's write-ahead log, to carry intent number `n` (see
+    /// [`LogSyncs`]) before any folder queued after it is synced: nothing to do when
+    /// another sync carried it meanwhile.
+    Log(Arc<LogSyncs>, Arc<std::fs::File>, u64),
 }
 
 impl Syncs {
@@ -246,31 +234,40 @@ impl Syncs {
         Ok(Syncs::Each(open))
     }
 
-    /// The open folders, each with its path (the file system's: the empty path).
+    /// The open folders, each with its path (the file system's: the empty path); none
+    /// for the log.
     fn files(&self) -> Box<dyn Iterator<Item = (&Path, &std::fs::File)> + '_> {
         match self {
             Syncs::Each(folders) => Box::new(folders.iter().map(|(p, f)| (p.as_path(), f))),
             Syncs::Whole(root) => Box::new(std::iter::once((Path::new(""), root))),
-            Syncs::Log(path, log) => Box::new(std::iter::once((path.as_path(), &**log))),
+            Syncs::Log(..) => Box::new(std::iter::empty()),
         }
     }
 
     /// Syncs one of [`files`](Self::files).
     fn sync(&self, file: &std::fs::File) -> io::Result<()> {
         match self {
-            Syncs::Each(_) => file.sync_all(),
             Syncs::Whole(_) => Ok(rustix::fs::syncfs(file)?),
-            Syncs::Log(..) => {
-                fail::fail_point!("tm_intent_sync", |_| Err(io::Error::other(
-                    "the sync failed (injected)"
-                )));
-                file.sync_data()
-            }
+            Syncs::Each(_) | Syncs::Log(..) => file.sync_all(),
         }
     }
 
     fn run(&self) -> io::Result<()> {
-        self.files().try_for_each(|(_, f)| self.sync(f))
+        match self {
+            Syncs::Log(_, _, n) if self.carried(*n) => Ok(()),
+            Syncs::Log(syncs, log, _) => syncs.run(|| {
+                fail::fail_point!("tm_intent_sync", |_| Err(io::Error::other(
+                    "the sync failed (injected)"
+                )));
+                log.sync_data()
+            }),
+            _ => self.files().try_for_each(|(_, f)| self.sync(f)),
+        }
+    }
+
+    /// Whether a sync of the log already carried intent `n`.
+    fn carried(&self, n: u64) -> bool {
+        matches!(self, Syncs::Log(syncs, ..) if syncs.is_durable(n))
     }
 }
 
@@ -281,21 +278,17 @@ pub(super) fn sync_now(ws: &Workspace, folders: &[PathBuf]) -> io::Result<()> {
 
 impl TimeMachine {
     /// Starts syncing the write-ahead log, which holds a change's intent (committed
-    /// without a sync): it runs while the handler prepares the change (a temporary file,
-    /// written and synced), and before the folder syncs queued after it. The handler's
-    /// first visible change waits for it ([`IntentSync::wait`], through
-    /// `JournalOp::before_change`), so no change reaches the disk ahead of its undo
-    /// point. `log` is the log's handle the audit batches sync, opened once.
-    pub(super) fn sync_intent(&self, log: Arc<std::fs::File>) -> IntentSync {
-        let syncs = Syncs::Log(self.dir.join("airun.db-wal"), log);
-        match self.folders.queue(syncs) {
-            Ok(ticket) => IntentSync(Some(ticket)),
-            // Without the thread, synced here and now.
-            Err(syncs) => {
-                let done = Arc::new(Ticket::default());
-                done.set(syncs.run().map_err(|e| e.to_string()));
-                IntentSync(Some(done))
-            }
+    /// without a sync, numbered `n` in the log's [`LogSyncs`]): it runs while the
+    /// handler prepares the change (a temporary file, written and synced), and before
+    /// the folder syncs queued after it. The handler's first visible change waits until
+    /// a sync carried it (`JournalOp::before_change`): this one, or an audit batch's that
+    /// began after the intent's commit. `log` is the log's handle the audit batches
+    /// sync, opened once.
+    pub(super) fn sync_intent(&self, log: Arc<std::fs::File>, n: u64) {
+        let syncs = Syncs::Log(self.reads.log_syncs().clone(), log, n);
+        // Without the thread, synced here and now; a failure shows to the waiter.
+        if let Err(syncs) = self.folders.queue(syncs) {
+            let _ = syncs.run();
         }
     }
 

@@ -27,6 +27,7 @@ pub mod head;
 mod housekeeping;
 pub mod image;
 mod lock;
+mod logsync;
 mod op;
 mod record;
 mod recover;

@@ -30,8 +30,9 @@ struct Op<'a> {
     before: Vec<Vec<Entry>>,
     /// The claim on the operation lock: its targets (and what lies beneath them).
     lock: super::lock::OpLock<'a>,
-    /// The intent's sync, which the first visible change waits for.
-    intent: std::sync::Mutex<folders::IntentSync>,
+    /// The intent's number in the log's syncs, until the first visible change saw it
+    /// carried to the disk.
+    intent: std::sync::Mutex<Option<u64>>,
 }
 
 impl Journal for TimeMachine {
@@ -82,10 +83,11 @@ impl Journal for TimeMachine {
             };
             (id, log)
         };
-        let intent_sync = match log {
-            Some(log) => self.sync_intent(log),
-            None => folders::IntentSync::none(),
-        };
+        let intent_sync = log.map(|log| {
+            let n = self.reads.log_syncs().written();
+            self.sync_intent(log, n);
+            n
+        });
         crash_point!("tm_after_before_images");
         Ok(Some(Box::new(Op {
             tm: self,
@@ -166,12 +168,17 @@ impl JournalOp for Op<'_> {
     fn before_change(&self) -> Result<(), CapError> {
         // Held while waiting, so a second caller returns only once the sync is done.
         let mut intent = self.intent.lock().unwrap_or_else(|p| p.into_inner());
-        intent.wait().map_err(|e| {
+        let Some(n) = *intent else {
+            return Ok(());
+        };
+        self.tm.reads.log_syncs().wait(n).map_err(|e| {
             CapError::execution(format!(
                 "could not write the undo point to disk before the change: {e}; nothing was changed"
             ))
             .with_hint("check the state folder's disk (space, errors) and try again")
-        })
+        })?;
+        *intent = None;
+        Ok(())
     }
 
     fn finish(
