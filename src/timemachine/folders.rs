@@ -80,12 +80,9 @@ impl Shared {
                 std::mem::take(&mut q.jobs)
             };
             crate::failpoint::crash_point!("tm_folder_sync");
-            // In the order queued, so a change's intent is on disk before its folders'
-            // syncs can carry its renames there. A folder several changes altered is
-            // synced once for all of them: each change's entries were in it before its
-            // job was queued.
-            // Each job's ticket is set as soon as its own syncs are done, so a change
-            // waiting for its intent goes on while the round syncs the folders after it.
+            // In the order queued. A folder several changes altered is synced once for
+            // all of them: each change's entries were in it before its job was queued.
+            // Each job's ticket is set as soon as its own syncs are done.
             let mut outcomes: HashMap<&Path, Result<(), String>> = HashMap::new();
             for (syncs, ticket) in &jobs {
                 if let Syncs::Log(..) = syncs {
@@ -208,8 +205,7 @@ enum Syncs {
     Each(Vec<(PathBuf, std::fs::File)>),
     Whole(std::fs::File),
     /// The state database's write-ahead log, to carry intent number `n` (see
-    /// [`LogSyncs`]) before any folder queued after it is synced: nothing to do when
-    /// another sync carried it meanwhile.
+    /// [`LogSyncs`]): nothing to do when another sync carried it meanwhile.
     Log(Arc<LogSyncs>, Arc<std::fs::File>, u64),
 }
 
@@ -279,8 +275,8 @@ pub(super) fn sync_now(ws: &Workspace, folders: &[PathBuf]) -> io::Result<()> {
 impl TimeMachine {
     /// Starts syncing the write-ahead log, which holds a change's intent (committed
     /// without a sync, numbered `n` in the log's [`LogSyncs`]): it runs while the
-    /// handler prepares the change (a temporary file, written and synced), and before
-    /// the folder syncs queued after it. The handler's first visible change waits until
+    /// handler prepares the change (a temporary file, written and synced). The handler's
+    /// first visible change waits until
     /// a sync carried it (`JournalOp::before_change`): this one, or an audit batch's that
     /// began after the intent's commit. `log` is the log's handle the audit batches
     /// sync, opened once.
