@@ -580,18 +580,17 @@ impl Served {
 /// `airun execute io.fs.write_file` on `notes.txt`, killed after its handler wrote and
 /// before its commit.
 fn kill_a_write_midway(env: &Env) {
-    let out = env
-        .cmd(&[
-            "execute",
-            "io.fs.write_file",
-            "--params",
-            r#"{"path": "notes.txt", "content": "half-written\n"}"#,
-            "--yes",
-        ])
-        .env("FAILPOINTS", "tm_before_after_images=return")
-        .output()
-        .expect("run airun");
+    let params = r#"{"path": "notes.txt", "content": "half-written\n"}"#;
+    let out = write_with_failpoints(env, params, "tm_before_after_images=return");
     assert_killed(&out, "write_file killed before its after-images");
+}
+
+/// Runs `airun execute io.fs.write_file` with `params` and the failpoints `failpoints`.
+fn write_with_failpoints(env: &Env, params: &str, failpoints: &str) -> Output {
+    env.cmd(&["execute", "io.fs.write_file", "--params", params, "--yes"])
+        .env("FAILPOINTS", failpoints)
+        .output()
+        .expect("run airun")
 }
 
 /// A server answers `initialize` before it opens its state, but no call runs before the
@@ -1181,18 +1180,7 @@ fn a_change_whose_undo_point_cannot_be_synced_changes_nothing() {
     write(&env.ws, "kept.txt", b"before\n", 0o644);
     let before = env.snap();
     let params = json!({"path": "kept.txt", "content": "after\n"}).to_string();
-    let out = env
-        .cmd(&[
-            "execute",
-            "io.fs.write_file",
-            "--params",
-            &params,
-            "--yes",
-            "--json",
-        ])
-        .env("FAILPOINTS", "tm_intent_sync=return")
-        .output()
-        .expect("run airun");
+    let out = write_with_failpoints(&env, &params, "tm_intent_sync=return");
     assert!(
         !out.status.success(),
         "the write succeeded though its undo point could not be synced:\n{}",
