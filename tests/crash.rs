@@ -1050,16 +1050,20 @@ fn find(lines: &[String], from: usize, pred: impl Fn(&str) -> bool, what: &str) 
         })
 }
 
-/// The line where the first `call` (`rename`, `unlink`) of a file `name` ended, a success.
-fn changed(lines: &[String], call: &str, name: &str) -> usize {
+/// The line where the first `call` (`rename`, `unlink`) of a file `name` began.
+fn began(lines: &[String], call: &str, name: &str) -> usize {
     let quoted = format!("{name}\"");
-    let at = find(
+    find(
         lines,
         0,
         |l| l.contains(call) && l.contains(&quoted),
         &format!("{call} of {name}"),
-    );
-    done_ok(lines, at)
+    )
+}
+
+/// The line where the first `call` (`rename`, `unlink`) of a file `name` ended, a success.
+fn changed(lines: &[String], call: &str, name: &str) -> usize {
+    done_ok(lines, began(lines, call, name))
 }
 
 /// The line where the system call begun on line `at` ended, which must be a success.
@@ -1208,13 +1212,7 @@ fn a_change_whose_undo_point_cannot_be_synced_changes_nothing() {
 /// file `name`) was synced before that rename began: no sync of the folder, and no commit
 /// of the file system's own, can carry the change to the disk ahead of its undo point.
 fn intent_synced_before_rename(lines: &[String], name: &str) {
-    let quoted = format!("{name}\"");
-    let rename = find(
-        lines,
-        0,
-        |l| l.contains("rename") && l.contains(&quoted),
-        &format!("rename of {name}"),
-    );
+    let rename = began(lines, "rename", name);
     let log = |l: &str| l.contains("airun.db-wal>");
     let intent = (0..rename)
         .rev()

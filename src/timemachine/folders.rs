@@ -244,13 +244,13 @@ impl Syncs {
     fn sync(&self, file: &std::fs::File) -> io::Result<()> {
         match self {
             Syncs::Whole(_) => Ok(rustix::fs::syncfs(file)?),
-            Syncs::Each(_) | Syncs::Log(..) => file.sync_all(),
+            _ => file.sync_all(),
         }
     }
 
     fn run(&self) -> io::Result<()> {
         match self {
-            Syncs::Log(_, _, n) if self.carried(*n) => Ok(()),
+            Syncs::Log(syncs, _, n) if syncs.is_durable(*n) => Ok(()),
             Syncs::Log(syncs, log, _) => syncs.run(|| {
                 fail::fail_point!("tm_intent_sync", |_| Err(io::Error::other(
                     "the sync failed (injected)"
@@ -259,11 +259,6 @@ impl Syncs {
             }),
             _ => self.files().try_for_each(|(_, f)| self.sync(f)),
         }
-    }
-
-    /// Whether a sync of the log already carried intent `n`.
-    fn carried(&self, n: u64) -> bool {
-        matches!(self, Syncs::Log(syncs, ..) if syncs.is_durable(n))
     }
 }
 
@@ -276,10 +271,9 @@ impl TimeMachine {
     /// Starts syncing the write-ahead log, which holds a change's intent (committed
     /// without a sync, numbered `n` in the log's [`LogSyncs`]): it runs while the
     /// handler prepares the change (a temporary file, written and synced). The handler's
-    /// first visible change waits until
-    /// a sync carried it (`JournalOp::before_change`): this one, or an audit batch's that
-    /// began after the intent's commit. `log` is the log's handle the audit batches
-    /// sync, opened once.
+    /// first visible change waits until a sync carried it (`JournalOp::before_change`):
+    /// this one, or an audit batch's that began after the intent's commit. `log` is the
+    /// log's handle the audit batches sync, opened once.
     pub(super) fn sync_intent(&self, log: Arc<std::fs::File>, n: u64) {
         let syncs = Syncs::Log(self.reads.log_syncs().clone(), log, n);
         // Without the thread, synced here and now; a failure shows to the waiter.

@@ -30,9 +30,9 @@ struct Op<'a> {
     before: Vec<Vec<Entry>>,
     /// The claim on the operation lock: its targets (and what lies beneath them).
     lock: super::lock::OpLock<'a>,
-    /// The intent's number in the log's syncs, until the first visible change saw it
-    /// carried to the disk.
-    intent: std::sync::Mutex<Option<u64>>,
+    /// The intent's number in the log's syncs (none for an irreversible change, which
+    /// keeps no undo point).
+    intent: Option<u64>,
 }
 
 impl Journal for TimeMachine {
@@ -100,7 +100,7 @@ impl Journal for TimeMachine {
                 lock.starts_change();
                 lock
             },
-            intent: std::sync::Mutex::new(intent_sync),
+            intent: intent_sync,
         })))
     }
 
@@ -166,9 +166,8 @@ impl JournalOp for Op<'_> {
     }
 
     fn before_change(&self) -> Result<(), CapError> {
-        // Held while waiting, so a second caller returns only once the sync is done.
-        let mut intent = self.intent.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(n) = *intent else {
+        // Once a sync carried it, waiting returns at once.
+        let Some(n) = self.intent else {
             return Ok(());
         };
         self.tm.reads.log_syncs().wait(n).map_err(|e| {
@@ -176,9 +175,7 @@ impl JournalOp for Op<'_> {
                 "could not write the undo point to disk before the change: {e}; nothing was changed"
             ))
             .with_hint("check the state folder's disk (space, errors) and try again")
-        })?;
-        *intent = None;
-        Ok(())
+        })
     }
 
     fn finish(
