@@ -501,9 +501,10 @@ fn drop_images(conn: &Connection, id: OpId) -> rusqlite::Result<()> {
 
 /// Ops a crash left between two states, newest first.
 pub fn unsettled(conn: &Connection) -> rusqlite::Result<Vec<(OpId, OpState)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, state FROM ops WHERE state IN (?1, ?2, ?3, ?4) ORDER BY id DESC",
-    )?;
+    // Sorted here, not by SQLite: an `ORDER BY` would build a temporary b-tree on every
+    // look, and this runs each time the operation lock is taken (mostly finding nothing).
+    let mut stmt =
+        conn.prepare_cached("SELECT id, state FROM ops WHERE state IN (?1, ?2, ?3, ?4)")?;
     let states = [
         OpState::Pending,
         OpState::Running,
@@ -511,8 +512,11 @@ pub fn unsettled(conn: &Connection) -> rusqlite::Result<Vec<(OpId, OpState)>> {
         OpState::Redoing,
     ]
     .map(OpState::as_str);
-    stmt.query_map(states, |r| Ok((r.get(0)?, state_of(r, 1)?)))?
-        .collect()
+    let mut ops: Vec<(OpId, OpState)> = stmt
+        .query_map(states, |r| Ok((r.get(0)?, state_of(r, 1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    ops.sort_unstable_by_key(|op| std::cmp::Reverse(op.0));
+    Ok(ops)
 }
 
 /// Ids of the done ops from `from` on (of `principal` only, when given), newest first.
@@ -961,6 +965,47 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn unsettled_ops_come_newest_first_and_settled_ones_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("airun.db")).unwrap();
+        let states = [
+            OpState::Running,
+            OpState::Done,
+            OpState::Undoing,
+            OpState::Pending,
+            OpState::Interrupted,
+            OpState::Redoing,
+            OpState::Running,
+        ];
+        let ids: Vec<OpId> = states
+            .iter()
+            .map(|&state| {
+                insert_op(
+                    &conn,
+                    &NewOp {
+                        started: "2026-01-01T00:00:00.000Z",
+                        capability: "io.fs.write_file",
+                        params: "{}",
+                        state,
+                        targets: "[]",
+                        session: None,
+                        principal: crate::users::OPERATOR,
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        let want: Vec<(OpId, OpState)> = ids
+            .iter()
+            .zip(states)
+            .filter(|(_, s)| !matches!(s, OpState::Done | OpState::Interrupted))
+            .map(|(id, s)| (*id, s))
+            .rev()
+            .collect();
+        assert_eq!(unsettled(&conn).unwrap(), want);
     }
 
     #[test]
