@@ -997,6 +997,11 @@ fn random_kills_lose_nothing() {
 
 /// Runs `airun <args>` under `strace`, `input` on its stdin; returns the trace's lines.
 fn traced(env: &Env, args: &[&str], input: &str) -> Vec<String> {
+    traced_with(env, args, input, "")
+}
+
+/// [`traced`], with the failpoints `extra` (`name=action;...`) on as well.
+fn traced_with(env: &Env, args: &[&str], input: &str, extra: &str) -> Vec<String> {
     let log = env.home.join("trace.log");
     let airun = env.cmd(args);
     let mut cmd = Command::new("strace");
@@ -1019,7 +1024,11 @@ fn traced(env: &Env, args: &[&str], input: &str) -> Vec<String> {
     }
     // The folder syncs take their time, so an answer that did not wait for them would
     // show in the trace ahead of them.
-    cmd.env("FAILPOINTS", "tm_folder_sync=sleep(200)");
+    let failpoints = match extra {
+        "" => "tm_folder_sync=sleep(200)".to_string(),
+        more => format!("tm_folder_sync=sleep(200);{more}"),
+    };
+    cmd.env("FAILPOINTS", failpoints);
     let mut child = cmd.spawn().expect("strace runs");
     let mut stdin = child.stdin.take().expect("stdin");
     std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("input written");
@@ -1176,6 +1185,48 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     intent_synced_before_rename(&lines, "served.txt");
 }
 
+/// Without the handle the log's syncs go through (a process out of file handles), the
+/// intent is committed synced: the undo point is still on disk before the rename, and the
+/// audit record before the answer.
+#[test]
+fn without_the_logs_own_handle_the_undo_point_is_synced_before_the_change() {
+    if !support::ci::require("strace", Command::new("strace").arg("-V").output().is_ok()) {
+        return;
+    }
+    let env = Env::new();
+    let params = json!({"path": "new.txt", "content": "kept\n"}).to_string();
+    let lines = traced_with(
+        &env,
+        &[
+            "execute",
+            "io.fs.write_file",
+            "--params",
+            &params,
+            "--yes",
+            "--json",
+        ],
+        "",
+        "tm_log_open=return",
+    );
+    assert_eq!(std::fs::read(env.ws.join("new.txt")).unwrap(), b"kept\n");
+    intent_synced_before_rename(&lines, "new.txt");
+    let renamed = changed(&lines, "rename", "new.txt");
+    let answer = (renamed..lines.len())
+        .find(|&i| printed(&lines[i]))
+        .expect("the answer after the rename");
+    let log = |l: &str| l.contains("airun.db-wal>");
+    let record = (renamed..answer)
+        .rev()
+        .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
+        .expect("the audit record written to the log before the answer");
+    assert!(
+        (record..answer).any(|i| log(&lines[i]) && sync_ends(&lines, i) < answer),
+        "the log was not synced between the audit record (line {record}) and the answer \
+         (line {answer}):\n{}",
+        lines.join("\n")
+    );
+}
+
 /// A change whose undo point cannot be synced to disk is refused before it changes
 /// anything: the file keeps its content and no operation is recorded.
 #[test]
@@ -1208,6 +1259,15 @@ fn a_change_whose_undo_point_cannot_be_synced_changes_nothing() {
     assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"after\n");
 }
 
+/// Where the sync begun on line `at` ended (`fdatasync` or `fsync`); past the end when
+/// line `at` begins no sync.
+fn sync_ends(lines: &[String], at: usize) -> usize {
+    ["fdatasync", "fsync"]
+        .into_iter()
+        .find(|call| lines[at].contains(&format!(" {call}(")))
+        .map_or(usize::MAX, |call| end_of(lines, at, call))
+}
+
 /// Checks that the intent (the last frames written to the log before the rename of the
 /// file `name`) was synced before that rename began: no sync of the folder, and no commit
 /// of the file system's own, can carry the change to the disk ahead of its undo point.
@@ -1219,9 +1279,7 @@ fn intent_synced_before_rename(lines: &[String], name: &str) {
         .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
         .expect("the intent written to the log before the rename");
     assert!(
-        (intent..rename).any(|i| lines[i].contains("fdatasync(")
-            && log(&lines[i])
-            && end_of(lines, i, "fdatasync") < rename),
+        (intent..rename).any(|i| log(&lines[i]) && sync_ends(lines, i) < rename),
         "the log's sync did not end between the intent (line {intent}) and the rename of \
          {name} (line {rename}):\n{}",
         lines.join("\n")

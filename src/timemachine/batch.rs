@@ -112,14 +112,22 @@ impl Shared {
         }
         // Committed without a sync, then the log synced without holding the database: a
         // change under way goes on with its own transactions meanwhile, instead of
-        // waiting for the disk. The sync carries every commit written before it.
-        let synced = super::db::synced(&conn)?;
-        let head = if synced {
+        // waiting for the disk. The sync carries every commit written before it. Without
+        // the log's handle (no file handle to be had), the commit syncs itself.
+        let log = if super::db::synced(&conn)? {
+            self.log(&conn)
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "cannot open the state database's log: the audit batch is synced by its commit");
+                })
+                .ok()
+        } else {
+            None
+        };
+        let head = if log.is_some() {
             super::db::unsynced(&mut conn, |c| self.append(c, batch))??
         } else {
             self.append(&mut conn, batch)?
         };
-        let log = if synced { Some(self.log(&conn)?) } else { None };
         drop(conn);
         if let Some(log) = log {
             self.log_syncs.sync(&log).map_err(io_failure)?;
@@ -142,6 +150,10 @@ impl Shared {
         if let Some(f) = &*log {
             return Ok(f.clone());
         }
+        // Tests make opening it fail, as when the process has no file handle left.
+        fail::fail_point!("tm_log_open", |_| Err(io_failure(std::io::Error::other(
+            "the log could not be opened (injected)"
+        ))));
         let path = format!("{}-wal", conn.path().unwrap_or_default());
         let f = Arc::new(std::fs::File::open(path).map_err(io_failure)?);
         *log = Some(f.clone());

@@ -69,17 +69,28 @@ impl Journal for TimeMachine {
         let rows = self.blobs.take_new();
         let (id, log) = {
             let mut conn = self.conn();
-            // Committed without a sync, which is queued below to run beside the
-            // handler's work: a power cut before it may lose the intent together with
-            // the call, which was not answered yet.
-            let id = db::unsynced(&mut conn, |c| {
-                write_intent(c, cap, intent, irreversible, &targets, &images, &rows)
-            })
-            .map_err(state_err)??;
+            // The log's handle syncs the intent beside the handler's work (queued below);
+            // without it (no file handle to be had), the intent is committed synced, as
+            // any commit is. An irreversible change keeps no undo point to wait for.
             let log = if irreversible {
                 None
             } else {
-                self.reads.log(&conn).ok()
+                self.reads
+                    .log(&conn)
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "cannot open the state database's log: the intent is synced by the commit");
+                    })
+                    .ok()
+            };
+            let write = |c: &mut Connection| {
+                write_intent(c, cap, intent, irreversible, &targets, &images, &rows)
+            };
+            // Without a sync, when one follows: a power cut before it may lose the
+            // intent together with the call, which was not answered yet.
+            let id = if log.is_some() || irreversible {
+                db::unsynced(&mut conn, write).map_err(state_err)??
+            } else {
+                write(&mut conn)?
             };
             (id, log)
         };
