@@ -12,10 +12,15 @@
 //! mode): the difference to the default is what it costs that an answered change survives
 //! a power cut.
 //!
-//! A second group sets the smallest durable write beside it, in the same run: a plain
+//! A second group sets the smallest durable writes beside it, in the same run: a plain
 //! atomic write of the same 1 KiB (`fsutil::AtomicFile`: a temporary sibling, synced, then
-//! renamed), against the journaled write of it through the pipeline (the undo point, the
-//! atomic write, the commit and the synced, hash-chained audit record).
+//! renamed); the same with its folder synced (what makes the rename itself survive a power
+//! cut); the same with a log synced before the rename and again after it, as a journal
+//! that keeps an undo point must (the device flushes of a journaled write, with none of
+//! its other work); those four syncs two at a time, as the journaled write runs them (the
+//! log's beside the file's, then beside the folder's); and the journaled write of it
+//! through the pipeline (the undo point, the atomic write, the commit and the synced,
+//! hash-chained audit record).
 //!
 //! The workspaces live in the system temp folder; `AIRUN_BENCH_DIR=/dev/shm` measures on
 //! tmpfs instead (no fsync, so the journal's own cost is not hidden behind the disk's).
@@ -123,10 +128,73 @@ fn bench(c: &mut Criterion) {
     g.bench_function("baseline: plain atomic write (fsutil::AtomicFile)", |b| {
         b.iter(|| atomic_write(&atomic_dir, black_box(content.as_bytes())))
     });
+    let folder = std::fs::File::open(&atomic_root).expect("open the folder");
+    g.bench_function("baseline: atomic write, folder synced", |b| {
+        b.iter(|| {
+            atomic_write(&atomic_dir, black_box(content.as_bytes()));
+            folder.sync_all().expect("folder sync");
+        })
+    });
+    let log = std::sync::Arc::new(Log::new(&dir.path().join("log")));
+    g.bench_function(
+        "baseline: atomic write, folder synced, a log synced before and after",
+        |b| {
+            b.iter(|| {
+                log.append_synced(b"intent");
+                atomic_write(&atomic_dir, black_box(content.as_bytes()));
+                log.append_synced(b"commit");
+                folder.sync_all().expect("folder sync");
+            })
+        },
+    );
+    // The journaled write runs its syncs two at a time (the log's beside the file's, the
+    // log's beside the folder's): the same four syncs so, the log's on a thread of its own.
+    let helper = Helper::start(log.clone());
+    g.bench_function("baseline: the same four syncs, two at a time", |b| {
+        b.iter(|| {
+            use std::io::Write;
+            let target = Path::new("notes.txt");
+            let mut f = AtomicFile::beside(&atomic_dir, target, TempKind::Write).expect("temp");
+            f.file()
+                .write_all(black_box(content.as_bytes()))
+                .expect("write");
+            helper.beside(b"intent", || f.finish(0o644).expect("sync"));
+            f.commit(target, Publish::Replace).expect("rename");
+            helper.beside(b"commit", || folder.sync_all().expect("folder sync"));
+        })
+    });
     g.bench_function("journaled write (pipeline + time machine)", |b| {
         b.iter(|| write(&journaled, &args))
     });
     g.finish();
+}
+
+/// A thread that syncs a record to the log beside the caller's work.
+struct Helper {
+    records: std::sync::mpsc::Sender<&'static [u8]>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Helper {
+    fn start(log: std::sync::Arc<Log>) -> Helper {
+        let (records, rx) = std::sync::mpsc::channel::<&'static [u8]>();
+        let (tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for record in rx {
+                log.append_synced(record);
+                let _ = tx.send(());
+            }
+        });
+        Helper { records, done }
+    }
+
+    /// Syncs `record` to the log on the helper thread while `mine` runs here; returns
+    /// once both ended.
+    fn beside(&self, record: &'static [u8], mine: impl FnOnce()) {
+        self.records.send(record).expect("helper");
+        mine();
+        self.done.recv().expect("helper");
+    }
 }
 
 /// A durable atomic replace of `notes.txt`: a temporary sibling, synced, renamed.
@@ -137,6 +205,48 @@ fn atomic_write(dir: &cap_std::fs::Dir, data: &[u8]) {
     f.file().write_all(data).expect("write");
     f.finish(0o644).expect("sync");
     f.commit(target, Publish::Replace).expect("rename");
+}
+
+/// A stand-in for a journal's log: a file written in place at a few offsets (as a
+/// write-ahead log reused after a checkpoint is), each record synced.
+struct Log {
+    file: std::fs::File,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Log {
+    const SPAN: u64 = 64 * 4096;
+
+    fn new(path: &Path) -> Log {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .expect("log");
+        // Allocated and synced once, so each record overwrites, as a reused log does.
+        file.set_len(Self::SPAN).expect("log size");
+        std::os::unix::fs::FileExt::write_all_at(&file, &[0; Self::SPAN as usize], 0)
+            .expect("log fill");
+        file.sync_all().expect("log sync");
+        Log {
+            file,
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Writes a 4 KiB page holding `record` and syncs it.
+    fn append_synced(&self, record: &[u8]) {
+        let mut page = [0u8; 4096];
+        page[..record.len()].copy_from_slice(record);
+        let at = self
+            .next
+            .fetch_add(4096, std::sync::atomic::Ordering::Relaxed)
+            % Self::SPAN;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, &page, at).expect("log write");
+        self.file.sync_data().expect("log sync");
+    }
 }
 
 criterion_group!(benches, bench);
