@@ -6,8 +6,10 @@
 //! audit log say it happened. Once a change has its after-images, the folders holding its
 //! targets and the folders it created are synced on a thread of their own while the change
 //! commits, its audit record is written and the log is synced; the answer waits for both
-//! ([`TimeMachine::wait_folders`]), so the two syncs take the time of one. Changes that
-//! come while a sync runs are synced together next, each folder once.
+//! ([`TimeMachine::wait_folders`]). The device flushes its cache for one sync at a time,
+//! so two syncs side by side take about as long as one after the other; what the thread
+//! saves is the commit's and the record's work, done meanwhile. Changes that come while a
+//! sync runs are synced together next, each folder once.
 
 use super::TimeMachine;
 use super::image::{Entry, Kind};

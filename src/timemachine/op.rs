@@ -49,8 +49,8 @@ impl Journal for TimeMachine {
         self.blobs.take_new();
         // Before-images first (their file blobs are content-addressed, so a crash here
         // leaves at most unreferenced blobs for gc), then the intent, the images and the
-        // small contents they refer to in one transaction: the handler runs only once all
-        // of them are durable.
+        // small contents they refer to in one transaction: the handler's first change the
+        // workspace shows waits until they are durable (`before_change`).
         let mut images = Vec::new();
         if !irreversible {
             for t in &targets {
