@@ -1000,6 +1000,19 @@ fn traced(env: &Env, args: &[&str], input: &str) -> Vec<String> {
     traced_with(env, args, input, "")
 }
 
+/// [`traced_with`] of `airun execute io.fs.write_file` with `params` (JSON text).
+fn traced_write(env: &Env, params: &str, extra: &str) -> Vec<String> {
+    let args = [
+        "execute",
+        "io.fs.write_file",
+        "--params",
+        params,
+        "--yes",
+        "--json",
+    ];
+    traced_with(env, &args, "", extra)
+}
+
 /// [`traced`], with the failpoints `extra` (`name=action;...`) on as well.
 fn traced_with(env: &Env, args: &[&str], input: &str, extra: &str) -> Vec<String> {
     let log = env.home.join("trace.log");
@@ -1146,18 +1159,7 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     let env = Env::new();
     std::fs::create_dir(env.ws.join("sub")).unwrap();
     let params = json!({"path": "sub/new.txt", "content": "kept\n"}).to_string();
-    let lines = traced(
-        &env,
-        &[
-            "execute",
-            "io.fs.write_file",
-            "--params",
-            &params,
-            "--yes",
-            "--json",
-        ],
-        "",
-    );
+    let lines = traced_write(&env, &params, "");
     let renamed = changed(&lines, "rename", "new.txt");
     synced_before_answer(&lines, renamed, &env.ws.join("sub"), printed);
     intent_synced_before_rename(&lines, "new.txt");
@@ -1195,19 +1197,7 @@ fn without_the_logs_own_handle_the_undo_point_is_synced_before_the_change() {
     }
     let env = Env::new();
     let params = json!({"path": "new.txt", "content": "kept\n"}).to_string();
-    let lines = traced_with(
-        &env,
-        &[
-            "execute",
-            "io.fs.write_file",
-            "--params",
-            &params,
-            "--yes",
-            "--json",
-        ],
-        "",
-        "tm_log_open=return",
-    );
+    let lines = traced_write(&env, &params, "tm_log_open=return");
     assert_eq!(std::fs::read(env.ws.join("new.txt")).unwrap(), b"kept\n");
     intent_synced_before_rename(&lines, "new.txt");
     let renamed = changed(&lines, "rename", "new.txt");
