@@ -116,10 +116,6 @@ impl Shared {
         // the log's handle (no file handle to be had), the commit syncs itself.
         let log = if super::db::synced(&conn)? {
             self.log(&conn)
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, "cannot open the state database's log: the audit batch is synced by its commit");
-                })
-                .ok()
         } else {
             None
         };
@@ -144,20 +140,28 @@ impl Shared {
         Ok(())
     }
 
-    /// The database's write-ahead log, opened once (to sync it).
-    fn log(&self, conn: &Connection) -> rusqlite::Result<Arc<std::fs::File>> {
+    /// The database's write-ahead log, opened once (to sync it outside the database's
+    /// lock); `None` when it cannot be opened (no file handle to be had), and then a
+    /// commit that must be durable is committed synced instead.
+    fn log(&self, conn: &Connection) -> Option<Arc<std::fs::File>> {
         let mut log = self.wal.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = &*log {
-            return Ok(f.clone());
+            return Some(f.clone());
         }
-        // Tests make opening it fail, as when the process has no file handle left.
-        fail::fail_point!("tm_log_open", |_| Err(io_failure(std::io::Error::other(
-            "the log could not be opened (injected)"
-        ))));
-        let path = format!("{}-wal", conn.path().unwrap_or_default());
-        let f = Arc::new(std::fs::File::open(path).map_err(io_failure)?);
-        *log = Some(f.clone());
-        Ok(f)
+        let open = || -> std::io::Result<std::fs::File> {
+            // Tests make opening it fail, as when the process has no file handle left.
+            fail::fail_point!("tm_log_open", |_| Err(std::io::Error::other(
+                "the log could not be opened (injected)"
+            )));
+            std::fs::File::open(format!("{}-wal", conn.path().unwrap_or_default()))
+        };
+        match open() {
+            Ok(f) => Some(log.insert(Arc::new(f)).clone()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the state database's log: durable commits are synced by SQLite instead");
+                None
+            }
+        }
     }
 
     /// Appends `batch`, into the reserved space when the disk is full.
@@ -309,8 +313,9 @@ impl ReadBatch {
         }
     }
 
-    /// The database's write-ahead log, opened once, which the batches sync.
-    pub(super) fn log(&self, conn: &Connection) -> rusqlite::Result<Arc<std::fs::File>> {
+    /// The database's write-ahead log, opened once, which the batches sync; `None` when
+    /// it cannot be opened (then commit synced).
+    pub(super) fn log(&self, conn: &Connection) -> Option<Arc<std::fs::File>> {
         self.shared.log(conn)
     }
 

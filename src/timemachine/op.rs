@@ -75,12 +75,7 @@ impl Journal for TimeMachine {
             let log = if irreversible {
                 None
             } else {
-                self.reads
-                    .log(&conn)
-                    .inspect_err(|e| {
-                        tracing::warn!(error = %e, "cannot open the state database's log: the intent is synced by the commit");
-                    })
-                    .ok()
+                self.reads.log(&conn)
             };
             let write = |c: &mut Connection| {
                 write_intent(c, cap, intent, irreversible, &targets, &images, &rows)
