@@ -147,8 +147,28 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
-    // The journaled write runs its syncs two at a time (the log's beside the file's, the
-    // log's beside the folder's): the same four syncs so, the log's on a thread of its own.
+    // The journaled write's floor: the log synced before the change shows and after it
+    // (holding the new content), the file written and renamed without a sync of its own.
+    g.bench_function(
+        "baseline: a log synced before and after an unsynced atomic write",
+        |b| {
+            b.iter(|| {
+                use std::io::Write;
+                log.append_synced(b"intent");
+                let target = Path::new("notes.txt");
+                let mut f = AtomicFile::beside(&atomic_dir, target, TempKind::Write).expect("temp");
+                f.file()
+                    .write_all(black_box(content.as_bytes()))
+                    .expect("write");
+                f.set_mode(0o644).expect("mode");
+                f.commit(target, Publish::Replace).expect("rename");
+                log.append_synced(b"commit");
+            })
+        },
+    );
+    // The journaled write ran its syncs two at a time (the log's beside the file's, the
+    // log's beside the folder's) before its files were synced after the answer: the same
+    // four syncs so, the log's on a thread of its own.
     let helper = Helper::start(log.clone());
     g.bench_function("baseline: the same four syncs, two at a time", |b| {
         b.iter(|| {

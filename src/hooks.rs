@@ -212,6 +212,13 @@ pub trait JournalOp: Sync {
     fn before_change(&self) -> Result<(), CapError> {
         Ok(())
     }
+    /// Whether the journal itself keeps what the change writes durable before the
+    /// answer (its after-image, synced with its commit, from which a start after a power
+    /// cut finishes the change): the files the handler writes then need no sync of their
+    /// own. False unless the journal says so.
+    fn keeps_content(&self) -> bool {
+        false
+    }
     /// Records the outcome: after-images and commit on success; on failure, puts the
     /// before-images back so a failed call leaves the workspace as it was.
     fn finish(

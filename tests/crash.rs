@@ -992,8 +992,10 @@ fn random_kills_lose_nothing() {
 //
 // A power cut loses what was not synced, which a kill cannot show. What can be shown is
 // that the syncs happen, in order, on the real binary: `strace` records the process's
-// renames, removals, syncs and writes to stdout, and the folder holding a changed file is
-// synced after the file took (or lost) its name and before the answer is written.
+// renames, removals, syncs and writes to stdout. The undo point is synced before a change
+// shows, the change's commit (its after-image) before its answer, and the written files
+// once changes pause; an undo's folders before its answer. What a start after a power
+// cut does with a change whose files missed the disk is shown further down.
 
 /// Runs `airun <args>` under `strace`, `input` on its stdin; returns the trace's lines.
 fn traced(env: &Env, args: &[&str], input: &str) -> Vec<String> {
@@ -1022,7 +1024,7 @@ fn traced_with(env: &Env, args: &[&str], input: &str, extra: &str) -> Vec<String
         .arg(&log)
         .args([
             "-e",
-            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write,writev,pwrite64",
+            "trace=rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,syncfs,write,writev,pwrite64",
         ])
         .arg(airun.get_program())
         .args(airun.get_args())
@@ -1152,7 +1154,7 @@ fn synced_before_answer(
 }
 
 #[test]
-fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo() {
+fn a_written_file_is_in_the_synced_log_before_the_answer_and_on_disk_before_the_exit() {
     if !support::ci::require("strace", Command::new("strace").arg("-V").output().is_ok()) {
         return;
     }
@@ -1161,14 +1163,16 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     let params = json!({"path": "sub/new.txt", "content": "kept\n"}).to_string();
     let lines = traced_write(&env, &params, "");
     let renamed = changed(&lines, "rename", "new.txt");
-    synced_before_answer(&lines, renamed, &env.ws.join("sub"), printed);
+    committed_before_answer(&lines, renamed, printed);
+    file_system_synced_after(&lines, renamed, &env.ws);
     intent_synced_before_rename(&lines, "new.txt");
     // Undo removes it, and syncs the folder again before saying so.
     let lines = traced(&env, &["undo", "--json"], "");
     assert!(!env.ws.join("sub/new.txt").exists());
     let removed = changed(&lines, "unlink", "new.txt");
     synced_before_answer(&lines, removed, &env.ws.join("sub"), printed);
-    // A server answers over MCP only once the folder is synced, too.
+    // A server answers over MCP only once the change's commit is synced, and syncs the
+    // file it wrote before it exits.
     let input = [
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
@@ -1183,8 +1187,45 @@ fn the_folder_of_a_written_file_is_synced_before_the_answer_and_after_its_undo()
     let lines = traced(&env, &["serve", "--mcp", "--yes"], &input);
     assert!(env.ws.join("sub/served.txt").is_file());
     let renamed = changed(&lines, "rename", "served.txt");
-    synced_before_answer(&lines, renamed, &env.ws.join("sub"), answered_2);
+    committed_before_answer(&lines, renamed, answered_2);
+    file_system_synced_after(&lines, renamed, &env.ws);
     intent_synced_before_rename(&lines, "served.txt");
+}
+
+/// Checks that the commit written to the log after the line `after` (the change's
+/// after-image and its audit record: the last frames written before the answer, or
+/// before the written files are synced when that comes first, as it does on the command
+/// line, whose clearing of the list of unsynced changes needs no sync) was synced before
+/// the process wrote the answer `answer` accepts.
+fn committed_before_answer(lines: &[String], after: usize, answer: impl Fn(&str) -> bool) {
+    let answer = find(lines, after, answer, "answer");
+    let settled = (after..answer)
+        .find(|&i| lines[i].contains("syncfs("))
+        .unwrap_or(answer);
+    let log = |l: &str| l.contains("airun.db-wal>");
+    let record = (after..settled)
+        .rev()
+        .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
+        .expect("the commit written to the log before the answer");
+    assert!(
+        (record..answer).any(|i| log(&lines[i]) && sync_ends(lines, i) < answer),
+        "the log was not synced between the commit (line {record}) and the answer \
+         (line {answer}):\n{}",
+        lines.join("\n")
+    );
+}
+
+/// Checks that the file system holding the workspace `root` was synced, with success,
+/// after the line `after` (the written file's folder or the whole file system).
+fn file_system_synced_after(lines: &[String], after: usize, root: &Path) {
+    let root = format!("<{}>", root.display());
+    let sync = find(
+        lines,
+        after,
+        |l| l.contains("syncfs(") && l.contains(&root),
+        "sync of the workspace's file system",
+    );
+    done_ok(lines, sync);
 }
 
 /// Without the handle the log's syncs go through (a process out of file handles), the
@@ -1201,20 +1242,7 @@ fn without_the_logs_own_handle_the_undo_point_is_synced_before_the_change() {
     assert_eq!(std::fs::read(env.ws.join("new.txt")).unwrap(), b"kept\n");
     intent_synced_before_rename(&lines, "new.txt");
     let renamed = changed(&lines, "rename", "new.txt");
-    let answer = (renamed..lines.len())
-        .find(|&i| printed(&lines[i]))
-        .expect("the answer after the rename");
-    let log = |l: &str| l.contains("airun.db-wal>");
-    let record = (renamed..answer)
-        .rev()
-        .find(|&i| lines[i].contains("pwrite64(") && log(&lines[i]))
-        .expect("the audit record written to the log before the answer");
-    assert!(
-        (record..answer).any(|i| log(&lines[i]) && sync_ends(&lines, i) < answer),
-        "the log was not synced between the audit record (line {record}) and the answer \
-         (line {answer}):\n{}",
-        lines.join("\n")
-    );
+    committed_before_answer(&lines, renamed, printed);
 }
 
 /// A change whose undo point cannot be synced to disk is refused before it changes
@@ -1274,4 +1302,113 @@ fn intent_synced_before_rename(lines: &[String], name: &str) {
          {name} (line {rename}):\n{}",
         lines.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Power cuts: what a start finds after one
+//
+// A change's files reach the disk with a sync of the file system once changes pause; its
+// commit, synced before the answer, lists it as unsynced until then. The failpoint
+// `tm_settle` leaves that list as a power cut would find it, and `tm_boot_id` starts a
+// process as if the system had booted again since.
+
+/// The changes the state database lists as unsynced.
+fn listed_unsynced(env: &Env) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        state_dir(env).join("airun.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("state database");
+    db.query_row("SELECT COUNT(*) FROM unsynced_changes", [], |r| r.get(0))
+        .expect("the list of unsynced changes")
+}
+
+/// Writes `kept.txt` (which held `before`) with `after`, and leaves the change listed as
+/// unsynced, as a power cut right after the answer would.
+fn write_left_unsynced(env: &Env) {
+    write(&env.ws, "kept.txt", b"before\n", 0o644);
+    let params = json!({"path": "kept.txt", "content": "after\n"}).to_string();
+    let out = write_with_failpoints(env, &params, "tm_settle=return");
+    assert_success(&out, "write_file with its files left unsynced");
+    assert_eq!(listed_unsynced(env), 1, "the change is listed as unsynced");
+}
+
+#[test]
+fn a_change_whose_files_missed_the_disk_is_finished_from_the_journal_after_a_reboot() {
+    let env = Env::new();
+    write_left_unsynced(&env);
+    // The disk lost the rename: the old content, and the temporary file beside it.
+    write(&env.ws, "kept.txt", b"before\n", 0o644);
+    write(&env.ws, ".kept.txt.airun-tmp-4242-0", b"", 0o644);
+    let out = env
+        .cmd(&["history", "--json"])
+        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
+        .output()
+        .expect("run airun");
+    assert_success(&out, "history after a reboot");
+    assert_eq!(
+        std::fs::read(env.ws.join("kept.txt")).unwrap(),
+        b"after\n",
+        "the answered change was not finished"
+    );
+    assert!(
+        !env.ws.join(".kept.txt.airun-tmp-4242-0").exists(),
+        "the lost rename's temporary file is left"
+    );
+    assert_eq!(listed_unsynced(&env), 0, "the change is still listed");
+    let hist = env.history();
+    assert_eq!(state_of(&hist[0]), "done", "{hist:#?}");
+    // Finished once: a later edit is kept, and undo still takes the change back.
+    write(&env.ws, "kept.txt", b"after\n", 0o644);
+    env.undo();
+    assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"before\n");
+    env.run_ok(&["audit", "verify"]);
+}
+
+#[test]
+fn a_list_left_in_this_boot_is_synced_not_replayed() {
+    let env = Env::new();
+    write_left_unsynced(&env);
+    // A person edits the file after the answer; the process that wrote it is gone, but
+    // the system kept running, so its files are in the system's cache.
+    write(&env.ws, "kept.txt", b"mine\n", 0o644);
+    let hist = env.history();
+    assert_eq!(state_of(&hist[0]), "done", "{hist:#?}");
+    assert_eq!(listed_unsynced(&env), 0, "the change is still listed");
+    assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"mine\n");
+    // Nothing is left for a later boot to put back over the edit.
+    let out = env
+        .cmd(&["history", "--json"])
+        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
+        .output()
+        .expect("run airun");
+    assert_success(&out, "history after a reboot");
+    assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"mine\n");
+}
+
+#[test]
+fn an_undone_change_is_not_replayed_after_a_reboot() {
+    let env = Env::new();
+    write_left_unsynced(&env);
+    // Undone (an undo puts its files on disk before it answers) while the list could
+    // not be cleared.
+    let out = env
+        .cmd(&["undo", "--json"])
+        .env("FAILPOINTS", "tm_settle=return")
+        .output()
+        .expect("run airun");
+    assert_success(&out, "undo with the list left");
+    assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"before\n");
+    let out = env
+        .cmd(&["history", "--json"])
+        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
+        .output()
+        .expect("run airun");
+    assert_success(&out, "history after a reboot");
+    assert_eq!(
+        std::fs::read(env.ws.join("kept.txt")).unwrap(),
+        b"before\n",
+        "an undone change was put back"
+    );
+    assert_eq!(listed_unsynced(&env), 0, "the change is still listed");
 }

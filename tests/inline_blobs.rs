@@ -193,7 +193,7 @@ fn a_schema_3_state_upgrades_in_place_and_its_file_blobs_keep_working() {
         std::fs::create_dir_all(&shard).unwrap();
         std::fs::write(shard.join(&h[2..]), data).unwrap();
     }
-    db.execute_batch("DROP TABLE blob_data; PRAGMA user_version = 3;")
+    db.execute_batch("DROP TABLE blob_data; DROP TABLE unsynced_changes; PRAGMA user_version = 3;")
         .unwrap();
     drop(db);
 
@@ -202,7 +202,7 @@ fn a_schema_3_state_upgrades_in_place_and_its_file_blobs_keep_working() {
         .db()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert!(e.rows().is_empty());
     assert_eq!(e.undo(1), 1);
     assert_eq!(

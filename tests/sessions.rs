@@ -398,10 +398,11 @@ fn an_old_state_database_is_migrated_and_keeps_working() {
         let conn = rusqlite::Connection::open(&db).unwrap();
         assert!(columns(&conn, "ops").contains(&"session".to_string()));
         assert!(columns(&conn, "sessions").contains(&"client_name".to_string()));
+        assert!(columns(&conn, "unsynced_changes").contains(&"boot".to_string()));
         let v: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 4);
+        assert_eq!(v, 5);
     }
     // New operations record their session; the old one is still undoable.
     write("new.txt", "new\n");

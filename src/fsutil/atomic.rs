@@ -1,6 +1,6 @@
 //! Atomic file writes through a folder handle: the content goes into a temporary file
 //! (a fresh sibling of the target, or a name its writer owns), gets its permission bits,
-//! is synced, and only then takes its final name in one rename — or one hard link, when
+//! is synced (unless its caller keeps the content durable elsewhere), and only then takes its final name in one rename — or one hard link, when
 //! a file that appeared meanwhile must never be replaced. Every step is relative to the
 //! handle, so the sandbox's guarantees for the handle hold for the write. An uncommitted
 //! write removes its temporary file when dropped: a failed write leaves nothing behind.
@@ -66,8 +66,20 @@ impl<'d> AtomicFile<'d> {
 
     /// Gives the content its permission bits and syncs it to disk.
     pub fn finish(&mut self, mode: u32) -> io::Result<()> {
-        self.file.set_permissions(Permissions::from_mode(mode))?;
+        self.set_mode(mode)?;
         self.sync()
+    }
+
+    /// Gives the content its permission bits, and syncs it to disk when `sync` is set
+    /// (a caller whose journal keeps the content durable leaves it to a later sync).
+    pub fn finish_with(&mut self, mode: u32, sync: bool) -> io::Result<()> {
+        self.set_mode(mode)?;
+        if sync { self.sync() } else { Ok(()) }
+    }
+
+    /// Gives the content its permission bits.
+    pub fn set_mode(&mut self, mode: u32) -> io::Result<()> {
+        self.file.set_permissions(Permissions::from_mode(mode))
     }
 
     /// Syncs the content to disk (keeping the permission bits it was created with).

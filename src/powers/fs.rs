@@ -259,27 +259,30 @@ fn atomic_beside<'d>(
         .map_err(|e| io_err(e, target.rel(), doing))
 }
 
-/// A fresh temporary sibling of `target` that `fill` wrote, with `mode`, synced to disk.
+/// A fresh temporary sibling of `target` that `fill` wrote, with `mode`, synced to disk
+/// when `sync` is set.
 fn filled<'d>(
     dir: &'d Dir,
     target: &Resolved,
     mode: u32,
+    sync: bool,
     fill: impl FnOnce(&mut cap_std::fs::File) -> io::Result<()>,
 ) -> Result<AtomicFile<'d>, CapError> {
     let mut f = atomic_beside(dir, target, "writing")?;
     fill(f.file())
-        .and_then(|_| f.finish(mode))
+        .and_then(|_| f.finish_with(mode, sync))
         .map_err(|e| io_err(e, target.rel(), "writing"))?;
     Ok(f)
 }
 
 /// Copies `target` (when it exists) and then `data` into a fresh temporary sibling with
-/// the target's permissions, synced to disk. The target is opened without following a
+/// the target's permissions, synced to disk when `sync` is set. The target is opened without following a
 /// link and must be a regular file with one link (checked on the handle).
 fn append_temp<'d>(
     dir: &'d Dir,
     target: &Resolved,
     data: &[u8],
+    sync: bool,
 ) -> Result<AtomicFile<'d>, CapError> {
     let source = match open_regular(dir, target.rel(), false) {
         Ok((file, meta)) => {
@@ -290,7 +293,7 @@ fn append_temp<'d>(
         Err(e) => return Err(io_err(e, target.rel(), "writing")),
     };
     let mode = source.as_ref().map_or(0o644, |(_, m)| *m);
-    filled(dir, target, mode, |f| {
+    filled(dir, target, mode, sync, |f| {
         if let Some((mut old, _)) = source {
             std::io::copy(&mut old, f)?;
         }
@@ -541,19 +544,20 @@ impl<P> Ctx<'_, P> {
         )?;
         let dir = ws(self).dir();
         let existing = existing_file_to_replace(dir, &r)?;
+        let sync = self.sync_writes();
         let (temp, how) = match mode {
             // Never written in place: the old content and the new bytes go to a fresh
             // temporary sibling that replaces the file. A file swapped at any moment for
             // a hard link to an outside file is then only read, never changed (a check of
             // the handle's link count cannot close that race: the link can be removed and
             // made again between any two checks).
-            WriteMode::Append => (append_temp(dir, &r, data)?, Publish::Replace),
+            WriteMode::Append => (append_temp(dir, &r, data, sync)?, Publish::Replace),
             WriteMode::Overwrite => {
                 let perm = existing
                     .as_ref()
                     .map(|m| m.mode() & 0o7777)
                     .unwrap_or(0o644);
-                let temp = filled(dir, &r, perm, |f| f.write_all(data))?;
+                let temp = filled(dir, &r, perm, sync, |f| f.write_all(data))?;
                 (temp, Publish::Replace)
             }
             WriteMode::CreateNew => {
@@ -564,7 +568,7 @@ impl<P> Ctx<'_, P> {
                     )
                     .with_hint("use mode overwrite to replace it, or append to add to it"));
                 }
-                let temp = filled(dir, &r, 0o644, |f| f.write_all(data))?;
+                let temp = filled(dir, &r, 0o644, sync, |f| f.write_all(data))?;
                 (temp, Publish::CreateNew)
             }
         };
@@ -609,7 +613,7 @@ impl<P> Ctx<'_, P> {
         let value = fill(&mut WriteSink { file: temp.file() })?;
         temp.file()
             .flush()
-            .and_then(|_| temp.finish(mode))
+            .and_then(|_| temp.finish_with(mode, self.sync_writes()))
             .map_err(|e| io_err(e, r.rel(), "writing"))?;
         self.before_change()?;
         temp.commit(r.rel(), Publish::Replace)
@@ -753,7 +757,7 @@ impl<P> Ctx<'_, P> {
         let mut dst = atomic_beside(dir, to, "copying")?;
         let res = (|| {
             let n = io::copy(&mut src, dst.file())?;
-            dst.finish(meta.mode() & 0o7777)?;
+            dst.finish_with(meta.mode() & 0o7777, self.sync_writes())?;
             Ok(n)
         })();
         let n = res.map_err(|e| io_err(e, to.rel(), "copying"))?;

@@ -167,6 +167,14 @@ impl<'a, P> Ctx<'a, P> {
         }
     }
 
+    /// Whether a file this call writes must be synced before it takes its name: unless
+    /// the journal keeps its content durable (see [`JournalOp::keeps_content`]).
+    ///
+    /// [`JournalOp::keeps_content`]: crate::hooks::JournalOp::keeps_content
+    pub(crate) fn sync_writes(&self) -> bool {
+        self.env.op.is_none_or(|op| !op.keeps_content())
+    }
+
     /// Reports progress to whoever is watching (an MCP client with a progress token).
     pub fn progress(&self, done: u64, total: Option<u64>, message: &str) {
         if let Some(p) = self.env.progress {

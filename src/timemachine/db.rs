@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema's version, kept in the database's `user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,6 +86,17 @@ const BLOB_DATA: &str = r#"
 CREATE TABLE IF NOT EXISTS blob_data (hash TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 "#;
 
+/// Version 5: the changes whose files may not be on disk yet (see
+/// [`super::settle`]): each committed change's op, with the boot and the process it was
+/// made in, until the file system holding the workspace was synced after it.
+const UNSETTLED_FILES: &str = r#"
+CREATE TABLE IF NOT EXISTS unsynced_changes (
+    op INTEGER PRIMARY KEY,
+    boot TEXT NOT NULL,
+    pid INTEGER NOT NULL
+);
+"#;
+
 /// Version 3: every operation and audit record names its principal (who made it). Existing
 /// operations read as the operator's; existing audit records keep no principal (NULL, read
 /// as the operator's), so their hashes, which never covered one, still verify.
@@ -127,6 +138,9 @@ fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
     }
     if version < 4 {
         tx.execute_batch(BLOB_DATA)?;
+    }
+    if version < 5 {
+        tx.execute_batch(UNSETTLED_FILES)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -517,6 +531,84 @@ pub fn unsettled(conn: &Connection) -> rusqlite::Result<Vec<(OpId, OpState)>> {
         .collect::<rusqlite::Result<_>>()?;
     ops.sort_unstable_by_key(|op| std::cmp::Reverse(op.0));
     Ok(ops)
+}
+
+/// Records that the files of change `op` may not be on disk yet: only the log holds
+/// what it wrote until the file system is synced (see [`super::settle`]).
+pub fn add_unsynced(conn: &Connection, op: OpId, boot: &str, pid: u32) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO unsynced_changes (op, boot, pid) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![op, boot, pid])?;
+    Ok(())
+}
+
+/// Forgets the changes `ops` as unsynced: their files are on disk.
+pub fn remove_unsynced(conn: &Connection, ops: &[OpId]) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM unsynced_changes WHERE op = ?1")?;
+    for op in ops {
+        stmt.execute([op])?;
+    }
+    Ok(())
+}
+
+/// Ids of the changes whose files may not be on disk yet.
+pub fn unsynced_ops(conn: &Connection) -> rusqlite::Result<Vec<OpId>> {
+    ids(conn, "SELECT op FROM unsynced_changes", [])
+}
+
+/// A change whose files may not be on disk yet, as [`unsynced_changes`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsynced {
+    /// The op.
+    pub op: OpId,
+    /// The boot it was made in (see [`super::settle::boot_id`]).
+    pub boot: String,
+    /// The process that made it.
+    pub pid: u32,
+    /// Its state now (`None` once it is gone from the journal).
+    pub state: Option<OpState>,
+    /// Whether an op after it is neither unsynced nor unfinished: its files are on disk,
+    /// so this change's may have been changed since by something the journal cannot
+    /// replay.
+    pub superseded: bool,
+}
+
+/// The changes whose files may not be on disk yet, oldest first.
+pub fn unsynced_changes(conn: &Connection) -> rusqlite::Result<Vec<Unsynced>> {
+    // The newest op whose files are on disk: neither unsynced nor between two states.
+    let settled: OpId = conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(id), 0) FROM ops WHERE id NOT IN (SELECT op FROM unsynced_changes) AND state NOT IN (?1, ?2, ?3, ?4)",
+        )?
+        .query_row(
+            [
+                OpState::Pending,
+                OpState::Running,
+                OpState::Undoing,
+                OpState::Redoing,
+            ]
+            .map(OpState::as_str),
+            |r| r.get(0),
+        )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.op, u.boot, u.pid, o.state FROM unsynced_changes u LEFT JOIN ops o ON o.id = u.op ORDER BY u.op",
+    )?;
+    stmt.query_map([], |r| {
+        let op: OpId = r.get(0)?;
+        let state = match r.get::<_, Option<String>>(3)? {
+            Some(_) => Some(state_of(r, 3)?),
+            None => None,
+        };
+        Ok(Unsynced {
+            op,
+            boot: r.get(1)?,
+            pid: r.get(2)?,
+            state,
+            superseded: op < settled,
+        })
+    })?
+    .collect()
 }
 
 /// Ids of the done ops from `from` on (of `principal` only, when given), newest first.

@@ -130,6 +130,7 @@ impl Drop for Deferred {
         // A long-running server leaves a short log behind, so the next start is quick.
         if let Some(Ok(tm)) = self.opener.state.get() {
             tm.wait_all_folders();
+            tm.settle.now_or_report();
             tm.flush();
             if let Err(e) = tm.trim_wal() {
                 tracing::warn!(error = %e.message, "cannot trim the state database's log");
@@ -244,6 +245,7 @@ impl AuditSink for Deferred {
     fn flush(&self) {
         if let Some(Ok(tm)) = self.opener.state.get() {
             tm.wait_all_folders();
+            tm.settle.now_or_report();
             tm.flush();
         }
     }

@@ -8,8 +8,12 @@
 //! found on the next start and its before-images are put back, so the workspace is exactly
 //! as before the call; history shows it as `interrupted`.
 //!
+//! A change's answer waits for its commit (with its after-image) to be synced in the log;
+//! the files it wrote reach the disk with a sync of the file system once changes pause
+//! (`settle`), and a start after a power cut finishes a change whose files did not.
+//!
 //! Where things are: `op` begins, commits and aborts an operation; `undo` undoes and
-//! redoes; `recover` rolls back what a crash interrupted; `gc` applies retention
+//! redoes; `recover` rolls back what a crash interrupted; `settle` syncs written files; `gc` applies retention
 //! (on a thread of its own in a server: `housekeeping`); `record`
 //! writes and reads the audit log; `lock` holds the state folder's locks; `db` holds every
 //! SQL statement; `image` and `blobs` take and keep the content.
@@ -32,6 +36,7 @@ mod op;
 mod record;
 mod recover;
 mod reserve;
+mod settle;
 mod stray;
 mod summary;
 mod undo;
@@ -91,6 +96,8 @@ pub struct TimeMachine {
     housekeeping: housekeeping::Housekeeping,
     /// Folders changes altered, being synced before their answers (see [`folders`]).
     folders: folders::FolderSyncs,
+    /// Changes whose files are synced after their answers (see [`settle`]).
+    settle: settle::Settle,
     stats: Mutex<SnapshotStats>,
     /// Commits are synced before they return (off only to measure what that costs).
     synced: std::sync::atomic::AtomicBool,
@@ -173,6 +180,7 @@ impl TimeMachine {
             dir,
             op_lock,
             reads: ReadBatch::new(conn.clone(), head),
+            settle: settle::Settle::new(conn.clone()),
             conn,
             blobs,
             workspace: ws.root().to_string_lossy().into_owned(),

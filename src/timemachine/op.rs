@@ -33,6 +33,8 @@ struct Op<'a> {
     /// The intent's number in the log's syncs (none for an irreversible change, which
     /// keeps no undo point).
     intent: Option<u64>,
+    /// Whether the change's commit keeps what it writes (see [`JournalOp::keeps_content`]).
+    keeps: bool,
 }
 
 impl Journal for TimeMachine {
@@ -44,6 +46,11 @@ impl Journal for TimeMachine {
         let cap = intent.capability;
         let (mut lock, targets) = self.claim_targets(ws, intent)?;
         let irreversible = cap.undo_strategy == UndoStrategy::Irreversible;
+        if irreversible {
+            // The journal cannot finish this change after a power cut, nor tell it from
+            // what an earlier one wrote: the files earlier changes wrote go to disk first.
+            self.settle.now_or_report();
+        }
         // Small contents an earlier call on this thread collected and did not record
         // (its snapshot failed) are not this call's.
         self.blobs.take_new();
@@ -107,6 +114,7 @@ impl Journal for TimeMachine {
                 lock
             },
             intent: intent_sync,
+            keeps: !irreversible && !super::settle::boot_id().is_empty(),
         })))
     }
 
@@ -116,6 +124,9 @@ impl Journal for TimeMachine {
 
     fn undo(&self, ws: &Workspace, req: UndoRequest) -> Result<Vec<OpInfo>, CapError> {
         let _lock = self.lock_for_change(ws)?;
+        // What undo puts back is synced before its answer; what the changes it undoes
+        // wrote goes to disk before it.
+        self.settle.now_or_report();
         let undone = self.undo_locked(ws, req)?;
         self.op_info(&undone)
     }
@@ -131,6 +142,7 @@ impl Journal for TimeMachine {
         principal: Option<&str>,
     ) -> Result<Vec<OpInfo>, CapError> {
         let _lock = self.lock_for_change(ws)?;
+        self.settle.now_or_report();
         let redone = self.redo_locked(ws, steps, principal)?;
         self.op_info(&redone)
     }
@@ -169,6 +181,10 @@ impl Journal for TimeMachine {
 impl JournalOp for Op<'_> {
     fn id(&self) -> OpId {
         self.id
+    }
+
+    fn keeps_content(&self) -> bool {
+        self.keeps
     }
 
     fn before_change(&self) -> Result<(), CapError> {
@@ -239,9 +255,14 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_after_images");
-        // Synced while the change commits and its audit record is written; the answer
-        // waits for it (`Journal::durable`).
-        tm.sync_folders(ws, self.id, &folders::altered(&self.before, &after));
+        // With its content kept, the change's files are synced once changes pause
+        // (`settle`): its commit, synced before the answer, lists it as unsynced. Else the
+        // folders it altered are synced while the change commits and its audit record is
+        // written; the answer waits for them (`Journal::durable`).
+        if !self.keeps {
+            tm.sync_folders(ws, self.id, &folders::altered(&self.before, &after));
+        }
+        let unsynced = self.keeps.then(super::settle::boot_id);
         let summary = summary::line(self.capability, &self.params, &self.before, &after);
         let bytes = changed_bytes(&self.before, &after);
         let rows = tm.blobs.take_new();
@@ -252,7 +273,7 @@ impl JournalOp for Op<'_> {
             // `TimeMachine::record`, which syncs the log itself should that record fail).
             // The small contents of the after-images go in the same transaction.
             let committed = db::unsynced(&mut conn, |c| {
-                commit_done(c, self.id, &after, &rows, &summary, bytes)
+                commit_done(c, self.id, &after, &rows, &summary, bytes, unsynced)
             })
             .and_then(|r| r);
             if let Err(e) = committed {
@@ -270,6 +291,13 @@ impl JournalOp for Op<'_> {
             }
         }
         crash_point!("tm_after_commit");
+        if self.keeps {
+            tm.settle.changed(|| {
+                let mut read = cap_std::fs::OpenOptions::new();
+                read.read(true);
+                Ok(ws.dir().open_with(".", &read)?.into_std())
+            });
+        }
         self.lock.settled();
         // gc claims the whole lock: this change's claim ends first.
         drop(self);
@@ -439,7 +467,8 @@ fn topmost_missing(ws: &Workspace, target: &Resolved) -> PathBuf {
 }
 
 /// Commits a finished change: its after-images, the small contents they bring (`rows`)
-/// and its `done` state, in one transaction.
+/// and its `done` state, in one transaction; with `unsynced` (this boot's id), the change
+/// is listed as one whose files are not synced yet (see [`super::settle`]).
 fn commit_done(
     conn: &mut Connection,
     id: OpId,
@@ -447,6 +476,7 @@ fn commit_done(
     rows: &[(String, Vec<u8>)],
     summary: &str,
     bytes: u64,
+    unsynced: Option<&str>,
 ) -> rusqlite::Result<()> {
     // Tests make the commit fail as on a full disk.
     fail::fail_point!("tm_commit_fails", |_| Err(rusqlite::Error::SqliteFailure(
@@ -459,6 +489,9 @@ fn commit_done(
         db::put_image(&tx, id, Phase::After, i, img)?;
     }
     db::settle(&tx, id, OpState::Done, summary, &now(), Some(bytes))?;
+    if let Some(boot) = unsynced {
+        db::add_unsynced(&tx, id, boot, std::process::id())?;
+    }
     db::count_commit(&tx)?;
     tx.commit()
 }

@@ -1,10 +1,11 @@
 //! Crash recovery: calls a crash interrupted between intent and commit are rolled back to
-//! their before-images, undos and redos a crash interrupted are finished, and an op whose
+//! their before-images, undos and redos a crash interrupted are finished, changes whose
+//! files a power cut kept from the disk are finished from their after-images, and an op whose
 //! saved copies are lost ends as `damaged` instead of blocking every later start.
 
 use super::blobs::BlobProblem;
 use super::db::{self, Phase};
-use super::{TimeMachine, image, now, state_err};
+use super::{TimeMachine, image, now, settle, state_err};
 use crate::error::CapError;
 use crate::fsutil::temp_name;
 use crate::hooks::OpId;
@@ -21,6 +22,9 @@ impl TimeMachine {
     /// removed when `sweep` is set (on opening) or anything was interrupted; others a
     /// killed process left meanwhile wait for the next start or `gc`.
     pub(super) fn recover_locked(&self, ws: &Workspace, sweep: bool) -> Result<(), CapError> {
+        if sweep {
+            self.finish_unsynced(ws)?;
+        }
         let unsettled = db::unsettled(&self.conn()).map_err(state_err)?;
         if sweep || !unsettled.is_empty() {
             // No call is writing a blob now: any temp left is a killed writer's.
@@ -58,6 +62,62 @@ impl TimeMachine {
             }
         }
         Ok(())
+    }
+
+    /// Settles the changes whose files were listed as unsynced (see [`super::settle`])
+    /// when their process ended. Listed in an earlier boot, a done change's files may have
+    /// missed the disk in a power cut: its after-images are put back (synced), oldest
+    /// change first, unless a later change's files are known to be on disk (it, or
+    /// whatever else changed them since, would be overwritten). Listed in this boot, the
+    /// files are in the system's cache: one sync of the file system takes them to disk.
+    fn finish_unsynced(&self, ws: &Workspace) -> Result<(), CapError> {
+        let listed = db::unsynced_changes(&self.conn()).map_err(state_err)?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let boot = settle::boot_id();
+        for change in listed.iter().filter(|c| c.boot != boot) {
+            if change.state != Some(OpState::Done) {
+                continue;
+            }
+            if change.superseded {
+                tracing::warn!(
+                    op = change.op,
+                    "a change after operation {} is on disk: its files are left as they are",
+                    change.op
+                );
+                continue;
+            }
+            tracing::info!(
+                op = change.op,
+                "finishing operation {} from the journal",
+                change.op
+            );
+            if let Err(e) = self.put_back(ws, change.op, Phase::After, &HashSet::new()) {
+                // Its answer went out: the op stays done, what could be put back is.
+                eprintln!(
+                    "airun: operation {} could not be finished from the journal after a restart: {}",
+                    change.op, e.message
+                );
+                tracing::error!(op = change.op, error = %e.message, "cannot finish an operation");
+                continue;
+            }
+            self.remove_stray_temps(ws, change.op)?;
+        }
+        if listed.iter().any(|c| c.boot == boot) {
+            let mut read = cap_std::fs::OpenOptions::new();
+            read.read(true);
+            ws.dir()
+                .open_with(".", &read)
+                .and_then(|root| settle::sync_file_system(&root.into_std()))
+                .map_err(|e| {
+                    CapError::execution(format!(
+                        "could not sync the files earlier changes wrote to disk: {e}"
+                    ))
+                })?;
+        }
+        let ops: Vec<OpId> = listed.iter().map(|c| c.op).collect();
+        db::remove_unsynced(&self.conn(), &ops).map_err(state_err)
     }
 
     /// Ends an op whose images cannot be put back in the terminal state `damaged`, with

@@ -31,7 +31,7 @@ impl StagedFile {
 /// Filesystem write power: staged writes.
 impl<P> Ctx<'_, P> {
     /// Streams `src` into a new temporary sibling of `target` with permission bits `mode`
-    /// (set-id and sticky bits are dropped), synced to disk. The parent folder must exist.
+    /// (set-id and sticky bits are dropped), synced to disk unless the journal keeps it. The parent folder must exist.
     /// Errors of `src` come back as they are, so a reader that enforces a limit can say why.
     pub fn stage_file(
         &self,
@@ -50,6 +50,7 @@ impl<P> Ctx<'_, P> {
             ));
         }
         let mut temp = atomic_beside(w.dir(), target, "writing")?;
+        let sync = self.sync_writes();
         let mut buf = vec![0u8; 64 * 1024];
         let mut written: u64 = 0;
         let mut src_error: Option<io::Error> = None;
@@ -68,7 +69,7 @@ impl<P> Ctx<'_, P> {
                 temp.file().write_all(&buf[..n])?;
                 written += n as u64;
             }
-            temp.finish(mode & 0o777)
+            temp.finish_with(mode & 0o777, sync)
         })();
         if let Err(e) = res {
             // Dropping the temporary file removes it.

@@ -1,0 +1,213 @@
+//! The files a change wrote, synced after its answer.
+//!
+//! A change's answer waits for its commit to be synced in the log, and that commit holds
+//! the change's after-image: from then on the journal alone can finish the change, so
+//! the files the handler wrote (a temporary file renamed over its target, a folder's new
+//! entries) need not be on disk before the answer. Each commit lists its change as
+//! unsynced (in the same transaction, with the boot and the process it was made in), and
+//! a thread syncs the file system holding the workspace once changes pause for
+//! [`QUIET`], or [`MAX_WAIT`] after the first unsynced one, then clears the list. One
+//! sync of the file system per pause replaces, per change, a sync of each file written
+//! and of each folder altered: the device flushes its cache once for all of them.
+//!
+//! The list is cleared at once before a change the journal cannot finish alone (an
+//! irreversible one), before an undo or a redo, and when the time machine closes. A
+//! start finds what is left on it (see `TimeMachine::finish_unsynced`): from an earlier
+//! boot, a power cut (or a system crash) may have kept the files from the disk, and the
+//! after-images are put back; from this boot, the files are in the system's cache and
+//! one sync takes them to disk.
+
+use super::db;
+use rusqlite::Connection;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long changes must pause before their files are synced.
+pub const QUIET: Duration = Duration::from_millis(20);
+
+/// The longest a change's files wait for their sync while changes keep coming.
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// This boot of the system, as the kernel names it; empty where it does not (then every
+/// change syncs its own files before its answer, as the journal could not tell a list
+/// left by a power cut from one left by a process that ended).
+pub fn boot_id() -> &'static str {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        // Tests start a process as if after a reboot.
+        fail::fail_point!("tm_boot_id", |v| v.unwrap_or_default());
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Syncs the file system holding `root` (any file or folder on it).
+pub fn sync_file_system(root: &std::fs::File) -> std::io::Result<()> {
+    Ok(rustix::fs::syncfs(root)?)
+}
+
+#[derive(Default)]
+struct Due {
+    /// When the first change not synced yet committed.
+    first: Option<Instant>,
+    /// When the last one did.
+    last: Option<Instant>,
+    closed: bool,
+}
+
+struct Shared {
+    due: Mutex<Due>,
+    wake: Condvar,
+    conn: Arc<Mutex<Connection>>,
+    /// The workspace's root, opened for syncing, once a change was made.
+    root: OnceLock<std::fs::File>,
+}
+
+impl Shared {
+    fn due(&self) -> MutexGuard<'_, Due> {
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Syncs the file system, then clears every change listed before the sync began
+    /// (any process's: their files were written before it, so it carried them).
+    fn settle(&self) -> Result<(), String> {
+        // Tests leave the list as a power cut would find it.
+        fail::fail_point!("tm_settle", |_| Ok(()));
+        let Some(root) = self.root.get() else {
+            return Ok(());
+        };
+        let conn = || self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let ops = db::unsynced_ops(&conn()).map_err(|e| e.to_string())?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        sync_file_system(root).map_err(|e| e.to_string())?;
+        // Not synced: a list the disk lost only costs the next start a sync.
+        db::unsynced(&mut conn(), |c| db::remove_unsynced(c, &ops))
+            .and_then(|r| r)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Settles what is due once changes pause, until closed.
+    fn run(&self) {
+        loop {
+            {
+                let mut due = self.due();
+                while due.first.is_none() && !due.closed {
+                    due = self.wake.wait(due).unwrap_or_else(|p| p.into_inner());
+                }
+                if due.first.is_none() {
+                    return;
+                }
+                while !due.closed {
+                    let (Some(first), Some(last)) = (due.first, due.last) else {
+                        break;
+                    };
+                    let at = (last + QUIET).min(first + MAX_WAIT);
+                    let now = Instant::now();
+                    if now >= at {
+                        break;
+                    }
+                    due = self
+                        .wake
+                        .wait_timeout(due, at - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                due.first = None;
+                due.last = None;
+            }
+            report(self.settle());
+        }
+    }
+}
+
+/// The changes whose files are not synced yet, and the thread that syncs them.
+pub(super) struct Settle {
+    shared: Arc<Shared>,
+    /// Started with the first change; `None` when it could not start.
+    worker: OnceLock<Option<JoinHandle<()>>>,
+}
+
+impl Settle {
+    /// Settles the changes committed through `conn`.
+    pub(super) fn new(conn: Arc<Mutex<Connection>>) -> Settle {
+        Settle {
+            shared: Arc::new(Shared {
+                due: Mutex::new(Due::default()),
+                wake: Condvar::new(),
+                conn,
+                root: OnceLock::new(),
+            }),
+            worker: OnceLock::new(),
+        }
+    }
+
+    /// Notes that a change listed as unsynced committed in the workspace whose root is
+    /// `root`; its files are synced once changes pause (here and now without the thread).
+    pub(super) fn changed(&self, root: impl FnOnce() -> std::io::Result<std::fs::File>) {
+        if self.shared.root.get().is_none() {
+            match root() {
+                Ok(f) => {
+                    let _ = self.shared.root.set(f);
+                }
+                // The list stays for the next start, which syncs it.
+                Err(e) => return report(Err(e.to_string())),
+            }
+        }
+        let started = self.worker.get_or_init(|| {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name("airun-settle".into())
+                .spawn(move || shared.run())
+                .ok()
+        });
+        if started.is_none() {
+            return report(self.shared.settle());
+        }
+        let now = Instant::now();
+        let mut due = self.shared.due();
+        due.first.get_or_insert(now);
+        due.last = Some(now);
+        drop(due);
+        self.shared.wake.notify_one();
+    }
+
+    /// Syncs the files of every change not synced yet, now (with nothing listed, one
+    /// look at the list).
+    pub(super) fn now(&self) -> Result<(), String> {
+        {
+            let mut due = self.shared.due();
+            due.first = None;
+            due.last = None;
+        }
+        self.shared.settle()
+    }
+
+    /// [`now`](Self::now), saying so when it fails.
+    pub(super) fn now_or_report(&self) {
+        report(self.now());
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        self.now_or_report();
+        self.shared.due().closed = true;
+        self.shared.wake.notify_all();
+        if let Some(Some(t)) = self.worker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn report(outcome: Result<(), String>) {
+    if let Err(e) = outcome {
+        eprintln!(
+            "airun: could not sync the changed files to disk: {e} (the journal keeps them; the next start syncs them)"
+        );
+        tracing::error!(error = %e, "cannot sync the changed files");
+    }
+}
