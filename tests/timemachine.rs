@@ -1155,3 +1155,29 @@ fn the_blobs_of_expired_undo_points_are_removed_without_gc() {
     assert_eq!(e.tm.gc().unwrap().expired_ops, 0);
     assert_eq!(e.undo(10).unwrap().len(), kept);
 }
+
+/// A change's files are synced once changes pause: the list of changes whose files may
+/// not be on disk yet empties on its own, with no later call.
+#[test]
+fn the_list_of_unsynced_changes_empties_once_changes_pause() {
+    let e = env();
+    e.call(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "new\n"}),
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(e.tm.dir().join("airun.db")).unwrap();
+    let listed = || -> i64 {
+        db.query_row("SELECT COUNT(*) FROM unsynced_changes", [], |r| r.get(0))
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while listed() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change is still listed as unsynced 30 s after it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(std::fs::read(e.ws.join("notes.txt")).unwrap(), b"new\n");
+}

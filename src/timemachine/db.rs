@@ -1101,6 +1101,55 @@ mod tests {
     }
 
     #[test]
+    fn an_unsynced_change_a_later_settled_one_follows_is_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("airun.db")).unwrap();
+        let op = |state| {
+            insert_op(
+                &conn,
+                &NewOp {
+                    started: "2026-01-01T00:00:00.000Z",
+                    capability: "io.fs.write_file",
+                    params: "{}",
+                    state,
+                    targets: "[]",
+                    session: None,
+                    principal: crate::users::OPERATOR,
+                },
+            )
+            .unwrap()
+        };
+        // Listed, then a change whose files are on disk (not listed), then listed ones
+        // and one still running.
+        let first = op(OpState::Done);
+        op(OpState::Undone);
+        let second = op(OpState::Done);
+        let gone = op(OpState::Done);
+        op(OpState::Running);
+        for id in [first, second, gone] {
+            add_unsynced(&conn, id, "boot-a", 7).unwrap();
+        }
+        forget(&conn, gone).unwrap();
+        let listed = unsynced_changes(&conn).unwrap();
+        let seen: Vec<(OpId, Option<OpState>, bool)> = listed
+            .iter()
+            .map(|u| (u.op, u.state, u.superseded))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (first, Some(OpState::Done), true),
+                (second, Some(OpState::Done), false),
+                (gone, None, false),
+            ]
+        );
+        assert!(listed.iter().all(|u| u.boot == "boot-a" && u.pid == 7));
+        assert_eq!(unsynced_ops(&conn).unwrap().len(), 3);
+        remove_unsynced(&conn, &[first, second]).unwrap();
+        assert_eq!(unsynced_ops(&conn).unwrap(), [gone]);
+    }
+
+    #[test]
     fn a_schema_1_database_gets_sessions_and_keeps_its_ops() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("airun.db");

@@ -13,10 +13,11 @@
 //! (`settle`), and a start after a power cut finishes a change whose files did not.
 //!
 //! Where things are: `op` begins, commits and aborts an operation; `undo` undoes and
-//! redoes; `recover` rolls back what a crash interrupted; `settle` syncs written files; `gc` applies retention
-//! (on a thread of its own in a server: `housekeeping`); `record`
-//! writes and reads the audit log; `lock` holds the state folder's locks; `db` holds every
-//! SQL statement; `image` and `blobs` take and keep the content.
+//! redoes; `recover` rolls back what a crash interrupted; `settle` syncs the files
+//! changes wrote; `gc` applies retention (on a thread of its own in a server:
+//! `housekeeping`); `record` writes and reads the audit log; `lock` holds the state
+//! folder's locks; `db` holds every SQL statement; `image` and `blobs` take and keep the
+//! content.
 
 pub mod audit;
 mod batch;

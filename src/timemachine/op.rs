@@ -259,8 +259,11 @@ impl JournalOp for Op<'_> {
         // (`settle`): its commit, synced before the answer, lists it as unsynced. Else the
         // folders it altered are synced while the change commits and its audit record is
         // written; the answer waits for them (`Journal::durable`).
-        if !self.keeps {
-            tm.sync_folders(ws, self.id, &folders::altered(&self.before, &after));
+        let altered = folders::altered(&self.before, &after);
+        if self.keeps {
+            tm.settle.note(ws, &altered);
+        } else {
+            tm.sync_folders(ws, self.id, &altered);
         }
         let unsynced = self.keeps.then(super::settle::boot_id);
         let summary = summary::line(self.capability, &self.params, &self.before, &after);
@@ -292,11 +295,7 @@ impl JournalOp for Op<'_> {
         }
         crash_point!("tm_after_commit");
         if self.keeps {
-            tm.settle.changed(|| {
-                let mut read = cap_std::fs::OpenOptions::new();
-                read.read(true);
-                Ok(ws.dir().open_with(".", &read)?.into_std())
-            });
+            tm.settle.changed();
         }
         self.lock.settled();
         // gc claims the whole lock: this change's claim ends first.

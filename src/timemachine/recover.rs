@@ -5,7 +5,7 @@
 
 use super::blobs::BlobProblem;
 use super::db::{self, Phase};
-use super::{TimeMachine, image, now, settle, state_err};
+use super::{TimeMachine, folders, image, now, settle, state_err};
 use crate::error::CapError;
 use crate::fsutil::temp_name;
 use crate::hooks::OpId;
@@ -69,7 +69,8 @@ impl TimeMachine {
     /// missed the disk in a power cut: its after-images are put back (synced), oldest
     /// change first, unless a later change's files are known to be on disk (it, or
     /// whatever else changed them since, would be overwritten). Listed in this boot, the
-    /// files are in the system's cache: one sync of the file system takes them to disk.
+    /// files are in the system's cache: one sync of each file system they are on takes
+    /// them to disk.
     fn finish_unsynced(&self, ws: &Workspace) -> Result<(), CapError> {
         let listed = db::unsynced_changes(&self.conn()).map_err(state_err)?;
         if listed.is_empty() {
@@ -104,18 +105,31 @@ impl TimeMachine {
             }
             self.remove_stray_temps(ws, change.op)?;
         }
-        if listed.iter().any(|c| c.boot == boot) {
-            let mut read = cap_std::fs::OpenOptions::new();
-            read.read(true);
-            ws.dir()
-                .open_with(".", &read)
-                .and_then(|root| settle::sync_file_system(&root.into_std()))
-                .map_err(|e| {
-                    CapError::execution(format!(
-                        "could not sync the files earlier changes wrote to disk: {e}"
-                    ))
-                })?;
-        }
+        // The file systems the folders those changes altered are on (the workspace's, and
+        // any mounted inside it), each synced once.
+        let mut file_systems = HashMap::new();
+        let synced = (|| {
+            if listed.iter().any(|c| c.boot == boot) {
+                settle::file_systems(ws, &[".".into()], &mut file_systems)?;
+            }
+            for change in listed.iter().filter(|c| c.boot == boot) {
+                let images = |phase| db::images(&self.conn(), change.op, phase);
+                let (before, after) = (images(Phase::Before), images(Phase::After));
+                let (Ok(before), Ok(after)) = (before, after) else {
+                    continue;
+                };
+                let altered = folders::altered(&before, &after);
+                settle::file_systems(ws, &altered, &mut file_systems)?;
+            }
+            file_systems
+                .values()
+                .try_for_each(|fs| settle::sync_file_system(fs))
+        })();
+        synced.map_err(|e| {
+            CapError::execution(format!(
+                "could not sync the files earlier changes wrote to disk: {e}"
+            ))
+        })?;
         let ops: Vec<OpId> = listed.iter().map(|c| c.op).collect();
         db::remove_unsynced(&self.conn(), &ops).map_err(state_err)
     }

@@ -5,8 +5,9 @@
 //! the files the handler wrote (a temporary file renamed over its target, a folder's new
 //! entries) need not be on disk before the answer. Each commit lists its change as
 //! unsynced (in the same transaction, with the boot and the process it was made in), and
-//! a thread syncs the file system holding the workspace once changes pause for
-//! [`QUIET`], or [`MAX_WAIT`] after the first unsynced one, then clears the list. One
+//! a thread syncs the file systems holding the folders changes altered (the workspace's,
+//! and any mounted inside it) once changes pause for [`QUIET`], or [`MAX_WAIT`] after the
+//! first unsynced one, then clears the list. One
 //! sync of the file system per pause replaces, per change, a sync of each file written
 //! and of each folder altered: the device flushes its cache once for all of them.
 //!
@@ -18,7 +19,12 @@
 //! one sync takes them to disk.
 
 use super::db;
+use crate::sandbox::Workspace;
+use cap_std::fs::MetadataExt;
 use rusqlite::Connection;
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,8 +50,37 @@ pub fn boot_id() -> &'static str {
 }
 
 /// Syncs the file system holding `root` (any file or folder on it).
-pub fn sync_file_system(root: &std::fs::File) -> std::io::Result<()> {
+pub fn sync_file_system(root: &std::fs::File) -> io::Result<()> {
     Ok(rustix::fs::syncfs(root)?)
+}
+
+/// An open folder on each file system the workspace folders `folders` are on (by device),
+/// added to `known`; a folder gone meanwhile has nothing to sync.
+pub fn file_systems(
+    ws: &Workspace,
+    folders: &[PathBuf],
+    known: &mut HashMap<u64, Arc<std::fs::File>>,
+) -> io::Result<()> {
+    let mut read = cap_std::fs::OpenOptions::new();
+    read.read(true);
+    for f in folders {
+        let dev = match ws.dir().metadata(f) {
+            Ok(m) => m.dev(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if known.contains_key(&dev) {
+            continue;
+        }
+        match ws.dir().open_with(f, &read) {
+            Ok(d) => {
+                known.insert(dev, Arc::new(d.into_std()));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -61,8 +96,9 @@ struct Shared {
     due: Mutex<Due>,
     wake: Condvar,
     conn: Arc<Mutex<Connection>>,
-    /// The workspace's root, opened for syncing, once a change was made.
-    root: OnceLock<std::fs::File>,
+    /// A folder on each file system changes altered folders on, by device, opened for
+    /// syncing.
+    file_systems: Mutex<HashMap<u64, Arc<std::fs::File>>>,
 }
 
 impl Shared {
@@ -70,20 +106,29 @@ impl Shared {
         self.due.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn known(&self) -> MutexGuard<'_, HashMap<u64, Arc<std::fs::File>>> {
+        self.file_systems.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Syncs the file system, then clears every change listed before the sync began
     /// (any process's: their files were written before it, so it carried them).
     fn settle(&self) -> Result<(), String> {
         // Tests leave the list as a power cut would find it.
         fail::fail_point!("tm_settle", |_| Ok(()));
-        let Some(root) = self.root.get() else {
+        if self.known().is_empty() {
             return Ok(());
-        };
+        }
         let conn = || self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let ops = db::unsynced_ops(&conn()).map_err(|e| e.to_string())?;
         if ops.is_empty() {
             return Ok(());
         }
-        sync_file_system(root).map_err(|e| e.to_string())?;
+        // Taken after the list: every change on it noted its folders before it committed.
+        // Not held while syncing, so a change can note its folders meanwhile.
+        let file_systems: Vec<Arc<std::fs::File>> = self.known().values().cloned().collect();
+        for fs in &file_systems {
+            sync_file_system(fs).map_err(|e| e.to_string())?;
+        }
         // Not synced: a list the disk lost only costs the next start a sync.
         db::unsynced(&mut conn(), |c| db::remove_unsynced(c, &ops))
             .and_then(|r| r)
@@ -139,24 +184,28 @@ impl Settle {
                 due: Mutex::new(Due::default()),
                 wake: Condvar::new(),
                 conn,
-                root: OnceLock::new(),
+                file_systems: Mutex::new(HashMap::new()),
             }),
             worker: OnceLock::new(),
         }
     }
 
-    /// Notes that a change listed as unsynced committed in the workspace whose root is
-    /// `root`; its files are synced once changes pause (here and now without the thread).
-    pub(super) fn changed(&self, root: impl FnOnce() -> std::io::Result<std::fs::File>) {
-        if self.shared.root.get().is_none() {
-            match root() {
-                Ok(f) => {
-                    let _ = self.shared.root.set(f);
-                }
-                // The list stays for the next start, which syncs it.
-                Err(e) => return report(Err(e.to_string())),
-            }
+    /// Notes the folders of `ws` a change altered, before it commits listed as unsynced:
+    /// their file systems are synced with the next settling.
+    pub(super) fn note(&self, ws: &Workspace, folders: &[PathBuf]) {
+        let mut known = self.shared.known();
+        // The workspace's own file system always (a change of a mode alters no folder).
+        // Should a folder not open, the list stays for the next start, which syncs it.
+        if let Err(e) = file_systems(ws, &[PathBuf::from(".")], &mut known)
+            .and_then(|()| file_systems(ws, folders, &mut known))
+        {
+            report(Err(e.to_string()));
         }
+    }
+
+    /// Notes that a change listed as unsynced committed; its files are synced once
+    /// changes pause (here and now without the thread).
+    pub(super) fn changed(&self) {
         let started = self.worker.get_or_init(|| {
             let shared = self.shared.clone();
             std::thread::Builder::new()
