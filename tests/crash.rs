@@ -1333,6 +1333,16 @@ fn write_left_unsynced(env: &Env) {
     assert_eq!(listed_unsynced(env), 1, "the change is listed as unsynced");
 }
 
+/// Opens the state (`airun history`) as a process would after the system booted again.
+fn start_after_a_reboot(env: &Env) {
+    let out = env
+        .cmd(&["history", "--json"])
+        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
+        .output()
+        .expect("run airun");
+    assert_success(&out, "history after a reboot");
+}
+
 #[test]
 fn a_change_whose_files_missed_the_disk_is_finished_from_the_journal_after_a_reboot() {
     let env = Env::new();
@@ -1340,12 +1350,7 @@ fn a_change_whose_files_missed_the_disk_is_finished_from_the_journal_after_a_reb
     // The disk lost the rename: the old content, and the temporary file beside it.
     write(&env.ws, "kept.txt", b"before\n", 0o644);
     write(&env.ws, ".kept.txt.airun-tmp-4242-0", b"", 0o644);
-    let out = env
-        .cmd(&["history", "--json"])
-        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
-        .output()
-        .expect("run airun");
-    assert_success(&out, "history after a reboot");
+    start_after_a_reboot(&env);
     assert_eq!(
         std::fs::read(env.ws.join("kept.txt")).unwrap(),
         b"after\n",
@@ -1377,12 +1382,7 @@ fn a_list_left_in_this_boot_is_synced_not_replayed() {
     assert_eq!(listed_unsynced(&env), 0, "the change is still listed");
     assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"mine\n");
     // Nothing is left for a later boot to put back over the edit.
-    let out = env
-        .cmd(&["history", "--json"])
-        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
-        .output()
-        .expect("run airun");
-    assert_success(&out, "history after a reboot");
+    start_after_a_reboot(&env);
     assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"mine\n");
 }
 
@@ -1399,12 +1399,7 @@ fn an_undone_change_is_not_replayed_after_a_reboot() {
         .expect("run airun");
     assert_success(&out, "undo with the list left");
     assert_eq!(std::fs::read(env.ws.join("kept.txt")).unwrap(), b"before\n");
-    let out = env
-        .cmd(&["history", "--json"])
-        .env("FAILPOINTS", "tm_boot_id=return(another-boot)")
-        .output()
-        .expect("run airun");
-    assert_success(&out, "history after a reboot");
+    start_after_a_reboot(&env);
     assert_eq!(
         std::fs::read(env.ws.join("kept.txt")).unwrap(),
         b"before\n",

@@ -1059,6 +1059,23 @@ mod tests {
         .unwrap();
     }
 
+    /// Records an op of `io.fs.write_file` in `state`.
+    fn new_op(conn: &Connection, state: OpState) -> OpId {
+        insert_op(
+            conn,
+            &NewOp {
+                started: "2026-01-01T00:00:00.000Z",
+                capability: "io.fs.write_file",
+                params: "{}",
+                state,
+                targets: "[]",
+                session: None,
+                principal: crate::users::OPERATOR,
+            },
+        )
+        .unwrap()
+    }
+
     #[test]
     fn unsettled_ops_come_newest_first_and_settled_ones_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
@@ -1072,24 +1089,7 @@ mod tests {
             OpState::Redoing,
             OpState::Running,
         ];
-        let ids: Vec<OpId> = states
-            .iter()
-            .map(|&state| {
-                insert_op(
-                    &conn,
-                    &NewOp {
-                        started: "2026-01-01T00:00:00.000Z",
-                        capability: "io.fs.write_file",
-                        params: "{}",
-                        state,
-                        targets: "[]",
-                        session: None,
-                        principal: crate::users::OPERATOR,
-                    },
-                )
-                .unwrap()
-            })
-            .collect();
+        let ids: Vec<OpId> = states.iter().map(|&state| new_op(&conn, state)).collect();
         let want: Vec<(OpId, OpState)> = ids
             .iter()
             .zip(states)
@@ -1104,21 +1104,7 @@ mod tests {
     fn an_unsynced_change_a_later_settled_one_follows_is_superseded() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open(&dir.path().join("airun.db")).unwrap();
-        let op = |state| {
-            insert_op(
-                &conn,
-                &NewOp {
-                    started: "2026-01-01T00:00:00.000Z",
-                    capability: "io.fs.write_file",
-                    params: "{}",
-                    state,
-                    targets: "[]",
-                    session: None,
-                    principal: crate::users::OPERATOR,
-                },
-            )
-            .unwrap()
-        };
+        let op = |state| new_op(&conn, state);
         // Listed, then a change whose files are on disk (not listed), then listed ones
         // and one still running.
         let first = op(OpState::Done);
