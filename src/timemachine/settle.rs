@@ -218,10 +218,15 @@ impl Settle {
         }
         let now = Instant::now();
         let mut due = self.shared.due();
+        let idle = due.first.is_none();
         due.first.get_or_insert(now);
         due.last = Some(now);
         drop(due);
-        self.shared.wake.notify_one();
+        // A thread already waiting for a pause finds the later changes when its wait
+        // ends: waking it for each would cost every change a thread switch.
+        if idle {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Syncs the files of every change not synced yet, now (with nothing listed, one
