@@ -552,9 +552,13 @@ pub fn remove_unsynced(conn: &Connection, ops: &[OpId]) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Ids of the changes whose files may not be on disk yet.
-pub fn unsynced_ops(conn: &Connection) -> rusqlite::Result<Vec<OpId>> {
-    ids(conn, "SELECT op FROM unsynced_changes", [])
+/// Ids of the changes of process `pid` whose files may not be on disk yet.
+pub fn unsynced_ops_of(conn: &Connection, pid: u32) -> rusqlite::Result<Vec<OpId>> {
+    ids(
+        conn,
+        "SELECT op FROM unsynced_changes WHERE pid = ?1",
+        [pid],
+    )
 }
 
 /// A change whose files may not be on disk yet, as [`unsynced_changes`] lists it.
@@ -1130,9 +1134,10 @@ mod tests {
             ]
         );
         assert!(listed.iter().all(|u| u.boot == "boot-a" && u.pid == 7));
-        assert_eq!(unsynced_ops(&conn).unwrap().len(), 3);
+        assert_eq!(unsynced_ops_of(&conn, 7).unwrap().len(), 3);
+        assert!(unsynced_ops_of(&conn, 8).unwrap().is_empty());
         remove_unsynced(&conn, &[first, second]).unwrap();
-        assert_eq!(unsynced_ops(&conn).unwrap(), [gone]);
+        assert_eq!(unsynced_ops_of(&conn, 7).unwrap(), [gone]);
     }
 
     #[test]

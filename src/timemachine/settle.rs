@@ -7,12 +7,13 @@
 //! unsynced (in the same transaction, with the boot and the process it was made in), and
 //! a thread syncs the file systems holding the folders changes altered (the workspace's,
 //! and any mounted inside it) once changes pause for [`QUIET`], or [`MAX_WAIT`] after the
-//! first unsynced one, then clears the list. One
-//! sync of the file system per pause replaces, per change, a sync of each file written
-//! and of each folder altered: the device flushes its cache once for all of them.
+//! first unsynced one, then clears its changes from the list. One sync of the file
+//! system per pause replaces, per change, a sync of each file written and of each folder
+//! altered: the device flushes its cache once for all of them.
 //!
-//! The list is cleared at once before a change the journal cannot finish alone (an
-//! irreversible one), before an undo or a redo, and when the time machine closes. A
+//! The process's changes are synced and cleared at once before a change the journal
+//! cannot finish alone (an irreversible one), before an undo or a redo, and when the
+//! time machine closes. A
 //! start finds what is left on it (see `TimeMachine::finish_unsynced`): from an earlier
 //! boot, a power cut (or a system crash) may have kept the files from the disk, and the
 //! after-images are put back; from this boot, the files are in the system's cache and
@@ -110,8 +111,11 @@ impl Shared {
         self.file_systems.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Syncs the file system, then clears every change listed before the sync began
-    /// (any process's: their files were written before it, so it carried them).
+    /// Syncs the file systems this process's changes altered folders on, then clears
+    /// its changes listed before the syncs began (their files were written before them,
+    /// so the syncs carried them). Another process's listed changes may have altered
+    /// folders on a file system not known here: that process, or the next start, clears
+    /// them.
     fn settle(&self) -> Result<(), String> {
         // Tests leave the list as a power cut would find it.
         fail::fail_point!("tm_settle", |_| Ok(()));
@@ -119,7 +123,7 @@ impl Shared {
             return Ok(());
         }
         let conn = || self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let ops = db::unsynced_ops(&conn()).map_err(|e| e.to_string())?;
+        let ops = db::unsynced_ops_of(&conn(), std::process::id()).map_err(|e| e.to_string())?;
         if ops.is_empty() {
             return Ok(());
         }
