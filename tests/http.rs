@@ -884,3 +884,47 @@ fn authorization_and_cookie_values_never_reach_the_audit_log() {
     assert!(!contains(&bytes, "SECRET-TOKEN-7f3a9c"));
     assert!(!contains(&bytes, "COOKIE-VALUE-51d2"));
 }
+
+/// A change the journal cannot finish alone (an irreversible one, here a POST) starts only
+/// once the files earlier changes wrote are on disk and no longer listed as unsynced: a
+/// start after a power cut could not replay those changes over what it did.
+#[test]
+fn an_irreversible_change_starts_once_the_files_earlier_changes_wrote_are_synced() {
+    // The thread that syncs once changes pause does nothing here.
+    fail::cfg("tm_settle_later", "return").unwrap();
+    let e = env(private_ok());
+    let db = e.tm.dir().join("airun.db");
+    let listed = move || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM unsynced_changes", [], |r| r.get(0))
+            .unwrap()
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = {
+        let (seen, listed) = (seen.clone(), listed.clone());
+        Server::local(move |_| {
+            seen.lock().unwrap().push(listed());
+            resp(200, "ok")
+        })
+    };
+    e.ok(
+        "io.fs.write_file",
+        json!({"path": "notes.txt", "content": "written\n"}),
+    );
+    assert_eq!(
+        listed(),
+        1,
+        "the write is listed until its files are synced"
+    );
+    e.ok(
+        "net.http.post",
+        json!({"url": server.url("/items"), "body": "sent"}),
+    );
+    fail::remove("tm_settle_later");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [0],
+        "the POST went out with the write's files not yet synced"
+    );
+}

@@ -139,6 +139,13 @@ impl Shared {
             .map_err(|e| e.to_string())
     }
 
+    /// The settling due once changes paused.
+    fn settle_later(&self) {
+        // Tests leave the changes to the syncs that do not wait for a pause.
+        fail::fail_point!("tm_settle_later", |_| ());
+        report(self.settle());
+    }
+
     /// Settles what is due once changes pause, until closed.
     fn run(&self) {
         loop {
@@ -168,7 +175,7 @@ impl Shared {
                 due.first = None;
                 due.last = None;
             }
-            report(self.settle());
+            self.settle_later();
         }
     }
 }
