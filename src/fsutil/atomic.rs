@@ -1,7 +1,8 @@
 //! Atomic file writes through a folder handle: the content goes into a temporary file
 //! (a fresh sibling of the target, or a name its writer owns), gets its permission bits,
-//! is synced (unless its caller keeps the content durable elsewhere), and only then takes its final name in one rename — or one hard link, when
-//! a file that appeared meanwhile must never be replaced. Every step is relative to the
+//! is synced (unless its caller keeps the content durable elsewhere), and only then takes
+//! its final name in one rename — or one hard link, when a file that appeared meanwhile
+//! must never be replaced. Every step is relative to the
 //! handle, so the sandbox's guarantees for the handle hold for the write. An uncommitted
 //! write removes its temporary file when dropped: a failed write leaves nothing behind.
 
@@ -66,8 +67,7 @@ impl<'d> AtomicFile<'d> {
 
     /// Gives the content its permission bits and syncs it to disk.
     pub fn finish(&mut self, mode: u32) -> io::Result<()> {
-        self.set_mode(mode)?;
-        self.sync()
+        self.finish_with(mode, true)
     }
 
     /// Gives the content its permission bits, and syncs it to disk when `sync` is set

@@ -276,8 +276,9 @@ fn filled<'d>(
 }
 
 /// Copies `target` (when it exists) and then `data` into a fresh temporary sibling with
-/// the target's permissions, synced to disk when `sync` is set. The target is opened without following a
-/// link and must be a regular file with one link (checked on the handle).
+/// the target's permissions, synced to disk when `sync` is set. The target is opened
+/// without following a link and must be a regular file with one link (checked on the
+/// handle).
 fn append_temp<'d>(
     dir: &'d Dir,
     target: &Resolved,

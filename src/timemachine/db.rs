@@ -88,8 +88,8 @@ CREATE TABLE IF NOT EXISTS blob_data (hash TEXT PRIMARY KEY, data BLOB NOT NULL)
 
 /// Version 5: the changes whose files may not be on disk yet (see
 /// [`super::settle`]): each committed change's op, with the boot and the process it was
-/// made in, until the file system holding the workspace was synced after it.
-const UNSETTLED_FILES: &str = r#"
+/// made in, until the file systems its folders are on were synced after it.
+const UNSYNCED_CHANGES: &str = r#"
 CREATE TABLE IF NOT EXISTS unsynced_changes (
     op INTEGER PRIMARY KEY,
     boot TEXT NOT NULL,
@@ -140,7 +140,7 @@ fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
         tx.execute_batch(BLOB_DATA)?;
     }
     if version < 5 {
-        tx.execute_batch(UNSETTLED_FILES)?;
+        tx.execute_batch(UNSYNCED_CHANGES)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()

@@ -109,16 +109,12 @@ impl TimeMachine {
         // any mounted inside it), each synced once.
         let mut file_systems = HashMap::new();
         let synced = (|| {
-            if listed.iter().any(|c| c.boot == boot) {
-                settle::file_systems(ws, &[".".into()], &mut file_systems)?;
-            }
             for change in listed.iter().filter(|c| c.boot == boot) {
                 let images = |phase| db::images(&self.conn(), change.op, phase);
-                let (before, after) = (images(Phase::Before), images(Phase::After));
-                let (Ok(before), Ok(after)) = (before, after) else {
-                    continue;
+                let altered = match (images(Phase::Before), images(Phase::After)) {
+                    (Ok(before), Ok(after)) => folders::altered(&before, &after),
+                    _ => Vec::new(),
                 };
-                let altered = folders::altered(&before, &after);
                 settle::file_systems(ws, &altered, &mut file_systems)?;
             }
             file_systems

@@ -13,11 +13,10 @@
 //!
 //! The process's changes are synced and cleared at once before a change the journal
 //! cannot finish alone (an irreversible one), before an undo or a redo, and when the
-//! time machine closes. A
-//! start finds what is left on it (see `TimeMachine::finish_unsynced`): from an earlier
-//! boot, a power cut (or a system crash) may have kept the files from the disk, and the
-//! after-images are put back; from this boot, the files are in the system's cache and
-//! one sync takes them to disk.
+//! time machine closes. A start finds what is left on it (see
+//! `TimeMachine::finish_unsynced`): from an earlier boot, a power cut (or a system crash)
+//! may have kept the files from the disk, and the after-images are put back; from this
+//! boot, the files are in the system's cache and one sync takes them to disk.
 
 use super::db;
 use crate::sandbox::Workspace;
@@ -56,7 +55,8 @@ pub fn sync_file_system(root: &std::fs::File) -> io::Result<()> {
 }
 
 /// An open folder on each file system the workspace folders `folders` are on (by device),
-/// added to `known`; a folder gone meanwhile has nothing to sync.
+/// added to `known`, the workspace's own first (a change of a mode alters no folder); a
+/// folder gone meanwhile has nothing to sync.
 pub fn file_systems(
     ws: &Workspace,
     folders: &[PathBuf],
@@ -64,7 +64,9 @@ pub fn file_systems(
 ) -> io::Result<()> {
     let mut read = cap_std::fs::OpenOptions::new();
     read.read(true);
-    for f in folders {
+    let root = PathBuf::from(".");
+    let root = known.is_empty().then_some(&root);
+    for f in root.into_iter().chain(folders) {
         let dev = match ws.dir().metadata(f) {
             Ok(m) => m.dev(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -204,12 +206,8 @@ impl Settle {
     /// Notes the folders of `ws` a change altered, before it commits listed as unsynced:
     /// their file systems are synced with the next settling.
     pub(super) fn note(&self, ws: &Workspace, folders: &[PathBuf]) {
-        let mut known = self.shared.known();
-        // The workspace's own file system always (a change of a mode alters no folder).
         // Should a folder not open, the list stays for the next start, which syncs it.
-        if let Err(e) = file_systems(ws, &[PathBuf::from(".")], &mut known)
-            .and_then(|()| file_systems(ws, folders, &mut known))
-        {
+        if let Err(e) = file_systems(ws, folders, &mut self.shared.known()) {
             report(Err(e.to_string()));
         }
     }

@@ -31,7 +31,8 @@ impl StagedFile {
 /// Filesystem write power: staged writes.
 impl<P> Ctx<'_, P> {
     /// Streams `src` into a new temporary sibling of `target` with permission bits `mode`
-    /// (set-id and sticky bits are dropped), synced to disk unless the journal keeps it. The parent folder must exist.
+    /// (set-id and sticky bits are dropped), synced to disk unless the journal keeps it.
+    /// The parent folder must exist.
     /// Errors of `src` come back as they are, so a reader that enforces a limit can say why.
     pub fn stage_file(
         &self,
