@@ -1181,3 +1181,37 @@ fn the_list_of_unsynced_changes_empties_once_changes_pause() {
     }
     assert_eq!(std::fs::read(e.ws.join("notes.txt")).unwrap(), b"new\n");
 }
+
+/// Under steady changes a server's write-ahead log is written again from its start after
+/// each checkpoint round, so the file stops growing: a log that only grows makes every
+/// commit allocate blocks and write the file's size to disk as well.
+#[test]
+fn a_servers_log_is_written_again_from_its_start_under_steady_changes() {
+    let e = env();
+    e.tm.checkpoint_in_background().unwrap();
+    let wal = e.tm.dir().join("airun.db-wal");
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let write = |i: usize| {
+        e.call(
+            "io.fs.write_file",
+            json!({"path": format!("w{i}.txt"), "content": format!("change {i}\n")}),
+        )
+        .unwrap();
+    };
+    let first = 16;
+    for i in 0..first {
+        write(i);
+    }
+    let per_change = size() / first as u64;
+    assert!(per_change > 0, "the changes wrote nothing to the log");
+    let changes = 640;
+    for i in first..changes {
+        write(i);
+    }
+    assert!(
+        size() < 320 * per_change,
+        "after {changes} changes the log holds {} bytes, {} changes' worth: it was never written again from its start",
+        size(),
+        size() / per_change
+    );
+}

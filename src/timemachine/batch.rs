@@ -339,7 +339,7 @@ impl ReadBatch {
     /// durable batch; it syncs the head file after each checkpoint. Once only.
     pub fn checkpoint_in_background(&self, db: std::path::PathBuf) -> std::io::Result<()> {
         if self.shared.checkpoints.get().is_none() {
-            let c = Checkpointer::start(db, self.shared.head.clone())?;
+            let c = Checkpointer::start(db, self.shared.conn.clone(), self.shared.head.clone())?;
             let _ = self.shared.checkpoints.set(c);
         }
         Ok(())

@@ -5,9 +5,12 @@
 //! thread that committed: every few dozen changes one call waited for it. A long-running
 //! server turns that off and runs passive checkpoints on a thread of its own, through a
 //! connection of its own, every [`EVERY`] durable batches and once the journal has been
-//! idle for [`IDLE`]; a passive checkpoint never blocks a writer. The head file (written
-//! in place without a sync, see [`head`]) is synced after each one. Short-lived processes
-//! (the command line) keep SQLite's own checkpoints.
+//! idle for [`IDLE`]; a passive checkpoint never blocks a writer. Each round ends with a
+//! short pass that holds this process's writer, so the whole log is moved and the next
+//! commit writes it again from its start (see [`Shared::round`]). The head file (written
+//! in place without a sync, see [`head`]) is synced after each round. Short-lived
+//! processes (the command line) keep SQLite's own checkpoints, which the committing
+//! connection runs, so the log starts over there too.
 
 use super::head;
 use rusqlite::Connection;
@@ -30,6 +33,8 @@ struct State {
 
 struct Shared {
     db: PathBuf,
+    /// The connection changes commit through: the last pass of a round holds it.
+    writer: Arc<Mutex<Connection>>,
     /// Synced after each checkpoint.
     head: Arc<head::Writer>,
     state: Mutex<State>,
@@ -39,6 +44,23 @@ struct Shared {
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One round: a passive checkpoint through this thread's own connection moves the
+    /// bulk of the log while changes go on; a second one, through the writer's
+    /// connection, moves what they committed meanwhile (a few pages), with no commit of
+    /// this process in between. With the whole log in the database, the next commit
+    /// writes the log again from its start, over blocks the file already has. Without
+    /// that second pass steady changes keep the log from ever being wholly moved, and
+    /// it grows without end: each commit then allocates blocks, and its sync writes the
+    /// file's size as well, a second write to the disk.
+    ///
+    /// The first pass may report the whole log moved and still leave what was committed
+    /// while it ran: the second always runs.
+    fn round(&self, own: &Connection) -> rusqlite::Result<()> {
+        passive(own)?;
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        passive(&writer)
     }
 
     fn run(&self) {
@@ -72,7 +94,7 @@ impl Shared {
                     .ok();
             }
             if let Some(c) = &conn
-                && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                && let Err(e) = self.round(c)
             {
                 tracing::warn!(error = %e, "cannot checkpoint the state database's log");
             }
@@ -81,6 +103,11 @@ impl Shared {
             }
         }
     }
+}
+
+/// A passive checkpoint: it moves what it can without waiting for a writer.
+fn passive(c: &Connection) -> rusqlite::Result<()> {
+    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 fn open(db: &std::path::Path) -> rusqlite::Result<Connection> {
@@ -102,9 +129,14 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts checkpointing the database at `db` in the background. The caller turns the
     /// connection's own checkpoints off (`wal_autocheckpoint = 0`) once this returns.
-    pub fn start(db: PathBuf, head: Arc<head::Writer>) -> std::io::Result<Checkpointer> {
+    pub fn start(
+        db: PathBuf,
+        writer: Arc<Mutex<Connection>>,
+        head: Arc<head::Writer>,
+    ) -> std::io::Result<Checkpointer> {
         let shared = Arc::new(Shared {
             db,
+            writer,
             head,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
