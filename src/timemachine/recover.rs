@@ -105,29 +105,35 @@ impl TimeMachine {
             }
             self.remove_stray_temps(ws, change.op)?;
         }
-        // The file systems the folders those changes altered are on (the workspace's, and
-        // any mounted inside it), each synced once.
-        let mut file_systems = HashMap::new();
-        let synced = (|| {
-            for change in listed.iter().filter(|c| c.boot == boot) {
-                let images = |phase| db::images(&self.conn(), change.op, phase);
-                let altered = match (images(Phase::Before), images(Phase::After)) {
-                    (Ok(before), Ok(after)) => folders::altered(&before, &after),
-                    _ => Vec::new(),
-                };
-                settle::file_systems(ws, &altered, &mut file_systems)?;
-            }
-            file_systems
-                .values()
-                .try_for_each(|fs| settle::sync_file_system(fs))
-        })();
-        synced.map_err(|e| {
+        let this_boot = listed.iter().filter(|c| c.boot == boot).map(|c| c.op);
+        self.sync_file_systems_of(ws, this_boot).map_err(|e| {
             CapError::execution(format!(
                 "could not sync the files earlier changes wrote to disk: {e}"
             ))
         })?;
         let ops: Vec<OpId> = listed.iter().map(|c| c.op).collect();
         db::remove_unsynced(&self.conn(), &ops).map_err(state_err)
+    }
+
+    /// Syncs once each file system the folders changes `ops` altered are on (the
+    /// workspace's, and any mounted inside it), when there are any.
+    fn sync_file_systems_of(
+        &self,
+        ws: &Workspace,
+        ops: impl Iterator<Item = OpId>,
+    ) -> std::io::Result<()> {
+        let mut file_systems = HashMap::new();
+        for op in ops {
+            let images = |phase| db::images(&self.conn(), op, phase);
+            let altered = match (images(Phase::Before), images(Phase::After)) {
+                (Ok(before), Ok(after)) => folders::altered(&before, &after),
+                _ => Vec::new(),
+            };
+            settle::file_systems(ws, &altered, &mut file_systems)?;
+        }
+        file_systems
+            .values()
+            .try_for_each(|fs| settle::sync_file_system(fs))
     }
 
     /// Ends an op whose images cannot be put back in the terminal state `damaged`, with
