@@ -2,9 +2,11 @@
 //! 2025-06-18 on, `structuredContent` carries the whole result and the text block the
 //! same JSON with the large text replaced by a note; before it, the text block carries the
 //! whole JSON and there is no `structuredContent`. Driven over real stdio: from
-//! 2025-06-18 on the reply line stays within 1.05 times the file.
+//! 2025-06-18 on the reply line stays within 1.05 times the file; a reply past the size
+//! from which it is streamed holds the file exactly.
 
 use airun::adapters::mcp::media::LARGE_TEXT;
+use airun::adapters::mcp::stdio::STREAM_FROM;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -186,4 +188,40 @@ fn before_2025_06_18_a_large_read_is_the_text_block_alone() {
         "the text block holds the whole file"
     );
     assert_eq!(text["truncated"], false);
+}
+
+/// A text past [`STREAM_FROM`] with a control character (never NUL: a file holding one is
+/// binary), a quote and a backslash every few KiB, so that the escaped text's chunks end
+/// inside escapes and multi-byte characters.
+fn streamed_text() -> String {
+    let mut text = big_text(2 * STREAM_FROM + 12_345);
+    let mut at = 0;
+    let mut n = 0u32;
+    while at < text.len() {
+        while !text.is_char_boundary(at) {
+            at += 1;
+        }
+        let c = char::from_u32(n % 0x1f + 1).unwrap_or('\u{1}');
+        text.insert_str(at, &format!("{c}\"\\\u{7f}\u{1d11e}"));
+        at += 4093;
+        n += 1;
+    }
+    text
+}
+
+#[test]
+fn a_streamed_read_is_the_file_exactly_at_either_protocol() {
+    let big = streamed_text();
+    for protocol in ["2025-06-18", "2025-03-26"] {
+        let mut server = Server::start(protocol, &[("big.txt", &big)]);
+        let (_, result) = server.read("big.txt");
+        let content = match result.get("structuredContent") {
+            Some(s) => s["content"].clone(),
+            None => text_json(&result)["content"].clone(),
+        };
+        assert!(
+            content.as_str() == Some(big.as_str()),
+            "{protocol}: the reply holds the file exactly"
+        );
+    }
 }

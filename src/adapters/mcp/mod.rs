@@ -30,6 +30,7 @@ mod resources;
 mod roots;
 mod session;
 pub mod stdio;
+mod stream;
 
 pub use listing::tool_for;
 

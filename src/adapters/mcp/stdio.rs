@@ -6,9 +6,10 @@
 //! rmcp's codec writes each message into a growing buffer before sending it; for a
 //! 50 MiB file read that buffer is a second copy of the reply, doubled on growth.
 //! Messages whose text (content, or large texts of the structured content) passes
-//! [`STREAM_FROM`] are instead serialized on a blocking thread straight into a small
-//! buffered writer on standard output. Both paths take turns under one lock, each
-//! finishing its write before the next message starts, so messages never interleave.
+//! [`STREAM_FROM`] are instead written on a blocking thread through a small buffered
+//! writer on standard output, their large texts escaped into it a chunk at a time (see
+//! [`super::stream`]). Both paths take turns under one lock, each finishing its write
+//! before the next message starts, so messages never interleave.
 
 use super::lines::{Incoming, Lines, Read, classify, oversized};
 use rmcp::RoleServer;
@@ -105,11 +106,10 @@ fn text_bytes(m: &TxJsonRpcMessage<RoleServer>) -> usize {
 }
 
 /// Writes one message and its newline to standard output, 256 KiB at a time.
-fn write_streamed(m: &TxJsonRpcMessage<RoleServer>) -> std::io::Result<()> {
+fn write_streamed(m: TxJsonRpcMessage<RoleServer>) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    serde_json::to_writer(&mut out, m).map_err(std::io::Error::other)?;
-    out.write_all(b"\n")?;
+    super::stream::write_message(m, &mut out)?;
     out.flush()
 }
 
@@ -156,7 +156,7 @@ where
             let _turn = order.lock().await;
             match job {
                 Job::Inner(send) => send.await,
-                Job::Stream(item) => tokio::task::spawn_blocking(move || write_streamed(&item))
+                Job::Stream(item) => tokio::task::spawn_blocking(move || write_streamed(*item))
                     .await
                     .map_err(std::io::Error::other)?,
             }
