@@ -8,7 +8,7 @@
 //! quarter of the server's time.
 
 use rmcp::RoleServer;
-use rmcp::model::{ContentBlock, JsonRpcMessage, ServerResult};
+use rmcp::model::{CallToolResult, ContentBlock, JsonRpcMessage, ServerResult};
 use rmcp::service::TxJsonRpcMessage;
 use serde_json::Value;
 use std::io::{self, Write};
@@ -91,12 +91,20 @@ fn places(skeleton: &[u8], taken: &[Taken]) -> Option<Vec<(usize, usize)>> {
     Some(places)
 }
 
+/// The tool result `m` answers with, if it is one.
+fn tool_result(m: &mut TxJsonRpcMessage<RoleServer>) -> Option<&mut CallToolResult> {
+    match m {
+        JsonRpcMessage::Response(r) => match &mut r.result {
+            ServerResult::CallToolResult(c) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Takes the large texts out of a tool result, each replaced by a marker of its own.
 fn take_large_texts(m: &mut TxJsonRpcMessage<RoleServer>) -> Vec<Taken> {
-    let JsonRpcMessage::Response(r) = m else {
-        return Vec::new();
-    };
-    let ServerResult::CallToolResult(c) = &mut r.result else {
+    let Some(c) = tool_result(m) else {
         return Vec::new();
     };
     let nonce: u64 = {
@@ -130,10 +138,7 @@ fn take_large_texts(m: &mut TxJsonRpcMessage<RoleServer>) -> Vec<Taken> {
 
 /// Puts taken texts back where they were.
 fn put_back(m: &mut TxJsonRpcMessage<RoleServer>, taken: Vec<Taken>) {
-    let JsonRpcMessage::Response(r) = m else {
-        return;
-    };
-    let ServerResult::CallToolResult(c) = &mut r.result else {
+    let Some(c) = tool_result(m) else {
         return;
     };
     for t in taken {
@@ -155,7 +160,7 @@ fn put_back(m: &mut TxJsonRpcMessage<RoleServer>, taken: Vec<Taken>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmcp::model::{CallToolResult, JsonRpcResponse, NumberOrString, RequestId};
+    use rmcp::model::{JsonRpcResponse, NumberOrString, RequestId};
 
     /// A text of `len` bytes or more holding every character JSON escapes and characters
     /// of 2, 3 and 4 bytes, so that chunks end inside characters and escapes.
