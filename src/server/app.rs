@@ -207,7 +207,11 @@ async fn mcp<S: CapabilitySet>(
         Err(refusal) => return refusal.into_response(),
     };
     let lanes = state.lanes.clone();
-    let lane = tokio::task::spawn_blocking(move || lanes.lane_of(&principal)).await;
+    // A lane already open is had without a hop to the blocking pool.
+    let lane = match lanes.open_lane_of(&principal) {
+        Some(lane) => Ok(Ok(lane)),
+        None => tokio::task::spawn_blocking(move || lanes.lane_of(&principal)).await,
+    };
     match lane {
         Ok(Ok(lane)) => holding(answer(&lane.mcp, req).await, permit),
         Ok(Err(e)) => (

@@ -19,6 +19,13 @@ pub trait LaneSource<S: CapabilitySet>: Send + Sync {
     /// when a non-admin names another user, 404 when there is no such user. May open a
     /// workspace and its state: call it off the async workers.
     fn lane(&self, caller: &Principal, user: Option<&str>) -> Result<Api<S>, ApiError>;
+
+    /// [`lane`](Self::lane) when it can be answered without opening anything or reading
+    /// the users (the caller's own lane, already open); `None` otherwise. Safe to call on
+    /// the async workers.
+    fn open_lane(&self, _caller: &Principal, _user: Option<&str>) -> Option<Api<S>> {
+        None
+    }
 }
 
 /// The lanes, as the router's state holds them.
@@ -100,6 +107,10 @@ where
             })?;
         let user = named_user(parts.uri.query());
         let lanes = Lanes::<S>::from_ref(state);
+        // Most requests come in a lane already open: no hop to the blocking pool then.
+        if let Some(api) = lanes.0.open_lane(&caller, user.as_deref()) {
+            return Ok(Lane { caller, api });
+        }
         let who = caller.clone();
         let api = super::blocking(move || lanes.0.lane(&who, user.as_deref())).await?;
         Ok(Lane { caller, api })
