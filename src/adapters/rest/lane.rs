@@ -23,9 +23,7 @@ pub trait LaneSource<S: CapabilitySet>: Send + Sync {
     /// [`lane`](Self::lane) when it can be answered without opening anything or reading
     /// the users (the caller's own lane, already open); `None` otherwise. Safe to call on
     /// the async workers.
-    fn open_lane(&self, _caller: &Principal, _user: Option<&str>) -> Option<Api<S>> {
-        None
-    }
+    fn open_lane(&self, caller: &Principal, user: Option<&str>) -> Option<Api<S>>;
 }
 
 /// The lanes, as the router's state holds them.
